@@ -1,0 +1,128 @@
+"""The Python API: ``bulkup.upload(sources, "s3://bucket/prefix/", ...)``."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from dataclasses import dataclass, field
+
+from .checksums import DEFAULT_ALGORITHM, get_algorithm
+from .coordinator import Coordinator, ObjectSettings, UploadResult
+from .engines import EngineUnavailable, choose_engine
+from .errors import UsageError
+from .messages import WorkerConfig
+from .plan import MAX_PART_SIZE, MIN_PART_SIZE
+from .progress import ProgressSink, QuietProgress
+from .s3client import ClientSettings, effective_ca_bundle, frozen_credentials, make_client, make_session, resolve_bucket
+from .s3url import parse_s3_url
+from .sources import Collected, collect_sources
+
+log = logging.getLogger("bulkup")
+
+
+@dataclass
+class UploadOptions:
+    """Everything ``bulkup put`` accepts, with the same defaults."""
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    addressing_style: str = "auto"
+    ca_bundle: str | None = None
+    verify_ssl: bool = True
+    part_size: int | None = None
+    multipart_threshold: int | None = None
+    workers: int | None = None                # default: one per core
+    connections: int = 2                       # per worker
+    checksum: str = DEFAULT_ALGORITHM
+    engine: str = "auto"
+    storage_class: str | None = None
+    content_type: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    sse: str | None = None
+    sse_kms_key_id: str | None = None
+    follow_symlinks: bool = True
+    dry_run: bool = False
+    max_attempts: int = 5
+
+    def client_settings(self) -> ClientSettings:
+        return ClientSettings(self.endpoint_url, self.region, self.profile, self.addressing_style,
+                              self.ca_bundle, self.verify_ssl)
+
+
+def upload(sources: str | list[str], destination: str, options: UploadOptions | None = None,
+           progress: ProgressSink | None = None, **kwargs) -> UploadResult:
+    """Upload files and directory trees to ``s3://bucket/prefix/``.
+
+    Keyword arguments are UploadOptions fields. Raises BulkupError (one-line message) when
+    nothing can be uploaded; per-object failures are in the result (``result.ok``).
+    """
+    options = options or UploadOptions(**kwargs)
+    progress = progress or QuietProgress()
+    sources = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+    _validate(options)
+    dest = parse_s3_url(destination)
+    found = collect_sources([os.fspath(s) for s in sources], dest, options.follow_symlinks)
+    if options.dry_run:
+        return _dry_run_result(found)
+    settings = options.client_settings()
+    session = make_session(settings)
+    settings = dataclasses.replace(settings, ca_bundle=effective_ca_bundle(session, settings))
+    client = make_client(session, settings)
+    credentials = frozen_credentials(session)
+    endpoint, bucket_region = resolve_bucket(client, dest.bucket)
+    region = client.meta.region_name
+    if bucket_region and bucket_region != region and not settings.endpoint_url:
+        client, region = make_client(session, settings, bucket_region), bucket_region
+    worker_config = WorkerConfig(region=region, credentials=credentials, checksum=options.checksum,
+                                 engine=options.engine, connections=options.connections,
+                                 verify_tls=options.verify_ssl, ca_bundle=settings.ca_bundle,
+                                 max_attempts=options.max_attempts)
+    coordinator = Coordinator(client, session, endpoint, dest.bucket, _object_settings(options),
+                              worker_config, options.workers or os.cpu_count() or 1, progress)
+    result = UploadResult()
+    try:
+        result = coordinator.run(found.files)
+    finally:
+        result.skipped = found.skipped
+        progress.finish(coordinator.result)
+    return result
+
+
+def _validate(options: UploadOptions) -> None:
+    try:
+        get_algorithm(options.checksum)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if options.part_size is not None and not MIN_PART_SIZE <= options.part_size <= MAX_PART_SIZE:
+        raise UsageError("part size must be between 5 MiB and 5 GiB")
+    if options.workers is not None and options.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if options.connections < 1:
+        raise UsageError("--connections must be at least 1")
+    if options.addressing_style not in ("auto", "path", "virtual"):
+        raise UsageError("--addressing-style must be auto, path or virtual")
+    if options.ca_bundle and not os.path.isfile(options.ca_bundle):
+        raise UsageError(f"CA bundle not found: {options.ca_bundle}")
+    for key, value in options.metadata.items():
+        if not key or not (key + value).isascii() or not (key + value).isprintable():
+            raise UsageError(f"metadata {key}={value!r}: keys and values must be printable ASCII")
+    tls = (options.endpoint_url or "https://").startswith("https://")
+    try:
+        choose_engine(options.engine, tls)
+    except EngineUnavailable as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _object_settings(options: UploadOptions) -> ObjectSettings:
+    return ObjectSettings(
+        checksum=get_algorithm(options.checksum), part_size=options.part_size,
+        multipart_threshold=options.multipart_threshold, content_type=options.content_type,
+        metadata=tuple(sorted(options.metadata.items())), storage_class=options.storage_class,
+        sse=options.sse, sse_kms_key_id=options.sse_kms_key_id)
+
+
+def _dry_run_result(found: Collected) -> UploadResult:
+    from .coordinator import ObjectResult
+    return UploadResult(objects=[ObjectResult(f.key, f.path, f.size) for f in found.files],
+                        skipped=found.skipped)

@@ -1,0 +1,157 @@
+"""The ``bulkup`` command line."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from . import __version__
+from .api import UploadOptions, upload
+from .checksums import ALGORITHMS, DEFAULT_ALGORITHM
+from .coordinator import UploadResult
+from .engines import ENGINES
+from .errors import BulkupError
+from .plan import choose_part_size, is_multipart, parse_size
+from .progress import PlainProgress, ProgressSink, QuietProgress, RichProgress, human_bytes
+
+INSECURE_WARNING = ("WARNING: TLS certificate verification is OFF (--no-verify-ssl). Anyone on "
+                    "the network path can read and alter this upload. Use --ca-bundle instead.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="bulkup: %(levelname)s: %(message)s")
+    if not args.debug:
+        logging.getLogger("botocore").setLevel(logging.WARNING)
+    try:
+        return args.func(args)
+    except BulkupError as exc:
+        print(f"bulkup: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("bulkup: interrupted: open multipart uploads were aborted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bulkup", description="Fast, verified bulk uploads to S3.")
+    parser.add_argument("--version", action="version", version=f"bulkup {__version__}")
+    parser.add_argument("--debug", action="store_true", help="verbose logs (secrets never shown)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    put = commands.add_parser("put", help="upload files and directory trees",
+                              description="Upload files and directory trees to s3://bucket/prefix/.")
+    put.add_argument("sources", nargs="+", metavar="SRC")
+    put.add_argument("destination", metavar="s3://bucket/prefix/")
+    _add_connection_options(put)
+    put.add_argument("--part-size", type=_size, help="multipart part size (default: 8MiB, "
+                     "grown as needed to stay within 10,000 parts)")
+    put.add_argument("--multipart-threshold", type=_size,
+                     help="files above this go as multipart uploads (default: the part size)")
+    put.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    put.add_argument("--connections", type=int, default=2, help="connections per worker (default 2)")
+    put.add_argument("--engine", default="auto", choices=["auto", *ENGINES],
+                     help="how part bodies are sent (default: best available)")
+    put.add_argument("--checksum", default=DEFAULT_ALGORITHM, choices=list(ALGORITHMS),
+                     help=f"checksum the server verifies for every part (default {DEFAULT_ALGORITHM}; "
+                     "use md5 for stores that reject flexible x-amz-checksum headers)")
+    put.add_argument("--storage-class")
+    put.add_argument("--content-type", help="Content-Type for every object (default: guessed)")
+    put.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE",
+                     help="user metadata (repeatable)")
+    put.add_argument("--sse", choices=["AES256", "aws:kms", "aws:kms:dsse"],
+                     help="server-side encryption")
+    put.add_argument("--sse-kms-key-id")
+    put.add_argument("--no-follow-symlinks", dest="follow_symlinks", action="store_false",
+                     help="skip symbolic links instead of uploading what they point to")
+    put.add_argument("--dry-run", action="store_true", help="show what would be uploaded")
+    put.add_argument("--progress", choices=["auto", "rich", "plain", "none"], default="auto")
+    put.add_argument("--quiet", action="store_true", help="errors and the summary only")
+    put.set_defaults(func=_cmd_put)
+    return parser
+
+
+def _add_connection_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--endpoint-url", help="S3-compatible endpoint (default: AWS)")
+    p.add_argument("--region")
+    p.add_argument("--profile")
+    p.add_argument("--addressing-style", choices=["auto", "path", "virtual"], default="auto")
+    p.add_argument("--ca-bundle", help="PEM file of CA certificates to trust")
+    p.add_argument("--no-verify-ssl", dest="verify_ssl", action="store_false",
+                   help="do not verify TLS certificates (insecure; warns)")
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _metadata(pairs: list[str]) -> dict[str, str]:
+    result = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise BulkupError(f"--metadata {pair!r}: expected KEY=VALUE")
+        result[key] = value
+    return result
+
+
+def _cmd_put(args: argparse.Namespace) -> int:
+    if not args.verify_ssl:
+        print(INSECURE_WARNING, file=sys.stderr)
+    options = UploadOptions(
+        endpoint_url=args.endpoint_url, region=args.region, profile=args.profile,
+        addressing_style=args.addressing_style, ca_bundle=args.ca_bundle,
+        verify_ssl=args.verify_ssl, part_size=args.part_size,
+        multipart_threshold=args.multipart_threshold, workers=args.workers,
+        connections=args.connections, checksum=args.checksum, engine=args.engine,
+        storage_class=args.storage_class, content_type=args.content_type,
+        metadata=_metadata(args.metadata), sse=args.sse, sse_kms_key_id=args.sse_kms_key_id,
+        follow_symlinks=args.follow_symlinks, dry_run=args.dry_run)
+    result = upload(args.sources, args.destination, options, progress=_progress_sink(args))
+    for path, reason in result.skipped:
+        print(f"bulkup: warning: skipped {path}: {reason}", file=sys.stderr)
+    if args.dry_run:
+        _print_dry_run(result, args.destination, options)
+        return 0
+    _print_summary(result)
+    if not result.ok:
+        return 1
+    return 2 if result.skipped else 0
+
+
+def _progress_sink(args: argparse.Namespace) -> ProgressSink:
+    choice = args.progress
+    if args.quiet or args.dry_run or choice == "none":
+        return QuietProgress()
+    if choice == "auto":
+        choice = "rich" if sys.stderr.isatty() else "plain"
+    return RichProgress() if choice == "rich" else PlainProgress()
+
+
+def _print_dry_run(result: UploadResult, destination: str, options: UploadOptions) -> None:
+    bucket = destination[len("s3://"):].split("/", 1)[0]
+    for obj in result.objects:
+        part_size = choose_part_size(obj.size, options.part_size)
+        multipart = is_multipart(obj.size, options.multipart_threshold or part_size)
+        how = f"{-(-obj.size // part_size)} parts of {human_bytes(part_size)}" if multipart else "single PUT"
+        print(f"(dry run) {obj.path} -> s3://{bucket}/{obj.key} ({human_bytes(obj.size)}, {how})")
+    total = sum(o.size for o in result.objects)
+    print(f"(dry run) {len(result.objects)} objects, {human_bytes(total)}; nothing was uploaded")
+
+
+def _print_summary(result: UploadResult) -> None:
+    uploaded = result.uploaded
+    rate = result.bytes_uploaded / max(result.seconds, 1e-9)
+    engines = ", ".join(sorted(set(result.engines.values()))) or "none"
+    print(f"uploaded {len(uploaded)} objects, {human_bytes(result.bytes_uploaded)} in "
+          f"{result.seconds:.1f} s ({human_bytes(rate)}/s); engine: {engines}", file=sys.stderr)
+    for obj in result.failed:
+        print(f"bulkup: failed: {obj.path} -> key {obj.key!r}: {obj.error}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

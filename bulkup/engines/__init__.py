@@ -1,0 +1,38 @@
+"""Send engines, best first, and the choice among them."""
+from __future__ import annotations
+
+from .base import Availability, SendEngine
+from .sendfile import SendfileEngine
+from .userspace import UserspaceEngine
+
+ENGINES: dict[str, type[SendEngine]] = {
+    SendfileEngine.name: SendfileEngine,
+    UserspaceEngine.name: UserspaceEngine,
+}
+PREFERENCE = [SendfileEngine, UserspaceEngine]     # best first
+
+
+class EngineUnavailable(Exception):
+    """A forced engine that cannot run here."""
+
+
+def choose_engine(requested: str, tls: bool) -> tuple[type[SendEngine], str]:
+    """The engine to use and why: the forced one, or the best available."""
+    if requested != "auto":
+        engine = ENGINES.get(requested)
+        if engine is None:
+            raise EngineUnavailable(f"unknown engine {requested!r} (choose from auto, {', '.join(ENGINES)})")
+        verdict = engine.available(tls)
+        if not verdict:
+            raise EngineUnavailable(f"engine {requested} cannot run: {verdict.reason}")
+        return engine, f"forced: {verdict.reason}"
+    reasons = []
+    for engine in PREFERENCE:
+        verdict = engine.available(tls)
+        if verdict:
+            return engine, verdict.reason
+        reasons.append(f"{engine.name}: {verdict.reason}")
+    raise EngineUnavailable("no send engine can run: " + "; ".join(reasons))
+
+
+__all__ = ["Availability", "SendEngine", "ENGINES", "EngineUnavailable", "choose_engine"]

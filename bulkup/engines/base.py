@@ -1,0 +1,43 @@
+"""The send-engine interface: how a request body travels from a file to a socket."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, ClassVar
+
+if TYPE_CHECKING:
+    from ..connection import Connection
+    from ..filebody import FileBody
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether an engine can run here, and in plain words why (not)."""
+
+    usable: bool
+    reason: str
+
+    def __bool__(self) -> bool:
+        return self.usable
+
+
+class SendEngine(ABC):
+    """Moves one request body onto a connection.
+
+    An engine is chosen per connection kind. ``available(tls)`` probes, without side
+    effects, whether it can run on this machine for TLS (``tls=True``) or plain TCP
+    endpoints, and says why. Engines raise OSError on transport failures; the caller
+    decides about retries.
+    """
+
+    name: ClassVar[str]
+    label: ClassVar[str]            # what a user sees, e.g. "user-space TLS (mmap)"
+
+    @classmethod
+    @abstractmethod
+    def available(cls, tls: bool) -> Availability:
+        """Probe this machine for the engine; never raises."""
+
+    @abstractmethod
+    def send(self, conn: "Connection", body: "FileBody", progress: Callable[[int], None]) -> None:
+        """Write all of ``body`` to ``conn``; call ``progress(n)`` as bytes leave."""

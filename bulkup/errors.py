@@ -1,0 +1,34 @@
+"""Error types whose message is the one line a user sees."""
+from __future__ import annotations
+
+
+class BulkupError(Exception):
+    """Any failure bulkup reports to the user; ``str()`` is one line naming the cause."""
+
+    exit_code = 1
+
+
+class UsageError(BulkupError):
+    """Bad command-line input or arguments: nothing was sent."""
+
+    exit_code = 2
+
+
+class SourceError(BulkupError):
+    """A local source that cannot be uploaded (missing, unreadable, wrong kind)."""
+
+    exit_code = 2
+
+
+class FatalRemoteError(BulkupError):
+    """A failure that no other object can escape (credentials, TLS, missing bucket)."""
+
+
+class PartFailed(Exception):
+    """A part (or single PUT) the worker gave up on; carries a retryable flag."""
+
+    def __init__(self, message: str, retryable: bool, fatal: bool = False, code: str = "") -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.fatal = fatal
+        self.code = code

@@ -1,0 +1,89 @@
+"""What coordinator and workers say to each other over their pipes: small, picklable.
+
+Tasks carry descriptors (path, offset, length, where to send) and never file bytes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .request import BucketEndpoint, CredentialSet
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Everything a worker needs to start sending."""
+
+    region: str
+    credentials: CredentialSet
+    checksum: str
+    engine: str = "auto"
+    connections: int = 1
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+    timeout: float = 60.0
+    max_attempts: int = 5
+
+
+@dataclass(frozen=True)
+class PartTask:
+    """Send ``length`` bytes of ``path`` at ``offset`` as one PutObject or UploadPart."""
+
+    task_id: int
+    endpoint: BucketEndpoint
+    key: str
+    path: str
+    offset: int
+    length: int
+    file_size: int
+    file_mtime_ns: int
+    upload_id: str | None = None       # None: a single PutObject
+    part_number: int | None = None
+    headers: tuple[tuple[str, str], ...] = ()   # object headers (PutObject only)
+    checksum: str | None = None        # a known value to send instead of computing one
+
+
+@dataclass(frozen=True)
+class NewCredentials:
+    """Refreshed credentials for all future requests."""
+
+    credentials: CredentialSet = field(repr=False)
+
+
+@dataclass(frozen=True)
+class WorkerReady:
+    worker: int
+    pid: int
+    engine: str
+    engine_label: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PartDone:
+    """The server accepted a part; what Complete needs and where it was sent from."""
+
+    task_id: int
+    etag: str
+    checksum: str | None            # base64, as sent and verified by the server
+    worker: int
+    pid: int
+    connection: str
+    request_on_connection: int
+    attempts: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class PartError:
+    task_id: int
+    message: str
+    fatal: bool        # no other upload can succeed either (credentials, TLS, bucket)
+    code: str = ""
+
+
+@dataclass(frozen=True)
+class BytesSent:
+    """Progress: bytes handed to the kernel since the last report."""
+
+    worker: int
+    nbytes: int

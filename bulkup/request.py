@@ -1,0 +1,108 @@
+"""S3 object-write requests: URL, headers and SigV4 signature, with no I/O.
+
+The worker turns a part descriptor into a signed request head here, then writes the head
+with h11 and hands the body to a send engine. Signing is botocore's S3 SigV4 signer with
+``UNSIGNED-PAYLOAD`` (as the AWS CLI does over HTTPS): body integrity comes from the
+checksum header, which is signed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import quote, urlsplit
+
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class _NoPayloadSigning:
+    """Stands in for a botocore client config: S3 payload signing off."""
+
+    s3 = {"payload_signing_enabled": False}
+
+
+@dataclass(frozen=True)
+class BucketEndpoint:
+    """Where a bucket's objects live: ``scheme://host[:port]/base_path/<key>``."""
+
+    scheme: str
+    host: str
+    port: int
+    base_path: str     # "/bucket" in path style, "" in virtual-host style
+
+    @classmethod
+    def from_url(cls, url: str) -> "BucketEndpoint":
+        """From the bucket's URL as botocore resolved it (no query string)."""
+        parts = urlsplit(url)
+        if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+            raise ValueError(f"unsupported endpoint URL {url!r}")
+        port = parts.port or _DEFAULT_PORTS[parts.scheme]
+        return cls(parts.scheme, parts.hostname, port, parts.path.rstrip("/"))
+
+    @property
+    def tls(self) -> bool:
+        return self.scheme == "https"
+
+    @property
+    def host_header(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == _DEFAULT_PORTS[self.scheme] else f"{host}:{self.port}"
+
+    def target(self, key: str, query: str = "") -> str:
+        """The request target (path and query) for an object key, percent-encoded for S3."""
+        path = f"{self.base_path}/{quote(key, safe='/~')}"
+        return f"{path}?{query}" if query else path
+
+    def url(self, target: str) -> str:
+        return f"{self.scheme}://{self.host_header}{target}"
+
+
+@dataclass(frozen=True)
+class CredentialSet:
+    """Plain credentials as they travel from the coordinator to workers."""
+
+    access_key: str
+    secret_key: str = field(repr=False)
+    token: str | None = field(default=None, repr=False)
+
+
+@dataclass
+class RequestHead:
+    """A signed request line and headers, ready for h11."""
+
+    method: str
+    target: str
+    headers: list[tuple[str, str]]
+
+
+class RequestSigner:
+    """Signs S3 object writes for one region with the current credentials."""
+
+    def __init__(self, credentials: CredentialSet, region: str) -> None:
+        self.region = region
+        self.update(credentials)
+
+    def update(self, credentials: CredentialSet) -> None:
+        """Use new (refreshed) credentials from now on."""
+        creds = Credentials(credentials.access_key, credentials.secret_key, credentials.token)
+        self._auth = S3SigV4Auth(creds, "s3", self.region)
+
+    def sign(self, endpoint: BucketEndpoint, method: str, target: str,
+             headers: dict[str, str]) -> RequestHead:
+        """Add Host, date, payload marker, token and Authorization to ``headers``."""
+        request = AWSRequest(method=method, url=endpoint.url(target),
+                             headers={"Host": endpoint.host_header, **headers})
+        request.context["client_config"] = _NoPayloadSigning()
+        self._auth.add_auth(request)
+        return RequestHead(method, target, list(request.headers.items()))
+
+
+def upload_target(endpoint: BucketEndpoint, key: str, upload_id: str | None,
+                  part_number: int | None) -> str:
+    """The target of PutObject (no upload id) or UploadPart."""
+    if upload_id is None:
+        return endpoint.target(key)
+    query = f"partNumber={part_number}&uploadId={quote(upload_id, safe='~')}"
+    return endpoint.target(key, query)

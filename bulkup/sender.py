@@ -1,0 +1,111 @@
+"""Sending one part on one connection, with retries: checksum, sign, send, read the answer."""
+from __future__ import annotations
+
+import os
+import random
+import socket
+import ssl
+import time
+from typing import Callable
+
+import h11
+
+from .checksums import ChecksumAlgorithm
+from .connection import Connection, TlsSettings
+from .engines import SendEngine
+from .errors import PartFailed
+from .filebody import FileBody
+from .messages import PartDone, PartTask, WorkerConfig
+from .request import BucketEndpoint, RequestSigner, upload_target
+from .responses import etag_of, failure_from_response
+
+BACKOFF_BASE = 0.2
+BACKOFF_CAP = 10.0
+
+
+class PartSender:
+    """Owns persistent connections (one per endpoint) and sends parts on them."""
+
+    def __init__(self, worker: int, config: WorkerConfig, signer: RequestSigner,
+                 engine: SendEngine, checksum: ChecksumAlgorithm,
+                 progress: Callable[[int], None]) -> None:
+        self.worker = worker
+        self.config = config
+        self.signer = signer
+        self.engine = engine
+        self.checksum = checksum
+        self.progress = progress
+        self.tls = TlsSettings(config.verify_tls, config.ca_bundle)
+        self._connections: dict[BucketEndpoint, Connection] = {}
+
+    def send(self, task: PartTask) -> PartDone:
+        """Send ``task``, retrying transient failures with backoff and full jitter."""
+        started = time.monotonic()
+        with FileBody(task.path, task.offset, task.length, task.file_size, task.file_mtime_ns) as body:
+            encoded = self._checksum(task, body)
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    etag, conn = self._attempt(task, body, encoded)
+                    return PartDone(task.task_id, etag, encoded, self.worker, os.getpid(),
+                                    conn.serial, conn.requests_sent, attempt,
+                                    time.monotonic() - started)
+                except PartFailed as failure:
+                    if not failure.retryable or attempt >= self.config.max_attempts:
+                        if attempt > 1:
+                            failure.args = (f"{failure} (after {attempt} attempts)",)
+                        raise
+                time.sleep(random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt)))
+
+    def close(self) -> None:
+        for conn in self._connections.values():
+            conn.close()
+
+    def _checksum(self, task: PartTask, body: FileBody) -> str | None:
+        if task.checksum is not None:
+            return task.checksum
+        raw = self.checksum.compute(body.view())
+        return None if raw is None else self.checksum.encode(raw)
+
+    def _attempt(self, task: PartTask, body: FileBody, checksum: str | None) -> tuple[str, Connection]:
+        conn = self._connection(task.endpoint)
+        headers = dict(task.headers) if task.upload_id is None else {}
+        headers["Content-Length"] = str(task.length)
+        if checksum is not None and self.checksum.header:
+            headers[self.checksum.header] = checksum
+        target = upload_target(task.endpoint, task.key, task.upload_id, task.part_number)
+        head = self.signer.sign(task.endpoint, "PUT", target, headers)
+        try:
+            response = conn.exchange(head, body, self.engine, self.progress)
+        except ssl.SSLCertVerificationError as exc:
+            raise PartFailed(f"TLS certificate verification failed for {task.endpoint.host}: "
+                             f"{exc.verify_message or exc.reason}", retryable=False, fatal=True,
+                             code="TLS") from None
+        except (OSError, h11.ProtocolError) as exc:
+            raise PartFailed(_describe_transport_error(task.endpoint, exc), retryable=True,
+                             code="connection") from None
+        if 200 <= response.status < 300:
+            return etag_of(response.headers), conn
+        raise failure_from_response(response.status, response.body)
+
+    def _connection(self, endpoint: BucketEndpoint) -> Connection:
+        conn = self._connections.get(endpoint)
+        if conn is None:
+            conn = self._connections[endpoint] = Connection.to(endpoint, self.tls, self.config.timeout)
+        return conn
+
+
+def _describe_transport_error(endpoint: BucketEndpoint, exc: BaseException) -> str:
+    where = f"{endpoint.host}:{endpoint.port}"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"cannot connect to {where}: connection refused"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve host {endpoint.host}: {exc.strerror}"
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return f"timed out talking to {where}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS error with {where}: {exc.reason or exc}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"connection to {where} failed: {exc.strerror}"
+    return f"connection to {where} failed: {exc.__class__.__name__}"

@@ -1,0 +1,108 @@
+"""A worker process: persistent connections, a send engine, part descriptors in, results out.
+
+The main thread reads tasks from the coordinator's pipe and reports progress at a bounded
+rate; one sender thread per connection sends parts (socket writes, sendfile and the CRC
+code release the GIL, so connections overlap).
+"""
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import threading
+import time
+from multiprocessing.connection import Connection as Pipe
+
+from .checksums import get_algorithm
+from .engines import choose_engine
+from .errors import PartFailed
+from .messages import BytesSent, NewCredentials, PartError, PartTask, WorkerConfig, WorkerReady
+from .request import RequestSigner
+from .sender import PartSender
+
+PROGRESS_INTERVAL = 0.1     # seconds between progress reports, whatever the part count
+
+
+class _ProgressMeter:
+    """Counts bytes sent by all sender threads; drained by the main thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending = 0
+
+    def add(self, nbytes: int) -> None:
+        with self._lock:
+            self._pending += nbytes
+
+    def drain(self) -> int:
+        with self._lock:
+            pending, self._pending = self._pending, 0
+        return pending
+
+
+def worker_main(worker: int, pipe: Pipe, config: WorkerConfig, tls_endpoint: bool) -> None:
+    """Entry point of a worker process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # the coordinator handles Ctrl-C
+    engine_cls, reason = choose_engine(config.engine, tls_endpoint)
+    send_lock = threading.Lock()
+
+    def reply(message: object) -> None:
+        with send_lock:
+            pipe.send(message)
+
+    reply(WorkerReady(worker, os.getpid(), engine_cls.name, engine_cls.label, reason))
+    signer = RequestSigner(config.credentials, config.region)
+    meter = _ProgressMeter()
+    tasks: queue.Queue[PartTask | None] = queue.Queue()
+    threads = [threading.Thread(target=_sender_loop, daemon=True, args=(
+        PartSender(worker, config, signer, engine_cls(), get_algorithm(config.checksum), meter.add),
+        tasks, reply)) for _ in range(max(1, config.connections))]
+    for thread in threads:
+        thread.start()
+    try:
+        _read_loop(worker, pipe, tasks, signer, meter, reply)
+    finally:
+        for _ in threads:
+            tasks.put(None)
+        for thread in threads:
+            thread.join(timeout=5)
+        pending = meter.drain()
+        if pending:
+            reply(BytesSent(worker, pending))
+
+
+def _read_loop(worker: int, pipe: Pipe, tasks: "queue.Queue[PartTask | None]",
+               signer: RequestSigner, meter: _ProgressMeter, reply) -> None:
+    last_report = time.monotonic()
+    while True:
+        if pipe.poll(PROGRESS_INTERVAL):
+            try:
+                message = pipe.recv()
+            except EOFError:
+                return
+            if message is None:
+                return
+            if isinstance(message, NewCredentials):
+                signer.update(message.credentials)
+            else:
+                tasks.put(message)
+        now = time.monotonic()
+        if now - last_report >= PROGRESS_INTERVAL:
+            last_report = now
+            sent = meter.drain()
+            if sent:
+                reply(BytesSent(worker, sent))
+
+
+def _sender_loop(sender: PartSender, tasks: "queue.Queue[PartTask | None]", reply) -> None:
+    try:
+        while (task := tasks.get()) is not None:
+            try:
+                reply(sender.send(task))
+            except PartFailed as failure:
+                reply(PartError(task.task_id, str(failure), failure.fatal, failure.code))
+            except Exception as exc:   # a bug must fail the part, not hang the upload
+                reply(PartError(task.task_id, f"internal error: {exc.__class__.__name__}: {exc}",
+                                fatal=False, code="internal"))
+    finally:
+        sender.close()
