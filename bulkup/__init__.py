@@ -1,4 +1,5 @@
 """bulkup: a multiprocess, zero-copy bulk uploader for S3 and S3-compatible stores."""
+from . import progress
 from .api import UploadOptions, upload
 from .coordinator import ObjectResult, UploadResult
 from .errors import BulkupError

@@ -5,7 +5,7 @@ import argparse
 import logging
 import sys
 
-from . import __version__
+from . import __version__, redact
 from .api import UploadOptions, upload
 from .checksums import ALGORITHMS, DEFAULT_ALGORITHM
 from .coordinator import UploadResult
@@ -23,8 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="bulkup: %(levelname)s: %(message)s")
+    redact.install()
     if not args.debug:
-        logging.getLogger("botocore").setLevel(logging.WARNING)
+        # Their warnings repeat what our one-line error says (certificate dumps included).
+        for name in ("botocore", "urllib3"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         return args.func(args)
     except BulkupError as exc:

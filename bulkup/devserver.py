@@ -94,7 +94,9 @@ class DevServer:
                 "-master.telemetry=false", "-s3", f"-s3.config={config}",
                 "-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.autoCreateBucket=false",
                 f"-s3.cert.file={self.workdir}/cert.pem", f"-s3.key.file={self.workdir}/key.pem",
-                "-volume.max=0", "-master.volumeSizeLimitMB=1024",
+                # Each bucket is a collection that grabs several volumes; the default cap
+                # (derived from free disk) runs out after a dozen buckets. Volumes are sparse.
+                "-volume.max=2000", "-master.volumeSizeLimitMB=512",
                 f"-filer.localSocket={self.workdir}/filer.sock",
                 f"-s3.localSocket={self.workdir}/s3.sock",
                 *(f"-{name}={port}" for name, port in self._ports.items())]

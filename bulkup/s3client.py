@@ -106,7 +106,8 @@ def resolve_bucket(client, bucket: str) -> tuple[BucketEndpoint, str | None]:
     return BucketEndpoint.from_url(seen[-1]), region
 
 
-_SSL_REASON = re.compile(r"certificate verify failed: ([^(]*)")
+_SSL_REASONS = (re.compile(r"certificate verify failed: ([^(]*)"),
+                re.compile(r"(hostname '[^']*' doesn't match [^\s\")]*)"))
 
 
 def describe(exc: BaseException) -> str:
@@ -119,9 +120,9 @@ def describe(exc: BaseException) -> str:
         return f"{exc.operation_name}: {code or 'error'}: {err.get('Message') or 'no message'}"
     if isinstance(exc, bex.SSLError):
         text = str(exc)
-        match = _SSL_REASON.search(text)
         host = _host_of(getattr(exc, "kwargs", {}).get("endpoint_url", ""))
-        reason = match.group(1).strip().rstrip(".") if match else "TLS handshake failed"
+        found = [m.group(1).strip().rstrip(".") for r in _SSL_REASONS if (m := r.search(text))]
+        reason = found[0] if found else "TLS handshake failed"
         return f"TLS certificate verification failed for {host}: {reason}"
     if isinstance(exc, bex.EndpointConnectionError):
         url = getattr(exc, "kwargs", {}).get("endpoint_url", "")

@@ -1,0 +1,30 @@
+# Everything installs itself into .venv: `make demo` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start a local S3 server, upload a few GB of sample data with the live dashboard, verify.
+demo: $(STAMP)
+	$(PY) -m bulkup.demo
+
+## Run the test suite against a real S3 server (started and stopped by the suite).
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+## bulkup versus boto3 upload_file on the same server; writes bench/results/latest.md.
+bench: $(STAMP)
+	$(PY) bench/bench_upload.py
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache build *.egg-info

@@ -1,0 +1,100 @@
+"""Shared fixtures: one real S3 server (SeaweedFS over HTTPS) for the whole session."""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import random
+import subprocess
+import sys
+
+import pytest
+
+from bulkup.devserver import DevServer, Identity
+
+LIMITED_BUCKET = "bulkup-limited"
+_bucket_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def s3server():
+    limited = Identity("limited", "BULKUPLIMITED", "limited-secret-" + os.urandom(8).hex(),
+                       actions=(f"Read:{LIMITED_BUCKET}", f"Write:{LIMITED_BUCKET}",
+                                f"List:{LIMITED_BUCKET}"))
+    with DevServer(extra_identities=(limited,)) as server:
+        server.limited = limited
+        yield server
+
+
+@pytest.fixture
+def s3(s3server):
+    return s3server.client()
+
+
+@pytest.fixture
+def bucket(s3):
+    name = f"test-{os.getpid()}-{next(_bucket_numbers)}"
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def aws_env(s3server, monkeypatch):
+    """Point boto3 (and so bulkup's Python API) at the test server."""
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in s3server.env().items():
+        monkeypatch.setenv(key, value)
+    return s3server
+
+
+def write_random_file(path, size: int, seed: int = 0) -> str:
+    """A file of ``size`` pseudo-random bytes (fast enough for GiB sizes)."""
+    rng = random.Random(seed or size)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, 16 << 20)
+            f.write(rng.randbytes(n))
+            left -= n
+    return str(path)
+
+
+def sha256_file(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(8 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_object(s3, bucket: str, key: str) -> str:
+    digest = hashlib.sha256()
+    for chunk in s3.get_object(Bucket=bucket, Key=key)["Body"].iter_chunks(8 << 20):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def assert_same_bytes(s3, bucket: str, key: str, path) -> None:
+    """The object on the server holds exactly the file's bytes."""
+    head = s3.head_object(Bucket=bucket, Key=key)
+    assert head["ContentLength"] == os.path.getsize(path)
+    assert sha256_object(s3, bucket, key) == sha256_file(path)
+
+
+def keys_in(s3, bucket: str) -> list[str]:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+
+
+def open_uploads(s3, bucket: str) -> list[dict]:
+    return s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+
+
+def run_bulkup(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """Run the CLI as a user would, capturing its output."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "bulkup", *args], env=full_env,
+                          capture_output=True, text=True, timeout=600, **kwargs)

@@ -1,0 +1,125 @@
+"""Bad input: one clear line naming the cause, a non-zero exit, and nothing left behind."""
+import os
+import socket
+
+import pytest
+
+from conftest import keys_in, open_uploads, run_bulkup, write_random_file
+
+SMALL = 1000
+LARGE = 12 * 1024 * 1024      # multipart at the default 8 MiB threshold
+
+
+def error_line(proc) -> str:
+    """The single line the user sees; fails if there is more (or other) output."""
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode != 0, proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("bulkup: error: ")
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    return lines[0]
+
+
+@pytest.fixture
+def files(tmp_path):
+    return (write_random_file(tmp_path / "small.txt", SMALL), write_random_file(tmp_path / "large.bin", LARGE))
+
+
+def put(server, *args, env=None):
+    return run_bulkup("put", *args, "--endpoint-url", server.https_url, env=env or server.env())
+
+
+def assert_nothing_left(s3, bucket):
+    assert keys_in(s3, bucket) == []
+    assert open_uploads(s3, bucket) == []
+
+
+def test_missing_source_is_named(s3server, s3, bucket, tmp_path):
+    line = error_line(put(s3server, str(tmp_path / "nope.bin"), f"s3://{bucket}/"))
+    assert "nope.bin: no such file or directory" in line
+    assert_nothing_left(s3, bucket)
+
+
+def test_unreadable_source_is_named(s3server, s3, bucket, tmp_path):
+    path = write_random_file(tmp_path / "secret.bin", 10)
+    os.chmod(path, 0)
+    os.chmod(tmp_path, 0o755)
+    proc = run_bulkup("put", path, f"s3://{bucket}/", "--endpoint-url", s3server.https_url,
+                      env=s3server.env(), preexec_fn=_without_root_file_access)
+    assert "secret.bin: permission denied" in error_line(proc)
+    assert_nothing_left(s3, bucket)
+
+
+def _without_root_file_access() -> None:
+    """Drop CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH so file modes apply even to root."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2):
+        libc.prctl(24, capability, 0, 0, 0)      # PR_CAPBSET_DROP
+
+
+def test_directory_where_a_single_object_is_expected(s3server, s3, bucket, tmp_path):
+    write_random_file(tmp_path / "dir" / "a", 10)
+    line = error_line(put(s3server, str(tmp_path / "dir"), f"s3://{bucket}/one-object"))
+    assert "is a directory" in line and "end the destination with '/'" in line
+    assert_nothing_left(s3, bucket)
+
+
+@pytest.mark.parametrize("url,cause", [("bucket/key", "not an S3 URL"), ("s3://", "no bucket name"),
+                                       ("s3://bad_bucket!/k", "invalid bucket name")])
+def test_bad_s3_url_is_named(s3server, files, url, cause):
+    assert cause in error_line(put(s3server, files[0], url))
+
+
+def test_missing_bucket_is_named(s3server, s3, files):
+    line = error_line(put(s3server, *files, "s3://no-such-bucket-here/"))
+    assert "bucket 'no-such-bucket-here' does not exist" in line
+    assert "no-such-bucket-here" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+@pytest.mark.parametrize("which", ["small", "large"])
+def test_wrong_secret_key_is_named(s3server, s3, bucket, files, which):
+    env = {**s3server.env(), "AWS_SECRET_ACCESS_KEY": "not-the-secret"}
+    line = error_line(put(s3server, files[which == "large"], f"s3://{bucket}/", env=env))
+    assert "SignatureDoesNotMatch" in line and "wrong secret key" in line
+    assert_nothing_left(s3, bucket)
+
+
+def test_identity_without_write_permission_gets_access_denied(s3server, s3, bucket, files):
+    env = s3server.env(s3server.limited)
+    line = error_line(put(s3server, *files, f"s3://{bucket}/", env=env))
+    assert "AccessDenied" in line
+    assert_nothing_left(s3, bucket)
+
+
+def test_unreachable_endpoint_is_named(s3server, files):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]          # nothing listens here once closed
+    proc = run_bulkup("put", files[0], "s3://bucket/", "--endpoint-url", f"https://127.0.0.1:{port}",
+                      env=s3server.env())
+    assert f"cannot connect to endpoint 127.0.0.1:{port}" in error_line(proc)
+
+
+def test_certificate_not_matching_the_host_is_refused(s3server, s3, bucket, files):
+    # The server's certificate names 127.0.0.1 only; "localhost" reaches it but must not match.
+    url = s3server.https_url.replace("127.0.0.1", "localhost")
+    proc = run_bulkup("put", files[0], f"s3://{bucket}/", "--endpoint-url", url, env=s3server.env())
+    line = error_line(proc)
+    assert "TLS certificate verification failed for localhost" in line and "doesn't match" in line
+    assert_nothing_left(s3, bucket)
+
+
+def test_untrusted_certificate_is_refused_by_default(s3server, s3, bucket, files):
+    env = {k: v for k, v in s3server.env().items() if k != "AWS_CA_BUNDLE"}
+    line = error_line(put(s3server, files[0], f"s3://{bucket}/", env=env))
+    assert "TLS certificate verification failed for 127.0.0.1" in line
+    assert_nothing_left(s3, bucket)
+
+
+def test_no_verify_ssl_works_but_warns_loudly(s3server, s3, bucket, files):
+    env = {k: v for k, v in s3server.env().items() if k != "AWS_CA_BUNDLE"}
+    proc = put(s3server, *files, f"s3://{bucket}/", "--no-verify-ssl", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "TLS certificate verification is OFF" in proc.stderr.splitlines()[0]
+    assert keys_in(s3, bucket) == ["large.bin", "small.txt"]

@@ -1,0 +1,72 @@
+"""Checksums are really sent, and the server really checks them."""
+import pytest
+
+import bulkup
+from bulkup.checksums import get_algorithm
+from bulkup.errors import PartFailed
+from bulkup.messages import PartTask, WorkerConfig
+from bulkup.plan import MiB
+from bulkup.request import BucketEndpoint, CredentialSet, RequestSigner
+from bulkup.engines.userspace import UserspaceEngine
+from bulkup.sender import PartSender
+
+from conftest import keys_in, open_uploads, write_random_file
+
+
+def _sender(server, checksum="crc64nvme") -> PartSender:
+    creds = CredentialSet(server.admin.access_key, server.admin.secret_key)
+    config = WorkerConfig(region="us-east-1", credentials=creds, checksum=checksum,
+                          ca_bundle=server.ca_file, max_attempts=1)
+    return PartSender(0, config, RequestSigner(creds, "us-east-1"), UserspaceEngine(),
+                      get_algorithm(checksum), lambda n: None)
+
+
+def _task(server, bucket, path, size, checksum=None) -> PartTask:
+    import os
+    st = os.stat(path)
+    return PartTask(1, BucketEndpoint.from_url(f"{server.https_url}/{bucket}"), "obj", str(path),
+                    0, size, size, st.st_mtime_ns, checksum=checksum)
+
+
+@pytest.mark.parametrize("algorithm", ["crc64nvme", "crc32c", "crc32", "md5"])
+def test_server_rejects_a_part_whose_checksum_does_not_match(s3server, s3, bucket, tmp_path, algorithm):
+    path = write_random_file(tmp_path / "f.bin", 4096)
+    algo = get_algorithm(algorithm)
+    wrong = algo.encode(b"\0" * 16 if algorithm == "md5" else 12345)
+    with pytest.raises(PartFailed) as failure:
+        _sender(s3server, algorithm).send(_task(s3server, bucket, path, 4096, checksum=wrong))
+    assert failure.value.code in ("BadDigest", "InvalidDigest")
+    assert keys_in(s3, bucket) == []
+
+
+def test_server_accepts_and_echoes_the_checksum_it_verified(s3server, s3, bucket, tmp_path):
+    path = write_random_file(tmp_path / "f.bin", 4096)
+    done = _sender(s3server).send(_task(s3server, bucket, path, 4096))
+    head = s3.head_object(Bucket=bucket, Key="obj", ChecksumMode="ENABLED")
+    assert head["ChecksumCRC64NVME"] == done.checksum
+
+
+def test_multipart_object_carries_a_full_object_checksum_of_the_whole_file(aws_env, s3, bucket, tmp_path):
+    path = write_random_file(tmp_path / "big.bin", 3 * 5 * MiB + 7)
+    result = bulkup.upload(path, f"s3://{bucket}/big.bin", endpoint_url=aws_env.https_url, part_size=5 * MiB)
+    head = s3.head_object(Bucket=bucket, Key="big.bin", ChecksumMode="ENABLED")
+    algo = get_algorithm("crc64nvme")
+    whole = algo.encode(algo.compute(memoryview(open(path, "rb").read())))
+    assert head["ChecksumType"] == "FULL_OBJECT"
+    assert head["ChecksumCRC64NVME"] == whole == result.objects[0].checksum
+
+
+def test_file_changing_during_upload_fails_that_object_and_leaves_nothing(aws_env, s3, bucket, tmp_path):
+    path = write_random_file(tmp_path / "moving.bin", 4 * 5 * MiB)
+
+    class GrowFileOnStart(bulkup.progress.QuietProgress):
+        def start(self, objects, total_bytes):
+            with open(path, "ab") as f:
+                f.write(b"more")
+
+    result = bulkup.upload(path, f"s3://{bucket}/moving.bin", endpoint_url=aws_env.https_url,
+                           part_size=5 * MiB, progress=GrowFileOnStart())
+    assert not result.ok
+    assert "changed while being uploaded" in result.failed[0].error
+    assert keys_in(s3, bucket) == []
+    assert open_uploads(s3, bucket) == []
