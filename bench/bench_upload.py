@@ -17,9 +17,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from treeusage import Usage, measure  # noqa: E402
 
-from bulkup.checksums import get_algorithm  # noqa: E402
+from bulkup.checksums import checksum_file  # noqa: E402
 from bulkup.devserver import DevServer  # noqa: E402
-from bulkup.filebody import FileBody  # noqa: E402
 
 MiB, GiB = 1 << 20, 1 << 30
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -34,13 +33,6 @@ def make_file(path: str, size: int) -> None:
         for _ in range(size // (16 * MiB)):
             f.write(rng.randbytes(16 * MiB))
         f.write(rng.randbytes(size % (16 * MiB)))
-
-
-def crc64(path: str) -> str:
-    algo = get_algorithm("crc64nvme")
-    size = os.path.getsize(path)
-    with FileBody(path, 0, size) as body:
-        return algo.encode(algo.compute(body.view()))
 
 
 def verified(server: DevServer, bucket: str, key: str, path: str, expected_crc: str) -> str:
@@ -77,7 +69,7 @@ def main() -> int:
     path = os.path.join(args.data, "bench.bin")
     size = int(args.size_gib * GiB)
     make_file(path, size)
-    expected = crc64(path)
+    expected = checksum_file(path, "crc64nvme")
     part = args.part_size_mib * MiB
     concurrency = args.workers * args.connections
     rows = []

@@ -6,6 +6,7 @@ per-part CRCs into the whole object's FULL_OBJECT checksum without re-reading da
 from __future__ import annotations
 
 import base64
+import os
 import hashlib
 from dataclasses import dataclass
 from typing import Callable
@@ -96,3 +97,12 @@ def get_algorithm(name: str) -> ChecksumAlgorithm:
         return ALGORITHMS[name.lower()]
     except KeyError:
         raise ValueError(f"unknown checksum {name!r} (choose from {', '.join(ALGORITHMS)})") from None
+
+
+def checksum_file(path: str, name: str = DEFAULT_ALGORITHM) -> str:
+    """The base64 checksum of a whole file, read through a memory map."""
+    from .filebody import FileBody
+    algorithm = get_algorithm(name)
+    size = os.path.getsize(path)
+    with FileBody(path, 0, size) as body:
+        return algorithm.encode(algorithm.compute(body.view()))

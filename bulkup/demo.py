@@ -12,9 +12,8 @@ import sys
 import time
 
 from . import upload
-from .checksums import get_algorithm
+from .checksums import checksum_file
 from .devserver import DevServer
-from .filebody import FileBody
 from .progress import PlainProgress, RichProgress, human_bytes
 
 MiB = 1024 * 1024
@@ -51,14 +50,11 @@ def _write(path: str, size: int, rng: random.Random) -> str:
 def verify(server: DevServer, bucket: str, root: str, keys: dict[str, str]) -> int:
     """Compare every object's size and server-computed CRC64NVME with the local file."""
     client = server.client()
-    algo = get_algorithm("crc64nvme")
     bad = 0
     for key, path in keys.items():
         head = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
-        size = os.path.getsize(path)
-        with FileBody(path, 0, size) as body:
-            local = algo.encode(algo.compute(body.view()))
-        if head["ContentLength"] != size or head.get("ChecksumCRC64NVME") != local:
+        if head["ContentLength"] != os.path.getsize(path) or \
+                head.get("ChecksumCRC64NVME") != checksum_file(path, "crc64nvme"):
             print(f"MISMATCH {key}", file=sys.stderr)
             bad += 1
     return bad

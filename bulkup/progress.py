@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TYPE_CHECKING, Protocol, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from .coordinator import ObjectResult, UploadResult
     from .messages import WorkerReady
 
 
-class ProgressSink(Protocol):
-    """Receives progress events from the coordinator."""
+class ProgressSink:
+    """Receives progress events from the coordinator; this base shows nothing."""
 
     def start(self, objects: int, total_bytes: int) -> None: ...
     def worker_ready(self, ready: "WorkerReady") -> None: ...
@@ -21,15 +21,7 @@ class ProgressSink(Protocol):
     def finish(self, result: "UploadResult") -> None: ...
 
 
-class QuietProgress:
-    """Shows nothing while running."""
-
-    def start(self, objects: int, total_bytes: int) -> None: ...
-    def worker_ready(self, ready: "WorkerReady") -> None: ...
-    def bytes_sent(self, nbytes: int) -> None: ...
-    def object_done(self, result: "ObjectResult") -> None: ...
-    def object_failed(self, result: "ObjectResult") -> None: ...
-    def finish(self, result: "UploadResult") -> None: ...
+QuietProgress = ProgressSink
 
 
 class PlainProgress(QuietProgress):

@@ -2,7 +2,7 @@
 import pytest
 
 import bulkup
-from bulkup.checksums import get_algorithm
+from bulkup.checksums import checksum_file, get_algorithm
 from bulkup.errors import PartFailed
 from bulkup.messages import PartTask, WorkerConfig
 from bulkup.plan import MiB
@@ -50,8 +50,7 @@ def test_multipart_object_carries_a_full_object_checksum_of_the_whole_file(aws_e
     path = write_random_file(tmp_path / "big.bin", 3 * 5 * MiB + 7)
     result = bulkup.upload(path, f"s3://{bucket}/big.bin", endpoint_url=aws_env.https_url, part_size=5 * MiB)
     head = s3.head_object(Bucket=bucket, Key="big.bin", ChecksumMode="ENABLED")
-    algo = get_algorithm("crc64nvme")
-    whole = algo.encode(algo.compute(memoryview(open(path, "rb").read())))
+    whole = checksum_file(path, "crc64nvme")
     assert head["ChecksumType"] == "FULL_OBJECT"
     assert head["ChecksumCRC64NVME"] == whole == result.objects[0].checksum
 
