@@ -6,6 +6,7 @@ layer the kernel runs (kTLS). Not on user-space TLS sockets.
 from __future__ import annotations
 
 import os
+import select
 from typing import TYPE_CHECKING, Callable
 
 from .base import Availability, SendEngine
@@ -34,8 +35,20 @@ class SendfileEngine(SendEngine):
         out = conn.sock.fileno()
         offset, end = body.offset, body.offset + body.length
         while offset < end:
-            sent = os.sendfile(out, body.fd, offset, min(STEP, end - offset))
+            try:
+                sent = os.sendfile(out, body.fd, offset, min(STEP, end - offset))
+            except BlockingIOError:          # the socket has a timeout, so it is non-blocking
+                wait_writable(out, conn.timeout)
+                continue
             if sent == 0:
                 raise ConnectionResetError("sendfile sent nothing: peer closed or file shrank")
             offset += sent
             progress(sent)
+
+
+def wait_writable(fd: int, timeout: float) -> None:
+    """Block until ``fd`` accepts more bytes; TimeoutError after ``timeout`` seconds."""
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    if not poller.poll(timeout * 1000):
+        raise TimeoutError(f"socket not writable for {timeout:.0f} s")
