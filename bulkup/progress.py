@@ -97,7 +97,8 @@ class RichProgress(QuietProgress):
         self._progress.update(self._task, objects=self._objects_text())
 
     def finish(self, result: "UploadResult") -> None:
-        self._progress.update(self._task, completed=result.bytes_uploaded)
+        if self._task is not None:
+            self._progress.update(self._task, completed=result.bytes_uploaded)
         self._progress.stop()
 
     def _objects_text(self) -> str:
