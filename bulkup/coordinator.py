@@ -17,7 +17,7 @@ from typing import Iterator
 import botocore.exceptions as bex
 
 from .checksums import ChecksumAlgorithm
-from .errors import BulkupError, FatalRemoteError
+from .errors import FatalRemoteError
 from .messages import (BytesSent, NewCredentials, PartDone, PartError, PartTask, WorkerConfig,
                        WorkerReady)
 from .plan import PartRange, choose_part_size, is_multipart, split_parts
@@ -106,7 +106,6 @@ class _Object:
     upload_id: str | None = None
     ranges: list[PartRange] = field(default_factory=list)
     done: dict[int, PartDone] = field(default_factory=dict)
-    in_flight: int = 0
 
     @property
     def failed(self) -> bool:
@@ -202,8 +201,6 @@ class Coordinator:
         return None
 
     def _assign(self, worker: _Worker, task: PartTask) -> None:
-        obj, _ = self._tasks[task.task_id]
-        obj.in_flight += 1
         worker.in_flight.add(task.task_id)
         worker.pipe.send(task)
 
@@ -328,7 +325,8 @@ class Coordinator:
     def _handle_messages(self) -> None:
         live = self._live_workers()
         if not live:
-            raise FatalRemoteError("all worker processes died")
+            codes = ", ".join(str(w.process.exitcode) for w in self._workers)
+            raise FatalRemoteError(f"all worker processes died (exit codes {codes})")
         ready = wait([w.pipe for w in live] + [w.process.sentinel for w in live], timeout=0.5)
         for worker in live:
             if worker.pipe in ready:
@@ -380,17 +378,13 @@ class Coordinator:
 
     def _finish_task(self, worker: _Worker, task_id: int) -> tuple[_Object, PartTask]:
         worker.in_flight.discard(task_id)
-        obj, task = self._tasks.pop(task_id)
-        obj.in_flight -= 1
-        return obj, task
+        return self._tasks.pop(task_id)
 
     def _worker_died(self, worker: _Worker) -> None:
         """Give a dead worker's parts to the others."""
         worker.alive = False
-        for task_id in sorted(worker.in_flight):
-            obj, task = self._tasks[task_id]
-            obj.in_flight -= 1
-            self._queue.appendleft(task)
+        for task_id in sorted(worker.in_flight, reverse=True):
+            self._queue.appendleft(self._tasks[task_id][1])
         worker.in_flight.clear()
 
     # -- workers and credentials ------------------------------------------------------
@@ -443,5 +437,4 @@ def guess_content_type(path: str) -> str:
     return guessed or "binary/octet-stream"
 
 
-__all__ = ["Coordinator", "ObjectSettings", "UploadResult", "ObjectResult", "PartRecord",
-           "BulkupError"]
+__all__ = ["Coordinator", "ObjectSettings", "UploadResult", "ObjectResult", "PartRecord"]

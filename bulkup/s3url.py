@@ -25,10 +25,6 @@ class S3Url:
         """True when the key names a folder-like prefix rather than one object."""
         return self.key == "" or self.key.endswith("/")
 
-    def join(self, relative: str) -> "S3Url":
-        """The object ``relative`` below this prefix."""
-        return S3Url(self.bucket, self.key + relative)
-
     def __str__(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
 

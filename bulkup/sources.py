@@ -36,10 +36,6 @@ class Collected:
     files: list[SourceFile] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
-    @property
-    def total_bytes(self) -> int:
-        return sum(f.size for f in self.files)
-
 
 def collect_sources(sources: list[str], dest: S3Url, follow_symlinks: bool = True) -> Collected:
     """Resolve every SRC, failing early (before any upload) on unusable input."""

@@ -101,3 +101,27 @@ def test_dry_run_sends_nothing(aws_env, s3, bucket, tmp_path):
     result = bulkup.upload(path, f"s3://{bucket}/", endpoint_url=aws_env.https_url, dry_run=True)
     assert [o.key for o in result.objects] == ["f.bin"]
     assert keys_in(s3, bucket) == []
+
+
+def test_upload_survives_a_worker_process_killed_mid_part(aws_env, s3, bucket, tmp_path):
+    import signal
+    path = write_random_file(tmp_path / "f.bin", 20 * PART)
+
+    class KillOneWorkerOnceBytesFlow(bulkup.progress.ProgressSink):
+        victim, killed = None, False
+
+        def worker_ready(self, ready):
+            self.victim = self.victim or ready.pid
+
+        def bytes_sent(self, nbytes):
+            if self.victim and not self.killed:
+                os.kill(self.victim, signal.SIGKILL)
+                self.killed = True
+
+    sink = KillOneWorkerOnceBytesFlow()
+    result = bulkup.upload(path, f"s3://{bucket}/f.bin", endpoint_url=aws_env.https_url,
+                           part_size=PART, workers=2, progress=sink)
+    assert sink.killed, "no worker was killed"
+    assert result.ok, result.failed
+    assert_same_bytes(s3, bucket, "f.bin", path)
+    assert open_uploads(s3, bucket) == []
