@@ -149,9 +149,13 @@ def _print_dry_run(result: UploadResult, destination: str, options: UploadOption
 def _print_summary(result: UploadResult) -> None:
     uploaded = result.uploaded
     rate = result.bytes_uploaded / max(result.seconds, 1e-9)
-    engines = ", ".join(sorted(set(result.engines.values()))) or "none"
     print(f"uploaded {len(uploaded)} objects, {human_bytes(result.bytes_uploaded)} in "
-          f"{result.seconds:.1f} s ({human_bytes(rate)}/s); engine: {engines}", file=sys.stderr)
+          f"{result.seconds:.1f} s ({human_bytes(rate)}/s)", file=sys.stderr)
+    fallbacks = result.fallbacks()
+    for worker, paths in sorted(result.paths_by_worker().items()):
+        used = ", ".join(f"{path} ({count} parts)" for path, count in sorted(paths.items()))
+        note = f"; fell back: {fallbacks[worker]}" if worker in fallbacks else ""
+        print(f"  worker {worker}: {used}{note}", file=sys.stderr)
     for obj in result.failed:
         print(f"bulkup: failed: {obj.path} -> key {obj.key!r}: {obj.error}", file=sys.stderr)
 

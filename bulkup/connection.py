@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable
 
 import h11
 
+from . import ktls
 from .request import BucketEndpoint, RequestHead
 
 if TYPE_CHECKING:
@@ -31,12 +32,15 @@ class TlsSettings:
 
     verify: bool = True
     ca_bundle: str | None = None
+    kernel_tls: bool = False        # ask OpenSSL to hand record encryption to the kernel
 
     def context(self) -> ssl.SSLContext:
         ctx = ssl.create_default_context(cafile=self.ca_bundle)
         if not self.verify:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
+        if self.kernel_tls:
+            ktls.enable(ctx)
         return ctx
 
 
@@ -59,8 +63,8 @@ class Connection:
         self.timeout = timeout
         self.serial = f"{os.getpid()}:{next(_serials)}"
         self.requests_sent = 0           # on the current socket
-        self.sock: socket.socket | None = None       # the TCP socket
-        self.stream: socket.socket | None = None     # where user-space writes go (TLS or TCP)
+        self.stream: socket.socket | None = None     # TCP socket, or the SSLSocket wrapping it
+        self.ktls_tx = self.ktls_rx = False          # as the kernel reports it, per socket
         self._h11 = h11.Connection(our_role=h11.CLIENT)
 
     @classmethod
@@ -70,6 +74,16 @@ class Connection:
     @property
     def is_open(self) -> bool:
         return self.stream is not None
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_context is not None
+
+    def fileno(self) -> int:
+        """The TCP socket's descriptor (for sendfile/splice: only valid as a target when the
+        connection is plain or its TLS records are run by the kernel)."""
+        assert self.stream is not None
+        return self.stream.fileno()
 
     def open(self) -> None:
         """Connect (and handshake) now; raises OSError / ssl.SSLError."""
@@ -83,7 +97,9 @@ class Connection:
             except BaseException:
                 sock.close()
                 raise
-        self.sock, self.stream = sock, stream
+        self.stream = stream
+        self.ktls_tx = self.tls and ktls.offloaded(stream, ktls.TLS_TX)
+        self.ktls_rx = self.tls and ktls.offloaded(stream, ktls.TLS_RX)
         self.serial = f"{os.getpid()}:{next(_serials)}"
         self.requests_sent = 0
         self._h11 = h11.Connection(our_role=h11.CLIENT)
@@ -94,7 +110,7 @@ class Connection:
                 self.stream.close()
             except OSError:
                 pass
-        self.sock = self.stream = None
+        self.stream = None
 
     def exchange(self, head: RequestHead, body: "FileBody", engine: "SendEngine",
                  progress: Callable[[int], None]) -> Response:

@@ -57,6 +57,8 @@ class PartRecord:
     connection: str
     request_on_connection: int
     attempts: int
+    path: str = ""
+    fallback: str | None = None
 
 
 @dataclass
@@ -95,6 +97,18 @@ class UploadResult:
     @property
     def ok(self) -> bool:
         return not self.failed
+
+    def paths_by_worker(self) -> dict[int, dict[str, int]]:
+        """For each worker, how many parts went by each data path (e.g. kTLS+sendfile)."""
+        paths: dict[int, dict[str, int]] = {}
+        for part in self.parts:
+            counts = paths.setdefault(part.worker, {})
+            counts[part.path] = counts.get(part.path, 0) + 1
+        return paths
+
+    def fallbacks(self) -> dict[int, str]:
+        """Workers whose connections fell back from the chosen engine, with the reason."""
+        return {p.worker: p.fallback for p in self.parts if p.fallback}
 
 
 @dataclass
@@ -359,7 +373,7 @@ class Coordinator:
         obj, task = self._finish_task(worker, done.task_id)
         self.result.parts.append(PartRecord(task.key, task.part_number, done.worker, done.pid,
                                             done.connection, done.request_on_connection,
-                                            done.attempts))
+                                            done.attempts, done.path, done.fallback))
         if obj.failed:
             return
         if obj.upload_id is None:

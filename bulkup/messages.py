@@ -71,6 +71,8 @@ class PartDone:
     request_on_connection: int
     attempts: int
     seconds: float
+    path: str = ""                  # data path used, e.g. "kTLS+sendfile"
+    fallback: str | None = None     # why the connection fell back from the chosen engine
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ import h11
 
 from .checksums import ChecksumAlgorithm
 from .connection import Connection, TlsSettings
-from .engines import SendEngine
+from . import ktls
+from .engines import SendEngine, path_label
+from .engines.userspace import UserspaceEngine
 from .errors import PartFailed
 from .filebody import FileBody
 from .messages import PartDone, PartTask, WorkerConfig
@@ -35,8 +37,10 @@ class PartSender:
         self.engine = engine
         self.checksum = checksum
         self.progress = progress
-        self.tls = TlsSettings(config.verify_tls, config.ca_bundle)
+        self.tls = TlsSettings(config.verify_tls, config.ca_bundle, kernel_tls=engine.needs_kernel_tls)
+        self.fallback = UserspaceEngine()
         self._connections: dict[BucketEndpoint, Connection] = {}
+        self._fallback_reasons: dict[str, str] = {}     # connection serial -> why not kTLS
 
     def send(self, task: PartTask) -> PartDone:
         """Send ``task``, retrying transient failures with backoff and full jitter."""
@@ -47,10 +51,11 @@ class PartSender:
             while True:
                 attempt += 1
                 try:
-                    etag, conn = self._attempt(task, body, encoded)
+                    etag, conn, engine = self._attempt(task, body, encoded)
                     return PartDone(task.task_id, etag, encoded, self.worker, os.getpid(),
                                     conn.serial, conn.requests_sent, attempt,
-                                    time.monotonic() - started)
+                                    time.monotonic() - started, path_label(conn, engine),
+                                    self._fallback_reasons.get(conn.serial))
                 except PartFailed as failure:
                     if not failure.retryable or attempt >= self.config.max_attempts:
                         if attempt > 1:
@@ -61,6 +66,7 @@ class PartSender:
     def close(self) -> None:
         for conn in self._connections.values():
             conn.close()
+        self.engine.close()
 
     def _checksum(self, task: PartTask, body: FileBody) -> str | None:
         if task.checksum is not None:
@@ -68,7 +74,8 @@ class PartSender:
         raw = self.checksum.compute(body.view())
         return None if raw is None else self.checksum.encode(raw)
 
-    def _attempt(self, task: PartTask, body: FileBody, checksum: str | None) -> tuple[str, Connection]:
+    def _attempt(self, task: PartTask, body: FileBody,
+                 checksum: str | None) -> tuple[str, Connection, SendEngine]:
         conn = self._connection(task.endpoint)
         headers = dict(task.headers) if task.upload_id is None else {}
         headers["Content-Length"] = str(task.length)
@@ -77,7 +84,10 @@ class PartSender:
         target = upload_target(task.endpoint, task.key, task.upload_id, task.part_number)
         head = self.signer.sign(task.endpoint, "PUT", target, headers)
         try:
-            response = conn.exchange(head, body, self.engine, self.progress)
+            if not conn.is_open:
+                conn.open()
+            engine = self._engine_for(conn)
+            response = conn.exchange(head, body, engine, self.progress)
         except ssl.SSLCertVerificationError as exc:
             raise PartFailed(f"TLS certificate verification failed for {task.endpoint.host}: "
                              f"{exc.verify_message or exc.reason}", retryable=False, fatal=True,
@@ -86,8 +96,16 @@ class PartSender:
             raise PartFailed(_describe_transport_error(task.endpoint, exc), retryable=True,
                              code="connection") from None
         if 200 <= response.status < 300:
-            return etag_of(response.headers), conn
+            return etag_of(response.headers), conn, engine
         raise failure_from_response(response.status, response.body)
+
+    def _engine_for(self, conn: Connection) -> SendEngine:
+        """The chosen engine, or user-space TLS on a connection the kernel did not take over."""
+        if self.engine.can_send_on(conn):
+            return self.engine
+        if conn.serial not in self._fallback_reasons:
+            self._fallback_reasons[conn.serial] = ktls.why_not_offloaded(conn.stream)
+        return self.fallback
 
     def _connection(self, endpoint: BucketEndpoint) -> Connection:
         conn = self._connections.get(endpoint)

@@ -2,6 +2,7 @@
 import pytest
 
 import bulkup
+from bulkup import ktls
 from bulkup.engines import EngineUnavailable, choose_engine
 from bulkup.plan import MiB
 
@@ -23,6 +24,15 @@ def test_https_endpoint_uses_userspace_tls_byte_exact(aws_env, s3, bucket, tmp_p
     assert_same_bytes(s3, bucket, "f.bin", path)
 
 
-def test_forcing_an_engine_that_cannot_run_fails_with_the_reason():
-    with pytest.raises(EngineUnavailable, match="sendfile cannot run: TLS in user space"):
+def test_forcing_sendfile_for_https_without_kernel_tls_names_the_fix():
+    if ktls.tls_ulp_available():
+        pytest.skip("this kernel has kTLS: sendfile can run over https")
+    with pytest.raises(EngineUnavailable, match=r"sendfile cannot run: .*modprobe tls"):
         choose_engine("sendfile", tls=True)
+
+
+def test_https_falls_back_to_userspace_tls_when_the_kernel_has_no_tls():
+    if ktls.tls_ulp_available():
+        pytest.skip("this kernel has kTLS")
+    engine, reason = choose_engine("auto", tls=True)
+    assert engine.name == "userspace" and "sendfile: needs kernel TLS" in reason

@@ -1,7 +1,7 @@
 """Send engines, best first, and the choice among them."""
 from __future__ import annotations
 
-from .base import Availability, SendEngine
+from .base import Availability, SendEngine, path_label
 from .sendfile import SendfileEngine
 from .userspace import UserspaceEngine
 
@@ -30,9 +30,10 @@ def choose_engine(requested: str, tls: bool) -> tuple[type[SendEngine], str]:
     for engine in PREFERENCE:
         verdict = engine.available(tls)
         if verdict:
-            return engine, verdict.reason
+            passed_over = f" (passed over: {'; '.join(reasons)})" if reasons else ""
+            return engine, verdict.reason + passed_over
         reasons.append(f"{engine.name}: {verdict.reason}")
     raise EngineUnavailable("no send engine can run: " + "; ".join(reasons))
 
 
-__all__ = ["Availability", "SendEngine", "ENGINES", "EngineUnavailable", "choose_engine"]
+__all__ = ["Availability", "SendEngine", "ENGINES", "EngineUnavailable", "choose_engine", "path_label"]

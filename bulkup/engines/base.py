@@ -32,6 +32,7 @@ class SendEngine(ABC):
 
     name: ClassVar[str]
     label: ClassVar[str]            # what a user sees, e.g. "user-space TLS (mmap)"
+    needs_kernel_tls: ClassVar[bool] = False   # on TLS connections: only where kTLS TX engaged
 
     @classmethod
     @abstractmethod
@@ -41,3 +42,19 @@ class SendEngine(ABC):
     @abstractmethod
     def send(self, conn: "Connection", body: "FileBody", progress: Callable[[int], None]) -> None:
         """Write all of ``body`` to ``conn``; call ``progress(n)`` as bytes leave."""
+
+    def can_send_on(self, conn: "Connection") -> bool:
+        """Whether this engine may write ``conn``'s raw socket (plain, or kTLS TX engaged)."""
+        return not (self.needs_kernel_tls and conn.tls and not conn.ktls_tx)
+
+    def close(self) -> None:
+        """Release what the engine holds (rings, pipes)."""
+
+
+def path_label(conn: "Connection", engine: SendEngine) -> str:
+    """What a user sees as the data path of one connection, e.g. ``kTLS+sendfile``."""
+    if not conn.tls:
+        return f"plain+{engine.name}"
+    if engine.needs_kernel_tls:
+        return f"kTLS+{engine.name}"
+    return engine.label

@@ -1,7 +1,7 @@
 """sendfile(2): the kernel moves file pages to the socket; bytes never enter user space.
 
-Usable on plain TCP sockets (http endpoints) and, later, on sockets whose TLS record
-layer the kernel runs (kTLS). Not on user-space TLS sockets.
+Usable on plain TCP sockets (http endpoints) and on sockets whose TLS record layer the
+kernel runs (kTLS), where the kernel also encrypts. Not on user-space TLS sockets.
 """
 from __future__ import annotations
 
@@ -21,18 +21,22 @@ STEP = 8 * 1024 * 1024
 class SendfileEngine(SendEngine):
     name = "sendfile"
     label = "sendfile"
+    needs_kernel_tls = True
 
     @classmethod
     def available(cls, tls: bool) -> Availability:
         if not hasattr(os, "sendfile"):
             return Availability(False, "os.sendfile is not available on this platform")
         if tls:
-            return Availability(False, "TLS in user space: sendfile needs kernel TLS (kTLS) on the socket")
+            from .. import ktls
+            ulp = ktls.tls_ulp_available()
+            if not ulp:
+                return Availability(False, f"needs kernel TLS for https: {ulp.reason}")
+            return Availability(True, "kernel TLS available: the kernel encrypts file pages as it sends them")
         return Availability(True, "plain TCP endpoint: the kernel sends file pages directly")
 
     def send(self, conn: "Connection", body: "FileBody", progress: Callable[[int], None]) -> None:
-        assert conn.sock is not None
-        out = conn.sock.fileno()
+        out = conn.fileno()
         offset, end = body.offset, body.offset + body.length
         while offset < end:
             try:

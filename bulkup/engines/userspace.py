@@ -22,6 +22,8 @@ class UserspaceEngine(SendEngine):
 
     @classmethod
     def available(cls, tls: bool) -> Availability:
+        if not tls:
+            return Availability(True, "always available: writes from a memory map of the file")
         return Availability(True, "always available: OpenSSL encrypts from a memory map of the file")
 
     def send(self, conn: "Connection", body: "FileBody", progress: Callable[[int], None]) -> None:
