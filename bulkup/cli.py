@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     put.add_argument("--progress", choices=["auto", "rich", "plain", "none"], default="auto")
     put.add_argument("--quiet", action="store_true", help="errors and the summary only")
     put.set_defaults(func=_cmd_put)
+    doctor = commands.add_parser("doctor", help="which data path uploads take here, and why")
+    doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    doctor.set_defaults(func=_cmd_doctor)
     return parser
 
 
@@ -124,6 +127,11 @@ def _cmd_put(args: argparse.Namespace) -> int:
     if not result.ok:
         return 1
     return 2 if result.skipped else 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import report
+    return report(as_json=args.json)
 
 
 def _progress_sink(args: argparse.Namespace) -> ProgressSink:

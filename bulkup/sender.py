@@ -54,7 +54,7 @@ class PartSender:
                     etag, conn, engine = self._attempt(task, body, encoded)
                     return PartDone(task.task_id, etag, encoded, self.worker, os.getpid(),
                                     conn.serial, conn.requests_sent, attempt,
-                                    time.monotonic() - started, path_label(conn, engine),
+                                    time.monotonic() - started, path_label(engine, conn.tls),
                                     self._fallback_reasons.get(conn.serial))
                 except PartFailed as failure:
                     if not failure.retryable or attempt >= self.config.max_attempts:

@@ -51,9 +51,9 @@ class SendEngine(ABC):
         """Release what the engine holds (rings, pipes)."""
 
 
-def path_label(conn: "Connection", engine: SendEngine) -> str:
-    """What a user sees as the data path of one connection, e.g. ``kTLS+sendfile``."""
-    if not conn.tls:
+def path_label(engine: SendEngine | type[SendEngine], tls: bool) -> str:
+    """What a user sees as the data path, e.g. ``kTLS+sendfile`` (engine usable on it assumed)."""
+    if not tls:
         return f"plain+{engine.name}"
     if engine.needs_kernel_tls:
         return f"kTLS+{engine.name}"

@@ -1,0 +1,83 @@
+"""``bulkup doctor``: which data path uploads will take on this machine, and why."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import ssl
+import sys
+from dataclasses import asdict, dataclass
+
+from . import ktls
+from .engines import ENGINES, PREFERENCE, EngineUnavailable, choose_engine, path_label
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def checks() -> list[Check]:
+    """Every fact the engine choice depends on."""
+    ulp = ktls.tls_ulp_available()
+    openssl = ktls.openssl_supports_ktls()
+    stats = ktls.tls_stat()
+    found = [
+        Check("kernel", True, f"Linux {ktls.kernel_release()} on {platform.machine()}, "
+                              f"{os.cpu_count()} CPUs"),
+        Check("kernel TLS (TLS ULP)", ulp.usable, ulp.reason),
+        Check("OpenSSL kTLS", openssl.usable, openssl.reason),
+        Check("kTLS counters", bool(stats),
+              ", ".join(f"{k}={v}" for k, v in stats.items()) if stats else
+              f"{ktls.TLS_STAT} absent (no kTLS in this kernel)"),
+        Check("NIC TLS offload", stats.get("TlsTxDevice", 0) > 0,
+              f"TlsTxDevice={stats.get('TlsTxDevice', 0)} (connections offloaded to a NIC so far)"
+              if stats else "unknown without kTLS"),
+        Check("pipe size limit", True, f"{_pipe_max_size()} bytes (/proc/sys/fs/pipe-max-size)"),
+    ]
+    for engine in PREFERENCE:
+        for tls in (True, False):
+            verdict = engine.available(tls)
+            found.append(Check(f"engine {engine.name} ({'https' if tls else 'http'})",
+                               verdict.usable, verdict.reason))
+    return found
+
+
+def chosen() -> dict[str, dict[str, str]]:
+    """The engine ``--engine auto`` picks for https and for http endpoints, with the reason."""
+    result = {}
+    for scheme, tls in (("https", True), ("http", False)):
+        try:
+            engine, reason = choose_engine("auto", tls)
+            result[scheme] = {"engine": engine.name, "path": path_label(engine, tls), "reason": reason}
+        except EngineUnavailable as exc:
+            result[scheme] = {"engine": "none", "path": "none", "reason": str(exc)}
+    return result
+
+
+def _pipe_max_size() -> str:
+    try:
+        with open("/proc/sys/fs/pipe-max-size") as f:
+            return f.read().strip()
+    except OSError:
+        return "unknown"
+
+
+def report(as_json: bool = False, out=sys.stdout) -> int:
+    """Print the diagnosis; returns the exit status (0: some engine can run)."""
+    found, picks = checks(), chosen()
+    if as_json:
+        json.dump({"checks": [asdict(c) for c in found], "chosen": picks,
+                   "python": sys.version.split()[0], "openssl": ssl.OPENSSL_VERSION,
+                   "engines": sorted(ENGINES)}, out, indent=2)
+        out.write("\n")
+    else:
+        for scheme, pick in picks.items():
+            print(f"{scheme} uploads use: {pick['path']}  ({pick['reason']})", file=out)
+        print(file=out)
+        for check in found:
+            mark = "ok " if check.ok else "-- "
+            print(f"{mark} {check.name}: {check.detail}", file=out)
+    return 0 if all(p["engine"] != "none" for p in picks.values()) else 1
