@@ -44,6 +44,7 @@ class UploadOptions:
     follow_symlinks: bool = True
     dry_run: bool = False
     max_attempts: int = 5
+    tls_max_version: str | None = None          # "1.2" or "1.3"
 
     def client_settings(self) -> ClientSettings:
         return ClientSettings(self.endpoint_url, self.region, self.profile, self.addressing_style,
@@ -77,7 +78,8 @@ def upload(sources: str | list[str], destination: str, options: UploadOptions | 
     worker_config = WorkerConfig(region=region, credentials=credentials, checksum=options.checksum,
                                  engine=options.engine, connections=options.connections,
                                  verify_tls=options.verify_ssl, ca_bundle=settings.ca_bundle,
-                                 max_attempts=options.max_attempts)
+                                 max_attempts=options.max_attempts,
+                                 tls_max_version=options.tls_max_version)
     coordinator = Coordinator(client, session, endpoint, dest.bucket, _object_settings(options),
                               worker_config, options.workers or os.cpu_count() or 1, progress)
     result = UploadResult()
@@ -100,6 +102,8 @@ def _validate(options: UploadOptions) -> None:
         raise UsageError("--workers must be at least 1")
     if options.connections < 1:
         raise UsageError("--connections must be at least 1")
+    if options.tls_max_version not in (None, "1.2", "1.3"):
+        raise UsageError("--tls-max-version must be 1.2 or 1.3")
     if options.addressing_style not in ("auto", "path", "virtual"):
         raise UsageError("--addressing-style must be auto, path or virtual")
     if options.ca_bundle and not os.path.isfile(options.ca_bundle):

@@ -86,6 +86,8 @@ def _add_connection_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ca-bundle", help="PEM file of CA certificates to trust")
     p.add_argument("--no-verify-ssl", dest="verify_ssl", action="store_false",
                    help="do not verify TLS certificates (insecure; warns)")
+    p.add_argument("--tls-max-version", choices=["1.2", "1.3"],
+                   help="highest TLS version to offer (kernels offload TLS 1.2 receive too)")
 
 
 def _size(text: str) -> int:
@@ -116,7 +118,8 @@ def _cmd_put(args: argparse.Namespace) -> int:
         connections=args.connections, checksum=args.checksum, engine=args.engine,
         storage_class=args.storage_class, content_type=args.content_type,
         metadata=_metadata(args.metadata), sse=args.sse, sse_kms_key_id=args.sse_kms_key_id,
-        follow_symlinks=args.follow_symlinks, dry_run=args.dry_run)
+        follow_symlinks=args.follow_symlinks, dry_run=args.dry_run,
+        tls_max_version=args.tls_max_version)
     result = upload(args.sources, args.destination, options, progress=_progress_sink(args))
     for path, reason in result.skipped:
         print(f"bulkup: warning: skipped {path}: {reason}", file=sys.stderr)

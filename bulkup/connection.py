@@ -33,6 +33,7 @@ class TlsSettings:
     verify: bool = True
     ca_bundle: str | None = None
     kernel_tls: bool = False        # ask OpenSSL to hand record encryption to the kernel
+    max_version: str | None = None  # "1.2" or "1.3"
 
     def context(self) -> ssl.SSLContext:
         ctx = ssl.create_default_context(cafile=self.ca_bundle)
@@ -41,6 +42,8 @@ class TlsSettings:
             ctx.verify_mode = ssl.CERT_NONE
         if self.kernel_tls:
             ktls.enable(ctx)
+        if self.max_version:
+            ctx.maximum_version = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}[self.max_version]
         return ctx
 
 

@@ -7,7 +7,9 @@ pipes, never file bytes; results and bounded-rate progress come back the same wa
 from __future__ import annotations
 
 import itertools
-import multiprocessing as mp
+import socket
+import subprocess
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -19,14 +21,13 @@ import botocore.exceptions as bex
 from .checksums import ChecksumAlgorithm
 from .errors import FatalRemoteError
 from .messages import (BytesSent, NewCredentials, PartDone, PartError, PartTask, WorkerConfig,
-                       WorkerReady)
+                       WorkerReady, WorkerStart, WorkerStats)
 from .plan import PartRange, choose_part_size, is_multipart, split_parts
 from .progress import ProgressSink
 from .request import BucketEndpoint, CredentialSet
 from .responses import FATAL_CODES
 from .s3client import describe, frozen_credentials
 from .sources import SourceFile
-from .worker import worker_main
 
 CREDENTIAL_CHECK_INTERVAL = 60.0
 QUEUE_DEPTH_PER_CONNECTION = 2
@@ -80,6 +81,7 @@ class UploadResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     parts: list[PartRecord] = field(default_factory=list)
     engines: dict[int, str] = field(default_factory=dict)
+    workers: dict[int, WorkerStats] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -129,7 +131,7 @@ class _Object:
 @dataclass
 class _Worker:
     index: int
-    process: mp.process.BaseProcess
+    process: subprocess.Popen
     pipe: Pipe
     in_flight: set[int] = field(default_factory=set)
     alive: bool = True
@@ -339,15 +341,12 @@ class Coordinator:
     def _handle_messages(self) -> None:
         live = self._live_workers()
         if not live:
-            codes = ", ".join(str(w.process.exitcode) for w in self._workers)
+            codes = ", ".join(str(w.process.poll()) for w in self._workers)
             raise FatalRemoteError(f"all worker processes died (exit codes {codes})")
-        ready = wait([w.pipe for w in live] + [w.process.sentinel for w in live], timeout=0.5)
+        ready = wait([w.pipe for w in live], timeout=0.5)
         for worker in live:
             if worker.pipe in ready:
                 self._drain(worker)
-        for worker in live:
-            if worker.process.sentinel in ready and not worker.pipe.poll():
-                self._worker_died(worker)
 
     def _drain(self, worker: _Worker) -> None:
         while worker.alive and worker.pipe.poll():
@@ -368,6 +367,8 @@ class Coordinator:
         elif isinstance(message, WorkerReady):
             self.result.engines[message.worker] = message.engine_label
             self.progress.worker_ready(message)
+        elif isinstance(message, WorkerStats):
+            self.result.workers[message.worker] = message
 
     def _on_part_done(self, worker: _Worker, done: PartDone) -> None:
         obj, task = self._finish_task(worker, done.task_id)
@@ -404,15 +405,20 @@ class Coordinator:
     # -- workers and credentials ------------------------------------------------------
 
     def _start_workers(self) -> None:
-        ctx = mp.get_context("spawn")
+        """Start ``python -m bulkup.worker`` processes, each joined to us by a socket pair.
+
+        Fresh interpreters (not fork, not multiprocessing's spawn) so that a caller's script
+        is never re-imported and no coordinator thread or lock is inherited. A worker's end
+        of the pair is held by the worker alone: its death shows as end-of-file here.
+        """
         for index in range(self.worker_count):
-            ours, theirs = ctx.Pipe()
-            process = ctx.Process(target=worker_main, name=f"bulkup-worker-{index}",
-                                  args=(index, theirs, self.worker_config, self.endpoint.tls),
-                                  daemon=True)
-            process.start()
+            ours, theirs = socket.socketpair()
+            process = subprocess.Popen([sys.executable, "-m", "bulkup.worker", str(theirs.fileno())],
+                                       pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
             theirs.close()
-            self._workers.append(_Worker(index, process, ours))
+            pipe = Pipe(ours.detach())
+            pipe.send(WorkerStart(index, self.worker_config, self.endpoint.tls))
+            self._workers.append(_Worker(index, process, pipe))
 
     def _stop_workers(self) -> None:
         for worker in self._workers:
@@ -423,11 +429,28 @@ class Coordinator:
                     pass
         deadline = time.monotonic() + 10
         for worker in self._workers:
-            worker.process.join(timeout=max(0.1, deadline - time.monotonic()))
-            if worker.process.is_alive():
+            self._drain_until_exit(worker, deadline)
+            try:
+                worker.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
                 worker.process.kill()
-                worker.process.join()
+                worker.process.wait()
             worker.pipe.close()
+
+    def _drain_until_exit(self, worker: _Worker, deadline: float) -> None:
+        """Collect a stopping worker's last messages (its progress and resource use)."""
+        while worker.alive and time.monotonic() < deadline:
+            if not wait([worker.pipe], timeout=max(0.0, deadline - time.monotonic())):
+                return
+            try:
+                message = worker.pipe.recv()
+            except (EOFError, OSError):
+                return
+            if isinstance(message, WorkerStats):
+                self.result.workers[message.worker] = message
+                return
+            if isinstance(message, BytesSent):
+                self.progress.bytes_sent(message.nbytes)
 
     def _live_workers(self) -> list[_Worker]:
         return [w for w in self._workers if w.alive]

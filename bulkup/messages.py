@@ -22,6 +22,16 @@ class WorkerConfig:
     ca_bundle: str | None = None
     timeout: float = 60.0
     max_attempts: int = 5
+    tls_max_version: str | None = None     # "1.2" or "1.3"; None: the best both sides speak
+
+
+@dataclass(frozen=True)
+class WorkerStart:
+    """The first message a worker receives: who it is and how to send."""
+
+    worker: int
+    config: WorkerConfig
+    tls_endpoint: bool
 
 
 @dataclass(frozen=True)
@@ -89,3 +99,15 @@ class BytesSent:
 
     worker: int
     nbytes: int
+
+
+@dataclass(frozen=True)
+class WorkerStats:
+    """A worker's own resource use, sent as it exits (for summaries and evidence)."""
+
+    worker: int
+    pid: int
+    cpu_user: float
+    cpu_system: float
+    max_rss: int            # bytes, peak resident set of the worker process
+    io: dict = field(default_factory=dict)    # /proc/self/io: rchar, wchar, syscr, syscw

@@ -37,7 +37,8 @@ class PartSender:
         self.engine = engine
         self.checksum = checksum
         self.progress = progress
-        self.tls = TlsSettings(config.verify_tls, config.ca_bundle, kernel_tls=engine.needs_kernel_tls)
+        self.tls = TlsSettings(config.verify_tls, config.ca_bundle, kernel_tls=engine.needs_kernel_tls,
+                               max_version=config.tls_max_version)
         self.fallback = UserspaceEngine()
         self._connections: dict[BucketEndpoint, Connection] = {}
         self._fallback_reasons: dict[str, str] = {}     # connection serial -> why not kTLS

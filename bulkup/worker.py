@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import queue
+import resource
 import signal
 import threading
 import time
@@ -16,7 +17,8 @@ from multiprocessing.connection import Connection as Pipe
 from .checksums import get_algorithm
 from .engines import choose_engine
 from .errors import PartFailed
-from .messages import BytesSent, NewCredentials, PartError, PartTask, WorkerConfig, WorkerReady
+from .messages import (BytesSent, NewCredentials, PartError, PartTask, WorkerConfig, WorkerReady,
+                       WorkerStart, WorkerStats)
 from .request import RequestSigner
 from .sender import PartSender
 
@@ -40,9 +42,21 @@ class _ProgressMeter:
         return pending
 
 
-def worker_main(worker: int, pipe: Pipe, config: WorkerConfig, tls_endpoint: bool) -> None:
-    """Entry point of a worker process."""
+def main(argv: list[str]) -> int:
+    """``python -m bulkup.worker FD``: serve the coordinator on the socket FD."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # the coordinator handles Ctrl-C
+    pipe = Pipe(int(argv[1]))
+    try:
+        start = pipe.recv()
+    except EOFError:
+        return 1
+    assert isinstance(start, WorkerStart)
+    worker_main(start.worker, pipe, start.config, start.tls_endpoint)
+    return 0
+
+
+def worker_main(worker: int, pipe: Pipe, config: WorkerConfig, tls_endpoint: bool) -> None:
+    """Send parts for the coordinator until it says stop (None) or goes away."""
     engine_cls, reason = choose_engine(config.engine, tls_endpoint)
     send_lock = threading.Lock()
 
@@ -69,6 +83,18 @@ def worker_main(worker: int, pipe: Pipe, config: WorkerConfig, tls_endpoint: boo
         pending = meter.drain()
         if pending:
             reply(BytesSent(worker, pending))
+        reply(_own_stats(worker))
+
+
+def _own_stats(worker: int) -> WorkerStats:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    io: dict[str, int] = {}
+    try:
+        with open("/proc/self/io") as f:
+            io = {k: int(v) for k, v in (line.split(":") for line in f)}
+    except (OSError, ValueError):
+        pass
+    return WorkerStats(worker, os.getpid(), usage.ru_utime, usage.ru_stime, usage.ru_maxrss * 1024, io)
 
 
 def _read_loop(worker: int, pipe: Pipe, tasks: "queue.Queue[PartTask | None]",
@@ -106,3 +132,8 @@ def _sender_loop(sender: PartSender, tasks: "queue.Queue[PartTask | None]", repl
                                 fatal=False, code="internal"))
     finally:
         sender.close()
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(main(sys.argv))

@@ -125,3 +125,15 @@ def test_upload_survives_a_worker_process_killed_mid_part(aws_env, s3, bucket, t
     assert result.ok, result.failed
     assert_same_bytes(s3, bucket, "f.bin", path)
     assert open_uploads(s3, bucket) == []
+
+
+def test_python_api_works_from_a_script_without_a_main_guard(aws_env, s3, bucket, tmp_path):
+    import subprocess
+    import sys
+    path = write_random_file(tmp_path / "f.bin", 1000)
+    script = tmp_path / "plain_script.py"
+    script.write_text(f"import bulkup\nr = bulkup.upload({str(path)!r}, 's3://{bucket}/', "
+                      f"endpoint_url={aws_env.https_url!r}, workers=2)\nassert r.ok, r.failed\n")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert_same_bytes(s3, bucket, "f.bin", path)
