@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from .checksums import DEFAULT_ALGORITHM, get_algorithm
 from .coordinator import Coordinator, ObjectSettings, UploadResult
-from .engines import EngineUnavailable, choose_engine
+from .engines import ENGINES, EngineUnavailable, choose_engine
 from .errors import UsageError
 from .messages import WorkerConfig
 from .plan import MAX_PART_SIZE, MIN_PART_SIZE
@@ -75,8 +75,13 @@ def upload(sources: str | list[str], destination: str, options: UploadOptions | 
     region = client.meta.region_name
     if bucket_region and bucket_region != region and not settings.endpoint_url:
         client, region = make_client(session, settings, bucket_region), bucket_region
+    try:
+        engine, engine_reason = choose_engine(options.engine, endpoint.tls)
+    except EngineUnavailable as exc:
+        raise UsageError(str(exc)) from None
     worker_config = WorkerConfig(region=region, credentials=credentials, checksum=options.checksum,
-                                 engine=options.engine, connections=options.connections,
+                                 engine=engine.name, engine_reason=engine_reason,
+                                 connections=options.connections,
                                  verify_tls=options.verify_ssl, ca_bundle=settings.ca_bundle,
                                  max_attempts=options.max_attempts,
                                  tls_max_version=options.tls_max_version)
@@ -111,11 +116,8 @@ def _validate(options: UploadOptions) -> None:
     for key, value in options.metadata.items():
         if not key or not (key + value).isascii() or not (key + value).isprintable():
             raise UsageError(f"metadata {key}={value!r}: keys and values must be printable ASCII")
-    tls = (options.endpoint_url or "https://").startswith("https://")
-    try:
-        choose_engine(options.engine, tls)
-    except EngineUnavailable as exc:
-        raise UsageError(str(exc)) from None
+    if options.engine != "auto" and options.engine not in ENGINES:
+        raise UsageError(f"unknown engine {options.engine!r} (choose from auto, {', '.join(ENGINES)})")
 
 
 def _object_settings(options: UploadOptions) -> ObjectSettings:

@@ -16,7 +16,8 @@ class WorkerConfig:
     region: str
     credentials: CredentialSet
     checksum: str
-    engine: str = "auto"
+    engine: str = "userspace"           # resolved by the coordinator (never "auto" here)
+    engine_reason: str = ""
     connections: int = 1
     verify_tls: bool = True
     ca_bundle: str | None = None

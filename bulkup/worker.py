@@ -15,7 +15,7 @@ import time
 from multiprocessing.connection import Connection as Pipe
 
 from .checksums import get_algorithm
-from .engines import choose_engine
+from .engines import ENGINES, path_label
 from .errors import PartFailed
 from .messages import (BytesSent, NewCredentials, PartError, PartTask, WorkerConfig, WorkerReady,
                        WorkerStart, WorkerStats)
@@ -57,14 +57,15 @@ def main(argv: list[str]) -> int:
 
 def worker_main(worker: int, pipe: Pipe, config: WorkerConfig, tls_endpoint: bool) -> None:
     """Send parts for the coordinator until it says stop (None) or goes away."""
-    engine_cls, reason = choose_engine(config.engine, tls_endpoint)
+    engine_cls = ENGINES[config.engine]
     send_lock = threading.Lock()
 
     def reply(message: object) -> None:
         with send_lock:
             pipe.send(message)
 
-    reply(WorkerReady(worker, os.getpid(), engine_cls.name, engine_cls.label, reason))
+    reply(WorkerReady(worker, os.getpid(), engine_cls.name, path_label(engine_cls, tls_endpoint),
+                      config.engine_reason))
     signer = RequestSigner(config.credentials, config.region)
     meter = _ProgressMeter()
     tasks: queue.Queue[PartTask | None] = queue.Queue()

@@ -3,24 +3,30 @@ import pytest
 
 import bulkup
 from bulkup import ktls
-from bulkup.engines import EngineUnavailable, choose_engine
+from bulkup.engines import ENGINES, EngineUnavailable, choose_engine, path_label
 from bulkup.plan import MiB
 
 from conftest import assert_same_bytes, write_random_file
 
 
-def test_plain_http_endpoint_uses_sendfile_byte_exact(aws_env, s3, bucket, tmp_path):
-    path = write_random_file(tmp_path / "f.bin", 3 * 5 * MiB + 3)
-    result = bulkup.upload(path, f"s3://{bucket}/f.bin", endpoint_url=aws_env.http_url, part_size=5 * MiB)
+@pytest.mark.parametrize("engine", ["uring", "sendfile", "userspace"])
+def test_each_engine_lands_parts_byte_exact_on_plain_http(aws_env, s3, bucket, tmp_path, engine):
+    if not ENGINES[engine].available(tls=False):
+        pytest.skip(f"{engine}: {ENGINES[engine].available(tls=False).reason}")
+    path = write_random_file(tmp_path / "f.bin", 4 * 5 * MiB + 12345)
+    small = write_random_file(tmp_path / "s.bin", 1)
+    result = bulkup.upload([path, small], f"s3://{bucket}/", endpoint_url=aws_env.http_url,
+                           part_size=5 * MiB, engine=engine, workers=2, connections=2)
     assert result.ok, result.failed
-    assert set(result.engines.values()) == {"sendfile"}
+    assert {p.path for p in result.parts} == {path_label(ENGINES[engine], tls=False)}
     assert_same_bytes(s3, bucket, "f.bin", path)
+    assert_same_bytes(s3, bucket, "s.bin", small)
 
 
 def test_https_endpoint_uses_userspace_tls_byte_exact(aws_env, s3, bucket, tmp_path):
     path = write_random_file(tmp_path / "f.bin", 2 * 5 * MiB + 3)
     result = bulkup.upload(path, f"s3://{bucket}/f.bin", endpoint_url=aws_env.https_url, part_size=5 * MiB)
-    assert set(result.engines.values()) == {"user-space TLS (mmap)"}
+    assert {p.path for p in result.parts} == {"user-space TLS (mmap)"}
     assert_same_bytes(s3, bucket, "f.bin", path)
 
 

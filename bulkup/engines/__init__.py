@@ -3,13 +3,11 @@ from __future__ import annotations
 
 from .base import Availability, SendEngine, path_label
 from .sendfile import SendfileEngine
+from .uring import UringEngine
 from .userspace import UserspaceEngine
 
-ENGINES: dict[str, type[SendEngine]] = {
-    SendfileEngine.name: SendfileEngine,
-    UserspaceEngine.name: UserspaceEngine,
-}
-PREFERENCE = [SendfileEngine, UserspaceEngine]     # best first
+PREFERENCE: list[type[SendEngine]] = [UringEngine, SendfileEngine, UserspaceEngine]   # best first
+ENGINES: dict[str, type[SendEngine]] = {engine.name: engine for engine in PREFERENCE}
 
 
 class EngineUnavailable(Exception):

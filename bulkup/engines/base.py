@@ -33,6 +33,7 @@ class SendEngine(ABC):
     name: ClassVar[str]
     label: ClassVar[str]            # what a user sees, e.g. "user-space TLS (mmap)"
     needs_kernel_tls: ClassVar[bool] = False   # on TLS connections: only where kTLS TX engaged
+    path_name: ClassVar[str] = ""              # name in data-path labels (default: name)
 
     @classmethod
     @abstractmethod
@@ -53,8 +54,9 @@ class SendEngine(ABC):
 
 def path_label(engine: SendEngine | type[SendEngine], tls: bool) -> str:
     """What a user sees as the data path, e.g. ``kTLS+sendfile`` (engine usable on it assumed)."""
+    name = engine.path_name or engine.name
     if not tls:
-        return f"plain+{engine.name}"
+        return f"plain+{name}"
     if engine.needs_kernel_tls:
-        return f"kTLS+{engine.name}"
+        return f"kTLS+{name}"
     return engine.label
