@@ -60,6 +60,7 @@ class PartRecord:
     attempts: int
     path: str = ""
     fallback: str | None = None
+    ktls_rx: bool = False
 
 
 @dataclass
@@ -374,7 +375,8 @@ class Coordinator:
         obj, task = self._finish_task(worker, done.task_id)
         self.result.parts.append(PartRecord(task.key, task.part_number, done.worker, done.pid,
                                             done.connection, done.request_on_connection,
-                                            done.attempts, done.path, done.fallback))
+                                            done.attempts, done.path, done.fallback,
+                                            done.ktls_rx))
         if obj.failed:
             return
         if obj.upload_id is None:

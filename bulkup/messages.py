@@ -84,6 +84,7 @@ class PartDone:
     seconds: float
     path: str = ""                  # data path used, e.g. "kTLS+sendfile"
     fallback: str | None = None     # why the connection fell back from the chosen engine
+    ktls_rx: bool = False           # the kernel also decrypted this connection's responses
 
 
 @dataclass(frozen=True)

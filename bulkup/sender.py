@@ -56,7 +56,7 @@ class PartSender:
                     return PartDone(task.task_id, etag, encoded, self.worker, os.getpid(),
                                     conn.serial, conn.requests_sent, attempt,
                                     time.monotonic() - started, path_label(engine, conn.tls),
-                                    self._fallback_reasons.get(conn.serial))
+                                    self._fallback_reasons.get(conn.serial), conn.ktls_rx)
                 except PartFailed as failure:
                     if not failure.retryable or attempt >= self.config.max_attempts:
                         if attempt > 1:

@@ -42,3 +42,28 @@ def test_https_falls_back_to_userspace_tls_when_the_kernel_has_no_tls():
         pytest.skip("this kernel has kTLS")
     engine, reason = choose_engine("auto", tls=True)
     assert engine.name == "userspace" and "sendfile: needs kernel TLS" in reason
+
+
+def test_zero_copy_engine_on_a_connection_the_kernel_refused_falls_back_and_says_why(s3server, s3, bucket, tmp_path):
+    """OpenSSL is asked for kTLS; where the kernel says no, the part still goes (user-space TLS)."""
+    from bulkup.checksums import get_algorithm
+    from bulkup.engines.sendfile import SendfileEngine
+    from bulkup.messages import PartTask, WorkerConfig
+    from bulkup.request import BucketEndpoint, CredentialSet, RequestSigner
+    from bulkup.sender import PartSender
+    if ktls.tls_ulp_available():
+        pytest.skip("this kernel has kTLS: the kernel would not refuse")
+    path = write_random_file(tmp_path / "f.bin", 70000)
+    creds = CredentialSet(s3server.admin.access_key, s3server.admin.secret_key)
+    config = WorkerConfig(region="us-east-1", credentials=creds, checksum="crc64nvme",
+                          ca_bundle=s3server.ca_file)
+    sender = PartSender(0, config, RequestSigner(creds, "us-east-1"), SendfileEngine(),
+                        get_algorithm("crc64nvme"), lambda n: None)
+    import os
+    task = PartTask(1, BucketEndpoint.from_url(f"{s3server.https_url}/{bucket}"), "f.bin", path, 0,
+                    70000, 70000, os.stat(path).st_mtime_ns)
+    done = sender.send(task)
+    sender.close()
+    assert done.path == "user-space TLS (mmap)"
+    assert "modprobe tls" in done.fallback
+    assert_same_bytes(s3, bucket, "f.bin", path)
