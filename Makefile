@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench install clean guest-kernel
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,13 +18,17 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m bulkup.demo
 
-## Run the test suite against a real S3 server (started and stopped by the suite).
-test: $(STAMP)
+## Run the test suite against a real S3 server (started and stopped by the suite), including
+## the kTLS tests inside a guest kernel (prepared here: Debian packages and kernel image).
+test: $(STAMP) guest-kernel
 	$(PY) -m pytest -q
+
+guest-kernel:
+	bash tests/guest_prepare.sh .cache/guest-kernel
 
 ## bulkup versus boto3 upload_file on the same server; writes bench/results/latest.md.
 bench: $(STAMP)
 	$(PY) bench/bench_upload.py
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache build *.egg-info
+	rm -rf $(VENV) .demo .cache .pytest_cache build *.egg-info

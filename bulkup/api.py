@@ -5,6 +5,7 @@ import dataclasses
 import logging
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .checksums import DEFAULT_ALGORITHM, get_algorithm
 from .coordinator import Coordinator, ObjectSettings, UploadResult
@@ -16,6 +17,9 @@ from .progress import ProgressSink, QuietProgress
 from .s3client import ClientSettings, effective_ca_bundle, frozen_credentials, make_client, make_session, resolve_bucket
 from .s3url import parse_s3_url
 from .sources import Collected, collect_sources
+
+if TYPE_CHECKING:
+    import boto3
 
 log = logging.getLogger("bulkup")
 
@@ -52,11 +56,14 @@ class UploadOptions:
 
 
 def upload(sources: str | list[str], destination: str, options: UploadOptions | None = None,
-           progress: ProgressSink | None = None, **kwargs) -> UploadResult:
+           progress: ProgressSink | None = None, session: "boto3.Session | None" = None,
+           **kwargs) -> UploadResult:
     """Upload files and directory trees to ``s3://bucket/prefix/``.
 
-    Keyword arguments are UploadOptions fields. Raises BulkupError (one-line message) when
-    nothing can be uploaded; per-object failures are in the result (``result.ok``).
+    Keyword arguments are UploadOptions fields. ``session`` is a boto3 Session to take
+    credentials and configuration from (default: a new one, with the usual credential
+    chain and ``profile``). Raises BulkupError (one-line message) when nothing can be
+    uploaded; per-object failures are in the result (``result.ok``).
     """
     options = options or UploadOptions(**kwargs)
     progress = progress or QuietProgress()
@@ -67,7 +74,7 @@ def upload(sources: str | list[str], destination: str, options: UploadOptions | 
     if options.dry_run:
         return _dry_run_result(found)
     settings = options.client_settings()
-    session = make_session(settings)
+    session = session or make_session(settings)
     settings = dataclasses.replace(settings, ca_bundle=effective_ca_bundle(session, settings))
     client = make_client(session, settings)
     credentials = frozen_credentials(session)

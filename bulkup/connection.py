@@ -6,12 +6,14 @@ can put them on the wire its own way (mmap + TLS write, sendfile, ...).
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import socket
 import ssl
+import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import h11
 
@@ -81,6 +83,22 @@ class Connection:
     @property
     def tls(self) -> bool:
         return self.tls_context is not None
+
+    @contextlib.contextmanager
+    def kernel_send(self) -> Iterator[int]:
+        """The socket's descriptor in blocking mode with a send timeout, for the kernel to
+        write to directly (sendfile, splice): a non-blocking socket makes those stop early
+        with EAGAIN and costs many more syscalls. Python's own timeout is restored after."""
+        assert self.stream is not None
+        self.stream.settimeout(None)
+        seconds = int(self.timeout)
+        self.stream.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO,
+                               struct.pack("ll", seconds, int((self.timeout - seconds) * 1e6)))
+        try:
+            yield self.stream.fileno()
+        finally:
+            if self.stream is not None:
+                self.stream.settimeout(self.timeout)
 
     def fileno(self) -> int:
         """The TCP socket's descriptor (for sendfile/splice: only valid as a target when the

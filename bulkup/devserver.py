@@ -44,6 +44,8 @@ class DevServer:
         self.ca_file = os.path.join(self.workdir, "ca.pem")
         self._process: subprocess.Popen | None = None
         self._ports: dict[str, int] = {}
+        self._clients: dict[str, object] = {}
+        self._session = None
 
     @property
     def https_url(self) -> str:
@@ -64,16 +66,27 @@ class DevServer:
                 "AWS_DEFAULT_REGION": "us-east-1", "AWS_CA_BUNDLE": self.ca_file,
                 "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
 
-    def client(self, identity: Identity | None = None, **kwargs):
-        """A boto3 S3 client for checking what is on the server."""
-        import boto3
-        from botocore.config import Config
+    def client(self, identity: Identity | None = None):
+        """A boto3 S3 client for checking what is on the server (one per identity, reused:
+        creating boto3 clients is slow on small or emulated machines)."""
         who = identity or self.admin
-        return boto3.client(
-            "s3", endpoint_url=self.https_url, region_name="us-east-1", verify=self.ca_file,
-            aws_access_key_id=who.access_key, aws_secret_access_key=who.secret_key,
-            config=Config(request_checksum_calculation="when_required",
-                          response_checksum_validation="when_required", **kwargs))
+        if who.name not in self._clients:
+            from botocore.config import Config
+            self._clients[who.name] = self.session().client(
+                "s3", endpoint_url=self.https_url, region_name="us-east-1", verify=self.ca_file,
+                aws_access_key_id=who.access_key, aws_secret_access_key=who.secret_key,
+                config=Config(request_checksum_calculation="when_required",
+                              response_checksum_validation="when_required"))
+        return self._clients[who.name]
+
+    def session(self):
+        """One boto3 session for everything talking to this server (its models load once)."""
+        if self._session is None:
+            import boto3
+            self._session = boto3.Session(aws_access_key_id=self.admin.access_key,
+                                          aws_secret_access_key=self.admin.secret_key,
+                                          region_name="us-east-1")
+        return self._session
 
     def start(self) -> "DevServer":
         weed = shutil.which("weed") or _venv_weed()

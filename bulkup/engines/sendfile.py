@@ -6,7 +6,6 @@ kernel runs (kTLS), where the kernel also encrypts. Not on user-space TLS socket
 from __future__ import annotations
 
 import os
-import select
 from typing import TYPE_CHECKING, Callable
 
 from .base import Availability, SendEngine
@@ -36,23 +35,14 @@ class SendfileEngine(SendEngine):
         return Availability(True, "plain TCP endpoint: the kernel sends file pages directly")
 
     def send(self, conn: "Connection", body: "FileBody", progress: Callable[[int], None]) -> None:
-        out = conn.fileno()
         offset, end = body.offset, body.offset + body.length
-        while offset < end:
-            try:
-                sent = os.sendfile(out, body.fd, offset, min(STEP, end - offset))
-            except BlockingIOError:          # the socket has a timeout, so it is non-blocking
-                wait_writable(out, conn.timeout)
-                continue
-            if sent == 0:
-                raise ConnectionResetError("sendfile sent nothing: peer closed or file shrank")
-            offset += sent
-            progress(sent)
-
-
-def wait_writable(fd: int, timeout: float) -> None:
-    """Block until ``fd`` accepts more bytes; TimeoutError after ``timeout`` seconds."""
-    poller = select.poll()
-    poller.register(fd, select.POLLOUT)
-    if not poller.poll(timeout * 1000):
-        raise TimeoutError(f"socket not writable for {timeout:.0f} s")
+        with conn.kernel_send() as out:
+            while offset < end:
+                try:
+                    sent = os.sendfile(out, body.fd, offset, min(STEP, end - offset))
+                except BlockingIOError:     # the send timeout ran out with nothing sent
+                    raise TimeoutError(f"socket took no data for {conn.timeout:.0f} s") from None
+                if sent == 0:
+                    raise ConnectionResetError("sendfile sent nothing: peer closed or file shrank")
+                offset += sent
+                progress(sent)
