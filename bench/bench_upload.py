@@ -57,6 +57,26 @@ def verified(server: DevServer, bucket: str, key: str, path: str, expected_crc: 
     return "size + SHA-256 of download"
 
 
+def tools_for(scheme: str, url: str, path: str, args, part: int, concurrency: int):
+    """(row name, settings, object key, command) for every tool runnable against ``url``."""
+    from bulkup.engines import ENGINES, path_label
+    tls = scheme == "https"
+    shape = f"{args.workers} workers x {args.connections} connections, {args.part_size_mib} MiB parts"
+    for engine in ENGINES.values():
+        if not engine.available(tls):
+            continue
+        key = f"bulkup-{scheme}-{engine.name}.bin"
+        yield (f"bulkup {path_label(engine, tls)} ({scheme})", f"{shape}, CRC64NVME", key,
+               [sys.executable, "-m", "bulkup", "put", path, f"s3://bench/{key}", "--endpoint-url", url,
+                "--workers", str(args.workers), "--connections", str(args.connections),
+                "--part-size", str(part), "--engine", engine.name, "--progress", "none"])
+    key = f"boto3-{scheme}.bin"
+    yield (f"boto3 upload_file ({scheme})", f"max_concurrency={concurrency}, {args.part_size_mib} MiB parts, "
+           "default checksums (CRC32)", key,
+           [sys.executable, os.path.join(HERE, "run_boto3.py"), path, "bench", key, url, str(part),
+            str(concurrency)])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-gib", type=float, default=2.0)
@@ -76,31 +96,23 @@ def main() -> int:
     with DevServer() as server:
         env = {**os.environ, **server.env()}
         server.client().create_bucket(Bucket="bench")
-        tools = [
-            ("bulkup", f"{args.workers} workers x {args.connections} connections, {args.part_size_mib} MiB parts, "
-                       "CRC64NVME", [sys.executable, "-m", "bulkup", "put", path, "s3://bench/bulkup.bin",
-                                     "--endpoint-url", server.https_url, "--workers", str(args.workers),
-                                     "--connections", str(args.connections), "--part-size", str(part),
-                                     "--progress", "none"]),
-            ("boto3 upload_file", f"max_concurrency={concurrency}, {args.part_size_mib} MiB parts, "
-                                  "default checksums (CRC32)",
-             [sys.executable, os.path.join(HERE, "run_boto3.py"), path, "bench", "boto3.bin",
-              server.https_url, str(part), str(concurrency)]),
-        ]
-        for name, settings, cmd in tools:
-            usage = measure(cmd, env)
-            if usage.returncode != 0:
-                raise SystemExit(f"{name} failed:\n{usage.output}")
-            key = cmd[cmd.index(path) + 1].split("/")[-1] if name == "bulkup" else "boto3.bin"
-            rows.append((name, settings, usage, verified(server, "bench", key, path, expected)))
-            print(f"{name}: {usage.wall:.1f} s, {usage.cpu / (size / GiB):.2f} CPU-s/GiB", flush=True)
+        for scheme, url in (("https", server.https_url), ("http", server.http_url)):
+            for name, settings, key, cmd in tools_for(scheme, url, path, args, part, concurrency):
+                usage = measure(cmd, env)
+                if usage.returncode != 0:
+                    raise SystemExit(f"{name} failed:\n{usage.output}")
+                rows.append((name, settings, usage, verified(server, "bench", key, path, expected)))
+                print(f"{name}: {usage.wall:.1f} s, {usage.cpu / (size / GiB):.2f} CPU-s/GiB", flush=True)
     write_report(rows, size, args)
     return 0
 
 
 def write_report(rows: list[tuple[str, str, Usage, str]], size: int, args) -> None:
     gib = size / GiB
-    base = rows[0][2]
+    scheme_of = lambda name: name.rsplit("(", 1)[-1].rstrip(")")   # noqa: E731
+    bases = {}
+    for name, _, usage, _ in rows:            # each scheme's first row (bulkup's best engine)
+        bases.setdefault(scheme_of(name), usage)
     lines = [
         f"# Upload benchmark ({time.strftime('%Y-%m-%d')})", "",
         f"One {gib:g} GiB file over HTTPS to a local SeaweedFS on 127.0.0.1 (the server shares "
@@ -108,12 +120,14 @@ def write_report(rows: list[tuple[str, str, Usage, str]], size: int, args) -> No
         f"{os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}.",
         "CPU is user+system seconds of the whole client process tree. Memory is the tree's peak "
         "private memory (anonymous pages); peak RSS also counts file pages a tool maps, which "
-        "belong to the page cache. Ratios are the tool's figure divided by bulkup's.", "",
+        "belong to the page cache. Ratios are the tool's figure divided by that of bulkup's "
+        "best engine on the same scheme (the first row of each).", "",
         "| tool | settings | wall s | MiB/s | client CPU-s/GiB | peak private MiB | peak RSS MiB | "
         "verified | wall ratio | CPU ratio | memory ratio |",
         "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for name, settings, u, check in rows:
+        base = bases[scheme_of(name)]
         lines.append(
             f"| {name} | {settings} | {u.wall:.1f} | {size / MiB / u.wall:.0f} | {u.cpu / gib:.2f} | "
             f"{u.peak_anon / MiB:.0f} | {u.peak_rss / MiB:.0f} | {check} | {u.wall / base.wall:.2f} | "

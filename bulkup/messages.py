@@ -111,5 +111,5 @@ class WorkerStats:
     pid: int
     cpu_user: float
     cpu_system: float
-    max_rss: int            # bytes, peak resident set of the worker process
+    max_rss: int            # bytes, peak resident set since the worker was ready to send
     io: dict = field(default_factory=dict)    # /proc/self/io: rchar, wchar, syscr, syscw

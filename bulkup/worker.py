@@ -74,6 +74,7 @@ def worker_main(worker: int, pipe: Pipe, config: WorkerConfig, tls_endpoint: boo
         tasks, reply)) for _ in range(max(1, config.connections))]
     for thread in threads:
         thread.start()
+    _reset_peak_memory()
     try:
         _read_loop(worker, pipe, tasks, signer, meter, reply)
     finally:
@@ -87,15 +88,28 @@ def worker_main(worker: int, pipe: Pipe, config: WorkerConfig, tls_endpoint: boo
         reply(_own_stats(worker))
 
 
+def _reset_peak_memory() -> None:
+    """Start the peak-RSS count (VmHWM) afresh, so it shows sending, not importing."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
 def _own_stats(worker: int) -> WorkerStats:
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak = usage.ru_maxrss * 1024
     io: dict[str, int] = {}
     try:
+        with open("/proc/self/status") as f:
+            status = dict(line.split(":", 1) for line in f if ":" in line)
+        peak = int(status["VmHWM"].split()[0]) * 1024
         with open("/proc/self/io") as f:
             io = {k: int(v) for k, v in (line.split(":") for line in f)}
-    except (OSError, ValueError):
+    except (OSError, ValueError, KeyError):
         pass
-    return WorkerStats(worker, os.getpid(), usage.ru_utime, usage.ru_stime, usage.ru_maxrss * 1024, io)
+    return WorkerStats(worker, os.getpid(), usage.ru_utime, usage.ru_stime, peak, io)
 
 
 def _read_loop(worker: int, pipe: Pipe, tasks: "queue.Queue[PartTask | None]",

@@ -23,13 +23,17 @@ from __future__ import annotations
 import errno
 import fcntl
 import functools
+import importlib
+import importlib.util
 import os
 import select
 import socket
 import subprocess
 import sys
 import threading
+import types
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Callable
 
 from .base import Availability, SendEngine
@@ -103,8 +107,7 @@ class _Ring:
     """One io_uring shared by a worker's connection threads."""
 
     def __init__(self) -> None:
-        import liburing as lu
-        self._lu = lu
+        self._lu = lu = _liburing()
         self.ring = lu.io_uring()
         lu.io_uring_queue_init(RING_ENTRIES, self.ring, 0)
         self.skip_success = bool(self.ring.features & IORING_FEAT_CQE_SKIP)
@@ -136,9 +139,11 @@ class _Ring:
                                                                      if self.skip_success else 0))
             lu.io_uring_submit(self.ring)
             self.enters += 1
-        # The socket's send timeout catches a stalled peer; this only guards against a lost chain.
-        if not chain.finished.wait(timeout * len(ops)):
-            raise TimeoutError(f"io_uring splice chain did not complete in {timeout * len(ops):.0f} s")
+        # The socket's send timeout catches a stalled peer; this only guards against a lost
+        # chain, allowing for links as slow as 64 KiB/s.
+        limit = timeout + sum(op[3] for op in ops) / 65536
+        if not chain.finished.wait(limit):
+            raise TimeoutError(f"io_uring splice chain did not complete in {limit:.0f} s")
         return chain.outcome(ops)
 
     def _reap_forever(self) -> None:
@@ -193,6 +198,29 @@ def _ring() -> _Ring:
 
 # -- probing, isolated -------------------------------------------------------------------
 
+def _liburing() -> SimpleNamespace:
+    """liburing's compiled modules, imported without running the package's __init__.
+
+    That __init__ (dynamic-import) rewrites a cache file inside site-packages on every
+    import, which fails wherever the install is read-only (a system install used by another
+    user, a shared root filesystem). The modules themselves need none of it.
+    """
+    if "liburing" not in sys.modules:
+        spec = importlib.util.find_spec("liburing")
+        if spec is None or not spec.submodule_search_locations:
+            raise ImportError("liburing is not installed")
+        package = types.ModuleType("liburing")
+        package.__path__ = list(spec.submodule_search_locations)
+        package.__spec__ = spec
+        sys.modules["liburing"] = package
+    queue = importlib.import_module("liburing.queue")
+    ops = importlib.import_module("liburing.os")
+    return SimpleNamespace(**{name: getattr(queue, name) for name in (
+        "io_uring", "io_uring_cqe", "io_uring_queue_init", "io_uring_get_sqe", "io_uring_submit",
+        "io_uring_sqe_set_data64", "io_uring_sqe_set_flags", "io_uring_peek_cqe",
+        "io_uring_cqe_seen")}, io_uring_prep_splice=ops.io_uring_prep_splice)
+
+
 _SELF_TEST = "import sys; from bulkup.engines.uring import _self_test; sys.exit(_self_test())"
 
 
@@ -218,7 +246,7 @@ def probe() -> Availability:
 def _self_test() -> int:
     """Splice 300 KiB from a file through a pipe into a socket pair; print the verdict."""
     try:
-        import liburing  # noqa: F401
+        _liburing()
     except ImportError as exc:
         print(f"liburing is not importable: {exc}")
         return 1
