@@ -1,17 +1,26 @@
-"""``make bench``: bulkup against boto3's upload_file, same file, server, part size and concurrency.
+"""``make bench``: bulkup's engines against boto3's upload_file, same file, server, part size
+and concurrency.
 
-Uploads one file (2 GiB by default) over HTTPS to a local SeaweedFS, one tool after the
-other, and records wall time, throughput, client CPU-seconds per GiB (the whole process
-tree, workers included) and peak memory. Every upload is verified on the server (size and
-CRC64NVME against the local file). Results go to bench/results/latest.md.
+Uploads one file (2 GiB by default) over HTTPS and plain HTTP to a local SeaweedFS, one tool
+after the other, and records wall time, throughput, client CPU-seconds per GiB (the whole
+process tree, workers included) and peak memory. Every upload is verified on the server
+(size and CRC64NVME against the local file). Where a kTLS guest kernel can boot, the kTLS
+engines are measured inside it too, labelled as emulated. Results go to
+bench/results/latest.md.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import ssl
+import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -77,61 +86,116 @@ def tools_for(scheme: str, url: str, path: str, args, part: int, concurrency: in
             str(concurrency)])
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--size-gib", type=float, default=2.0)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--connections", type=int, default=2)
-    parser.add_argument("--part-size-mib", type=int, default=8)
-    parser.add_argument("--data", default=".demo/bench")
-    args = parser.parse_args()
-    os.makedirs(args.data, exist_ok=True)
-    path = os.path.join(args.data, "bench.bin")
-    size = int(args.size_gib * GiB)
-    make_file(path, size)
+@dataclass
+class Row:
+    name: str            # ends with "(scheme)": ratios compare rows of the same scheme
+    settings: str
+    usage: Usage
+    verified: str
+    size: int
+
+
+def run_tools(schemes: tuple[str, ...], path: str, args, engines: set[str] | None = None,
+              peers: bool = True) -> list[Row]:
+    """Start a server, run every tool for each scheme one after another, verify each upload."""
+    size = os.path.getsize(path)
     expected = checksum_file(path, "crc64nvme")
     part = args.part_size_mib * MiB
-    concurrency = args.workers * args.connections
     rows = []
     with DevServer() as server:
         env = {**os.environ, **server.env()}
         server.client().create_bucket(Bucket="bench")
-        for scheme, url in (("https", server.https_url), ("http", server.http_url)):
-            for name, settings, key, cmd in tools_for(scheme, url, path, args, part, concurrency):
+        for scheme in schemes:
+            url = server.https_url if scheme == "https" else server.http_url
+            for name, settings, key, cmd in tools_for(scheme, url, path, args, part,
+                                                      args.workers * args.connections):
+                is_peer = not name.startswith("bulkup")
+                if (is_peer and not peers) or (engines and not is_peer and cmd[cmd.index("--engine") + 1]
+                                               not in engines):
+                    continue
                 usage = measure(cmd, env)
                 if usage.returncode != 0:
                     raise SystemExit(f"{name} failed:\n{usage.output}")
-                rows.append((name, settings, usage, verified(server, "bench", key, path, expected)))
+                rows.append(Row(name, settings, usage, verified(server, "bench", key, path, expected), size))
                 print(f"{name}: {usage.wall:.1f} s, {usage.cpu / (size / GiB):.2f} CPU-s/GiB", flush=True)
-    write_report(rows, size, args)
+    return rows
+
+
+def guest_rows(args) -> list[Row]:
+    """The kTLS engines, measured inside the emulated guest kernel (indicative only)."""
+    from bulkup import devguest
+    reason = devguest.missing()
+    if reason:
+        print(f"no kTLS guest rows: {reason}")
+        return []
+    with tempfile.TemporaryDirectory(prefix="bulkup-bench-guest-") as out:
+        run = devguest.run(f"{sys.executable} -u bench/bench_upload.py --inside-guest {out}/rows.json "
+                           f"--size-gib {args.guest_size_gib} --data /tmp/bench", rwdir=Path(out))
+        rows_file = Path(out) / "rows.json"
+        if not rows_file.exists():
+            print(f"kTLS guest run failed (exit {run.returncode}):\n" + run.output[-3000:])
+            return []
+        return [Row(r["name"], r["settings"], Usage(**r["usage"]), r["verified"], r["size"])
+                for r in json.loads(rows_file.read_text())]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size-gib", type=float, default=2.0)
+    parser.add_argument("--guest-size-gib", type=float, default=0.25)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--connections", type=int, default=2)
+    parser.add_argument("--part-size-mib", type=int, default=8)
+    parser.add_argument("--data", default=".demo/bench")
+    parser.add_argument("--no-guest", action="store_true", help="skip the emulated kTLS rows")
+    parser.add_argument("--inside-guest", metavar="ROWS_JSON", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.makedirs(args.data, exist_ok=True)
+    path = os.path.join(args.data, "bench.bin")
+    make_file(path, int(args.size_gib * GiB))
+    if args.inside_guest:
+        subprocess.run(["modprobe", "tls"], check=False)
+        rows = run_tools(("https",), path, args, engines={"uring", "sendfile", "userspace"}, peers=False)
+        for row in rows:
+            row.name = row.name.replace("(https)", "(https, emulated kTLS guest)")
+        with open(args.inside_guest, "w") as f:
+            json.dump([{**asdict(r), "usage": {**asdict(r.usage), "output": ""}} for r in rows], f)
+        return 0
+    rows = run_tools(("https", "http"), path, args)
+    if not args.no_guest:
+        rows += guest_rows(args)
+    write_report(rows, args)
     return 0
 
 
-def write_report(rows: list[tuple[str, str, Usage, str]], size: int, args) -> None:
-    gib = size / GiB
+def write_report(rows: list[Row], args) -> None:
     scheme_of = lambda name: name.rsplit("(", 1)[-1].rstrip(")")   # noqa: E731
     bases = {}
-    for name, _, usage, _ in rows:            # each scheme's first row (bulkup's best engine)
-        bases.setdefault(scheme_of(name), usage)
+    for row in rows:            # each scheme's first row (bulkup's best engine)
+        bases.setdefault(scheme_of(row.name), row.usage)
     lines = [
         f"# Upload benchmark ({time.strftime('%Y-%m-%d')})", "",
-        f"One {gib:g} GiB file over HTTPS to a local SeaweedFS on 127.0.0.1 (the server shares "
-        f"the machine's cores, so throughput is bounded by it). Machine: {platform.machine()}, "
-        f"{os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}.",
+        f"One {args.size_gib:g} GiB file to a local SeaweedFS on 127.0.0.1, over HTTPS and plain "
+        f"HTTP (the server shares the machine's cores, so throughput is bounded by it). Machine: "
+        f"{platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}, Python "
+        f"{platform.python_version()}, {ssl.OPENSSL_VERSION}.",
         "CPU is user+system seconds of the whole client process tree. Memory is the tree's peak "
         "private memory (anonymous pages); peak RSS also counts file pages a tool maps, which "
-        "belong to the page cache. Ratios are the tool's figure divided by that of bulkup's "
-        "best engine on the same scheme (the first row of each).", "",
+        "belong to the page cache. Ratios are the tool's figure divided by that of the first row "
+        "of the same scheme.",
+        f"Rows marked *emulated kTLS guest* ran inside a kernel with kTLS under qemu's software "
+        f"emulation ({args.guest_size_gib:g} GiB file): they show that the kTLS paths work and how "
+        "they compare with each other there, not real speed.", "",
         "| tool | settings | wall s | MiB/s | client CPU-s/GiB | peak private MiB | peak RSS MiB | "
         "verified | wall ratio | CPU ratio | memory ratio |",
         "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
-    for name, settings, u, check in rows:
-        base = bases[scheme_of(name)]
+    for row in rows:
+        u, base, gib = row.usage, bases[scheme_of(row.name)], row.size / GiB
         lines.append(
-            f"| {name} | {settings} | {u.wall:.1f} | {size / MiB / u.wall:.0f} | {u.cpu / gib:.2f} | "
-            f"{u.peak_anon / MiB:.0f} | {u.peak_rss / MiB:.0f} | {check} | {u.wall / base.wall:.2f} | "
-            f"{u.cpu / base.cpu:.2f} | {u.peak_anon / base.peak_anon:.2f} |")
+            f"| {row.name} | {row.settings} | {u.wall:.1f} | {row.size / MiB / u.wall:.0f} | "
+            f"{u.cpu / gib:.2f} | {u.peak_anon / MiB:.0f} | {u.peak_rss / MiB:.0f} | {row.verified} | "
+            f"{u.wall / base.wall:.2f} | {u.cpu / base.cpu:.2f} | {u.peak_anon / base.peak_anon:.2f} |")
     report = "\n".join(lines) + "\n"
     out = os.path.join(HERE, "results", "latest.md")
     with open(out, "w") as f:
