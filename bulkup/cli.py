@@ -74,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
     put.add_argument("--progress", choices=["auto", "rich", "plain", "none"], default="auto")
     put.add_argument("--quiet", action="store_true", help="errors and the summary only")
     put.set_defaults(func=_cmd_put)
+    manifest = commands.add_parser("manifest", help="write a JSON Lines manifest of a directory tree",
+                                   description="Write a manifest (JSON Lines) of every file under "
+                                   "DIR, destined for s3://bucket/prefix/, to standard output.")
+    manifest.add_argument("directory", metavar="DIR")
+    manifest.add_argument("destination", metavar="s3://bucket/prefix/")
+    manifest.add_argument("--no-follow-symlinks", dest="follow_symlinks", action="store_false")
+    manifest.set_defaults(func=_cmd_manifest)
     doctor = commands.add_parser("doctor", help="which data path uploads take here, and why")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
     doctor.set_defaults(func=_cmd_doctor)
@@ -132,6 +139,15 @@ def _cmd_put(args: argparse.Namespace) -> int:
     if not result.ok:
         return 1
     return 2 if result.skipped else 0
+
+
+def _cmd_manifest(args: argparse.Namespace) -> int:
+    from .manifest import write_manifest
+    count, skipped = write_manifest(args.directory, args.destination, sys.stdout, args.follow_symlinks)
+    for path, reason in skipped:
+        print(f"bulkup: warning: skipped {path}: {reason}", file=sys.stderr)
+    print(f"bulkup: {count} entries written", file=sys.stderr)
+    return 2 if skipped else 0
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:

@@ -89,47 +89,57 @@ def _check_readable(path: str) -> None:
 
 
 def _walk(root: str, dest: S3Url, follow_symlinks: bool, found: Collected) -> None:
+    found.files.extend(walk_tree(root, dest.key, follow_symlinks, found.skipped))
+
+
+def walk_tree(root: str, key_prefix: str, follow_symlinks: bool,
+              skipped: list[tuple[str, str]]) -> Iterator[SourceFile]:
+    """The regular files below ``root``, in name order, as they are found (streamed).
+
+    Keys are ``key_prefix`` + the path relative to ``root``; what cannot be uploaded is
+    appended to ``skipped`` with the reason.
+    """
     seen_dirs: set[tuple[int, int]] = set()
-    for path, rel in _walk_entries(root, "", follow_symlinks, seen_dirs, found):
+    for path, rel in _walk_entries(root, "", follow_symlinks, seen_dirs, skipped):
         try:
             st = os.stat(path, follow_symlinks=follow_symlinks)
         except FileNotFoundError:
-            found.skipped.append((path, "broken symbolic link"))
+            skipped.append((path, "broken symbolic link"))
             continue
         except OSError as exc:
-            found.skipped.append((path, exc.strerror or str(exc)))
+            skipped.append((path, exc.strerror or str(exc)))
             continue
         if not os.access(path, os.R_OK):
-            found.skipped.append((path, "permission denied"))
+            skipped.append((path, "permission denied"))
             continue
-        found.files.append(_source_file(path, dest.key + rel, st))
+        yield _source_file(path, key_prefix + rel, st)
 
 
 def _walk_entries(directory: str, rel: str, follow: bool, seen: set[tuple[int, int]],
-                  found: Collected) -> Iterator[tuple[str, str]]:
+                  skipped: list[tuple[str, str]]) -> Iterator[tuple[str, str]]:
     st = os.stat(directory)
     if (st.st_dev, st.st_ino) in seen:
-        found.skipped.append((directory, "symbolic link loop"))
+        skipped.append((directory, "symbolic link loop"))
         return
     seen.add((st.st_dev, st.st_ino))
     try:
         entries = sorted(os.scandir(directory), key=lambda e: e.name)
     except PermissionError:
-        found.skipped.append((directory, "permission denied"))
+        skipped.append((directory, "permission denied"))
         return
     for entry in entries:
         child_rel = rel + entry.name
         if entry.is_symlink() and not follow:
-            found.skipped.append((entry.path, "symbolic link (not followed)"))
+            skipped.append((entry.path, "symbolic link (not followed)"))
         elif entry.is_dir(follow_symlinks=follow):
-            yield from _walk_entries(entry.path, child_rel + "/", follow, seen, found)
+            yield from _walk_entries(entry.path, child_rel + "/", follow, seen, skipped)
         elif entry.is_file(follow_symlinks=follow):
             yield entry.path, child_rel
         elif entry.is_symlink() and not os.path.exists(entry.path):
-            found.skipped.append((entry.path, "broken symbolic link"))
+            skipped.append((entry.path, "broken symbolic link"))
         else:
             mode = entry.stat(follow_symlinks=follow).st_mode
-            found.skipped.append((entry.path, _kind(mode)))
+            skipped.append((entry.path, _kind(mode)))
 
 
 def _source_file(path: str, key: str, st: os.stat_result) -> SourceFile:
