@@ -77,30 +77,32 @@ def upload(sources: str | list[str], destination: str, options: UploadOptions | 
     session = session or make_session(settings)
     settings = dataclasses.replace(settings, ca_bundle=effective_ca_bundle(session, settings))
     client = make_client(session, settings)
-    credentials = frozen_credentials(session)
     endpoint, bucket_region = resolve_bucket(client, dest.bucket)
-    region = client.meta.region_name
-    if bucket_region and bucket_region != region and not settings.endpoint_url:
-        client, region = make_client(session, settings, bucket_region), bucket_region
+    if bucket_region and bucket_region != client.meta.region_name and not settings.endpoint_url:
+        client = make_client(session, settings, bucket_region)
+    coordinator = Coordinator(client, session, endpoint, dest.bucket, _object_settings(options),
+                              _worker_config(options, session, client, endpoint, settings),
+                              options.workers or os.cpu_count() or 1, progress)
+    try:
+        coordinator.run(found.files)
+    finally:
+        progress.finish(coordinator.result)
+    coordinator.result.skipped = found.skipped
+    return coordinator.result
+
+
+def _worker_config(options: UploadOptions, session, client, endpoint,
+                   settings) -> WorkerConfig:
+    """What every worker needs: credentials, region, the engine chosen here once, TLS."""
     try:
         engine, engine_reason = choose_engine(options.engine, endpoint.tls)
     except EngineUnavailable as exc:
         raise UsageError(str(exc)) from None
-    worker_config = WorkerConfig(region=region, credentials=credentials, checksum=options.checksum,
-                                 engine=engine.name, engine_reason=engine_reason,
-                                 connections=options.connections,
-                                 verify_tls=options.verify_ssl, ca_bundle=settings.ca_bundle,
-                                 max_attempts=options.max_attempts,
-                                 tls_max_version=options.tls_max_version)
-    coordinator = Coordinator(client, session, endpoint, dest.bucket, _object_settings(options),
-                              worker_config, options.workers or os.cpu_count() or 1, progress)
-    result = UploadResult()
-    try:
-        result = coordinator.run(found.files)
-    finally:
-        result.skipped = found.skipped
-        progress.finish(coordinator.result)
-    return result
+    return WorkerConfig(region=client.meta.region_name, credentials=frozen_credentials(session),
+                        checksum=options.checksum, engine=engine.name, engine_reason=engine_reason,
+                        connections=options.connections, verify_tls=options.verify_ssl,
+                        ca_bundle=settings.ca_bundle, max_attempts=options.max_attempts,
+                        tls_max_version=options.tls_max_version)
 
 
 def _validate(options: UploadOptions) -> None:
