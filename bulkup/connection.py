@@ -135,10 +135,8 @@ class Connection:
 
     def exchange(self, head: RequestHead, body: "FileBody", engine: "SendEngine",
                  progress: Callable[[int], None]) -> Response:
-        """Send one request whose body is ``body`` and read the whole response."""
-        if not self.is_open:
-            self.open()
-        assert self.stream is not None
+        """Send one request whose body is ``body`` on the open connection; read the response."""
+        assert self.stream is not None, "open() the connection first"
         self.requests_sent += 1
         try:
             self.stream.sendall(self._h11.send(h11.Request(

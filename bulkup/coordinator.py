@@ -46,6 +46,31 @@ class ObjectSettings:
     sse: str | None = None
     sse_kms_key_id: str | None = None
 
+    def put_headers(self, path: str) -> tuple[tuple[str, str], ...]:
+        """The object's headers on a single PutObject (the checksum is added per request)."""
+        headers = [("Content-Type", self.content_type or guess_content_type(path))]
+        headers += [(f"x-amz-meta-{k}", v) for k, v in self.metadata]
+        headers += [(header, getattr(self, name)) for name, _, header in _OPTIONAL if getattr(self, name)]
+        return tuple(headers)
+
+    def create_params(self, path: str) -> dict:
+        """The same attributes as CreateMultipartUpload parameters, plus the checksum kind."""
+        params: dict = {"ContentType": self.content_type or guess_content_type(path)}
+        if self.metadata:
+            params["Metadata"] = dict(self.metadata)
+        params.update({param: getattr(self, name) for name, param, _ in _OPTIONAL if getattr(self, name)})
+        if self.checksum.s3_name:
+            params["ChecksumAlgorithm"] = self.checksum.s3_name
+            if self.checksum.full_object:
+                params["ChecksumType"] = "FULL_OBJECT"
+        return params
+
+
+# Optional object attributes: (ObjectSettings field, boto3 parameter, request header).
+_OPTIONAL = (("storage_class", "StorageClass", "x-amz-storage-class"),
+             ("sse", "ServerSideEncryption", "x-amz-server-side-encryption"),
+             ("sse_kms_key_id", "SSEKMSKeyId", "x-amz-server-side-encryption-aws-kms-key-id"))
+
 
 @dataclass(frozen=True)
 class PartRecord:
@@ -233,7 +258,7 @@ class Coordinator:
         part_size = choose_part_size(source.size, self.settings.part_size)
         threshold = self.settings.multipart_threshold or part_size
         if not is_multipart(source.size, threshold):
-            self._enqueue(obj, None, PartRange(1, 0, source.size), self._object_headers(source))
+            self._enqueue(obj, None, PartRange(1, 0, source.size), self.settings.put_headers(source.path))
             return obj
         try:
             obj.upload_id = self._create_multipart(source)
@@ -255,35 +280,9 @@ class Coordinator:
         self._tasks[task.task_id] = (obj, task)
         self._queue.append(task)
 
-    def _object_headers(self, source: SourceFile) -> tuple[tuple[str, str], ...]:
-        s = self.settings
-        headers = [("Content-Type", s.content_type or guess_content_type(source.path))]
-        headers += [(f"x-amz-meta-{k}", v) for k, v in s.metadata]
-        if s.storage_class:
-            headers.append(("x-amz-storage-class", s.storage_class))
-        if s.sse:
-            headers.append(("x-amz-server-side-encryption", s.sse))
-        if s.sse_kms_key_id:
-            headers.append(("x-amz-server-side-encryption-aws-kms-key-id", s.sse_kms_key_id))
-        return tuple(headers)
-
     def _create_multipart(self, source: SourceFile) -> str:
-        s = self.settings
-        params: dict = {"Bucket": self.bucket, "Key": source.key,
-                        "ContentType": s.content_type or guess_content_type(source.path)}
-        if s.metadata:
-            params["Metadata"] = dict(s.metadata)
-        if s.storage_class:
-            params["StorageClass"] = s.storage_class
-        if s.sse:
-            params["ServerSideEncryption"] = s.sse
-        if s.sse_kms_key_id:
-            params["SSEKMSKeyId"] = s.sse_kms_key_id
-        if s.checksum.s3_name:
-            params["ChecksumAlgorithm"] = s.checksum.s3_name
-            if s.checksum.full_object:
-                params["ChecksumType"] = "FULL_OBJECT"
-        return self.client.create_multipart_upload(**params)["UploadId"]
+        params = self.settings.create_params(source.path)
+        return self.client.create_multipart_upload(Bucket=self.bucket, Key=source.key, **params)["UploadId"]
 
     def _complete(self, obj: _Object) -> None:
         algo = self.settings.checksum
