@@ -17,7 +17,7 @@ _LAZY = {"upload": "api", "UploadOptions": "api", "UploadResult": "coordinator",
 if TYPE_CHECKING:
     from . import progress
     from .api import UploadOptions, upload
-    from .coordinator import ObjectResult, UploadResult
+    from .results import ObjectResult, UploadResult
     from .errors import BulkupError
 
 

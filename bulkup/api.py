@@ -8,13 +8,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .checksums import DEFAULT_ALGORITHM, get_algorithm
-from .coordinator import Coordinator, ObjectSettings, UploadResult
+from .coordinator import Coordinator
+from .jobs import BucketRoute, ObjectSettings, UploadJob
+from .results import ObjectResult, UploadResult
 from .engines import ENGINES, EngineUnavailable, choose_engine
 from .errors import UsageError
 from .messages import WorkerConfig
 from .plan import MAX_PART_SIZE, MIN_PART_SIZE
 from .progress import ProgressSink, QuietProgress
-from .s3client import ClientSettings, effective_ca_bundle, frozen_credentials, make_client, make_session, resolve_bucket
+from .s3client import ClientSettings, bucket_route, effective_ca_bundle, frozen_credentials, make_client, make_session
 from .s3url import parse_s3_url
 from .sources import Collected, collect_sources
 
@@ -68,44 +70,65 @@ def upload(sources: str | list[str], destination: str, options: UploadOptions | 
     options = options or UploadOptions(**kwargs)
     progress = progress or QuietProgress()
     sources = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
-    _validate(options)
+    validate(options)
     dest = parse_s3_url(destination)
     found = collect_sources([os.fspath(s) for s in sources], dest, options.follow_symlinks)
     if options.dry_run:
         return _dry_run_result(found)
-    settings = options.client_settings()
-    session = session or make_session(settings)
-    settings = dataclasses.replace(settings, ca_bundle=effective_ca_bundle(session, settings))
-    client = make_client(session, settings)
-    endpoint, bucket_region = resolve_bucket(client, dest.bucket)
-    if bucket_region and bucket_region != client.meta.region_name and not settings.endpoint_url:
-        client = make_client(session, settings, bucket_region)
-    coordinator = Coordinator(client, session, endpoint, dest.bucket, _object_settings(options),
-                              _worker_config(options, session, client, endpoint, settings),
+    control = connect(options, session)
+    route = control.route(dest.bucket)
+    settings = object_settings(options)
+    jobs = [UploadJob(f, dest.bucket, settings) for f in found.files]
+    coordinator = Coordinator(control.session, {dest.bucket: route},
+                              worker_config(options, control, route.endpoint.tls),
                               options.workers or os.cpu_count() or 1, progress)
     try:
-        coordinator.run(found.files)
+        coordinator.run(jobs, len(jobs), sum(f.size for f in found.files))
     finally:
         progress.finish(coordinator.result)
     coordinator.result.skipped = found.skipped
     return coordinator.result
 
 
-def _worker_config(options: UploadOptions, session, client, endpoint,
-                   settings) -> WorkerConfig:
+@dataclass
+class ControlPlane:
+    """The boto3 side of a run: session, client settings, a client, and bucket routes."""
+
+    session: "boto3.Session"
+    settings: ClientSettings
+    client: object
+    routes: dict[str, BucketRoute] = field(default_factory=dict)
+
+    def route(self, bucket: str) -> BucketRoute:
+        """The bucket's client and endpoint (checked once with HeadBucket)."""
+        if bucket not in self.routes:
+            self.routes[bucket] = bucket_route(self.session, self.settings, self.client, bucket)
+        return self.routes[bucket]
+
+
+def connect(options: UploadOptions, session: "boto3.Session | None" = None) -> ControlPlane:
+    """A session (the given one, or one with the usual credential chain) and a client."""
+    settings = options.client_settings()
+    session = session or make_session(settings)
+    settings = dataclasses.replace(settings, ca_bundle=effective_ca_bundle(session, settings))
+    return ControlPlane(session, settings, make_client(session, settings))
+
+
+def worker_config(options: UploadOptions, control: ControlPlane, tls: bool) -> WorkerConfig:
     """What every worker needs: credentials, region, the engine chosen here once, TLS."""
     try:
-        engine, engine_reason = choose_engine(options.engine, endpoint.tls)
+        engine, engine_reason = choose_engine(options.engine, tls)
     except EngineUnavailable as exc:
         raise UsageError(str(exc)) from None
-    return WorkerConfig(region=client.meta.region_name, credentials=frozen_credentials(session),
+    return WorkerConfig(region=control.client.meta.region_name,
+                        credentials=frozen_credentials(control.session),
                         checksum=options.checksum, engine=engine.name, engine_reason=engine_reason,
                         connections=options.connections, verify_tls=options.verify_ssl,
-                        ca_bundle=settings.ca_bundle, max_attempts=options.max_attempts,
+                        ca_bundle=control.settings.ca_bundle, max_attempts=options.max_attempts,
                         tls_max_version=options.tls_max_version)
 
 
-def _validate(options: UploadOptions) -> None:
+def validate(options: UploadOptions) -> None:
     try:
         get_algorithm(options.checksum)
     except ValueError as exc:
@@ -129,7 +152,7 @@ def _validate(options: UploadOptions) -> None:
         raise UsageError(f"unknown engine {options.engine!r} (choose from auto, {', '.join(ENGINES)})")
 
 
-def _object_settings(options: UploadOptions) -> ObjectSettings:
+def object_settings(options: UploadOptions) -> ObjectSettings:
     return ObjectSettings(
         checksum=get_algorithm(options.checksum), part_size=options.part_size,
         multipart_threshold=options.multipart_threshold, content_type=options.content_type,
@@ -138,6 +161,5 @@ def _object_settings(options: UploadOptions) -> ObjectSettings:
 
 
 def _dry_run_result(found: Collected) -> UploadResult:
-    from .coordinator import ObjectResult
     return UploadResult(objects=[ObjectResult(f.key, f.path, f.size) for f in found.files],
                         skipped=found.skipped)

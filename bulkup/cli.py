@@ -9,7 +9,7 @@ import sys
 from . import __version__, redact
 from .api import UploadOptions, upload
 from .checksums import ALGORITHMS, DEFAULT_ALGORITHM
-from .coordinator import UploadResult
+from .results import UploadResult
 from .engines import ENGINES
 from .errors import BulkupError
 from .plan import choose_part_size, is_multipart, parse_size
@@ -176,9 +176,8 @@ def _print_dry_run(result: UploadResult, destination: str, options: UploadOption
 
 
 def _print_summary(result: UploadResult) -> None:
-    uploaded = result.uploaded
     rate = result.bytes_uploaded / max(result.seconds, 1e-9)
-    print(f"uploaded {len(uploaded)} objects, {human_bytes(result.bytes_uploaded)} in "
+    print(f"uploaded {result.uploaded_count} objects, {human_bytes(result.bytes_uploaded)} in "
           f"{result.seconds:.1f} s ({human_bytes(rate)}/s)", file=sys.stderr)
     fallbacks = result.fallbacks()
     for worker, paths in sorted(result.paths_by_worker().items()):

@@ -1,184 +1,87 @@
-"""The coordinator: plans objects into tasks, runs the control plane, feeds the workers.
+"""The coordinator: turns jobs into part tasks, runs the control plane, feeds the workers.
 
-Data path: files -> plan (parts) -> here (CreateMultipartUpload, dispatch, Complete or
+Data path: files -> jobs (plan) -> here (CreateMultipartUpload, dispatch, Complete or
 Abort) -> worker processes (connections, engine) -> kernel. Workers get descriptors over
-pipes, never file bytes; results and bounded-rate progress come back the same way.
+pipes, never file bytes; results and bounded-rate progress come back the same way. A
+listener (the migration journal) hears every step that must survive a crash.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
-import socket
 import subprocess
-import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection as Pipe, wait
-from typing import Iterator
+from multiprocessing.connection import wait
+from typing import Iterable, Iterator
 
 import botocore.exceptions as bex
 
-from .checksums import ChecksumAlgorithm
 from .errors import FatalRemoteError
+from .jobs import BucketRoute, ObjectSettings, UploadJob, guess_content_type
 from .messages import (BytesSent, NewCredentials, PartDone, PartError, PartTask, WorkerConfig,
-                       WorkerReady, WorkerStart, WorkerStats)
+                       WorkerReady, WorkerStats)
 from .plan import PartRange, choose_part_size, is_multipart, split_parts
+from .pool import Worker, WorkerPool
 from .progress import ProgressSink
-from .request import BucketEndpoint, CredentialSet
+from .request import CredentialSet
 from .responses import FATAL_CODES
-from .s3client import describe, frozen_credentials
-from .sources import SourceFile
+from .results import ObjectResult, PartRecord, UploadResult
+from .s3client import describe, error_code, frozen_credentials
 
 CREDENTIAL_CHECK_INTERVAL = 60.0
 QUEUE_DEPTH_PER_CONNECTION = 2
 
 
-@dataclass(frozen=True)
-class ObjectSettings:
-    """What every object of a run gets besides its bytes."""
+class UploadListener:
+    """Hears each step of each object that a resumed run must know about; ignores them here."""
 
-    checksum: ChecksumAlgorithm
-    part_size: int | None = None
-    multipart_threshold: int | None = None
-    content_type: str | None = None            # None: guessed per file
-    metadata: tuple[tuple[str, str], ...] = ()
-    storage_class: str | None = None
-    sse: str | None = None
-    sse_kms_key_id: str | None = None
-
-    def put_headers(self, path: str) -> tuple[tuple[str, str], ...]:
-        """The object's headers on a single PutObject (the checksum is added per request)."""
-        headers = [("Content-Type", self.content_type or guess_content_type(path))]
-        headers += [(f"x-amz-meta-{k}", v) for k, v in self.metadata]
-        headers += [(header, getattr(self, name)) for name, _, header in _OPTIONAL if getattr(self, name)]
-        return tuple(headers)
-
-    def create_params(self, path: str) -> dict:
-        """The same attributes as CreateMultipartUpload parameters, plus the checksum kind."""
-        params: dict = {"ContentType": self.content_type or guess_content_type(path)}
-        if self.metadata:
-            params["Metadata"] = dict(self.metadata)
-        params.update({param: getattr(self, name) for name, param, _ in _OPTIONAL if getattr(self, name)})
-        if self.checksum.s3_name:
-            params["ChecksumAlgorithm"] = self.checksum.s3_name
-            if self.checksum.full_object:
-                params["ChecksumType"] = "FULL_OBJECT"
-        return params
-
-
-# Optional object attributes: (ObjectSettings field, boto3 parameter, request header).
-_OPTIONAL = (("storage_class", "StorageClass", "x-amz-storage-class"),
-             ("sse", "ServerSideEncryption", "x-amz-server-side-encryption"),
-             ("sse_kms_key_id", "SSEKMSKeyId", "x-amz-server-side-encryption-aws-kms-key-id"))
-
-
-@dataclass(frozen=True)
-class PartRecord:
-    """Where one part went: for reports and for proving the work was spread."""
-
-    key: str
-    part_number: int | None
-    worker: int
-    pid: int
-    connection: str
-    request_on_connection: int
-    attempts: int
-    path: str = ""
-    fallback: str | None = None
-    ktls_rx: bool = False
-
-
-@dataclass
-class ObjectResult:
-    key: str
-    path: str
-    size: int
-    etag: str = ""
-    checksum: str | None = None
-    parts: int = 1
-    error: str | None = None
-
-
-@dataclass
-class UploadResult:
-    """The outcome of a run."""
-
-    objects: list[ObjectResult] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    parts: list[PartRecord] = field(default_factory=list)
-    engines: dict[int, str] = field(default_factory=dict)
-    workers: dict[int, WorkerStats] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    @property
-    def uploaded(self) -> list[ObjectResult]:
-        return [o for o in self.objects if o.error is None]
-
-    @property
-    def failed(self) -> list[ObjectResult]:
-        return [o for o in self.objects if o.error is not None]
-
-    @property
-    def bytes_uploaded(self) -> int:
-        return sum(o.size for o in self.uploaded)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-    def paths_by_worker(self) -> dict[int, dict[str, int]]:
-        """For each worker, how many parts went by each data path (e.g. kTLS+sendfile)."""
-        paths: dict[int, dict[str, int]] = {}
-        for part in self.parts:
-            counts = paths.setdefault(part.worker, {})
-            counts[part.path] = counts.get(part.path, 0) + 1
-        return paths
-
-    def fallbacks(self) -> dict[int, str]:
-        """Workers whose connections fell back from the chosen engine, with the reason."""
-        return {p.worker: p.fallback for p in self.parts if p.fallback}
+    def creating_upload(self, job: UploadJob) -> None: ...
+    def upload_created(self, job: UploadJob, upload_id: str, part_size: int) -> None: ...
+    def part_done(self, job: UploadJob, number: int, etag: str, checksum: str | None) -> None: ...
+    def object_done(self, job: UploadJob, result: ObjectResult) -> None: ...
+    def object_failed(self, job: UploadJob, reason: str) -> None: ...
 
 
 @dataclass
 class _Object:
     """An object being uploaded: its multipart state and the parts back so far."""
 
-    source: SourceFile
+    job: UploadJob
     result: ObjectResult
     upload_id: str | None = None
     ranges: list[PartRange] = field(default_factory=list)
-    done: dict[int, PartDone] = field(default_factory=dict)
+    done: dict[int, tuple[str, str | None]] = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
         return self.result.error is not None
 
-
-@dataclass
-class _Worker:
-    index: int
-    process: subprocess.Popen
-    pipe: Pipe
-    in_flight: set[int] = field(default_factory=set)
-    alive: bool = True
+    @property
+    def settings(self) -> ObjectSettings:
+        return self.job.settings
 
 
 class Coordinator:
-    """Uploads a list of files to one bucket with a pool of worker processes."""
+    """Uploads jobs (to one or more buckets) with a pool of worker processes.
 
-    def __init__(self, client, session, endpoint: BucketEndpoint, bucket: str,
-                 settings: ObjectSettings, worker_config: WorkerConfig, workers: int,
-                 progress: ProgressSink) -> None:
-        self.client = client
+    ``keep_uploads``: on an interruption or fatal error, leave open multipart uploads for a
+    resumed run instead of aborting them (a migration's journal knows them).
+    """
+
+    def __init__(self, session, routes: dict[str, BucketRoute], worker_config: WorkerConfig,
+                 workers: int, progress: ProgressSink, listener: UploadListener | None = None,
+                 keep_uploads: bool = False, record: bool = True) -> None:
         self.session = session
-        self.endpoint = endpoint
-        self.bucket = bucket
-        self.settings = settings
+        self.routes = routes
         self.worker_config = worker_config
-        self.worker_count = workers
         self.progress = progress
-        self.result = UploadResult()
-        self._workers: list[_Worker] = []
+        self.listener = listener or UploadListener()
+        self.keep_uploads = keep_uploads
+        self.result = UploadResult(record=record)
+        tls = any(route.endpoint.tls for route in routes.values())
+        self.pool = WorkerPool(worker_config, tls, workers)
         self._tasks: dict[int, tuple[_Object, PartTask]] = {}
         self._queue: deque[PartTask] = deque()
         self._open_uploads: dict[str, _Object] = {}
@@ -189,23 +92,23 @@ class Coordinator:
 
     # -- the run -----------------------------------------------------------------------
 
-    def run(self, files: list[SourceFile]) -> UploadResult:
-        """Upload ``files``; abort what was started if the run cannot finish."""
+    def run(self, jobs: Iterable[UploadJob], objects: int, total_bytes: int) -> UploadResult:
+        """Upload ``jobs`` (``objects`` of them, ``total_bytes`` in all)."""
         started = time.monotonic()
-        self.progress.start(len(files), sum(f.size for f in files))
-        pending_objects: Iterator[SourceFile] = iter(files)
+        self.progress.start(objects, total_bytes)
         try:
-            self._start_workers()
-            self._dispatch(pending_objects)
+            self.pool.start()
+            self._dispatch(iter(jobs))
         except BaseException:
-            self._abort_open_uploads()
+            if not self.keep_uploads:
+                self._abort_open_uploads()
             raise
         finally:
-            self._stop_workers()
+            self.pool.stop(self._on_last_message)
             self.result.seconds = time.monotonic() - started
         return self.result
 
-    def _dispatch(self, pending: Iterator[SourceFile]) -> None:
+    def _dispatch(self, pending: Iterator[UploadJob]) -> None:
         self._exhausted = False
         while True:
             self._fill_workers(pending)
@@ -214,23 +117,29 @@ class Coordinator:
             self._handle_messages()
             self._refresh_credentials()
 
-    def _fill_workers(self, pending: Iterator[SourceFile]) -> None:
+    def _fill_workers(self, pending: Iterator[UploadJob]) -> None:
         """Hand out tasks one at a time to the least busy worker, up to its queue depth."""
         depth = QUEUE_DEPTH_PER_CONNECTION * max(1, self.worker_config.connections)
         while True:
-            candidates = [w for w in self._live_workers() if len(w.in_flight) < depth]
+            candidates = [w for w in self.pool.live() if len(w.in_flight) < depth]
             if not candidates:
                 return
             task = self._next_task(pending)
             if task is None:
                 return
-            self._assign(min(candidates, key=lambda w: len(w.in_flight)), task)
+            worker = min(candidates, key=lambda w: len(w.in_flight))
+            worker.in_flight.add(task.task_id)
+            worker.pipe.send(task)
 
-    def _next_task(self, pending: Iterator[SourceFile]) -> PartTask | None:
+    def _next_task(self, pending: Iterator[UploadJob]) -> PartTask | None:
         while (task := self._pop_queued()) is None:
-            if self._exhausted or self._plan_next(pending) is None:
+            if self._exhausted:
+                return None
+            job = next(pending, None)
+            if job is None:
                 self._exhausted = True
                 return None
+            self._plan(job)
         return task
 
     def _pop_queued(self) -> PartTask | None:
@@ -242,77 +151,112 @@ class Coordinator:
             del self._tasks[task.task_id]
         return None
 
-    def _assign(self, worker: _Worker, task: PartTask) -> None:
-        worker.in_flight.add(task.task_id)
-        worker.pipe.send(task)
-
     # -- planning and the control plane -----------------------------------------------
 
-    def _plan_next(self, pending: Iterator[SourceFile]) -> _Object | None:
-        """Turn the next file into queued tasks (creating its multipart upload if needed)."""
-        source = next(pending, None)
-        if source is None:
-            return None
-        obj = _Object(source, ObjectResult(source.key, source.path, source.size))
-        self.result.objects.append(obj.result)
-        part_size = choose_part_size(source.size, self.settings.part_size)
-        threshold = self.settings.multipart_threshold or part_size
-        if not is_multipart(source.size, threshold):
-            self._enqueue(obj, None, PartRange(1, 0, source.size), self.settings.put_headers(source.path))
-            return obj
-        try:
-            obj.upload_id = self._create_multipart(source)
-        except bex.ClientError as exc:
-            self._fail_or_raise(obj, exc)
-            return obj
+    def _plan(self, job: UploadJob) -> None:
+        """Queue a job's tasks, creating (or continuing) its multipart upload if it has one."""
+        source, settings = job.source, job.settings
+        obj = _Object(job, ObjectResult(source.key, source.path, source.size, bucket=job.bucket))
+        self.result.add_object(obj.result)
+        part_size = job.part_size or choose_part_size(source.size, settings.part_size)
+        threshold = settings.multipart_threshold or part_size
+        if job.upload_id is None and not is_multipart(source.size, threshold):
+            self._enqueue(obj, None, PartRange(1, 0, source.size),
+                          settings.put_headers(source.path), job.checksum)
+            return
+        obj.upload_id = job.upload_id or self._create_multipart(obj, part_size)
+        if obj.upload_id is None:
+            return
         self._open_uploads[obj.upload_id] = obj
         obj.ranges = list(split_parts(source.size, part_size))
         obj.result.parts = len(obj.ranges)
+        obj.done = {n: done for n, done in job.parts_done.items() if n <= len(obj.ranges)}
         for part in obj.ranges:
-            self._enqueue(obj, part.number, part, ())
-        return obj
+            if part.number not in obj.done:
+                self._enqueue(obj, part.number, part, ())
+        if len(obj.done) == len(obj.ranges):
+            self._complete(obj)
 
     def _enqueue(self, obj: _Object, number: int | None, part: PartRange,
-                 headers: tuple[tuple[str, str], ...]) -> None:
-        task = PartTask(next(self._task_ids), self.endpoint, obj.source.key, obj.source.path,
-                        part.offset, part.length, obj.source.size, obj.source.mtime_ns,
-                        obj.upload_id, number, headers)
+                 headers: tuple[tuple[str, str], ...], checksum: str | None = None) -> None:
+        source, algorithm = obj.job.source, obj.settings.checksum.name
+        task = PartTask(next(self._task_ids), self.routes[obj.job.bucket].endpoint, source.key,
+                        source.path, part.offset, part.length, source.size, source.mtime_ns,
+                        obj.upload_id, number, headers, checksum,
+                        None if algorithm == self.worker_config.checksum else algorithm)
         self._tasks[task.task_id] = (obj, task)
         self._queue.append(task)
 
-    def _create_multipart(self, source: SourceFile) -> str:
-        params = self.settings.create_params(source.path)
-        return self.client.create_multipart_upload(Bucket=self.bucket, Key=source.key, **params)["UploadId"]
-
-    def _complete(self, obj: _Object) -> None:
-        algo = self.settings.checksum
-        parts = []
-        for number in range(1, len(obj.ranges) + 1):
-            done = obj.done[number]
-            entry = {"PartNumber": number, "ETag": done.etag}
-            if algo.complete_key and done.checksum:
-                entry[algo.complete_key] = done.checksum
-            parts.append(entry)
-        params: dict = {"Bucket": self.bucket, "Key": obj.source.key, "UploadId": obj.upload_id,
-                        "MultipartUpload": {"Parts": parts}}
-        if algo.full_object:
-            params["ChecksumType"] = "FULL_OBJECT"
-            params[algo.complete_key] = algo.combine_parts(
-                [(obj.done[r.number].checksum, r.length) for r in obj.ranges])
-            obj.result.checksum = params[algo.complete_key]
+    def _create_multipart(self, obj: _Object, part_size: int) -> str | None:
+        job = obj.job
+        self.listener.creating_upload(job)
         try:
-            response = self.client.complete_multipart_upload(**params)
+            upload_id = self._client(job).create_multipart_upload(
+                Bucket=job.bucket, Key=job.source.key, **obj.settings.create_params(job.source.path)
+            )["UploadId"]
         except bex.ClientError as exc:
             self._fail_or_raise(obj, exc)
-            return
-        del self._open_uploads[obj.upload_id]
-        obj.result.etag = response.get("ETag", "")
+            return None
+        self.listener.upload_created(job, upload_id, part_size)
+        return upload_id
+
+    def _complete(self, obj: _Object) -> None:
+        job, algo = obj.job, obj.settings.checksum
+        params: dict = {"Bucket": job.bucket, "Key": job.source.key, "UploadId": obj.upload_id,
+                        "MultipartUpload": {"Parts": self._completed_parts(obj)}}
+        if algo.full_object:
+            whole = algo.combine_parts([(obj.done[r.number][1], r.length) for r in obj.ranges])
+            if job.checksum is not None and job.checksum != whole:
+                self._fail_object(obj, f"the file's {algo.name} {whole} is not the expected {job.checksum}")
+                return
+            params["ChecksumType"] = "FULL_OBJECT"
+            params[algo.complete_key] = obj.result.checksum = whole
+        try:
+            response = self._client(job).complete_multipart_upload(**params)
+        except bex.ClientError as exc:
+            if error_code(exc) != "NoSuchUpload" or not self._completed_meanwhile(obj):
+                self._fail_or_raise(obj, exc)
+                return
+            response = {}
+        self._open_uploads.pop(obj.upload_id, None)
+        obj.result.etag = response.get("ETag", obj.result.etag)
+        self._object_done(obj)
+
+    @staticmethod
+    def _completed_parts(obj: _Object) -> list[dict]:
+        key = obj.settings.checksum.complete_key
+        parts = []
+        for number in range(1, len(obj.ranges) + 1):
+            etag, checksum = obj.done[number]
+            entry = {"PartNumber": number, "ETag": etag}
+            if key and checksum:
+                entry[key] = checksum
+            parts.append(entry)
+        return parts
+
+    def _completed_meanwhile(self, obj: _Object) -> bool:
+        """After NoSuchUpload at Complete: did an earlier (retried) Complete succeed?"""
+        job, algo = obj.job, obj.settings.checksum
+        try:
+            head = self._client(job).head_object(Bucket=job.bucket, Key=job.source.key,
+                                                 ChecksumMode="ENABLED")
+        except (bex.ClientError, bex.BotoCoreError):
+            return False
+        if head.get("ContentLength") != job.source.size:
+            return False
+        expected = obj.result.checksum
+        found = head.get(algo.complete_key) if algo.complete_key else None
+        obj.result.etag = head.get("ETag", "")
+        return expected is None or found is None or found == expected
+
+    def _object_done(self, obj: _Object) -> None:
+        self.result.object_done(obj.result)
+        self.listener.object_done(obj.job, obj.result)
         self.progress.object_done(obj.result)
 
     def _fail_or_raise(self, obj: _Object, exc: bex.ClientError) -> None:
         message = describe(exc)
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in FATAL_CODES:
+        if error_code(exc) in FATAL_CODES:
             raise FatalRemoteError(message)
         self._fail_object(obj, message)
 
@@ -320,14 +264,16 @@ class Coordinator:
         if obj.failed:
             return
         obj.result.error = reason
-        self.progress.object_failed(obj.result)
         if obj.upload_id and obj.upload_id in self._open_uploads:
             self._abort(obj)
+        self.result.object_failed(obj.result)
+        self.listener.object_failed(obj.job, reason)
+        self.progress.object_failed(obj.result)
 
     def _abort(self, obj: _Object) -> None:
         try:
-            self.client.abort_multipart_upload(Bucket=self.bucket, Key=obj.source.key,
-                                               UploadId=obj.upload_id)
+            self._client(obj.job).abort_multipart_upload(Bucket=obj.job.bucket, Key=obj.job.source.key,
+                                                         UploadId=obj.upload_id)
         except (bex.ClientError, bex.BotoCoreError):
             pass   # reported by the caller's error; `bulkup cleanup` can find it later
         self._open_uploads.pop(obj.upload_id, None)
@@ -336,19 +282,22 @@ class Coordinator:
         for obj in list(self._open_uploads.values()):
             self._abort(obj)
 
+    def _client(self, job: UploadJob):
+        return self.routes[job.bucket].client
+
     # -- results from workers ----------------------------------------------------------
 
     def _handle_messages(self) -> None:
-        live = self._live_workers()
+        live = self.pool.live()
         if not live:
-            codes = ", ".join(str(w.process.poll()) for w in self._workers)
-            raise FatalRemoteError(f"all worker processes died (exit codes {codes})")
+            lost = "; ".join(f"worker {i}: {why}" for i, why in self.result.workers_lost)
+            raise FatalRemoteError(f"worker processes keep dying ({lost})")
         ready = wait([w.pipe for w in live], timeout=0.5)
         for worker in live:
             if worker.pipe in ready:
                 self._drain(worker)
 
-    def _drain(self, worker: _Worker) -> None:
+    def _drain(self, worker: Worker) -> None:
         while worker.alive and worker.pipe.poll():
             try:
                 message = worker.pipe.recv()
@@ -357,7 +306,7 @@ class Coordinator:
                 return
             self._on_message(worker, message)
 
-    def _on_message(self, worker: _Worker, message: object) -> None:
+    def _on_message(self, worker: Worker, message: object) -> None:
         if isinstance(message, BytesSent):
             self.progress.bytes_sent(message.nbytes)
         elif isinstance(message, PartDone):
@@ -370,91 +319,54 @@ class Coordinator:
         elif isinstance(message, WorkerStats):
             self.result.workers[message.worker] = message
 
-    def _on_part_done(self, worker: _Worker, done: PartDone) -> None:
+    def _on_last_message(self, worker: Worker, message: object) -> None:
+        """A stopping worker's last words: its progress and resource use."""
+        if isinstance(message, (BytesSent, WorkerStats)):
+            self._on_message(worker, message)
+
+    def _on_part_done(self, worker: Worker, done: PartDone) -> None:
         obj, task = self._finish_task(worker, done.task_id)
-        self.result.parts.append(PartRecord(task.key, task.part_number, done.worker, done.pid,
-                                            done.connection, done.request_on_connection,
-                                            done.attempts, done.path, done.fallback,
-                                            done.ktls_rx))
+        self.result.add_part(PartRecord(task.key, task.part_number, done.worker, done.pid,
+                                        done.connection, done.request_on_connection,
+                                        done.attempts, done.path, done.fallback, done.ktls_rx))
         if obj.failed:
             return
         if obj.upload_id is None:
             obj.result.etag, obj.result.checksum = done.etag, done.checksum
-            self.progress.object_done(obj.result)
+            self._object_done(obj)
             return
-        obj.done[task.part_number] = done
+        obj.done[task.part_number] = (done.etag, done.checksum)
+        self.listener.part_done(obj.job, task.part_number, done.etag, done.checksum)
         if len(obj.done) == len(obj.ranges):
             self._complete(obj)
 
-    def _on_part_error(self, worker: _Worker, error: PartError) -> None:
+    def _on_part_error(self, worker: Worker, error: PartError) -> None:
         obj, task = self._finish_task(worker, error.task_id)
         if error.fatal:
             raise FatalRemoteError(error.message)
         self._fail_object(obj, error.message)
 
-    def _finish_task(self, worker: _Worker, task_id: int) -> tuple[_Object, PartTask]:
+    def _finish_task(self, worker: Worker, task_id: int) -> tuple[_Object, PartTask]:
         worker.in_flight.discard(task_id)
         return self._tasks.pop(task_id)
 
-    def _worker_died(self, worker: _Worker) -> None:
-        """Give a dead worker's parts to the others."""
+    def _worker_died(self, worker: Worker) -> None:
+        """Give a dead worker's parts to the others, and start a worker in its place."""
         worker.alive = False
+        try:
+            worker.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            worker.process.kill()
+            worker.process.wait()
+        why = worker.exit_description()
+        self.result.workers_lost.append((worker.index, why))
+        self.progress.worker_lost(worker.index, why)
         for task_id in sorted(worker.in_flight, reverse=True):
             self._queue.appendleft(self._tasks[task_id][1])
         worker.in_flight.clear()
+        self.pool.replace(worker)
 
-    # -- workers and credentials ------------------------------------------------------
-
-    def _start_workers(self) -> None:
-        """Start ``python -m bulkup.worker`` processes, each joined to us by a socket pair.
-
-        Fresh interpreters (not fork, not multiprocessing's spawn) so that a caller's script
-        is never re-imported and no coordinator thread or lock is inherited. A worker's end
-        of the pair is held by the worker alone: its death shows as end-of-file here.
-        """
-        for index in range(self.worker_count):
-            ours, theirs = socket.socketpair()
-            process = subprocess.Popen([sys.executable, "-m", "bulkup.worker", str(theirs.fileno())],
-                                       pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
-            theirs.close()
-            pipe = Pipe(ours.detach())
-            pipe.send(WorkerStart(index, self.worker_config, self.endpoint.tls))
-            self._workers.append(_Worker(index, process, pipe))
-
-    def _stop_workers(self) -> None:
-        for worker in self._workers:
-            if worker.alive:
-                try:
-                    worker.pipe.send(None)
-                except OSError:
-                    pass
-        deadline = time.monotonic() + 10
-        for worker in self._workers:
-            self._drain_until_exit(worker, deadline)
-            try:
-                worker.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                worker.process.kill()
-                worker.process.wait()
-            worker.pipe.close()
-
-    def _drain_until_exit(self, worker: _Worker, deadline: float) -> None:
-        """Collect a stopping worker's last messages (its progress and resource use)."""
-        while worker.alive and time.monotonic() < deadline:
-            if not wait([worker.pipe], timeout=max(0.0, deadline - time.monotonic())):
-                return
-            try:
-                message = worker.pipe.recv()
-            except (EOFError, OSError):
-                return
-            if isinstance(message, WorkerStats):
-                self.result.workers[message.worker] = message
-                return
-            if isinstance(message, BytesSent):
-                self.progress.bytes_sent(message.nbytes)
-
-    def _live_workers(self) -> list[_Worker]:
-        return [w for w in self._workers if w.alive]
+    # -- credentials ------------------------------------------------------------------
 
     def _refresh_credentials(self) -> None:
         now = time.monotonic()
@@ -464,15 +376,10 @@ class Coordinator:
         current = frozen_credentials(self.session)
         if current != self._credentials:
             self._credentials = current
-            for worker in self._live_workers():
+            self.pool.config = dataclasses.replace(self.pool.config, credentials=current)
+            for worker in self.pool.live():
                 worker.pipe.send(NewCredentials(current))
 
 
-def guess_content_type(path: str) -> str:
-    """The Content-Type for a file, from its name (as the AWS CLI guesses it)."""
-    import mimetypes
-    guessed, _ = mimetypes.guess_type(path, strict=False)
-    return guessed or "binary/octet-stream"
-
-
-__all__ = ["Coordinator", "ObjectSettings", "UploadResult", "ObjectResult", "PartRecord"]
+__all__ = ["Coordinator", "UploadListener", "ObjectSettings", "UploadJob", "BucketRoute",
+           "UploadResult", "ObjectResult", "PartRecord", "guess_content_type"]

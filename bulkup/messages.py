@@ -51,6 +51,7 @@ class PartTask:
     part_number: int | None = None
     headers: tuple[tuple[str, str], ...] = ()   # object headers (PutObject only)
     checksum: str | None = None        # a known value to send instead of computing one
+    algorithm: str | None = None       # the object's checksum kind, when not the run's
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import time
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from .coordinator import ObjectResult, UploadResult
+    from .results import ObjectResult, UploadResult
     from .messages import WorkerReady
 
 
@@ -18,6 +18,7 @@ class ProgressSink:
     def bytes_sent(self, nbytes: int) -> None: ...
     def object_done(self, result: "ObjectResult") -> None: ...
     def object_failed(self, result: "ObjectResult") -> None: ...
+    def worker_lost(self, worker: int, why: str) -> None: ...
     def finish(self, result: "UploadResult") -> None: ...
 
 
@@ -47,6 +48,9 @@ class PlainProgress(QuietProgress):
     def object_failed(self, result: "ObjectResult") -> None:
         self.failed += 1
         print(f"failed: s3 key {result.key!r}: {result.error}", file=self.out, flush=True)
+
+    def worker_lost(self, worker: int, why: str) -> None:
+        print(f"worker {worker} died ({why}); its parts go to the others", file=self.out, flush=True)
 
     def _maybe_print(self) -> None:
         now = time.monotonic()
@@ -95,6 +99,10 @@ class RichProgress(QuietProgress):
         self._progress.console.print(f"[red]failed[/red] {result.key}: {result.error}", markup=True,
                                      highlight=False)
         self._progress.update(self._task, objects=self._objects_text())
+
+    def worker_lost(self, worker: int, why: str) -> None:
+        self._progress.console.print(f"[yellow]worker {worker} died[/yellow] ({why}); its parts "
+                                     "go to the others", markup=True, highlight=False)
 
     def finish(self, result: "UploadResult") -> None:
         if self._task is not None:

@@ -31,15 +31,16 @@ class BucketEndpoint:
     host: str
     port: int
     base_path: str     # "/bucket" in path style, "" in virtual-host style
+    region: str = ""   # the bucket's signing region when not the run's
 
     @classmethod
-    def from_url(cls, url: str) -> "BucketEndpoint":
+    def from_url(cls, url: str, region: str = "") -> "BucketEndpoint":
         """From the bucket's URL as botocore resolved it (no query string)."""
         parts = urlsplit(url)
         if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
             raise ValueError(f"unsupported endpoint URL {url!r}")
         port = parts.port or _DEFAULT_PORTS[parts.scheme]
-        return cls(parts.scheme, parts.hostname, port, parts.path.rstrip("/"))
+        return cls(parts.scheme, parts.hostname, port, parts.path.rstrip("/"), region)
 
     @property
     def tls(self) -> bool:
@@ -78,7 +79,8 @@ class RequestHead:
 
 
 class RequestSigner:
-    """Signs S3 object writes for one region with the current credentials."""
+    """Signs S3 object writes with the current credentials, for the run's region or the
+    bucket's own (``BucketEndpoint.region``)."""
 
     def __init__(self, credentials: CredentialSet, region: str) -> None:
         self.region = region
@@ -86,8 +88,14 @@ class RequestSigner:
 
     def update(self, credentials: CredentialSet) -> None:
         """Use new (refreshed) credentials from now on."""
-        creds = Credentials(credentials.access_key, credentials.secret_key, credentials.token)
-        self._auth = S3SigV4Auth(creds, "s3", self.region)
+        self._credentials = Credentials(credentials.access_key, credentials.secret_key,
+                                        credentials.token)
+        self._auths: dict[str, S3SigV4Auth] = {}
+
+    def _auth(self, region: str) -> S3SigV4Auth:
+        if region not in self._auths:
+            self._auths[region] = S3SigV4Auth(self._credentials, "s3", region)
+        return self._auths[region]
 
     def sign(self, endpoint: BucketEndpoint, method: str, target: str,
              headers: dict[str, str]) -> RequestHead:
@@ -95,7 +103,7 @@ class RequestSigner:
         request = AWSRequest(method=method, url=endpoint.url(target),
                              headers={"Host": endpoint.host_header, **headers})
         request.context["client_config"] = _NoPayloadSigning()
-        self._auth.add_auth(request)
+        self._auth(endpoint.region or self.region).add_auth(request)
         return RequestHead(method, target, list(request.headers.items()))
 
 

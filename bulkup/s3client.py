@@ -106,8 +106,24 @@ def resolve_bucket(client, bucket: str) -> tuple[BucketEndpoint, str | None]:
     return BucketEndpoint.from_url(seen[-1]), region
 
 
+def bucket_route(session: boto3.Session, settings: ClientSettings, client, bucket: str):
+    """The client and endpoint for ``bucket``: a client in the bucket's own region when AWS
+    names another one, and the endpoint signed for that region."""
+    import dataclasses
+    from .jobs import BucketRoute
+    endpoint, bucket_region = resolve_bucket(client, bucket)
+    if bucket_region and bucket_region != client.meta.region_name and not settings.endpoint_url:
+        client = make_client(session, settings, bucket_region)
+    return BucketRoute(client, dataclasses.replace(endpoint, region=client.meta.region_name))
+
+
 _SSL_REASONS = (re.compile(r"certificate verify failed: ([^(]*)"),
                 re.compile(r"(hostname '[^']*' doesn't match [^\s\")]*)"))
+
+
+def error_code(exc: bex.ClientError) -> str:
+    """The S3 error code of a failed call ("NoSuchUpload", "SlowDown", "404", ...)."""
+    return exc.response.get("Error", {}).get("Code", "")
 
 
 def describe(exc: BaseException) -> str:

@@ -10,7 +10,7 @@ from typing import Callable
 
 import h11
 
-from .checksums import ChecksumAlgorithm
+from .checksums import ChecksumAlgorithm, get_algorithm
 from .connection import Connection, TlsSettings
 from . import ktls
 from .engines import SendEngine, path_label
@@ -69,19 +69,24 @@ class PartSender:
             conn.close()
         self.engine.close()
 
+    def _algorithm(self, task: PartTask) -> ChecksumAlgorithm:
+        return self.checksum if task.algorithm is None else get_algorithm(task.algorithm)
+
     def _checksum(self, task: PartTask, body: FileBody) -> str | None:
         if task.checksum is not None:
             return task.checksum
-        raw = self.checksum.compute(body.view())
-        return None if raw is None else self.checksum.encode(raw)
+        algorithm = self._algorithm(task)
+        raw = algorithm.compute(body.view())
+        return None if raw is None else algorithm.encode(raw)
 
     def _attempt(self, task: PartTask, body: FileBody,
                  checksum: str | None) -> tuple[str, Connection, SendEngine]:
         conn = self._connection(task.endpoint)
         headers = dict(task.headers) if task.upload_id is None else {}
         headers["Content-Length"] = str(task.length)
-        if checksum is not None and self.checksum.header:
-            headers[self.checksum.header] = checksum
+        header = self._algorithm(task).header
+        if checksum is not None and header:
+            headers[header] = checksum
         target = upload_target(task.endpoint, task.key, task.upload_id, task.part_number)
         head = self.signer.sign(task.endpoint, "PUT", target, headers)
         try:

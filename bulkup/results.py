@@ -1,0 +1,102 @@
+"""What a run did: per-object outcomes, where parts went, and running totals.
+
+Totals are always kept; the per-object and per-part lists only when asked for (the Python
+API and `bulkup put`), so a migration of millions of objects keeps bounded memory: its
+journal holds the per-object record.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .messages import WorkerStats
+
+MAX_FAILURES_KEPT = 1000
+
+
+@dataclass(frozen=True)
+class PartRecord:
+    """Where one part went: for reports and for proving the work was spread."""
+
+    key: str
+    part_number: int | None
+    worker: int
+    pid: int
+    connection: str
+    request_on_connection: int
+    attempts: int
+    path: str = ""
+    fallback: str | None = None
+    ktls_rx: bool = False
+
+
+@dataclass
+class ObjectResult:
+    key: str
+    path: str
+    size: int
+    etag: str = ""
+    checksum: str | None = None
+    parts: int = 1
+    error: str | None = None
+    bucket: str = ""
+
+
+@dataclass
+class UploadResult:
+    """The outcome of a run."""
+
+    record: bool = True                     # keep every object and part (else totals only)
+    objects: list[ObjectResult] = field(default_factory=list)
+    failed: list[ObjectResult] = field(default_factory=list)
+    failed_count: int = 0
+    uploaded_count: int = 0
+    bytes_uploaded: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    parts: list[PartRecord] = field(default_factory=list)
+    part_count: int = 0
+    retries: int = 0                        # part attempts beyond the first
+    engines: dict[int, str] = field(default_factory=dict)
+    workers: dict[int, WorkerStats] = field(default_factory=dict)
+    workers_lost: list[tuple[int, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    _paths: dict[int, dict[str, int]] = field(default_factory=dict)
+    _fallbacks: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def uploaded(self) -> list[ObjectResult]:
+        return [o for o in self.objects if o.error is None]
+
+    @property
+    def ok(self) -> bool:
+        return self.failed_count == 0
+
+    def add_object(self, obj: ObjectResult) -> None:
+        if self.record:
+            self.objects.append(obj)
+
+    def object_done(self, obj: ObjectResult) -> None:
+        self.uploaded_count += 1
+        self.bytes_uploaded += obj.size
+
+    def object_failed(self, obj: ObjectResult) -> None:
+        self.failed_count += 1
+        if len(self.failed) < MAX_FAILURES_KEPT:
+            self.failed.append(obj)
+
+    def add_part(self, part: PartRecord) -> None:
+        self.part_count += 1
+        self.retries += part.attempts - 1
+        counts = self._paths.setdefault(part.worker, {})
+        counts[part.path] = counts.get(part.path, 0) + 1
+        if part.fallback:
+            self._fallbacks[part.worker] = part.fallback
+        if self.record:
+            self.parts.append(part)
+
+    def paths_by_worker(self) -> dict[int, dict[str, int]]:
+        """For each worker, how many parts went by each data path (e.g. kTLS+sendfile)."""
+        return self._paths
+
+    def fallbacks(self) -> dict[int, str]:
+        """Workers whose connections fell back from the chosen engine, with the reason."""
+        return self._fallbacks
