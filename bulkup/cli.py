@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import signal
 import sys
@@ -50,30 +51,14 @@ def _parser() -> argparse.ArgumentParser:
     put.add_argument("sources", nargs="+", metavar="SRC")
     put.add_argument("destination", metavar="s3://bucket/prefix/")
     _add_connection_options(put)
-    put.add_argument("--part-size", type=_size, help="multipart part size (default: 8MiB, "
-                     "grown as needed to stay within 10,000 parts)")
-    put.add_argument("--multipart-threshold", type=_size,
-                     help="files above this go as multipart uploads (default: the part size)")
-    put.add_argument("--workers", type=int, help="worker processes (default: one per core)")
-    put.add_argument("--connections", type=int, default=2, help="connections per worker (default 2)")
-    put.add_argument("--engine", default="auto", choices=["auto", *ENGINES],
-                     help="how part bodies are sent (default: best available)")
-    put.add_argument("--checksum", default=DEFAULT_ALGORITHM, choices=list(ALGORITHMS),
-                     help=f"checksum the server verifies for every part (default {DEFAULT_ALGORITHM}; "
-                     "use md5 for stores that reject flexible x-amz-checksum headers)")
-    put.add_argument("--storage-class")
-    put.add_argument("--content-type", help="Content-Type for every object (default: guessed)")
-    put.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE",
-                     help="user metadata (repeatable)")
-    put.add_argument("--sse", choices=["AES256", "aws:kms", "aws:kms:dsse"],
-                     help="server-side encryption")
-    put.add_argument("--sse-kms-key-id")
+    _add_upload_options(put)
     put.add_argument("--no-follow-symlinks", dest="follow_symlinks", action="store_false",
                      help="skip symbolic links instead of uploading what they point to")
     put.add_argument("--dry-run", action="store_true", help="show what would be uploaded")
-    put.add_argument("--progress", choices=["auto", "rich", "plain", "none"], default="auto")
-    put.add_argument("--quiet", action="store_true", help="errors and the summary only")
+    _add_output_options(put)
     put.set_defaults(func=_cmd_put)
+    from .cli_migrate import add_parsers as _add_migrate
+    _add_migrate(commands, _add_connection_options, _add_upload_options, _add_output_options)
     manifest = commands.add_parser("manifest", help="write a JSON Lines manifest of a directory tree",
                                    description="Write a manifest (JSON Lines) of every file under "
                                    "DIR, destined for s3://bucket/prefix/, to standard output.")
@@ -84,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     doctor = commands.add_parser("doctor", help="which data path uploads take here, and why")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
     doctor.set_defaults(func=_cmd_doctor)
+    from .cleanup import add_parser as _add_cleanup
+    _add_cleanup(commands, _add_connection_options)
     return parser
 
 
@@ -97,6 +84,48 @@ def _add_connection_options(p: argparse.ArgumentParser) -> None:
                    help="do not verify TLS certificates (insecure; warns)")
     p.add_argument("--tls-max-version", choices=["1.2", "1.3"],
                    help="highest TLS version to offer (kernels offload TLS 1.2 receive too)")
+
+
+def _add_upload_options(p: argparse.ArgumentParser) -> None:
+    """How objects are cut, checked, sent, and what attributes they get."""
+    p.add_argument("--part-size", type=_size, help="multipart part size (default: 8MiB, "
+                   "grown as needed to stay within 10,000 parts)")
+    p.add_argument("--multipart-threshold", type=_size,
+                   help="files above this go as multipart uploads (default: the part size)")
+    p.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    p.add_argument("--connections", type=int, default=2, help="connections per worker (default 2)")
+    p.add_argument("--engine", default="auto", choices=["auto", *ENGINES],
+                   help="how part bodies are sent (default: best available)")
+    p.add_argument("--checksum", default=DEFAULT_ALGORITHM, choices=list(ALGORITHMS),
+                   help=f"checksum the server verifies for every part (default {DEFAULT_ALGORITHM}; "
+                   "use md5 for stores that reject flexible x-amz-checksum headers)")
+    p.add_argument("--storage-class")
+    p.add_argument("--content-type", help="Content-Type for every object (default: guessed)")
+    p.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE",
+                   help="user metadata (repeatable)")
+    p.add_argument("--sse", choices=["AES256", "aws:kms", "aws:kms:dsse"], help="server-side encryption")
+    p.add_argument("--sse-kms-key-id")
+
+
+def _add_output_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--progress", choices=["auto", "rich", "plain", "none"], default="auto")
+    p.add_argument("--quiet", action="store_true", help="errors and the summary only")
+
+
+def upload_options(args: argparse.Namespace, base: UploadOptions | None = None) -> UploadOptions:
+    """UploadOptions from parsed flags; with ``base``, only the flags given override it."""
+    values = {name: getattr(args, name) for name in _OPTION_FLAGS if hasattr(args, name)}
+    if "metadata" in values:
+        values["metadata"] = _metadata(values["metadata"])
+    if base is None:
+        return UploadOptions(**values)
+    return dataclasses.replace(base, **values)
+
+
+_OPTION_FLAGS = ("endpoint_url", "region", "profile", "addressing_style", "ca_bundle", "verify_ssl",
+                 "part_size", "multipart_threshold", "workers", "connections", "checksum", "engine",
+                 "storage_class", "content_type", "metadata", "sse", "sse_kms_key_id",
+                 "tls_max_version")
 
 
 def _size(text: str) -> int:
@@ -119,17 +148,9 @@ def _metadata(pairs: list[str]) -> dict[str, str]:
 def _cmd_put(args: argparse.Namespace) -> int:
     if not args.verify_ssl:
         print(INSECURE_WARNING, file=sys.stderr)
-    options = UploadOptions(
-        endpoint_url=args.endpoint_url, region=args.region, profile=args.profile,
-        addressing_style=args.addressing_style, ca_bundle=args.ca_bundle,
-        verify_ssl=args.verify_ssl, part_size=args.part_size,
-        multipart_threshold=args.multipart_threshold, workers=args.workers,
-        connections=args.connections, checksum=args.checksum, engine=args.engine,
-        storage_class=args.storage_class, content_type=args.content_type,
-        metadata=_metadata(args.metadata), sse=args.sse, sse_kms_key_id=args.sse_kms_key_id,
-        follow_symlinks=args.follow_symlinks, dry_run=args.dry_run,
-        tls_max_version=args.tls_max_version)
-    result = upload(args.sources, args.destination, options, progress=_progress_sink(args))
+    options = dataclasses.replace(upload_options(args), follow_symlinks=args.follow_symlinks,
+                                  dry_run=args.dry_run)
+    result = upload(args.sources, args.destination, options, progress=progress_sink(args))
     for path, reason in result.skipped:
         print(f"bulkup: warning: skipped {path}: {reason}", file=sys.stderr)
     if args.dry_run:
@@ -155,9 +176,10 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return report(as_json=args.json)
 
 
-def _progress_sink(args: argparse.Namespace) -> ProgressSink:
-    choice = args.progress
-    if args.quiet or args.dry_run or choice == "none":
+def progress_sink(args: argparse.Namespace) -> ProgressSink:
+    """The progress display the flags and the terminal call for."""
+    choice = getattr(args, "progress", "auto")
+    if getattr(args, "quiet", False) or getattr(args, "dry_run", False) or choice == "none":
         return QuietProgress()
     if choice == "auto":
         choice = "rich" if sys.stderr.isatty() else "plain"
@@ -179,13 +201,20 @@ def _print_summary(result: UploadResult) -> None:
     rate = result.bytes_uploaded / max(result.seconds, 1e-9)
     print(f"uploaded {result.uploaded_count} objects, {human_bytes(result.bytes_uploaded)} in "
           f"{result.seconds:.1f} s ({human_bytes(rate)}/s)", file=sys.stderr)
+    print_workers(result)
+    for obj in result.failed:
+        print(f"bulkup: failed: {obj.path} -> key {obj.key!r}: {obj.error}", file=sys.stderr)
+
+
+def print_workers(result: UploadResult) -> None:
+    """One line per worker: the data paths its parts took, and any fallback."""
     fallbacks = result.fallbacks()
     for worker, paths in sorted(result.paths_by_worker().items()):
         used = ", ".join(f"{path} ({count} parts)" for path, count in sorted(paths.items()))
         note = f"; fell back: {fallbacks[worker]}" if worker in fallbacks else ""
         print(f"  worker {worker}: {used}{note}", file=sys.stderr)
-    for obj in result.failed:
-        print(f"bulkup: failed: {obj.path} -> key {obj.key!r}: {obj.error}", file=sys.stderr)
+    for worker, why in result.workers_lost:
+        print(f"  worker {worker} died ({why}); its parts were sent by the others", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ QUEUE_DEPTH_PER_CONNECTION = 2
 class UploadListener:
     """Hears each step of each object that a resumed run must know about; ignores them here."""
 
-    def creating_upload(self, job: UploadJob) -> None: ...
+    def creating_upload(self, job: UploadJob, part_size: int) -> None: ...
     def upload_created(self, job: UploadJob, upload_id: str, part_size: int) -> None: ...
     def part_done(self, job: UploadJob, number: int, etag: str, checksum: str | None) -> None: ...
     def object_done(self, job: UploadJob, result: ObjectResult) -> None: ...
@@ -189,7 +189,7 @@ class Coordinator:
 
     def _create_multipart(self, obj: _Object, part_size: int) -> str | None:
         job = obj.job
-        self.listener.creating_upload(job)
+        self.listener.creating_upload(job, part_size)
         try:
             upload_id = self._client(job).create_multipart_upload(
                 Bucket=job.bucket, Key=job.source.key, **obj.settings.create_params(job.source.path)

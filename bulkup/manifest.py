@@ -10,7 +10,7 @@ import json
 import os
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator
 
 from .checksums import ALGORITHMS
 from .errors import UsageError
@@ -23,6 +23,10 @@ REQUIRED = ("source", "destination")
 
 class ManifestError(UsageError):
     """A line that is not a valid manifest entry; the message names file and line."""
+
+    def __init__(self, message: str, line: int = 0) -> None:
+        super().__init__(message)
+        self.line = line
 
 
 @dataclass(frozen=True)
@@ -41,8 +45,12 @@ class ManifestEntry:
     storage_class: str | None = None
 
 
-def read_manifest(path: str) -> Iterator[ManifestEntry]:
-    """Entries of a .jsonl/.ndjson or .csv manifest, in order; ManifestError on a bad line."""
+def read_manifest(path: str, on_error: Callable[[ManifestError], None] | None = None
+                  ) -> Iterator[ManifestEntry]:
+    """Entries of a .jsonl/.ndjson or .csv manifest, in order.
+
+    A bad line raises ManifestError, or, given ``on_error``, is passed to it and skipped.
+    """
     base = os.path.dirname(os.path.abspath(path))
     try:
         f = open(path, newline="", encoding="utf-8")
@@ -51,19 +59,28 @@ def read_manifest(path: str) -> Iterator[ManifestEntry]:
     with f:
         rows = _csv_rows(f, path) if path.lower().endswith(".csv") else _jsonl_rows(f, path)
         for line, row in rows:
-            yield parse_entry(row, line, base, path)
+            try:
+                if isinstance(row, ManifestError):
+                    raise row
+                yield parse_entry(row, line, base, path)
+            except ManifestError as exc:
+                if on_error is None:
+                    raise
+                on_error(exc)
 
 
-def _jsonl_rows(f: IO[str], path: str) -> Iterator[tuple[int, dict]]:
+def _jsonl_rows(f: IO[str], path: str) -> Iterator[tuple[int, dict | ManifestError]]:
     for number, text in enumerate(f, 1):
         if not text.strip():
             continue
         try:
             row = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ManifestError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+            yield number, ManifestError(f"{path}:{number}: not valid JSON ({exc.msg})", number)
+            continue
         if not isinstance(row, dict):
-            raise ManifestError(f"{path}:{number}: expected a JSON object")
+            yield number, ManifestError(f"{path}:{number}: expected a JSON object", number)
+            continue
         yield number, row
 
 
@@ -79,13 +96,23 @@ def _csv_rows(f: IO[str], path: str) -> Iterator[tuple[int, dict]]:
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(header):
-            raise ManifestError(f"{path}:{reader.line_num}: {len(row)} fields, header has {len(header)}")
+            yield reader.line_num, ManifestError(
+                f"{path}:{reader.line_num}: {len(row)} fields, header has {len(header)}", reader.line_num)
+            continue
         yield reader.line_num, {k: v for k, v in zip(header, row) if v != ""}
 
 
 def parse_entry(row: dict, line: int, base: str, path: str = "manifest") -> ManifestEntry:
     """Validate one line's fields into an entry (no file system access)."""
     where = f"{path}:{line}"
+    try:
+        return _entry(row, line, base, where)
+    except ManifestError as exc:
+        exc.line = line
+        raise
+
+
+def _entry(row: dict, line: int, base: str, where: str) -> ManifestEntry:
     unknown = [name for name in row if name not in FIELDS]
     if unknown:
         raise ManifestError(f"{where}: unknown field {unknown[0]!r} (fields: {', '.join(FIELDS)})")

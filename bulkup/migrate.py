@@ -1,0 +1,224 @@
+"""Manifest-driven migrations: load the manifest into a journal, then upload what is left.
+
+Rerunning the same command (or ``bulkup resume JOURNAL``) after Ctrl-C, a crash, kill -9
+or a reboot continues where the journal says the last run stopped.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterator
+
+from .api import UploadOptions, connect, object_settings, validate, worker_config
+from .checksums import get_algorithm
+from .coordinator import Coordinator
+from .jobs import ObjectSettings, UploadJob
+from .journal import Journal, JournalObject
+from .loading import LoadReport, load_manifest
+from .plan import MAX_SINGLE_PUT
+from .progress import ProgressSink, QuietProgress
+from .reconcile import Decision, Reconciler
+from .results import UploadResult
+from .sources import SourceFile
+
+if TYPE_CHECKING:
+    import boto3
+
+LOOKAHEAD = 64            # objects being reconciled ahead of the uploads
+RECONCILE_THREADS = 8
+
+
+def default_journal(manifest: str) -> str:
+    """The journal's path: beside the manifest."""
+    return manifest + ".journal"
+
+
+@dataclass
+class MigrationResult:
+    """What a run of a migration did, and where the whole migration stands."""
+
+    manifest: str
+    journal: str
+    upload: UploadResult
+    load: LoadReport
+    totals: dict[str, tuple[int, int]] = field(default_factory=dict)   # state -> objects, bytes
+    skipped_now: int = 0              # skipped by --skip-existing in this run
+    journal_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.totals.get("failed", (0, 0))[0] == 0 and self.upload.ok
+
+
+def migrate(manifest: str, options: UploadOptions | None = None, journal_path: str | None = None,
+            skip_bad_lines: bool = False, skip_existing: str | None = None,
+            progress: ProgressSink | None = None, session: "boto3.Session | None" = None,
+            report: str | None = None, **kwargs) -> MigrationResult:
+    """Upload everything ``manifest`` lists, journaled; resumes from an existing journal.
+
+    ``report``: also write the outcome as JSON there (even when interrupted).
+    """
+    options = options or UploadOptions(**kwargs)
+    validate(options)
+    if skip_existing not in (None, "size", "checksum"):
+        raise ValueError("skip_existing must be None, 'size' or 'checksum'")
+    journal = Journal.open(journal_path or default_journal(manifest))
+    try:
+        try:
+            load = load_manifest(journal, manifest, skip_bad_lines)
+        except BaseException:
+            if journal.created:
+                journal.discard()
+            raise
+        journal.set_meta("options", json.dumps(dataclasses.asdict(options)))
+        result = MigrationResult(manifest, journal.path, UploadResult(record=False), load)
+        try:
+            _run(journal, options, result, skip_existing, progress or QuietProgress(), session)
+        finally:
+            result.totals = journal.totals()
+            result.journal_seconds = journal.seconds
+            if report:
+                write_report(result, report, journal)
+        return result
+    finally:
+        journal.close()
+
+
+def _run(journal: Journal, options: UploadOptions, result: MigrationResult,
+         skip_existing: str | None, progress: ProgressSink, session) -> None:
+    objects, total_bytes = journal.unfinished_totals()
+    if not objects:
+        return
+    control = connect(options, session)
+    routes = {bucket: control.route(bucket) for bucket in journal.buckets()}
+    if routes:
+        tls = any(route.endpoint.tls for route in routes.values())
+        coordinator = Coordinator(control.session, routes, worker_config(options, control, tls),
+                                  options.workers or os.cpu_count() or 1, progress,
+                                  listener=journal, keep_uploads=True, record=False)
+        reconciler = Reconciler(lambda b: routes[b].client, get_algorithm(options.checksum), skip_existing)
+        jobs = _JobSource(journal, reconciler, object_settings(options), result)
+        try:
+            coordinator.run(jobs, objects, total_bytes)
+        finally:
+            result.upload = coordinator.result
+            progress.finish(coordinator.result)
+
+
+class _JobSource:
+    """The journal's unfinished objects, reconciled ahead of need, as upload jobs."""
+
+    def __init__(self, journal: Journal, reconciler: Reconciler, base: ObjectSettings,
+                 result: MigrationResult) -> None:
+        self.journal, self.reconciler, self.base, self.result = journal, reconciler, base, result
+
+    def __iter__(self) -> Iterator[UploadJob]:
+        with ThreadPoolExecutor(RECONCILE_THREADS, thread_name_prefix="reconcile") as pool:
+            waiting: deque[Future] = deque()
+            try:
+                for row in self.journal.unfinished():
+                    if self.reconciler.needs_server(row):
+                        parts = self.journal.parts(row.id) if row.upload_id else {}
+                        waiting.append(pool.submit(self.reconciler.decide, row, parts))
+                    else:
+                        yield from self._apply(self.reconciler.decide(row, {}))
+                    while waiting and (waiting[0].done() or len(waiting) >= LOOKAHEAD):
+                        yield from self._apply(waiting.popleft().result())
+                while waiting:
+                    yield from self._apply(waiting.popleft().result())
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def _apply(self, decision: Decision) -> Iterator[UploadJob]:
+        row, journal = decision.row, self.journal
+        if decision.action == "fail":
+            journal.mark_failed(row.id, decision.reason)
+            return
+        if decision.action == "done":
+            journal.mark_done(row.id, decision.etag, decision.checksum)
+            return
+        if decision.action == "skip":
+            journal.mark_skipped(row.id, decision.reason)
+            self.result.skipped_now += 1
+            return
+        changed = (decision.size, decision.mtime_ns) != (row.size, row.mtime_ns)
+        if decision.replan or (decision.upload_id is None and (changed or row.state == "failed")):
+            journal.replan(row.id, decision.size, decision.mtime_ns)
+        elif decision.upload_id:
+            journal.adopt_upload(row.id, decision.upload_id, decision.parts)
+        yield self._job(row, decision)
+
+    def _job(self, row: JournalObject, decision: Decision) -> UploadJob:
+        source = SourceFile(row.source, row.key, decision.size, decision.mtime_ns)
+        settings = object_settings_for(row, self.base)
+        checksum = None
+        given = row.attributes.get("checksum")
+        if given and given[0] == settings.checksum.name:
+            checksum = given[1]
+        if decision.upload_id:
+            if row.algorithm:
+                settings = dataclasses.replace(settings, checksum=get_algorithm(row.algorithm))
+            return UploadJob(source, row.bucket, settings, row.id, decision.upload_id,
+                             row.part_size, decision.parts, checksum)
+        return UploadJob(source, row.bucket, settings, row.id, checksum=checksum)
+
+
+def object_settings_for(row: JournalObject, base: ObjectSettings) -> ObjectSettings:
+    """The run's object settings with the manifest line's own attributes on top."""
+    attrs = row.attributes
+    if not attrs:
+        return base
+    changes: dict = {}
+    if "content_type" in attrs:
+        changes["content_type"] = attrs["content_type"]
+    if "metadata" in attrs:
+        changes["metadata"] = tuple(sorted({**dict(base.metadata), **attrs["metadata"]}.items()))
+    if "storage_class" in attrs:
+        changes["storage_class"] = attrs["storage_class"]
+    if "checksum" in attrs:
+        changes["checksum"] = get_algorithm(attrs["checksum"][0])
+        if attrs["checksum"][0] == "md5":
+            changes["multipart_threshold"] = MAX_SINGLE_PUT     # md5 is verified on one PUT only
+    return dataclasses.replace(base, **changes)
+
+
+def stored_options(journal: Journal) -> UploadOptions:
+    """The options the journal's migration last ran with (never credentials)."""
+    text = journal.meta("options")
+    fields = {f.name for f in dataclasses.fields(UploadOptions)}
+    values = {k: v for k, v in json.loads(text).items() if k in fields} if text else {}
+    return UploadOptions(**values)
+
+
+def write_report(result: MigrationResult, path: str, journal: Journal) -> None:
+    """The run and the migration's state as JSON (every failure, skip and bad line)."""
+    upload = result.upload
+    report = {
+        "manifest": result.manifest, "journal": result.journal,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "ok": result.ok,
+        "run": {"objects_uploaded": upload.uploaded_count, "bytes_uploaded": upload.bytes_uploaded,
+                "objects_failed": upload.failed_count, "skipped_existing": result.skipped_now,
+                "seconds": round(upload.seconds, 3),
+                "bytes_per_second": round(upload.bytes_uploaded / max(upload.seconds, 1e-9)),
+                "parts": upload.part_count, "retries": upload.retries,
+                "journal_seconds": round(result.journal_seconds, 3),
+                "workers": {str(w): {"engine": upload.engines.get(w), "paths": paths,
+                                     "fallback": upload.fallbacks().get(w)}
+                            for w, paths in upload.paths_by_worker().items()},
+                "workers_lost": [{"worker": w, "why": why} for w, why in upload.workers_lost]},
+        "migration": {state: {"objects": n, "bytes": b} for state, (n, b) in result.totals.items()},
+        "failures": [{"line": o.id, "source": o.source, "destination": o.destination, "reason": o.reason}
+                     for o in journal.failures()],
+        "skipped": [{"line": o.id, "destination": o.destination, "reason": o.reason}
+                    for o in journal.skipped()],
+        "bad_lines": [{"line": line, "reason": reason} for line, reason in journal.bad_lines()],
+    }
+    with open(path, "w") as f:
+        json.dump(report, f, indent=2)
+        f.write("\n")
