@@ -125,7 +125,7 @@ def upload_options(args: argparse.Namespace, base: UploadOptions | None = None) 
 _OPTION_FLAGS = ("endpoint_url", "region", "profile", "addressing_style", "ca_bundle", "verify_ssl",
                  "part_size", "multipart_threshold", "workers", "connections", "checksum", "engine",
                  "storage_class", "content_type", "metadata", "sse", "sse_kms_key_id",
-                 "tls_max_version")
+                 "tls_max_version", "dry_run")
 
 
 def _size(text: str) -> int:
@@ -148,8 +148,7 @@ def _metadata(pairs: list[str]) -> dict[str, str]:
 def _cmd_put(args: argparse.Namespace) -> int:
     if not args.verify_ssl:
         print(INSECURE_WARNING, file=sys.stderr)
-    options = dataclasses.replace(upload_options(args), follow_symlinks=args.follow_symlinks,
-                                  dry_run=args.dry_run)
+    options = dataclasses.replace(upload_options(args), follow_symlinks=args.follow_symlinks)
     result = upload(args.sources, args.destination, options, progress=progress_sink(args))
     for path, reason in result.skipped:
         print(f"bulkup: warning: skipped {path}: {reason}", file=sys.stderr)

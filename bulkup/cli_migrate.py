@@ -54,6 +54,8 @@ def _add_migration_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-existing", choices=["size", "checksum"],
                    help="skip objects already on the server with the same size (or checksum)")
     p.add_argument("--report", metavar="FILE.json", help="write the outcome as JSON")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check every line and show what would be uploaded; send nothing")
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
@@ -91,6 +93,13 @@ def _run(manifest: str, journal: str, options, args: argparse.Namespace) -> int:
         if os.path.exists(journal):
             exc.args = (f"{exc}; {_where(journal)}, rerun to resume",)
         raise
+    if options.dry_run:
+        for error in result.load.bad:
+            print(f"bulkup: warning: bad line {error}", file=sys.stderr)
+        left = [result.totals[s] for s in ("pending", "creating", "uploading", "failed")]
+        count, size = sum(n for n, _ in left), sum(b for _, b in left)
+        print(f"(dry run) {count} objects, {human_bytes(size)} would be uploaded; nothing was sent")
+        return 0
     _print_summary(result)
     return 0 if result.ok else 1
 

@@ -117,8 +117,14 @@ class Journal:
             raise UsageError(f"{path}: journal format {version} is not this bulkup's ({SCHEMA_VERSION})")
         return journal
 
+    @property
+    def closed(self) -> bool:
+        return self.db is None
+
     def close(self) -> None:
-        self.db.close()
+        if self.db is not None:
+            self.db.close()
+            self.db = None
 
     def discard(self) -> None:
         """Close and delete a journal this run created (nothing was uploaded)."""

@@ -75,8 +75,13 @@ def migrate(manifest: str, options: UploadOptions | None = None, journal_path: s
             if journal.created:
                 journal.discard()
             raise
-        journal.set_meta("options", json.dumps(dataclasses.asdict(options)))
         result = MigrationResult(manifest, journal.path, UploadResult(record=False), load)
+        if options.dry_run:
+            result.totals = journal.totals()
+            if journal.created:
+                journal.discard()
+            return result
+        journal.set_meta("options", json.dumps({**dataclasses.asdict(options), "dry_run": False}))
         try:
             _run(journal, options, result, skip_existing, progress or QuietProgress(), session)
         finally:
@@ -86,7 +91,8 @@ def migrate(manifest: str, options: UploadOptions | None = None, journal_path: s
                 write_report(result, report, journal)
         return result
     finally:
-        journal.close()
+        if not journal.closed:
+            journal.close()
 
 
 def _run(journal: Journal, options: UploadOptions, result: MigrationResult,

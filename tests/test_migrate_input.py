@@ -114,3 +114,12 @@ def test_skip_existing_checksum_compares_content(s3server, s3, bucket, tmp_path)
     assert "1 skipped as already there" in proc.stderr
     with open(lines[1]["source"], "rb") as f:
         assert s3.get_object(Bucket=bucket, Key="k1")["Body"].read() == f.read()
+
+
+def test_dry_run_checks_every_line_and_sends_nothing(s3server, s3, bucket, tmp_path):
+    lines = good_lines(tmp_path, bucket, 3)
+    manifest = write_manifest(tmp_path / "m.jsonl", lines)
+    proc = migrate(s3server, manifest, "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    assert "(dry run) 3 objects, 303 B would be uploaded; nothing was sent" in proc.stdout
+    assert keys_in(s3, bucket) == [] and not (tmp_path / "m.jsonl.journal").exists()
