@@ -120,13 +120,13 @@ def _print_summary(result: MigrationResult) -> None:
     for error in result.load.bad:
         print(f"bulkup: warning: skipped bad line {error}", file=sys.stderr)
     rate = upload.bytes_uploaded / max(upload.seconds, 1e-9)
-    share = result.journal_seconds / max(upload.seconds, 1e-9)
     if upload.seconds == 0:
         print("nothing left to upload", file=sys.stderr)
     else:
         print(f"uploaded {upload.uploaded_count} objects, {human_bytes(upload.bytes_uploaded)} in "
-              f"{upload.seconds:.1f} s ({human_bytes(rate)}/s); {upload.retries} retries, journal "
-              f"{result.journal_seconds:.2f} s ({share:.1%})", file=sys.stderr)
+              f"{upload.seconds:.1f} s ({human_bytes(rate)}/s), {upload.retries} retries; manifest "
+              f"checked in {result.load_seconds:.1f} s, journal writes {result.journal_seconds:.2f} "
+              "CPU-s", file=sys.stderr)
     print_workers(upload)
     totals = result.totals
     all_objects = sum(n for n, _ in totals.values())

@@ -42,6 +42,9 @@ class UploadListener:
     def part_done(self, job: UploadJob, number: int, etag: str, checksum: str | None) -> None: ...
     def object_done(self, job: UploadJob, result: ObjectResult) -> None: ...
     def object_failed(self, job: UploadJob, reason: str) -> None: ...
+    def flush(self) -> None:
+        """Make the steps heard so far durable (called between rounds and before
+        the control-plane calls that a crash must not outrun)."""
 
 
 @dataclass
@@ -104,6 +107,7 @@ class Coordinator:
                 self._abort_open_uploads()
             raise
         finally:
+            self.listener.flush()
             self.pool.stop(self._on_last_message)
             self.result.seconds = time.monotonic() - started
         return self.result
@@ -190,6 +194,7 @@ class Coordinator:
     def _create_multipart(self, obj: _Object, part_size: int) -> str | None:
         job = obj.job
         self.listener.creating_upload(job, part_size)
+        self.listener.flush()
         try:
             upload_id = self._client(job).create_multipart_upload(
                 Bucket=job.bucket, Key=job.source.key, **obj.settings.create_params(job.source.path)
@@ -211,6 +216,7 @@ class Coordinator:
                 return
             params["ChecksumType"] = "FULL_OBJECT"
             params[algo.complete_key] = obj.result.checksum = whole
+        self.listener.flush()       # every part is on record before the upload can vanish
         try:
             response = self._client(job).complete_multipart_upload(**params)
         except bex.ClientError as exc:
@@ -292,6 +298,7 @@ class Coordinator:
         if not live:
             lost = "; ".join(f"worker {i}: {why}" for i, why in self.result.workers_lost)
             raise FatalRemoteError(f"worker processes keep dying ({lost})")
+        self.listener.flush()
         ready = wait([w.pipe for w in live], timeout=0.5)
         for worker in live:
             if worker.pipe in ready:

@@ -48,7 +48,8 @@ class MigrationResult:
     load: LoadReport
     totals: dict[str, tuple[int, int]] = field(default_factory=dict)   # state -> objects, bytes
     skipped_now: int = 0              # skipped by --skip-existing in this run
-    journal_seconds: float = 0.0
+    journal_seconds: float = 0.0      # CPU time spent writing the journal's steps
+    load_seconds: float = 0.0         # wall time loading and checking the manifest
 
     @property
     def ok(self) -> bool:
@@ -69,13 +70,15 @@ def migrate(manifest: str, options: UploadOptions | None = None, journal_path: s
         raise ValueError("skip_existing must be None, 'size' or 'checksum'")
     journal = Journal.open(journal_path or default_journal(manifest))
     try:
+        started = time.monotonic()
         try:
             load = load_manifest(journal, manifest, skip_bad_lines)
         except BaseException:
             if journal.created:
                 journal.discard()
             raise
-        result = MigrationResult(manifest, journal.path, UploadResult(record=False), load)
+        result = MigrationResult(manifest, journal.path, UploadResult(record=False), load,
+                                 load_seconds=time.monotonic() - started)
         if options.dry_run:
             result.totals = journal.totals()
             if journal.created:
@@ -213,7 +216,8 @@ def write_report(result: MigrationResult, path: str, journal: Journal) -> None:
                 "seconds": round(upload.seconds, 3),
                 "bytes_per_second": round(upload.bytes_uploaded / max(upload.seconds, 1e-9)),
                 "parts": upload.part_count, "retries": upload.retries,
-                "journal_seconds": round(result.journal_seconds, 3),
+                "journal_cpu_seconds": round(result.journal_seconds, 3),
+                "load_seconds": round(result.load_seconds, 3),
                 "workers": {str(w): {"engine": upload.engines.get(w), "paths": paths,
                                      "fallback": upload.fallbacks().get(w)}
                             for w, paths in upload.paths_by_worker().items()},

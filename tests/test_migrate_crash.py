@@ -8,8 +8,10 @@ import signal
 import subprocess
 import sys
 import time
+from urllib.parse import urlsplit
 
 from conftest import open_uploads
+from faultproxy import FaultProxy, completes_upload, is_put_object, upload_part_of
 from test_migrate import assert_migrated, journal_states, make_files, manifest_for, migrate
 
 MiB = 1024 * 1024
@@ -65,3 +67,111 @@ def test_killed_worker_is_replaced_and_the_migration_finishes(s3server, s3, buck
     assert "died (killed by signal 9)" in stderr
     assert_migrated(s3, bucket, files)
     assert journal_states(manifest) == {"done": 51}
+
+
+# -- through the fault proxy: the server side's own count of what was sent -------------------
+
+def sent_parts(records) -> list[tuple[str, int | None]]:
+    """(key path, part number or None for PutObject) of every object-data request."""
+    found = []
+    for record in records:
+        part = upload_part_of(record)
+        if part is not None:
+            found.append(part)
+        elif is_put_object(record):
+            found.append((urlsplit(record.target).path, None))
+    return found
+
+
+def accepted_parts(records) -> set[tuple[str, int]]:
+    return {upload_part_of(r) for r in records if upload_part_of(r) and r.status == 200}
+
+
+def kill_and_resume(server, s3, bucket, tmp_path, files, at, hold=None, body_rate=None):
+    """Run a migration through a proxy, SIGKILL it when ``at(proxy)``, rerun it through a
+    second proxy; return (records of the first run, in flight at the kill, records of the rerun)."""
+    manifest = manifest_for(tmp_path, bucket, files)
+    with FaultProxy(server.http_url, body_rate=body_rate) as first:
+        if hold:
+            first.hold(hold)
+        proc = start_migrate(server, manifest, url=first.url)
+        wait_for(lambda: at(first) or proc.poll() is not None, what="the kill point")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        before = first.snapshot()
+        in_flight = [r for r in before if r.finished is None]
+        first.release()
+    with FaultProxy(server.http_url) as second:
+        rerun = migrate(server, manifest, url=second.url)
+        assert rerun.returncode == 0, rerun.stderr
+        after = second.snapshot()
+    assert_migrated(s3, bucket, files)
+    assert journal_states(manifest) == {"done": len(files)}
+    return before, in_flight, after
+
+
+def interleaved(tmp_path, small: int, large_sizes) -> list[tuple[str, str]]:
+    """Large files spread among the small ones, so parts and small PUTs are in flight together."""
+    files = make_files(tmp_path, small, large_sizes)
+    smalls, larges = files[:small], files[small:]
+    step = max(1, small // len(larges))
+    mixed = []
+    for i, large in enumerate(larges):
+        mixed += [large, *smalls[i * step:(i + 1) * step]]
+    return mixed + smalls[len(larges) * step:]
+
+
+def test_kill_mid_part_resends_only_what_was_in_flight(s3server, s3, bucket, tmp_path):
+    files = interleaved(tmp_path, 1500, [30 * MiB, 30 * MiB, 20 * MiB])
+
+    def mid_part(proxy):
+        records = proxy.snapshot()
+        return len(accepted_parts(records)) >= 8 and any(
+            upload_part_of(r) and r.finished is None for r in records)
+
+    before, in_flight, after = kill_and_resume(s3server, s3, bucket, tmp_path, files, mid_part,
+                                               body_rate=40 * MiB)
+    assert any(upload_part_of(r) for r in in_flight), "the kill did not land mid-part"
+    accepted = accepted_parts(before)
+    resent = [p for p in sent_parts(after) if p in set(sent_parts(before))]
+    assert not [p for p in resent if p in accepted], "a part the server had was sent again"
+    queue_depth = 2 * 2 * 2          # workers x connections x tasks queued per connection
+    assert len(resent) <= queue_depth, resent
+
+
+def test_kill_between_last_part_and_complete_resends_nothing(s3server, s3, bucket, tmp_path):
+    files = make_files(tmp_path, 20, [16 * MiB])
+    before, _, after = kill_and_resume(s3server, s3, bucket, tmp_path, files,
+                                       lambda proxy: proxy.held >= 1, hold=completes_upload)
+    assert len(accepted_parts(before)) == 4                   # every part was sent before the kill
+    assert not [p for p in sent_parts(after) if p[1] is not None], "parts were sent again"
+
+
+def test_upload_created_just_before_a_kill_is_adopted_not_orphaned(s3server, s3, bucket, tmp_path):
+    files = make_files(tmp_path, 5, [12 * MiB])
+    created = []
+
+    def creating(method, target):
+        return method == "POST" and target.endswith("?uploads")
+
+    def kill_point(proxy):
+        if proxy.held >= 1 and not created:      # the server creates it; the answer is lost
+            created.append(s3.create_multipart_upload(
+                Bucket=bucket, Key=files[-1][1], ChecksumAlgorithm="CRC64NVME",
+                ChecksumType="FULL_OBJECT")["UploadId"])
+        return bool(created)
+
+    _, _, after = kill_and_resume(s3server, s3, bucket, tmp_path, files, kill_point, hold=creating)
+    assert not [r for r in after if creating(r.method, r.target)], "a second upload was created"
+    assert open_uploads(s3, bucket) == []
+
+
+def test_resets_and_slowdowns_at_random_still_upload_everything(s3server, s3, bucket, tmp_path):
+    files = make_files(tmp_path, 400, [23 * MiB, 12 * MiB])
+    manifest = manifest_for(tmp_path, bucket, files)
+    with FaultProxy(s3server.http_url, seed=20261122, reset_rate=0.05, slowdown_rate=0.05) as proxy:
+        proc = migrate(s3server, manifest, url=proxy.url)
+        outcomes = {r.outcome for r in proxy.snapshot()}
+    assert proc.returncode == 0, proc.stderr
+    assert {"reset", "slowdown"} <= outcomes
+    assert_migrated(s3, bucket, files)
