@@ -77,28 +77,39 @@ def journal_overhead(work: str, files: int, server: DevServer) -> list[str]:
             f.write(json.dumps({"source": path, "destination":
                                 f"s3://bench-journal/{os.path.basename(path)}"}) + "\n")
     env = {**os.environ, **server.env()}
-    report = os.path.join(work, "report.json")
     common = ["--endpoint-url", server.https_url, "--progress", "none"]
-    migrated = measure(bulkup("migrate", manifest, "--report", report, *common), env)
-    put = measure(bulkup("put", tree, "s3://bench-put/", *common), env)
-    for name, usage in (("migrate", migrated), ("put", put)):
-        if usage.returncode != 0:
-            raise SystemExit(f"{name} failed: {usage.output[-500:]}")
-    run = json.load(open(report))["run"]
+    migrated, put, run = None, None, None
+    for attempt in range(2):        # alternated, best of two: the machine is shared with the server
+        report = os.path.join(work, f"report-{attempt}.json")
+        usage = measure(bulkup("migrate", manifest, "--journal", os.path.join(work, f"j{attempt}"),
+                               "--report", report, *common), env)
+        _check(usage, "migrate")
+        if migrated is None or usage.wall < migrated.wall:
+            migrated, run = usage, json.load(open(report))["run"]
+        usage = measure(bulkup("put", tree, "s3://bench-put/", *common), env)
+        _check(usage, "put")
+        put = usage if put is None or usage.wall < put.wall else put
     for bucket in ("bench-journal", "bench-put"):
         count = sum(page.get("KeyCount", 0) for page in
                     client.get_paginator("list_objects_v2").paginate(Bucket=bucket))
         if count != files:
             raise SystemExit(f"{bucket}: {count} objects on the server, expected {files}")
-    journal = run["journal_cpu_seconds"] + run["load_seconds"]
     return ["", f"### Journal overhead: {files:,} files of 4 KiB, HTTPS, verified by listing", "",
-            "| command | wall | client CPU-s | manifest check (wall) | journal writes (CPU-s) | "
-            "bookkeeping share of client CPU |", "|---|---:|---:|---:|---:|---:|",
+            "| command | wall | client CPU-s | manifest check | journal commits | "
+            "journal share of the upload |", "|---|---:|---:|---:|---:|---:|",
             f"| bulkup migrate (journaled) | {migrated.wall:.1f} s | {migrated.cpu:.1f} | "
-            f"{run['load_seconds']:.2f} s | {run['journal_cpu_seconds']:.2f} | {journal / migrated.cpu:.1%} |",
+            f"{run['load_seconds']:.2f} s | {run['journal_seconds']:.2f} s | "
+            f"{run['journal_seconds'] / run['seconds']:.1%} |",
             f"| bulkup put (no journal) | {put.wall:.1f} s | {put.cpu:.1f} | | | |",
-            "", f"Wall time, migrate against put: {migrated.wall / put.wall - 1:+.1%}; "
-            f"client CPU: {migrated.cpu / put.cpu - 1:+.1%}."]
+            "", f"Best of two runs each. Wall time, migrate against put: "
+            f"{migrated.wall / put.wall - 1:+.1%}; client CPU: {migrated.cpu / put.cpu - 1:+.1%}. "
+            "The journal share is the coordinator's time committing steps; much of it overlaps "
+            "with waiting for workers."]
+
+
+def _check(usage, name: str) -> None:
+    if usage.returncode != 0:
+        raise SystemExit(f"{name} failed: {usage.output[-500:]}")
 
 
 def main() -> None:

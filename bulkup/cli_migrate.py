@@ -23,23 +23,18 @@ def add_parsers(commands, add_connection_options, add_upload_options, add_output
         "lists. A journal beside it records every step; running the same command again, or "
         "`bulkup resume JOURNAL`, continues after Ctrl-C, a crash or a reboot.")
     migrate_p.add_argument("manifest", metavar="MANIFEST")
-    add_connection_options(migrate_p)
-    add_upload_options(migrate_p)
-    _add_migration_options(migrate_p)
-    add_output_options(migrate_p)
-    migrate_p.set_defaults(func=_cmd_migrate)
-
     resume_p = commands.add_parser(
         "resume", argument_default=argparse.SUPPRESS,
         help="continue a migration from its journal",
         description="Continue the migration recorded in JOURNAL, with the options it last ran "
         "with; options given here override them.")
     resume_p.add_argument("journal", metavar="JOURNAL")
-    add_connection_options(resume_p)
-    add_upload_options(resume_p)
-    _add_migration_options(resume_p)
-    add_output_options(resume_p)
-    resume_p.set_defaults(func=_cmd_resume)
+    for p, func in ((migrate_p, _cmd_migrate), (resume_p, _cmd_resume)):
+        add_connection_options(p)
+        add_upload_options(p)
+        _add_migration_options(p, journal_option=p is migrate_p)
+        add_output_options(p)
+        p.set_defaults(func=func)
 
     status_p = commands.add_parser("status", help="show a migration's progress from its journal")
     status_p.add_argument("journal", metavar="JOURNAL")
@@ -47,8 +42,9 @@ def add_parsers(commands, add_connection_options, add_upload_options, add_output
     status_p.set_defaults(func=_cmd_status)
 
 
-def _add_migration_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--journal", help="the journal file (default: MANIFEST.journal)")
+def _add_migration_options(p: argparse.ArgumentParser, journal_option: bool) -> None:
+    if journal_option:
+        p.add_argument("--journal", help="the journal file (default: MANIFEST.journal)")
     p.add_argument("--skip-bad-lines", action="store_true",
                    help="upload the valid lines of a manifest with bad ones (each is reported)")
     p.add_argument("--skip-existing", choices=["size", "checksum"],
@@ -125,8 +121,7 @@ def _print_summary(result: MigrationResult) -> None:
     else:
         print(f"uploaded {upload.uploaded_count} objects, {human_bytes(upload.bytes_uploaded)} in "
               f"{upload.seconds:.1f} s ({human_bytes(rate)}/s), {upload.retries} retries; manifest "
-              f"checked in {result.load_seconds:.1f} s, journal writes {result.journal_seconds:.2f} "
-              "CPU-s", file=sys.stderr)
+              f"checked in {result.load_seconds:.1f} s, journal commits {result.journal_seconds:.2f} s", file=sys.stderr)
     print_workers(upload)
     totals = result.totals
     all_objects = sum(n for n, _ in totals.values())

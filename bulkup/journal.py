@@ -96,7 +96,8 @@ class Journal:
         self.path = path
         self.created = created
         self.db = db
-        self.seconds = 0.0            # CPU time spent writing steps, for the overhead figure
+        self.seconds = 0.0            # time spent committing steps, for the overhead figure
+        self._pending: list[tuple[str, tuple]] = []
 
     @classmethod
     def open(cls, path: str, create: bool = True) -> "Journal":
@@ -108,6 +109,7 @@ class Journal:
             db = sqlite3.connect(path, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA wal_autocheckpoint=10000")
             db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise UsageError(f"{path}: not a bulkup journal ({exc})") from None
@@ -188,6 +190,7 @@ class Journal:
         """Objects not yet done or skipped, in manifest order, read in small batches."""
         last = 0
         while True:
+            self.flush()
             rows = self.db.execute(
                 "SELECT id, source, bucket, key, size, mtime_ns, attributes, state, upload_id,"
                 " part_size, algorithm, since, reason FROM objects WHERE id > ? AND state NOT IN ('done', 'skipped')"
@@ -199,6 +202,7 @@ class Journal:
             last = rows[-1][0]
 
     def parts(self, object_id: int) -> dict[int, tuple[str, str | None]]:
+        self.flush()
         rows = self.db.execute("SELECT number, etag, checksum FROM parts WHERE object = ?", (object_id,))
         return {number: (etag, checksum) for number, etag, checksum in rows}
 
@@ -207,11 +211,13 @@ class Journal:
 
     def totals(self) -> dict[str, tuple[int, int]]:
         """For each state: (objects, bytes)."""
+        self.flush()
         rows = self.db.execute("SELECT state, COUNT(*), COALESCE(SUM(size), 0) FROM objects GROUP BY state")
         found = {state: (count, size) for state, count, size in rows}
         return {state: found.get(state, (0, 0)) for state in STATES}
 
     def unfinished_totals(self) -> tuple[int, int]:
+        self.flush()
         row = self.db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM objects"
                               " WHERE state NOT IN ('done', 'skipped')").fetchone()
         return row[0], row[1]
@@ -232,6 +238,7 @@ class Journal:
         yield from self.db.execute("SELECT line, reason FROM bad_lines ORDER BY line")
 
     def _select(self, where: str, limit: int | None) -> Iterator[JournalObject]:
+        self.flush()
         query = ("SELECT id, source, bucket, key, size, mtime_ns, attributes, state, upload_id,"
                  f" part_size, algorithm, since, reason FROM objects WHERE {where} ORDER BY id")
         if limit is not None:
@@ -289,18 +296,22 @@ class Journal:
         self.mark_failed(job.ref, reason)
 
     def flush(self) -> None:
-        """Commit the steps written since the last flush."""
-        if self.db.in_transaction:
-            started = time.thread_time()
+        """Commit the steps written since the last flush, as one transaction."""
+        if not self._pending:
+            return
+        started = time.perf_counter()
+        pending, self._pending = self._pending, []
+        if len(pending) == 1:
+            self.db.execute(*pending[0])            # a statement on its own commits itself
+        else:
+            self.db.execute("BEGIN")
+            for sql, params in pending:
+                self.db.execute(sql, params)
             self.db.execute("COMMIT")
-            self.seconds += time.thread_time() - started
+        self.seconds += time.perf_counter() - started
 
     def _write(self, sql: str, params: tuple) -> None:
-        started = time.thread_time()
-        if not self.db.in_transaction:
-            self.db.execute("BEGIN")
-        self.db.execute(sql, params)
-        self.seconds += time.thread_time() - started
+        self._pending.append((sql, params))
 
 
 def _object(row: tuple) -> JournalObject:

@@ -48,7 +48,7 @@ class MigrationResult:
     load: LoadReport
     totals: dict[str, tuple[int, int]] = field(default_factory=dict)   # state -> objects, bytes
     skipped_now: int = 0              # skipped by --skip-existing in this run
-    journal_seconds: float = 0.0      # CPU time spent writing the journal's steps
+    journal_seconds: float = 0.0      # time spent committing the journal's steps
     load_seconds: float = 0.0         # wall time loading and checking the manifest
 
     @property
@@ -216,7 +216,7 @@ def write_report(result: MigrationResult, path: str, journal: Journal) -> None:
                 "seconds": round(upload.seconds, 3),
                 "bytes_per_second": round(upload.bytes_uploaded / max(upload.seconds, 1e-9)),
                 "parts": upload.part_count, "retries": upload.retries,
-                "journal_cpu_seconds": round(result.journal_seconds, 3),
+                "journal_seconds": round(result.journal_seconds, 3),
                 "load_seconds": round(result.load_seconds, 3),
                 "workers": {str(w): {"engine": upload.engines.get(w), "paths": paths,
                                      "fallback": upload.fallbacks().get(w)}

@@ -95,6 +95,16 @@ def open_uploads(s3, bucket: str) -> list[dict]:
     return s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
 
 
+def error_line(proc, exit_code: int | None = None) -> str:
+    """The single line the user sees; fails if there is more (or other) output."""
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode != 0 if exit_code is None else proc.returncode == exit_code, proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("bulkup: error: ")
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    return lines[0]
+
+
 def run_bulkup(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:
     """Run the CLI as a user would, capturing its output."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}

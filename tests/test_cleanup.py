@@ -7,7 +7,7 @@ import pytest
 from bulkup.cleanup import StaleUpload, abort_uploads, find_stale, format_age, parse_age
 from bulkup.errors import UsageError
 
-from conftest import open_uploads, run_bulkup
+from conftest import error_line, open_uploads, run_bulkup
 
 LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)\s+(\S+(?: \S+)?)\s+(\d+) parts?\s+"
                   r"(\d+(?:\.\d)? (?:B|KiB|MiB|GiB|TiB))\s+(s3://\S+)\s+(\S+)$")
@@ -37,16 +37,6 @@ def listed(proc) -> dict[str, tuple[str, ...]]:
         assert match, f"unexpected listing line: {line!r}"
         rows[match.group(6)] = match.groups()[:5]
     return rows
-
-
-def error_line(proc) -> str:
-    """The single line the user sees; fails if there is more (or other) output."""
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert proc.returncode != 0, proc.stderr
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("bulkup: error: ")
-    assert "Traceback" not in proc.stderr and proc.stdout == ""
-    return lines[0]
 
 
 # -- the command, against the real server -------------------------------------------------

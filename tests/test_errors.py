@@ -4,20 +4,10 @@ import socket
 
 import pytest
 
-from conftest import keys_in, open_uploads, run_bulkup, write_random_file
+from conftest import error_line, keys_in, open_uploads, run_bulkup, write_random_file
 
 SMALL = 1000
 LARGE = 12 * 1024 * 1024      # multipart at the default 8 MiB threshold
-
-
-def error_line(proc) -> str:
-    """The single line the user sees; fails if there is more (or other) output."""
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert proc.returncode != 0, proc.stderr
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("bulkup: error: ")
-    assert "Traceback" not in proc.stderr and proc.stdout == ""
-    return lines[0]
 
 
 @pytest.fixture

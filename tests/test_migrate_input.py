@@ -1,15 +1,12 @@
 """Bad manifests: the line is named, and nothing is uploaded unless bad lines are skipped."""
 import json
 
-from conftest import keys_in, run_bulkup, write_random_file
+from conftest import error_line as conftest_error_line, keys_in, write_random_file
 from test_migrate import migrate, write_manifest
 
 
 def error_line(proc) -> str:
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert proc.returncode == 2, proc.stderr
-    assert len(lines) == 1 and lines[0].startswith("bulkup: error: "), proc.stderr
-    return lines[0]
+    return conftest_error_line(proc, exit_code=2)
 
 
 def good_lines(tmp_path, bucket, count=3):
