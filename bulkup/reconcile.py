@@ -58,6 +58,8 @@ class Reconciler:
         try:
             st = os.stat(row.source)
         except OSError as exc:
+            if row.upload_id:
+                _abort_quietly(self.client_for(row.bucket), row, row.upload_id)
             return Decision(row, "fail", reason=f"source {row.source}: {(exc.strerror or str(exc)).lower()}")
         decision = Decision(row, "upload", st.st_size, st.st_mtime_ns)
         try:

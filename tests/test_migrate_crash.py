@@ -5,12 +5,13 @@ means requests the server really received twice.
 """
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from urllib.parse import urlsplit
 
-from conftest import open_uploads
+from conftest import open_uploads, write_random_file
 from faultproxy import FaultProxy, completes_upload, is_put_object, upload_part_of
 from test_migrate import assert_migrated, journal_states, make_files, manifest_for, migrate
 
@@ -175,3 +176,74 @@ def test_resets_and_slowdowns_at_random_still_upload_everything(s3server, s3, bu
     assert proc.returncode == 0, proc.stderr
     assert {"reset", "slowdown"} <= outcomes
     assert_migrated(s3, bucket, files)
+
+
+# -- reconciling with the server: ListParts is the truth --------------------------------------
+
+def killed_with_parts_held(server, bucket, tmp_path, files, hold):
+    """Run until ``hold`` holds a request and every other part is accepted, then SIGKILL."""
+    manifest = manifest_for(tmp_path, bucket, files)
+    with FaultProxy(server.http_url) as proxy:
+        proxy.hold(hold)
+        proc = start_migrate(server, manifest, url=proxy.url)
+        wait_for(lambda: proxy.held >= 1 and not [r for r in proxy.in_flight() if not hold(r.method, r.target)],
+                 what="the held request")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return manifest
+
+
+def journal_parts(manifest) -> dict[int, str]:
+    with sqlite3.connect(manifest + ".journal") as db:
+        return dict(db.execute("SELECT number, etag FROM parts").fetchall())
+
+
+def rerun_counting_parts(server, manifest) -> list[tuple[str, int | None]]:
+    with FaultProxy(server.http_url) as proxy:
+        proc = migrate(server, manifest, url=proxy.url)
+        assert proc.returncode == 0, proc.stderr
+        return [p for p in sent_parts(proxy.snapshot()) if p[1] is not None]
+
+
+def test_part_the_journal_missed_but_the_server_has_is_not_sent_again(s3server, s3, bucket, tmp_path):
+    files = make_files(tmp_path, 0, [16 * MiB])
+    manifest = killed_with_parts_held(s3server, bucket, tmp_path, files, completes_upload)
+    assert sorted(journal_parts(manifest)) == [1, 2, 3, 4]
+    with sqlite3.connect(manifest + ".journal") as db:
+        db.execute("DELETE FROM parts WHERE number = 2")        # as if the kill came first
+    assert rerun_counting_parts(s3server, manifest) == []
+    assert_migrated(s3, bucket, files)
+
+
+def test_part_the_journal_has_but_the_server_lacks_is_sent_again(s3server, s3, bucket, tmp_path):
+    files = make_files(tmp_path, 0, [16 * MiB])
+
+    def part_three(method, target):
+        return method == "PUT" and "partNumber=3&" in target
+
+    manifest = killed_with_parts_held(s3server, bucket, tmp_path, files, part_three)
+    with sqlite3.connect(manifest + ".journal") as db:
+        object_id = db.execute("SELECT id FROM objects").fetchone()[0]
+        db.execute("INSERT INTO parts VALUES (?, 3, '\"not-on-the-server\"', 'AAAAAAAAAAA=')", (object_id,))
+    assert [n for _, n in rerun_counting_parts(s3server, manifest)] == [3]
+    assert_migrated(s3, bucket, files)
+
+
+def test_source_changed_since_its_parts_were_sent_starts_over(s3server, s3, bucket, tmp_path):
+    files = make_files(tmp_path, 0, [16 * MiB])
+    manifest = killed_with_parts_held(s3server, bucket, tmp_path, files, completes_upload)
+    old_upload = open_uploads(s3, bucket)[0]["UploadId"]
+    write_random_file(files[0][0], 16 * MiB, seed=99)            # same size, new bytes and mtime
+    assert sorted(n for _, n in rerun_counting_parts(s3server, manifest)) == [1, 2, 3, 4]
+    assert_migrated(s3, bucket, files)                           # the new bytes, nothing left open
+    assert old_upload not in [u["UploadId"] for u in open_uploads(s3, bucket)]
+
+
+def test_source_deleted_since_its_parts_were_sent_fails_and_aborts_its_upload(s3server, s3, bucket, tmp_path):
+    files = make_files(tmp_path, 0, [16 * MiB])
+    manifest = killed_with_parts_held(s3server, bucket, tmp_path, files, completes_upload)
+    os.unlink(files[0][0])
+    proc = migrate(s3server, manifest)
+    assert proc.returncode == 1
+    assert "no such file or directory" in proc.stderr
+    assert open_uploads(s3, bucket) == [] and journal_states(manifest) == {"failed": 1}
