@@ -15,7 +15,7 @@ from .engines import ENGINES, EngineUnavailable, choose_engine
 from .errors import UsageError
 from .messages import WorkerConfig
 from .plan import MAX_PART_SIZE, MIN_PART_SIZE
-from .progress import ProgressSink, QuietProgress
+from .progress import ProgressSink
 from .s3client import ClientSettings, bucket_route, effective_ca_bundle, frozen_credentials, make_client, make_session
 from .s3url import parse_s3_url
 from .sources import Collected, collect_sources
@@ -68,7 +68,7 @@ def upload(sources: str | list[str], destination: str, options: UploadOptions | 
     uploaded; per-object failures are in the result (``result.ok``).
     """
     options = options or UploadOptions(**kwargs)
-    progress = progress or QuietProgress()
+    progress = progress or ProgressSink()
     sources = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
     validate(options)
     dest = parse_s3_url(destination)
@@ -82,12 +82,18 @@ def upload(sources: str | list[str], destination: str, options: UploadOptions | 
     coordinator = Coordinator(control.session, {dest.bucket: route},
                               worker_config(options, control, route.endpoint.tls),
                               options.workers or os.cpu_count() or 1, progress)
+    coordinator.result.skipped = found.skipped
     try:
         coordinator.run(jobs, len(jobs), sum(f.size for f in found.files))
-    finally:
-        progress.finish(coordinator.result)
-    coordinator.result.skipped = found.skipped
+    except BaseException:
+        progress.close()
+        raise
+    progress.finish(coordinator.result, _skipped_lines(found.skipped))
     return coordinator.result
+
+
+def _skipped_lines(skipped: list[tuple[str, str]]) -> dict[str, str]:
+    return {"skipped": f"{len(skipped)} files not uploaded (see the warnings)"} if skipped else {}
 
 
 @dataclass

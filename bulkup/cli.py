@@ -14,16 +14,19 @@ from .results import UploadResult
 from .engines import ENGINES
 from .errors import BulkupError
 from .plan import choose_part_size, is_multipart, parse_size
-from .progress import PlainProgress, ProgressSink, QuietProgress, RichProgress, human_bytes
+from .progress import CHOICES, ProgressSink, human_bytes, make_progress
 
+# An upload outlives its reader: `bulkup put ... --progress json | head` finishes the upload.
+UPLOADING_COMMANDS = ("put", "migrate", "resume")
 INSECURE_WARNING = ("WARNING: TLS certificate verification is OFF (--no-verify-ssl). Anyone on "
                     "the network path can read and alter this upload. Use --ca-bundle instead.")
 
 
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)     # `bulkup doctor | head` ends quietly
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command not in UPLOADING_COMMANDS:
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)     # `bulkup doctor | head` ends quietly
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="bulkup: %(levelname)s: %(message)s")
     redact.install()
@@ -108,7 +111,9 @@ def _add_upload_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_output_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--progress", choices=["auto", "rich", "plain", "none"], default="auto")
+    p.add_argument("--progress", choices=list(CHOICES), default="auto",
+                   help="auto (default): a live dashboard on a terminal, plain lines otherwise; "
+                   "rich; tqdm bars; json lines on stdout (see README); plain; none")
     p.add_argument("--quiet", action="store_true", help="errors and the summary only")
 
 
@@ -155,7 +160,6 @@ def _cmd_put(args: argparse.Namespace) -> int:
     if args.dry_run:
         _print_dry_run(result, args.destination, options)
         return 0
-    _print_summary(result)
     if not result.ok:
         return 1
     return 2 if result.skipped else 0
@@ -177,12 +181,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 def progress_sink(args: argparse.Namespace) -> ProgressSink:
     """The progress display the flags and the terminal call for."""
-    choice = getattr(args, "progress", "auto")
-    if getattr(args, "quiet", False) or getattr(args, "dry_run", False) or choice == "none":
-        return QuietProgress()
-    if choice == "auto":
-        choice = "rich" if sys.stderr.isatty() else "plain"
-    return RichProgress() if choice == "rich" else PlainProgress()
+    return make_progress(getattr(args, "progress", "auto"), getattr(args, "quiet", False))
 
 
 def _print_dry_run(result: UploadResult, destination: str, options: UploadOptions) -> None:
@@ -194,26 +193,6 @@ def _print_dry_run(result: UploadResult, destination: str, options: UploadOption
         print(f"(dry run) {obj.path} -> s3://{bucket}/{obj.key} ({human_bytes(obj.size)}, {how})")
     total = sum(o.size for o in result.objects)
     print(f"(dry run) {len(result.objects)} objects, {human_bytes(total)}; nothing was uploaded")
-
-
-def _print_summary(result: UploadResult) -> None:
-    rate = result.bytes_uploaded / max(result.seconds, 1e-9)
-    print(f"uploaded {result.uploaded_count} objects, {human_bytes(result.bytes_uploaded)} in "
-          f"{result.seconds:.1f} s ({human_bytes(rate)}/s)", file=sys.stderr)
-    print_workers(result)
-    for obj in result.failed:
-        print(f"bulkup: failed: {obj.path} -> key {obj.key!r}: {obj.error}", file=sys.stderr)
-
-
-def print_workers(result: UploadResult) -> None:
-    """One line per worker: the data paths its parts took, and any fallback."""
-    fallbacks = result.fallbacks()
-    for worker, paths in sorted(result.paths_by_worker().items()):
-        used = ", ".join(f"{path} ({count} parts)" for path, count in sorted(paths.items()))
-        note = f"; fell back: {fallbacks[worker]}" if worker in fallbacks else ""
-        print(f"  worker {worker}: {used}{note}", file=sys.stderr)
-    for worker, why in result.workers_lost:
-        print(f"  worker {worker} died ({why}); its parts were sent by the others", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -111,23 +111,14 @@ def _where(journal_path: str) -> str:
 
 
 def _print_summary(result: MigrationResult) -> None:
-    from .cli import print_workers
-    upload = result.upload
+    """After the run's own summary: skipped bad lines, and every failure with its line."""
     for error in result.load.bad:
         print(f"bulkup: warning: skipped bad line {error}", file=sys.stderr)
-    rate = upload.bytes_uploaded / max(upload.seconds, 1e-9)
-    if upload.seconds == 0:
-        print("nothing left to upload", file=sys.stderr)
-    else:
-        print(f"uploaded {upload.uploaded_count} objects, {human_bytes(upload.bytes_uploaded)} in "
-              f"{upload.seconds:.1f} s ({human_bytes(rate)}/s), {upload.retries} retries; manifest "
-              f"checked in {result.load_seconds:.1f} s, journal commits {result.journal_seconds:.2f} s", file=sys.stderr)
-    print_workers(upload)
-    totals = result.totals
-    all_objects = sum(n for n, _ in totals.values())
-    print(f"migration: {totals['done'][0]} of {all_objects} objects done "
-          f"({human_bytes(totals['done'][1])}), {totals['skipped'][0]} skipped as already there, "
-          f"{totals['failed'][0]} failed; journal {result.journal}", file=sys.stderr)
+    if not result.upload.seconds:
+        print(f"nothing left to upload: {_where(result.journal)}", file=sys.stderr)
+    failed = result.totals["failed"][0]
+    if not failed:
+        return
     journal = Journal.open(result.journal, create=False)
     try:
         for obj in journal.failures(MAX_FAILURES_SHOWN):
@@ -135,8 +126,8 @@ def _print_summary(result: MigrationResult) -> None:
                   file=sys.stderr)
     finally:
         journal.close()
-    if totals["failed"][0] > MAX_FAILURES_SHOWN:
-        print(f"bulkup: ... and {totals['failed'][0] - MAX_FAILURES_SHOWN} more failures: "
+    if failed > MAX_FAILURES_SHOWN:
+        print(f"bulkup: ... and {failed - MAX_FAILURES_SHOWN} more failures: "
               f"bulkup status {result.journal}", file=sys.stderr)
 
 

@@ -20,8 +20,8 @@ import botocore.exceptions as bex
 
 from .errors import FatalRemoteError
 from .jobs import BucketRoute, ObjectSettings, UploadJob, guess_content_type
-from .messages import (BytesSent, NewCredentials, PartDone, PartError, PartTask, WorkerConfig,
-                       WorkerReady, WorkerStats)
+from .messages import (BytesSent, NewCredentials, PartDone, PartError, PartRetrying, PartTask,
+                       WorkerConfig, WorkerReady, WorkerStats)
 from .plan import PartRange, choose_part_size, is_multipart, split_parts
 from .pool import Worker, WorkerPool
 from .progress import ProgressSink
@@ -175,6 +175,7 @@ class Coordinator:
         obj.ranges = list(split_parts(source.size, part_size))
         obj.result.parts = len(obj.ranges)
         obj.done = {n: done for n, done in job.parts_done.items() if n <= len(obj.ranges)}
+        self.progress.object_started(source.key, source.size, len(obj.ranges))
         for part in obj.ranges:
             if part.number not in obj.done:
                 self._enqueue(obj, part.number, part, ())
@@ -315,29 +316,33 @@ class Coordinator:
 
     def _on_message(self, worker: Worker, message: object) -> None:
         if isinstance(message, BytesSent):
-            self.progress.bytes_sent(message.nbytes)
+            self.progress.bytes_sent(message.worker, message.nbytes)
         elif isinstance(message, PartDone):
             self._on_part_done(worker, message)
         elif isinstance(message, PartError):
             self._on_part_error(worker, message)
+        elif isinstance(message, PartRetrying):
+            self._on_part_retrying(message)
         elif isinstance(message, WorkerReady):
             self.result.engines[message.worker] = message.engine_label
-            self.progress.worker_ready(message)
+            self.progress.worker_ready(message, self.worker_config.connections)
         elif isinstance(message, WorkerStats):
             self.result.workers[message.worker] = message
 
     def _on_last_message(self, worker: Worker, message: object) -> None:
         """A stopping worker's last words: its progress and resource use."""
-        if isinstance(message, (BytesSent, WorkerStats)):
+        if isinstance(message, (BytesSent, WorkerStats, PartRetrying)):
             self._on_message(worker, message)
 
     def _on_part_done(self, worker: Worker, done: PartDone) -> None:
         obj, task = self._finish_task(worker, done.task_id)
-        self.result.add_part(PartRecord(task.key, task.part_number, done.worker, done.pid,
-                                        done.connection, done.request_on_connection,
-                                        done.attempts, done.path, done.fallback, done.ktls_rx))
+        record = PartRecord(task.key, task.part_number, done.worker, done.pid, done.connection,
+                            done.request_on_connection, done.attempts, done.path, done.fallback,
+                            done.ktls_rx)
+        self.result.add_part(record)
         if obj.failed:
             return
+        self.progress.part_done(task.key, task.length, record)
         if obj.upload_id is None:
             obj.result.etag, obj.result.checksum = done.etag, done.checksum
             self._object_done(obj)
@@ -346,6 +351,13 @@ class Coordinator:
         self.listener.part_done(obj.job, task.part_number, done.etag, done.checksum)
         if len(obj.done) == len(obj.ranges):
             self._complete(obj)
+
+    def _on_part_retrying(self, retrying: PartRetrying) -> None:
+        entry = self._tasks.get(retrying.task_id)
+        if entry is not None:
+            task = entry[1]
+            self.progress.part_retried(retrying.worker, task.key, task.part_number,
+                                       retrying.attempt, retrying.reason)
 
     def _on_part_error(self, worker: Worker, error: PartError) -> None:
         obj, task = self._finish_task(worker, error.task_id)

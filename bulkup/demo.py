@@ -9,12 +9,11 @@ import argparse
 import os
 import random
 import sys
-import time
 
 from . import upload
 from .checksums import checksum_file
 from .devserver import DevServer
-from .progress import PlainProgress, RichProgress, human_bytes
+from .progress import human_bytes, make_progress
 
 MiB = 1024 * 1024
 
@@ -72,16 +71,8 @@ def main() -> int:
     with DevServer() as server:
         os.environ.update(server.env())
         server.client().create_bucket(Bucket="demo")
-        progress = RichProgress() if sys.stderr.isatty() else PlainProgress()
-        started = time.monotonic()
         result = upload(args.data, "s3://demo/dataset/", endpoint_url=server.https_url,
-                        progress=progress)
-        seconds = time.monotonic() - started
-        print(f"Uploaded {len(result.uploaded)} objects, {human_bytes(result.bytes_uploaded)} in "
-              f"{seconds:.1f} s ({human_bytes(result.bytes_uploaded / seconds)}/s) with "
-              f"{len(result.engines)} workers: {', '.join(sorted(set(result.engines.values())))}")
-        for failed in result.failed:
-            print(f"FAILED {failed.key}: {failed.error}", file=sys.stderr)
+                        progress=make_progress("auto"))
         print("Verifying every object's size and CRC64NVME against the local files...")
         keys = {o.key: o.path for o in result.uploaded}
         bad = verify(server, "demo", args.data, keys)

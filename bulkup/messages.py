@@ -97,6 +97,16 @@ class PartError:
 
 
 @dataclass(frozen=True)
+class PartRetrying:
+    """A part failed transiently and will be sent again after a backoff."""
+
+    worker: int
+    task_id: int
+    attempt: int            # the attempt that failed
+    reason: str
+
+
+@dataclass(frozen=True)
 class BytesSent:
     """Progress: bytes handed to the kernel since the last report."""
 

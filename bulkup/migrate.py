@@ -21,7 +21,7 @@ from .jobs import ObjectSettings, UploadJob
 from .journal import Journal, JournalObject
 from .loading import LoadReport, load_manifest
 from .plan import MAX_SINGLE_PUT
-from .progress import ProgressSink, QuietProgress
+from .progress import ProgressSink, human_bytes
 from .reconcile import Decision, Reconciler
 from .results import UploadResult
 from .sources import SourceFile
@@ -79,6 +79,7 @@ def migrate(manifest: str, options: UploadOptions | None = None, journal_path: s
             raise
         result = MigrationResult(manifest, journal.path, UploadResult(record=False), load,
                                  load_seconds=time.monotonic() - started)
+        progress = progress or ProgressSink()
         if options.dry_run:
             result.totals = journal.totals()
             if journal.created:
@@ -86,12 +87,17 @@ def migrate(manifest: str, options: UploadOptions | None = None, journal_path: s
             return result
         journal.set_meta("options", json.dumps({**dataclasses.asdict(options), "dry_run": False}))
         try:
-            _run(journal, options, result, skip_existing, progress or QuietProgress(), session)
+            _run(journal, options, result, skip_existing, progress, session)
+        except BaseException:
+            progress.close()
+            raise
         finally:
             result.totals = journal.totals()
             result.journal_seconds = journal.seconds
             if report:
                 write_report(result, report, journal)
+        if result.upload.seconds:
+            progress.finish(result.upload, migration_lines(result, journal))
         return result
     finally:
         if not journal.closed:
@@ -111,20 +117,20 @@ def _run(journal: Journal, options: UploadOptions, result: MigrationResult,
                                   options.workers or os.cpu_count() or 1, progress,
                                   listener=journal, keep_uploads=True, record=False)
         reconciler = Reconciler(lambda b: routes[b].client, get_algorithm(options.checksum), skip_existing)
-        jobs = _JobSource(journal, reconciler, object_settings(options), result)
+        jobs = _JobSource(journal, reconciler, object_settings(options), result, progress)
         try:
             coordinator.run(jobs, objects, total_bytes)
         finally:
             result.upload = coordinator.result
-            progress.finish(coordinator.result)
 
 
 class _JobSource:
     """The journal's unfinished objects, reconciled ahead of need, as upload jobs."""
 
     def __init__(self, journal: Journal, reconciler: Reconciler, base: ObjectSettings,
-                 result: MigrationResult) -> None:
+                 result: MigrationResult, progress: ProgressSink) -> None:
         self.journal, self.reconciler, self.base, self.result = journal, reconciler, base, result
+        self.progress = progress
 
     def __iter__(self) -> Iterator[UploadJob]:
         with ThreadPoolExecutor(RECONCILE_THREADS, thread_name_prefix="reconcile") as pool:
@@ -154,6 +160,7 @@ class _JobSource:
         if decision.action == "skip":
             journal.mark_skipped(row.id, decision.reason)
             self.result.skipped_now += 1
+            self.progress.object_skipped(row.key, decision.size, decision.reason)
             return
         changed = (decision.size, decision.mtime_ns) != (row.size, row.mtime_ns)
         if decision.replan or (decision.upload_id is None and (changed or row.state == "failed")):
@@ -194,6 +201,20 @@ def object_settings_for(row: JournalObject, base: ObjectSettings) -> ObjectSetti
         if attrs["checksum"][0] == "md5":
             changes["multipart_threshold"] = MAX_SINGLE_PUT     # md5 is verified on one PUT only
     return dataclasses.replace(base, **changes)
+
+
+def migration_lines(result: MigrationResult, journal: Journal) -> dict[str, str]:
+    """The migration's own summary lines, beside the run's."""
+    totals = result.totals
+    everything = sum(n for n, _ in totals.values())
+    lines = {"migration": f"{totals['done'][0]:,} of {everything:,} objects done "
+                          f"({human_bytes(totals['done'][1])}), {totals['skipped'][0]:,} skipped as "
+                          f"already there, {totals['failed'][0]:,} failed",
+             "journal": f"{journal.path} (manifest checked in {result.load_seconds:.1f} s, "
+                        f"commits {result.journal_seconds:.2f} s)"}
+    if result.load.bad_count:
+        lines["bad lines"] = f"{result.load.bad_count:,} skipped (listed above)"
+    return lines
 
 
 def stored_options(journal: Journal) -> UploadOptions:

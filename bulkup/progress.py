@@ -1,117 +1,181 @@
-"""Progress: the coordinator reports small events; sinks only render them at a bounded rate."""
+"""Progress: the coordinator reports small events; sinks keep the numbers and render them.
+
+Every sink shares one model (progress_state.ProgressState); displays draw it at their own
+bounded pace, whatever the event rate. Choose one with ``make_progress``:
+rich (dashboard.py), tqdm (tqdmprogress.py), json (jsonprogress.py), plain, quiet, none.
+"""
 from __future__ import annotations
 
 import sys
 import time
 from typing import TYPE_CHECKING, TextIO
 
+from .progress_state import ProgressState
+
 if TYPE_CHECKING:
-    from .results import ObjectResult, UploadResult
     from .messages import WorkerReady
+    from .results import ObjectResult, PartRecord, UploadResult
+
+CHOICES = ("auto", "rich", "tqdm", "json", "plain", "none")
 
 
 class ProgressSink:
-    """Receives progress events from the coordinator; this base shows nothing."""
+    """Receives the coordinator's events and keeps the numbers; shows nothing itself."""
 
-    def start(self, objects: int, total_bytes: int) -> None: ...
-    def worker_ready(self, ready: "WorkerReady") -> None: ...
-    def bytes_sent(self, nbytes: int) -> None: ...
-    def object_done(self, result: "ObjectResult") -> None: ...
-    def object_failed(self, result: "ObjectResult") -> None: ...
-    def worker_lost(self, worker: int, why: str) -> None: ...
-    def finish(self, result: "UploadResult") -> None: ...
-
-
-QuietProgress = ProgressSink
-
-
-class PlainProgress(QuietProgress):
-    """A status line every few seconds, no terminal control sequences (for logs and pipes)."""
-
-    def __init__(self, out: TextIO = sys.stderr, interval: float = 5.0) -> None:
-        self.out, self.interval = out, interval
-        self.objects = self.total_bytes = self.sent = self.done = self.failed = 0
-        self._started = self._last = time.monotonic()
+    def __init__(self) -> None:
+        self.state = ProgressState()
 
     def start(self, objects: int, total_bytes: int) -> None:
-        self.objects, self.total_bytes = objects, total_bytes
-        self._started = self._last = time.monotonic()
+        self.state.start(objects, total_bytes, time.monotonic())
 
-    def bytes_sent(self, nbytes: int) -> None:
-        self.sent += nbytes
+    def worker_ready(self, ready: "WorkerReady", connections: int = 1) -> None:
+        self.state.worker_ready(ready.worker, ready.pid, ready.engine_label, connections)
+
+    def bytes_sent(self, worker: int, nbytes: int) -> None:
+        self.state.add_sent(worker, nbytes)
+
+    def object_started(self, key: str, size: int, parts: int) -> None:
+        """A multipart upload began (or resumed)."""
+        self.state.object_started(key, size, parts)
+
+    def part_done(self, key: str, length: int, part: "PartRecord") -> None:
+        self.state.part_done(key, part.part_number, length, part.worker, part.path)
+
+    def part_retried(self, worker: int, key: str, part: int | None, attempt: int, reason: str) -> None:
+        self.state.part_retried(key, part, reason)
+
+    def object_done(self, result: "ObjectResult") -> None:
+        self.state.object_done(result.key, result.size)
+
+    def object_failed(self, result: "ObjectResult") -> None:
+        self.state.object_failed(result.key, result.size, result.error or "")
+
+    def object_skipped(self, key: str, size: int, reason: str) -> None:
+        self.state.object_skipped(key, size)
+
+    def worker_lost(self, worker: int, why: str) -> None:
+        self.state.worker_lost(worker, why)
+
+    def finish(self, result: "UploadResult", extra: dict[str, str] | None = None) -> None:
+        """The run ended; ``extra`` adds lines to the summary (label -> text)."""
+        self.state.tick(time.monotonic())
+
+    def close(self) -> None:
+        """The run was cut short (the caller reports why): stop drawing, no summary."""
+
+
+class PlainProgress(ProgressSink):
+    """A status line every few seconds, failures as they happen, a text summary; no terminal
+    control sequences (for logs and pipes)."""
+
+    def __init__(self, out: TextIO = sys.stderr, interval: float = 5.0, periodic: bool = True) -> None:
+        super().__init__()
+        self.out, self.interval, self.periodic = out, interval, periodic
+        self._last = time.monotonic()
+
+    def bytes_sent(self, worker: int, nbytes: int) -> None:
+        super().bytes_sent(worker, nbytes)
         self._maybe_print()
 
     def object_done(self, result: "ObjectResult") -> None:
-        self.done += 1
+        super().object_done(result)
         self._maybe_print()
 
     def object_failed(self, result: "ObjectResult") -> None:
-        self.failed += 1
-        print(f"failed: s3 key {result.key!r}: {result.error}", file=self.out, flush=True)
+        super().object_failed(result)
+        self._print(f"bulkup: failed: {result.key}: {result.error}")
 
     def worker_lost(self, worker: int, why: str) -> None:
-        print(f"worker {worker} died ({why}); its parts go to the others", file=self.out, flush=True)
+        super().worker_lost(worker, why)
+        self._print(f"bulkup: worker {worker} died ({why}); its parts go to the others")
+
+    def finish(self, result: "UploadResult", extra: dict[str, str] | None = None) -> None:
+        super().finish(result, extra)
+        self.print_summary(result, self.state, extra)
+
+    def print_summary(self, result: "UploadResult", state: ProgressState,
+                      extra: dict[str, str] | None = None) -> None:
+        for line in summary_lines(result, state, extra):
+            self._print(line)
 
     def _maybe_print(self) -> None:
         now = time.monotonic()
-        if now - self._last >= self.interval:
+        if self.periodic and now - self._last >= self.interval:
             self._last = now
-            rate = self.sent / max(now - self._started, 1e-9)
-            print(f"{self.done}/{self.objects} objects, {human_bytes(self.sent)}/"
-                  f"{human_bytes(self.total_bytes)}, {human_bytes(rate)}/s", file=self.out, flush=True)
+            self.state.tick(now)
+            self._print(status_line(self.state, now))
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
 
 
-class RichProgress(QuietProgress):
-    """A live rich bar: bytes, objects, rate and ETA (redrawn at most 10 times a second)."""
+class QuietProgress(PlainProgress):
+    """Errors and the summary only."""
 
-    def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
-                                   TimeRemainingColumn, TransferSpeedColumn)
-        self.console = Console(stderr=True)
-        self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                                  DownloadColumn(binary_units=True), TransferSpeedColumn(),
-                                  TextColumn("{task.fields[objects]}"), TimeRemainingColumn(),
-                                  console=self.console, refresh_per_second=10)
-        self._task = None
-        self.objects = self.done = self.failed = 0
-        self.total_bytes = 0
+    def __init__(self, out: TextIO = sys.stderr) -> None:
+        super().__init__(out, periodic=False)
 
-    def start(self, objects: int, total_bytes: int) -> None:
-        self.objects, self.total_bytes = objects, total_bytes
-        self._progress.start()
-        self._task = self._progress.add_task("upload", total=max(total_bytes, 1),
-                                             objects=self._objects_text())
 
-    def worker_ready(self, ready: "WorkerReady") -> None:
-        self._progress.console.print(f"worker {ready.worker} (pid {ready.pid}): {ready.engine_label}",
-                                     style="dim")
+def status_line(state: ProgressState, now: float) -> str:
+    """One line: objects, bytes, percent, rate, ETA, and any failures or retries."""
+    percent = 100 * state.bytes_progress / state.bytes_total if state.bytes_total else 100.0
+    eta = state.eta()
+    parts = [f"{state.objects_finished}/{state.objects_total} objects",
+             f"{human_bytes(state.bytes_progress)}/{human_bytes(state.bytes_total)} ({percent:.0f}%)",
+             f"{human_bytes(state.rate)}/s", f"ETA {format_seconds(eta)}" if eta is not None else "ETA -"]
+    if state.objects_failed:
+        parts.append(f"{state.objects_failed} failed")
+    if state.retrying:
+        parts.append(f"{len(state.retrying)} retrying")
+    return ", ".join(parts)
 
-    def bytes_sent(self, nbytes: int) -> None:
-        self._progress.update(self._task, advance=nbytes)
 
-    def object_done(self, result: "ObjectResult") -> None:
-        self.done += 1
-        self._progress.update(self._task, objects=self._objects_text())
+def summary_lines(result: "UploadResult", state: ProgressState, extra: dict[str, str] | None) -> list[str]:
+    """The plain-text summary: totals, throughput, workers, extra lines, failure count."""
+    rate = result.bytes_uploaded / max(result.seconds, 1e-9)
+    lines = [f"uploaded {result.uploaded_count} objects, {human_bytes(result.bytes_uploaded)} in "
+             f"{result.seconds:.1f} s ({human_bytes(rate)}/s average, {human_bytes(state.peak_rate)}/s "
+             f"peak), {result.retries} retries"]
+    lines += worker_lines(result)
+    lines += [f"{label}: {text}" for label, text in (extra or {}).items()]
+    if result.failed_count:
+        lines.append(f"{result.failed_count} objects failed (each is listed above)")
+    return lines
 
-    def object_failed(self, result: "ObjectResult") -> None:
-        self.failed += 1
-        self._progress.console.print(f"[red]failed[/red] {result.key}: {result.error}", markup=True,
-                                     highlight=False)
-        self._progress.update(self._task, objects=self._objects_text())
 
-    def worker_lost(self, worker: int, why: str) -> None:
-        self._progress.console.print(f"[yellow]worker {worker} died[/yellow] ({why}); its parts "
-                                     "go to the others", markup=True, highlight=False)
+def worker_lines(result: "UploadResult") -> list[str]:
+    """One line per worker: the data paths its parts took, and any fallback or death."""
+    fallbacks = result.fallbacks()
+    lines = []
+    for worker, paths in sorted(result.paths_by_worker().items()):
+        used = ", ".join(f"{path} ({count} parts)" for path, count in sorted(paths.items()))
+        note = f"; fell back: {fallbacks[worker]}" if worker in fallbacks else ""
+        lines.append(f"  worker {worker}: {used}{note}")
+    lines += [f"  worker {w} died ({why}); its parts were sent by the others"
+              for w, why in result.workers_lost]
+    return lines
 
-    def finish(self, result: "UploadResult") -> None:
-        if self._task is not None:
-            self._progress.update(self._task, completed=result.bytes_uploaded)
-        self._progress.stop()
 
-    def _objects_text(self) -> str:
-        failed = f", {self.failed} failed" if self.failed else ""
-        return f"{self.done}/{self.objects} objects{failed}"
+def make_progress(choice: str = "auto", quiet: bool = False) -> ProgressSink:
+    """The sink for ``--progress CHOICE`` (auto: rich on a terminal, plain otherwise)."""
+    if choice not in CHOICES:
+        raise ValueError(f"unknown progress display {choice!r}")
+    if choice == "json":
+        from .jsonprogress import JsonLinesProgress
+        return JsonLinesProgress()
+    if quiet:
+        return QuietProgress()
+    if choice == "none":
+        return QuietProgress()
+    if choice == "auto":
+        choice = "rich" if sys.stderr.isatty() else "plain"
+    if choice == "rich":
+        from .dashboard import RichDashboard
+        return RichDashboard()
+    if choice == "tqdm":
+        from .tqdmprogress import TqdmProgress
+        return TqdmProgress()
+    return PlainProgress()
 
 
 def human_bytes(n: float) -> str:
@@ -121,3 +185,10 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TiB"
+
+
+def format_seconds(seconds: float) -> str:
+    """3725 -> '1:02:05'."""
+    seconds = int(seconds + 0.5)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"

@@ -30,13 +30,15 @@ class PartSender:
 
     def __init__(self, worker: int, config: WorkerConfig, signer: RequestSigner,
                  engine: SendEngine, checksum: ChecksumAlgorithm,
-                 progress: Callable[[int], None]) -> None:
+                 progress: Callable[[int], None],
+                 on_retry: Callable[[PartTask, int, str], None] | None = None) -> None:
         self.worker = worker
         self.config = config
         self.signer = signer
         self.engine = engine
         self.checksum = checksum
         self.progress = progress
+        self.on_retry = on_retry or (lambda task, attempt, reason: None)
         self.tls = TlsSettings(config.verify_tls, config.ca_bundle, kernel_tls=engine.needs_kernel_tls,
                                max_version=config.tls_max_version)
         self.fallback = UserspaceEngine()
@@ -62,6 +64,7 @@ class PartSender:
                         if attempt > 1:
                             failure.args = (f"{failure} (after {attempt} attempts)",)
                         raise
+                    self.on_retry(task, attempt, str(failure))
                 time.sleep(random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt)))
 
     def close(self) -> None:

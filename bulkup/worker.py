@@ -17,8 +17,8 @@ from multiprocessing.connection import Connection as Pipe
 from .checksums import get_algorithm
 from .engines import ENGINES, path_label
 from .errors import PartFailed
-from .messages import (BytesSent, NewCredentials, PartError, PartTask, WorkerConfig, WorkerReady,
-                       WorkerStart, WorkerStats)
+from .messages import (BytesSent, NewCredentials, PartError, PartRetrying, PartTask, WorkerConfig,
+                       WorkerReady, WorkerStart, WorkerStats)
 from .request import RequestSigner
 from .sender import PartSender
 
@@ -62,16 +62,22 @@ def worker_main(worker: int, pipe: Pipe, config: WorkerConfig, tls_endpoint: boo
 
     def reply(message: object) -> None:
         with send_lock:
-            pipe.send(message)
+            try:
+                pipe.send(message)
+            except OSError:
+                _coordinator_gone()
 
     reply(WorkerReady(worker, os.getpid(), engine_cls.name, path_label(engine_cls, tls_endpoint),
                       config.engine_reason))
     signer = RequestSigner(config.credentials, config.region)
     meter = _ProgressMeter()
     tasks: queue.Queue[PartTask | None] = queue.Queue()
+    def retrying(task: PartTask, attempt: int, reason: str) -> None:
+        reply(PartRetrying(worker, task.task_id, attempt, reason))
+
     threads = [threading.Thread(target=_sender_loop, daemon=True, args=(
-        PartSender(worker, config, signer, engine_cls(), get_algorithm(config.checksum), meter.add),
-        tasks, reply)) for _ in range(max(1, config.connections))]
+        PartSender(worker, config, signer, engine_cls(), get_algorithm(config.checksum), meter.add,
+                   retrying), tasks, reply)) for _ in range(max(1, config.connections))]
     for thread in threads:
         thread.start()
     _reset_peak_memory()
@@ -86,6 +92,11 @@ def worker_main(worker: int, pipe: Pipe, config: WorkerConfig, tls_endpoint: boo
         if pending:
             reply(BytesSent(worker, pending))
         reply(_own_stats(worker))
+
+
+def _coordinator_gone() -> None:
+    """Nobody is left to record what this worker sends: stop at once, quietly."""
+    os._exit(0)
 
 
 def _reset_peak_memory() -> None:
@@ -119,8 +130,8 @@ def _read_loop(worker: int, pipe: Pipe, tasks: "queue.Queue[PartTask | None]",
         if pipe.poll(PROGRESS_INTERVAL):
             try:
                 message = pipe.recv()
-            except EOFError:
-                return
+            except (EOFError, OSError):
+                _coordinator_gone()
             if message is None:
                 return
             if isinstance(message, NewCredentials):

@@ -2,9 +2,10 @@
 # Fetch what the kTLS tests need to boot a kernel that has kTLS: qemu and vng's helpers from
 # Debian, and Debian's generic kernel image, unpacked into DEST (never installed). Idempotent.
 # Without root or apt it only says what is missing: the test then explains the skip.
+# Also tmux, in which the dashboard test runs bulkup as a person would.
 set -uo pipefail
 DEST=${1:-.cache/guest-kernel}
-PACKAGES="qemu-system-x86 kmod busybox-static udev file strace"
+PACKAGES="qemu-system-x86 kmod busybox-static udev file strace tmux"
 
 missing=""
 for p in $PACKAGES; do

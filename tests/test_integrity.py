@@ -58,7 +58,7 @@ def test_multipart_object_carries_a_full_object_checksum_of_the_whole_file(aws_e
 def test_file_changing_during_upload_fails_that_object_and_leaves_nothing(aws_env, s3, bucket, tmp_path):
     path = write_random_file(tmp_path / "moving.bin", 4 * 5 * MiB)
 
-    class GrowFileOnStart(bulkup.progress.QuietProgress):
+    class GrowFileOnStart(bulkup.progress.ProgressSink):
         def start(self, objects, total_bytes):
             with open(path, "ab") as f:
                 f.write(b"more")

@@ -110,10 +110,10 @@ def test_upload_survives_a_worker_process_killed_mid_part(aws_env, s3, bucket, t
     class KillOneWorkerOnceBytesFlow(bulkup.progress.ProgressSink):
         victim, killed = None, False
 
-        def worker_ready(self, ready):
+        def worker_ready(self, ready, connections=1):
             self.victim = self.victim or ready.pid
 
-        def bytes_sent(self, nbytes):
+        def bytes_sent(self, worker, nbytes):
             if self.victim and not self.killed:
                 os.kill(self.victim, signal.SIGKILL)
                 self.killed = True

@@ -1,0 +1,77 @@
+"""The rich dashboard: readable at 80 and 200 columns, redrawn at a bounded rate."""
+import io
+import time
+
+import pytest
+from rich.console import Console
+
+from bulkup.dashboard import REFRESH_PER_SECOND, RichDashboard, render
+from bulkup.messages import WorkerReady
+from bulkup.progress_state import ProgressState
+from bulkup.results import ObjectResult, PartRecord, UploadResult
+
+
+def busy_state() -> ProgressState:
+    state = ProgressState()
+    state.start(2003, 3 << 30, now=0.0)
+    for worker in range(4):
+        state.worker_ready(worker, 1000 + worker, "user-space TLS (mmap)", 2)
+    state.object_started("datasets/2026/very/long/path/to/a/large/object/" + "x" * 80, 1 << 30, 128)
+    state.object_started("short.bin", 64 << 20, 8)
+    state.part_done("short.bin", 1, 8 << 20, worker=0, path="kTLS+sendfile")
+    state.add_sent(1, 512 << 20)
+    state.part_retried("short.bin", 2, "connection to 127.0.0.1:9000 failed: Connection reset by peer")
+    state.object_failed("broken.bin", 10, "BadDigest: the checksum did not match")
+    state.tick(2.0)
+    return state
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_every_line_fits_the_terminal(width):
+    console = Console(width=width, record=True, file=io.StringIO(), force_terminal=True)
+    console.print(render(busy_state(), now=2.0))
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= width
+    text = "\n".join(lines)
+    for expected in ("objects", "ETA", "large objects in flight", "1/8 parts", "workers",
+                     "kTLS+sendfile", "retrying 1", "failed 1", "BadDigest"):
+        assert expected in text, expected
+
+
+def test_redraws_are_bounded_whatever_the_event_rate():
+    dashboard = RichDashboard(Console(file=io.StringIO(), force_terminal=True, width=100))
+    frames = 0
+    original = dashboard.frame
+
+    def counting_frame():
+        nonlocal frames
+        frames += 1
+        return original()
+
+    dashboard.frame = counting_frame
+    dashboard.start(100_000, 100_000)
+    dashboard.worker_ready(WorkerReady(0, 1, "userspace", "user-space TLS (mmap)", ""), 2)
+    started = time.monotonic()
+    for i in range(100_000):
+        dashboard.bytes_sent(0, 1)
+        dashboard.object_done(ObjectResult(f"k{i}", "/p", 1))
+    seconds = time.monotonic() - started
+    dashboard.finish(UploadResult())
+    assert frames <= (seconds + 1) * REFRESH_PER_SECOND + 3
+
+
+def test_summary_table_names_engines_retries_and_failures():
+    console = Console(width=100, record=True, file=io.StringIO())
+    dashboard = RichDashboard(console)
+    dashboard.start(2, 20)
+    result = UploadResult()
+    result.add_part(PartRecord("a", None, 0, 1, "c1", 1, attempts=3, path="kTLS+io_uring"))
+    ok, bad = ObjectResult("a", "/a", 10), ObjectResult("b", "/b", 10, error="AccessDenied: no")
+    result.object_done(ok)
+    result.object_failed(bad)
+    result.seconds = 2.0
+    dashboard.finish(result, {"migration": "1 of 2 objects done"})
+    text = console.export_text()
+    for expected in ("bulkup summary", "1 uploaded, 1 failed", "retries", "2", "kTLS+io_uring (1 parts)",
+                     "AccessDenied: no", "migration", "peak"):
+        assert expected in text, expected
