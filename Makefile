@@ -27,10 +27,12 @@ guest-kernel:
 	bash tests/guest_prepare.sh .cache/guest-kernel
 
 ## bulkup versus boto3 upload_file on the same server, then the migration bookkeeping costs
-## (planning a million-line manifest, the journal's share); writes bench/results/latest.md.
+## (planning a million-line manifest, the journal's share) and the progress displays' cost;
+## writes bench/results/latest.md.
 bench: $(STAMP)
 	$(PY) bench/bench_upload.py
 	$(PY) bench/bench_migrate.py
+	$(PY) bench/bench_progress.py
 
 clean:
 	rm -rf $(VENV) .demo .cache .pytest_cache build *.egg-info
