@@ -24,7 +24,7 @@ from treeusage import measure  # noqa: E402
 from bulkup.devserver import DevServer  # noqa: E402
 from bulkup.messages import WorkerReady  # noqa: E402
 from bulkup.progress import PlainProgress, ProgressSink  # noqa: E402
-from bulkup.results import ObjectResult, UploadResult  # noqa: E402
+from bulkup.results import ObjectResult  # noqa: E402
 
 WORKERS = 16
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -10,6 +10,7 @@ import sys
 from . import __version__, redact
 from .api import UploadOptions, upload
 from .checksums import ALGORITHMS, DEFAULT_ALGORITHM
+from .report import write_json
 from .results import UploadResult
 from .engines import ENGINES
 from .errors import BulkupError
@@ -58,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     put.add_argument("--no-follow-symlinks", dest="follow_symlinks", action="store_false",
                      help="skip symbolic links instead of uploading what they point to")
     put.add_argument("--dry-run", action="store_true", help="show what would be uploaded")
+    put.add_argument("--report", metavar="FILE.json", help="write the run's summary as JSON")
     _add_output_options(put)
     put.set_defaults(func=_cmd_put)
     from .cli_migrate import add_parsers as _add_migrate
@@ -154,7 +156,11 @@ def _cmd_put(args: argparse.Namespace) -> int:
     if not args.verify_ssl:
         print(INSECURE_WARNING, file=sys.stderr)
     options = dataclasses.replace(upload_options(args), follow_symlinks=args.follow_symlinks)
-    result = upload(args.sources, args.destination, options, progress=progress_sink(args))
+    progress = progress_sink(args)
+    result = upload(args.sources, args.destination, options, progress=progress)
+    if args.report and not args.dry_run:
+        write_json(args.report, {**result.summary(progress.state.peak_rate),
+                                 "skipped": [{"path": p, "reason": r} for p, r in result.skipped]})
     for path, reason in result.skipped:
         print(f"bulkup: warning: skipped {path}: {reason}", file=sys.stderr)
     if args.dry_run:

@@ -182,12 +182,12 @@ def summary_table(result: "UploadResult", state: ProgressState, extra: dict[str,
     table = Table(title="bulkup summary", title_justify="left", show_header=False, title_style="bold")
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
-    rate = result.bytes_uploaded / max(result.seconds, 1e-9)
     table.add_row("objects", f"{result.uploaded_count:,} uploaded, {result.failed_count:,} failed"
                   + (f", {state.objects_skipped:,} skipped" if state.objects_skipped else ""))
     table.add_row("bytes", human_bytes(result.bytes_uploaded))
     table.add_row("wall time", f"{result.seconds:.1f} s")
-    table.add_row("throughput", f"{human_bytes(rate)}/s average, {human_bytes(state.peak_rate)}/s peak")
+    table.add_row("throughput", f"{human_bytes(result.rate)}/s average, "
+                                f"{human_bytes(result.peak(state.peak_rate))}/s peak")
     table.add_row("retries", f"{result.retries:,}")
     fallbacks = result.fallbacks()
     for worker, paths in sorted(result.paths_by_worker().items()):

@@ -14,9 +14,10 @@ Events (field ``event``), each with ``time`` (seconds since the run started):
   ``objects_skipped``, ``objects_total``, ``bytes_sent``, ``bytes_done``, ``bytes_total``,
   ``rate`` (bytes/s, smoothed), ``eta`` (seconds or null), ``retrying``
 - ``summary`` (last): ``objects_uploaded``, ``objects_failed``, ``bytes_uploaded``,
-  ``seconds``, ``rate``, ``peak_rate``, ``retries``, ``parts``, ``workers`` (per worker: the
-  data paths its parts took, ``fallback``), ``workers_lost``, ``failures`` (``key``,
-  ``reason``), and any extra fields of the command (a migration's totals).
+  ``seconds``, ``rate``, ``peak_rate``, ``retries``, ``parts``, ``workers`` (per worker:
+  ``engine``, ``paths`` (parts per data path), ``fallback``, ``cpu_seconds``),
+  ``workers_lost``, ``failures`` (``key``, ``reason``), and any extra fields of the
+  command (a migration's totals). The same object is ``run`` in ``--report`` files.
 
 No secret, signature or URL query ever appears: keys, sizes, ETags, checksums and one-line
 reasons only.
@@ -86,16 +87,7 @@ class JsonLinesProgress(ProgressSink):
     def finish(self, result: "UploadResult", extra: dict | None = None) -> None:
         super().finish(result, extra)
         self._totals()
-        fallbacks = result.fallbacks()
-        self._emit("summary", objects_uploaded=result.uploaded_count, objects_failed=result.failed_count,
-                   bytes_uploaded=result.bytes_uploaded, seconds=round(result.seconds, 3),
-                   rate=round(result.bytes_uploaded / max(result.seconds, 1e-9)),
-                   peak_rate=round(self.state.peak_rate), retries=result.retries, parts=result.part_count,
-                   workers={str(w): {"paths": paths, "fallback": fallbacks.get(w)}
-                            for w, paths in sorted(result.paths_by_worker().items())},
-                   workers_lost=[{"worker": w, "reason": why} for w, why in result.workers_lost],
-                   failures=[{"key": o.key, "reason": o.error} for o in result.failed],
-                   **(extra or {}))
+        self._emit("summary", **result.summary(self.state.peak_rate), **(extra or {}))
 
     def _maybe_totals(self) -> None:
         now = time.monotonic()

@@ -23,6 +23,7 @@ from .loading import LoadReport, load_manifest
 from .plan import MAX_SINGLE_PUT
 from .progress import ProgressSink, human_bytes
 from .reconcile import Decision, Reconciler
+from .report import write_json
 from .results import UploadResult
 from .sources import SourceFile
 
@@ -48,6 +49,7 @@ class MigrationResult:
     load: LoadReport
     totals: dict[str, tuple[int, int]] = field(default_factory=dict)   # state -> objects, bytes
     skipped_now: int = 0              # skipped by --skip-existing in this run
+    peak_rate: float | None = None
     journal_seconds: float = 0.0      # time spent committing the journal's steps
     load_seconds: float = 0.0         # wall time loading and checking the manifest
 
@@ -94,6 +96,8 @@ def migrate(manifest: str, options: UploadOptions | None = None, journal_path: s
         finally:
             result.totals = journal.totals()
             result.journal_seconds = journal.seconds
+            progress.state.tick(time.monotonic())
+            result.peak_rate = progress.state.peak_rate
             if report:
                 write_report(result, report, journal)
         if result.upload.seconds:
@@ -232,17 +236,9 @@ def write_report(result: MigrationResult, path: str, journal: Journal) -> None:
         "manifest": result.manifest, "journal": result.journal,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "ok": result.ok,
-        "run": {"objects_uploaded": upload.uploaded_count, "bytes_uploaded": upload.bytes_uploaded,
-                "objects_failed": upload.failed_count, "skipped_existing": result.skipped_now,
-                "seconds": round(upload.seconds, 3),
-                "bytes_per_second": round(upload.bytes_uploaded / max(upload.seconds, 1e-9)),
-                "parts": upload.part_count, "retries": upload.retries,
+        "run": {**upload.summary(result.peak_rate), "skipped_existing": result.skipped_now,
                 "journal_seconds": round(result.journal_seconds, 3),
-                "load_seconds": round(result.load_seconds, 3),
-                "workers": {str(w): {"engine": upload.engines.get(w), "paths": paths,
-                                     "fallback": upload.fallbacks().get(w)}
-                            for w, paths in upload.paths_by_worker().items()},
-                "workers_lost": [{"worker": w, "why": why} for w, why in upload.workers_lost]},
+                "load_seconds": round(result.load_seconds, 3)},
         "migration": {state: {"objects": n, "bytes": b} for state, (n, b) in result.totals.items()},
         "failures": [{"line": o.id, "source": o.source, "destination": o.destination, "reason": o.reason}
                      for o in journal.failures()],
@@ -250,6 +246,4 @@ def write_report(result: MigrationResult, path: str, journal: Journal) -> None:
                     for o in journal.skipped()],
         "bad_lines": [{"line": line, "reason": reason} for line, reason in journal.bad_lines()],
     }
-    with open(path, "w") as f:
-        json.dump(report, f, indent=2)
-        f.write("\n")
+    write_json(path, report)

@@ -132,10 +132,9 @@ def status_line(state: ProgressState, now: float) -> str:
 
 def summary_lines(result: "UploadResult", state: ProgressState, extra: dict[str, str] | None) -> list[str]:
     """The plain-text summary: totals, throughput, workers, extra lines, failure count."""
-    rate = result.bytes_uploaded / max(result.seconds, 1e-9)
     lines = [f"uploaded {result.uploaded_count} objects, {human_bytes(result.bytes_uploaded)} in "
-             f"{result.seconds:.1f} s ({human_bytes(rate)}/s average, {human_bytes(state.peak_rate)}/s "
-             f"peak), {result.retries} retries"]
+             f"{result.seconds:.1f} s ({human_bytes(result.rate)}/s average, "
+             f"{human_bytes(result.peak(state.peak_rate))}/s peak), {result.retries} retries"]
     lines += worker_lines(result)
     lines += [f"{label}: {text}" for label, text in (extra or {}).items()]
     if result.failed_count:

@@ -100,3 +100,32 @@ class UploadResult:
     def fallbacks(self) -> dict[int, str]:
         """Workers whose connections fell back from the chosen engine, with the reason."""
         return self._fallbacks
+
+    @property
+    def rate(self) -> float:
+        """Average bytes per second over the run."""
+        return self.bytes_uploaded / max(self.seconds, 1e-9)
+
+    def peak(self, peak_rate: float) -> float:
+        """The peak rate a display measured, never below the run's average."""
+        return max(peak_rate, self.rate)
+
+    def summary(self, peak_rate: float | None = None) -> dict:
+        """The run as plain data, for JSON reports and the JSON progress stream."""
+        return {
+            "objects_uploaded": self.uploaded_count, "objects_failed": self.failed_count,
+            "bytes_uploaded": self.bytes_uploaded, "seconds": round(self.seconds, 3),
+            "rate": round(self.rate),
+            "peak_rate": None if peak_rate is None else round(self.peak(peak_rate)),
+            "parts": self.part_count, "retries": self.retries,
+            "workers": {str(w): {"engine": self.engines.get(w), "paths": paths,
+                                 "fallback": self._fallbacks.get(w),
+                                 "cpu_seconds": _cpu(self.workers.get(w))}
+                        for w, paths in sorted(self._paths.items())},
+            "workers_lost": [{"worker": w, "reason": why} for w, why in self.workers_lost],
+            "failures": [{"key": o.key, "reason": o.error} for o in self.failed],
+        }
+
+
+def _cpu(stats: WorkerStats | None) -> float | None:
+    return None if stats is None else round(stats.cpu_user + stats.cpu_system, 3)

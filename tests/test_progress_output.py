@@ -95,3 +95,13 @@ def test_migration_json_summary_carries_the_migration_totals(s3server, s3, bucke
     summary = events(proc.stdout)[-1]
     assert summary["event"] == "summary" and summary["migration"].startswith("1 of 1 objects done")
     assert os.path.exists(str(manifest) + ".journal")
+
+
+def test_put_report_holds_the_summary(s3server, s3, bucket, tmp_path):
+    proc = put(s3server, tree(tmp_path, small=4), bucket, "--report", str(tmp_path / "r.json"))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert (report["objects_uploaded"], report["bytes_uploaded"]) == server_totals(s3, bucket)
+    assert report["peak_rate"] >= report["rate"] > 0 and report["retries"] == 0
+    assert {w["engine"] for w in report["workers"].values()} == {"user-space TLS (mmap)"}
+    assert all(w["cpu_seconds"] > 0 for w in report["workers"].values())
