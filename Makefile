@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench install clean guest-kernel
+.PHONY: demo test bench bench-quick bench-guest install clean guest-kernel
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,13 +26,35 @@ test: $(STAMP) guest-kernel
 guest-kernel:
 	bash tests/guest_prepare.sh .cache/guest-kernel
 
-## bulkup versus boto3 upload_file on the same server, then the migration bookkeeping costs
-## (planning a million-line manifest, the journal's share) and the progress displays' cost;
-## writes bench/results/latest.md.
-bench: $(STAMP)
-	$(PY) bench/bench_upload.py
+PEERS       := .cache/bench-peers
+PEERS_STAMP := $(PEERS)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+$(PEERS_STAMP): bench/peers-requirements.txt
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet --upgrade pip
+	$(PEERS)/bin/python -m pip install --quiet -r bench/peers-requirements.txt
+	touch $(PEERS_STAMP)
+
+## bulkup against boto3 (s3transfer and CRT), the AWS CLI and rclone on a real server, a discard
+## endpoint (nginx, HTTPS and HTTP) and an emulated slow link, with the floor; then the
+## migration bookkeeping and the progress displays' costs. Writes bench/results/latest.{md,png}.
+bench: $(BENCH_STAMP) $(PEERS_STAMP)
+	$(PY) bench/compare.py
 	$(PY) bench/bench_migrate.py
 	$(PY) bench/bench_progress.py
+
+## The same comparison on small data sets, in under 3 minutes.
+bench-quick: $(BENCH_STAMP) $(PEERS_STAMP)
+	$(PY) bench/compare.py --quick
+
+## bulkup's kTLS engines inside the emulated kTLS guest kernel (slow: shows they work, not speed).
+bench-guest: $(STAMP) guest-kernel
+	$(PY) bench/bench_upload.py --guest-only
 
 clean:
 	rm -rf $(VENV) .demo .cache .pytest_cache build *.egg-info

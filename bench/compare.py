@@ -1,0 +1,193 @@
+"""``make bench``: bulkup against the tools users would otherwise pick, side by side.
+
+One run, one tool after another, on the same data and endpoints:
+- data sets generated on the fly: a 4 GiB file, 10,000 x 1 MiB, 50,000 x 16 KiB
+  (``--quick``: 512 MiB, 500 x 1 MiB, 2,000 x 16 KiB);
+- endpoints: the real S3 server of the tests (SeaweedFS, HTTPS), where every object of
+  every tool is checked afterwards (size and S3 ETag of every object, computed locally
+  from the files with the matched part size); a discard endpoint (nginx answering S3 with
+  minimal responses and throwing bodies away, HTTPS and plain HTTP), where the client's own
+  cost shows and the requests it received are counted; and an emulated slow, distant link;
+- per tool: wall time, throughput, client CPU-seconds per GiB (user + system of the whole
+  process tree, children included), peak memory, and each as a ratio to bulkup's;
+- the floor: this machine's AES-GCM and memory-copy rates as CPU-seconds per GiB.
+Writes bench/results/latest.md and bench/results/latest.png.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import datasets  # noqa: E402
+import floor  # noqa: E402
+from tools import (Endpoint, Tool, aws_cli_tool, boto3_tool, bulkup_tool, rclone_tool)  # noqa: E402
+from treeusage import Usage, measure  # noqa: E402
+
+MiB, GiB = 1 << 20, 1 << 30
+HERE = os.path.dirname(os.path.abspath(__file__))
+PART = 8 * MiB
+CONCURRENCY = 8                     # requests in flight, for every tool that has the setting
+WORKERS, CONNECTIONS = 2, 4         # bulkup: 2 x 4 = 8
+
+
+@dataclass
+class Row:
+    endpoint: str
+    data: datasets.DataSet
+    tool: Tool
+    usage: Usage
+    verified: str
+
+
+def tools_for(endpoint: Endpoint, folder: str, prefix_root: str, config_dir: str,
+              peers: bool = True) -> list[Tool]:
+    """bulkup with every engine this machine runs for the endpoint's scheme, then the peers."""
+    from bulkup.engines import ENGINES, path_label
+    tls = endpoint.url.startswith("https")
+    found = []
+    for engine in ENGINES.values():
+        if engine.available(tls).usable:
+            found.append(bulkup_tool(engine.name, path_label(engine, tls), endpoint, folder,
+                                     f"{prefix_root}/bulkup-{engine.name}/", PART, WORKERS, CONNECTIONS))
+    if peers:
+        found += [boto3_tool("classic", endpoint, folder, f"{prefix_root}/boto3/", PART, CONCURRENCY),
+                  boto3_tool("crt", endpoint, folder, f"{prefix_root}/crt/", PART, CONCURRENCY),
+                  aws_cli_tool(endpoint, folder, f"{prefix_root}/awscli/", PART, CONCURRENCY, config_dir),
+                  rclone_tool(endpoint, folder, f"{prefix_root}/rclone/", PART, CONCURRENCY)]
+    return found
+
+
+def prefix_of(tool: Tool) -> str:
+    """The key prefix a tool's command writes to."""
+    for arg in tool.argv:
+        if arg.startswith("s3://"):
+            return arg.split("/", 3)[3]
+        if arg.startswith("bench:"):
+            return arg.split("/", 1)[1] + "/"
+    return tool.argv[5] if "run_boto3.py" in tool.argv[1] else ""
+
+
+def run_tool(tool: Tool, endpoint: Endpoint) -> Usage:
+    env = {**os.environ, **endpoint.env, **tool.env}
+    usage = measure([*endpoint.prefix_command, *tool.argv], env)
+    if usage.returncode != 0:
+        raise SystemExit(f"{tool.name} failed on {endpoint.name}:\n{usage.output[-3000:]}")
+    return usage
+
+
+def verify_on_server(client, bucket: str, prefix: str, expected: dict[str, tuple[int, str]]) -> str:
+    """Every object's size and ETag equal what the local files give, or the run stops."""
+    found = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            found[obj["Key"][len(prefix):]] = (obj["Size"], obj["ETag"].strip('"'))
+    if found != expected:
+        missing = sorted(set(expected) - set(found))[:3]
+        wrong = sorted(k for k in expected if k in found and found[k] != expected[k])[:3]
+        raise SystemExit(f"{prefix}: {len(found)} objects, expected {len(expected)}; missing {missing}, "
+                         f"differing {[(k, found[k], expected[k]) for k in wrong]}")
+    return f"{len(found):,} objects: size + ETag"
+
+
+def real_server_rows(sets, data_root: str, config_dir: str) -> list[Row]:
+    from bulkup.devserver import DevServer
+    rows = []
+    for data in sets:
+        folder = datasets.materialize(data_root, data)
+        expected = datasets.expected_etags(folder, PART, PART)
+        with DevServer() as server:                       # a fresh store per data set
+            client = server.client()
+            client.create_bucket(Bucket="bench")
+            endpoint = Endpoint("SeaweedFS (HTTPS)", server.https_url, server.ca_file, server.env())
+            for tool in tools_for(endpoint, folder, data.slug, config_dir):
+                usage = run_tool(tool, endpoint)
+                rows.append(Row(endpoint.name, data, tool, usage,
+                                verify_on_server(client, "bench", prefix_of(tool), expected)))
+                report_progress(rows[-1])
+    return rows
+
+
+def discard_rows(sets: dict, data_root: str, config_dir: str) -> list[Row]:
+    from discard import DiscardEndpoint
+    rows = []
+    with DiscardEndpoint() as discard:
+        for scheme in sets:
+            url, ca = (discard.https_url, discard.ca_file) if scheme == "https" else (discard.http_url, None)
+            endpoint = Endpoint(f"discard ({scheme.upper()})", url, ca, DUMMY_CREDENTIALS)
+            for data in sets[scheme]:
+                folder = datasets.materialize(data_root, data)
+                puts = expected_puts(folder)
+                for tool in tools_for(endpoint, folder, data.slug, config_dir):
+                    before = data_requests(discard.requests())
+                    usage = run_tool(tool, endpoint)
+                    received = data_requests(discard.requests()) - before
+                    if received < puts:
+                        raise SystemExit(f"{tool.name}: the endpoint received {received} PUTs, expected {puts}")
+                    rows.append(Row(endpoint.name, data, tool, usage, f"{received:,} PUTs received"))
+                    report_progress(rows[-1])
+    return rows
+
+
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "BENCHDISCARD", "AWS_SECRET_ACCESS_KEY": "not-checked",
+                     "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
+                     "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+
+
+def data_requests(counts: dict[str, int]) -> int:
+    return counts.get("PutObject", 0) + counts.get("UploadPart", 0)
+
+
+def expected_puts(folder: str) -> int:
+    return sum(1 if os.path.getsize(p) <= PART else -(-os.path.getsize(p) // PART)
+               for p in datasets.files(folder))
+
+
+def report_progress(row: Row) -> None:
+    gib = row.data.total / GiB
+    print(f"{row.endpoint} | {row.data.name} | {row.tool.name}: {row.usage.wall:.1f} s, "
+          f"{row.data.total / MiB / row.usage.wall:.0f} MiB/s, {row.usage.cpu / gib:.2f} CPU-s/GiB, "
+          f"peak {row.usage.peak_anon / MiB:.0f} MiB private; {row.verified}", flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small data sets (under 3 minutes)")
+    parser.add_argument("--work", default=".cache/bench", help="where data sets are generated")
+    parser.add_argument("--skip", action="append", default=[], choices=["real", "discard", "link"])
+    args = parser.parse_args()
+    big, mib, kib = datasets.FULL
+    if args.quick:
+        big, mib, kib = big.scaled(size=512 * MiB), mib.scaled(count=500), kib.scaled(count=2000)
+        real_sets = (big.scaled(size=256 * MiB), mib.scaled(count=200), kib.scaled(count=1000))
+    else:
+        # The real server bounds these runs (it shares the two cores), so they use a quarter of
+        # the data: they show every tool's objects arrive intact, at the server's pace.
+        real_sets = (big.scaled(size=GiB), mib.scaled(count=2000), kib.scaled(count=10_000))
+    os.makedirs(args.work, exist_ok=True)
+    started = time.monotonic()
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="bulkup-bench-") as config_dir:
+        if "real" not in args.skip:
+            rows += real_server_rows(real_sets, args.work, config_dir)
+        if "discard" not in args.skip:
+            rows += discard_rows({"https": (big, mib, kib), "http": (big,)}, args.work, config_dir)
+        link_lines = [] if "link" in args.skip else link_section(args.work, args.quick)
+    floors = floor.floors()
+    from results_md import write_results
+    write_results(rows, floors, link_lines, time.monotonic() - started, args.quick)
+    return 0
+
+
+def link_section(work: str, quick: bool) -> list[str]:
+    from linkbench import run_link_bench
+    return run_link_bench(work, quick)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""The tools compared, each as the command a user would run, with matched settings.
+
+Every tool gets the same part size and multipart threshold and, where it has one, the same
+number of requests in flight. Peers run from their own virtualenv (``.cache/bench-peers``:
+the AWS CLI pins its own botocore), as installed by ``make bench``.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PEERS = os.path.join(os.path.dirname(HERE), ".cache", "bench-peers", "bin")
+MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a run sends: URL, the CA to trust (None for http), credentials, bucket."""
+
+    name: str
+    url: str
+    ca_file: str | None
+    env: dict[str, str] = field(default_factory=dict)
+    bucket: str = "bench"
+    prefix_command: tuple[str, ...] = ()        # e.g. ip netns exec NS, for an emulated link
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    settings: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    bulkup: bool = False
+
+
+def bulkup_tool(engine: str, label: str, endpoint: Endpoint, folder: str, prefix: str, part: int,
+                workers: int, connections: int) -> Tool:
+    argv = [sys.executable, "-m", "bulkup", "put", folder + "/", f"s3://{endpoint.bucket}/{prefix}",
+            "--endpoint-url", endpoint.url, "--addressing-style", "path", "--workers", str(workers),
+            "--connections", str(connections), "--part-size", str(part), "--engine", engine,
+            "--progress", "none"]
+    if endpoint.ca_file:
+        argv += ["--ca-bundle", endpoint.ca_file]
+    return Tool(f"bulkup {label}", f"{workers} workers x {connections} connections, {part // MiB} MiB "
+                f"parts, CRC64NVME", argv, bulkup=True)
+
+
+def boto3_tool(kind: str, endpoint: Endpoint, folder: str, prefix: str, part: int, concurrency: int) -> Tool:
+    argv = [os.path.join(PEERS, "python"), os.path.join(HERE, "run_boto3.py"), kind, folder,
+            endpoint.bucket, prefix, endpoint.url, str(part), str(concurrency)]
+    if endpoint.ca_file:
+        argv.append(endpoint.ca_file)
+    name = "boto3 + CRT transfer client" if kind == "crt" else "boto3 s3transfer (threads)"
+    settings = (f"awscrt S3 client, {part // MiB} MiB parts, its own concurrency (throughput target)"
+                if kind == "crt" else f"max_concurrency={concurrency}, {part // MiB} MiB parts, default checksums")
+    return Tool(name, settings, argv)
+
+
+def aws_cli_tool(endpoint: Endpoint, folder: str, prefix: str, part: int, concurrency: int,
+                 config_dir: str) -> Tool:
+    config = os.path.join(config_dir, "aws-cli.ini")
+    with open(config, "w") as f:
+        f.write(f"[default]\nregion = us-east-1\ns3 =\n  addressing_style = path\n"
+                f"  multipart_threshold = {part // MiB}MB\n  multipart_chunksize = {part // MiB}MB\n"
+                f"  max_concurrent_requests = {concurrency}\n")
+    argv = [os.path.join(PEERS, "aws"), "s3", "cp", "--recursive", "--only-show-errors", folder,
+            f"s3://{endpoint.bucket}/{prefix}", "--endpoint-url", endpoint.url]
+    if endpoint.ca_file:
+        argv += ["--ca-bundle", endpoint.ca_file]
+    return Tool("aws s3 cp --recursive", f"max_concurrent_requests={concurrency}, {part // MiB} MiB parts",
+                argv, {"AWS_CONFIG_FILE": config})
+
+
+def rclone_tool(endpoint: Endpoint, folder: str, prefix: str, part: int, concurrency: int) -> Tool:
+    env = {"RCLONE_CONFIG_BENCH_TYPE": "s3", "RCLONE_CONFIG_BENCH_PROVIDER": "Other",
+           "RCLONE_CONFIG_BENCH_ENDPOINT": endpoint.url, "RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE": "true",
+           "RCLONE_CONFIG_BENCH_ENV_AUTH": "true", "RCLONE_CONFIG_BENCH_REGION": "us-east-1"}
+    argv = [os.path.join(PEERS, "rclone"), "copy", folder, f"bench:{endpoint.bucket}/{prefix.rstrip('/')}",
+            "--transfers", str(concurrency), "--checkers", str(concurrency),
+            "--s3-upload-concurrency", str(concurrency), "--s3-chunk-size", f"{part // MiB}M",
+            "--s3-upload-cutoff", f"{part // MiB}M", "--s3-no-check-bucket", "--s3-no-head",
+            "--no-traverse", "--retries", "3"]
+    if endpoint.ca_file:
+        argv += ["--ca-cert", endpoint.ca_file]
+    return Tool("rclone copy", f"--transfers {concurrency} --s3-upload-concurrency {concurrency}, "
+                f"{part // MiB} MiB chunks", argv, env)
