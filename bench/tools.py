@@ -82,8 +82,10 @@ def rclone_tool(endpoint: Endpoint, folder: str, prefix: str, part: int, concurr
             "--transfers", str(concurrency), "--checkers", str(concurrency),
             "--s3-upload-concurrency", str(concurrency), "--s3-chunk-size", f"{part // MiB}M",
             "--s3-upload-cutoff", f"{part // MiB}M", "--s3-no-check-bucket", "--s3-no-head",
-            "--no-traverse", "--retries", "3"]
+            "--multi-thread-streams", "0", "--no-traverse", "--retries", "3"]
     if endpoint.ca_file:
         argv += ["--ca-cert", endpoint.ca_file]
+    # --s3-no-head and --multi-thread-streams 0: rclone otherwise reads each object back after
+    # uploading it, which the discard endpoint cannot answer (and which costs a request).
     return Tool("rclone copy", f"--transfers {concurrency} --s3-upload-concurrency {concurrency}, "
-                f"{part // MiB} MiB chunks", argv, env)
+                f"{part // MiB} MiB chunks, --s3-no-head, --multi-thread-streams 0", argv, env)
