@@ -35,7 +35,11 @@ class Identity:
 class DevServer:
     """Start with ``with DevServer() as server:``; ``server.https_url`` is the endpoint."""
 
-    def __init__(self, workdir: str | None = None, extra_identities: tuple[Identity, ...] = ()) -> None:
+    def __init__(self, workdir: str | None = None, extra_identities: tuple[Identity, ...] = (),
+                 host: str = "127.0.0.1") -> None:
+        """``host``: the address to bind (loopback; a benchmark's emulated link uses an
+        address inside a network namespace of its own)."""
+        self.host = host
         self._own_dir = workdir is None
         self.workdir = workdir or tempfile.mkdtemp(prefix="bulkup-s3-")
         self.admin = Identity("admin", "BULKUPADMIN" + secrets.token_hex(4).upper(),
@@ -49,11 +53,11 @@ class DevServer:
 
     @property
     def https_url(self) -> str:
-        return f"https://127.0.0.1:{self._ports['s3.port.https']}"
+        return f"https://{self.host}:{self._ports['s3.port.https']}"
 
     @property
     def http_url(self) -> str:
-        return f"http://127.0.0.1:{self._ports['s3.port']}"
+        return f"http://{self.host}:{self._ports['s3.port']}"
 
     @property
     def log_file(self) -> str:
@@ -103,7 +107,7 @@ class DevServer:
         self._ports = dict(zip(names, _free_ports(len(names))))
         data = os.path.join(self.workdir, "data")
         os.makedirs(data, exist_ok=True)
-        args = [weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}",
+        args = [weed, "server", f"-ip={self.host}", f"-ip.bind={self.host}", f"-dir={data}",
                 "-master.telemetry=false", "-s3", f"-s3.config={config}",
                 "-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.autoCreateBucket=false",
                 f"-s3.cert.file={self.workdir}/cert.pem", f"-s3.key.file={self.workdir}/key.pem",
@@ -146,7 +150,7 @@ class DevServer:
     def _write_certificates(self) -> None:
         import trustme
         ca = trustme.CA(organization_name="bulkup throwaway test CA")
-        cert = ca.issue_cert("127.0.0.1")        # an IP SAN only: "localhost" must NOT match
+        cert = ca.issue_cert(self.host)        # an IP SAN only: "localhost" must NOT match
         ca.cert_pem.write_to_path(self.ca_file)
         cert.private_key_pem.write_to_path(os.path.join(self.workdir, "key.pem"))
         cert.cert_chain_pems[0].write_to_path(os.path.join(self.workdir, "cert.pem"))
