@@ -2,7 +2,7 @@
 
 One run, one tool after another, on the same data and endpoints:
 - data sets generated on the fly: a 4 GiB file, 10,000 x 1 MiB, 50,000 x 16 KiB
-  (``--quick``: 512 MiB, 500 x 1 MiB, 2,000 x 16 KiB);
+  (``--quick``: 256 MiB, 300 x 1 MiB, 1,500 x 16 KiB);
 - endpoints: the real S3 server of the tests (SeaweedFS, HTTPS), where every object of
   every tool is checked afterwards (size and S3 ETag of every object, computed locally
   from the files with the matched part size); a discard endpoint (nginx answering S3 with
@@ -163,8 +163,8 @@ def main() -> int:
     args = parser.parse_args()
     big, mib, kib = datasets.FULL
     if args.quick:
-        big, mib, kib = big.scaled(size=512 * MiB), mib.scaled(count=500), kib.scaled(count=2000)
-        real_sets = (big.scaled(size=256 * MiB), mib.scaled(count=200), kib.scaled(count=1000))
+        big, mib, kib = big.scaled(size=256 * MiB), mib.scaled(count=300), kib.scaled(count=1500)
+        real_sets = (big.scaled(size=128 * MiB), mib.scaled(count=100), kib.scaled(count=500))
     else:
         # The real server bounds these runs (it shares the two cores), so they use a quarter of
         # the data: they show every tool's objects arrive intact, at the server's pace.

@@ -40,7 +40,7 @@ def run_link_bench(work: str, quick: bool) -> list[str]:
                                 prefix_command=tuple(link.client_prefix()))
             tools = [bulkup_tool("userspace", "user-space TLS", endpoint, folder, f"w{w}c{c}/", PART, w, c)
                      for w, c in shapes]
-            tools += [boto3_tool("classic", endpoint, folder, f"boto3-{n}/", PART, n) for n in (1, 8)]
+            tools.append(boto3_tool("classic", endpoint, folder, "boto3/", PART, 8))
             for tool in tools:
                 wire_before = link.wire_stats().get("cpu_seconds", 0.0)
                 usage = measure([*endpoint.prefix_command, *tool.argv],

@@ -72,7 +72,8 @@ def write_results(rows, floors: dict, link_lines: list[str], seconds: float, qui
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     with open(os.path.join(HERE, "results", "latest.md"), "w") as f:
         f.write("\n".join(lines))
-    chart(rows, os.path.join(HERE, "results", "latest.png"))
+    if rows:
+        chart(rows, os.path.join(HERE, "results", "latest.png"))
     print("\n".join(lines))
 
 
