@@ -73,7 +73,8 @@ def prefix_of(tool: Tool) -> str:
     return tool.argv[5] if "run_boto3.py" in tool.argv[1] else ""
 
 
-def run_tool(tool: Tool, endpoint: Endpoint) -> Usage:
+def run_tool(tool: Tool, endpoint: Endpoint, folder: str) -> Usage:
+    datasets.warm(folder)
     env = {**os.environ, **endpoint.env, **tool.env}
     usage = measure([*endpoint.prefix_command, *tool.argv], env)
     if usage.returncode != 0:
@@ -106,7 +107,7 @@ def real_server_rows(sets, data_root: str, config_dir: str) -> list[Row]:
             client.create_bucket(Bucket="bench")
             endpoint = Endpoint("SeaweedFS (HTTPS)", server.https_url, server.ca_file, server.env())
             for tool in tools_for(endpoint, folder, data.slug, config_dir):
-                usage = run_tool(tool, endpoint)
+                usage = run_tool(tool, endpoint, folder)
                 rows.append(Row(endpoint.name, data, tool, usage,
                                 verify_on_server(client, "bench", prefix_of(tool), expected)))
                 report_progress(rows[-1])
@@ -125,7 +126,7 @@ def discard_rows(sets: dict, data_root: str, config_dir: str) -> list[Row]:
                 puts = expected_puts(folder)
                 for tool in tools_for(endpoint, folder, data.slug, config_dir):
                     before = data_requests(discard.requests())
-                    usage = run_tool(tool, endpoint)
+                    usage = run_tool(tool, endpoint, folder)
                     received = data_requests(discard.requests()) - before
                     if received < puts:
                         raise SystemExit(f"{tool.name}: the endpoint received {received} PUTs, expected {puts}")

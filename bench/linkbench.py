@@ -42,6 +42,7 @@ def run_link_bench(work: str, quick: bool) -> list[str]:
                      for w, c in shapes]
             tools.append(boto3_tool("classic", endpoint, folder, "boto3/", PART, 8))
             for tool in tools:
+                datasets.warm(folder)
                 wire_before = link.wire_stats().get("cpu_seconds", 0.0)
                 usage = measure([*endpoint.prefix_command, *tool.argv],
                                 {**os.environ, **endpoint.env, **tool.env})
