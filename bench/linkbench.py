@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 import datasets
+from compare import warm_up
 from link import SlowLink
 from tools import Endpoint, boto3_tool, bulkup_tool
 from treeusage import measure
@@ -36,6 +37,7 @@ def run_link_bench(work: str, quick: bool) -> list[str]:
             with link.in_server():
                 client = server.client()
                 client.create_bucket(Bucket="bench")
+                warm_up(client)
             endpoint = Endpoint("link", server.https_url, server.ca_file, server.env(),
                                 prefix_command=tuple(link.client_prefix()))
             tools = [bulkup_tool("userspace", "user-space TLS", endpoint, folder, f"w{w}c{c}/", PART, w, c)
