@@ -24,8 +24,8 @@ RATE, RTT_MS = "500mbit", 100.0
 
 def run_link_bench(work: str, quick: bool) -> list[str]:
     from bulkup.devserver import DevServer
-    data = datasets.DataSet(datasets.describe(1, 128 * MiB if quick else 512 * MiB),
-                            "link", 1, 128 * MiB if quick else 512 * MiB)
+    size = 128 * MiB if quick else 512 * MiB
+    data = datasets.DataSet(datasets.describe(1, size), f"link-{size}", 1, size)
     folder = datasets.materialize(work, data)
     expected = datasets.expected_etags(folder, PART, PART)
     shapes = [(1, 1), (2, 4)] if quick else [(1, 1), (1, 4), (2, 4)]
@@ -45,7 +45,9 @@ def run_link_bench(work: str, quick: bool) -> list[str]:
             tools.append(boto3_tool("classic", endpoint, folder, "boto3/", PART, 8))
             for tool in tools:
                 datasets.warm(folder)
-                wire_before = link.wire_stats().get("cpu_seconds", 0.0)
+                stats = link.wire_stats()
+                wire_before = stats.get("cpu_seconds", 0.0)
+                carried_before = sum(stats.get("bytes", [0, 0]))
                 usage = measure([*endpoint.prefix_command, *tool.argv],
                                 {**os.environ, **endpoint.env, **tool.env})
                 if usage.returncode != 0:
@@ -54,7 +56,10 @@ def run_link_bench(work: str, quick: bool) -> list[str]:
                     if tool.bulkup else tool.argv[5]
                 with link.in_server():
                     _check(client, prefix, expected)
-                wire = link.wire_stats().get("cpu_seconds", 0.0) - wire_before
+                stats = link.wire_stats()
+                wire = stats.get("cpu_seconds", 0.0) - wire_before
+                carried = sum(stats.get("bytes", [0, 0])) - carried_before
+                print(f"link | the wire carried {carried / MiB:.0f} MiB for {data.total / MiB:.0f} MiB of objects")
                 mbit = data.total * 8 / usage.wall / 1e6
                 rows.append(f"| {tool.name} | {tool.settings} | {usage.wall:.1f} | {mbit:.0f} | "
                             f"{mbit / _rate_mbit(RATE):.0%} | {usage.cpu / (data.total / GiB):.2f} | {wire:.1f} |")
