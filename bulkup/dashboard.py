@@ -15,7 +15,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from .progress import ProgressSink, format_seconds, human_bytes
+from .progress import ProgressSink, format_seconds, human_bytes, worker_rows
 from .progress_state import ProgressState
 
 if TYPE_CHECKING:
@@ -32,55 +32,16 @@ class RichDashboard(ProgressSink):
     def __init__(self, console: Console | None = None) -> None:
         super().__init__()
         self.console = console or Console(stderr=True)
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()          # rich's refresh thread draws under it
         self._live = Live(_Frame(self), console=self.console, refresh_per_second=REFRESH_PER_SECOND,
                           transient=False, redirect_stdout=False, redirect_stderr=False)
 
-    # Every event takes the lock the refresh thread draws under.
     def start(self, objects: int, total_bytes: int) -> None:
-        with self._lock:
-            super().start(objects, total_bytes)
+        super().start(objects, total_bytes)
         self._live.start()
 
-    def worker_ready(self, ready, connections: int = 1) -> None:
-        with self._lock:
-            super().worker_ready(ready, connections)
-
-    def bytes_sent(self, worker: int, nbytes: int) -> None:
-        with self._lock:
-            super().bytes_sent(worker, nbytes)
-
-    def object_started(self, key: str, size: int, parts: int) -> None:
-        with self._lock:
-            super().object_started(key, size, parts)
-
-    def part_done(self, key, length, part) -> None:
-        with self._lock:
-            super().part_done(key, length, part)
-
-    def part_retried(self, worker, key, part, attempt, reason) -> None:
-        with self._lock:
-            super().part_retried(worker, key, part, attempt, reason)
-
-    def object_done(self, result) -> None:
-        with self._lock:
-            super().object_done(result)
-
-    def object_failed(self, result) -> None:
-        with self._lock:
-            super().object_failed(result)
-
-    def object_skipped(self, key, size, reason) -> None:
-        with self._lock:
-            super().object_skipped(key, size, reason)
-
-    def worker_lost(self, worker, why) -> None:
-        with self._lock:
-            super().worker_lost(worker, why)
-
     def finish(self, result: "UploadResult", extra: dict[str, str] | None = None) -> None:
-        with self._lock:
-            super().finish(result, extra)
+        super().finish(result, extra)
         self._live.refresh()
         self._live.stop()
         self.console.print(summary_table(result, self.state, extra))
@@ -89,7 +50,7 @@ class RichDashboard(ProgressSink):
         self._live.stop()
 
     def frame(self) -> Group:
-        with self._lock:
+        with self.lock:
             self.state.tick(time.monotonic())
             return render(self.state, time.monotonic())
 
@@ -189,13 +150,8 @@ def summary_table(result: "UploadResult", state: ProgressState, extra: dict[str,
     table.add_row("throughput", f"{human_bytes(result.rate)}/s average, "
                                 f"{human_bytes(result.peak(state.peak_rate))}/s peak")
     table.add_row("retries", f"{result.retries:,}")
-    fallbacks = result.fallbacks()
-    for worker, paths in sorted(result.paths_by_worker().items()):
-        used = ", ".join(f"{path} ({count} parts)" for path, count in sorted(paths.items()))
-        note = f"; fell back: {fallbacks[worker]}" if worker in fallbacks else ""
-        table.add_row(f"worker {worker}", used + note)
-    for worker, why in result.workers_lost:
-        table.add_row(f"worker {worker}", Text(f"died ({why}); its parts were sent by the others", style="yellow"))
+    for label, text in worker_rows(result):
+        table.add_row(label, Text(text, style="yellow") if text.startswith("died") else text)
     for label, text in (extra or {}).items():
         table.add_row(label, text)
     for obj in result.failed[:10]:

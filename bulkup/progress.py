@@ -6,7 +6,9 @@ rich (dashboard.py), tqdm (tqdmprogress.py), json (jsonprogress.py), plain, quie
 """
 from __future__ import annotations
 
+import contextlib
 import sys
+import threading
 import time
 from typing import TYPE_CHECKING, TextIO
 
@@ -24,41 +26,54 @@ class ProgressSink:
 
     def __init__(self) -> None:
         self.state = ProgressState()
+        # Held while the numbers change; a display drawing from another thread takes it too.
+        self.lock: threading.Lock | contextlib.nullcontext = contextlib.nullcontext()
 
     def start(self, objects: int, total_bytes: int) -> None:
-        self.state.start(objects, total_bytes, time.monotonic())
+        with self.lock:
+            self.state.start(objects, total_bytes, time.monotonic())
 
     def worker_ready(self, ready: "WorkerReady", connections: int = 1) -> None:
-        self.state.worker_ready(ready.worker, ready.pid, ready.engine_label, connections)
+        with self.lock:
+            self.state.worker_ready(ready.worker, ready.pid, ready.engine_label, connections)
 
     def bytes_sent(self, worker: int, nbytes: int) -> None:
-        self.state.add_sent(worker, nbytes)
+        with self.lock:
+            self.state.add_sent(worker, nbytes)
 
     def object_started(self, key: str, size: int, parts: int) -> None:
         """A multipart upload began (or resumed)."""
-        self.state.object_started(key, size, parts)
+        with self.lock:
+            self.state.object_started(key, size, parts)
 
     def part_done(self, key: str, length: int, part: "PartRecord") -> None:
-        self.state.part_done(key, part.part_number, length, part.worker, part.path)
+        with self.lock:
+            self.state.part_done(key, part.part_number, length, part.worker, part.path)
 
     def part_retried(self, worker: int, key: str, part: int | None, attempt: int, reason: str) -> None:
-        self.state.part_retried(key, part, reason)
+        with self.lock:
+            self.state.part_retried(key, part, reason)
 
     def object_done(self, result: "ObjectResult") -> None:
-        self.state.object_done(result.key, result.size)
+        with self.lock:
+            self.state.object_done(result.key, result.size)
 
     def object_failed(self, result: "ObjectResult") -> None:
-        self.state.object_failed(result.key, result.size, result.error or "")
+        with self.lock:
+            self.state.object_failed(result.key, result.size, result.error or "")
 
     def object_skipped(self, key: str, size: int, reason: str) -> None:
-        self.state.object_skipped(key, size)
+        with self.lock:
+            self.state.object_skipped(key, size)
 
     def worker_lost(self, worker: int, why: str) -> None:
-        self.state.worker_lost(worker, why)
+        with self.lock:
+            self.state.worker_lost(worker, why)
 
     def finish(self, result: "UploadResult", extra: dict[str, str] | None = None) -> None:
         """The run ended; ``extra`` adds lines to the summary (label -> text)."""
-        self.state.tick(time.monotonic())
+        with self.lock:
+            self.state.tick(time.monotonic())
 
     def close(self) -> None:
         """The run was cut short (the caller reports why): stop drawing, no summary."""
@@ -144,15 +159,20 @@ def summary_lines(result: "UploadResult", state: ProgressState, extra: dict[str,
 
 def worker_lines(result: "UploadResult") -> list[str]:
     """One line per worker: the data paths its parts took, and any fallback or death."""
+    return [f"  {label}: {text}" for label, text in worker_rows(result)]
+
+
+def worker_rows(result: "UploadResult") -> list[tuple[str, str]]:
+    """(``worker N``, what its parts did) for each worker, then each worker that died."""
     fallbacks = result.fallbacks()
-    lines = []
+    rows = []
     for worker, paths in sorted(result.paths_by_worker().items()):
         used = ", ".join(f"{path} ({count} parts)" for path, count in sorted(paths.items()))
         note = f"; fell back: {fallbacks[worker]}" if worker in fallbacks else ""
-        lines.append(f"  worker {worker}: {used}{note}")
-    lines += [f"  worker {w} died ({why}); its parts were sent by the others"
-              for w, why in result.workers_lost]
-    return lines
+        rows.append((f"worker {worker}", used + note))
+    rows += [(f"worker {w}", f"died ({why}); its parts were sent by the others")
+             for w, why in result.workers_lost]
+    return rows
 
 
 def make_progress(choice: str = "auto", quiet: bool = False) -> ProgressSink:
