@@ -15,6 +15,7 @@ from .engines import ENGINES, EngineUnavailable, choose_engine
 from .errors import UsageError
 from .messages import WorkerConfig
 from .plan import MAX_PART_SIZE, MIN_PART_SIZE
+from .pool import Pool, WorkerPool
 from .progress import ProgressSink
 from .s3client import ClientSettings, bucket_route, effective_ca_bundle, frozen_credentials, make_client, make_session
 from .s3url import parse_s3_url
@@ -38,7 +39,7 @@ class UploadOptions:
     verify_ssl: bool = True
     part_size: int | None = None
     multipart_threshold: int | None = None
-    workers: int | None = None                # default: one per core
+    workers: int | None = None                # default: one per core (with ray: per node)
     connections: int = 2                       # per worker
     checksum: str = DEFAULT_ALGORITHM
     engine: str = "auto"
@@ -51,6 +52,7 @@ class UploadOptions:
     dry_run: bool = False
     max_attempts: int = 5
     tls_max_version: str | None = None          # "1.2" or "1.3"
+    ray: str | None = None                      # a Ray cluster's address ("auto"): send from its nodes
 
     def client_settings(self) -> ClientSettings:
         return ClientSettings(self.endpoint_url, self.region, self.profile, self.addressing_style,
@@ -80,8 +82,7 @@ def upload(sources: str | list[str], destination: str, options: UploadOptions | 
     settings = object_settings(options)
     jobs = [UploadJob(f, dest.bucket, settings) for f in found.files]
     coordinator = Coordinator(control.session, {dest.bucket: route},
-                              worker_config(options, control, route.endpoint.tls),
-                              options.workers or os.cpu_count() or 1, progress)
+                              make_pool(options, control, route.endpoint.tls), progress)
     coordinator.result.skipped = found.skipped
     try:
         coordinator.run(jobs, len(jobs), sum(f.size for f in found.files))
@@ -120,15 +121,29 @@ def connect(options: UploadOptions, session: "boto3.Session | None" = None) -> C
     return ControlPlane(session, settings, make_client(session, settings))
 
 
-def worker_config(options: UploadOptions, control: ControlPlane, tls: bool) -> WorkerConfig:
-    """What every worker needs: credentials, region, the engine chosen here once, TLS."""
-    try:
-        engine, engine_reason = choose_engine(options.engine, tls)
-    except EngineUnavailable as exc:
-        raise UsageError(str(exc)) from None
+def make_pool(options: UploadOptions, control: ControlPlane, tls: bool) -> Pool:
+    """Local worker processes, or (``options.ray``) actors on a Ray cluster's nodes."""
+    if options.ray:
+        from .raypool import RayWorkerPool
+        return RayWorkerPool(worker_config(options, control, tls, choose_here=False), tls,
+                             options.ray, options.workers)
+    return WorkerPool(worker_config(options, control, tls), tls, options.workers or os.cpu_count() or 1)
+
+
+def worker_config(options: UploadOptions, control: ControlPlane, tls: bool,
+                  choose_here: bool = True) -> WorkerConfig:
+    """What every worker needs: credentials, region, TLS, and the engine: chosen here once,
+    or (``choose_here=False``: Ray) by each node for itself."""
+    engine, engine_reason = options.engine, ""
+    if choose_here:
+        try:
+            chosen, engine_reason = choose_engine(options.engine, tls)
+        except EngineUnavailable as exc:
+            raise UsageError(str(exc)) from None
+        engine = chosen.name
     return WorkerConfig(region=control.client.meta.region_name,
                         credentials=frozen_credentials(control.session),
-                        checksum=options.checksum, engine=engine.name, engine_reason=engine_reason,
+                        checksum=options.checksum, engine=engine, engine_reason=engine_reason,
                         connections=options.connections, verify_tls=options.verify_ssl,
                         ca_bundle=control.settings.ca_bundle, max_attempts=options.max_attempts,
                         tls_max_version=options.tls_max_version)

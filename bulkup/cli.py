@@ -97,7 +97,11 @@ def _add_upload_options(p: argparse.ArgumentParser) -> None:
                    "grown as needed to stay within 10,000 parts)")
     p.add_argument("--multipart-threshold", type=_size,
                    help="files above this go as multipart uploads (default: the part size)")
-    p.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    p.add_argument("--workers", type=int, help="worker processes (default: one per core; "
+                   "with --ray: per node, default one per CPU of each node)")
+    p.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
+                   help="send from the nodes of a Ray cluster (ADDRESS, default: RAY_ADDRESS or "
+                   "the cluster started on this machine); needs pip install 'bulkup[ray]'")
     p.add_argument("--connections", type=int, default=2, help="connections per worker (default 2)")
     p.add_argument("--engine", default="auto", choices=["auto", *ENGINES],
                    help="how part bodies are sent (default: best available)")
@@ -132,7 +136,7 @@ def upload_options(args: argparse.Namespace, base: UploadOptions | None = None) 
 _OPTION_FLAGS = ("endpoint_url", "region", "profile", "addressing_style", "ca_bundle", "verify_ssl",
                  "part_size", "multipart_threshold", "workers", "connections", "checksum", "engine",
                  "storage_class", "content_type", "metadata", "sse", "sse_kms_key_id",
-                 "tls_max_version", "dry_run")
+                 "tls_max_version", "dry_run", "ray")
 
 
 def _size(text: str) -> int:

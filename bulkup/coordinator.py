@@ -1,29 +1,27 @@
 """The coordinator: turns jobs into part tasks, runs the control plane, feeds the workers.
 
 Data path: files -> jobs (plan) -> here (CreateMultipartUpload, dispatch, Complete or
-Abort) -> worker processes (connections, engine) -> kernel. Workers get descriptors over
-pipes, never file bytes; results and bounded-rate progress come back the same way. A
-listener (the migration journal) hears every step that must survive a crash.
+Abort) -> workers (connections, engine) -> kernel. Workers, local processes or Ray actors,
+get descriptors from their pool, never file bytes; results and bounded-rate progress come
+back the same way. A listener (the migration journal) hears every step that must survive
+a crash.
 """
 from __future__ import annotations
 
-import dataclasses
 import itertools
-import subprocess
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from multiprocessing.connection import wait
 from typing import Iterable, Iterator
 
 import botocore.exceptions as bex
 
 from .errors import FatalRemoteError
 from .jobs import BucketRoute, ObjectSettings, UploadJob, guess_content_type
-from .messages import (BytesSent, NewCredentials, PartDone, PartError, PartRetrying, PartTask,
-                       WorkerConfig, WorkerReady, WorkerStats)
+from .messages import (BytesSent, PartDone, PartError, PartRetrying, PartTask, WorkerReady,
+                       WorkerStats)
 from .plan import PartRange, choose_part_size, is_multipart, split_parts
-from .pool import Worker, WorkerPool
+from .pool import Pool, Worker, WorkerGone
 from .progress import ProgressSink
 from .request import CredentialSet
 from .responses import FATAL_CODES
@@ -32,6 +30,7 @@ from .s3client import describe, error_code, frozen_credentials
 
 CREDENTIAL_CHECK_INTERVAL = 60.0
 QUEUE_DEPTH_PER_CONNECTION = 2
+MAX_QUEUED_AHEAD = 1024     # tasks planned ahead while every free worker waits on pinned ones
 
 
 class UploadListener:
@@ -67,29 +66,29 @@ class _Object:
 
 
 class Coordinator:
-    """Uploads jobs (to one or more buckets) with a pool of worker processes.
+    """Uploads jobs (to one or more buckets) with a pool of workers (processes or Ray actors).
 
     ``keep_uploads``: on an interruption or fatal error, leave open multipart uploads for a
     resumed run instead of aborting them (a migration's journal knows them).
     """
 
-    def __init__(self, session, routes: dict[str, BucketRoute], worker_config: WorkerConfig,
-                 workers: int, progress: ProgressSink, listener: UploadListener | None = None,
+    def __init__(self, session, routes: dict[str, BucketRoute], pool: Pool,
+                 progress: ProgressSink, listener: UploadListener | None = None,
                  keep_uploads: bool = False, record: bool = True) -> None:
         self.session = session
         self.routes = routes
-        self.worker_config = worker_config
+        self.pool = pool
+        self.worker_config = pool.config
         self.progress = progress
         self.listener = listener or UploadListener()
         self.keep_uploads = keep_uploads
         self.result = UploadResult(record=record)
-        tls = any(route.endpoint.tls for route in routes.values())
-        self.pool = WorkerPool(worker_config, tls, workers)
         self._tasks: dict[int, tuple[_Object, PartTask]] = {}
-        self._queue: deque[PartTask] = deque()
+        self._queues: dict[str | None, deque[PartTask]] = {None: deque()}   # by pinned node
+        self._queued = 0
         self._open_uploads: dict[str, _Object] = {}
         self._task_ids = itertools.count(1)
-        self._credentials: CredentialSet = worker_config.credentials
+        self._credentials: CredentialSet = pool.config.credentials
         self._last_credential_check = time.monotonic()
         self._exhausted = False
 
@@ -116,7 +115,7 @@ class Coordinator:
         self._exhausted = False
         while True:
             self._fill_workers(pending)
-            if self._exhausted and not self._queue and not self._tasks:
+            if self._exhausted and not self._tasks:
                 return
             self._handle_messages()
             self._refresh_credentials()
@@ -124,20 +123,25 @@ class Coordinator:
     def _fill_workers(self, pending: Iterator[UploadJob]) -> None:
         """Hand out tasks one at a time to the least busy worker, up to its queue depth."""
         depth = QUEUE_DEPTH_PER_CONNECTION * max(1, self.worker_config.connections)
+        idle: set[Worker] = set()       # workers with nothing they may take this round
         while True:
-            candidates = [w for w in self.pool.live() if len(w.in_flight) < depth]
+            candidates = [w for w in self.pool.accepting()
+                          if len(w.in_flight) < depth and w not in idle]
             if not candidates:
-                return
-            task = self._next_task(pending)
-            if task is None:
-                return
+                break
             worker = min(candidates, key=lambda w: len(w.in_flight))
+            task = self._next_task(worker, pending)
+            if task is None:
+                idle.add(worker)
+                continue
             worker.in_flight.add(task.task_id)
-            worker.pipe.send(task)
+            self.pool.send(worker, task)
+        self.pool.flush()
 
-    def _next_task(self, pending: Iterator[UploadJob]) -> PartTask | None:
-        while (task := self._pop_queued()) is None:
-            if self._exhausted:
+    def _next_task(self, worker: Worker, pending: Iterator[UploadJob]) -> PartTask | None:
+        """The next task ``worker`` may send: pinned to its node first, else any unpinned."""
+        while (task := self._pop_queued(worker)) is None:
+            if self._exhausted or self._queued >= MAX_QUEUED_AHEAD:
                 return None
             job = next(pending, None)
             if job is None:
@@ -146,13 +150,17 @@ class Coordinator:
             self._plan(job)
         return task
 
-    def _pop_queued(self) -> PartTask | None:
-        while self._queue:
-            task = self._queue.popleft()
-            obj, _ = self._tasks[task.task_id]
-            if not obj.failed:
-                return task
-            del self._tasks[task.task_id]
+    def _pop_queued(self, worker: Worker) -> PartTask | None:
+        for node, queue in self._queues.items():
+            if node is not None and not self.pool.serves(worker, node):
+                continue
+            while queue:
+                task = queue.popleft()
+                self._queued -= 1
+                obj, _ = self._tasks[task.task_id]
+                if not obj.failed:
+                    return task
+                del self._tasks[task.task_id]
         return None
 
     # -- planning and the control plane -----------------------------------------------
@@ -162,6 +170,9 @@ class Coordinator:
         source, settings = job.source, job.settings
         obj = _Object(job, ObjectResult(source.key, source.path, source.size, bucket=job.bucket))
         self.result.add_object(obj.result)
+        if job.node is not None and (why := self.pool.unservable(job.node)):
+            self._fail_object(obj, why)
+            return
         part_size = job.part_size or choose_part_size(source.size, settings.part_size)
         threshold = settings.multipart_threshold or part_size
         if job.upload_id is None and not is_multipart(source.size, threshold):
@@ -186,11 +197,12 @@ class Coordinator:
                  headers: tuple[tuple[str, str], ...], checksum: str | None = None) -> None:
         source, algorithm = obj.job.source, obj.settings.checksum.name
         task = PartTask(next(self._task_ids), self.routes[obj.job.bucket].endpoint, source.key,
-                        source.path, part.offset, part.length, source.size, source.mtime_ns,
+                        source.path, part.offset, part.length, source.size, source.mtime_ns or None,
                         obj.upload_id, number, headers, checksum,
                         None if algorithm == self.worker_config.checksum else algorithm)
         self._tasks[task.task_id] = (obj, task)
-        self._queue.append(task)
+        self._queues.setdefault(obj.job.node, deque()).append(task)
+        self._queued += 1
 
     def _create_multipart(self, obj: _Object, part_size: int) -> str | None:
         job = obj.job
@@ -295,24 +307,15 @@ class Coordinator:
     # -- results from workers ----------------------------------------------------------
 
     def _handle_messages(self) -> None:
-        live = self.pool.live()
-        if not live:
+        if not self.pool.live():
             lost = "; ".join(f"worker {i}: {why}" for i, why in self.result.workers_lost)
             raise FatalRemoteError(f"worker processes keep dying ({lost})")
         self.listener.flush()
-        ready = wait([w.pipe for w in live], timeout=0.5)
-        for worker in live:
-            if worker.pipe in ready:
-                self._drain(worker)
-
-    def _drain(self, worker: Worker) -> None:
-        while worker.alive and worker.pipe.poll():
-            try:
-                message = worker.pipe.recv()
-            except (EOFError, OSError):
-                self._worker_died(worker)
-                return
-            self._on_message(worker, message)
+        for worker, message in self.pool.receive(0.5):
+            if isinstance(message, WorkerGone):
+                self._worker_died(worker, message.why)
+            elif worker.alive:
+                self._on_message(worker, message)
 
     def _on_message(self, worker: Worker, message: object) -> None:
         if isinstance(message, BytesSent):
@@ -325,6 +328,8 @@ class Coordinator:
             self._on_part_retrying(message)
         elif isinstance(message, WorkerReady):
             self.result.engines[message.worker] = message.engine_label
+            if message.node:
+                self.result.nodes[message.worker] = message.node
             self.progress.worker_ready(message, self.worker_config.connections)
         elif isinstance(message, WorkerStats):
             self.result.workers[message.worker] = message
@@ -339,7 +344,7 @@ class Coordinator:
         record = PartRecord(task.key, task.part_number, done.worker, done.pid, done.connection,
                             done.request_on_connection, done.attempts, done.path, done.fallback,
                             done.ktls_rx)
-        self.result.add_part(record)
+        self.result.add_part(record, task.length)
         if obj.failed:
             return
         self.progress.part_done(task.key, task.length, record)
@@ -369,21 +374,29 @@ class Coordinator:
         worker.in_flight.discard(task_id)
         return self._tasks.pop(task_id)
 
-    def _worker_died(self, worker: Worker) -> None:
+    def _worker_died(self, worker: Worker, why: str) -> None:
         """Give a dead worker's parts to the others, and start a worker in its place."""
         worker.alive = False
-        try:
-            worker.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            worker.process.kill()
-            worker.process.wait()
-        why = worker.exit_description()
         self.result.workers_lost.append((worker.index, why))
         self.progress.worker_lost(worker.index, why)
         for task_id in sorted(worker.in_flight, reverse=True):
-            self._queue.appendleft(self._tasks[task_id][1])
+            obj, task = self._tasks[task_id]
+            self._queues.setdefault(obj.job.node, deque()).appendleft(task)
+            self._queued += 1
         worker.in_flight.clear()
         self.pool.replace(worker)
+        self._fail_unservable()
+
+    def _fail_unservable(self) -> None:
+        """Fail objects pinned to a node that no worker can send from any more."""
+        for node, queue in self._queues.items():
+            if node is None or not queue or not (why := self.pool.unservable(node)):
+                continue
+            while queue:
+                task = queue.popleft()
+                self._queued -= 1
+                obj, _ = self._tasks.pop(task.task_id)
+                self._fail_object(obj, why)
 
     # -- credentials ------------------------------------------------------------------
 
@@ -395,9 +408,7 @@ class Coordinator:
         current = frozen_credentials(self.session)
         if current != self._credentials:
             self._credentials = current
-            self.pool.config = dataclasses.replace(self.pool.config, credentials=current)
-            for worker in self.pool.live():
-                worker.pipe.send(NewCredentials(current))
+            self.pool.update_credentials(current)
 
 
 __all__ = ["Coordinator", "UploadListener", "ObjectSettings", "UploadJob", "BucketRoute",

@@ -72,6 +72,7 @@ class UploadJob:
     part_size: int | None = None           # that upload's part size
     parts_done: dict[int, tuple[str, str | None]] = field(default_factory=dict)  # n -> etag, checksum
     checksum: str | None = None            # the whole file's known checksum (settings.checksum's kind)
+    node: str | None = None                # send only from this node (Ray: IP or custom resource)
 
 
 def guess_content_type(path: str) -> str:

@@ -3,7 +3,7 @@
 Events (field ``event``), each with ``time`` (seconds since the run started):
 
 - ``start``: ``objects``, ``bytes`` (what this run will upload)
-- ``worker``: ``worker``, ``pid``, ``engine``, ``connections``
+- ``worker``: ``worker``, ``pid``, ``engine``, ``connections``, and ``node`` (Ray runs)
 - ``object_started``: ``key``, ``bytes``, ``parts`` (multipart uploads)
 - ``object_done``: ``key``, ``bytes``, ``parts``, ``etag``, ``checksum``
 - ``part_retried``: ``key``, ``part`` (null: a single PUT), ``attempt``, ``worker``, ``reason``
@@ -51,8 +51,9 @@ class JsonLinesProgress(ProgressSink):
 
     def worker_ready(self, ready, connections: int = 1) -> None:
         super().worker_ready(ready, connections)
+        extra = {"node": ready.node} if ready.node else {}
         self._emit("worker", worker=ready.worker, pid=ready.pid, engine=ready.engine_label,
-                   connections=connections)
+                   connections=connections, **extra)
 
     def bytes_sent(self, worker: int, nbytes: int) -> None:
         super().bytes_sent(worker, nbytes)

@@ -90,9 +90,17 @@ def _load_entry(journal: Journal, entry: ManifestEntry, manifest: str, report: L
 
 
 def check_source(entry: ManifestEntry, where: str) -> tuple[int, int]:
-    """The source's size and mtime, if it is a readable regular file matching the manifest."""
+    """The source's size and mtime, if it is a readable regular file matching the manifest.
+
+    A line pinned to a node is taken at its word (size as stated, mtime unknown: 0): its file
+    may exist only on that node, which checks it when it sends the first byte.
+    """
     def bad(reason: str) -> ManifestError:
         return ManifestError(f"{where}: {reason}", entry.line)
+    if entry.node is not None:
+        if entry.size > MAX_OBJECT_SIZE:
+            raise bad(f"source {entry.source} is larger than S3's maximum object size")
+        return entry.size, 0
     try:
         st = os.stat(entry.source)
     except OSError as exc:
@@ -131,6 +139,8 @@ def attributes(entry: ManifestEntry) -> dict:
         found["storage_class"] = entry.storage_class
     if entry.checksum:
         found["checksum"] = list(entry.checksum)
+    if entry.node:
+        found["node"] = entry.node
     return found
 
 

@@ -17,7 +17,7 @@ from .errors import UsageError
 from .s3url import parse_s3_url
 
 FIELDS = ("source", "destination", "size", "mtime", "checksum", "content_type", "metadata",
-          "storage_class")
+          "storage_class", "node")
 REQUIRED = ("source", "destination")
 
 
@@ -43,6 +43,7 @@ class ManifestEntry:
     content_type: str | None = None
     metadata: tuple[tuple[str, str], ...] = ()
     storage_class: str | None = None
+    node: str | None = None              # send from this node only (its data is local there)
 
 
 def read_manifest(path: str, on_error: Callable[[ManifestError], None] | None = None
@@ -129,7 +130,16 @@ def _entry(row: dict, line: int, base: str, where: str) -> ManifestEntry:
         line=line, source=os.path.join(base, row["source"]), bucket=dest.bucket, key=dest.key,
         size=_integer(row.get("size"), where, "size"), mtime=_mtime(row.get("mtime"), where),
         checksum=_checksum(row.get("checksum"), where), content_type=_text(row, "content_type", where),
-        metadata=_metadata(row.get("metadata"), where), storage_class=_text(row, "storage_class", where))
+        metadata=_metadata(row.get("metadata"), where), storage_class=_text(row, "storage_class", where),
+        node=_node(row, where))
+
+
+def _node(row: dict, where: str) -> str | None:
+    node = _text(row, "node", where)
+    if node is not None and row.get("size") is None:
+        raise ManifestError(f"{where}: a line pinned to a node must state the file's size "
+                            "(the file may be readable only on that node)")
+    return node
 
 
 def _integer(value: object, where: str, name: str) -> int | None:

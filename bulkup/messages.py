@@ -68,6 +68,7 @@ class WorkerReady:
     engine: str
     engine_label: str
     reason: str
+    node: str = ""          # the machine it runs on, when there are several (Ray)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator
 
-from .api import UploadOptions, connect, object_settings, validate, worker_config
+from .api import UploadOptions, connect, make_pool, object_settings, validate
 from .checksums import get_algorithm
 from .coordinator import Coordinator
 from .jobs import ObjectSettings, UploadJob
@@ -117,8 +117,7 @@ def _run(journal: Journal, options: UploadOptions, result: MigrationResult,
     routes = {bucket: control.route(bucket) for bucket in journal.buckets()}
     if routes:
         tls = any(route.endpoint.tls for route in routes.values())
-        coordinator = Coordinator(control.session, routes, worker_config(options, control, tls),
-                                  options.workers or os.cpu_count() or 1, progress,
+        coordinator = Coordinator(control.session, routes, make_pool(options, control, tls), progress,
                                   listener=journal, keep_uploads=True, record=False)
         reconciler = Reconciler(lambda b: routes[b].client, get_algorithm(options.checksum), skip_existing)
         jobs = _JobSource(journal, reconciler, object_settings(options), result, progress)
@@ -184,8 +183,9 @@ class _JobSource:
             if row.algorithm:
                 settings = dataclasses.replace(settings, checksum=get_algorithm(row.algorithm))
             return UploadJob(source, row.bucket, settings, row.id, decision.upload_id,
-                             row.part_size, decision.parts, checksum)
-        return UploadJob(source, row.bucket, settings, row.id, checksum=checksum)
+                             row.part_size, decision.parts, checksum, row.attributes.get("node"))
+        return UploadJob(source, row.bucket, settings, row.id, checksum=checksum,
+                         node=row.attributes.get("node"))
 
 
 def object_settings_for(row: JournalObject, base: ObjectSettings) -> ObjectSettings:

@@ -35,7 +35,7 @@ class ProgressSink:
 
     def worker_ready(self, ready: "WorkerReady", connections: int = 1) -> None:
         with self.lock:
-            self.state.worker_ready(ready.worker, ready.pid, ready.engine_label, connections)
+            self.state.worker_ready(ready.worker, ready.pid, ready.engine_label, connections, ready.node)
 
     def bytes_sent(self, worker: int, nbytes: int) -> None:
         with self.lock:
@@ -151,6 +151,7 @@ def summary_lines(result: "UploadResult", state: ProgressState, extra: dict[str,
              f"{result.seconds:.1f} s ({human_bytes(result.rate)}/s average, "
              f"{human_bytes(result.peak(state.peak_rate))}/s peak), {result.retries} retries"]
     lines += worker_lines(result)
+    lines += [f"  {label}: {text}" for label, text in node_rows(result)]
     lines += [f"{label}: {text}" for label, text in (extra or {}).items()]
     if result.failed_count:
         lines.append(f"{result.failed_count} objects failed (each is listed above)")
@@ -169,9 +170,24 @@ def worker_rows(result: "UploadResult") -> list[tuple[str, str]]:
     for worker, paths in sorted(result.paths_by_worker().items()):
         used = ", ".join(f"{path} ({count} parts)" for path, count in sorted(paths.items()))
         note = f"; fell back: {fallbacks[worker]}" if worker in fallbacks else ""
-        rows.append((f"worker {worker}", used + note))
-    rows += [(f"worker {w}", f"died ({why}); its parts were sent by the others")
+        rows.append((_worker_label(result, worker), used + note))
+    rows += [(_worker_label(result, w), f"died ({why}); its parts were sent by the others")
              for w, why in result.workers_lost]
+    return rows
+
+
+def _worker_label(result: "UploadResult", worker: int) -> str:
+    node = result.nodes.get(worker)
+    return f"worker {worker} on {node}" if node else f"worker {worker}"
+
+
+def node_rows(result: "UploadResult") -> list[tuple[str, str]]:
+    """(``node X``, its workers, paths, bytes and rate) for each node of a Ray run."""
+    rows = []
+    for node, entry in result.by_node().items():
+        paths = ", ".join(sorted(entry["paths"])) or "no parts"
+        rows.append((f"node {node}", f"{len(entry['workers'])} workers, {paths}: {entry['parts']} parts, "
+                                     f"{human_bytes(entry['bytes'])} at {human_bytes(entry['rate'])}/s"))
     return rows
 
 

@@ -24,6 +24,7 @@ class WorkerRow:
     sent: int = 0
     rate: float = 0.0
     alive: bool = True
+    node: str = ""              # where it runs (Ray), else ""
     _last_sent: int = 0
 
 
@@ -66,9 +67,18 @@ class ProgressState:
         self.objects_total, self.bytes_total = objects, total_bytes
         self.started = self._sample_at = self._peak_at = now
 
-    def worker_ready(self, index: int, pid: int, engine: str, connections: int) -> None:
+    def worker_ready(self, index: int, pid: int, engine: str, connections: int, node: str = "") -> None:
         ktls = "on" if engine.startswith("kTLS") else ("off" if "TLS" in engine else "-")
-        self.workers[index] = WorkerRow(index, pid, engine, connections, ktls)
+        self.workers[index] = WorkerRow(index, pid, engine, connections, ktls, node=node)
+
+    def nodes(self) -> list[tuple[str, int, str, float]]:
+        """Per node (Ray runs): live workers, the data paths they run, their summed rate."""
+        found: dict[str, list[WorkerRow]] = {}
+        for row in self.workers.values():
+            if row.node:
+                found.setdefault(row.node, []).append(row)
+        return [(node, sum(r.alive for r in rows), ", ".join(sorted({r.engine for r in rows if r.alive})),
+                 sum(r.rate for r in rows if r.alive)) for node, rows in sorted(found.items())]
 
     def add_sent(self, worker: int, nbytes: int) -> None:
         self.bytes_sent += nbytes

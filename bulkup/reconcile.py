@@ -55,13 +55,16 @@ class Reconciler:
         return row.state in ("creating", "uploading") or self.skip_existing is not None
 
     def decide(self, row: JournalObject, journal_parts: dict[int, tuple[str, str | None]]) -> Decision:
-        try:
-            st = os.stat(row.source)
-        except OSError as exc:
-            if row.upload_id:
-                _abort_quietly(self.client_for(row.bucket), row, row.upload_id)
-            return Decision(row, "fail", reason=f"source {row.source}: {(exc.strerror or str(exc)).lower()}")
-        decision = Decision(row, "upload", st.st_size, st.st_mtime_ns)
+        if _pinned(row):    # node-local data: the node that sends it checks it
+            decision = Decision(row, "upload", row.size, row.mtime_ns)
+        else:
+            try:
+                st = os.stat(row.source)
+            except OSError as exc:
+                if row.upload_id:
+                    _abort_quietly(self.client_for(row.bucket), row, row.upload_id)
+                return Decision(row, "fail", reason=f"source {row.source}: {(exc.strerror or str(exc)).lower()}")
+            decision = Decision(row, "upload", st.st_size, st.st_mtime_ns)
         try:
             upload_id = row.upload_id or (self._adoptable(row) if row.state == "creating" else None)
             if upload_id:
@@ -108,6 +111,8 @@ class Reconciler:
                 kept[number] = journaled
             elif server_checksum or not algorithm.full_object:
                 kept[number] = (etag, server_checksum)
+            elif _pinned(row):
+                continue        # its checksum needs the node's file: send the part again
             else:
                 kept[number] = (etag, _local_checksum(row.source, part.offset, part.length, algorithm))
         return kept
@@ -156,6 +161,8 @@ class Reconciler:
         given = row.attributes.get("checksum")
         if given and given[0] == algorithm.name:
             value = given[1]
+        elif _pinned(row):
+            return ""           # only the node can read the file: not the same as far as we know
         else:
             value = _local_checksum(row.source, 0, size, algorithm)
         if algorithm.name == "md5":
@@ -169,6 +176,11 @@ class Reconciler:
     def _expected_algorithm(self, row: JournalObject) -> ChecksumAlgorithm:
         given = row.attributes.get("checksum")
         return get_algorithm(given[0]) if given else self.run_algorithm
+
+
+def _pinned(row: JournalObject) -> bool:
+    """Whether the object is pinned to a node (its file may be readable only there)."""
+    return bool(row.attributes.get("node"))
 
 
 def _list_parts(client, row: JournalObject, upload_id: str) -> dict[int, tuple[str, int, str | None]]:

@@ -56,11 +56,13 @@ class UploadResult:
     part_count: int = 0
     retries: int = 0                        # part attempts beyond the first
     engines: dict[int, str] = field(default_factory=dict)
+    nodes: dict[int, str] = field(default_factory=dict)     # worker -> node (Ray runs only)
     workers: dict[int, WorkerStats] = field(default_factory=dict)
     workers_lost: list[tuple[int, str]] = field(default_factory=list)
     seconds: float = 0.0
     _paths: dict[int, dict[str, int]] = field(default_factory=dict)
     _fallbacks: dict[int, str] = field(default_factory=dict)
+    _bytes: dict[int, int] = field(default_factory=dict)
 
     @property
     def uploaded(self) -> list[ObjectResult]:
@@ -83,8 +85,9 @@ class UploadResult:
         if len(self.failed) < MAX_FAILURES_KEPT:
             self.failed.append(obj)
 
-    def add_part(self, part: PartRecord) -> None:
+    def add_part(self, part: PartRecord, length: int = 0) -> None:
         self.part_count += 1
+        self._bytes[part.worker] = self._bytes.get(part.worker, 0) + length
         self.retries += part.attempts - 1
         counts = self._paths.setdefault(part.worker, {})
         counts[part.path] = counts.get(part.path, 0) + 1
@@ -100,6 +103,20 @@ class UploadResult:
     def fallbacks(self) -> dict[int, str]:
         """Workers whose connections fell back from the chosen engine, with the reason."""
         return self._fallbacks
+
+    def by_node(self) -> dict[str, dict]:
+        """Per node (Ray runs): its workers, their data paths, parts, bytes and rate."""
+        nodes: dict[str, dict] = {}
+        for worker, node in sorted(self.nodes.items()):
+            entry = nodes.setdefault(node, {"workers": [], "paths": {}, "parts": 0, "bytes": 0})
+            entry["workers"].append(worker)
+            for path, count in self._paths.get(worker, {}).items():
+                entry["paths"][path] = entry["paths"].get(path, 0) + count
+                entry["parts"] += count
+            entry["bytes"] += self._bytes.get(worker, 0)
+        for entry in nodes.values():
+            entry["rate"] = round(entry["bytes"] / max(self.seconds, 1e-9))
+        return nodes
 
     @property
     def rate(self) -> float:
@@ -120,8 +137,10 @@ class UploadResult:
             "parts": self.part_count, "retries": self.retries,
             "workers": {str(w): {"engine": self.engines.get(w), "paths": paths,
                                  "fallback": self._fallbacks.get(w),
-                                 "cpu_seconds": _cpu(self.workers.get(w))}
+                                 "cpu_seconds": _cpu(self.workers.get(w)),
+                                 **({"node": self.nodes[w]} if w in self.nodes else {})}
                         for w, paths in sorted(self._paths.items())},
+            **({"nodes": self.by_node()} if self.nodes else {}),
             "workers_lost": [{"worker": w, "reason": why} for w, why in self.workers_lost],
             "failures": [{"key": o.key, "reason": o.error} for o in self.failed],
         }

@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 from multiprocessing.connection import Connection as Pipe
+from typing import Callable
 
 from .checksums import get_algorithm
 from .engines import ENGINES, path_label
@@ -55,9 +56,59 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+class SendingWorker:
+    """A worker's sending side, whatever carries its messages (a pipe, or Ray).
+
+    One sender thread per connection takes tasks from a queue; ``reply`` is called (from
+    any thread) with each result. Bytes sent are counted, and drained by ``progress``.
+    """
+
+    def __init__(self, worker: int, config: WorkerConfig, tls_endpoint: bool,
+                 reply: Callable[[object], None], node: str = "") -> None:
+        self.worker = worker
+        self.engine_cls = ENGINES[config.engine]
+        self.ready = WorkerReady(worker, os.getpid(), self.engine_cls.name,
+                                 path_label(self.engine_cls, tls_endpoint), config.engine_reason, node)
+        self.signer = RequestSigner(config.credentials, config.region)
+        self._meter = _ProgressMeter()
+        self._tasks: queue.Queue[PartTask | None] = queue.Queue()
+
+        def retrying(task: PartTask, attempt: int, reason: str) -> None:
+            reply(PartRetrying(worker, task.task_id, attempt, reason))
+
+        self._threads = [threading.Thread(target=_sender_loop, daemon=True, args=(
+            PartSender(worker, config, self.signer, self.engine_cls(), get_algorithm(config.checksum),
+                       self._meter.add, retrying), self._tasks, reply))
+            for _ in range(max(1, config.connections))]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+        _reset_peak_memory()
+
+    def submit(self, task: PartTask) -> None:
+        self._tasks.put(task)
+
+    def update_credentials(self, credentials) -> None:
+        self.signer.update(credentials)
+
+    def progress(self) -> BytesSent | None:
+        """Bytes handed to the kernel since the last call, if any."""
+        sent = self._meter.drain()
+        return BytesSent(self.worker, sent) if sent else None
+
+    def finish(self) -> list[object]:
+        """Let the senders finish their parts and stop; the last progress and own stats."""
+        for _ in self._threads:
+            self._tasks.put(None)
+        for thread in self._threads:
+            thread.join(timeout=5)
+        last = self.progress()
+        return ([last] if last else []) + [_own_stats(self.worker)]
+
+
 def worker_main(worker: int, pipe: Pipe, config: WorkerConfig, tls_endpoint: bool) -> None:
     """Send parts for the coordinator until it says stop (None) or goes away."""
-    engine_cls = ENGINES[config.engine]
     send_lock = threading.Lock()
 
     def reply(message: object) -> None:
@@ -67,31 +118,14 @@ def worker_main(worker: int, pipe: Pipe, config: WorkerConfig, tls_endpoint: boo
             except OSError:
                 _coordinator_gone()
 
-    reply(WorkerReady(worker, os.getpid(), engine_cls.name, path_label(engine_cls, tls_endpoint),
-                      config.engine_reason))
-    signer = RequestSigner(config.credentials, config.region)
-    meter = _ProgressMeter()
-    tasks: queue.Queue[PartTask | None] = queue.Queue()
-    def retrying(task: PartTask, attempt: int, reason: str) -> None:
-        reply(PartRetrying(worker, task.task_id, attempt, reason))
-
-    threads = [threading.Thread(target=_sender_loop, daemon=True, args=(
-        PartSender(worker, config, signer, engine_cls(), get_algorithm(config.checksum), meter.add,
-                   retrying), tasks, reply)) for _ in range(max(1, config.connections))]
-    for thread in threads:
-        thread.start()
-    _reset_peak_memory()
+    sending = SendingWorker(worker, config, tls_endpoint, reply)
+    reply(sending.ready)
+    sending.start()
     try:
-        _read_loop(worker, pipe, tasks, signer, meter, reply)
+        _read_loop(pipe, sending, reply)
     finally:
-        for _ in threads:
-            tasks.put(None)
-        for thread in threads:
-            thread.join(timeout=5)
-        pending = meter.drain()
-        if pending:
-            reply(BytesSent(worker, pending))
-        reply(_own_stats(worker))
+        for message in sending.finish():
+            reply(message)
 
 
 def _coordinator_gone() -> None:
@@ -123,8 +157,7 @@ def _own_stats(worker: int) -> WorkerStats:
     return WorkerStats(worker, os.getpid(), usage.ru_utime, usage.ru_stime, peak, io)
 
 
-def _read_loop(worker: int, pipe: Pipe, tasks: "queue.Queue[PartTask | None]",
-               signer: RequestSigner, meter: _ProgressMeter, reply) -> None:
+def _read_loop(pipe: Pipe, sending: SendingWorker, reply) -> None:
     last_report = time.monotonic()
     while True:
         if pipe.poll(PROGRESS_INTERVAL):
@@ -135,15 +168,14 @@ def _read_loop(worker: int, pipe: Pipe, tasks: "queue.Queue[PartTask | None]",
             if message is None:
                 return
             if isinstance(message, NewCredentials):
-                signer.update(message.credentials)
+                sending.update_credentials(message.credentials)
             else:
-                tasks.put(message)
+                sending.submit(message)
         now = time.monotonic()
         if now - last_report >= PROGRESS_INTERVAL:
             last_report = now
-            sent = meter.drain()
-            if sent:
-                reply(BytesSent(worker, sent))
+            if (sent := sending.progress()) is not None:
+                reply(sent)
 
 
 def _sender_loop(sender: PartSender, tasks: "queue.Queue[PartTask | None]", reply) -> None:

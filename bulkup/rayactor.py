@@ -1,0 +1,81 @@
+"""A sender on a Ray node: the actor behind ``--ray`` (made remote by ``bulkup.raypool``).
+
+It wraps the same SendingWorker a local worker process runs: its own persistent
+connections, the best engine this node can run (probed here, not on the driver), and
+bounded-rate progress. Messages wait in a queue until the coordinator's next ``poll``.
+Credentials arrive with ``start`` (a method call's arguments travel to the actor alone;
+an actor's constructor arguments are kept by Ray's control store for restarts).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import queue
+import time
+
+from .engines import EngineUnavailable, choose_engine
+from .messages import NewCredentials, WorkerConfig, WorkerReady
+from .request import CredentialSet
+from .worker import PROGRESS_INTERVAL, SendingWorker
+
+
+class RaySender:
+    """One worker: ``start`` once, then ``submit`` tasks and ``poll`` for what came back."""
+
+    def __init__(self, index: int, config: WorkerConfig, tls_endpoint: bool, node: str) -> None:
+        self.index, self.config, self.tls_endpoint, self.node = index, config, tls_endpoint, node
+        self._replies: queue.Queue[object] = queue.Queue()
+        self._worker: SendingWorker | None = None
+
+    def start(self, credentials: CredentialSet) -> WorkerReady:
+        """Choose this node's engine and open for work; raises if no engine can run here."""
+        try:
+            engine, reason = choose_engine(self.config.engine, self.tls_endpoint)
+        except EngineUnavailable as exc:
+            raise RuntimeError(f"node {self.node}: {exc}") from None
+        config = dataclasses.replace(self.config, engine=engine.name, engine_reason=reason,
+                                     credentials=credentials)
+        self._worker = SendingWorker(self.index, config, self.tls_endpoint, self._replies.put, self.node)
+        self._worker.start()
+        return self._worker.ready
+
+    def submit(self, messages: list) -> None:
+        """Part tasks to send, and any new credentials."""
+        for message in messages:
+            if isinstance(message, NewCredentials):
+                self._worker.update_credentials(message.credentials)
+            else:
+                self._worker.submit(message)
+
+    def poll(self, wait: float) -> list:
+        """What the senders said since the last poll; waits up to ``wait`` s for something."""
+        deadline = time.monotonic() + wait
+        found: list = []
+        while not found:
+            try:
+                found.append(self._replies.get(timeout=PROGRESS_INTERVAL))
+            except queue.Empty:
+                if (sent := self._worker.progress()) is not None:
+                    return [sent]
+                if time.monotonic() >= deadline:
+                    return []
+        found += self._drain()
+        if (sent := self._worker.progress()) is not None:
+            found.append(sent)
+        return found
+
+    def stop(self) -> list:
+        """Finish the parts in hand and stop: the last messages, then this worker's stats."""
+        final = self._worker.finish() if self._worker else []
+        return self._drain() + final
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def _drain(self) -> list:
+        found = []
+        while True:
+            try:
+                found.append(self._replies.get_nowait())
+            except queue.Empty:
+                return found

@@ -1,0 +1,258 @@
+"""The Ray backend: the coordinator's workers as actors spread over a Ray cluster's nodes.
+
+The coordinator, its journal and the control plane stay on the driver; only part
+descriptors and results cross the cluster. By default each node with CPUs gets one actor
+per CPU (``workers``: that many per node instead), pinned there with node affinity, each
+with its own connections and the best engine that node can run. An actor that dies (or a
+node that leaves) shows as ``WorkerGone``: its parts go to the others and an actor takes
+its place while the node lives and the budget lasts.
+
+Each live actor has one ``poll`` call outstanding; ``receive`` waits on all of them at once
+with ``ray.wait``, so one driver thread serves the whole cluster.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass, field
+
+from .errors import UsageError
+from .messages import WorkerConfig, WorkerReady
+from .pool import OnMessage, Pool, Worker, WorkerGone
+
+log = logging.getLogger("bulkup")
+
+POLL_WAIT = 0.5            # seconds an actor's poll may wait for something to say
+STOP_GRACE = 10.0
+STANDARD_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
+INSTALL_HINT = "the Ray backend needs Ray: pip install 'bulkup[ray]'"
+
+
+@dataclass(frozen=True)
+class RayNode:
+    """A node of the cluster as placement sees it."""
+
+    node_id: str
+    ip: str
+    cpus: float
+    resources: tuple[str, ...]      # custom resource names, e.g. ("rack7-nvme",)
+    label: str                      # what displays call it: its IP, made unique if need be
+
+    def matches(self, pin: str) -> bool:
+        return pin in (self.ip, self.node_id) or pin in self.resources
+
+
+def cluster_nodes(described: list[dict]) -> list[RayNode]:
+    """The live nodes with CPUs, from ``ray.nodes()``; labels are IPs, with a short node id
+    added where several nodes share one IP (several nodes on one machine)."""
+    alive = [d for d in described if d.get("Alive") and d.get("Resources", {}).get("CPU", 0) > 0]
+    ips = [d["NodeManagerAddress"] for d in alive]
+    nodes = []
+    for d in alive:
+        ip = d["NodeManagerAddress"]
+        label = ip if ips.count(ip) == 1 else f"{ip}#{d['NodeID'][:6]}"
+        custom = tuple(sorted(r for r in d["Resources"]
+                              if r not in STANDARD_RESOURCES and not r.startswith(("node:", "accelerator_type:"))))
+        nodes.append(RayNode(d["NodeID"], ip, d["Resources"]["CPU"], custom, label))
+    return sorted(nodes, key=lambda n: n.label)
+
+
+@dataclass(eq=False)
+class RayWorker(Worker):
+    node: RayNode | None = None
+    actor: object = None
+    pending: object = None          # the outstanding start or poll call
+    outbox: list = field(default_factory=list)
+    cannot_start: bool = False      # its node cannot run it (e.g. no engine): do not replace
+
+
+class RayWorkerPool(Pool):
+    """Workers as Ray actors: ``per_node`` on each node (default: one per CPU)."""
+
+    def __init__(self, config: WorkerConfig, tls_endpoint: bool, address: str,
+                 per_node: int | None = None) -> None:
+        self.config = config
+        self.tls_endpoint = tls_endpoint
+        self.address = address
+        self.per_node = per_node
+        self.size = 0
+        self.replacements_left = 0
+        self.workers: list[RayWorker] = []
+        self.nodes: list[RayNode] = []
+        self._owns_connection = False
+
+    # -- starting ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        ray = _ray()
+        self._connect(ray)
+        self.nodes = cluster_nodes(ray.nodes())
+        if not self.nodes:
+            raise UsageError(f"the Ray cluster at {self.address} has no node with CPUs to send from")
+        from .rayactor import RaySender
+        self._actor_class = ray.remote(RaySender)
+        for node in self.nodes:
+            for _ in range(self._count(node)):
+                self._spawn(node)
+        self.size = len(self.workers)
+        self.replacements_left = 2 * self.size
+
+    def _connect(self, ray) -> None:
+        if ray.is_initialized():
+            return      # the caller's own connection (Python API): theirs to close
+        try:
+            ray.init(address=None if self.address == "auto" else self.address,
+                     logging_level=logging.ERROR, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise UsageError(f"cannot join the Ray cluster at {self.address}: {_first_line(exc)}") from None
+        self._owns_connection = True
+        _route_cluster_messages_to_log()
+
+    def _count(self, node: RayNode) -> int:
+        return self.per_node or max(1, int(node.cpus))
+
+    def _spawn(self, node: RayNode) -> RayWorker:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+        count = self._count(node)
+        config = dataclasses.replace(self.config, credentials=None)   # sent with start()
+        actor = self._actor_class.options(
+            num_cpus=node.cpus / count, max_concurrency=4, max_restarts=0,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=False),
+        ).remote(len(self.workers), config, self.tls_endpoint, node.label)
+        worker = RayWorker(len(self.workers), node=node, actor=actor)
+        worker.pending = actor.start.remote(self.config.credentials)
+        self.workers.append(worker)
+        return worker
+
+    # -- messages ----------------------------------------------------------------------
+
+    def live(self) -> list[Worker]:
+        return [w for w in self.workers if w.alive]
+
+    def send(self, worker: Worker, message: object) -> None:
+        worker.outbox.append(message)
+
+    def flush(self) -> None:
+        for worker in self.workers:
+            if worker.outbox and worker.alive:
+                worker.actor.submit.remote(worker.outbox)
+                worker.outbox = []
+
+    def receive(self, timeout: float) -> list[tuple[Worker, object]]:
+        ray = _ray()
+        calls = {w.pending: w for w in self.workers if w.alive and w.pending is not None}
+        if not calls:
+            time.sleep(timeout)
+            return []
+        ready, rest = ray.wait(list(calls), num_returns=1, timeout=timeout)
+        if ready and rest:
+            more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
+            ready += more
+        messages: list[tuple[Worker, object]] = []
+        for call in ready:
+            self._answered(calls[call], call, messages)
+        return messages
+
+    def _answered(self, worker: RayWorker, call, into: list[tuple[Worker, object]]) -> None:
+        ray = _ray()
+        try:
+            answer = ray.get(call)
+        except ray.exceptions.RayActorError as exc:
+            into.append((worker, WorkerGone(self._bury(worker, f"its actor died: {_first_line(exc)}"))))
+            return
+        except ray.exceptions.RayTaskError as exc:
+            worker.cannot_start = True
+            into.append((worker, WorkerGone(self._bury(worker, _first_line(getattr(exc, "cause", exc))))))
+            return
+        if isinstance(answer, WorkerReady):
+            worker.ready = True
+            into.append((worker, answer))
+        else:
+            into.extend((worker, message) for message in answer)
+        worker.pending = worker.actor.poll.remote(POLL_WAIT)
+
+    def _bury(self, worker: RayWorker, why: str) -> str:
+        worker.alive = False
+        worker.pending = None
+        _kill(worker.actor)
+        return f"on node {worker.node.label}: {why}"
+
+    # -- faults and placement ------------------------------------------------------------
+
+    def replace(self, dead: Worker) -> Worker | None:
+        """An actor in place of ``dead`` on the same node, if that node is still alive."""
+        if self.replacements_left <= 0 or dead.cannot_start:
+            return None
+        alive = {node.node_id for node in cluster_nodes(_ray().nodes())}
+        if dead.node.node_id not in alive:
+            return None
+        self.replacements_left -= 1
+        return self._spawn(dead.node)
+
+    def serves(self, worker: Worker, node: str | None) -> bool:
+        return node is None or worker.node.matches(node)
+
+    def unservable(self, node: str) -> str | None:
+        if any(w.node.matches(node) for w in self.workers if w.alive):
+            return None
+        known = ", ".join(f"{n.label}" + (f" [{' '.join(n.resources)}]" if n.resources else "")
+                          for n in self.nodes)
+        return f"no live Ray node matches node {node!r} (nodes: {known})"
+
+    # -- stopping ------------------------------------------------------------------------
+
+    def stop(self, on_message: OnMessage) -> None:
+        """Let every ready actor finish and report, then end them all."""
+        ray = _ray()
+        stopping = {w.actor.stop.remote(): w for w in self.workers if w.alive and w.ready}
+        deadline = time.monotonic() + STOP_GRACE
+        while stopping and time.monotonic() < deadline:
+            ready, _ = ray.wait(list(stopping), num_returns=1, timeout=deadline - time.monotonic())
+            for call in ready:
+                worker = stopping.pop(call)
+                try:
+                    for message in ray.get(call):
+                        on_message(worker, message)
+                except ray.exceptions.RayError:
+                    pass
+        for worker in self.workers:
+            _kill(worker.actor)
+        if self._owns_connection:
+            ray.shutdown()
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise UsageError(INSTALL_HINT) from None
+    return ray
+
+
+def _kill(actor) -> None:
+    try:
+        _ray().kill(actor, no_restart=True)
+    except Exception:       # already gone, or the cluster is
+        pass
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__
+
+
+def _route_cluster_messages_to_log() -> None:
+    """Ray's driver prints the cluster's error notices (a worker died, ...) to stdout,
+    which would break ``--progress json`` and the dashboard. Send them to bulkup's log
+    instead (``--debug`` shows them); what they mean is reported as worker_lost."""
+    try:
+        import ray._private.worker as ray_worker
+    except ImportError:
+        return
+
+    def to_log(data: dict, ignore_prefix: bool = False) -> None:
+        for line in data.get("lines", []):
+            log.debug("ray %s: %s", data.get("pid", ""), line)
+
+    ray_worker.print_to_stdstream = to_log
