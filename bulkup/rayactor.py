@@ -14,7 +14,7 @@ import queue
 import time
 
 from .engines import EngineUnavailable, choose_engine
-from .messages import NewCredentials, WorkerConfig, WorkerReady
+from .messages import NewCredentials, PartError, WorkerConfig, WorkerReady
 from .request import CredentialSet
 from .worker import PROGRESS_INTERVAL, SendingWorker
 
@@ -35,7 +35,7 @@ class RaySender:
             raise RuntimeError(f"node {self.node}: {exc}") from None
         config = dataclasses.replace(self.config, engine=engine.name, engine_reason=reason,
                                      credentials=credentials)
-        self._worker = SendingWorker(self.index, config, self.tls_endpoint, self._replies.put, self.node)
+        self._worker = SendingWorker(self.index, config, self.tls_endpoint, self._reply, self.node)
         self._worker.start()
         return self._worker.ready
 
@@ -71,6 +71,11 @@ class RaySender:
 
     def pid(self) -> int:
         return os.getpid()
+
+    def _reply(self, message: object) -> None:
+        if isinstance(message, PartError):     # say which machine could not read or send it
+            message = dataclasses.replace(message, message=f"on node {self.node}: {message.message}")
+        self._replies.put(message)
 
     def _drain(self) -> list:
         found = []

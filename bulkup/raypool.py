@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import socket
 import time
 from dataclasses import dataclass, field
 
@@ -25,6 +26,7 @@ log = logging.getLogger("bulkup")
 
 POLL_WAIT = 0.5            # seconds an actor's poll may wait for something to say
 STOP_GRACE = 10.0
+CONNECT_TIMEOUT = 5.0
 STANDARD_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
 INSTALL_HINT = "the Ray backend needs Ray: pip install 'bulkup[ray]'"
 
@@ -101,6 +103,7 @@ class RayWorkerPool(Pool):
     def _connect(self, ray) -> None:
         if ray.is_initialized():
             return      # the caller's own connection (Python API): theirs to close
+        _check_reachable(self.address)
         try:
             ray.init(address=None if self.address == "auto" else self.address,
                      logging_level=logging.ERROR, log_to_driver=False)
@@ -228,6 +231,30 @@ def _ray():
     except ImportError:
         raise UsageError(INSTALL_HINT) from None
     return ray
+
+
+def _check_reachable(address: str) -> None:
+    """Fail at once when nothing listens at the cluster's address (Ray itself would retry
+    for minutes)."""
+    if address.startswith("ray://"):
+        return
+    try:
+        from ray._private.services import canonicalize_bootstrap_address_or_die
+        resolved = canonicalize_bootstrap_address_or_die(None if address == "auto" else address)
+    except ConnectionError as exc:
+        if address == "auto":
+            raise UsageError("no running Ray cluster found: give --ray ADDRESS (the head's host:port) "
+                             "or set RAY_ADDRESS") from None
+        raise UsageError(f"cannot join the Ray cluster at {address}: {_first_line(exc)}") from None
+    except Exception:       # Ray's internals moved: let ray.init decide
+        return
+    host, _, port = resolved.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT).close()
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__
+        raise UsageError(f"cannot join the Ray cluster at {address}: nothing answers at {resolved} "
+                         f"({reason.lower()})") from None
 
 
 def _kill(actor) -> None:

@@ -1,0 +1,99 @@
+"""A Ray cluster on loopback for the test suite: a head and worker nodes on this machine.
+
+Every node has one CPU (so one bulkup actor by default) and a custom resource named after
+it ("head", "node_b", ...), which manifests can pin objects to. Node processes are children
+of the test process and are all stopped on exit, even if the cluster's own shutdown fails.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+
+# Ray on loopback: keep 127.0.0.1 as every node's address (do not swap in the outward one),
+# and send no usage statistics anywhere.
+RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+class LocalRayCluster:
+    """``with LocalRayCluster(["node_b", "node_c"]) as cluster:`` -> ``cluster.address``."""
+
+    def __init__(self, workers: list[str]) -> None:
+        self.worker_names = workers
+        self.nodes: dict[str, object] = {}
+        self.temp_dir = tempfile.mkdtemp(prefix="bulkup-ray-")
+
+    def __enter__(self) -> "LocalRayCluster":
+        os.environ.update(RAY_ENV)
+        from ray.cluster_utils import Cluster
+        self.cluster = Cluster(initialize_head=True, head_node_args=dict(
+            num_cpus=1, resources={"head": 1}, node_ip_address="127.0.0.1",
+            include_dashboard=False, temp_dir=self.temp_dir))
+        self.nodes["head"] = self.cluster.head_node
+        for name in self.worker_names:
+            self.add_node(name)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pids = self._all_pids()
+        try:
+            self.cluster.shutdown()
+        finally:
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+    @property
+    def address(self) -> str:
+        return self.cluster.address
+
+    def env(self) -> dict[str, str]:
+        return dict(RAY_ENV)
+
+    def add_node(self, name: str):
+        self.nodes[name] = self.cluster.add_node(num_cpus=1, resources={name: 1},
+                                                 node_ip_address="127.0.0.1")
+        return self.nodes[name]
+
+    def crash_node(self, name: str) -> None:
+        """The node's machine dies: its workers and its raylet are killed at once."""
+        workers = self.worker_pids(name)
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        self.cluster.remove_node(self.nodes.pop(name), allow_graceful=False)
+
+    def raylet_pid(self, name: str) -> int:
+        return self.nodes[name].all_processes["raylet"][0].process.pid
+
+    def node_of_pid(self, pid: int) -> str | None:
+        """The node whose raylet started process ``pid`` (Ray's workers are its children)."""
+        parents = set(_ancestors(pid))
+        return next((name for name in self.nodes if self.raylet_pid(name) in parents), None)
+
+    def worker_pids(self, name: str) -> list[int]:
+        """The bulkup actors' processes on one node."""
+        out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(self.raylet_pid(name))],
+                             capture_output=True, text=True).stdout
+        return [int(line.split()[0]) for line in out.splitlines() if "RaySender" in line]
+
+    def _all_pids(self) -> list[int]:
+        pids = []
+        for node in self.nodes.values():
+            for processes in node.all_processes.values():
+                pids += [p.process.pid for p in processes if p.process is not None]
+        return pids
+
+
+def _ancestors(pid: int) -> list[int]:
+    found = []
+    while pid > 1:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+        found.append(pid)
+    return found

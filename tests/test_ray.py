@@ -1,0 +1,224 @@
+"""The Ray backend on a real (loopback) multi-node Ray cluster, against the real S3 server.
+
+The cluster has a head and two worker nodes, one CPU each, so one bulkup actor per node.
+Which node sent a part is proven by the process tree: an actor's pid is a child of its
+node's raylet.
+"""
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from conftest import error_line, keys_in, open_uploads, run_bulkup, write_random_file
+from faultproxy import FaultProxy, upload_part_of
+from raycluster import LocalRayCluster
+from test_migrate import assert_migrated, make_files, manifest_for, write_manifest
+from test_migrate_crash import wait_for
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    with LocalRayCluster(["node_b", "node_c"]) as cluster:
+        yield cluster
+
+
+def ray_command(server, cluster, command, *args, url=None, debug=False):
+    return [sys.executable, "-m", "bulkup", *(["--debug"] if debug else []), command, *args, "--endpoint-url", url or server.https_url,
+            "--ray", cluster.address, "--part-size", "5MiB"]
+
+
+def ray_env(server, cluster):
+    return {**server.env(), **cluster.env()}
+
+
+class RayRun:
+    """A bulkup command run on the cluster with JSON progress, read as it happens: each
+    worker's node is found from the process tree while the worker still lives."""
+
+    def __init__(self, server, cluster, command, *args, url=None, debug=False) -> None:
+        self.cluster = cluster
+        self.proc = subprocess.Popen(ray_command(server, cluster, command, *args, url=url, debug=debug)
+                                     + ["--progress", "json"],
+                                     env={**ray_env(server, cluster), "PATH": os.environ["PATH"]},
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        self.nodes: dict[int, str | None] = {}      # worker -> node name, by process tree
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            event = json.loads(line)
+            if event["event"] == "worker":
+                self.nodes[event["worker"]] = self.cluster.node_of_pid(event["pid"])
+
+    def wait(self, timeout: float = 300) -> "RayRun":
+        self.stderr = self.proc.stderr.read()
+        self.proc.wait(timeout=timeout)
+        self._reader.join()
+        self.returncode = self.proc.returncode
+        return self
+
+    def events(self, kind: str) -> list[dict]:
+        return events("".join(self.lines), kind)
+
+
+def run_ray(server, cluster, command, *args, url=None, debug=False) -> RayRun:
+    return RayRun(server, cluster, command, *args, url=url, debug=debug).wait()
+
+
+def events(stdout: str, kind: str) -> list[dict]:
+    found = [json.loads(line) for line in stdout.splitlines() if line.strip()]
+    return [e for e in found if e["event"] == kind]
+
+
+def test_migration_is_byte_exact_and_sent_from_every_node(s3server, s3, bucket, tmp_path, ray_cluster):
+    files = make_files(tmp_path, 60, [23 * MiB, 16 * MiB])
+    report = tmp_path / "report.json"
+    proc = run_ray(s3server, ray_cluster, "migrate", manifest_for(tmp_path, bucket, files),
+                   "--report", str(report))
+    assert proc.returncode == 0, proc.stderr
+    assert_migrated(s3, bucket, files)
+    assert sorted(proc.nodes.values()) == ["head", "node_b", "node_c"]
+    run = json.loads(report.read_text())["run"]
+    busy = [node for node, entry in run["nodes"].items() if entry["parts"] > 0]
+    assert len(busy) >= 2, run["nodes"]
+    assert sum(entry["bytes"] for entry in run["nodes"].values()) == sum(os.path.getsize(p) for p, _ in files)
+
+
+def test_pinned_objects_are_sent_by_their_node_only(s3server, s3, bucket, tmp_path, ray_cluster):
+    files = make_files(tmp_path, 12, [12 * MiB])
+    lines = [{"source": p, "destination": f"s3://{bucket}/{k}", "size": os.path.getsize(p),
+              "node": "node_b" if i % 2 else "node_c"} for i, (p, k) in enumerate(files)]
+    report = tmp_path / "report.json"
+    proc = run_ray(s3server, ray_cluster, "migrate", write_manifest(tmp_path / "m.jsonl", lines),
+                   "--report", str(report))
+    assert proc.returncode == 0, proc.stderr
+    assert_migrated(s3, bucket, files)
+    sent = {}           # node (by the process tree of its workers) -> bytes its workers sent
+    for entry in json.loads(report.read_text())["run"]["nodes"].values():
+        [node] = {proc.nodes[w] for w in entry["workers"]}
+        sent[node] = entry["bytes"]
+    expected = {"node_b": 0, "node_c": 0}
+    for line in lines:
+        expected[line["node"]] += line["size"]
+    assert sent == {"head": 0, **expected}
+
+
+def test_a_node_that_cannot_read_the_file_fails_that_object_only(s3server, s3, bucket, tmp_path, ray_cluster):
+    files = make_files(tmp_path, 3)
+    lines = [{"source": p, "destination": f"s3://{bucket}/{k}"} for p, k in files]
+    lines.append({"source": str(tmp_path / "only-on-another-machine.bin"), "destination": f"s3://{bucket}/local",
+                  "size": 1234, "node": "node_b"})
+    proc = run_ray(s3server, ray_cluster, "migrate", write_manifest(tmp_path / "m.jsonl", lines))
+    assert proc.returncode == 1
+    [failed] = proc.events("object_failed")
+    assert failed["key"] == "local"
+    assert "on node 127.0.0.1#" in failed["reason"] and "cannot open: No such file" in failed["reason"]
+    assert keys_in(s3, bucket) == sorted(k for _, k in files)
+
+
+def test_an_object_pinned_to_no_node_of_the_cluster_fails_with_the_nodes_named(s3server, s3, bucket, tmp_path,
+                                                                               ray_cluster):
+    [(path, key)] = make_files(tmp_path, 1)
+    line = {"source": path, "destination": f"s3://{bucket}/{key}", "size": os.path.getsize(path),
+            "node": "rack9-nvme"}
+    proc = run_ray(s3server, ray_cluster, "migrate", write_manifest(tmp_path / "m.jsonl", [line]))
+    assert proc.returncode == 1
+    [failed] = proc.events("object_failed")
+    assert "no live Ray node matches node 'rack9-nvme'" in failed["reason"]
+    assert "[node_b]" in failed["reason"]
+    assert keys_in(s3, bucket) == [] and open_uploads(s3, bucket) == []
+
+
+def test_killed_actors_parts_are_sent_by_the_others(s3server, s3, bucket, tmp_path, ray_cluster):
+    files = make_files(tmp_path, 20, [30 * MiB, 30 * MiB])
+    manifest = manifest_for(tmp_path, bucket, files)
+    with FaultProxy(s3server.http_url, body_rate=6 * MiB) as proxy:
+        run = RayRun(s3server, ray_cluster, "migrate", manifest, url=proxy.url)
+        wait_for(lambda: len([r for r in proxy.snapshot() if upload_part_of(r) and r.status == 200]) >= 2,
+                 what="parts accepted")
+        victims = [pid for pid in ray_cluster.worker_pids("node_b")]
+        assert victims
+        for pid in victims:
+            os.kill(pid, signal.SIGKILL)
+        run.wait()
+    assert run.returncode == 0, run.stderr
+    assert_migrated(s3, bucket, files)
+    lost = run.events("worker_lost")
+    assert lost and all("on node 127.0.0.1#" in e["reason"] for e in lost)
+    assert list(run.nodes.values()).count("node_b") >= 2     # the killed one and its replacement
+    [summary] = run.events("summary")
+    assert summary["objects_uploaded"] == len(files)
+
+
+def test_a_node_crashing_mid_run_does_not_stop_the_migration(s3server, s3, bucket, tmp_path, ray_cluster):
+    ray_cluster.add_node("node_d")
+    files = make_files(tmp_path, 10, [30 * MiB, 30 * MiB])
+    with FaultProxy(s3server.http_url, body_rate=6 * MiB) as proxy:
+        run = RayRun(s3server, ray_cluster, "migrate", manifest_for(tmp_path, bucket, files), url=proxy.url)
+        wait_for(lambda: len([r for r in proxy.snapshot() if upload_part_of(r) and r.status == 200]) >= 2,
+                 what="parts accepted")
+        assert "node_d" in run.nodes.values()
+        ray_cluster.crash_node("node_d")
+        run.wait()
+    assert run.returncode == 0, run.stderr
+    assert_migrated(s3, bucket, files)
+    lost = {e["worker"] for e in run.events("worker_lost")}
+    assert lost and all(run.nodes[w] == "node_d" for w in lost)
+    assert list(run.nodes.values()).count("node_d") == 1      # not replaced on a dead node
+
+
+def test_a_killed_driver_resumes_from_its_journal(s3server, s3, bucket, tmp_path, ray_cluster):
+    files = make_files(tmp_path, 10, [30 * MiB, 25 * MiB])
+    manifest = manifest_for(tmp_path, bucket, files)
+    with FaultProxy(s3server.http_url, body_rate=6 * MiB) as proxy:
+        run = RayRun(s3server, ray_cluster, "migrate", manifest, url=proxy.url)
+        wait_for(lambda: _journaled_parts(manifest) >= 2, what="parts in the journal")
+        os.kill(run.proc.pid, signal.SIGKILL)
+        run.wait()
+        resumed = run_bulkup("resume", manifest + ".journal", "--endpoint-url", s3server.https_url,
+                             "--progress", "json", env=ray_env(s3server, ray_cluster))
+    assert resumed.returncode == 0, resumed.stderr
+    assert_migrated(s3, bucket, files)
+    assert {w["node"] for w in events(resumed.stdout, "worker")} and events(resumed.stdout, "worker")[0]["node"]
+
+
+def _journaled_parts(manifest: str) -> int:
+    try:
+        with sqlite3.connect(manifest + ".journal") as db:
+            return db.execute("SELECT COUNT(*) FROM parts").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def test_credentials_never_reach_the_clusters_logs(s3server, s3, bucket, tmp_path, ray_cluster):
+    files = make_files(tmp_path, 5, [6 * MiB])
+    proc = run_ray(s3server, ray_cluster, "migrate", manifest_for(tmp_path, bucket, files), debug=True)
+    assert proc.returncode == 0, proc.stderr
+    proc.stdout = "".join(proc.lines)
+    secret = s3server.env()["AWS_SECRET_ACCESS_KEY"].encode()
+    for folder, _, names in os.walk(ray_cluster.temp_dir):
+        for name in names:
+            path = os.path.join(folder, name)
+            if os.path.isfile(path) and not os.path.islink(path):
+                with open(path, "rb") as f:
+                    content = f.read()
+                assert secret not in content, path
+                assert b"Signature=" not in content, path
+    assert secret.decode() not in proc.stdout + proc.stderr
+
+
+def test_an_unreachable_cluster_is_one_clear_error(s3server, bucket, tmp_path):
+    [(path, key)] = make_files(tmp_path, 1)
+    proc = run_bulkup("put", path, f"s3://{bucket}/", "--endpoint-url", s3server.https_url,
+                      "--ray", "127.0.0.1:9", env={**s3server.env(), "RAY_USAGE_STATS_ENABLED": "0"})
+    assert "cannot join the Ray cluster at 127.0.0.1:9" in error_line(proc, 2)
