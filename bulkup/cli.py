@@ -73,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     manifest.set_defaults(func=_cmd_manifest)
     doctor = commands.add_parser("doctor", help="which data path uploads take here, and why")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    doctor.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
+                        help="diagnose every node of a Ray cluster instead of this machine")
     doctor.set_defaults(func=_cmd_doctor)
     from .cleanup import add_parser as _add_cleanup
     _add_cleanup(commands, _add_connection_options)
@@ -186,7 +188,7 @@ def _cmd_manifest(args: argparse.Namespace) -> int:
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from .doctor import report
-    return report(as_json=args.json)
+    return report(as_json=args.json, ray=args.ray)
 
 
 def progress_sink(args: argparse.Namespace) -> ProgressSink:

@@ -128,7 +128,8 @@ def _nodes(nodes: list[tuple[str, int, str, float]]) -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append("nodes\n", style="bold")
     for node, workers, engines, rate in nodes:
-        text.append(f" {node:<21} {workers:>3} workers  {human_bytes(rate) + '/s':>12}  {engines}\n")
+        noun = "worker " if workers == 1 else "workers"
+        text.append(f" {node:<21} {workers:>3} {noun}  {human_bytes(rate) + '/s':>12}  {engines}\n")
     text.rstrip()
     return text
 

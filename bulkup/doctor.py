@@ -1,4 +1,5 @@
-"""``bulkup doctor``: which data path uploads will take on this machine, and why."""
+"""``bulkup doctor``: which data path uploads will take on this machine (or on each node of
+a Ray cluster), and why."""
 from __future__ import annotations
 
 import json
@@ -65,19 +66,36 @@ def _pipe_max_size() -> str:
         return "unknown"
 
 
-def report(as_json: bool = False, out=sys.stdout) -> int:
-    """Print the diagnosis; returns the exit status (0: some engine can run)."""
-    found, picks = checks(), chosen()
+def diagnosis() -> dict:
+    """This machine's checks and choices, as plain data."""
+    return {"checks": [asdict(c) for c in checks()], "chosen": chosen(),
+            "python": sys.version.split()[0], "openssl": ssl.OPENSSL_VERSION,
+            "engines": sorted(ENGINES)}
+
+
+def report(as_json: bool = False, out=sys.stdout, ray: str | None = None) -> int:
+    """Print the diagnosis (of each node of the Ray cluster at ``ray``); returns the exit
+    status (0: some engine can run everywhere)."""
+    if ray:
+        from .raypool import on_every_node
+        found = on_every_node(ray, diagnosis)
+    else:
+        found = {"": diagnosis()}
     if as_json:
-        json.dump({"checks": [asdict(c) for c in found], "chosen": picks,
-                   "python": sys.version.split()[0], "openssl": ssl.OPENSSL_VERSION,
-                   "engines": sorted(ENGINES)}, out, indent=2)
+        json.dump({"nodes": found} if ray else found[""], out, indent=2)
         out.write("\n")
     else:
-        for scheme, pick in picks.items():
-            print(f"{scheme} uploads use: {pick['path']}  ({pick['reason']})", file=out)
+        for node, diagnosed in found.items():
+            _print_diagnosis(diagnosed, out, f"node {node}: " if node else "")
+    return 0 if all(p["engine"] != "none" for d in found.values() for p in d["chosen"].values()) else 1
+
+
+def _print_diagnosis(diagnosed: dict, out, prefix: str) -> None:
+    for scheme, pick in diagnosed["chosen"].items():
+        print(f"{prefix}{scheme} uploads use: {pick['path']}  ({pick['reason']})", file=out)
+    print(file=out)
+    for check in diagnosed["checks"]:
+        mark = "ok " if check["ok"] else "-- "
+        print(f"{mark} {check['name']}: {check['detail']}", file=out)
+    if prefix:
         print(file=out)
-        for check in found:
-            mark = "ok " if check.ok else "-- "
-            print(f"{mark} {check.name}: {check.detail}", file=out)
-    return 0 if all(p["engine"] != "none" for p in picks.values()) else 1

@@ -186,7 +186,8 @@ def node_rows(result: "UploadResult") -> list[tuple[str, str]]:
     rows = []
     for node, entry in result.by_node().items():
         paths = ", ".join(sorted(entry["paths"])) or "no parts"
-        rows.append((f"node {node}", f"{len(entry['workers'])} workers, {paths}: {entry['parts']} parts, "
+        workers = len(entry["workers"])
+        rows.append((f"node {node}", f"{workers} worker{'s' * (workers != 1)}, {paths}: {entry['parts']} parts, "
                                      f"{human_bytes(entry['bytes'])} at {human_bytes(entry['rate'])}/s"))
     return rows
 

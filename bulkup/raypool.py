@@ -88,7 +88,7 @@ class RayWorkerPool(Pool):
 
     def start(self) -> None:
         ray = _ray()
-        self._connect(ray)
+        self._owns_connection = join_cluster(self.address)
         self.nodes = cluster_nodes(ray.nodes())
         if not self.nodes:
             raise UsageError(f"the Ray cluster at {self.address} has no node with CPUs to send from")
@@ -99,18 +99,6 @@ class RayWorkerPool(Pool):
                 self._spawn(node)
         self.size = len(self.workers)
         self.replacements_left = 2 * self.size
-
-    def _connect(self, ray) -> None:
-        if ray.is_initialized():
-            return      # the caller's own connection (Python API): theirs to close
-        _check_reachable(self.address)
-        try:
-            ray.init(address=None if self.address == "auto" else self.address,
-                     logging_level=logging.ERROR, log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise UsageError(f"cannot join the Ray cluster at {self.address}: {_first_line(exc)}") from None
-        self._owns_connection = True
-        _route_cluster_messages_to_log()
 
     def _count(self, node: RayNode) -> int:
         return self.per_node or max(1, int(node.cpus))
@@ -222,6 +210,38 @@ class RayWorkerPool(Pool):
         for worker in self.workers:
             _kill(worker.actor)
         if self._owns_connection:
+            ray.shutdown()
+
+
+def join_cluster(address: str) -> bool:
+    """Connect this process to the cluster as its driver; False if already connected (the
+    caller's own connection, e.g. from the Python API: theirs to close)."""
+    ray = _ray()
+    if ray.is_initialized():
+        return False
+    _check_reachable(address)
+    try:
+        ray.init(address=None if address == "auto" else address,
+                 logging_level=logging.ERROR, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise UsageError(f"cannot join the Ray cluster at {address}: {_first_line(exc)}") from None
+    _route_cluster_messages_to_log()
+    return True
+
+
+def on_every_node(address: str, function) -> dict[str, object]:
+    """``function()``'s result on each node with CPUs, by node label (for ``bulkup doctor``)."""
+    ray = _ray()
+    owned = join_cluster(address)
+    try:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+        remote = ray.remote(function)
+        nodes = cluster_nodes(ray.nodes())
+        calls = [remote.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(
+            node.node_id, soft=False)).remote() for node in nodes]
+        return {node.label: result for node, result in zip(nodes, ray.get(calls))}
+    finally:
+        if owned:
             ray.shutdown()
 
 

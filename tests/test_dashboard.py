@@ -75,3 +75,20 @@ def test_summary_table_names_engines_retries_and_failures():
     for expected in ("bulkup summary", "1 uploaded, 1 failed", "retries", "2", "kTLS+io_uring (1 parts)",
                      "AccessDenied: no", "migration", "peak"):
         assert expected in text, expected
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_a_ray_run_shows_each_node_with_its_workers_and_rate(width):
+    state = busy_state()
+    for worker in range(4, 40):
+        state.worker_ready(worker, 2000 + worker, "kTLS+io_uring", 2, node=f"10.0.0.{worker % 3 + 5}")
+        state.add_sent(worker, 8 << 20)
+    state.tick(3.0)
+    console = Console(width=width, record=True, file=io.StringIO(), force_terminal=True)
+    console.print(render(state, now=3.0))
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= width
+    node_rows = [line for line in lines if line.strip().startswith("10.0.0.")]
+    assert len(node_rows) == 3
+    assert all("12 workers" in row and "kTLS+io_uring" in row and "/s" in row for row in node_rows)
+    assert not any(line.strip().startswith("39 ") for line in lines)    # 40 worker rows would not fit

@@ -222,3 +222,13 @@ def test_an_unreachable_cluster_is_one_clear_error(s3server, bucket, tmp_path):
     proc = run_bulkup("put", path, f"s3://{bucket}/", "--endpoint-url", s3server.https_url,
                       "--ray", "127.0.0.1:9", env={**s3server.env(), "RAY_USAGE_STATS_ENABLED": "0"})
     assert "cannot join the Ray cluster at 127.0.0.1:9" in error_line(proc, 2)
+
+
+def test_doctor_diagnoses_every_node(ray_cluster):
+    proc = run_bulkup("doctor", "--ray", ray_cluster.address, "--json", env=ray_cluster.env())
+    assert proc.returncode == 0, proc.stderr
+    nodes = json.loads(proc.stdout)["nodes"]
+    assert len(nodes) == 3
+    for diagnosed in nodes.values():
+        assert diagnosed["chosen"]["https"]["path"]
+        assert any(c["name"].startswith("engine ") for c in diagnosed["checks"])
