@@ -86,8 +86,15 @@ def report(as_json: bool = False, out=sys.stdout, ray: str | None = None) -> int
         out.write("\n")
     else:
         for node, diagnosed in found.items():
-            _print_diagnosis(diagnosed, out, f"node {node}: " if node else "")
-    return 0 if all(p["engine"] != "none" for d in found.values() for p in d["chosen"].values()) else 1
+            if "error" in diagnosed:
+                print(f"node {node}: cannot diagnose: {diagnosed['error']}\n", file=out)
+            else:
+                _print_diagnosis(diagnosed, out, f"node {node}: " if node else "")
+    return 0 if found and all(_can_upload(d) for d in found.values()) else 1
+
+
+def _can_upload(diagnosed: dict) -> bool:
+    return "error" not in diagnosed and all(p["engine"] != "none" for p in diagnosed["chosen"].values())
 
 
 def _print_diagnosis(diagnosed: dict, out, prefix: str) -> None:

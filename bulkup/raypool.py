@@ -27,6 +27,7 @@ log = logging.getLogger("bulkup")
 POLL_WAIT = 0.5            # seconds an actor's poll may wait for something to say
 STOP_GRACE = 10.0
 CONNECT_TIMEOUT = 5.0
+DIAGNOSIS_TIMEOUT = 60.0    # seconds every node has to answer ``bulkup doctor``
 STANDARD_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
 INSTALL_HINT = "the Ray backend needs Ray: pip install 'bulkup[ray]'"
 
@@ -229,20 +230,47 @@ def join_cluster(address: str) -> bool:
     return True
 
 
-def on_every_node(address: str, function) -> dict[str, object]:
-    """``function()``'s result on each node with CPUs, by node label (for ``bulkup doctor``)."""
+def on_every_node(address: str, function, timeout: float = DIAGNOSIS_TIMEOUT) -> dict[str, dict]:
+    """``function()``'s result (a dict) on each node with CPUs, by node label, for ``bulkup
+    doctor``. A node that cannot run it says why under "error"; one that left the cluster
+    between the listing and the call is left out."""
     ray = _ray()
     owned = join_cluster(address)
     try:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
         remote = ray.remote(function)
         nodes = cluster_nodes(ray.nodes())
-        calls = [remote.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(
-            node.node_id, soft=False)).remote() for node in nodes]
-        return {node.label: result for node, result in zip(nodes, ray.get(calls))}
+        calls = {remote.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(
+            node.node_id, soft=False)).remote(): node for node in nodes}
+        ready, _ = ray.wait(list(calls), num_returns=len(calls), timeout=timeout)
+        answers = {calls[call].label: _answer(ray, call) for call in ready}
+        found = {}
+        for node in nodes:
+            answer = answers.get(node.label, {"error": f"no answer within {timeout:.0f} s"})
+            if answer is not _LEFT:
+                found[node.label] = answer
+            else:
+                log.info("node %s left the cluster during the diagnosis", node.label)
+        return found
     finally:
         if owned:
             ray.shutdown()
+
+
+_LEFT: dict = {}
+
+
+def _answer(ray, call) -> dict:
+    """One node's result, ``_LEFT`` if the node is gone, or what kept it from answering."""
+    try:
+        return ray.get(call)
+    except ray.exceptions.TaskUnschedulableError:
+        return _LEFT
+    except ray.exceptions.RayTaskError as exc:
+        cause = exc.cause
+        return {"error": f"{type(cause).__name__}: {_first_line(cause)}" if cause else _first_line(exc)}
+    except ray.exceptions.RayError as exc:
+        return {"error": _first_line(exc)}
 
 
 def _ray():

@@ -1,14 +1,16 @@
-"""A Ray cluster on loopback for the test suite: a head and worker nodes on this machine.
+"""A Ray cluster on loopback, for tests and benchmarks: a head and worker nodes on this machine.
 
-Every node has one CPU (so one bulkup actor by default) and a custom resource named after
-it ("head", "node_b", ...), which manifests can pin objects to. Node processes are children
-of the test process and are all stopped on exit, even if the cluster's own shutdown fails.
+Every node has ``cpus`` CPUs (so that many bulkup actors by default) and a custom resource
+named after it ("head", "node_b", ...), which manifests can pin objects to. Node processes
+are children of this process and are all stopped on exit, even if Ray's own shutdown fails.
+Nothing listens beyond 127.0.0.1.
 """
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+import shutil
 import tempfile
 
 # Ray on loopback: keep 127.0.0.1 as every node's address (do not swap in the outward one),
@@ -19,42 +21,64 @@ RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": 
 class LocalRayCluster:
     """``with LocalRayCluster(["node_b", "node_c"]) as cluster:`` -> ``cluster.address``."""
 
-    def __init__(self, workers: list[str]) -> None:
+    def __init__(self, workers: list[str], cpus: int = 1) -> None:
         self.worker_names = workers
+        self.cpus = cpus
         self.nodes: dict[str, object] = {}
         self.temp_dir = tempfile.mkdtemp(prefix="bulkup-ray-")
+        self._saved_env: dict[str, str | None] = {}
 
     def __enter__(self) -> "LocalRayCluster":
-        os.environ.update(RAY_ENV)
+        # Ray notes the newest cluster's address under RAY_TMPDIR: keep that note in this
+        # cluster's own directory, away from the machine's real clusters.
+        os.makedirs(os.path.join(self.temp_dir, "ray"))
+        for name, value in self.env().items():
+            self._saved_env[name] = os.environ.get(name)
+            os.environ[name] = value
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _start(self) -> None:
         from ray.cluster_utils import Cluster
         self.cluster = Cluster(initialize_head=True, head_node_args=dict(
-            num_cpus=1, resources={"head": 1}, node_ip_address="127.0.0.1",
+            num_cpus=self.cpus, resources={"head": 1}, node_ip_address="127.0.0.1",
             include_dashboard=False, temp_dir=self.temp_dir))
         self.nodes["head"] = self.cluster.head_node
         for name in self.worker_names:
             self.add_node(name)
-        return self
 
     def __exit__(self, *exc: object) -> None:
         pids = self._all_pids()
         try:
-            self.cluster.shutdown()
+            if hasattr(self, "cluster"):
+                self.cluster.shutdown()
         finally:
             for pid in pids:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+            for name, value in self._saved_env.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
     @property
     def address(self) -> str:
         return self.cluster.address
 
     def env(self) -> dict[str, str]:
-        return dict(RAY_ENV)
+        """The environment a driver of this cluster runs with."""
+        return {**RAY_ENV, "RAY_TMPDIR": self.temp_dir}
 
     def add_node(self, name: str):
-        self.nodes[name] = self.cluster.add_node(num_cpus=1, resources={name: 1},
+        self.nodes[name] = self.cluster.add_node(num_cpus=self.cpus, resources={name: 1},
                                                  node_ip_address="127.0.0.1")
         return self.nodes[name]
 
