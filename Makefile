@@ -47,6 +47,7 @@ bench: $(BENCH_STAMP) $(PEERS_STAMP)
 	$(PY) bench/compare.py
 	$(PY) bench/bench_migrate.py
 	$(PY) bench/bench_progress.py
+	$(PY) bench/bench_ray.py
 
 ## The same comparison on small data sets, in under 3 minutes.
 bench-quick: $(BENCH_STAMP) $(PEERS_STAMP)

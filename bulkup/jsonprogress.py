@@ -15,9 +15,10 @@ Events (field ``event``), each with ``time`` (seconds since the run started):
   ``rate`` (bytes/s, smoothed), ``eta`` (seconds or null), ``retrying``
 - ``summary`` (last): ``objects_uploaded``, ``objects_failed``, ``bytes_uploaded``,
   ``seconds``, ``rate``, ``peak_rate``, ``retries``, ``parts``, ``workers`` (per worker:
-  ``engine``, ``paths`` (parts per data path), ``fallback``, ``cpu_seconds``),
-  ``workers_lost``, ``failures`` (``key``, ``reason``), and any extra fields of the
-  command (a migration's totals). The same object is ``run`` in ``--report`` files.
+  ``engine``, ``paths`` (parts per data path), ``fallback``, ``cpu_seconds``, ``peak_rss``
+  (bytes), and ``node`` in Ray runs), ``nodes`` (Ray runs: per node ``workers``, ``paths``,
+  ``parts``, ``bytes``, ``rate``), ``workers_lost``, ``failures`` (``key``, ``reason``),
+  and any extra fields of the command (a migration's totals). The same object is ``run`` in ``--report`` files.
 
 No secret, signature or URL query ever appears: keys, sizes, ETags, checksums and one-line
 reasons only.

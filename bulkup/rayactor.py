@@ -18,6 +18,8 @@ from .messages import NewCredentials, PartError, WorkerConfig, WorkerReady
 from .request import CredentialSet
 from .worker import PROGRESS_INTERVAL, SendingWorker
 
+MIN_POLL_INTERVAL = 0.02    # seconds: at most 50 answers a second per actor
+
 
 class RaySender:
     """One worker: ``start`` once, then ``submit`` tasks and ``poll`` for what came back."""
@@ -26,6 +28,7 @@ class RaySender:
         self.index, self.config, self.tls_endpoint, self.node = index, config, tls_endpoint, node
         self._replies: queue.Queue[object] = queue.Queue()
         self._worker: SendingWorker | None = None
+        self._last_answer = 0.0
 
     def start(self, credentials: CredentialSet) -> WorkerReady:
         """Choose this node's engine and open for work; raises if no engine can run here."""
@@ -48,7 +51,11 @@ class RaySender:
                 self._worker.submit(message)
 
     def poll(self, wait: float) -> list:
-        """What the senders said since the last poll; waits up to ``wait`` s for something."""
+        """What the senders said since the last poll; waits up to ``wait`` s for something.
+
+        Answers at most every MIN_POLL_INTERVAL: each answer is a round trip through Ray
+        (about a millisecond of CPU on each side), and a burst of results is worth one.
+        """
         deadline = time.monotonic() + wait
         found: list = []
         while not found:
@@ -56,13 +63,20 @@ class RaySender:
                 found.append(self._replies.get(timeout=PROGRESS_INTERVAL))
             except queue.Empty:
                 if (sent := self._worker.progress()) is not None:
-                    return [sent]
+                    return self._answer([sent])
                 if time.monotonic() >= deadline:
-                    return []
+                    return self._answer([])
+        linger = self._last_answer + MIN_POLL_INTERVAL - time.monotonic()
+        if linger > 0:
+            time.sleep(linger)
         found += self._drain()
         if (sent := self._worker.progress()) is not None:
             found.append(sent)
-        return found
+        return self._answer(found)
+
+    def _answer(self, messages: list) -> list:
+        self._last_answer = time.monotonic()
+        return messages
 
     def stop(self) -> list:
         """Finish the parts in hand and stop: the last messages, then this worker's stats."""

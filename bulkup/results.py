@@ -138,12 +138,17 @@ class UploadResult:
             "workers": {str(w): {"engine": self.engines.get(w), "paths": paths,
                                  "fallback": self._fallbacks.get(w),
                                  "cpu_seconds": _cpu(self.workers.get(w)),
+                                 "peak_rss": _peak(self.workers.get(w)),
                                  **({"node": self.nodes[w]} if w in self.nodes else {})}
                         for w, paths in sorted(self._paths.items())},
             **({"nodes": self.by_node()} if self.nodes else {}),
             "workers_lost": [{"worker": w, "reason": why} for w, why in self.workers_lost],
             "failures": [{"key": o.key, "reason": o.error} for o in self.failed],
         }
+
+
+def _peak(stats: WorkerStats | None) -> int | None:
+    return None if stats is None else stats.max_rss
 
 
 def _cpu(stats: WorkerStats | None) -> float | None:
