@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command not in UPLOADING_COMMANDS:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)     # `bulkup doctor | head` ends quietly
+    for level in (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR):
+        logging.addLevelName(level, logging.getLevelName(level).lower())   # bulkup: warning: ...
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="bulkup: %(levelname)s: %(message)s")
     redact.install()

@@ -29,6 +29,7 @@ class LoadReport:
     bad: list[ManifestError] = field(default_factory=list)
     bad_count: int = 0
     already_loaded: bool = False
+    pinned: int = 0             # lines with a ``node``
 
     def reject(self, error: ManifestError) -> None:
         self.bad_count += 1
@@ -87,6 +88,7 @@ def _load_entry(journal: Journal, entry: ManifestEntry, manifest: str, report: L
         return
     report.objects += 1
     report.total_bytes += size
+    report.pinned += entry.node is not None
 
 
 def check_source(entry: ManifestEntry, where: str) -> tuple[int, int]:

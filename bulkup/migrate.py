@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import time
 from collections import deque
@@ -26,6 +27,8 @@ from .reconcile import Decision, Reconciler
 from .report import write_json
 from .results import UploadResult
 from .sources import SourceFile
+
+log = logging.getLogger("bulkup")
 
 if TYPE_CHECKING:
     import boto3
@@ -79,6 +82,9 @@ def migrate(manifest: str, options: UploadOptions | None = None, journal_path: s
             if journal.created:
                 journal.discard()
             raise
+        if load.pinned and not options.ray:
+            log.warning("%s: %d of its lines name a node, which only --ray honours: this "
+                        "machine reads their files", manifest, load.pinned)
         result = MigrationResult(manifest, journal.path, UploadResult(record=False), load,
                                  load_seconds=time.monotonic() - started)
         progress = progress or ProgressSink()

@@ -120,3 +120,12 @@ def test_dry_run_checks_every_line_and_sends_nothing(s3server, s3, bucket, tmp_p
     assert proc.returncode == 0, proc.stderr
     assert "(dry run) 3 objects, 303 B would be uploaded; nothing was sent" in proc.stdout
     assert keys_in(s3, bucket) == [] and not (tmp_path / "m.jsonl.journal").exists()
+
+
+def test_lines_pinned_to_a_node_warn_that_this_machine_reads_them_without_ray(s3server, s3, bucket, tmp_path):
+    lines = good_lines(tmp_path, bucket, 2)
+    lines[0].update(node="10.0.3.7", size=100)
+    proc = migrate(s3server, write_manifest(tmp_path / "m.jsonl", lines))
+    assert proc.returncode == 0, proc.stderr
+    assert "bulkup: warning: " in proc.stderr and "m.jsonl: 1 of its lines name a node" in proc.stderr
+    assert keys_in(s3, bucket) == ["k0", "k1"]
