@@ -20,12 +20,12 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from results_md import append_section  # noqa: E402
 from treeusage import measure  # noqa: E402
 
 from bulkup.devserver import DevServer  # noqa: E402
 
 MiB = 1 << 20
-HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def bulkup(*args: str) -> list[str]:
@@ -122,11 +122,7 @@ def main() -> None:
         lines = ["", "## Migrations", ""]
         lines += planning(work, args.lines)
         lines += journal_overhead(work, args.files, server)
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.print_only:
-        with open(os.path.join(HERE, "results", "latest.md"), "a") as f:
-            f.write(text)
+    append_section(lines, args.print_only)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from results_md import append_section  # noqa: E402
 from treeusage import measure  # noqa: E402
 
 from bulkup.devserver import DevServer  # noqa: E402
@@ -27,7 +28,6 @@ from bulkup.progress import PlainProgress, ProgressSink  # noqa: E402
 from bulkup.results import ObjectResult  # noqa: E402
 
 WORKERS = 16
-HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def replay(sink: ProgressSink, objects: int, run_seconds: float) -> float:
@@ -117,11 +117,7 @@ def main() -> None:
              f"over about {run_seconds:,.0f} s. A dashboard frame with {WORKERS} worker rows costs "
              f"{frame * 1e3:.2f} ms, drawn {REFRESH_PER_SECOND} times a second.", "",
              "| display | CPU-s | µs per object | share of the upload's CPU |", "|---|---:|---:|---:|", *rows]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.print_only:
-        with open(os.path.join(HERE, "results", "latest.md"), "a") as f:
-            f.write(text)
+    append_section(lines, args.print_only)
 
 
 class _NoLive:

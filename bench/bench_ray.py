@@ -26,12 +26,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import datasets  # noqa: E402
 from compare import DUMMY_CREDENTIALS, data_requests, expected_puts  # noqa: E402
 from discard import DiscardEndpoint  # noqa: E402
+from results_md import append_section  # noqa: E402
 from treeusage import measure  # noqa: E402
 
 from bulkup.devray import LocalRayCluster  # noqa: E402
 
 MiB, GiB = 1 << 20, 1 << 30
-HERE = os.path.dirname(os.path.abspath(__file__))
 # (data set, times each file is listed under another key): 4 x the 4 GiB file is a 16 GiB run.
 SETS = ((datasets.FULL[0], 1), (datasets.FULL[0], 4), (datasets.FULL[1].scaled(count=2000), 1))
 QUICK_SETS = ((datasets.FULL[0].scaled(size=GiB), 1), (datasets.FULL[1].scaled(count=500), 1))
@@ -113,11 +113,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bulkup-bench-ray-") as work, \
             LocalRayCluster([], cpus=2) as cluster:
         lines = section(args.work, work, QUICK_SETS if args.quick else SETS, cluster)
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.print_only:
-        with open(os.path.join(HERE, "results", "latest.md"), "a") as f:
-            f.write(text)
+    append_section(lines, args.print_only)
 
 
 if __name__ == "__main__":

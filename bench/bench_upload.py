@@ -22,13 +22,13 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from results_md import append_section  # noqa: E402
 from treeusage import Usage, measure  # noqa: E402
 
 from bulkup.checksums import checksum_file  # noqa: E402
 from bulkup.devserver import DevServer  # noqa: E402
 
 MiB, GiB = 1 << 20, 1 << 30
-HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def make_file(path: str, size: int) -> None:
@@ -187,11 +187,7 @@ def write_report(rows: list[Row], args) -> None:
             f"| {row.name} | {row.settings} | {u.wall:.1f} | {row.size / MiB / u.wall:.0f} | "
             f"{u.cpu / gib:.2f} | {u.peak_anon / MiB:.0f} | {u.peak_rss / MiB:.0f} | {row.verified} | "
             f"{u.wall / base.wall:.2f} | {u.cpu / base.cpu:.2f} | {u.peak_anon / base.peak_anon:.2f} |")
-    report = "\n".join(lines) + "\n"
-    out = os.path.join(HERE, "results", "latest.md")
-    with open(out, "a") as f:
-        f.write(report)
-    print(report)
+    append_section(lines)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,15 @@ MiB, GiB = 1 << 20, 1 << 30
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def append_section(lines: list[str], print_only: bool = False) -> None:
+    """Print a benchmark's section and, unless ``print_only``, add it to results/latest.md."""
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if not print_only:
+        with open(os.path.join(HERE, "results", "latest.md"), "a") as f:
+            f.write(text)
+
+
 def groups(rows) -> "OrderedDict[tuple[str, str], list]":
     found: OrderedDict = OrderedDict()
     for row in rows:

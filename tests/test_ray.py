@@ -15,7 +15,7 @@ import threading
 import pytest
 
 from bulkup.devray import LocalRayCluster
-from conftest import error_line, keys_in, open_uploads, run_bulkup, write_random_file
+from conftest import error_line, keys_in, open_uploads, run_bulkup
 from faultproxy import FaultProxy, upload_part_of
 from test_migrate import assert_migrated, make_files, manifest_for, write_manifest
 from test_migrate_crash import wait_for
