@@ -24,8 +24,10 @@ def s3server():
     limited = Identity("limited", "BULKUPLIMITED", "limited-secret-" + os.urandom(8).hex(),
                        actions=(f"Read:{LIMITED_BUCKET}", f"Write:{LIMITED_BUCKET}",
                                 f"List:{LIMITED_BUCKET}"))
-    with DevServer(extra_identities=(limited,)) as server:
+    rotated = Identity("rotated", "BULKUPROTATED", "rotated-secret-" + os.urandom(8).hex())
+    with DevServer(extra_identities=(limited, rotated)) as server:
         server.limited = limited
+        server.rotated = rotated    # an admin's second key pair, for credential rotation
         yield server
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 import select
 import socket
 import struct
@@ -40,11 +41,20 @@ class Record:
     started: float
     finished: float | None
     connection: int
+    access_key: str | None = None   # whose credentials signed it (the key id, not the secret)
 
 
 def _split(target: str) -> tuple[str, dict[str, list[str]]]:
     parts = urlsplit(target)
     return unquote(parts.path), parse_qs(parts.query, keep_blank_values=True)
+
+
+def _access_key(headers) -> str | None:
+    """The access key id in a SigV4 Authorization header (``Credential=AKID/date/...``)."""
+    for name, value in headers:
+        if name == b"authorization" and (found := re.search(rb"Credential=([^/,\s]+)/", value)):
+            return found.group(1).decode()
+    return None
 
 
 def upload_part_of(record: Record) -> tuple[str, int] | None:
@@ -152,10 +162,10 @@ class FaultProxy:
                 self._links.add(link)
             link.thread.start()
 
-    def _start(self, method: str, target: str, connection: int) -> int:
+    def _start(self, method: str, target: str, connection: int, access_key: str | None) -> int:
         with self._lock:
             self._records.append(Record(method, target, "in-flight", None, time.monotonic(),
-                                        None, connection))
+                                        None, connection, access_key))
             return len(self._records) - 1
 
     def _finish(self, index: int, outcome: str, status: int | None) -> None:
@@ -218,7 +228,7 @@ class _Link:
         except _ClientGone:
             return False
         method, target = request.method.decode(), request.target.decode()
-        self.record = self.proxy._start(method, target, self.number)
+        self.record = self.proxy._start(method, target, self.number, _access_key(request.headers))
         try:
             fault, cut = self.proxy._decide(method, target, _body_length(request))
             self.proxy._wait_if_held(method, target)

@@ -17,6 +17,7 @@ import pytest
 from bulkup.devray import LocalRayCluster
 from conftest import error_line, keys_in, open_uploads, run_bulkup
 from faultproxy import FaultProxy, upload_part_of
+from test_credentials import assert_senders_moved_to_the_new_key, quick_credential_checks, upload_rotating  # noqa: F401
 from test_migrate import assert_migrated, make_files, manifest_for, write_manifest
 from test_migrate_crash import wait_for
 
@@ -215,6 +216,13 @@ def test_credentials_never_reach_the_clusters_logs(s3server, s3, bucket, tmp_pat
                 assert secret not in content, path
                 assert b"Signature=" not in content, path
     assert secret.decode() not in proc.stdout + proc.stderr
+
+
+def test_rotated_credentials_reach_the_actors_on_every_node(s3server, s3, bucket, tmp_path, ray_cluster,
+                                                            quick_credential_checks):
+    records = upload_rotating(s3server, s3, bucket, tmp_path, 90 * MiB, ray=ray_cluster.address,
+                              connections=1)
+    assert_senders_moved_to_the_new_key(records, s3server)
 
 
 def test_an_unreachable_cluster_is_one_clear_error(s3server, bucket, tmp_path):
