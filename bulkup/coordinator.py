@@ -29,7 +29,6 @@ from .results import ObjectResult, PartRecord, UploadResult
 from .s3client import describe, error_code, frozen_credentials
 
 CREDENTIAL_CHECK_INTERVAL = 60.0
-QUEUE_DEPTH_PER_CONNECTION = 2
 MAX_QUEUED_AHEAD = 1024     # tasks planned ahead while every free worker waits on pinned ones
 
 
@@ -122,7 +121,7 @@ class Coordinator:
 
     def _fill_workers(self, pending: Iterator[UploadJob]) -> None:
         """Hand out tasks one at a time to the least busy worker, up to its queue depth."""
-        depth = QUEUE_DEPTH_PER_CONNECTION * max(1, self.worker_config.connections)
+        depth = self.pool.queue_depth_per_connection * max(1, self.worker_config.connections)
         idle: set[Worker] = set()       # workers with nothing they may take this round
         while True:
             candidates = [w for w in self.pool.accepting()

@@ -50,6 +50,8 @@ class Pool:
 
     config: WorkerConfig
     size: int
+    # Tasks a worker holds per connection: one being sent, the rest ready to follow at once.
+    queue_depth_per_connection = 2
 
     def start(self) -> None: ...
 

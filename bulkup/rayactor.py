@@ -11,14 +11,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import queue
+import threading
 import time
 
 from .engines import EngineUnavailable, choose_engine
-from .messages import NewCredentials, PartError, WorkerConfig, WorkerReady
+from .messages import NewCredentials, PartDone, PartError, PartTask, WorkerConfig, WorkerReady
 from .request import CredentialSet
 from .worker import PROGRESS_INTERVAL, SendingWorker
 
-MIN_POLL_INTERVAL = 0.02    # seconds: at most 50 answers a second per actor
+MIN_POLL_INTERVAL = 0.1     # seconds: at most 10 answers a second per actor
 
 
 class RaySender:
@@ -29,6 +30,8 @@ class RaySender:
         self._replies: queue.Queue[object] = queue.Queue()
         self._worker: SendingWorker | None = None
         self._last_answer = 0.0
+        self._holding = 0                       # parts submitted and not yet finished
+        self._part_ended = threading.Condition()
 
     def start(self, credentials: CredentialSet) -> WorkerReady:
         """Choose this node's engine and open for work; raises if no engine can run here."""
@@ -47,14 +50,18 @@ class RaySender:
         for message in messages:
             if isinstance(message, NewCredentials):
                 self._worker.update_credentials(message.credentials)
-            else:
-                self._worker.submit(message)
+                continue
+            if isinstance(message, PartTask):
+                with self._part_ended:
+                    self._holding += 1
+            self._worker.submit(message)
 
     def poll(self, wait: float) -> list:
         """What the senders said since the last poll; waits up to ``wait`` s for something.
 
-        Answers at most every MIN_POLL_INTERVAL: each answer is a round trip through Ray
-        (about a millisecond of CPU on each side), and a burst of results is worth one.
+        Answers at most every MIN_POLL_INTERVAL (each answer is a round trip through Ray,
+        about a millisecond of CPU on each side, and a burst of results is worth one), or
+        sooner when so many parts have ended that a connection may soon have nothing to send.
         """
         deadline = time.monotonic() + wait
         found: list = []
@@ -66,13 +73,17 @@ class RaySender:
                     return self._answer([sent])
                 if time.monotonic() >= deadline:
                     return self._answer([])
-        linger = self._last_answer + MIN_POLL_INTERVAL - time.monotonic()
-        if linger > 0:
-            time.sleep(linger)
+        self._linger()
         found += self._drain()
         if (sent := self._worker.progress()) is not None:
             found.append(sent)
         return self._answer(found)
+
+    def _linger(self) -> None:
+        until = self._last_answer + MIN_POLL_INTERVAL
+        with self._part_ended:
+            while self._holding > self.config.connections and (left := until - time.monotonic()) > 0:
+                self._part_ended.wait(left)
 
     def _answer(self, messages: list) -> list:
         self._last_answer = time.monotonic()
@@ -90,6 +101,10 @@ class RaySender:
         if isinstance(message, PartError):     # say which machine could not read or send it
             message = dataclasses.replace(message, message=f"on node {self.node}: {message.message}")
         self._replies.put(message)
+        if isinstance(message, (PartDone, PartError)):
+            with self._part_ended:
+                self._holding -= 1
+                self._part_ended.notify()
 
     def _drain(self) -> list:
         found = []

@@ -26,6 +26,7 @@ log = logging.getLogger("bulkup")
 
 POLL_WAIT = 0.5            # seconds an actor's poll may wait for something to say
 STOP_GRACE = 10.0
+START_WAIT = 10.0          # seconds the first parts wait for the slowest actor to start
 CONNECT_TIMEOUT = 5.0
 DIAGNOSIS_TIMEOUT = 60.0    # seconds every node has to answer ``bulkup doctor``
 STANDARD_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
@@ -73,6 +74,10 @@ class RayWorker(Worker):
 class RayWorkerPool(Pool):
     """Workers as Ray actors: ``per_node`` on each node (default: one per CPU)."""
 
+    # An actor answers at most every MIN_POLL_INTERVAL: it holds enough to keep every
+    # connection busy until its finished parts have been reported and replaced.
+    queue_depth_per_connection = 4
+
     def __init__(self, config: WorkerConfig, tls_endpoint: bool, address: str,
                  per_node: int | None = None) -> None:
         self.config = config
@@ -100,6 +105,9 @@ class RayWorkerPool(Pool):
                 self._spawn(node)
         self.size = len(self.workers)
         self.replacements_left = 2 * self.size
+        # The first parts go out once (nearly) every actor can take some: the first actors
+        # up would otherwise fill their queues with all of a small run's parts.
+        ray.wait([w.pending for w in self.workers], num_returns=self.size, timeout=START_WAIT)
 
     def _count(self, node: RayNode) -> int:
         return self.per_node or max(1, int(node.cpus))

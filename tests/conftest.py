@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+import bulkup.coordinator
 from bulkup.devserver import DevServer, Identity
 
 LIMITED_BUCKET = "bulkup-limited"
@@ -113,3 +114,9 @@ def run_bulkup(*args: str, env: dict[str, str] | None = None, **kwargs) -> subpr
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "bulkup", *args], env=full_env,
                           capture_output=True, text=True, timeout=600, **kwargs)
+
+
+@pytest.fixture
+def quick_credential_checks(monkeypatch):
+    """The coordinator looks at the credentials every 60 s; a test cannot wait that long."""
+    monkeypatch.setattr(bulkup.coordinator, "CREDENTIAL_CHECK_INTERVAL", 0.1)

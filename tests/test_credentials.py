@@ -9,11 +9,9 @@ from datetime import datetime, timedelta, timezone
 
 import boto3
 import botocore.session
-import pytest
 from botocore.credentials import CredentialProvider, RefreshableCredentials
 
 import bulkup
-import bulkup.coordinator
 from conftest import assert_same_bytes, write_random_file
 from faultproxy import FaultProxy, upload_part_of
 
@@ -50,12 +48,6 @@ def rotating_session(server, proxy: FaultProxy, after_parts: int) -> boto3.Sessi
     core.get_component("credential_provider").insert_before(
         "env", RotatingProvider(server.admin, server.rotated, rotated))
     return boto3.Session(botocore_session=core, region_name="us-east-1")
-
-
-@pytest.fixture
-def quick_credential_checks(monkeypatch):
-    """The coordinator looks at the credentials every 60 s; a test cannot wait that long."""
-    monkeypatch.setattr(bulkup.coordinator, "CREDENTIAL_CHECK_INTERVAL", 0.1)
 
 
 def upload_rotating(server, s3, bucket, tmp_path, size: int, **options) -> list:
