@@ -29,6 +29,8 @@ def add_parsers(commands, add_connection_options, add_upload_options, add_output
         description="Continue the migration recorded in JOURNAL, with the options it last ran "
         "with; options given here override them.")
     resume_p.add_argument("journal", metavar="JOURNAL")
+    resume_p.add_argument("--no-ray", dest="ray", action="store_const", const=None,
+                          help="send from this machine, though the migration ran with --ray")
     for p, func in ((migrate_p, _cmd_migrate), (resume_p, _cmd_resume)):
         add_connection_options(p)
         add_upload_options(p)

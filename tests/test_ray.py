@@ -196,19 +196,37 @@ def test_a_node_crashing_mid_run_does_not_stop_the_migration(s3server, s3, bucke
     assert list(run.nodes.values()).count("node_d") == 1      # not replaced on a dead node
 
 
-def test_a_killed_driver_resumes_from_its_journal(s3server, s3, bucket, tmp_path, ray_cluster):
+def kill_ray_migration_midway(server, cluster, proxy, tmp_path, bucket):
+    """A migration on the cluster whose driver is SIGKILLed once parts are journaled."""
     files = make_files(tmp_path, 10, [30 * MiB, 25 * MiB])
     manifest = manifest_for(tmp_path, bucket, files)
+    run = RayRun(server, cluster, "migrate", manifest, url=proxy.url)
+    wait_for(lambda: _journaled_parts(manifest) >= 2, what="parts in the journal")
+    os.kill(run.proc.pid, signal.SIGKILL)
+    run.wait()
+    return files, manifest + ".journal"
+
+
+def test_a_killed_driver_resumes_from_its_journal(s3server, s3, bucket, tmp_path, ray_cluster):
     with FaultProxy(s3server.http_url, body_rate=6 * MiB) as proxy:
-        run = RayRun(s3server, ray_cluster, "migrate", manifest, url=proxy.url)
-        wait_for(lambda: _journaled_parts(manifest) >= 2, what="parts in the journal")
-        os.kill(run.proc.pid, signal.SIGKILL)
-        run.wait()
-        resumed = run_bulkup("resume", manifest + ".journal", "--endpoint-url", s3server.https_url,
+        files, journal = kill_ray_migration_midway(s3server, ray_cluster, proxy, tmp_path, bucket)
+        resumed = run_bulkup("resume", journal, "--endpoint-url", s3server.https_url,
                              "--progress", "json", env=ray_env(s3server, ray_cluster))
     assert resumed.returncode == 0, resumed.stderr
     assert_migrated(s3, bucket, files)
-    assert {w["node"] for w in events(resumed.stdout, "worker")} and events(resumed.stdout, "worker")[0]["node"]
+    workers = events(resumed.stdout, "worker")
+    assert workers and all(w["node"] for w in workers)          # on the cluster again
+
+
+def test_a_cluster_migration_resumes_on_this_machine_with_no_ray(s3server, s3, bucket, tmp_path, ray_cluster):
+    with FaultProxy(s3server.http_url, body_rate=6 * MiB) as proxy:
+        files, journal = kill_ray_migration_midway(s3server, ray_cluster, proxy, tmp_path, bucket)
+    resumed = run_bulkup("resume", journal, "--no-ray", "--endpoint-url", s3server.https_url,
+                         "--progress", "json", env=s3server.env())
+    assert resumed.returncode == 0, resumed.stderr
+    assert_migrated(s3, bucket, files)
+    workers = events(resumed.stdout, "worker")
+    assert workers and not any(w.get("node") for w in workers)
 
 
 def _journaled_parts(manifest: str) -> int:
