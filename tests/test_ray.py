@@ -93,8 +93,17 @@ def test_migration_is_byte_exact_and_sent_from_every_node(s3server, s3, bucket, 
     assert sorted(proc.nodes.values()) == ["head", "node_b", "node_c"]
     run = json.loads(report.read_text())["run"]
     busy = [node for node, entry in run["nodes"].items() if entry["parts"] > 0]
-    assert len(busy) >= 2, run["nodes"]
+    assert len(busy) == 3, run["nodes"]           # parts are spread once every actor is up
     assert sum(entry["bytes"] for entry in run["nodes"].values()) == sum(os.path.getsize(p) for p, _ in files)
+
+
+def test_put_sends_a_tree_from_the_cluster(s3server, s3, bucket, tmp_path, ray_cluster):
+    files = make_files(tmp_path, 8, [12 * MiB])
+    run = run_ray(s3server, ray_cluster, "put", str(tmp_path / "src"), f"s3://{bucket}/tree/")
+    assert run.returncode == 0, run.stderr
+    assert_migrated(s3, bucket, [(path, "tree/" + os.path.relpath(path, tmp_path / "src")) for path, _ in files])
+    [summary] = run.events("summary")
+    assert summary["objects_uploaded"] == len(files) and summary["nodes"]
 
 
 def test_pinned_objects_are_sent_by_their_node_only(s3server, s3, bucket, tmp_path, ray_cluster):
