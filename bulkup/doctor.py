@@ -78,11 +78,15 @@ def report(as_json: bool = False, out=sys.stdout, ray: str | None = None) -> int
     status (0: some engine can run everywhere)."""
     if ray:
         from .raypool import on_every_node
-        found = on_every_node(ray, diagnosis)
-    else:
-        found = {"": diagnosis()}
+        return render(on_every_node(ray, diagnosis), as_json, out, cluster=True)
+    return render({"": diagnosis()}, as_json, out, cluster=False)
+
+
+def render(found: dict[str, dict], as_json: bool, out, cluster: bool) -> int:
+    """Print diagnoses by node label (a node that could not be diagnosed says why under
+    "error"); the exit status: 0 if some engine can run on every node."""
     if as_json:
-        json.dump({"nodes": found} if ray else found[""], out, indent=2)
+        json.dump({"nodes": found} if cluster else found[""], out, indent=2)
         out.write("\n")
     else:
         for node, diagnosed in found.items():

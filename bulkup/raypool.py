@@ -255,25 +255,22 @@ def on_every_node(address: str, function, timeout: float = DIAGNOSIS_TIMEOUT) ->
         found = {}
         for node in nodes:
             answer = answers.get(node.label, {"error": f"no answer within {timeout:.0f} s"})
-            if answer is not _LEFT:
-                found[node.label] = answer
-            else:
+            if answer is None:
                 log.info("node %s left the cluster during the diagnosis", node.label)
+            else:
+                found[node.label] = answer
         return found
     finally:
         if owned:
             ray.shutdown()
 
 
-_LEFT: dict = {}
-
-
-def _answer(ray, call) -> dict:
-    """One node's result, ``_LEFT`` if the node is gone, or what kept it from answering."""
+def _answer(ray, call) -> dict | None:
+    """One node's result, None if the node is gone, or what kept it from answering."""
     try:
         return ray.get(call)
     except ray.exceptions.TaskUnschedulableError:
-        return _LEFT
+        return None
     except ray.exceptions.RayTaskError as exc:
         cause = exc.cause
         return {"error": f"{type(cause).__name__}: {_first_line(cause)}" if cause else _first_line(exc)}

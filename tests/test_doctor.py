@@ -1,7 +1,9 @@
 """`bulkup doctor` tells which data path runs here and why, for people and for scripts."""
 import json
+from io import StringIO
 
 from bulkup import ktls
+from bulkup.doctor import diagnosis, render
 
 from conftest import run_bulkup
 
@@ -25,3 +27,12 @@ def test_doctor_explains_missing_kernel_tls_with_the_fix():
     else:
         assert first.startswith("https uploads use: user-space TLS")
         assert "modprobe tls" in proc.stdout
+
+
+def test_a_node_that_cannot_be_diagnosed_is_named_with_its_reason_and_fails_the_check():
+    out = StringIO()
+    status = render({"10.0.3.1": diagnosis(), "10.0.3.7": {"error": "ModuleNotFoundError: No module named 'bulkup'"}},
+                    as_json=False, out=out, cluster=True)
+    assert status == 1
+    assert "node 10.0.3.7: cannot diagnose: ModuleNotFoundError: No module named 'bulkup'" in out.getvalue()
+    assert "node 10.0.3.1: https uploads use:" in out.getvalue()
