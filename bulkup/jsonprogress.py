@@ -18,7 +18,8 @@ Events (field ``event``), each with ``time`` (seconds since the run started):
   ``engine``, ``paths`` (parts per data path), ``fallback``, ``cpu_seconds``, ``peak_rss``
   (bytes), and ``node`` in Ray runs), ``nodes`` (Ray runs: per node ``workers``, ``paths``,
   ``parts``, ``bytes``, ``rate``), ``workers_lost``, ``failures`` (``key``, ``reason``),
-  and any extra fields of the command (a migration's totals). The same object is ``run`` in ``--report`` files.
+  and any extra fields of the command (a migration's totals). The same object is ``run``
+  in ``--report`` files.
 
 No secret, signature or URL query ever appears: keys, sizes, ETags, checksums and one-line
 reasons only.

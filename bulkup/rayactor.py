@@ -60,7 +60,7 @@ class RaySender:
         """What the senders said since the last poll; waits up to ``wait`` s for something.
 
         Answers at most every MIN_POLL_INTERVAL (each answer is a round trip through Ray,
-        about a millisecond of CPU on each side, and a burst of results is worth one), or
+        about half a millisecond of CPU on each side, and a burst of results is worth one), or
         sooner when so many parts have ended that a connection may soon have nothing to send.
         """
         deadline = time.monotonic() + wait
