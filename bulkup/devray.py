@@ -77,9 +77,10 @@ class LocalRayCluster:
         """The environment a driver of this cluster runs with."""
         return {**RAY_ENV, "RAY_TMPDIR": self.temp_dir}
 
-    def add_node(self, name: str):
+    def add_node(self, name: str, **node_args):
+        """A node named ``name``; ``node_args`` as Ray's (``env_vars`` for its processes)."""
         self.nodes[name] = self.cluster.add_node(num_cpus=self.cpus, resources={name: 1},
-                                                 node_ip_address="127.0.0.1")
+                                                 node_ip_address="127.0.0.1", **node_args)
         return self.nodes[name]
 
     def crash_node(self, name: str) -> None:

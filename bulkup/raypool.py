@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import socket
 import time
 from dataclasses import dataclass, field
@@ -159,7 +160,12 @@ class RayWorkerPool(Pool):
         try:
             answer = ray.get(call)
         except ray.exceptions.RayActorError as exc:
-            into.append((worker, WorkerGone(self._bury(worker, f"its actor died: {_first_line(exc)}"))))
+            if getattr(exc, "actor_init_failed", False):    # the node cannot even load it
+                worker.cannot_start = True
+                why = f"cannot start a sender there: {_creation_error(str(exc))}"
+            else:
+                why = f"its actor died: {_first_line(exc)}"
+            into.append((worker, WorkerGone(self._bury(worker, why))))
             return
         except ray.exceptions.RayTaskError as exc:
             worker.cannot_start = True
@@ -318,8 +324,20 @@ def _kill(actor) -> None:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
+    text = _ANSI.sub("", str(exc)).strip()
     return text.splitlines()[0] if text else exc.__class__.__name__
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_EXCEPTION_LINE = re.compile(r"[A-Za-z_][\w.]*(Error|Exception): \S")
+
+
+def _creation_error(text: str) -> str:
+    """The exception that ended an actor's creation, from Ray's report of it (the last
+    "SomeError: message" line of the traceback it quotes)."""
+    lines = [line.strip() for line in _ANSI.sub("", text).splitlines()]
+    found = [line for line in lines if _EXCEPTION_LINE.match(line)]
+    return found[-1] if found else next((line for line in lines if line), "unknown error")
 
 
 def _route_cluster_messages_to_log() -> None:

@@ -285,3 +285,22 @@ def test_doctor_diagnoses_every_node(ray_cluster):
     for diagnosed in nodes.values():
         assert diagnosed["chosen"]["https"]["path"]
         assert any(c["name"].startswith("engine ") for c in diagnosed["checks"])
+
+
+def test_a_node_that_cannot_load_bulkup_is_named_and_not_tried_again(s3server, s3, bucket, tmp_path, ray_cluster):
+    """Last in this module: the node is gone again afterwards, though Ray may list it a while."""
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "bulkup").mkdir(parents=True)
+    (elsewhere / "bulkup" / "__init__.py").write_text('raise ImportError("no bulkup on this node")\n')
+    ray_cluster.add_node("node_x", env_vars={"PYTHONPATH": str(elsewhere)})
+    try:
+        files = make_files(tmp_path, 12, [12 * MiB])
+        proc = run_bulkup("migrate", manifest_for(tmp_path, bucket, files), "--endpoint-url", s3server.https_url,
+                          "--ray", ray_cluster.address, "--progress", "json", env=ray_env(s3server, ray_cluster),
+                          cwd=tmp_path)      # Ray puts the driver's directory on its workers' path
+    finally:
+        ray_cluster.crash_node("node_x")
+    assert proc.returncode == 0, proc.stderr
+    assert_migrated(s3, bucket, files)
+    [lost] = events(proc.stdout, "worker_lost")        # its one actor, not replaced
+    assert lost["reason"].endswith("cannot start a sender there: ImportError: no bulkup on this node")

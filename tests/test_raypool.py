@@ -1,5 +1,5 @@
 """Placement on a Ray cluster, from the nodes Ray describes (no cluster needed)."""
-from bulkup.raypool import cluster_nodes
+from bulkup.raypool import _creation_error, cluster_nodes
 
 
 def node(node_id, ip, cpus=4.0, alive=True, **custom):
@@ -28,3 +28,13 @@ def test_a_pin_matches_the_nodes_ip_id_or_custom_resource():
     assert n.resources == ("rack7-nvme",)
     assert n.matches("10.0.0.5") and n.matches("aa" * 28) and n.matches("rack7-nvme")
     assert not n.matches("10.0.0.50") and not n.matches("CPU") and not n.matches("node:10.0.0.5")
+
+
+def test_an_actor_creation_error_is_told_by_its_exception_line():
+    reported = ("The actor died because of an error raised in its creation task, \x1b[36mray::RaySender.__init__()"
+                "\x1b[39m (pid=1622, ip=127.0.0.1)\n           ^^^^^^^^\nRuntimeError: The actor with name "
+                "RaySender failed to import on the worker. This may be because needed library dependencies are "
+                "not installed in the worker environment:\n\n\x1b[36mray::RaySender.__init__()\x1b[39m\n"
+                '  File "/srv/app/bulkup/__init__.py", line 1, in <module>\n'
+                "ModuleNotFoundError: No module named 'bulkup'")
+    assert _creation_error(reported) == "ModuleNotFoundError: No module named 'bulkup'"
