@@ -16,7 +16,7 @@ install: $(STAMP)
 
 ## Start a local S3 server, upload a few GB of sample data with the live dashboard, verify.
 demo: $(STAMP)
-	$(PY) -m bulkup.demo
+	$(PY) -m devtools.demo
 
 ## Run the test suite against a real S3 server (started and stopped by the suite), including
 ## the kTLS tests inside a guest kernel (prepared here: Debian packages and kernel image).

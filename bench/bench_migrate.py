@@ -19,11 +19,12 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # devtools
 
 from results_md import append_section  # noqa: E402
 from treeusage import measure  # noqa: E402
 
-from bulkup.devserver import DevServer  # noqa: E402
+from devtools.s3server import DevServer  # noqa: E402
 
 MiB = 1 << 20
 

@@ -18,14 +18,15 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # devtools
 
 from results_md import append_section  # noqa: E402
 from treeusage import measure  # noqa: E402
 
-from bulkup.devserver import DevServer  # noqa: E402
-from bulkup.messages import WorkerReady  # noqa: E402
-from bulkup.progress import PlainProgress, ProgressSink  # noqa: E402
-from bulkup.results import ObjectResult  # noqa: E402
+from devtools.s3server import DevServer  # noqa: E402
+from bulkup.transport.messages import WorkerReady  # noqa: E402
+from bulkup.display import PlainProgress, ProgressSink  # noqa: E402
+from bulkup.plan.results import ObjectResult  # noqa: E402
 
 WORKERS = 16
 
@@ -34,12 +35,13 @@ def replay(sink: ProgressSink, objects: int, run_seconds: float) -> float:
     """CPU seconds ``sink`` spends on the events of a run of ``objects`` small files."""
     bytes_events = int(run_seconds * 10 * WORKERS)
     every = max(1, objects // max(1, bytes_events))
-    result = ObjectResult("prefix/some/key/file-000000.bin", "/data/file-000000.bin", 4096,
+    result = ObjectResult(key="prefix/some/key/file-000000.bin", path="/data/file-000000.bin", size=4096,
                           etag='"0123456789abcdef0123456789abcdef"', checksum="AAAAAAAAAAA=")
     started = time.process_time()
     sink.start(objects, objects * 4096)
     for worker in range(WORKERS):
-        sink.worker_ready(WorkerReady(worker, 1000 + worker, "sendfile", "kTLS+sendfile", ""), 2)
+        sink.worker_ready(WorkerReady(worker=worker, pid=1000 + worker, engine="sendfile",
+                                      engine_label="kTLS+sendfile", reason=""), 2)
     for i in range(objects):
         if i % every == 0:
             sink.bytes_sent(i % WORKERS, 4096 * every)
@@ -50,7 +52,7 @@ def replay(sink: ProgressSink, objects: int, run_seconds: float) -> float:
 def frame_cost(frames: int = 200) -> float:
     """CPU seconds of one dashboard frame with 16 workers and large objects on screen."""
     from rich.console import Console
-    from bulkup.dashboard import RichDashboard
+    from bulkup.display.dashboard import RichDashboard
     dashboard = RichDashboard(Console(file=io.StringIO(), force_terminal=True, width=120))
     state = dashboard.state
     state.start(1_000_000, 1 << 40, time.monotonic())
@@ -92,8 +94,8 @@ def main() -> None:
         cpu_per_object, wall_per_object = real_cpu_per_object(work, args.files)
     run_seconds = wall_per_object * args.objects
     frame = frame_cost()
-    from bulkup.dashboard import REFRESH_PER_SECOND, RichDashboard
-    from bulkup.jsonprogress import JsonLinesProgress
+    from bulkup.display.dashboard import REFRESH_PER_SECOND, RichDashboard
+    from bulkup.display.jsonlines import JsonLinesProgress
     from rich.console import Console
     devnull = open(os.devnull, "w")
     sinks = {

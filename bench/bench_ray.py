@@ -22,6 +22,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # devtools
 
 import datasets  # noqa: E402
 from compare import DUMMY_CREDENTIALS, data_requests, expected_puts  # noqa: E402
@@ -29,7 +30,7 @@ from discard import DiscardEndpoint  # noqa: E402
 from results_md import append_section  # noqa: E402
 from treeusage import measure  # noqa: E402
 
-from bulkup.devray import LocalRayCluster  # noqa: E402
+from devtools.raycluster import LocalRayCluster  # noqa: E402
 
 MiB, GiB = 1 << 20, 1 << 30
 # (data set, times each file is listed under another key): 4 x the 4 GiB file is a 16 GiB run.

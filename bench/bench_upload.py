@@ -21,12 +21,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # devtools
 
 from results_md import append_section  # noqa: E402
 from treeusage import Usage, measure  # noqa: E402
 
-from bulkup.checksums import checksum_file  # noqa: E402
-from bulkup.devserver import DevServer  # noqa: E402
+from bulkup.transport.filebody import checksum_file  # noqa: E402
+from devtools.s3server import DevServer  # noqa: E402
 
 MiB, GiB = 1 << 20, 1 << 30
 
@@ -66,7 +67,7 @@ def verified(server: DevServer, bucket: str, key: str, path: str, expected_crc: 
 
 def tools_for(scheme: str, url: str, path: str, args, part: int, concurrency: int):
     """(row name, settings, object key, command) for every bulkup engine runnable here."""
-    from bulkup.engines import ENGINES, path_label
+    from bulkup.transport.engines import ENGINES, path_label
     tls = scheme == "https"
     shape = f"{args.workers} workers x {args.connections} connections, {args.part_size_mib} MiB parts"
     for engine in ENGINES.values():
@@ -116,7 +117,7 @@ def run_tools(schemes: tuple[str, ...], path: str, args, engines: set[str] | Non
 
 def guest_rows(args) -> list[Row]:
     """The kTLS engines, measured inside the emulated guest kernel (indicative only)."""
-    from bulkup import devguest
+    from devtools import guest as devguest
     reason = devguest.missing()
     if reason:
         print(f"no kTLS guest rows: {reason}")

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # devtools
 
 import datasets  # noqa: E402
 import floor  # noqa: E402
@@ -48,7 +49,7 @@ class Row:
 def tools_for(endpoint: Endpoint, folder: str, prefix_root: str, config_dir: str,
               peers: bool = True) -> list[Tool]:
     """bulkup with every engine this machine runs for the endpoint's scheme, then the peers."""
-    from bulkup.engines import ENGINES, path_label
+    from bulkup.transport.engines import ENGINES, path_label
     tls = endpoint.url.startswith("https")
     found = []
     for engine in ENGINES.values():
@@ -113,7 +114,7 @@ def verify_on_server(client, bucket: str, prefix: str, expected: dict[str, tuple
 
 
 def real_server_rows(sets, data_root: str, config_dir: str) -> list[Row]:
-    from bulkup.devserver import DevServer
+    from devtools.s3server import DevServer
     rows = []
     for data in sets:
         folder = datasets.materialize(data_root, data)

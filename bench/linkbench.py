@@ -23,7 +23,7 @@ RATE, RTT_MS = "500mbit", 100.0
 
 
 def run_link_bench(work: str, quick: bool) -> list[str]:
-    from bulkup.devserver import DevServer
+    from devtools.s3server import DevServer
     size = 128 * MiB if quick else 512 * MiB
     data = datasets.DataSet(datasets.describe(1, size), f"link-{size}", 1, size)
     folder = datasets.materialize(work, data)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from .errors import BulkupError
+from bulkup.errors import BulkupError
 
 
 def write_json(path: str, data: dict) -> None:

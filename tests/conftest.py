@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-import bulkup.coordinator
-from bulkup.devserver import DevServer, Identity
+import bulkup.control.credentials
+from devtools.s3server import DevServer, Identity
 
 LIMITED_BUCKET = "bulkup-limited"
 
@@ -119,4 +119,4 @@ def run_bulkup(*args: str, env: dict[str, str] | None = None, **kwargs) -> subpr
 @pytest.fixture
 def quick_credential_checks(monkeypatch):
     """The coordinator looks at the credentials every 60 s; a test cannot wait that long."""
-    monkeypatch.setattr(bulkup.coordinator, "CREDENTIAL_CHECK_INTERVAL", 0.1)
+    monkeypatch.setattr(bulkup.control.credentials, "CHECK_INTERVAL", 0.1)

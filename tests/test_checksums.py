@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from bulkup.checksums import ALGORITHMS
+from bulkup.plan.checksums import ALGORITHMS
 
 
 @pytest.mark.parametrize("name", ["crc64nvme", "crc32c", "crc32"])

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bulkup.cleanup import StaleUpload, abort_uploads, find_stale, format_age, parse_age
+from bulkup.control.cleanup import StaleUpload, abort_uploads, find_stale, format_age, parse_age
 from bulkup.errors import UsageError
 
 from conftest import error_line, open_uploads, run_bulkup

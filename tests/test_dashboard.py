@@ -5,10 +5,10 @@ import time
 import pytest
 from rich.console import Console
 
-from bulkup.dashboard import REFRESH_PER_SECOND, RichDashboard, render
-from bulkup.messages import WorkerReady
-from bulkup.progress_state import ProgressState
-from bulkup.results import ObjectResult, PartRecord, UploadResult
+from bulkup.display.dashboard import REFRESH_PER_SECOND, RichDashboard, render
+from bulkup.transport.messages import WorkerReady
+from bulkup.display.state import ProgressState
+from bulkup.plan.results import ObjectResult, PartRecord, UploadResult
 
 
 def busy_state() -> ProgressState:
@@ -18,7 +18,7 @@ def busy_state() -> ProgressState:
         state.worker_ready(worker, 1000 + worker, "user-space TLS (mmap)", 2)
     state.object_started("datasets/2026/very/long/path/to/a/large/object/" + "x" * 80, 1 << 30, 128)
     state.object_started("short.bin", 64 << 20, 8)
-    state.part_done("short.bin", 1, 8 << 20, worker=0, path="kTLS+sendfile")
+    state.part_done("short.bin", 1, 8 << 20, worker=0, data_path="kTLS+sendfile")
     state.add_sent(1, 512 << 20)
     state.part_retried("short.bin", 2, "connection to 127.0.0.1:9000 failed: Connection reset by peer")
     state.object_failed("broken.bin", 10, "BadDigest: the checksum did not match")
@@ -50,11 +50,11 @@ def test_redraws_are_bounded_whatever_the_event_rate():
 
     dashboard.frame = counting_frame
     dashboard.start(100_000, 100_000)
-    dashboard.worker_ready(WorkerReady(0, 1, "userspace", "user-space TLS (mmap)", ""), 2)
+    dashboard.worker_ready(WorkerReady(worker=0, pid=1, engine="userspace", engine_label="user-space TLS (mmap)", reason=""), 2)
     started = time.monotonic()
     for i in range(100_000):
         dashboard.bytes_sent(0, 1)
-        dashboard.object_done(ObjectResult(f"k{i}", "/p", 1))
+        dashboard.object_done(ObjectResult(key=f"k{i}", path="/p", size=1))
     seconds = time.monotonic() - started
     dashboard.finish(UploadResult())
     assert frames <= (seconds + 1) * REFRESH_PER_SECOND + 3
@@ -65,8 +65,10 @@ def test_summary_table_names_engines_retries_and_failures():
     dashboard = RichDashboard(console)
     dashboard.start(2, 20)
     result = UploadResult()
-    result.add_part(PartRecord("a", None, 0, 1, "c1", 1, attempts=3, path="kTLS+io_uring"))
-    ok, bad = ObjectResult("a", "/a", 10), ObjectResult("b", "/b", 10, error="AccessDenied: no")
+    result.add_part(PartRecord(key="a", part_number=None, worker=0, pid=1, connection="c1",
+                               request_on_connection=1, attempts=3, data_path="kTLS+io_uring"))
+    ok, bad = ObjectResult(key="a", path="/a", size=10), ObjectResult(key="b", path="/b", size=10,
+                                                             error="AccessDenied: no")
     result.object_done(ok)
     result.object_failed(bad)
     result.seconds = 2.0

@@ -2,7 +2,7 @@
 import json
 from io import StringIO
 
-from bulkup import ktls
+from bulkup.kernel import ktls
 from bulkup.doctor import diagnosis, render
 
 from conftest import run_bulkup

@@ -1,10 +1,12 @@
 """Send engines: each one lands byte-exact, and the choice is explained."""
+import os
+
 import pytest
 
 import bulkup
-from bulkup import ktls
-from bulkup.engines import ENGINES, EngineUnavailable, choose_engine, path_label
-from bulkup.plan import MiB
+from bulkup.kernel import ktls
+from bulkup.transport.engines import ENGINES, EngineUnavailable, choose_engine, path_label
+from bulkup.plan.parts import MiB
 
 from conftest import assert_same_bytes, write_random_file
 
@@ -18,7 +20,7 @@ def test_each_engine_lands_parts_byte_exact_on_plain_http(aws_env, s3, bucket, t
     result = bulkup.upload([path, small], f"s3://{bucket}/", endpoint_url=aws_env.http_url,
                            part_size=5 * MiB, engine=engine, workers=2, connections=2)
     assert result.ok, result.failed
-    assert {p.path for p in result.parts} == {path_label(ENGINES[engine], tls=False)}
+    assert {p.data_path for p in result.parts} == {path_label(ENGINES[engine], tls=False)}
     assert_same_bytes(s3, bucket, "f.bin", path)
     assert_same_bytes(s3, bucket, "s.bin", small)
 
@@ -26,7 +28,7 @@ def test_each_engine_lands_parts_byte_exact_on_plain_http(aws_env, s3, bucket, t
 def test_https_endpoint_uses_userspace_tls_byte_exact(aws_env, s3, bucket, tmp_path):
     path = write_random_file(tmp_path / "f.bin", 2 * 5 * MiB + 3)
     result = bulkup.upload(path, f"s3://{bucket}/f.bin", endpoint_url=aws_env.https_url, part_size=5 * MiB)
-    assert {p.path for p in result.parts} == {"user-space TLS (mmap)"}
+    assert {p.data_path for p in result.parts} == {"user-space TLS (mmap)"}
     assert_same_bytes(s3, bucket, "f.bin", path)
 
 
@@ -46,24 +48,23 @@ def test_https_falls_back_to_userspace_tls_when_the_kernel_has_no_tls():
 
 def test_zero_copy_engine_on_a_connection_the_kernel_refused_falls_back_and_says_why(s3server, s3, bucket, tmp_path):
     """OpenSSL is asked for kTLS; where the kernel says no, the part still goes (user-space TLS)."""
-    from bulkup.checksums import get_algorithm
-    from bulkup.engines.sendfile import SendfileEngine
-    from bulkup.messages import PartTask, WorkerConfig
-    from bulkup.request import BucketEndpoint, CredentialSet, RequestSigner
-    from bulkup.sender import PartSender
+    from bulkup.transport.engines.sendfile import SendfileEngine
+    from bulkup.transport.filebody import FileRange
+    from bulkup.transport.messages import PartTask, WorkerConfig
+    from bulkup.transport.request import BucketEndpoint, CredentialSet, RequestSigner
+    from bulkup.transport.sender import PartSender
     if ktls.tls_ulp_available():
         pytest.skip("this kernel has kTLS: the kernel would not refuse")
     path = write_random_file(tmp_path / "f.bin", 70000)
     creds = CredentialSet(s3server.admin.access_key, s3server.admin.secret_key)
-    config = WorkerConfig(region="us-east-1", credentials=creds, checksum="crc64nvme",
-                          ca_bundle=s3server.ca_file)
-    sender = PartSender(0, config, RequestSigner(creds, "us-east-1"), SendfileEngine(),
-                        get_algorithm("crc64nvme"), lambda n: None)
-    import os
-    task = PartTask(1, BucketEndpoint.from_url(f"{s3server.https_url}/{bucket}"), "f.bin", path, 0,
-                    70000, 70000, os.stat(path).st_mtime_ns)
+    config = WorkerConfig(region="us-east-1", credentials=creds, ca_bundle=s3server.ca_file)
+    sender = PartSender(0, config, RequestSigner(creds, "us-east-1"), SendfileEngine(), lambda n: None)
+    source = FileRange(path=path, offset=0, length=70000, file_size=70000,
+                       file_mtime_ns=os.stat(path).st_mtime_ns)
+    task = PartTask(task_id=1, endpoint=BucketEndpoint.from_url(f"{s3server.https_url}/{bucket}"),
+                    key="f.bin", source=source, checksum_algorithm="crc64nvme")
     done = sender.send(task)
     sender.close()
-    assert done.path == "user-space TLS (mmap)"
+    assert done.data_path == "user-space TLS (mmap)"
     assert "modprobe tls" in done.fallback
     assert_same_bytes(s3, bucket, "f.bin", path)

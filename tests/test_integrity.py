@@ -1,31 +1,32 @@
 """Checksums are really sent, and the server really checks them."""
+import os
+
 import pytest
 
 import bulkup
-from bulkup.checksums import checksum_file, get_algorithm
+from bulkup.plan.checksums import get_algorithm
+from bulkup.transport.filebody import FileRange, checksum_file
 from bulkup.errors import PartFailed
-from bulkup.messages import PartTask, WorkerConfig
-from bulkup.plan import MiB
-from bulkup.request import BucketEndpoint, CredentialSet, RequestSigner
-from bulkup.engines.userspace import UserspaceEngine
-from bulkup.sender import PartSender
+from bulkup.transport.messages import PartTask, WorkerConfig
+from bulkup.plan.parts import MiB
+from bulkup.transport.request import BucketEndpoint, CredentialSet, RequestSigner
+from bulkup.transport.engines.userspace import UserspaceEngine
+from bulkup.transport.sender import PartSender
 
 from conftest import keys_in, open_uploads, write_random_file
 
 
-def _sender(server, checksum="crc64nvme") -> PartSender:
+def _sender(server) -> PartSender:
     creds = CredentialSet(server.admin.access_key, server.admin.secret_key)
-    config = WorkerConfig(region="us-east-1", credentials=creds, checksum=checksum,
-                          ca_bundle=server.ca_file, max_attempts=1)
-    return PartSender(0, config, RequestSigner(creds, "us-east-1"), UserspaceEngine(),
-                      get_algorithm(checksum), lambda n: None)
+    config = WorkerConfig(region="us-east-1", credentials=creds, ca_bundle=server.ca_file, max_attempts=1)
+    return PartSender(0, config, RequestSigner(creds, "us-east-1"), UserspaceEngine(), lambda n: None)
 
 
-def _task(server, bucket, path, size, checksum=None) -> PartTask:
-    import os
+def _task(server, bucket, path, size, algorithm="crc64nvme", checksum=None) -> PartTask:
     st = os.stat(path)
-    return PartTask(1, BucketEndpoint.from_url(f"{server.https_url}/{bucket}"), "obj", str(path),
-                    0, size, size, st.st_mtime_ns, checksum=checksum)
+    source = FileRange(path=str(path), offset=0, length=size, file_size=size, file_mtime_ns=st.st_mtime_ns)
+    return PartTask(task_id=1, endpoint=BucketEndpoint.from_url(f"{server.https_url}/{bucket}"),
+                    key="obj", source=source, checksum_algorithm=algorithm, checksum=checksum)
 
 
 @pytest.mark.parametrize("algorithm", ["crc64nvme", "crc32c", "crc32", "md5"])
@@ -34,7 +35,7 @@ def test_server_rejects_a_part_whose_checksum_does_not_match(s3server, s3, bucke
     algo = get_algorithm(algorithm)
     wrong = algo.encode(b"\0" * 16 if algorithm == "md5" else 12345)
     with pytest.raises(PartFailed) as failure:
-        _sender(s3server, algorithm).send(_task(s3server, bucket, path, 4096, checksum=wrong))
+        _sender(s3server).send(_task(s3server, bucket, path, 4096, algorithm, checksum=wrong))
     assert failure.value.code in ("BadDigest", "InvalidDigest")
     assert keys_in(s3, bucket) == []
 
@@ -58,7 +59,7 @@ def test_multipart_object_carries_a_full_object_checksum_of_the_whole_file(aws_e
 def test_file_changing_during_upload_fails_that_object_and_leaves_nothing(aws_env, s3, bucket, tmp_path):
     path = write_random_file(tmp_path / "moving.bin", 4 * 5 * MiB)
 
-    class GrowFileOnStart(bulkup.progress.ProgressSink):
+    class GrowFileOnStart(bulkup.ProgressSink):
         def start(self, objects, total_bytes):
             with open(path, "ab") as f:
                 f.write(b"more")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bulkup import devguest
+from devtools import guest as devguest
 
 GUEST_TESTS = 7
 

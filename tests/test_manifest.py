@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bulkup.manifest import ManifestError, read_manifest
+from bulkup.migrate.manifest import ManifestError, read_manifest
 
 from conftest import run_bulkup, write_random_file
 

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from bulkup.checksums import checksum_file
+from bulkup.transport.filebody import checksum_file
 
 from conftest import assert_same_bytes, keys_in, open_uploads, run_bulkup, write_random_file
 

@@ -1,7 +1,7 @@
 """Part sizing obeys S3's multipart rules."""
 import pytest
 
-from bulkup.plan import (DEFAULT_PART_SIZE, GiB, MAX_OBJECT_SIZE, MAX_PARTS, MiB, TiB,
+from bulkup.plan.parts import (DEFAULT_PART_SIZE, GiB, MAX_OBJECT_SIZE, MAX_PARTS, MiB, TiB,
                          choose_part_size, is_multipart, parse_size, split_parts)
 
 

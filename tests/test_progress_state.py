@@ -1,5 +1,5 @@
 """The progress model: the numbers every display shows, from events alone."""
-from bulkup.progress_state import ProgressState
+from bulkup.display.state import ProgressState
 
 
 def started(objects=10, total=1000) -> ProgressState:
@@ -14,7 +14,7 @@ def test_bytes_done_counts_each_object_once_whether_whole_or_in_parts():
     state = started()
     state.object_started("big", 600, parts=3)
     for number in (1, 2, 3):
-        state.part_done("big", number, 200, worker=0, path="kTLS+io_uring")
+        state.part_done("big", number, 200, worker=0, data_path="kTLS+io_uring")
     state.object_done("big", 600)
     state.object_done("small", 100)
     assert state.bytes_done == 700 and state.objects_done == 2
@@ -24,7 +24,7 @@ def test_bytes_done_counts_each_object_once_whether_whole_or_in_parts():
 def test_large_object_shows_parts_done_of_total():
     state = started()
     state.object_started("big", 600, parts=3)
-    state.part_done("big", 1, 200, worker=1, path="user-space TLS (mmap)")
+    state.part_done("big", 1, 200, worker=1, data_path="user-space TLS (mmap)")
     assert (state.large["big"].parts_done, state.large["big"].parts) == (1, 3)
 
 
@@ -50,7 +50,7 @@ def test_retrying_counts_parts_until_they_succeed_and_keeps_the_reason():
     state.part_retried("big", 2, "connection reset")
     state.part_retried("small", None, "503 SlowDown")
     assert len(state.retrying) == 2 and state.retries == 2
-    state.part_done("big", 2, 10, worker=0, path="kTLS+io_uring")
+    state.part_done("big", 2, 10, worker=0, data_path="kTLS+io_uring")
     state.object_done("small", 10)
     assert len(state.retrying) == 1          # an object's done event is not a part's
     state.object_failed("small", 10, "gave up")
@@ -61,7 +61,7 @@ def test_retrying_counts_parts_until_they_succeed_and_keeps_the_reason():
 def test_worker_ktls_column_reflects_the_path_its_parts_took():
     state = started()
     assert state.workers[0].ktls == "on" and state.workers[1].ktls == "off"
-    state.part_done("x", None, 1, worker=0, path="user-space TLS (mmap)")      # fell back
+    state.part_done("x", None, 1, worker=0, data_path="user-space TLS (mmap)")      # fell back
     assert state.workers[0].ktls == "off"
     state.worker_ready(2, 1, "plain+sendfile", 1)
     assert state.workers[2].ktls == "-"

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from bulkup.devray import LocalRayCluster
+from devtools.raycluster import LocalRayCluster
 from conftest import error_line, keys_in, open_uploads, run_bulkup
 from faultproxy import FaultProxy
 from test_credentials import assert_senders_moved_to_the_new_key, upload_rotating

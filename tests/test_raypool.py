@@ -1,5 +1,5 @@
 """Placement on a Ray cluster, from the nodes Ray describes (no cluster needed)."""
-from bulkup.raypool import _creation_error, cluster_nodes
+from bulkup.pools.raypool import _creation_error, cluster_nodes
 
 
 def node(node_id, ip, cpus=4.0, alive=True, **custom):

@@ -1,5 +1,5 @@
 """Request heads: keys encoded the way S3 signs them, payload unsigned, checksum signed."""
-from bulkup.request import BucketEndpoint, CredentialSet, RequestSigner, upload_target
+from bulkup.transport.request import BucketEndpoint, CredentialSet, RequestSigner, upload_target
 
 ENDPOINT = BucketEndpoint.from_url("https://127.0.0.1:8443/bucket")
 

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from bulkup.engines import ENGINES
+from bulkup.transport.engines import ENGINES
 
 from conftest import write_random_file
 

@@ -4,7 +4,7 @@ import os
 import pytest
 
 import bulkup
-from bulkup.plan import MiB
+from bulkup.plan.parts import MiB
 
 from conftest import assert_same_bytes, keys_in, open_uploads, write_random_file
 
@@ -107,7 +107,7 @@ def test_upload_survives_a_worker_process_killed_mid_part(aws_env, s3, bucket, t
     import signal
     path = write_random_file(tmp_path / "f.bin", 20 * PART)
 
-    class KillOneWorkerOnceBytesFlow(bulkup.progress.ProgressSink):
+    class KillOneWorkerOnceBytesFlow(bulkup.ProgressSink):
         victim, killed = None, False
 
         def worker_ready(self, ready, connections=1):

@@ -1,5 +1,5 @@
 """The io_uring chain arithmetic: short splices neither lose nor repeat bytes."""
-from bulkup.engines.uring import SpliceProgress
+from bulkup.transport.engines.uring import SpliceProgress
 
 MiB = 1 << 20
 

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 import bulkup
-from bulkup import ktls
+from bulkup.kernel import ktls
 
 from conftest import assert_same_bytes, write_random_file
 

@@ -1,0 +1,1 @@
+"""The ``bulkup`` command line: one module per command, and the options they share."""

@@ -1,0 +1,105 @@
+"""What the commands share: the options for where, how and what to upload, and turning
+flags into ``UploadOptions``, and the progress display."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+from bulkup.display import CHOICES, ProgressSink, make_progress
+from bulkup.errors import BulkupError
+from bulkup.options import UploadOptions
+from bulkup.plan.checksums import ALGORITHMS, DEFAULT_ALGORITHM
+from bulkup.plan.parts import parse_size
+from bulkup.transport.engines import ENGINES
+
+INSECURE_WARNING = ("WARNING: TLS certificate verification is OFF (--no-verify-ssl). Anyone on "
+                    "the network path can read and alter this upload. Use --ca-bundle instead.")
+
+
+def warn_if_insecure(verify_ssl: bool) -> None:
+    """Say loudly, before anything is sent, that certificates are not checked."""
+    if not verify_ssl:
+        print(INSECURE_WARNING, file=sys.stderr)
+
+
+def add_connection_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--endpoint-url", help="S3-compatible endpoint (default: AWS)")
+    p.add_argument("--region")
+    p.add_argument("--profile")
+    p.add_argument("--addressing-style", choices=["auto", "path", "virtual"], default="auto")
+    p.add_argument("--ca-bundle", help="PEM file of CA certificates to trust")
+    p.add_argument("--no-verify-ssl", dest="verify_ssl", action="store_false",
+                   help="do not verify TLS certificates (insecure; warns)")
+    p.add_argument("--tls-max-version", choices=["1.2", "1.3"],
+                   help="highest TLS version to offer (kernels offload TLS 1.2 receive too)")
+
+
+def add_upload_options(p: argparse.ArgumentParser) -> None:
+    """How objects are cut, checked, sent, and what attributes they get."""
+    p.add_argument("--part-size", type=_size, help="multipart part size (default: 8MiB, "
+                   "grown as needed to stay within 10,000 parts)")
+    p.add_argument("--multipart-threshold", type=_size,
+                   help="files above this go as multipart uploads (default: the part size)")
+    p.add_argument("--workers", type=int, help="worker processes (default: one per core; "
+                   "with --ray: per node, default one per CPU of each node)")
+    p.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
+                   help="send from the nodes of a Ray cluster (ADDRESS, default: RAY_ADDRESS or "
+                   "the cluster started on this machine); needs pip install 'bulkup[ray]'")
+    p.add_argument("--connections", type=int, default=2, help="connections per worker (default 2)")
+    p.add_argument("--engine", default="auto", choices=["auto", *ENGINES],
+                   help="how part bodies are sent (default: best available)")
+    p.add_argument("--checksum", default=DEFAULT_ALGORITHM, choices=list(ALGORITHMS),
+                   help=f"checksum the server verifies for every part (default {DEFAULT_ALGORITHM}; "
+                   "use md5 for stores that reject flexible x-amz-checksum headers)")
+    p.add_argument("--storage-class")
+    p.add_argument("--content-type", help="Content-Type for every object (default: guessed)")
+    p.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE",
+                   help="user metadata (repeatable)")
+    p.add_argument("--sse", choices=["AES256", "aws:kms", "aws:kms:dsse"], help="server-side encryption")
+    p.add_argument("--sse-kms-key-id")
+
+
+def add_output_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--progress", choices=list(CHOICES), default="auto",
+                   help="auto (default): a live dashboard on a terminal, plain lines otherwise; "
+                   "rich; tqdm bars; json lines on stdout (see README); plain; none")
+    p.add_argument("--quiet", action="store_true", help="errors and the summary only")
+
+
+def upload_options(args: argparse.Namespace, base: UploadOptions | None = None) -> UploadOptions:
+    """UploadOptions from parsed flags; with ``base``, only the flags given override it."""
+    values = {name: getattr(args, name) for name in _OPTION_FLAGS if hasattr(args, name)}
+    if "metadata" in values:
+        values["metadata"] = _metadata(values["metadata"])
+    if base is None:
+        return UploadOptions(**values)
+    return dataclasses.replace(base, **values)
+
+
+_OPTION_FLAGS = ("endpoint_url", "region", "profile", "addressing_style", "ca_bundle", "verify_ssl",
+                 "part_size", "multipart_threshold", "workers", "connections", "checksum", "engine",
+                 "storage_class", "content_type", "metadata", "sse", "sse_kms_key_id",
+                 "tls_max_version", "dry_run", "ray")
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _metadata(pairs: list[str]) -> dict[str, str]:
+    result = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise BulkupError(f"--metadata {pair!r}: expected KEY=VALUE")
+        result[key] = value
+    return result
+
+
+def progress_sink(args: argparse.Namespace) -> ProgressSink:
+    """The progress display the flags and the terminal call for."""
+    return make_progress(getattr(args, "progress", "auto"), getattr(args, "quiet", False))

@@ -1,0 +1,79 @@
+"""The ``bulkup`` command line: its commands, logging, and how errors end it."""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+from bulkup import __version__, redact
+from bulkup.cli import cleanup, migrate, put
+from bulkup.doctor import report
+from bulkup.errors import BulkupError
+from bulkup.migrate.manifest import write_manifest
+
+# An upload outlives its reader: `bulkup put ... --progress json | head` finishes the upload.
+UPLOADING_COMMANDS = ("put", "migrate", "resume")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command not in UPLOADING_COMMANDS:
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)     # `bulkup doctor | head` ends quietly
+    for level in (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR):
+        logging.addLevelName(level, logging.getLevelName(level).lower())   # bulkup: warning: ...
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="bulkup: %(levelname)s: %(message)s")
+    redact.install()
+    if not args.debug:
+        # Their warnings repeat what our one-line error says (certificate dumps included).
+        for name in ("botocore", "urllib3"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    try:
+        return args.func(args)
+    except BulkupError as exc:
+        print(f"bulkup: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("bulkup: interrupted: open multipart uploads were aborted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bulkup", description="Fast, verified bulk uploads to S3.")
+    parser.add_argument("--version", action="version", version=f"bulkup {__version__}")
+    parser.add_argument("--debug", action="store_true", help="verbose logs (secrets never shown)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    put.add_parser(commands)
+    migrate.add_parsers(commands)
+    manifest = commands.add_parser("manifest", help="write a JSON Lines manifest of a directory tree",
+                                   description="Write a manifest (JSON Lines) of every file under "
+                                   "DIR, destined for s3://bucket/prefix/, to standard output.")
+    manifest.add_argument("directory", metavar="DIR")
+    manifest.add_argument("destination", metavar="s3://bucket/prefix/")
+    manifest.add_argument("--no-follow-symlinks", dest="follow_symlinks", action="store_false")
+    manifest.set_defaults(func=_cmd_manifest)
+    doctor = commands.add_parser("doctor", help="which data path uploads take here, and why")
+    doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    doctor.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
+                        help="diagnose every node of a Ray cluster instead of this machine")
+    doctor.set_defaults(func=_cmd_doctor)
+    cleanup.add_parser(commands)
+    return parser
+
+
+def _cmd_manifest(args: argparse.Namespace) -> int:
+    count, skipped = write_manifest(args.directory, args.destination, sys.stdout, args.follow_symlinks)
+    for path, reason in skipped:
+        print(f"bulkup: warning: skipped {path}: {reason}", file=sys.stderr)
+    print(f"bulkup: {count} entries written", file=sys.stderr)
+    return 2 if skipped else 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    return report(as_json=args.json, ray=args.ray)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

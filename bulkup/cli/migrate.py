@@ -1,0 +1,168 @@
+"""The migration commands: ``bulkup migrate``, ``bulkup resume`` and ``bulkup status``."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from bulkup.cli.common import (add_connection_options, add_output_options, add_upload_options,
+                               progress_sink, upload_options, warn_if_insecure)
+from bulkup.errors import BulkupError
+from bulkup.migrate.journal import Journal
+from bulkup.migrate.run import MigrationResult, default_journal, migrate, stored_options
+from bulkup.display.text import human_bytes
+
+MAX_FAILURES_SHOWN = 20
+
+
+def add_parsers(commands) -> None:
+    """Register migrate, resume and status on the CLI's subcommands."""
+    migrate_p = commands.add_parser(
+        "migrate", help="upload everything a manifest lists, resumably",
+        description="Upload every object a manifest (JSON Lines or CSV, see manifests/README.md) "
+        "lists. A journal beside it records every step; running the same command again, or "
+        "`bulkup resume JOURNAL`, continues after Ctrl-C, a crash or a reboot.")
+    migrate_p.add_argument("manifest", metavar="MANIFEST")
+    resume_p = commands.add_parser(
+        "resume", argument_default=argparse.SUPPRESS,
+        help="continue a migration from its journal",
+        description="Continue the migration recorded in JOURNAL, with the options it last ran "
+        "with; options given here override them.")
+    resume_p.add_argument("journal", metavar="JOURNAL")
+    resume_p.add_argument("--no-ray", dest="ray", action="store_const", const=None,
+                          help="send from this machine, though the migration ran with --ray")
+    for p, func in ((migrate_p, _cmd_migrate), (resume_p, _cmd_resume)):
+        add_connection_options(p)
+        add_upload_options(p)
+        _add_migration_options(p, journal_option=p is migrate_p)
+        add_output_options(p)
+        p.set_defaults(func=func)
+
+    status_p = commands.add_parser("status", help="show a migration's progress from its journal")
+    status_p.add_argument("journal", metavar="JOURNAL")
+    status_p.add_argument("--json", action="store_true", help="machine-readable output")
+    status_p.set_defaults(func=_cmd_status)
+
+
+def _add_migration_options(p: argparse.ArgumentParser, journal_option: bool) -> None:
+    if journal_option:
+        p.add_argument("--journal", help="the journal file (default: MANIFEST.journal)")
+    p.add_argument("--skip-bad-lines", action="store_true",
+                   help="upload the valid lines of a manifest with bad ones (each is reported)")
+    p.add_argument("--skip-existing", choices=["size", "checksum"],
+                   help="skip objects already on the server with the same size (or checksum)")
+    p.add_argument("--report", metavar="FILE.json", help="write the outcome as JSON")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check every line and show what would be uploaded; send nothing")
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    journal = args.journal or default_journal(args.manifest)
+    return _run(args.manifest, journal, upload_options(args), args)
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    stored = Journal.open(args.journal, create=False)
+    try:
+        manifest = stored.meta("manifest")
+        base = stored_options(stored)
+    finally:
+        stored.close()
+    if not manifest:
+        raise BulkupError(f"{args.journal}: the journal names no manifest (it was never loaded)")
+    return _run(manifest, args.journal, upload_options(args, base), args)
+
+
+def _run(manifest: str, journal: str, options, args: argparse.Namespace) -> int:
+    warn_if_insecure(options.verify_ssl)
+    try:
+        result = migrate(manifest, options, journal, getattr(args, "skip_bad_lines", False),
+                         getattr(args, "skip_existing", None), progress_sink(args),
+                         report=getattr(args, "report", None))
+    except KeyboardInterrupt:
+        print(f"bulkup: interrupted: {_where(journal)}; open uploads are kept for resuming. "
+              f"Resume with: bulkup migrate {manifest} (or: bulkup resume {journal})", file=sys.stderr)
+        return 130
+    except BulkupError as exc:
+        if os.path.exists(journal):
+            exc.args = (f"{exc}; {_where(journal)}, rerun to resume",)
+        raise
+    if options.dry_run:
+        for error in result.load.bad:
+            print(f"bulkup: warning: bad line {error}", file=sys.stderr)
+        left = [result.totals[s] for s in ("pending", "creating", "uploading", "failed")]
+        count, size = sum(n for n, _ in left), sum(b for _, b in left)
+        print(f"(dry run) {count} objects, {human_bytes(size)} would be uploaded; nothing was sent")
+        return 0
+    _print_summary(result)
+    return 0 if result.ok else 1
+
+
+def _where(journal_path: str) -> str:
+    journal = Journal.open(journal_path, create=False)
+    try:
+        totals = journal.totals()
+    finally:
+        journal.close()
+    done = totals["done"][0] + totals["skipped"][0]
+    return f"{done} of {sum(n for n, _ in totals.values())} objects done"
+
+
+def _print_summary(result: MigrationResult) -> None:
+    """After the run's own summary: skipped bad lines, and every failure with its line."""
+    for error in result.load.bad:
+        print(f"bulkup: warning: skipped bad line {error}", file=sys.stderr)
+    if not result.upload.seconds:
+        print(f"nothing left to upload: {_where(result.journal)}", file=sys.stderr)
+    failed = result.totals["failed"][0]
+    if not failed:
+        return
+    journal = Journal.open(result.journal, create=False)
+    try:
+        for obj in journal.failures(MAX_FAILURES_SHOWN):
+            print(f"bulkup: failed: line {obj.id}: {obj.source} -> {obj.destination}: {obj.reason}",
+                  file=sys.stderr)
+    finally:
+        journal.close()
+    if failed > MAX_FAILURES_SHOWN:
+        print(f"bulkup: ... and {failed - MAX_FAILURES_SHOWN} more failures: "
+              f"bulkup status {result.journal}", file=sys.stderr)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    journal = Journal.open(args.journal, create=False)
+    try:
+        status = _status(journal)
+    finally:
+        journal.close()
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    print(f"migration of {status['manifest']}")
+    for state, numbers in status["objects"].items():
+        print(f"  {state:<10} {numbers['objects']:>10} objects  {human_bytes(numbers['bytes']):>10}")
+    if status["bad_lines"]:
+        print(f"  {'bad lines':<10} {status['bad_lines']:>10} (skipped)")
+    for upload in status["uploading"]:
+        print(f"  uploading {upload['destination']}: {upload['parts_done']} parts done")
+    for failure in status["failures"]:
+        print(f"  failed line {failure['line']}: {failure['destination']}: {failure['reason']}")
+    print(f"  last change {status['last_change']}")
+    return 0
+
+
+def _status(journal: Journal) -> dict:
+    totals = journal.totals()
+    last = journal.db.execute("SELECT MAX(since) FROM objects").fetchone()[0]
+    return {
+        "manifest": journal.meta("manifest"), "journal": journal.path,
+        "objects": {state: {"objects": n, "bytes": b} for state, (n, b) in totals.items()},
+        "bad_lines": sum(1 for _ in journal.bad_lines()),
+        "uploading": [{"line": o.id, "destination": o.destination, "parts_done": n}
+                      for o, n in journal.in_progress(MAX_FAILURES_SHOWN)],
+        "failures": [{"line": o.id, "destination": o.destination, "reason": o.reason}
+                     for o in journal.failures(MAX_FAILURES_SHOWN)],
+        "last_change": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(last)) if last else None,
+    }

@@ -1,0 +1,60 @@
+"""``bulkup put``: upload files and directory trees."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+from bulkup.api import upload
+from bulkup.cli.common import (add_connection_options, add_output_options, add_upload_options,
+                               progress_sink, upload_options, warn_if_insecure)
+from bulkup.display.text import human_bytes
+from bulkup.options import UploadOptions
+from bulkup.plan.parts import choose_part_size, is_multipart
+from bulkup.plan.results import UploadResult
+from bulkup.report import write_json
+
+
+def add_parser(commands) -> None:
+    """Register ``bulkup put`` on the CLI's subcommands."""
+    put = commands.add_parser("put", help="upload files and directory trees",
+                              description="Upload files and directory trees to s3://bucket/prefix/.")
+    put.add_argument("sources", nargs="+", metavar="SRC")
+    put.add_argument("destination", metavar="s3://bucket/prefix/")
+    add_connection_options(put)
+    add_upload_options(put)
+    put.add_argument("--no-follow-symlinks", dest="follow_symlinks", action="store_false",
+                     help="skip symbolic links instead of uploading what they point to")
+    put.add_argument("--dry-run", action="store_true", help="show what would be uploaded")
+    put.add_argument("--report", metavar="FILE.json", help="write the run's summary as JSON")
+    add_output_options(put)
+    put.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    warn_if_insecure(args.verify_ssl)
+    options = dataclasses.replace(upload_options(args), follow_symlinks=args.follow_symlinks)
+    progress = progress_sink(args)
+    result = upload(args.sources, args.destination, options, progress=progress)
+    if args.report and not args.dry_run:
+        write_json(args.report, {**result.summary(progress.state.peak_rate),
+                                 "skipped": [{"path": p, "reason": r} for p, r in result.skipped]})
+    for path, reason in result.skipped:
+        print(f"bulkup: warning: skipped {path}: {reason}", file=sys.stderr)
+    if args.dry_run:
+        _print_dry_run(result, args.destination, options)
+        return 0
+    if not result.ok:
+        return 1
+    return 2 if result.skipped else 0
+
+
+def _print_dry_run(result: UploadResult, destination: str, options: UploadOptions) -> None:
+    bucket = destination[len("s3://"):].split("/", 1)[0]
+    for obj in result.objects:
+        part_size = choose_part_size(obj.size, options.part_size)
+        multipart = is_multipart(obj.size, options.multipart_threshold or part_size)
+        how = f"{-(-obj.size // part_size)} parts of {human_bytes(part_size)}" if multipart else "single PUT"
+        print(f"(dry run) {obj.path} -> s3://{bucket}/{obj.key} ({human_bytes(obj.size)}, {how})")
+    total = sum(o.size for o in result.objects)
+    print(f"(dry run) {len(result.objects)} objects, {human_bytes(total)}; nothing was uploaded")

@@ -1,0 +1,117 @@
+"""The run's events, told once by the coordinator and fanned out to everyone who keeps them:
+the run's result, the progress display, and listeners such as a migration's journal."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Sequence
+
+from bulkup.display.sink import ProgressSink
+from bulkup.plan.jobs import UploadJob
+from bulkup.plan.results import ObjectResult, PartRecord, UploadResult
+
+if TYPE_CHECKING:
+    from bulkup.transport.messages import WorkerReady, WorkerStats
+
+
+class UploadListener(ABC):
+    """Hears each step of each object that a resumed run must know about."""
+
+    @abstractmethod
+    def creating_upload(self, job: UploadJob, part_size: int) -> None:
+        """CreateMultipartUpload is about to be sent."""
+
+    @abstractmethod
+    def upload_created(self, job: UploadJob, upload_id: str, part_size: int) -> None:
+        """The server opened ``upload_id`` for ``job``."""
+
+    @abstractmethod
+    def part_done(self, job: UploadJob, number: int, etag: str, checksum: str | None) -> None:
+        """The server accepted part ``number``."""
+
+    @abstractmethod
+    def object_done(self, job: UploadJob, result: ObjectResult) -> None:
+        """The object is on the server."""
+
+    @abstractmethod
+    def object_failed(self, job: UploadJob, reason: str) -> None:
+        """The object failed (its upload, if any, was aborted or is kept for resuming)."""
+
+    @abstractmethod
+    def flush(self) -> None:
+        """Make the steps heard so far durable (called between rounds and before the
+        control-plane calls that a crash must not outrun)."""
+
+
+class RunEvents:
+    """One call per event; each reaches the result, the display and every listener."""
+
+    def __init__(self, result: UploadResult, progress: ProgressSink,
+                 listeners: Sequence[UploadListener] = ()) -> None:
+        self.result = result
+        self.progress = progress
+        self.listeners = tuple(listeners)
+
+    def run_started(self, objects: int, total_bytes: int) -> None:
+        self.progress.start(objects, total_bytes)
+
+    def worker_ready(self, ready: "WorkerReady", connections: int) -> None:
+        self.result.engines[ready.worker] = ready.engine_label
+        if ready.node:
+            self.result.nodes[ready.worker] = ready.node
+        self.progress.worker_ready(ready, connections)
+
+    def worker_stats(self, stats: "WorkerStats") -> None:
+        self.result.workers[stats.worker] = stats
+
+    def worker_lost(self, worker: int, why: str) -> None:
+        self.result.workers_lost.append((worker, why))
+        self.progress.worker_lost(worker, why)
+
+    def bytes_sent(self, worker: int, nbytes: int) -> None:
+        self.progress.bytes_sent(worker, nbytes)
+
+    def object_planned(self, result: ObjectResult) -> None:
+        self.result.add_object(result)
+
+    def creating_upload(self, job: UploadJob, part_size: int) -> None:
+        for listener in self.listeners:
+            listener.creating_upload(job, part_size)
+        self.flush()        # the intent is on record before the server can act on it
+
+    def upload_created(self, job: UploadJob, upload_id: str, part_size: int) -> None:
+        for listener in self.listeners:
+            listener.upload_created(job, upload_id, part_size)
+
+    def object_started(self, key: str, size: int, parts: int) -> None:
+        self.progress.object_started(key, size, parts)
+
+    def part_sent(self, record: PartRecord, length: int) -> None:
+        """A part the server accepted, whatever became of its object."""
+        self.result.add_part(record, length)
+
+    def part_done(self, job: UploadJob, record: PartRecord, length: int, etag: str,
+                  checksum: str | None) -> None:
+        """A part of a live object the server accepted."""
+        self.progress.part_done(job.source.key, length, record)
+        if record.part_number is not None:
+            for listener in self.listeners:
+                listener.part_done(job, record.part_number, etag, checksum)
+
+    def part_retried(self, worker: int, key: str, part: int | None, attempt: int, reason: str) -> None:
+        self.progress.part_retried(worker, key, part, attempt, reason)
+
+    def object_done(self, job: UploadJob, result: ObjectResult) -> None:
+        self.result.object_done(result)
+        for listener in self.listeners:
+            listener.object_done(job, result)
+        self.progress.object_done(result)
+
+    def object_failed(self, job: UploadJob, result: ObjectResult) -> None:
+        self.result.object_failed(result)
+        for listener in self.listeners:
+            listener.object_failed(job, result.error or "")
+        self.progress.object_failed(result)
+
+    def flush(self) -> None:
+        for listener in self.listeners:
+            listener.flush()

@@ -1,0 +1,32 @@
+"""An object being uploaded, as the coordinator tracks it: its multipart state and the
+parts back so far."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bulkup.plan.jobs import ObjectSettings, UploadJob
+from bulkup.plan.parts import PartRange
+from bulkup.plan.results import ObjectResult
+
+
+@dataclass(eq=False, kw_only=True)
+class ObjectUpload:
+    """One job under way: its outcome so far, its open multipart upload and accepted parts."""
+
+    job: UploadJob
+    result: ObjectResult
+    upload_id: str | None = None
+    ranges: list[PartRange] = field(default_factory=list)
+    done: dict[int, tuple[str, str | None]] = field(default_factory=dict)   # n -> etag, checksum
+
+    @property
+    def failed(self) -> bool:
+        return self.result.error is not None
+
+    @property
+    def settings(self) -> ObjectSettings:
+        return self.job.settings
+
+    @property
+    def all_parts_done(self) -> bool:
+        return len(self.done) == len(self.ranges)

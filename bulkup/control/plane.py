@@ -1,0 +1,72 @@
+"""The control plane of a run: a boto3 session and client, each bucket's route, and what
+every worker needs from them (credentials, region, trust store, the engine)."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from bulkup.control.s3client import (ClientSettings, effective_ca_bundle, frozen_credentials,
+                                     make_client, make_session, resolve_bucket)
+from bulkup.errors import UsageError
+from bulkup.transport.engines import EngineUnavailable, choose_engine
+from bulkup.transport.messages import WorkerConfig
+from bulkup.transport.request import BucketEndpoint
+
+if TYPE_CHECKING:
+    import boto3
+
+    from bulkup.options import SendSettings
+
+
+@dataclass(frozen=True)
+class BucketRoute:
+    """How to reach one bucket: the control-plane client and the data-plane endpoint."""
+
+    client: object
+    endpoint: BucketEndpoint
+
+
+@dataclass
+class ControlPlane:
+    """The boto3 side of a run: session, client settings, a client, and bucket routes."""
+
+    session: "boto3.Session"
+    settings: ClientSettings
+    client: object
+    routes: dict[str, BucketRoute] = field(default_factory=dict)
+
+    def route(self, bucket: str) -> BucketRoute:
+        """The bucket's client and endpoint (checked once with HeadBucket): a client in the
+        bucket's own region when AWS names another one, and the endpoint signed for it."""
+        if bucket not in self.routes:
+            endpoint, bucket_region = resolve_bucket(self.client, bucket)
+            client = self.client
+            if bucket_region and bucket_region != client.meta.region_name and not self.settings.endpoint_url:
+                client = make_client(self.session, self.settings, bucket_region)
+            self.routes[bucket] = BucketRoute(client, dataclasses.replace(endpoint, region=client.meta.region_name))
+        return self.routes[bucket]
+
+    def worker_config(self, sending: "SendSettings", tls: bool, choose_here: bool = True) -> WorkerConfig:
+        """What every worker needs: credentials, region, trust store, how to send, and the
+        engine: chosen here once, or (``choose_here=False``: Ray) by each node for itself."""
+        engine, engine_reason = sending.engine, ""
+        if choose_here:
+            try:
+                chosen, engine_reason = choose_engine(sending.engine, tls)
+            except EngineUnavailable as exc:
+                raise UsageError(str(exc)) from None
+            engine = chosen.name
+        return WorkerConfig(region=self.client.meta.region_name,
+                            credentials=frozen_credentials(self.session),
+                            engine=engine, engine_reason=engine_reason,
+                            connections=sending.connections, verify_tls=sending.verify_tls,
+                            ca_bundle=self.settings.ca_bundle, max_attempts=sending.max_attempts,
+                            tls_max_version=sending.tls_max_version)
+
+
+def connect(settings: ClientSettings, session: "boto3.Session | None" = None) -> ControlPlane:
+    """A session (the given one, or one with the usual credential chain) and a client."""
+    session = session or make_session(settings)
+    settings = dataclasses.replace(settings, ca_bundle=effective_ca_bundle(session, settings))
+    return ControlPlane(session, settings, make_client(session, settings))

@@ -1,0 +1,77 @@
+"""The coordinator's calls to the store: create, complete and abort multipart uploads, and
+look at an object, each answering in the terms the coordinator acts on.
+
+A failure that no other object can escape (credentials, a missing bucket) raises
+``FatalRemoteError``; one that ends this object alone raises ``ObjectFailed``.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import botocore.exceptions as bex
+
+from bulkup.control.plane import BucketRoute
+from bulkup.control.s3client import describe, error_code
+from bulkup.errors import FatalRemoteError
+from bulkup.plan.jobs import UploadJob
+from bulkup.transport.responses import FATAL_CODES
+
+
+class ObjectFailed(Exception):
+    """This object cannot be uploaded; ``str()`` is the reason."""
+
+
+class S3Calls:
+    """Control-plane calls for the objects of a run, through each bucket's client."""
+
+    def __init__(self, routes: Mapping[str, BucketRoute]) -> None:
+        self.routes = routes
+
+    def create(self, job: UploadJob) -> str:
+        """A new multipart upload for ``job``; its id."""
+        try:
+            return self._client(job).create_multipart_upload(
+                Bucket=job.bucket, Key=job.source.key, **job.settings.create_params(job.source.path)
+            )["UploadId"]
+        except bex.ClientError as exc:
+            raise _classified(exc) from None
+
+    def complete(self, job: UploadJob, upload_id: str, parts: list[dict],
+                 whole_checksum: dict[str, str]) -> str | None:
+        """Complete the upload; its ETag, or None when the server no longer knows it."""
+        try:
+            response = self._client(job).complete_multipart_upload(
+                Bucket=job.bucket, Key=job.source.key, UploadId=upload_id,
+                MultipartUpload={"Parts": parts}, **whole_checksum)
+        except bex.ClientError as exc:
+            if error_code(exc) == "NoSuchUpload":
+                return None
+            raise _classified(exc) from None
+        return response.get("ETag", "")
+
+    def abort(self, job: UploadJob, upload_id: str) -> bool:
+        """Abort the upload; False if that failed (``bulkup cleanup`` can find it later)."""
+        try:
+            self._client(job).abort_multipart_upload(Bucket=job.bucket, Key=job.source.key,
+                                                     UploadId=upload_id)
+        except (bex.ClientError, bex.BotoCoreError):
+            return False
+        return True
+
+    def head(self, job: UploadJob) -> dict | None:
+        """The object's HeadObject answer with checksums, None if it cannot be had."""
+        try:
+            return self._client(job).head_object(Bucket=job.bucket, Key=job.source.key,
+                                                 ChecksumMode="ENABLED")
+        except (bex.ClientError, bex.BotoCoreError):
+            return None
+
+    def _client(self, job: UploadJob):
+        return self.routes[job.bucket].client
+
+
+def _classified(exc: bex.ClientError) -> Exception:
+    message = describe(exc)
+    if error_code(exc) in FATAL_CODES:
+        return FatalRemoteError(message)
+    return ObjectFailed(message)

@@ -1,0 +1,66 @@
+"""``--progress plain``: a status line every few seconds, failures as they happen, a text
+summary; no terminal control sequences (for logs and pipes). And the summary-only display."""
+from __future__ import annotations
+
+import sys
+import time
+from typing import TYPE_CHECKING, TextIO
+
+from bulkup.display.sink import ProgressSink
+from bulkup.display.state import ProgressState
+from bulkup.display.text import status_line, summary_lines
+
+if TYPE_CHECKING:
+    from bulkup.plan.results import ObjectResult, UploadResult
+
+
+class PlainProgress(ProgressSink):
+    """A status line every few seconds, failures as they happen, a text summary; no terminal
+    control sequences (for logs and pipes)."""
+
+    def __init__(self, out: TextIO = sys.stderr, interval: float = 5.0, periodic: bool = True) -> None:
+        super().__init__()
+        self.out, self.interval, self.periodic = out, interval, periodic
+        self._last = time.monotonic()
+
+    def bytes_sent(self, worker: int, nbytes: int) -> None:
+        super().bytes_sent(worker, nbytes)
+        self._maybe_print()
+
+    def object_done(self, result: "ObjectResult") -> None:
+        super().object_done(result)
+        self._maybe_print()
+
+    def object_failed(self, result: "ObjectResult") -> None:
+        super().object_failed(result)
+        self._print(f"bulkup: failed: {result.key}: {result.error}")
+
+    def worker_lost(self, worker: int, why: str) -> None:
+        super().worker_lost(worker, why)
+        self._print(f"bulkup: worker {worker} died ({why}); its parts go to the others")
+
+    def finish(self, result: "UploadResult", extra: dict[str, str] | None = None) -> None:
+        super().finish(result, extra)
+        self.print_summary(result, self.state, extra)
+
+    def print_summary(self, result: "UploadResult", state: ProgressState,
+                      extra: dict[str, str] | None = None) -> None:
+        for line in summary_lines(result, state, extra):
+            self._print(line)
+
+    def _maybe_print(self) -> None:
+        now = time.monotonic()
+        if self.periodic and now - self._last >= self.interval:
+            self._last = now
+            self.state.tick(now)
+            self._print(status_line(self.state, now))
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+
+class SummaryOnlyProgress(PlainProgress):
+    """Errors and the summary only (``--progress none``, ``--quiet``)."""
+
+    def __init__(self, out: TextIO = sys.stderr) -> None:
+        super().__init__(out, periodic=False)

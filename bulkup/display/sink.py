@@ -1,0 +1,75 @@
+"""The progress sink: receives the coordinator's events and keeps the numbers.
+
+Every display is a sink sharing one model (``bulkup.display.state.ProgressState``) and draws
+it at its own bounded pace, whatever the event rate. A plain ``ProgressSink`` shows nothing.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from bulkup.display.state import ProgressState
+
+if TYPE_CHECKING:
+    from bulkup.plan.results import ObjectResult, PartRecord, UploadResult
+    from bulkup.transport.messages import WorkerReady
+
+
+class ProgressSink:
+    """Receives the coordinator's events and keeps the numbers; shows nothing itself."""
+
+    def __init__(self) -> None:
+        self.state = ProgressState()
+        # Held while the numbers change; a display drawing from another thread takes it too.
+        self.lock: threading.Lock | contextlib.nullcontext = contextlib.nullcontext()
+
+    def start(self, objects: int, total_bytes: int) -> None:
+        with self.lock:
+            self.state.start(objects, total_bytes, time.monotonic())
+
+    def worker_ready(self, ready: "WorkerReady", connections: int = 1) -> None:
+        with self.lock:
+            self.state.worker_ready(ready.worker, ready.pid, ready.engine_label, connections, ready.node)
+
+    def bytes_sent(self, worker: int, nbytes: int) -> None:
+        with self.lock:
+            self.state.add_sent(worker, nbytes)
+
+    def object_started(self, key: str, size: int, parts: int) -> None:
+        """A multipart upload began (or resumed)."""
+        with self.lock:
+            self.state.object_started(key, size, parts)
+
+    def part_done(self, key: str, length: int, part: "PartRecord") -> None:
+        with self.lock:
+            self.state.part_done(key, part.part_number, length, part.worker, part.data_path)
+
+    def part_retried(self, worker: int, key: str, part: int | None, attempt: int, reason: str) -> None:
+        with self.lock:
+            self.state.part_retried(key, part, reason)
+
+    def object_done(self, result: "ObjectResult") -> None:
+        with self.lock:
+            self.state.object_done(result.key, result.size)
+
+    def object_failed(self, result: "ObjectResult") -> None:
+        with self.lock:
+            self.state.object_failed(result.key, result.size, result.error or "")
+
+    def object_skipped(self, key: str, size: int, reason: str) -> None:
+        with self.lock:
+            self.state.object_skipped(key, size)
+
+    def worker_lost(self, worker: int, why: str) -> None:
+        with self.lock:
+            self.state.worker_lost(worker, why)
+
+    def finish(self, result: "UploadResult", extra: dict[str, str] | None = None) -> None:
+        """The run ended; ``extra`` adds lines to the summary (label -> text)."""
+        with self.lock:
+            self.state.tick(time.monotonic())
+
+    def close(self) -> None:
+        """The run was cut short (the caller reports why): stop drawing, no summary."""

@@ -1,0 +1,1 @@
+"""Manifest-driven migrations: manifests, loading, the journal, and resuming."""

@@ -1,0 +1,332 @@
+"""A migration's journal: SQLite in WAL mode, beside the manifest, committed at every step.
+
+It holds the manifest's objects (loaded once, so a rerun needs no second pass over a huge
+manifest), each object's state, its open multipart upload and every part the server
+accepted, with ETag and checksum. Steps are group-committed: the coordinator flushes after each
+round of worker messages (milliseconds), before every CompleteMultipartUpload and after
+recording the intent to create an upload, so a kill -9 loses at most the steps of one round,
+which a resumed run reconciles with the server.
+
+``synchronous=NORMAL``: a commit survives the process being killed; after a power cut the
+last few may be lost, which a resumed run also reconciles (ListParts, HeadObject).
+"""
+from __future__ import annotations
+
+import enum
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Iterator
+
+from bulkup.control.events import UploadListener
+from bulkup.errors import UsageError
+from bulkup.plan.results import ObjectResult
+
+SCHEMA_VERSION = 1
+BATCH = 500
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS objects (
+    id INTEGER PRIMARY KEY,          -- the manifest line
+    source TEXT NOT NULL,
+    bucket TEXT NOT NULL,
+    key TEXT NOT NULL,
+    size INTEGER NOT NULL,           -- as found when the object was (re)planned
+    mtime_ns INTEGER NOT NULL,
+    attributes TEXT,                 -- JSON: content_type, metadata, storage_class, checksum
+    state TEXT NOT NULL DEFAULT 'pending',   -- pending creating uploading done failed skipped
+    upload_id TEXT,
+    part_size INTEGER,
+    algorithm TEXT,                  -- the open upload's checksum kind
+    since REAL,                      -- when the state was entered
+    etag TEXT,
+    checksum TEXT,
+    reason TEXT,                     -- why it failed or was skipped
+    UNIQUE (bucket, key)
+);
+CREATE TABLE IF NOT EXISTS parts (
+    object INTEGER NOT NULL,
+    number INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    checksum TEXT,
+    PRIMARY KEY (object, number)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS bad_lines (line INTEGER PRIMARY KEY, reason TEXT NOT NULL);
+"""
+
+class ObjectState(enum.StrEnum):
+    """Where an object of a migration stands (stored as its value)."""
+
+    PENDING = "pending"          # not started, or to start afresh
+    CREATING = "creating"        # CreateMultipartUpload sent, its answer not yet recorded
+    UPLOADING = "uploading"      # an open multipart upload, with the parts recorded so far
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"          # already on the server (--skip-existing)
+
+
+class DuplicateDestination(Exception):
+    """Two manifest lines name the same object."""
+
+    def __init__(self, other_line: int) -> None:
+        super().__init__(other_line)
+        self.other_line = other_line
+
+
+@dataclass(frozen=True)
+class JournalObject:
+    """One row of the journal's objects table."""
+
+    id: int
+    source: str
+    bucket: str
+    key: str
+    size: int
+    mtime_ns: int
+    attributes: dict
+    state: ObjectState
+    upload_id: str | None
+    part_size: int | None
+    algorithm: str | None
+    since: float | None
+    reason: str | None = None
+
+    @property
+    def destination(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+class Journal(UploadListener):
+    """The journal file of one migration. Also the coordinator's listener."""
+
+    def __init__(self, path: str, created: bool, db: sqlite3.Connection) -> None:
+        self.path = path
+        self.created = created
+        self.db = db
+        self.seconds = 0.0            # time spent committing steps, for the overhead figure
+        self._pending: list[tuple[str, tuple]] = []
+
+    @classmethod
+    def open(cls, path: str, create: bool = True) -> "Journal":
+        """Open (or create) the journal at ``path``."""
+        exists = os.path.exists(path)
+        if not exists and not create:
+            raise UsageError(f"{path}: no such journal")
+        try:
+            db = sqlite3.connect(path, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA wal_autocheckpoint=10000")
+            db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise UsageError(f"{path}: not a bulkup journal ({exc})") from None
+        journal = cls(path, not exists, db)
+        version = journal.meta("schema")
+        if version is None:
+            journal.set_meta("schema", str(SCHEMA_VERSION))
+        elif version != str(SCHEMA_VERSION):
+            raise UsageError(f"{path}: journal format {version} is not this bulkup's ({SCHEMA_VERSION})")
+        return journal
+
+    @property
+    def closed(self) -> bool:
+        return self.db is None
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.flush()
+            self.db.close()
+            self.db = None
+
+    def discard(self) -> None:
+        """Close and delete a journal this run created (nothing was uploaded)."""
+        self.close()
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                os.unlink(self.path + suffix)
+            except FileNotFoundError:
+                pass
+
+    # -- metadata -------------------------------------------------------------------------
+
+    def meta(self, name: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, name: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
+
+    # -- loading the manifest -------------------------------------------------------------
+
+    def begin_load(self) -> None:
+        """Start (or restart) loading a manifest: one transaction, emptied tables."""
+        self.db.execute("BEGIN")
+        for table in ("objects", "parts", "bad_lines"):
+            self.db.execute(f"DELETE FROM {table}")
+        self.db.execute("DELETE FROM meta WHERE name != 'schema'")
+
+    def add_object(self, line: int, source: str, bucket: str, key: str, size: int, mtime_ns: int,
+                   attributes: dict) -> None:
+        """Record one manifest line; DuplicateDestination if another line has its destination."""
+        try:
+            self.db.execute("INSERT INTO objects (id, source, bucket, key, size, mtime_ns, attributes)"
+                            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            (line, source, bucket, key, size, mtime_ns,
+                             json.dumps(attributes) if attributes else None))
+        except sqlite3.IntegrityError:
+            other = self.db.execute("SELECT id FROM objects WHERE bucket = ? AND key = ?",
+                                    (bucket, key)).fetchone()
+            raise DuplicateDestination(other[0]) from None
+
+    def add_bad_line(self, line: int, reason: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO bad_lines VALUES (?, ?)", (line, reason))
+
+    def finish_load(self, meta: dict[str, str]) -> None:
+        for name, value in meta.items():
+            self.set_meta(name, value)
+        self.set_meta("loaded", "1")
+        self.db.execute("COMMIT")
+
+    def abandon_load(self) -> None:
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
+
+    # -- reading --------------------------------------------------------------------------
+
+    def unfinished(self) -> Iterator[JournalObject]:
+        """Objects not yet done or skipped, in manifest order, read in small batches."""
+        last = 0
+        while True:
+            self.flush()
+            rows = self.db.execute(
+                "SELECT id, source, bucket, key, size, mtime_ns, attributes, state, upload_id,"
+                " part_size, algorithm, since, reason FROM objects WHERE id > ? AND state NOT IN ('done', 'skipped')"
+                " ORDER BY id LIMIT ?", (last, BATCH)).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield _object(row)
+            last = rows[-1][0]
+
+    def parts(self, object_id: int) -> dict[int, tuple[str, str | None]]:
+        self.flush()
+        rows = self.db.execute("SELECT number, etag, checksum FROM parts WHERE object = ?", (object_id,))
+        return {number: (etag, checksum) for number, etag, checksum in rows}
+
+    def buckets(self) -> list[str]:
+        return [row[0] for row in self.db.execute("SELECT DISTINCT bucket FROM objects ORDER BY bucket")]
+
+    def totals(self) -> dict[str, tuple[int, int]]:
+        """For each state: (objects, bytes)."""
+        self.flush()
+        rows = self.db.execute("SELECT state, COUNT(*), COALESCE(SUM(size), 0) FROM objects GROUP BY state")
+        found = {state: (count, size) for state, count, size in rows}
+        return {state.value: found.get(state.value, (0, 0)) for state in ObjectState}
+
+    def unfinished_totals(self) -> tuple[int, int]:
+        self.flush()
+        row = self.db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM objects"
+                              " WHERE state NOT IN ('done', 'skipped')").fetchone()
+        return row[0], row[1]
+
+    def failures(self, limit: int | None = None) -> Iterator[JournalObject]:
+        yield from self._select("state = 'failed'", limit)
+
+    def skipped(self, limit: int | None = None) -> Iterator[JournalObject]:
+        yield from self._select("state = 'skipped'", limit)
+
+    def in_progress(self, limit: int | None = None) -> Iterator[tuple[JournalObject, int]]:
+        """Objects with an open multipart upload, and how many parts the server has."""
+        for obj in self._select("state = 'uploading'", limit):
+            count = self.db.execute("SELECT COUNT(*) FROM parts WHERE object = ?", (obj.id,)).fetchone()[0]
+            yield obj, count
+
+    def bad_lines(self) -> Iterator[tuple[int, str]]:
+        yield from self.db.execute("SELECT line, reason FROM bad_lines ORDER BY line")
+
+    def _select(self, where: str, limit: int | None) -> Iterator[JournalObject]:
+        self.flush()
+        query = ("SELECT id, source, bucket, key, size, mtime_ns, attributes, state, upload_id,"
+                 f" part_size, algorithm, since, reason FROM objects WHERE {where} ORDER BY id")
+        if limit is not None:
+            query += f" LIMIT {int(limit)}"
+        for row in self.db.execute(query).fetchall():
+            yield _object(row)
+
+    # -- changes from resuming --------------------------------------------------------------
+
+    def replan(self, object_id: int, size: int, mtime_ns: int) -> None:
+        """Start an object afresh (its source changed, or its upload is gone)."""
+        self._write("UPDATE objects SET state = 'pending', upload_id = NULL, part_size = NULL, algorithm = NULL,"
+                    " size = ?, mtime_ns = ?, since = ?, reason = NULL WHERE id = ?",
+                    (size, mtime_ns, time.time(), object_id))
+        self._write("DELETE FROM parts WHERE object = ?", (object_id,))
+
+    def adopt_upload(self, object_id: int, upload_id: str, parts: dict[int, tuple[str, str | None]]) -> None:
+        """Record what the server holds of an open upload (after ListParts)."""
+        self._write("UPDATE objects SET state = 'uploading', upload_id = ? WHERE id = ?",
+                    (upload_id, object_id))
+        self._write("DELETE FROM parts WHERE object = ?", (object_id,))
+        for number, (etag, checksum) in parts.items():
+            self._write("INSERT INTO parts VALUES (?, ?, ?, ?)", (object_id, number, etag, checksum))
+
+    def mark_done(self, object_id: int, etag: str, checksum: str | None) -> None:
+        self._write("UPDATE objects SET state = 'done', upload_id = NULL, etag = ?, checksum = ?,"
+                    " since = ?, reason = NULL WHERE id = ?", (etag, checksum, time.time(), object_id))
+
+    def mark_skipped(self, object_id: int, reason: str) -> None:
+        self._write("UPDATE objects SET state = 'skipped', since = ?, reason = ? WHERE id = ?",
+                    (time.time(), reason, object_id))
+
+    def mark_failed(self, object_id: int, reason: str) -> None:
+        self._write("UPDATE objects SET state = 'failed', upload_id = NULL, since = ?, reason = ?"
+                    " WHERE id = ?", (time.time(), reason, object_id))
+
+    # -- the coordinator's listener -------------------------------------------------------
+
+    def creating_upload(self, job, part_size: int) -> None:
+        self._write("UPDATE objects SET state = 'creating', part_size = ?, algorithm = ?, since = ?"
+                    " WHERE id = ?", (part_size, job.settings.checksum.name, time.time(), job.ref))
+
+    def upload_created(self, job, upload_id: str, part_size: int) -> None:
+        self._write("UPDATE objects SET state = 'uploading', upload_id = ?, part_size = ?,"
+                    " size = ?, mtime_ns = ? WHERE id = ?",
+                    (upload_id, part_size, job.source.size, job.source.mtime_ns, job.ref))
+
+    def part_done(self, job, number: int, etag: str, checksum: str | None) -> None:
+        self._write("INSERT OR REPLACE INTO parts VALUES (?, ?, ?, ?)", (job.ref, number, etag, checksum))
+
+    def object_done(self, job, result: ObjectResult) -> None:
+        self.mark_done(job.ref, result.etag, result.checksum)
+
+    def object_failed(self, job, reason: str) -> None:
+        self.mark_failed(job.ref, reason)
+
+    def flush(self) -> None:
+        """Commit the steps written since the last flush, as one transaction."""
+        if not self._pending:
+            return
+        started = time.perf_counter()
+        pending, self._pending = self._pending, []
+        if len(pending) == 1:
+            self.db.execute(*pending[0])            # a statement on its own commits itself
+        else:
+            self.db.execute("BEGIN")
+            for sql, params in pending:
+                self.db.execute(sql, params)
+            self.db.execute("COMMIT")
+        self.seconds += time.perf_counter() - started
+
+    def _write(self, sql: str, params: tuple) -> None:
+        self._pending.append((sql, params))
+
+
+def _object(row: tuple) -> JournalObject:
+    (id_, source, bucket, key, size, mtime_ns, attributes, state, upload_id, part_size,
+     algorithm, since, reason) = row
+    return JournalObject(id_, source, bucket, key, size, mtime_ns,
+                         json.loads(attributes) if attributes else {}, ObjectState(state), upload_id,
+                         part_size, algorithm, since, reason)

@@ -1,0 +1,119 @@
+"""What a user asks for (``UploadOptions``), checked and turned once into each layer's settings.
+
+``resolve`` is the only place options become settings: the control plane gets
+``ClientSettings``, the plan ``ObjectSettings``, the senders ``SendSettings`` and the pool
+``PoolSettings``. Nothing below this module sees ``UploadOptions``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from bulkup.control.s3client import ClientSettings
+from bulkup.errors import UsageError
+from bulkup.plan.checksums import DEFAULT_ALGORITHM, get_algorithm
+from bulkup.plan.jobs import ObjectSettings
+from bulkup.plan.parts import MAX_PART_SIZE, MIN_PART_SIZE
+from bulkup.transport.engines import ENGINES
+
+
+@dataclass
+class UploadOptions:
+    """Everything ``bulkup put`` accepts, with the same defaults."""
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    addressing_style: str = "auto"
+    ca_bundle: str | None = None
+    verify_ssl: bool = True
+    part_size: int | None = None
+    multipart_threshold: int | None = None
+    workers: int | None = None                # default: one per core (with ray: per node)
+    connections: int = 2                       # per worker
+    checksum: str = DEFAULT_ALGORITHM
+    engine: str = "auto"
+    storage_class: str | None = None
+    content_type: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    sse: str | None = None
+    sse_kms_key_id: str | None = None
+    follow_symlinks: bool = True
+    dry_run: bool = False
+    max_attempts: int = 5
+    tls_max_version: str | None = None          # "1.2" or "1.3"
+    ray: str | None = None                      # a Ray cluster's address ("auto"): send from its nodes
+
+
+@dataclass(frozen=True)
+class SendSettings:
+    """How workers send, besides what the control plane adds (credentials, region, CA bundle)."""
+
+    engine: str = "auto"                 # auto, or an engine's name
+    connections: int = 2                 # per worker
+    verify_tls: bool = True
+    max_attempts: int = 5
+    tls_max_version: str | None = None
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """Where senders run: ``workers`` local processes, or per node of the Ray cluster ``ray``."""
+
+    workers: int | None = None           # None: one per core (per node's CPU with Ray)
+    ray: str | None = None
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """A run's options, checked and split by the layer that uses them."""
+
+    client: ClientSettings
+    objects: ObjectSettings
+    sending: SendSettings
+    pool: PoolSettings
+    follow_symlinks: bool = True
+    dry_run: bool = False
+
+
+def resolve(options: UploadOptions) -> RunSettings:
+    """Check ``options`` (UsageError naming the first problem) and split them by layer."""
+    validate(options)
+    return RunSettings(
+        client=ClientSettings(options.endpoint_url, options.region, options.profile,
+                              options.addressing_style, options.ca_bundle, options.verify_ssl),
+        objects=ObjectSettings(
+            checksum=get_algorithm(options.checksum), part_size=options.part_size,
+            multipart_threshold=options.multipart_threshold, content_type=options.content_type,
+            metadata=tuple(sorted(options.metadata.items())), storage_class=options.storage_class,
+            sse=options.sse, sse_kms_key_id=options.sse_kms_key_id),
+        sending=SendSettings(engine=options.engine, connections=options.connections,
+                             verify_tls=options.verify_ssl, max_attempts=options.max_attempts,
+                             tls_max_version=options.tls_max_version),
+        pool=PoolSettings(workers=options.workers, ray=options.ray),
+        follow_symlinks=options.follow_symlinks, dry_run=options.dry_run)
+
+
+def validate(options: UploadOptions) -> None:
+    """Raise UsageError (one line) for the first option that cannot work."""
+    try:
+        get_algorithm(options.checksum)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if options.part_size is not None and not MIN_PART_SIZE <= options.part_size <= MAX_PART_SIZE:
+        raise UsageError("part size must be between 5 MiB and 5 GiB")
+    if options.workers is not None and options.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if options.connections < 1:
+        raise UsageError("--connections must be at least 1")
+    if options.tls_max_version not in (None, "1.2", "1.3"):
+        raise UsageError("--tls-max-version must be 1.2 or 1.3")
+    if options.addressing_style not in ("auto", "path", "virtual"):
+        raise UsageError("--addressing-style must be auto, path or virtual")
+    if options.ca_bundle and not os.path.isfile(options.ca_bundle):
+        raise UsageError(f"CA bundle not found: {options.ca_bundle}")
+    for key, value in options.metadata.items():
+        if not key or not (key + value).isascii() or not (key + value).isprintable():
+            raise UsageError(f"metadata {key}={value!r}: keys and values must be printable ASCII")
+    if options.engine != "auto" and options.engine not in ENGINES:
+        raise UsageError(f"unknown engine {options.engine!r} (choose from auto, {', '.join(ENGINES)})")

@@ -1,0 +1,1 @@
+"""The model of the work: sources and their keys, parts, checksums, jobs, and results."""

@@ -1,0 +1,98 @@
+"""Checksums S3 verifies on upload, computed from mapped file pages without copying.
+
+CRCs come from awscrt (hardware-accelerated, with the combine functions that turn
+per-part CRCs into the whole object's FULL_OBJECT checksum without re-reading data).
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from typing import Callable
+
+from awscrt import checksums as crt
+
+_HASH_STEP = 64 * 1024 * 1024   # feed long ranges in steps so a huge part stays interruptible
+
+
+@dataclass(frozen=True)
+class ChecksumAlgorithm:
+    """A checksum S3 can verify: how to compute it and where it goes in requests."""
+
+    name: str                     # CLI name: crc64nvme, crc32c, crc32, md5, none
+    header: str | None            # request header carrying the value
+    s3_name: str | None           # ChecksumAlgorithm value for CreateMultipartUpload
+    width: int                    # bytes in the big-endian encoding of a CRC (0: digest)
+    _crc: Callable[[object, int], int] | None = None
+    _combine: Callable[[int, int, int], int] | None = None
+
+    @property
+    def full_object(self) -> bool:
+        """Whether per-part values combine into a FULL_OBJECT checksum at Complete."""
+        return self._combine is not None
+
+    @property
+    def complete_key(self) -> str | None:
+        """The boto3 parameter name for this checksum in CompleteMultipartUpload."""
+        return f"Checksum{self.s3_name}" if self.s3_name else None
+
+    def compute(self, data: memoryview) -> int | bytes | None:
+        """The raw checksum of ``data`` (an int for CRCs, a digest for MD5)."""
+        if self._crc is not None:
+            value = 0
+            for start in range(0, len(data), _HASH_STEP):
+                value = self._crc(data[start:start + _HASH_STEP], value)
+            return value
+        if self.name == "md5":
+            digest = hashlib.md5(usedforsecurity=False)
+            for start in range(0, len(data), _HASH_STEP):
+                digest.update(data[start:start + _HASH_STEP])
+            return digest.digest()
+        return None
+
+    def combine(self, first: int, second: int, second_length: int) -> int:
+        """The CRC of two adjacent ranges from the CRCs of each."""
+        assert self._combine is not None
+        if second_length == 0:
+            return first
+        return self._combine(first, second, second_length)
+
+    def encode(self, value: int | bytes) -> str:
+        """The base64 text S3 expects in headers and API parameters."""
+        raw = value if isinstance(value, bytes) else value.to_bytes(self.width, "big")
+        return base64.b64encode(raw).decode("ascii")
+
+    def decode(self, text: str) -> int:
+        """The CRC value of a base64 checksum text."""
+        return int.from_bytes(base64.b64decode(text), "big")
+
+    def combine_parts(self, parts: list[tuple[str, int]]) -> str:
+        """The whole object's checksum from its parts' (base64 value, length), in order."""
+        total = self.decode(parts[0][0])
+        for text, length in parts[1:]:
+            total = self.combine(total, self.decode(text), length)
+        return self.encode(total)
+
+
+ALGORITHMS: dict[str, ChecksumAlgorithm] = {
+    a.name: a
+    for a in (
+        ChecksumAlgorithm("crc64nvme", "x-amz-checksum-crc64nvme", "CRC64NVME", 8,
+                          crt.crc64nvme, crt.combine_crc64nvme),
+        ChecksumAlgorithm("crc32c", "x-amz-checksum-crc32c", "CRC32C", 4,
+                          crt.crc32c, crt.combine_crc32c),
+        ChecksumAlgorithm("crc32", "x-amz-checksum-crc32", "CRC32", 4,
+                          crt.crc32, crt.combine_crc32),
+        ChecksumAlgorithm("md5", "Content-MD5", None, 0),
+        ChecksumAlgorithm("none", None, None, 0),
+    )
+}
+DEFAULT_ALGORITHM = "crc64nvme"
+
+
+def get_algorithm(name: str) -> ChecksumAlgorithm:
+    """Look up an algorithm by its CLI name."""
+    try:
+        return ALGORITHMS[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown checksum {name!r} (choose from {', '.join(ALGORITHMS)})") from None

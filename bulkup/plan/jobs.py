@@ -1,0 +1,72 @@
+"""What to upload: one object's source, destination, attributes, and any earlier progress.
+
+`bulkup put` makes jobs from a directory walk; `bulkup migrate` makes them from its journal,
+carrying the open multipart upload and the parts an earlier run already sent.
+"""
+from __future__ import annotations
+
+import mimetypes
+from dataclasses import dataclass, field
+
+from bulkup.plan.checksums import ChecksumAlgorithm
+from bulkup.plan.sources import SourceFile
+
+
+@dataclass(frozen=True, kw_only=True)
+class ObjectSettings:
+    """An object's attributes besides its bytes, and how it is cut and checked."""
+
+    checksum: ChecksumAlgorithm
+    part_size: int | None = None
+    multipart_threshold: int | None = None
+    content_type: str | None = None            # None: guessed per file
+    metadata: tuple[tuple[str, str], ...] = ()
+    storage_class: str | None = None
+    sse: str | None = None
+    sse_kms_key_id: str | None = None
+
+    def put_headers(self, path: str) -> tuple[tuple[str, str], ...]:
+        """The object's headers on a single PutObject (the checksum is added per request)."""
+        headers = [("Content-Type", self.content_type or guess_content_type(path))]
+        headers += [(f"x-amz-meta-{k}", v) for k, v in self.metadata]
+        headers += [(header, getattr(self, name)) for name, _, header in _OPTIONAL if getattr(self, name)]
+        return tuple(headers)
+
+    def create_params(self, path: str) -> dict:
+        """The same attributes as CreateMultipartUpload parameters, plus the checksum kind."""
+        params: dict = {"ContentType": self.content_type or guess_content_type(path)}
+        if self.metadata:
+            params["Metadata"] = dict(self.metadata)
+        params.update({param: getattr(self, name) for name, param, _ in _OPTIONAL if getattr(self, name)})
+        if self.checksum.s3_name:
+            params["ChecksumAlgorithm"] = self.checksum.s3_name
+            if self.checksum.full_object:
+                params["ChecksumType"] = "FULL_OBJECT"
+        return params
+
+
+# Optional object attributes: (ObjectSettings field, boto3 parameter, request header).
+_OPTIONAL = (("storage_class", "StorageClass", "x-amz-storage-class"),
+             ("sse", "ServerSideEncryption", "x-amz-server-side-encryption"),
+             ("sse_kms_key_id", "SSEKMSKeyId", "x-amz-server-side-encryption-aws-kms-key-id"))
+
+
+@dataclass(kw_only=True)
+class UploadJob:
+    """One object to upload, and what an earlier run already did for it."""
+
+    source: SourceFile
+    bucket: str
+    settings: ObjectSettings
+    ref: int | None = None                 # the journal's id for the object
+    upload_id: str | None = None           # an open multipart upload to continue
+    part_size: int | None = None           # that upload's part size
+    parts_done: dict[int, tuple[str, str | None]] = field(default_factory=dict)  # n -> etag, checksum
+    checksum: str | None = None            # the whole file's known checksum (settings.checksum's kind)
+    node: str | None = None                # send only from this node (Ray: IP or custom resource)
+
+
+def guess_content_type(path: str) -> str:
+    """The Content-Type for a file, from its name (as the AWS CLI guesses it)."""
+    guessed, _ = mimetypes.guess_type(path, strict=False)
+    return guessed or "binary/octet-stream"

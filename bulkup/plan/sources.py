@@ -1,0 +1,166 @@
+"""Turning SRC arguments into (file, object key) pairs, deliberately about odd files.
+
+Rules:
+- A file SRC goes to ``prefix + basename`` (or to the exact key when the destination
+  names one object).
+- A directory SRC is walked; keys are paths relative to it, with ``/`` separators.
+- Symlinks are followed by default (as the AWS CLI does), with loop detection;
+  ``follow_symlinks=False`` skips them. Broken links, FIFOs, sockets and devices inside a
+  tree are skipped with a warning; given directly as SRC they are an error.
+"""
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from bulkup.errors import SourceError
+from bulkup.plan.s3url import S3Url, check_key
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A regular file to upload and where it goes."""
+
+    path: str
+    key: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class Collected:
+    """The files found, and what was passed over with the reason."""
+
+    files: list[SourceFile] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def collect_sources(sources: list[str], dest: S3Url, follow_symlinks: bool = True) -> Collected:
+    """Resolve every SRC, failing early (before any upload) on unusable input."""
+    if not sources:
+        raise SourceError("no source given")
+    if not dest.is_prefix and len(sources) > 1:
+        raise SourceError(f"{len(sources)} sources but {dest} names a single object "
+                          "(end the destination with '/' to upload under it)")
+    found = Collected()
+    for src in sources:
+        st = _stat_source(src, follow_symlinks)
+        if stat.S_ISDIR(st.st_mode):
+            if not dest.is_prefix:
+                raise SourceError(f"{src}: is a directory, but {dest} names a single object "
+                                  "(end the destination with '/' to upload the tree under it)")
+            _walk(src, dest, follow_symlinks, found)
+        elif stat.S_ISREG(st.st_mode):
+            _check_readable(src)
+            key = dest.key + os.path.basename(os.path.normpath(src)) if dest.is_prefix else dest.key
+            found.files.append(_source_file(src, key, st))
+        else:
+            raise SourceError(f"{src}: not a regular file or directory ({_kind(st.st_mode)})")
+    _check_unique_keys(found.files)
+    return found
+
+
+def _stat_source(src: str, follow_symlinks: bool) -> os.stat_result:
+    try:
+        st = os.stat(src, follow_symlinks=follow_symlinks)
+    except FileNotFoundError:
+        if os.path.islink(src):
+            raise SourceError(f"{src}: broken symbolic link") from None
+        raise SourceError(f"{src}: no such file or directory") from None
+    except PermissionError:
+        raise SourceError(f"{src}: permission denied") from None
+    except OSError as exc:
+        raise SourceError(f"{src}: {exc.strerror}") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise SourceError(f"{src}: is a symbolic link and symlinks are not followed")
+    return st
+
+
+def _check_readable(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except PermissionError:
+        raise SourceError(f"{path}: permission denied (not readable)") from None
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot open: {exc.strerror}") from None
+    os.close(fd)
+
+
+def _walk(root: str, dest: S3Url, follow_symlinks: bool, found: Collected) -> None:
+    found.files.extend(walk_tree(root, dest.key, follow_symlinks, found.skipped))
+
+
+def walk_tree(root: str, key_prefix: str, follow_symlinks: bool,
+              skipped: list[tuple[str, str]]) -> Iterator[SourceFile]:
+    """The regular files below ``root``, in name order, as they are found (streamed).
+
+    Keys are ``key_prefix`` + the path relative to ``root``; what cannot be uploaded is
+    appended to ``skipped`` with the reason.
+    """
+    seen_dirs: set[tuple[int, int]] = set()
+    for path, rel in _walk_entries(root, "", follow_symlinks, seen_dirs, skipped):
+        try:
+            st = os.stat(path, follow_symlinks=follow_symlinks)
+        except FileNotFoundError:
+            skipped.append((path, "broken symbolic link"))
+            continue
+        except OSError as exc:
+            skipped.append((path, exc.strerror or str(exc)))
+            continue
+        if not os.access(path, os.R_OK):
+            skipped.append((path, "permission denied"))
+            continue
+        yield _source_file(path, key_prefix + rel, st)
+
+
+def _walk_entries(directory: str, rel: str, follow: bool, seen: set[tuple[int, int]],
+                  skipped: list[tuple[str, str]]) -> Iterator[tuple[str, str]]:
+    st = os.stat(directory)
+    if (st.st_dev, st.st_ino) in seen:
+        skipped.append((directory, "symbolic link loop"))
+        return
+    seen.add((st.st_dev, st.st_ino))
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except PermissionError:
+        skipped.append((directory, "permission denied"))
+        return
+    for entry in entries:
+        child_rel = rel + entry.name
+        if entry.is_symlink() and not follow:
+            skipped.append((entry.path, "symbolic link (not followed)"))
+        elif entry.is_dir(follow_symlinks=follow):
+            yield from _walk_entries(entry.path, child_rel + "/", follow, seen, skipped)
+        elif entry.is_file(follow_symlinks=follow):
+            yield entry.path, child_rel
+        elif entry.is_symlink() and not os.path.exists(entry.path):
+            skipped.append((entry.path, "broken symbolic link"))
+        else:
+            mode = entry.stat(follow_symlinks=follow).st_mode
+            skipped.append((entry.path, _kind(mode)))
+
+
+def _source_file(path: str, key: str, st: os.stat_result) -> SourceFile:
+    try:
+        check_key(key)
+    except Exception as exc:
+        raise SourceError(f"{path}: {exc}") from None
+    return SourceFile(path=path, key=key, size=st.st_size, mtime_ns=st.st_mtime_ns)
+
+
+def _check_unique_keys(files: list[SourceFile]) -> None:
+    seen: dict[str, str] = {}
+    for f in files:
+        if f.key in seen:
+            raise SourceError(f"{f.path} and {seen[f.key]} would both upload to key {f.key!r}")
+        seen[f.key] = f.path
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "not a regular file"

@@ -1,0 +1,1 @@
+"""Where senders run: local worker processes, or Ray actors across a cluster."""

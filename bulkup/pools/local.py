@@ -1,0 +1,135 @@
+"""Local worker processes: one fresh ``python -m bulkup.transport.worker`` per worker.
+
+Each is joined to the coordinator by a socket pair. Fresh interpreters (not fork, not
+multiprocessing's spawn) so that a caller's script is never re-imported and no coordinator
+thread or lock is inherited. A worker's end of the pair is held by the worker alone: its
+death shows as end-of-file here.
+"""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection as Pipe, wait
+
+from bulkup.pools.base import OnMessage, Pool, Worker, WorkerGone, WorkerState
+from bulkup.transport.messages import WorkerConfig, WorkerStart
+
+STOP_GRACE = 10.0
+
+
+@dataclass(eq=False, kw_only=True)
+class LocalWorker(Worker):
+    """A worker process and the coordinator's end of its socket pair."""
+
+    process: subprocess.Popen | None = None
+    pipe: Pipe | None = None
+
+    def exit_description(self) -> str:
+        code = self.process.poll()
+        if code is None:
+            return "its pipe closed"
+        return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+
+
+class LocalPool(Pool):
+    """``size`` local worker processes; a dead one is replaced while the budget lasts.
+
+    Objects pinned to a node are sent from here like any other: this machine is the node.
+    """
+
+    def __init__(self, config: WorkerConfig, tls_endpoint: bool, size: int) -> None:
+        self.config = config
+        self.tls_endpoint = tls_endpoint
+        self.size = size
+        self.replacements_left = 2 * size
+        self.workers: list[LocalWorker] = []
+
+    def start(self) -> None:
+        for _ in range(self.size):
+            self._spawn()
+
+    def live(self) -> list[Worker]:
+        return [w for w in self.workers if w.alive]
+
+    def send(self, worker: Worker, message: object) -> None:
+        try:
+            worker.pipe.send(message)
+        except OSError:
+            pass     # its death shows as end-of-file in receive()
+
+    def receive(self, timeout: float) -> list[tuple[Worker, object]]:
+        live = [w for w in self.workers if w.alive]
+        ready = wait([w.pipe for w in live], timeout=timeout)
+        messages: list[tuple[Worker, object]] = []
+        for worker in live:
+            if worker.pipe in ready:
+                self._drain(worker, messages)
+        return messages
+
+    def _drain(self, worker: LocalWorker, into: list[tuple[Worker, object]]) -> None:
+        while worker.pipe.poll():
+            try:
+                into.append((worker, worker.pipe.recv()))
+            except (EOFError, OSError):
+                into.append((worker, WorkerGone(why=self._reap(worker))))
+                return
+
+    @staticmethod
+    def _reap(worker: LocalWorker) -> str:
+        worker.state = WorkerState.GONE
+        try:
+            worker.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            worker.process.kill()
+            worker.process.wait()
+        return worker.exit_description()
+
+    def replace(self, dead: Worker) -> Worker | None:
+        """Start a worker in place of ``dead`` (None once the budget is spent)."""
+        if self.replacements_left <= 0:
+            return None
+        self.replacements_left -= 1
+        dead.pipe.close()
+        return self._spawn()
+
+    def _spawn(self) -> LocalWorker:
+        ours, theirs = socket.socketpair()
+        process = subprocess.Popen([sys.executable, "-m", "bulkup.transport.worker", str(theirs.fileno())],
+                                   pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+        theirs.close()
+        pipe = Pipe(ours.detach())
+        index = len(self.workers)
+        pipe.send(WorkerStart(worker=index, config=self.config, tls_endpoint=self.tls_endpoint))
+        worker = LocalWorker(index=index, state=WorkerState.READY, process=process, pipe=pipe)
+        self.workers.append(worker)
+        return worker
+
+    def stop(self, on_message: OnMessage) -> None:
+        """Ask every live worker to finish, pass their last messages to ``on_message``."""
+        for worker in self.live():
+            self.send(worker, None)
+        deadline = time.monotonic() + STOP_GRACE
+        for worker in self.workers:
+            if worker.alive:
+                self._drain_until_exit(worker, deadline, on_message)
+            try:
+                worker.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                worker.process.kill()
+                worker.process.wait()
+            if not worker.pipe.closed:
+                worker.pipe.close()
+
+    @staticmethod
+    def _drain_until_exit(worker: LocalWorker, deadline: float, on_message: OnMessage) -> None:
+        while time.monotonic() < deadline:
+            if not wait([worker.pipe], timeout=max(0.0, deadline - time.monotonic())):
+                return
+            try:
+                message = worker.pipe.recv()
+            except (EOFError, OSError):
+                return
+            on_message(worker, message)

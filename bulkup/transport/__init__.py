@@ -1,0 +1,1 @@
+"""Sending: worker processes, their connections and requests, and the send engines."""

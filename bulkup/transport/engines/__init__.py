@@ -1,0 +1,37 @@
+"""Send engines, best first, and the choice among them."""
+from __future__ import annotations
+
+from bulkup.transport.engines.base import Availability, SendEngine, path_label
+from bulkup.transport.engines.sendfile import SendfileEngine
+from bulkup.transport.engines.uring import UringEngine
+from bulkup.transport.engines.userspace import UserspaceEngine
+
+PREFERENCE: list[type[SendEngine]] = [UringEngine, SendfileEngine, UserspaceEngine]   # best first
+ENGINES: dict[str, type[SendEngine]] = {engine.name: engine for engine in PREFERENCE}
+
+
+class EngineUnavailable(Exception):
+    """A forced engine that cannot run here."""
+
+
+def choose_engine(requested: str, tls: bool) -> tuple[type[SendEngine], str]:
+    """The engine to use and why: the forced one, or the best available."""
+    if requested != "auto":
+        engine = ENGINES.get(requested)
+        if engine is None:
+            raise EngineUnavailable(f"unknown engine {requested!r} (choose from auto, {', '.join(ENGINES)})")
+        verdict = engine.available(tls)
+        if not verdict:
+            raise EngineUnavailable(f"engine {requested} cannot run: {verdict.reason}")
+        return engine, f"forced: {verdict.reason}"
+    reasons = []
+    for engine in PREFERENCE:
+        verdict = engine.available(tls)
+        if verdict:
+            passed_over = f" (passed over: {'; '.join(reasons)})" if reasons else ""
+            return engine, verdict.reason + passed_over
+        reasons.append(f"{engine.name}: {verdict.reason}")
+    raise EngineUnavailable("no send engine can run: " + "; ".join(reasons))
+
+
+__all__ = ["Availability", "SendEngine", "ENGINES", "EngineUnavailable", "choose_engine", "path_label"]

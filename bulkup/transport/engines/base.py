@@ -1,0 +1,52 @@
+"""The send-engine interface: how a request body travels from a file to a socket."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Callable, ClassVar
+
+from bulkup.kernel.availability import Availability
+
+if TYPE_CHECKING:
+    from bulkup.transport.connection import HttpConnection
+    from bulkup.transport.filebody import FileBody
+
+
+class SendEngine(ABC):
+    """Moves one request body onto a connection.
+
+    An engine is chosen per connection kind. ``available(tls)`` probes, without side
+    effects, whether it can run on this machine for TLS (``tls=True``) or plain TCP
+    endpoints, and says why. Engines raise OSError on transport failures; the caller
+    decides about retries.
+    """
+
+    name: ClassVar[str]
+    label: ClassVar[str]            # what a user sees, e.g. "user-space TLS (mmap)"
+    needs_kernel_tls: ClassVar[bool] = False   # on TLS connections: only where kTLS TX engaged
+    path_name: ClassVar[str] = ""              # name in data-path labels (default: name)
+
+    @classmethod
+    @abstractmethod
+    def available(cls, tls: bool) -> Availability:
+        """Probe this machine for the engine; never raises."""
+
+    @abstractmethod
+    def send(self, conn: "HttpConnection", body: "FileBody", progress: Callable[[int], None]) -> None:
+        """Write all of ``body`` to ``conn``; call ``progress(n)`` as bytes leave."""
+
+    def can_send_on(self, conn: "HttpConnection") -> bool:
+        """Whether this engine may write ``conn``'s raw socket (plain, or kTLS TX engaged)."""
+        return not (self.needs_kernel_tls and conn.tls and not conn.ktls_tx)
+
+    def close(self) -> None:
+        """Release what the engine holds (rings, pipes)."""
+
+
+def path_label(engine: SendEngine | type[SendEngine], tls: bool) -> str:
+    """What a user sees as the data path, e.g. ``kTLS+sendfile`` (engine usable on it assumed)."""
+    name = engine.path_name or engine.name
+    if not tls:
+        return f"plain+{name}"
+    if engine.needs_kernel_tls:
+        return f"kTLS+{name}"
+    return engine.label

@@ -1,0 +1,48 @@
+"""sendfile(2): the kernel moves file pages to the socket; bytes never enter user space.
+
+Usable on plain TCP sockets (http endpoints) and on sockets whose TLS record layer the
+kernel runs (kTLS), where the kernel also encrypts. Not on user-space TLS sockets.
+"""
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Callable
+
+from bulkup.transport.engines.base import Availability, SendEngine
+
+if TYPE_CHECKING:
+    from bulkup.transport.connection import HttpConnection
+    from bulkup.transport.filebody import FileBody
+
+STEP = 8 * 1024 * 1024
+
+
+class SendfileEngine(SendEngine):
+    name = "sendfile"
+    label = "sendfile"
+    needs_kernel_tls = True
+
+    @classmethod
+    def available(cls, tls: bool) -> Availability:
+        if not hasattr(os, "sendfile"):
+            return Availability(False, "os.sendfile is not available on this platform")
+        if tls:
+            from bulkup.kernel import ktls
+            ulp = ktls.tls_ulp_available()
+            if not ulp:
+                return Availability(False, f"needs kernel TLS for https: {ulp.reason}")
+            return Availability(True, "kernel TLS available: the kernel encrypts file pages as it sends them")
+        return Availability(True, "plain TCP endpoint: the kernel sends file pages directly")
+
+    def send(self, conn: "HttpConnection", body: "FileBody", progress: Callable[[int], None]) -> None:
+        offset, end = body.offset, body.offset + body.length
+        with conn.kernel_send() as out:
+            while offset < end:
+                try:
+                    sent = os.sendfile(out, body.fd, offset, min(STEP, end - offset))
+                except BlockingIOError:     # the send timeout ran out with nothing sent
+                    raise TimeoutError(f"socket took no data for {conn.timeout:.0f} s") from None
+                if sent == 0:
+                    raise ConnectionResetError("sendfile sent nothing: peer closed or file shrank")
+                offset += sent
+                progress(sent)

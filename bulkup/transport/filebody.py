@@ -1,0 +1,89 @@
+"""A byte range of a file: what a request body is, without its bytes in memory."""
+from __future__ import annotations
+
+import mmap
+import os
+from dataclasses import dataclass
+
+from bulkup.errors import PartFailed
+from bulkup.plan.checksums import ChecksumAlgorithm, get_algorithm
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileRange:
+    """``length`` bytes of the file at ``path`` from ``offset``, and what the file was when
+    planned (``None``: not known, not checked)."""
+
+    path: str
+    offset: int
+    length: int
+    file_size: int | None = None
+    file_mtime_ns: int | None = None
+
+
+class FileBody:
+    """A ``FileRange``, open for the duration of one part.
+
+    ``view()`` maps the range read-only (page-cache pages, no copy) for checksums and for
+    user-space TLS; zero-copy engines use ``fd`` directly and never map it.
+    """
+
+    def __init__(self, source: FileRange) -> None:
+        self.path, self.offset, self.length = source.path, source.offset, source.length
+        try:
+            self.fd = os.open(source.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError as exc:
+            raise PartFailed(f"{source.path}: cannot open: {exc.strerror}", retryable=False) from None
+        st = os.fstat(self.fd)
+        if (source.file_size is not None and st.st_size != source.file_size) or \
+                (source.file_mtime_ns is not None and st.st_mtime_ns != source.file_mtime_ns) or \
+                st.st_size < source.offset + source.length:
+            os.close(self.fd)
+            raise PartFailed(f"{source.path}: file changed while being uploaded", retryable=False)
+        self._map: mmap.mmap | None = None
+        self._view: memoryview | None = None
+
+    def __len__(self) -> int:
+        return self.length
+
+    def view(self) -> memoryview:
+        """The range as a read-only memoryview over a private mapping."""
+        if self._view is None:
+            if self.length == 0:
+                self._view = memoryview(b"")
+            else:
+                start = self.offset - self.offset % mmap.ALLOCATIONGRANULARITY
+                self._map = mmap.mmap(self.fd, self.offset + self.length - start,
+                                      prot=mmap.PROT_READ, offset=start)
+                self._map.madvise(mmap.MADV_SEQUENTIAL)
+                self._view = memoryview(self._map)[self.offset - start:]
+        return self._view
+
+    def close(self) -> None:
+        if self._view is not None:
+            self._view.release()
+            self._view = None
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> "FileBody":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def checksum_range(path: str, offset: int, length: int, algorithm: ChecksumAlgorithm) -> str | None:
+    """The base64 checksum of a byte range of a file, read through a memory map."""
+    with FileBody(FileRange(path=path, offset=offset, length=length)) as body:
+        raw = algorithm.compute(body.view())
+    return None if raw is None else algorithm.encode(raw)
+
+
+def checksum_file(path: str, name: str = "crc64nvme") -> str | None:
+    """The base64 checksum of a whole file."""
+    return checksum_range(path, 0, os.path.getsize(path), get_algorithm(name))

@@ -1,0 +1,50 @@
+"""Reading S3's answers to object writes: success, or which kind of failure (no I/O)."""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from bulkup.errors import PartFailed
+
+# Failures no other request can escape: stop the whole run.
+FATAL_CODES = {
+    "InvalidAccessKeyId": "the access key is not known to the server (wrong credentials)",
+    "SignatureDoesNotMatch": "the server rejected the request signature (wrong secret key?)",
+    "ExpiredToken": "the session token has expired",
+    "InvalidToken": "the session token is invalid",
+    "AccessDenied": "access denied",
+    "NoSuchBucket": "the bucket does not exist",
+    "AllAccessDisabled": "all access to this object has been disabled",
+    "AuthorizationHeaderMalformed": "authorization header malformed (wrong region?)",
+    "PermanentRedirect": "the bucket is in another region or endpoint",
+}
+RETRYABLE_CODES = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable",
+                   "RequestTimeTooSkewed", "OperationAborted", "Throttling"}
+
+
+def error_code_and_message(body: bytes) -> tuple[str, str]:
+    """The <Code> and <Message> of an S3 error document ('' when absent)."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return "", ""
+    return (root.findtext("Code") or "").strip(), (root.findtext("Message") or "").strip()
+
+
+def failure_from_response(status: int, body: bytes) -> PartFailed:
+    """Classify a non-2xx answer to PutObject/UploadPart."""
+    code, message = error_code_and_message(body)
+    if code in FATAL_CODES:
+        return PartFailed(f"{code}: {FATAL_CODES[code]}", retryable=False, fatal=True, code=code)
+    if code == "" and status in (401, 403):
+        return PartFailed(f"HTTP {status}: access denied", retryable=False, fatal=True, code=str(status))
+    detail = f"{code or 'HTTP ' + str(status)}: {message or 'no message'}"
+    retryable = status >= 500 or code in RETRYABLE_CODES or status in (408, 429)
+    return PartFailed(detail, retryable=retryable, code=code or str(status))
+
+
+def etag_of(headers: dict[str, str]) -> str:
+    """The ETag header of a successful write (quotes kept, as Complete wants them)."""
+    etag = headers.get("etag", "")
+    if not etag:
+        raise PartFailed("server accepted the part but sent no ETag", retryable=True)
+    return etag

@@ -1,0 +1,196 @@
+"""A worker process: persistent connections, a send engine, part descriptors in, results out.
+
+The main thread reads tasks from the coordinator's pipe and reports progress at a bounded
+rate; one sender thread per connection sends parts (socket writes, sendfile and the CRC
+code release the GIL, so connections overlap).
+"""
+from __future__ import annotations
+
+import os
+import queue
+import resource
+import signal
+import threading
+import time
+from multiprocessing.connection import Connection as Pipe
+from typing import Callable
+
+from bulkup.transport.engines import ENGINES, path_label
+from bulkup.errors import PartFailed
+from bulkup.transport.messages import (BytesSent, NewCredentials, PartError, PartRetrying, PartTask, WorkerConfig,
+                       WorkerReady, WorkerStart, WorkerStats)
+from bulkup.transport.request import RequestSigner
+from bulkup.transport.sender import PartSender
+
+PROGRESS_INTERVAL = 0.1     # seconds between progress reports, whatever the part count
+
+
+class _ProgressMeter:
+    """Counts bytes sent by all sender threads; drained by the main thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending = 0
+
+    def add(self, nbytes: int) -> None:
+        with self._lock:
+            self._pending += nbytes
+
+    def drain(self) -> int:
+        with self._lock:
+            pending, self._pending = self._pending, 0
+        return pending
+
+
+def main(argv: list[str]) -> int:
+    """``python -m bulkup.transport.worker FD``: serve the coordinator on the socket FD."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # the coordinator handles Ctrl-C
+    pipe = Pipe(int(argv[1]))
+    try:
+        start = pipe.recv()
+    except EOFError:
+        return 1
+    assert isinstance(start, WorkerStart)
+    worker_main(start.worker, pipe, start.config, start.tls_endpoint)
+    return 0
+
+
+class SendingWorker:
+    """A worker's sending side, whatever carries its messages (a pipe, or Ray).
+
+    One sender thread per connection takes tasks from a queue; ``reply`` is called (from
+    any thread) with each result. Bytes sent are counted, and drained by ``progress``.
+    """
+
+    def __init__(self, worker: int, config: WorkerConfig, tls_endpoint: bool,
+                 reply: Callable[[object], None], node: str = "") -> None:
+        self.worker = worker
+        self.engine_cls = ENGINES[config.engine]
+        self.ready = WorkerReady(worker=worker, pid=os.getpid(), engine=self.engine_cls.name,
+                                 engine_label=path_label(self.engine_cls, tls_endpoint),
+                                 reason=config.engine_reason, node=node)
+        self.signer = RequestSigner(config.credentials, config.region)
+        self._meter = _ProgressMeter()
+        self._tasks: queue.Queue[PartTask | None] = queue.Queue()
+
+        def retrying(task: PartTask, attempt: int, reason: str) -> None:
+            reply(PartRetrying(worker=worker, task_id=task.task_id, attempt=attempt, reason=reason))
+
+        self._threads = [threading.Thread(target=_sender_loop, daemon=True, args=(
+            PartSender(worker, config, self.signer, self.engine_cls(), self._meter.add, retrying),
+            self._tasks, reply))
+            for _ in range(max(1, config.connections))]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+        _reset_peak_memory()
+
+    def submit(self, task: PartTask) -> None:
+        self._tasks.put(task)
+
+    def update_credentials(self, credentials) -> None:
+        self.signer.update(credentials)
+
+    def progress(self) -> BytesSent | None:
+        """Bytes handed to the kernel since the last call, if any."""
+        sent = self._meter.drain()
+        return BytesSent(worker=self.worker, nbytes=sent) if sent else None
+
+    def finish(self) -> list[object]:
+        """Let the senders finish their parts and stop; the last progress and own stats."""
+        for _ in self._threads:
+            self._tasks.put(None)
+        for thread in self._threads:
+            thread.join(timeout=5)
+        last = self.progress()
+        return ([last] if last else []) + [_own_stats(self.worker)]
+
+
+def worker_main(worker: int, pipe: Pipe, config: WorkerConfig, tls_endpoint: bool) -> None:
+    """Send parts for the coordinator until it says stop (None) or goes away."""
+    send_lock = threading.Lock()
+
+    def reply(message: object) -> None:
+        with send_lock:
+            try:
+                pipe.send(message)
+            except OSError:
+                _coordinator_gone()
+
+    sending = SendingWorker(worker, config, tls_endpoint, reply)
+    reply(sending.ready)
+    sending.start()
+    try:
+        _read_loop(pipe, sending, reply)
+    finally:
+        for message in sending.finish():
+            reply(message)
+
+
+def _coordinator_gone() -> None:
+    """Nobody is left to record what this worker sends: stop at once, quietly."""
+    os._exit(0)
+
+
+def _reset_peak_memory() -> None:
+    """Start the peak-RSS count (VmHWM) afresh, so it shows sending, not importing."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def _own_stats(worker: int) -> WorkerStats:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak = usage.ru_maxrss * 1024
+    try:
+        with open("/proc/self/status") as f:
+            status = dict(line.split(":", 1) for line in f if ":" in line)
+        peak = int(status["VmHWM"].split()[0]) * 1024
+    except (OSError, ValueError, KeyError):
+        pass
+    return WorkerStats(worker=worker, pid=os.getpid(), cpu_user=usage.ru_utime,
+                       cpu_system=usage.ru_stime, max_rss=peak)
+
+
+def _read_loop(pipe: Pipe, sending: SendingWorker, reply) -> None:
+    last_report = time.monotonic()
+    while True:
+        if pipe.poll(PROGRESS_INTERVAL):
+            try:
+                message = pipe.recv()
+            except (EOFError, OSError):
+                _coordinator_gone()
+            if message is None:
+                return
+            if isinstance(message, NewCredentials):
+                sending.update_credentials(message.credentials)
+            else:
+                sending.submit(message)
+        now = time.monotonic()
+        if now - last_report >= PROGRESS_INTERVAL:
+            last_report = now
+            if (sent := sending.progress()) is not None:
+                reply(sent)
+
+
+def _sender_loop(sender: PartSender, tasks: "queue.Queue[PartTask | None]", reply) -> None:
+    try:
+        while (task := tasks.get()) is not None:
+            try:
+                reply(sender.send(task))
+            except PartFailed as failure:
+                reply(PartError(task_id=task.task_id, message=str(failure), fatal=failure.fatal,
+                                code=failure.code))
+            except Exception as exc:   # a bug must fail the part, not hang the upload
+                reply(PartError(task_id=task.task_id, message=f"internal error: "
+                                f"{exc.__class__.__name__}: {exc}", fatal=False, code="internal"))
+    finally:
+        sender.close()
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(main(sys.argv))
