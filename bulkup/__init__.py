@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from bulkup.version import __version__
 __all__ = ["upload", "UploadOptions", "UploadResult", "ObjectResult", "ProgressSink",
            "BulkupError", "progress", "__version__"]
 

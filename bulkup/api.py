@@ -39,7 +39,9 @@ def upload(sources: str | list[str], destination: str, options: UploadOptions | 
     jobs = [UploadJob(source=f, bucket=dest.bucket, settings=settings.objects) for f in found.files]
     control = connect(settings.client, session)
     route = control.route(dest.bucket)
-    pool = make_pool(settings.pool, settings.sending, control, route.endpoint.tls)
+    tls = route.endpoint.tls
+    config = control.worker_config(settings.sending, tls, choose_here=not settings.pool.ray)
+    pool = make_pool(settings.pool, config, tls)
     events = RunEvents(UploadResult(skipped=found.skipped), progress)
     coordinator = Coordinator({dest.bucket: route}, pool, events, CredentialWatch(control.session, pool))
     try:

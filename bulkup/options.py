@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from bulkup.control.plane import SendSettings
 from bulkup.control.s3client import ClientSettings
 from bulkup.errors import UsageError
 from bulkup.plan.checksums import DEFAULT_ALGORITHM, get_algorithm
 from bulkup.plan.jobs import ObjectSettings
 from bulkup.plan.parts import MAX_PART_SIZE, MIN_PART_SIZE
+from bulkup.pools.base import PoolSettings
 from bulkup.transport.engines import ENGINES
 
 
@@ -43,25 +45,6 @@ class UploadOptions:
     max_attempts: int = 5
     tls_max_version: str | None = None          # "1.2" or "1.3"
     ray: str | None = None                      # a Ray cluster's address ("auto"): send from its nodes
-
-
-@dataclass(frozen=True)
-class SendSettings:
-    """How workers send, besides what the control plane adds (credentials, region, CA bundle)."""
-
-    engine: str = "auto"                 # auto, or an engine's name
-    connections: int = 2                 # per worker
-    verify_tls: bool = True
-    max_attempts: int = 5
-    tls_max_version: str | None = None
-
-
-@dataclass(frozen=True)
-class PoolSettings:
-    """Where senders run: ``workers`` local processes, or per node of the Ray cluster ``ray``."""
-
-    workers: int | None = None           # None: one per core (per node's CPU with Ray)
-    ray: str | None = None
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,12 @@ import logging
 import signal
 import sys
 
-from bulkup import __version__, redact
+from bulkup import redact
 from bulkup.cli import cleanup, migrate, put
 from bulkup.doctor import report
 from bulkup.errors import BulkupError
 from bulkup.migrate.manifest import write_manifest
+from bulkup.version import __version__
 
 # An upload outlives its reader: `bulkup put ... --progress json | head` finishes the upload.
 UPLOADING_COMMANDS = ("put", "migrate", "resume")

@@ -16,7 +16,16 @@ from bulkup.transport.request import BucketEndpoint
 if TYPE_CHECKING:
     import boto3
 
-    from bulkup.options import SendSettings
+
+@dataclass(frozen=True)
+class SendSettings:
+    """How workers send, besides what the control plane adds (credentials, region, CA bundle)."""
+
+    engine: str = "auto"                 # auto, or an engine's name
+    connections: int = 2                 # per worker
+    verify_tls: bool = True
+    max_attempts: int = 5
+    tls_max_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -47,7 +56,7 @@ class ControlPlane:
             self.routes[bucket] = BucketRoute(client, dataclasses.replace(endpoint, region=client.meta.region_name))
         return self.routes[bucket]
 
-    def worker_config(self, sending: "SendSettings", tls: bool, choose_here: bool = True) -> WorkerConfig:
+    def worker_config(self, sending: SendSettings, tls: bool, choose_here: bool = True) -> WorkerConfig:
         """What every worker needs: credentials, region, trust store, how to send, and the
         engine: chosen here once, or (``choose_here=False``: Ray) by each node for itself."""
         engine, engine_reason = sending.engine, ""

@@ -128,7 +128,8 @@ def _run(journal: Journal, settings: RunSettings, result: MigrationResult,
     if not routes:
         return
     tls = any(route.endpoint.tls for route in routes.values())
-    pool = make_pool(settings.pool, settings.sending, control, tls)
+    config = control.worker_config(settings.sending, tls, choose_here=not settings.pool.ray)
+    pool = make_pool(settings.pool, config, tls)
     result.upload = UploadResult(record=False)
     events = RunEvents(result.upload, progress, [journal])
     coordinator = Coordinator(routes, pool, events, CredentialWatch(control.session, pool),

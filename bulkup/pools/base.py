@@ -17,6 +17,14 @@ from bulkup.transport.messages import NewCredentials, WorkerConfig
 from bulkup.transport.request import CredentialSet
 
 
+@dataclass(frozen=True)
+class PoolSettings:
+    """Where senders run: ``workers`` local processes, or per node of the Ray cluster ``ray``."""
+
+    workers: int | None = None           # None: one per core (per node's CPU with Ray)
+    ray: str | None = None
+
+
 @dataclass(frozen=True, kw_only=True)
 class WorkerGone:
     """Not a message a worker sends: the pool's word that the worker died, and how."""

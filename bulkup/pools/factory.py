@@ -3,17 +3,15 @@ from __future__ import annotations
 
 import os
 
-from bulkup.control.plane import ControlPlane
-from bulkup.options import PoolSettings, SendSettings
-from bulkup.pools.base import Pool
+from bulkup.pools.base import Pool, PoolSettings
 from bulkup.pools.local import LocalPool
 from bulkup.pools.raypool import RayPool
+from bulkup.transport.messages import WorkerConfig
 
 
-def make_pool(settings: PoolSettings, sending: SendSettings, control: ControlPlane, tls: bool) -> Pool:
-    """Local worker processes, or (``settings.ray``) actors on a Ray cluster's nodes, each
-    node choosing its own engine."""
+def make_pool(settings: PoolSettings, config: WorkerConfig, tls: bool) -> Pool:
+    """Local worker processes, or (``settings.ray``) actors on a Ray cluster's nodes (each
+    node then chooses its engine: ``config.engine`` may be "auto")."""
     if settings.ray:
-        return RayPool(control.worker_config(sending, tls, choose_here=False), tls, settings.ray,
-                       settings.workers)
-    return LocalPool(control.worker_config(sending, tls), tls, settings.workers or os.cpu_count() or 1)
+        return RayPool(config, tls, settings.ray, settings.workers)
+    return LocalPool(config, tls, settings.workers or os.cpu_count() or 1)
