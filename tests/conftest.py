@@ -1,8 +1,10 @@
 """Shared fixtures: one real S3 server (SeaweedFS over HTTPS) for the whole session."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
+import json
 import os
 import random
 import subprocess
@@ -114,6 +116,14 @@ def run_bulkup(*args: str, env: dict[str, str] | None = None, **kwargs) -> subpr
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "bulkup", *args], env=full_env,
                           capture_output=True, text=True, timeout=600, **kwargs)
+
+
+@functools.lru_cache(maxsize=None)
+def expected_data_path(scheme: str) -> str:
+    """The data path ``bulkup doctor`` says uploads to ``scheme`` (https, http) take here:
+    what a test expects, whether or not this kernel has kTLS."""
+    proc = run_bulkup("doctor", "--json")
+    return json.loads(proc.stdout)["chosen"][scheme]["path"]
 
 
 @pytest.fixture

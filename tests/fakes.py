@@ -263,6 +263,7 @@ class FakePool(Pool):
 class Call:
     operation: str          # the boto3 method, e.g. "complete_multipart_upload"
     params: dict
+    answer: dict | None = None
 
     @property
     def key(self) -> str | None:
@@ -351,6 +352,15 @@ class FakeS3Client:
     def calls_to(self, operation: str, key: str | None = None) -> list[Call]:
         return [c for c in self.calls if c.operation == operation and (key is None or c.key == key)]
 
+    def upload_id_of(self, key: str) -> str:
+        """The id CreateMultipartUpload answered for ``key`` (the one call made for it)."""
+        [call] = self.calls_to("create_multipart_upload", key)
+        return call.answer["UploadId"]
+
+    def aborted(self) -> list[str]:
+        """The upload ids AbortMultipartUpload was called for, in order."""
+        return [c.params["UploadId"] for c in self.calls_to("abort_multipart_upload")]
+
     # -- boto3's methods ----------------------------------------------------------------------
 
     def create_multipart_upload(self, **params) -> dict:
@@ -358,7 +368,9 @@ class FakeS3Client:
         upload_id = f"upload-{next(self._ids)}"
         bucket, key = params["Bucket"], params["Key"]
         self.uploads[upload_id] = FakeUpload(bucket, key, datetime.now(timezone.utc), params)
-        return {"Bucket": bucket, "Key": key, "UploadId": upload_id}
+        answer = {"Bucket": bucket, "Key": key, "UploadId": upload_id}
+        self.calls[-1].answer = answer
+        return answer
 
     def complete_multipart_upload(self, **params) -> dict:
         cue = self._cue("complete_multipart_upload", params)

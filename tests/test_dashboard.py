@@ -1,5 +1,6 @@
 """The rich dashboard: readable at 80 and 200 columns, redrawn at a bounded rate."""
 import io
+import re
 import time
 
 import pytest
@@ -38,8 +39,11 @@ def test_every_line_fits_the_terminal(width):
         assert expected in text, expected
 
 
-def test_redraws_are_bounded_whatever_the_event_rate():
-    dashboard = RichDashboard(Console(file=io.StringIO(), force_terminal=True, width=100))
+def flood_of_events(seconds: float) -> tuple[int, float, str]:
+    """Feed a dashboard events as fast as possible for about ``seconds``: frames drawn,
+    the seconds it took, and what reached the terminal."""
+    out = io.StringIO()
+    dashboard = RichDashboard(Console(file=out, force_terminal=True, width=100))
     frames = 0
     original = dashboard.frame
 
@@ -49,15 +53,31 @@ def test_redraws_are_bounded_whatever_the_event_rate():
         return original()
 
     dashboard.frame = counting_frame
-    dashboard.start(100_000, 100_000)
-    dashboard.worker_ready(WorkerReady(worker=0, pid=1, engine="userspace", engine_label="user-space TLS (mmap)", reason=""), 2)
+    dashboard.start(10_000_000, 10_000_000)
+    dashboard.worker_ready(WorkerReady(worker=0, pid=1, engine="userspace",
+                                       engine_label="user-space TLS (mmap)", reason=""), 2)
     started = time.monotonic()
-    for i in range(100_000):
-        dashboard.bytes_sent(0, 1)
-        dashboard.object_done(ObjectResult(key=f"k{i}", path="/p", size=1))
-    seconds = time.monotonic() - started
+    i = 0
+    while time.monotonic() - started < seconds:
+        for _ in range(1000):
+            i += 1
+            dashboard.bytes_sent(0, 1)
+            dashboard.object_done(ObjectResult(key=f"k{i}", path="/p", size=1))
+    elapsed = time.monotonic() - started
     dashboard.finish(UploadResult())
+    return frames, elapsed, out.getvalue()
+
+
+def test_redraws_are_bounded_whatever_the_event_rate():
+    frames, seconds, _ = flood_of_events(1.5)
     assert frames <= (seconds + 1) * REFRESH_PER_SECOND + 3
+
+
+def test_the_dashboard_keeps_drawing_while_events_pour_in():
+    frames, seconds, drawn = flood_of_events(1.5)
+    assert frames >= 1 + seconds * REFRESH_PER_SECOND / 3     # rich's thread shares the GIL
+    counts = [int(n.replace(",", "")) for n in re.findall(r"([\d,]+)/10,000,000 objects", drawn)]
+    assert len(counts) >= 2 and counts == sorted(counts) and counts[-1] > counts[0]
 
 
 def test_summary_table_names_engines_retries_and_failures():
@@ -74,9 +94,10 @@ def test_summary_table_names_engines_retries_and_failures():
     result.seconds = 2.0
     dashboard.finish(result, {"migration": "1 of 2 objects done"})
     text = console.export_text()
-    for expected in ("bulkup summary", "1 uploaded, 1 failed", "retries", "2", "kTLS+io_uring (1 parts)",
+    for expected in ("bulkup summary", "1 uploaded, 1 failed", "kTLS+io_uring (1 parts)",
                      "AccessDenied: no", "migration", "peak"):
         assert expected in text, expected
+    assert re.search(r"retries\s+│\s+2\s+│", text)
 
 
 @pytest.mark.parametrize("width", [80, 200])

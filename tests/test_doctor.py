@@ -1,9 +1,15 @@
 """`bulkup doctor` tells which data path runs here and why, for people and for scripts."""
 import json
+import pathlib
+import sys
+import tomllib
 from io import StringIO
 
+from packaging.requirements import Requirement
+
+from bulkup.doctor import checks, diagnosis, render
 from bulkup.kernel import ktls
-from bulkup.doctor import diagnosis, render
+from bulkup.transport.engines import choose_engine
 
 from conftest import run_bulkup
 
@@ -36,3 +42,27 @@ def test_a_node_that_cannot_be_diagnosed_is_named_with_its_reason_and_fails_the_
     assert status == 1
     assert "node 10.0.3.7: cannot diagnose: ModuleNotFoundError: No module named 'bulkup'" in out.getvalue()
     assert "node 10.0.3.1: https uploads use:" in out.getvalue()
+
+
+def test_off_linux_doctor_says_io_uring_and_kernel_tls_are_linux_only(monkeypatch):
+    from bulkup.transport.engines import uring
+    uring.probe.cache_clear()
+    monkeypatch.setattr(sys, "platform", "darwin")
+    try:
+        found = {c.name: c for c in checks()}
+        engine, reason = choose_engine("auto", tls=True)
+    finally:
+        monkeypatch.undo()
+        uring.probe.cache_clear()
+    assert "io_uring exists only in the Linux kernel (this is darwin)" in found["engine uring (http)"].detail
+    assert not found["kernel TLS (TLS ULP)"].ok and "Linux feature" in found["kernel TLS (TLS ULP)"].detail
+    assert engine.name == "userspace" and "uring: io_uring exists only in the Linux kernel" in reason
+
+
+def test_liburing_is_required_on_linux_only():
+    project = tomllib.loads((pathlib.Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    uring = [Requirement(r) for r in project["project"]["dependencies"] if r.startswith("liburing")]
+    assert len(uring) == 1 and uring[0].marker is not None
+    assert uring[0].marker.evaluate({"sys_platform": "linux"})
+    assert not uring[0].marker.evaluate({"sys_platform": "darwin"})
+    assert not uring[0].marker.evaluate({"sys_platform": "win32"})

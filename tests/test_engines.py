@@ -8,7 +8,7 @@ from bulkup.kernel import ktls
 from bulkup.transport.engines import ENGINES, EngineUnavailable, choose_engine, path_label
 from bulkup.plan.parts import MiB
 
-from conftest import assert_same_bytes, write_random_file
+from conftest import assert_same_bytes, expected_data_path, write_random_file
 
 
 @pytest.mark.parametrize("engine", ["uring", "sendfile", "userspace"])
@@ -25,10 +25,10 @@ def test_each_engine_lands_parts_byte_exact_on_plain_http(aws_env, s3, bucket, t
     assert_same_bytes(s3, bucket, "s.bin", small)
 
 
-def test_https_endpoint_uses_userspace_tls_byte_exact(aws_env, s3, bucket, tmp_path):
+def test_https_endpoint_uses_the_path_doctor_names_byte_exact(aws_env, s3, bucket, tmp_path):
     path = write_random_file(tmp_path / "f.bin", 2 * 5 * MiB + 3)
     result = bulkup.upload(path, f"s3://{bucket}/f.bin", endpoint_url=aws_env.https_url, part_size=5 * MiB)
-    assert {p.data_path for p in result.parts} == {"user-space TLS (mmap)"}
+    assert {p.data_path for p in result.parts} == {expected_data_path("https")}
     assert_same_bytes(s3, bucket, "f.bin", path)
 
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import keys_in, write_random_file
+from conftest import expected_data_path, keys_in, write_random_file
 
 MiB = 1024 * 1024
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None and not os.environ.get("CI"),
@@ -54,12 +54,14 @@ def test_dashboard_shows_progress_mid_run_and_the_summary_at_the_end(s3server, s
                       "echo EXIT=$?; sleep 600\n")
     subprocess.run(["tmux", "new-session", "-d", "-s", terminal, "-x", str(width), "-y", "40",
                     f"bash {shlex.quote(str(script))}"], check=True)
-    mid = wait_for_screen(terminal, r"large objects in flight[\s\S]*\d+/38 parts")
+    engine = re.escape(expected_data_path("https")[:22])
+    mid = wait_for_screen(terminal, r"large objects in flight[\s\S]*\d+/38 parts[\s\S]*workers[\s\S]*"
+                                    rf"{engine}\s+(on|off)\s+2\s+[\d.]+ [KMG]?i?B/s")
     percent = int(re.search(r"(\d+)%", mid).group(1))
     assert 0 <= percent < 100
     assert re.search(r"\d+/102 objects · [\d.]+ [KMG]?i?B/s · ETA", mid)
     assert re.search(r"workers\s*\n\s*#\s+pid\s+engine\s+kTLS\s+conns\s+rate", mid)
-    assert re.search(r"user-space TLS \(mmap\)\s+off\s+2\s+[\d.]+ [KMG]?i?B/s", mid)
+    assert re.search(rf"{engine}\s+(on|off)\s+2\s+[\d.]+ [KMG]?i?B/s", mid)
     assert max(len(line) for line in mid.splitlines()) <= width
     end = wait_for_screen(terminal, r"EXIT=\d+")
     assert "EXIT=0" in end

@@ -12,6 +12,7 @@ import errno
 import os
 import socket
 import ssl
+import sys
 
 from bulkup.kernel.availability import Availability
 
@@ -49,6 +50,8 @@ def why_not_offloaded(sock: socket.socket) -> str:
 
 def tls_ulp_available() -> Availability:
     """Whether this kernel can attach the TLS upper-layer protocol to a TCP socket."""
+    if not sys.platform.startswith("linux"):
+        return Availability(False, f"kernel TLS as bulkup uses it is a Linux feature (this is {sys.platform})")
     listener = socket.socket()
     try:
         listener.bind(("127.0.0.1", 0))

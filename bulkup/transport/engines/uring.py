@@ -102,6 +102,9 @@ _SELF_TEST = "import sys; from bulkup.transport.engines.uring import _self_test;
 @functools.lru_cache(maxsize=1)
 def probe() -> Availability:
     """Run a real splice through a ring in a child process; a crash there is only a 'no'."""
+    if not sys.platform.startswith("linux"):
+        return Availability(False, f"io_uring exists only in the Linux kernel (this is {sys.platform}); "
+                                   "bulkup installs without liburing here")
     try:
         proc = subprocess.run([sys.executable, "-c", _SELF_TEST],
                               capture_output=True, text=True, timeout=30)
