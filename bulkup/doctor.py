@@ -10,6 +10,7 @@ import sys
 from dataclasses import asdict, dataclass
 
 from bulkup.kernel import ktls
+from bulkup.pools.raypool import on_every_node
 from bulkup.transport.engines import ENGINES, PREFERENCE, EngineUnavailable, choose_engine, path_label
 
 
@@ -77,7 +78,6 @@ def report(as_json: bool = False, out=sys.stdout, ray: str | None = None) -> int
     """Print the diagnosis (of each node of the Ray cluster at ``ray``); returns the exit
     status (0: some engine can run everywhere)."""
     if ray:
-        from bulkup.pools.raypool import on_every_node
         return render(on_every_node(ray, diagnosis), as_json, out, cluster=True)
     return render({"": diagnosis()}, as_json, out, cluster=False)
 

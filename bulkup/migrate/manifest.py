@@ -15,6 +15,7 @@ from typing import IO, Callable, Iterator
 from bulkup.plan.checksums import ALGORITHMS
 from bulkup.errors import UsageError
 from bulkup.plan.s3url import parse_s3_url
+from bulkup.plan.sources import walk_tree
 
 FIELDS = ("source", "destination", "size", "mtime", "checksum", "content_type", "metadata",
           "storage_class", "node")
@@ -209,7 +210,6 @@ def write_manifest(root: str, destination: str, out: IO[str], follow_symlinks: b
 
     Returns the number of lines written and what was skipped (with reasons).
     """
-    from bulkup.plan.sources import walk_tree
     dest = parse_s3_url(destination)
     if not dest.is_prefix:
         raise UsageError(f"{destination} must end with '/': it is the prefix for the tree")

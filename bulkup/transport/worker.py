@@ -10,6 +10,7 @@ import os
 import queue
 import resource
 import signal
+import sys
 import threading
 import time
 from multiprocessing.connection import Connection as Pipe
@@ -192,5 +193,4 @@ def _sender_loop(sender: PartSender, tasks: "queue.Queue[PartTask | None]", repl
 
 
 if __name__ == "__main__":
-    import sys
     sys.exit(main(sys.argv))

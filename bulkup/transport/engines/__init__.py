@@ -1,7 +1,8 @@
 """Send engines, best first, and the choice among them."""
 from __future__ import annotations
 
-from bulkup.transport.engines.base import Availability, SendEngine, path_label
+from bulkup.kernel.availability import Availability
+from bulkup.transport.engines.base import SendEngine, path_label
 from bulkup.transport.engines.sendfile import SendfileEngine
 from bulkup.transport.engines.uring import UringEngine
 from bulkup.transport.engines.userspace import UserspaceEngine

@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Callable
 
-from bulkup.transport.engines.base import Availability, SendEngine
+from bulkup.kernel import ktls
+from bulkup.kernel.availability import Availability
+from bulkup.transport.engines.base import SendEngine
 
 if TYPE_CHECKING:
     from bulkup.transport.connection import HttpConnection
@@ -27,7 +29,6 @@ class SendfileEngine(SendEngine):
         if not hasattr(os, "sendfile"):
             return Availability(False, "os.sendfile is not available on this platform")
         if tls:
-            from bulkup.kernel import ktls
             ulp = ktls.tls_ulp_available()
             if not ulp:
                 return Availability(False, f"needs kernel TLS for https: {ulp.reason}")

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
-from bulkup.transport.engines.base import Availability, SendEngine
+from bulkup.kernel.availability import Availability
+from bulkup.transport.engines.base import SendEngine
 
 if TYPE_CHECKING:
     from bulkup.transport.connection import HttpConnection
