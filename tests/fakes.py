@@ -58,7 +58,7 @@ def etag_of(data: bytes) -> str:
 def client_error(code: str, operation: str, message: str = "", status: int | None = None) -> bex.ClientError:
     """A ClientError as botocore raises it for an S3 error answer."""
     status = status or {"NoSuchUpload": 404, "NoSuchKey": 404, "404": 404, "AccessDenied": 403,
-                        "InvalidPart": 400}.get(code, 500)
+                        "InternalError": 500, "SlowDown": 503}.get(code, 400)
     return bex.ClientError({"Error": {"Code": code, "Message": message or f"fake {code}"},
                             "ResponseMetadata": {"HTTPStatusCode": status}}, operation)
 

@@ -189,6 +189,49 @@ def test_an_object_whose_file_checksum_is_not_the_expected_one_fails_and_is_not_
     assert s3.aborted() == [s3.upload_id_of(source.key)]
 
 
+def test_a_resumed_upload_with_every_part_done_is_completed_without_sending_anything(tmp_path, s3):
+    source = a_file(tmp_path, "all-there.bin", PART + 9)
+    held = {n: part_bytes(source, n) for n in (1, 2)}
+    s3.add_upload(BUCKET, source.key, "open-2",
+                  parts={n: (etag_of(d), len(d), checksum_of(d, "crc64nvme")) for n, d in held.items()})
+    job = a_job(source, upload_id="open-2", part_size=PART,
+                parts_done={n: (etag_of(d), checksum_of(d, "crc64nvme")) for n, d in held.items()})
+    pool = FakePool(1, store=s3)
+
+    result = upload(pool, s3, [job])
+
+    assert result.ok and result.uploaded_count == 1
+    assert pool.tasks_sent() == []
+    [complete] = s3.calls_to("complete_multipart_upload", source.key)
+    assert complete.params["ChecksumCRC64NVME"] == whole_checksum(source)
+
+
+def test_a_create_that_fails_fails_only_its_object(tmp_path, s3):
+    refused = a_file(tmp_path, "refused.bin", PART + 1)
+    fine = a_file(tmp_path, "fine.bin", PART + 1)
+    s3.answer_error("create_multipart_upload", "InvalidArgument", key=refused.key, message="bad header")
+    pool = FakePool(2, store=s3)
+
+    result = upload(pool, s3, [a_job(refused), a_job(fine)])
+
+    [failed] = result.failed
+    assert (failed.key, failed.error) == (refused.key, "CreateMultipartUpload: InvalidArgument: bad header")
+    assert pool.tasks_sent(refused.key) == []
+    assert [o.key for o in result.uploaded] == [fine.key]
+
+
+def test_a_create_refused_for_access_ends_the_run_and_aborts_the_uploads_already_open(tmp_path, s3):
+    first = a_file(tmp_path, "first.bin", PART + 1)
+    second = a_file(tmp_path, "second.bin", PART + 1)
+    s3.answer_error("create_multipart_upload", "AccessDenied", key=second.key)
+    pool = FakePool(2, store=s3)
+
+    with pytest.raises(FatalRemoteError, match="AccessDenied: access denied"):
+        upload(pool, s3, [a_job(first), a_job(second)])
+
+    assert s3.aborted() == [s3.upload_id_of(first.key)]
+
+
 # -- workers dying -------------------------------------------------------------------------------
 
 
@@ -199,17 +242,17 @@ def test_a_dying_workers_answered_parts_count_and_its_unanswered_parts_go_once_t
 
     result = upload(pool, s3, [a_job(source)])
 
-    held_by_dead = [task.part_number for worker, task in pool.tasks_sent(source.key) if worker == 0]
-    answered, unanswered = held_by_dead[:1], held_by_dead[1:]
+    sends = pool.tasks_sent(source.key)
+    held_by_dead = [task.part_number for worker, task in sends if worker == 0]
+    answered, unanswered = held_by_dead[:1], held_by_dead[1:]      # it answers in the order given
     assert unanswered, "the dying worker held more than the part it answered"
-    sent = parts_sent(pool, source.key)
-    assert all(sent[n] == 1 for n in answered)
-    assert all(sent[n] == 2 for n in unanswered)
-    resent_by = [worker for worker, task in pool.tasks_sent(source.key) if task.part_number in unanswered
-                 and worker != 0]
-    assert len(resent_by) == len(unanswered)
-    assert sum(sent.values()) == 8 + len(unanswered)
+    assert parts_sent(pool, source.key)[answered[0]] == 1
+    for number in unanswered:
+        resent_by = [worker for worker, task in sends if task.part_number == number and worker != 0]
+        assert len(resent_by) == 1, f"part {number} sent again {len(resent_by)} times"
+    assert sum(parts_sent(pool, source.key).values()) == 8 + len(unanswered)
     assert result.ok and result.uploaded_count == 1
+    assert result.part_count == 8           # the dead worker's answered part counts once
     [complete] = s3.calls_to("complete_multipart_upload")
     assert [p["PartNumber"] for p in complete.params["MultipartUpload"]["Parts"]] == list(range(1, 9))
     assert pool.replaced == [0]
@@ -247,6 +290,18 @@ def test_a_failed_part_fails_only_its_object_and_aborts_its_upload(tmp_path, s3)
     assert [o.key for o in result.uploaded] == [good.key]
     assert (BUCKET, good.key) in s3.objects and (BUCKET, bad.key) not in s3.objects
     assert s3.uploads == {}
+
+
+def test_a_failed_single_put_fails_its_object_without_any_abort(tmp_path, s3):
+    source = a_file(tmp_path, "small.bin", 100)
+    pool = FakePool(1, store=s3)
+    pool.fail(source.key, message="BadDigest: the checksum did not match")
+
+    result = upload(pool, s3, [a_job(source)])
+
+    [failed] = result.failed
+    assert (failed.key, failed.error) == (source.key, "BadDigest: the checksum did not match")
+    assert s3.calls == [] and (BUCKET, source.key) not in s3.objects
 
 
 def test_a_fatal_part_error_ends_the_run_and_aborts_every_open_upload(tmp_path, s3):

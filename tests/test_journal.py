@@ -19,7 +19,11 @@ SETTINGS = ObjectSettings(checksum=get_algorithm("crc64nvme"))
 
 def line(n: int, size: int = 1000, **attributes) -> tuple:
     """A manifest line's object: (line, source, bucket, key, size, mtime_ns, attributes)."""
-    return (n, f"/data/f{n}.bin", "bucket", f"k/f{n}.bin", size, 1_700_000_000_000_000_000 + n, attributes)
+    return (n, f"/data/f{n}.bin", "bucket", key_of(n), size, 1_700_000_000_000_000_000 + n, attributes)
+
+
+def key_of(n: int) -> str:
+    return f"k/{'z' * (10 - n)}-f{n}.bin"      # later lines sort first by key: order is by line
 
 
 def load(journal: Journal, *lines: tuple) -> None:
@@ -30,7 +34,7 @@ def load(journal: Journal, *lines: tuple) -> None:
 
 
 def job_for(n: int, size: int = 1000, mtime_ns: int | None = None) -> UploadJob:
-    source = SourceFile(path=f"/data/f{n}.bin", key=f"k/f{n}.bin", size=size,
+    source = SourceFile(path=f"/data/f{n}.bin", key=key_of(n), size=size,
                         mtime_ns=mtime_ns if mtime_ns is not None else 1_700_000_000_000_000_000 + n)
     return UploadJob(source=source, bucket="bucket", settings=SETTINGS, ref=n)
 
@@ -86,8 +90,8 @@ def test_loaded_objects_are_pending_in_manifest_order_with_their_attributes(jour
     assert [o.id for o in objects] == [1, 2, 3]
     assert {o.state for o in objects} == {ObjectState.PENDING}
     first = objects[0]
-    assert (first.source, first.bucket, first.key, first.size) == ("/data/f1.bin", "bucket", "k/f1.bin", 5 * MiB)
-    assert first.destination == "s3://bucket/k/f1.bin"
+    assert (first.source, first.bucket, first.key, first.size) == ("/data/f1.bin", "bucket", key_of(1), 5 * MiB)
+    assert first.destination == f"s3://bucket/{key_of(1)}"
     assert first.attributes == {"content_type": "text/csv", "checksum": ["crc32c", "AAAAAA=="]}
     assert objects[1].attributes == {}
     assert (first.upload_id, first.part_size, first.algorithm) == (None, None, None)
@@ -100,7 +104,7 @@ def test_a_destination_named_twice_is_refused_naming_the_other_line(journal):
     journal.add_object(*line(1))
 
     with pytest.raises(DuplicateDestination) as refused:
-        journal.add_object(7, "/data/other.bin", "bucket", "k/f1.bin", 10, 1, {})
+        journal.add_object(7, "/data/other.bin", "bucket", key_of(1), 10, 1, {})
 
     assert refused.value.other_line == 1
     journal.abandon_load()
@@ -158,7 +162,7 @@ def test_done_records_etag_and_checksum_and_the_object_is_no_longer_unfinished(j
     journal.creating_upload(job_for(1, 20 * MiB), 8 * MiB)
     journal.upload_created(job_for(1, 20 * MiB), "up-1", 8 * MiB)
 
-    journal.object_done(job_for(1, 20 * MiB), ObjectResult(key="k/f1.bin", path="/data/f1.bin", size=20 * MiB,
+    journal.object_done(job_for(1, 20 * MiB), ObjectResult(key=key_of(1), path="/data/f1.bin", size=20 * MiB,
                                                             etag='"abc-3"', checksum="CRC=="))
     journal.flush()
 
@@ -246,8 +250,8 @@ def test_adopt_upload_replaces_the_journals_parts_with_the_servers(journal):
 
 def test_totals_count_objects_and_bytes_per_state_with_every_state_named(journal):
     load(journal, line(1, 100), line(2, 200), line(3, 300), line(4, 400), line(5, 500))
-    journal.object_done(job_for(1, 100), ObjectResult(key="k/f1.bin", path="/data/f1.bin", size=100))
-    journal.object_done(job_for(2, 200), ObjectResult(key="k/f2.bin", path="/data/f2.bin", size=200))
+    journal.object_done(job_for(1, 100), ObjectResult(key=key_of(1), path="/data/f1.bin", size=100))
+    journal.object_done(job_for(2, 200), ObjectResult(key=key_of(2), path="/data/f2.bin", size=200))
     journal.object_failed(job_for(3, 300), "nope")
     journal.mark_skipped(4, "already there")
 
