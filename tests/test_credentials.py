@@ -9,11 +9,14 @@ from datetime import datetime, timedelta, timezone
 
 import boto3
 import botocore.session
+import pytest
 from botocore.credentials import CredentialProvider, RefreshableCredentials
 
 import bulkup
 from conftest import assert_same_bytes, write_random_file
 from faultproxy import FaultProxy, upload_part_of
+
+pytestmark = pytest.mark.slow      # end to end through processes and servers
 
 MiB = 1024 * 1024
 

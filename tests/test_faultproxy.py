@@ -124,6 +124,7 @@ def quick_backoff(monkeypatch):
                         lambda self, context: delay_amount(self, context) / 20)
 
 
+@pytest.mark.slow
 def test_boto3_retries_through_resets_and_slowdowns(s3server, bucket, quick_backoff):
     bodies = {f"small/{i}": os.urandom(1000 + i) for i in range(30)}
     parts = [os.urandom(5 * MiB) for _ in range(3)]

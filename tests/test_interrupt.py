@@ -4,7 +4,11 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import keys_in, open_uploads, write_random_file
+
+pytestmark = pytest.mark.slow      # end to end through processes and servers
 
 
 def test_ctrl_c_aborts_open_multipart_uploads(s3server, s3, bucket, tmp_path):

@@ -17,6 +17,8 @@ import pytest
 
 from devtools import guest as devguest
 
+pytestmark = pytest.mark.slow      # end to end through processes and servers
+
 GUEST_TESTS = 7
 
 

@@ -68,6 +68,7 @@ def test_csv_with_an_unknown_column_is_refused(tmp_path):
         list(read_manifest(path))
 
 
+@pytest.mark.slow
 def test_reading_a_long_manifest_holds_one_line_at_a_time(tmp_path):
     path = tmp_path / "big.jsonl"
     with open(path, "w") as f:

@@ -59,6 +59,7 @@ def test_every_line_is_uploaded_byte_exact(s3server, s3, bucket, tmp_path):
     assert "migration: 302 of 302 objects done" in proc.stderr
 
 
+@pytest.mark.slow
 def test_rerun_of_a_finished_migration_uploads_nothing(s3server, s3, bucket, tmp_path):
     files = make_files(tmp_path, 5, [11 * MiB])
     manifest = manifest_for(tmp_path, bucket, files)
@@ -115,6 +116,7 @@ def test_md5_checksum_is_verified_by_the_server(s3server, s3, bucket, tmp_path):
     assert s3.head_object(Bucket=bucket, Key="f")["ETag"].strip('"') == base64.b64decode(md5).hex()
 
 
+@pytest.mark.slow
 def test_failed_objects_are_retried_by_a_rerun(s3server, s3, bucket, tmp_path):
     files = make_files(tmp_path, 3)
     manifest = manifest_for(tmp_path, bucket, files)
@@ -165,6 +167,7 @@ def test_status_shows_progress_from_the_journal(s3server, s3, bucket, tmp_path):
     assert "done" in text and "3 objects" in text
 
 
+@pytest.mark.slow
 def test_resume_uses_the_options_the_journal_recorded(s3server, s3, bucket, tmp_path):
     files = make_files(tmp_path, 3)
     manifest = manifest_for(tmp_path, bucket, files)

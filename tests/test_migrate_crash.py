@@ -11,9 +11,13 @@ import sys
 import time
 from urllib.parse import urlsplit
 
+import pytest
+
 from conftest import open_uploads, write_random_file
 from faultproxy import FaultProxy, completes_upload, is_put_object, upload_part_of
 from test_migrate import assert_migrated, journal_states, make_files, manifest_for, migrate
+
+pytestmark = pytest.mark.slow      # end to end through processes and servers
 
 MiB = 1024 * 1024
 

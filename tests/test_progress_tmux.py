@@ -12,8 +12,9 @@ import pytest
 from conftest import expected_data_path, keys_in, write_random_file
 
 MiB = 1024 * 1024
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None and not os.environ.get("CI"),
-                                reason="tmux is not installed (make test installs it)")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("tmux") is None and not os.environ.get("CI"),
+                                 reason="tmux is not installed (make test installs it)")]
 
 
 def screen(session: str) -> str:

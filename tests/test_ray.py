@@ -23,6 +23,8 @@ from test_credentials import assert_senders_moved_to_the_new_key, upload_rotatin
 from test_migrate import assert_migrated, make_files, manifest_for, write_manifest
 from test_migrate_crash import wait_for
 
+pytestmark = pytest.mark.slow      # end to end through processes and servers
+
 MiB = 1024 * 1024
 
 

@@ -30,3 +30,8 @@ def test_session_token_is_never_printed_even_when_the_request_fails(s3server, bu
                       env=env)
     assert proc.returncode != 0
     assert_no_secrets(proc.stdout + proc.stderr, token, "wrong-secret-value")
+
+
+def test_debug_is_taken_after_the_command_too():
+    proc = run_bulkup("doctor", "--debug")
+    assert proc.returncode == 0, proc.stderr

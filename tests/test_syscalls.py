@@ -15,6 +15,8 @@ from bulkup.transport.engines import ENGINES
 
 from conftest import write_random_file
 
+pytestmark = pytest.mark.slow      # end to end through processes and servers
+
 SIZE = 256 << 20
 BODY_CALLS = {"uring": ("io_uring_enter",), "sendfile": ("sendfile",), "userspace": ("sendto",)}
 

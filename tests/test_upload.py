@@ -22,6 +22,7 @@ def test_file_of_any_size_uploads_byte_exact(aws_env, s3, bucket, tmp_path, size
     assert open_uploads(s3, bucket) == []
 
 
+@pytest.mark.slow
 def test_one_gib_file_uploads_byte_exact(aws_env, s3, bucket, tmp_path):
     path = write_random_file(tmp_path / "big.bin", 1024 * MiB)
     result = bulkup.upload(path, f"s3://{bucket}/big.bin", endpoint_url=aws_env.https_url)
@@ -53,6 +54,7 @@ def test_keys_with_spaces_unicode_and_reserved_characters_upload(aws_env, s3, bu
         assert_same_bytes(s3, bucket, f"odd dir/{name}", tmp_path / "odd" / name)
 
 
+@pytest.mark.slow
 def test_parts_of_one_file_are_spread_over_workers_and_reuse_connections(aws_env, s3, bucket, tmp_path):
     path = write_random_file(tmp_path / "spread.bin", 24 * PART)
     result = bulkup.upload(path, f"s3://{bucket}/spread.bin", endpoint_url=aws_env.https_url,
@@ -103,6 +105,7 @@ def test_dry_run_sends_nothing(aws_env, s3, bucket, tmp_path):
     assert keys_in(s3, bucket) == []
 
 
+@pytest.mark.slow
 def test_upload_survives_a_worker_process_killed_mid_part(aws_env, s3, bucket, tmp_path):
     import signal
     path = write_random_file(tmp_path / "f.bin", 20 * PART)

@@ -61,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="diagnose every node of a Ray cluster instead of this machine")
     doctor.set_defaults(func=_cmd_doctor)
     cleanup.add_parser(commands)
+    for command in commands.choices.values():      # `bulkup put ... --debug`, as aws-cli takes it
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="verbose logs (secrets never shown)")
     return parser
 
 

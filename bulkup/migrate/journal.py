@@ -163,6 +163,7 @@ class Journal(UploadListener):
 
     def begin_load(self) -> None:
         """Start (or restart) loading a manifest: one transaction, emptied tables."""
+        self.flush()            # a step still waiting must not land in the new load
         self.db.execute("BEGIN")
         for table in ("objects", "parts", "bad_lines"):
             self.db.execute(f"DELETE FROM {table}")
