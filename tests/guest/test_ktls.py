@@ -41,7 +41,7 @@ def test_multipart_upload_goes_through_kernel_tls_byte_exact(s3server, s3, bucke
     assert result.ok, result.failed
     assert_same_bytes(s3, bucket, "f.bin", path)
     connections = {p.connection for p in result.parts}
-    assert {p.path for p in result.parts} == {ENGINE_PATHS[engine]}       # TLS_TX said yes
+    assert {p.data_path for p in result.parts} == {ENGINE_PATHS[engine]}       # TLS_TX said yes
     assert len({p.pid for p in result.parts}) == 2
     assert after["TlsTxSw"] - before["TlsTxSw"] == len(connections)      # kernel counted them
     # TLS 1.2 receive is offloaded too (responses then come through the kernel); 1.3's is not.
@@ -59,7 +59,7 @@ def peak_worker_memory(server, s3, bucket, tmp_path, engine: str, size: int) -> 
                         workers=1, checksum="none", multipart_threshold=64 * MiB)
         assert result.ok, result.failed
         if engine in ENGINE_PATHS:
-            assert result.parts[0].path == ENGINE_PATHS[engine]
+            assert result.parts[0].data_path == ENGINE_PATHS[engine]
         assert_same_bytes(s3, bucket, f"{engine}-{size}-{attempt}.bin", path)
         peaks.append(result.workers[0].max_rss)
     return min(peaks)
