@@ -56,6 +56,11 @@ class DevServer:
         return f"https://{self.host}:{self._ports['s3.port.https']}"
 
     @property
+    def url(self) -> str:
+        """The endpoint tests use by default (HTTPS)."""
+        return self.https_url
+
+    @property
     def http_url(self) -> str:
         return f"http://{self.host}:{self._ports['s3.port']}"
 

@@ -14,6 +14,7 @@ import pytest
 
 import bulkup.control.credentials
 from devtools.s3server import DevServer, Identity
+from devtools.stores import MotoServer, RcloneServer
 
 LIMITED_BUCKET = "bulkup-limited"
 
@@ -31,6 +32,20 @@ def s3server():
     with DevServer(extra_identities=(limited, rotated)) as server:
         server.limited = limited
         server.rotated = rotated    # an admin's second key pair, for credential rotation
+        yield server
+
+
+@pytest.fixture(scope="session")
+def rclone_server():
+    """rclone's S3 server over HTTPS: checks signatures and Content-MD5, ignores x-amz-checksum-*."""
+    with RcloneServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """moto's S3 server over plain HTTP: verifies no checksum at all."""
+    with MotoServer() as server:
         yield server
 
 

@@ -5,6 +5,11 @@ at ``proxy.url``. For each request where ``applies_to(method, target)``, one see
 ``random.Random`` picks: forward it, reset the connection (TCP RST, before or part-way
 through the request body) or answer an S3 ``503 SlowDown`` itself. ``proxy.records`` says
 what happened. Targets stay in memory: they are never logged nor shown in reprs.
+
+It can also play a store or a path that treats checksums badly: flip one byte in the body
+of the first ``corrupt`` requests (as a faulty middlebox would), refuse every request that
+carries an ``x-amz-checksum-*`` header with ``400 InvalidArgument`` (as some stores do), and
+strip or alter the ``x-amz-checksum-*`` headers of responses (``response_checksums``).
 """
 from __future__ import annotations
 
@@ -26,6 +31,8 @@ Predicate = Callable[[str, str], bool]
 CHUNK = 64 * 1024
 SLOWDOWN_XML = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
                 b"<Message>Please reduce your request rate.</Message></Error>")
+UNSUPPORTED_XML = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidArgument</Code>'
+                   b"<Message>Unsupported header 'x-amz-checksum'</Message></Error>")
 _HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"upgrade"}
 
 
@@ -89,10 +96,16 @@ class FaultProxy:
 
     def __init__(self, upstream_url: str, seed: int = 0, reset_rate: float = 0.0,
                  slowdown_rate: float = 0.0, applies_to: Predicate | None = None,
-                 body_rate: float | None = None) -> None:
+                 body_rate: float | None = None, corrupt: int = 0,
+                 reject_checksum_headers: bool = False, response_checksums: str = "keep") -> None:
         parts = urlsplit(upstream_url)
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.reset_rate, self.slowdown_rate, self.body_rate = reset_rate, slowdown_rate, body_rate
+        self.corrupt_left = corrupt                  # bodies still to corrupt
+        self.corrupted = 0
+        self.reject_checksum_headers = reject_checksum_headers
+        assert response_checksums in ("keep", "strip", "alter")
+        self.response_checksums = response_checksums
         self._applies_to = applies_to or (lambda method, target: True)
         self._rng = random.Random(seed)
         self._lock = threading.Condition()
@@ -185,6 +198,15 @@ class FaultProxy:
                 return "reset", self._rng.randrange(length) if midway and length else None
             return "slowdown" if roll < self.reset_rate + self.slowdown_rate else "forward", None
 
+    def _take_corruption(self, method: str, target: str) -> bool:
+        """Whether to corrupt this request's body (one of the first ``corrupt`` that apply)."""
+        with self._lock:
+            if self.corrupt_left > 0 and method == "PUT" and self._applies_to(method, target):
+                self.corrupt_left -= 1
+                self.corrupted += 1
+                return True
+        return False
+
     def _wait_if_held(self, method: str, target: str) -> None:
         with self._lock:
             if self._hold is None or not self._hold(method, target):
@@ -232,7 +254,9 @@ class _Link:
         try:
             fault, cut = self.proxy._decide(method, target, _body_length(request))
             self.proxy._wait_if_held(method, target)
-            if fault == "reset":
+            if self.proxy.reject_checksum_headers and _has_checksum_header(request.headers):
+                self.refuse(400, b"Bad Request", UNSUPPORTED_XML, "refused")
+            elif fault == "reset":
                 self.reset(request, cut)
             elif fault == "slowdown":
                 self.slowdown()
@@ -257,7 +281,7 @@ class _Link:
             event = self.upstream_event()  # 100 Continue, or a final answer refusing the body
             if isinstance(event, h11.Response):
                 return self.relay_response(event)
-        self.send_body()
+        self.send_body(corrupt=self.proxy._take_corruption(request.method.decode(), request.target.decode()))
         self.relay_response(self.upstream_event())
 
     def relay_response(self, event: h11.Event) -> None:
@@ -266,7 +290,8 @@ class _Link:
         while isinstance(event, h11.InformationalResponse):
             event = self.upstream_event()
         status = event.status_code
-        pending = self.response(status, event.reason, _end_to_end(event.headers))
+        headers = _checksums_changed(_end_to_end(event.headers), self.proxy.response_checksums)
+        pending = self.response(status, event.reason, headers)
         while not isinstance(event := self.upstream_event(), h11.EndOfMessage):
             self.to_client(pending)
             pending = event
@@ -286,13 +311,18 @@ class _Link:
 
     def slowdown(self) -> None:
         """Answer 503 SlowDown: after the body, or at once if the client awaits a 100."""
+        self.refuse(503, b"Slow Down", SLOWDOWN_XML, "slowdown")
+
+    def refuse(self, status: int, reason: bytes, body: bytes, outcome: str) -> None:
+        """Answer an S3 error document ourselves: after the body, or at once if the client
+        awaits a 100."""
         if not self.down.they_are_waiting_for_100_continue:
             while not isinstance(self.client_event(), h11.EndOfMessage):
                 pass
-        head = self.response(503, b"Slow Down", [(b"Content-Type", b"application/xml"), (
-            b"Content-Length", str(len(SLOWDOWN_XML)).encode())])
-        self.done("slowdown", 503)
-        for event in (head, h11.Data(data=SLOWDOWN_XML), h11.EndOfMessage()):
+        head = self.response(status, reason, [(b"Content-Type", b"application/xml"), (
+            b"Content-Length", str(len(body)).encode())])
+        self.done(outcome, status)
+        for event in (head, h11.Data(data=body), h11.EndOfMessage()):
             self.to_client(event)
 
     def reset(self, request: h11.Request, cut: int | None) -> None:
@@ -308,8 +338,9 @@ class _Link:
         self.to_upstream(h11.Request(method=request.method, target=request.target,
                                      headers=_end_to_end(request.headers)))
 
-    def send_body(self, limit: int | None = None) -> None:
-        """Forward the request body upstream, or only its first ``limit`` bytes."""
+    def send_body(self, limit: int | None = None, corrupt: bool = False) -> None:
+        """Forward the request body upstream, or only its first ``limit`` bytes; with
+        ``corrupt``, one byte of it flipped."""
         if self.down.they_are_waiting_for_100_continue:
             self.to_client(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue"))
         sent = 0
@@ -318,6 +349,9 @@ class _Link:
             if isinstance(event, h11.EndOfMessage):
                 return self.to_upstream(event)
             data = event.data if limit is None else event.data[:limit - sent]
+            if corrupt and data:
+                data = bytes([data[0] ^ 0x01]) + bytes(data[1:])
+                corrupt = False
             self.paced_to_upstream(data)
             sent += len(data)
 
@@ -382,6 +416,25 @@ class _Link:
             pass
         finally:
             self.client.close()
+
+
+def _has_checksum_header(headers) -> bool:
+    """An ``x-amz-checksum-*`` request header (the read-side ``-mode`` aside)."""
+    return any(k.startswith(b"x-amz-checksum-") and k != b"x-amz-checksum-mode" for k, _ in headers)
+
+
+def _checksums_changed(headers: list[tuple[bytes, bytes]], how: str) -> list[tuple[bytes, bytes]]:
+    """Response headers with ``x-amz-checksum-*`` kept, stripped, or their values altered."""
+    if how == "keep":
+        return headers
+    changed = []
+    for name, value in headers:
+        if name.lower().startswith(b"x-amz-checksum-") and name.lower() != b"x-amz-checksum-type":
+            if how == "strip":
+                continue
+            value = b"AAAAAAAAAAA=" if value != b"AAAAAAAAAAA=" else b"AQAAAAAAAAA="
+        changed.append((name, value))
+    return changed
 
 
 def _body_length(request: h11.Request) -> int:
