@@ -54,7 +54,8 @@ def run(manifest: str, work: str, discard: DiscardEndpoint, env: dict, ray: str 
                os.path.join(work, f"{os.path.basename(manifest)}.{tag}.journal"), "--report", report,
                "--endpoint-url", discard.https_url, "--ca-bundle", discard.ca_file,
                "--addressing-style", "path", "--workers", "2", "--connections", "4",
-               "--part-size", "8MiB", "--progress", "none", *(["--ray", ray] if ray else [])]
+               "--part-size", "8MiB", "--checksum", "crc64nvme", "--progress", "none",
+               *(["--ray", ray] if ray else [])]
     usage = measure(command, env)
     if usage.returncode != 0:
         raise SystemExit(f"{tag} failed: {usage.output[-800:]}")

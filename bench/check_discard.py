@@ -162,7 +162,8 @@ def tool_runs(d: DiscardEndpoint, scheme: str, work: str, big: str, small_dir: s
         yield "rclone", None
 
     bulkup = [sys.executable, "-m", "bulkup", "put", "--endpoint-url", url, "--addressing-style", "path",
-              "--part-size", str(PART), "--workers", "2", "--connections", "2", "--progress", "none"]
+              "--part-size", str(PART), "--workers", "2", "--connections", "2", "--checksum", "crc64nvme",
+              "--progress", "none"]
     if tls:
         bulkup += ["--ca-bundle", d.ca_file]
     yield "bulkup", [

@@ -1,6 +1,7 @@
 """The Python API: ``bulkup.upload(sources, "s3://bucket/prefix/", ...)``."""
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import TYPE_CHECKING
 
@@ -36,9 +37,11 @@ def upload(sources: str | list[str], destination: str, options: UploadOptions | 
     found = collect_sources(_paths(sources), dest, settings.follow_symlinks)
     if settings.dry_run:
         return _dry_run_result(found)
-    jobs = [UploadJob(source=f, bucket=dest.bucket, settings=settings.objects) for f in found.files]
     control = connect(settings.client, session)
-    route = control.route(dest.bucket)
+    route, checksum = control.checksum_for(dest.bucket, dest.key, settings.checksum,
+                                           settings.require_verified, progress.notice)
+    objects = dataclasses.replace(settings.objects, checksum=checksum.algorithm)
+    jobs = [UploadJob(source=f, bucket=dest.bucket, settings=objects) for f in found.files]
     tls = route.endpoint.tls
     config = control.worker_config(settings.sending, tls, choose_here=not settings.pool.ray)
     pool = make_pool(settings.pool, config, tls)

@@ -9,7 +9,14 @@ import ssl
 import sys
 from dataclasses import asdict, dataclass
 
+import botocore.exceptions as bex
+
+from bulkup.control.plane import connect
+from bulkup.control.s3client import ClientSettings, describe
+from bulkup.control.verification import AUTO, Support, choose_checksum
+from bulkup.errors import FatalRemoteError, UsageError
 from bulkup.kernel import ktls
+from bulkup.plan.checksums import DEFAULT_ALGORITHM, get_algorithm
 from bulkup.pools.raypool import on_every_node
 from bulkup.transport.engines import ENGINES, PREFERENCE, EngineUnavailable, choose_engine, path_label
 
@@ -74,9 +81,19 @@ def diagnosis() -> dict:
             "engines": sorted(ENGINES)}
 
 
-def report(as_json: bool = False, out=sys.stdout, ray: str | None = None) -> int:
-    """Print the diagnosis (of each node of the Ray cluster at ``ray``); returns the exit
-    status (0: some engine can run everywhere)."""
+def report(as_json: bool = False, out=sys.stdout, ray: str | None = None,
+           store: tuple[ClientSettings, str | None] | None = None) -> int:
+    """Print the diagnosis (of each node of the Ray cluster at ``ray``), and with ``store``
+    (client settings, bucket) what that store verifies; returns the exit status (0: some
+    engine can run everywhere)."""
+    if store is not None:
+        found = store_diagnosis(*store)
+        if as_json:
+            json.dump({"store": found}, out, indent=2)
+            out.write("\n")
+        else:
+            print_store(found, out)
+        return 0
     if ray:
         return render(on_every_node(ray, diagnosis), as_json, out, cluster=True)
     return render({"": diagnosis()}, as_json, out, cluster=False)
@@ -110,3 +127,39 @@ def _print_diagnosis(diagnosed: dict, out, prefix: str) -> None:
         print(f"{mark} {check['name']}: {check['detail']}", file=out)
     if prefix:
         print(file=out)
+
+
+def store_diagnosis(settings: ClientSettings, bucket: str | None) -> dict:
+    """What the store at ``settings.endpoint_url`` verifies, asked with a throwaway multipart
+    upload in ``bucket`` (default: the first bucket it lists), as plain data."""
+    control = connect(settings)
+    if bucket is None:
+        try:
+            buckets = control.client.list_buckets().get("Buckets", [])
+        except (bex.ClientError, bex.BotoCoreError) as exc:
+            raise FatalRemoteError(describe(exc)) from None
+        if not buckets:
+            raise UsageError("the store lists no bucket to ask in: give one (bulkup doctor ... s3://bucket)")
+        bucket = buckets[0]["Name"]
+    route = control.ask_store(bucket, "", get_algorithm(DEFAULT_ALGORITHM))
+    checks = route.checks
+    auto = choose_checksum(AUTO, checks)
+    return {"where": checks.where, "bucket": bucket, "error": checks.error or None,
+            checks.algorithm: {"support": checks.flexible.value, "detail": checks.flexible_words()},
+            "md5": {"support": checks.md5.value,
+                    "detail": {Support.VERIFIED: "refuses a wrong Content-MD5",
+                               Support.UNCHECKED: "accepts a wrong Content-MD5"}.get(checks.md5, "unknown")},
+            "etag_is_md5": checks.etag_is_md5,
+            "auto": {"checksum": auto.algorithm.name, "verified": auto.verified}}
+
+
+def print_store(found: dict, out=sys.stdout) -> None:
+    print(f"store {found['where']} (asked in bucket {found['bucket']}):", file=out)
+    if found["error"]:
+        print(f"  could not ask it: {found['error']}", file=out)
+    for name in (DEFAULT_ALGORITHM, "md5"):
+        print(f"  {name}: {found[name]['support']} ({found[name]['detail']})", file=out)
+    print(f"  ETag: {'the MD5 of the body' if found['etag_is_md5'] else 'not the MD5 of the body'}", file=out)
+    auto = found["auto"]
+    print(f"  --checksum auto sends {auto['checksum']}: "
+          f"{'verified by the store' if auto['verified'] else 'NOT verified by the store'}", file=out)

@@ -20,6 +20,10 @@ class SourceError(BulkupError):
     exit_code = 2
 
 
+class NotVerifiedError(BulkupError):
+    """The user required verified uploads and the store verifies no checksum bulkup can send."""
+
+
 class FatalRemoteError(BulkupError):
     """A failure that no other object can escape (credentials, TLS, missing bucket)."""
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from bulkup.control.plane import SendSettings
 from bulkup.control.s3client import ClientSettings
+from bulkup.control.verification import AUTO
 from bulkup.errors import UsageError
 from bulkup.plan.checksums import DEFAULT_ALGORITHM, get_algorithm
 from bulkup.plan.jobs import ObjectSettings
@@ -33,7 +34,8 @@ class UploadOptions:
     multipart_threshold: int | None = None
     workers: int | None = None                # default: one per core (with ray: per node)
     connections: int = 2                       # per worker
-    checksum: str = DEFAULT_ALGORITHM
+    checksum: str = AUTO                        # auto: the best checksum the store verifies
+    require_verified: bool = False              # refuse (exit 1) where the store verifies nothing
     engine: str = "auto"
     storage_class: str | None = None
     content_type: str | None = None
@@ -57,6 +59,8 @@ class RunSettings:
     pool: PoolSettings
     follow_symlinks: bool = True
     dry_run: bool = False
+    checksum: str = AUTO                 # asked for: auto, or an algorithm's name
+    require_verified: bool = False
 
 
 def resolve(options: UploadOptions) -> RunSettings:
@@ -66,7 +70,8 @@ def resolve(options: UploadOptions) -> RunSettings:
         client=ClientSettings(options.endpoint_url, options.region, options.profile,
                               options.addressing_style, options.ca_bundle, options.verify_ssl),
         objects=ObjectSettings(
-            checksum=get_algorithm(options.checksum), part_size=options.part_size,
+            checksum=get_algorithm(DEFAULT_ALGORITHM if options.checksum == AUTO else options.checksum),
+            part_size=options.part_size,
             multipart_threshold=options.multipart_threshold, content_type=options.content_type,
             metadata=tuple(sorted(options.metadata.items())), storage_class=options.storage_class,
             sse=options.sse, sse_kms_key_id=options.sse_kms_key_id),
@@ -74,15 +79,17 @@ def resolve(options: UploadOptions) -> RunSettings:
                              verify_tls=options.verify_ssl, max_attempts=options.max_attempts,
                              tls_max_version=options.tls_max_version),
         pool=PoolSettings(workers=options.workers, ray=options.ray),
-        follow_symlinks=options.follow_symlinks, dry_run=options.dry_run)
+        follow_symlinks=options.follow_symlinks, dry_run=options.dry_run, checksum=options.checksum,
+        require_verified=options.require_verified)
 
 
 def validate(options: UploadOptions) -> None:
     """Raise UsageError (one line) for the first option that cannot work."""
-    try:
-        get_algorithm(options.checksum)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    if options.checksum != AUTO:
+        try:
+            get_algorithm(options.checksum)
+        except ValueError as exc:
+            raise UsageError(str(exc).replace("(choose from ", "(choose from auto, ")) from None
     if options.part_size is not None and not MIN_PART_SIZE <= options.part_size <= MAX_PART_SIZE:
         raise UsageError("part size must be between 5 MiB and 5 GiB")
     if options.workers is not None and options.workers < 1:

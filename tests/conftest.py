@@ -115,6 +115,12 @@ def open_uploads(s3, bucket: str) -> list[dict]:
     return s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
 
 
+def data_uploads(s3, bucket: str) -> list[dict]:
+    """Open multipart uploads of objects, not bulkup's short-lived question to the store
+    about what it verifies (a ``.bulkup-probe-`` key, aborted at once)."""
+    return [u for u in open_uploads(s3, bucket) if ".bulkup-probe-" not in u["Key"]]
+
+
 def error_line(proc, exit_code: int | None = None) -> str:
     """The single line the user sees; fails if there is more (or other) output."""
     lines = [line for line in proc.stderr.splitlines() if line.strip()]

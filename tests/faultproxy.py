@@ -10,6 +10,10 @@ It can also play a store or a path that treats checksums badly: flip one byte in
 of the first ``corrupt`` requests (as a faulty middlebox would), refuse every request that
 carries an ``x-amz-checksum-*`` header with ``400 InvalidArgument`` (as some stores do), and
 strip or alter the ``x-amz-checksum-*`` headers of responses (``response_checksums``).
+
+bulkup's own question to the store about what it verifies (a multipart upload on a
+``.bulkup-probe-`` key, aborted at once) meets those store behaviours, but never the path's
+faults (resets, slowdowns, holds, corruption) and never counts as an upload's part.
 """
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ SLOWDOWN_XML = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</C
                 b"<Message>Please reduce your request rate.</Message></Error>")
 UNSUPPORTED_XML = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidArgument</Code>'
                    b"<Message>Unsupported header 'x-amz-checksum'</Message></Error>")
+PROBE_MARK = ".bulkup-probe-"
 _HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"upgrade"}
 
 
@@ -64,10 +69,15 @@ def _access_key(headers) -> str | None:
     return None
 
 
+def is_probe(target: str) -> bool:
+    """A request of bulkup's question to the store about which checksums it verifies."""
+    return PROBE_MARK in target
+
+
 def upload_part_of(record: Record) -> tuple[str, int] | None:
-    """(key path, partNumber) if ``record`` is an UploadPart, else None."""
+    """(key path, partNumber) if ``record`` is an UploadPart of an object, else None."""
     path, query = _split(record.target)
-    if record.method != "PUT" or "uploadId" not in query or "partNumber" not in query:
+    if record.method != "PUT" or "uploadId" not in query or "partNumber" not in query or is_probe(record.target):
         return None
     return path, int(query["partNumber"][0])
 
@@ -75,7 +85,7 @@ def upload_part_of(record: Record) -> tuple[str, int] | None:
 def is_put_object(record: Record) -> bool:
     """Whether ``record`` is a PutObject (a PUT of a key, not of a part or a subresource)."""
     path, query = _split(record.target)
-    return record.method == "PUT" and "/" in path.strip("/") and set(query) <= {"x-id"}
+    return record.method == "PUT" and "/" in path.strip("/") and set(query) <= {"x-id"} and not is_probe(record.target)
 
 
 def completes_upload(method: str, target: str) -> bool:
@@ -189,7 +199,7 @@ class FaultProxy:
     def _decide(self, method: str, target: str, length: int) -> tuple[str, int | None]:
         """("forward" | "slowdown" | "reset", for a reset the body bytes to forward first,
         or None to forward nothing)."""
-        if not self._applies_to(method, target):
+        if not self._applies_to(method, target) or is_probe(target):
             return "forward", None
         with self._lock:
             roll = self._rng.random()
@@ -201,7 +211,8 @@ class FaultProxy:
     def _take_corruption(self, method: str, target: str) -> bool:
         """Whether to corrupt this request's body (one of the first ``corrupt`` that apply)."""
         with self._lock:
-            if self.corrupt_left > 0 and method == "PUT" and self._applies_to(method, target):
+            if self.corrupt_left > 0 and method == "PUT" and self._applies_to(method, target) \
+                    and not is_probe(target):
                 self.corrupt_left -= 1
                 self.corrupted += 1
                 return True
@@ -209,7 +220,7 @@ class FaultProxy:
 
     def _wait_if_held(self, method: str, target: str) -> None:
         with self._lock:
-            if self._hold is None or not self._hold(method, target):
+            if self._hold is None or is_probe(target) or not self._hold(method, target):
                 return
             releases, self.held = self._releases, self.held + 1
             try:
@@ -229,6 +240,7 @@ class _Link:
         self.up: h11.Connection | None = None
         self.upstream: socket.socket | None = None
         self.record: int | None = None
+        self.applies = False            # the current request is one the faults apply to
         self.aborted = False
         self.next_send = 0.0
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -250,11 +262,12 @@ class _Link:
         except _ClientGone:
             return False
         method, target = request.method.decode(), request.target.decode()
+        self.applies = self.proxy._applies_to(method, target)
         self.record = self.proxy._start(method, target, self.number, _access_key(request.headers))
         try:
             fault, cut = self.proxy._decide(method, target, _body_length(request))
             self.proxy._wait_if_held(method, target)
-            if self.proxy.reject_checksum_headers and _has_checksum_header(request.headers):
+            if self.proxy.reject_checksum_headers and self.applies and _has_checksum_header(request.headers):
                 self.refuse(400, b"Bad Request", UNSUPPORTED_XML, "refused")
             elif fault == "reset":
                 self.reset(request, cut)
@@ -290,7 +303,9 @@ class _Link:
         while isinstance(event, h11.InformationalResponse):
             event = self.upstream_event()
         status = event.status_code
-        headers = _checksums_changed(_end_to_end(event.headers), self.proxy.response_checksums)
+        headers = _end_to_end(event.headers)
+        if self.applies:
+            headers = _checksums_changed(headers, self.proxy.response_checksums)
         pending = self.response(status, event.reason, headers)
         while not isinstance(event := self.upstream_event(), h11.EndOfMessage):
             self.to_client(pending)

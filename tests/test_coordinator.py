@@ -93,6 +93,12 @@ class RecordingListener(UploadListener):
     def part_done(self, job, number, etag, checksum):
         self.timeline.append(f"part_done {job.source.key} {number}")
 
+    def source_seen(self, job, identity):
+        self.timeline.append(f"source_seen {job.source.key}")
+
+    def object_restarted(self, job, source, reason):
+        self.timeline.append(f"object_restarted {job.source.key}: {reason}")
+
     def object_done(self, job, result):
         self.timeline.append(f"object_done {job.source.key}")
 
@@ -366,20 +372,20 @@ def test_complete_answering_no_such_upload_is_done_when_the_object_is_there_with
     assert s3.calls_to("abort_multipart_upload") == []
 
 
-def test_complete_answering_no_such_upload_fails_the_object_when_head_object_says_404(tmp_path, s3):
+def test_complete_answering_no_such_upload_with_no_object_there_uploads_it_again(tmp_path, s3):
     source = a_file(tmp_path, "vanished.bin", PART + 1)
     s3.answer_error("complete_multipart_upload", "NoSuchUpload")
     pool = FakePool(1, store=s3)
 
     result = upload(pool, s3, [a_job(source)])
 
-    [failed] = result.failed
-    assert failed.key == source.key and "NoSuchUpload" in failed.error
-    assert len(s3.calls_to("head_object", source.key)) == 1
+    assert result.ok and result.uploaded_count == 1
+    assert len(s3.calls_to("create_multipart_upload", source.key)) == 2
+    assert parts_sent(pool, source.key) == {1: 2, 2: 2}
+    assert s3.objects[(BUCKET, source.key)]["ChecksumCRC64NVME"] == whole_checksum(source)
 
 
-def test_complete_answering_no_such_upload_fails_the_object_when_the_object_there_has_another_checksum(
-        tmp_path, s3):
+def test_an_old_object_of_the_same_size_is_not_taken_for_the_upload_that_vanished(tmp_path, s3):
     source = a_file(tmp_path, "overwritten.bin", PART + 1)
     s3.answer_error("complete_multipart_upload", "NoSuchUpload")
     s3.put_object(BUCKET, source.key, source.size, '"other-2"', "crc64nvme",
@@ -388,8 +394,20 @@ def test_complete_answering_no_such_upload_fails_the_object_when_the_object_ther
 
     result = upload(pool, s3, [a_job(source)])
 
+    assert result.ok
+    assert s3.objects[(BUCKET, source.key)]["ChecksumCRC64NVME"] == whole_checksum(source)
+
+
+def test_an_upload_that_keeps_vanishing_fails_its_object_naming_nosuchupload(tmp_path, s3):
+    source = a_file(tmp_path, "keeps-vanishing.bin", PART + 1)
+    s3.answer_error("complete_multipart_upload", "NoSuchUpload", times=10)
+    pool = FakePool(1, store=s3)
+
+    result = upload(pool, s3, [a_job(source)])
+
     [failed] = result.failed
-    assert "NoSuchUpload" in failed.error and "another checksum" in failed.error
+    assert "NoSuchUpload" in failed.error and "starting over 2 times" in failed.error
+    assert (BUCKET, source.key) not in s3.objects
 
 
 # -- objects pinned to a node ------------------------------------------------------------------------

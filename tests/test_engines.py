@@ -49,6 +49,7 @@ def test_https_falls_back_to_userspace_tls_when_the_kernel_has_no_tls():
 def test_zero_copy_engine_on_a_connection_the_kernel_refused_falls_back_and_says_why(s3server, s3, bucket, tmp_path):
     """OpenSSL is asked for kTLS; where the kernel says no, the part still goes (user-space TLS)."""
     from bulkup.transport.engines.sendfile import SendfileEngine
+    from bulkup.plan.sources import FileIdentity
     from bulkup.transport.filebody import FileRange
     from bulkup.transport.messages import PartTask, WorkerConfig
     from bulkup.transport.request import BucketEndpoint, CredentialSet, RequestSigner
@@ -59,8 +60,7 @@ def test_zero_copy_engine_on_a_connection_the_kernel_refused_falls_back_and_says
     creds = CredentialSet(s3server.admin.access_key, s3server.admin.secret_key)
     config = WorkerConfig(region="us-east-1", credentials=creds, ca_bundle=s3server.ca_file)
     sender = PartSender(0, config, RequestSigner(creds, "us-east-1"), SendfileEngine(), lambda n: None)
-    source = FileRange(path=path, offset=0, length=70000, file_size=70000,
-                       file_mtime_ns=os.stat(path).st_mtime_ns)
+    source = FileRange(path=path, offset=0, length=70000, expect=FileIdentity.of(os.stat(path)))
     task = PartTask(task_id=1, endpoint=BucketEndpoint.from_url(f"{s3server.https_url}/{bucket}"),
                     key="f.bin", source=source, checksum_algorithm="crc64nvme")
     done = sender.send(task)

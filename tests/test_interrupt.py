@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import keys_in, open_uploads, write_random_file
+from conftest import data_uploads, keys_in, open_uploads, write_random_file
 
 pytestmark = pytest.mark.slow      # end to end through processes and servers
 
@@ -18,9 +18,9 @@ def test_ctrl_c_aborts_open_multipart_uploads(s3server, s3, bucket, tmp_path):
                              "--endpoint-url", s3server.https_url, "--progress", "none"],
                             env=env, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
-    while not open_uploads(s3, bucket) and time.monotonic() < deadline:
+    while not data_uploads(s3, bucket) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert open_uploads(s3, bucket), "the upload never started"
+    assert data_uploads(s3, bucket), "the upload never started"
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130

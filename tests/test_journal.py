@@ -7,7 +7,7 @@ import pytest
 
 import bulkup.migrate.journal as journal_module
 from bulkup.errors import UsageError
-from bulkup.migrate.journal import DuplicateDestination, Journal, ObjectState
+from bulkup.migrate.journal import SCHEMA_VERSION, DuplicateDestination, Journal, ObjectState
 from bulkup.plan.checksums import get_algorithm
 from bulkup.plan.jobs import ObjectSettings, UploadJob
 from bulkup.plan.results import ObjectResult
@@ -128,7 +128,7 @@ def test_loading_again_replaces_the_objects_parts_and_meta(journal):
 
     assert ids(journal) == [3]
     assert journal.parts(1) == {}
-    assert journal.meta("options") is None and journal.meta("schema") == "1"
+    assert journal.meta("options") is None and journal.meta("schema") == str(SCHEMA_VERSION)
 
 
 # -- states -------------------------------------------------------------------------------------

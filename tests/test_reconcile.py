@@ -77,7 +77,7 @@ def s3() -> FakeS3Client:
 
 
 def reconciler(s3: FakeS3Client, skip_existing: str | None = None) -> Reconciler:
-    return Reconciler(lambda bucket: s3, CRC64, skip_existing)
+    return Reconciler(lambda bucket: s3, lambda bucket: CRC64, skip_existing)
 
 
 # -- an open upload, source unchanged -----------------------------------------------------------------

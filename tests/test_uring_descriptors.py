@@ -8,6 +8,7 @@ import pytest
 import bulkup.transport.sender
 from bulkup.plan.parts import MiB
 from bulkup.transport.engines.uring import UringEngine
+from bulkup.plan.sources import FileIdentity
 from bulkup.transport.filebody import FileRange
 from bulkup.transport.messages import PartTask, WorkerConfig
 from bulkup.transport.request import BucketEndpoint, CredentialSet, RequestSigner
@@ -43,8 +44,7 @@ def test_uring_engine_descriptors_stay_flat_across_forced_reconnects(s3server, b
         endpoint = BucketEndpoint.from_url(f"{proxy.url}/{bucket}")
 
         def send(number: int) -> None:
-            source = FileRange(path=path, offset=0, length=MiB, file_size=MiB,
-                               file_mtime_ns=os.stat(path).st_mtime_ns)
+            source = FileRange(path=path, offset=0, length=MiB, expect=FileIdentity.of(os.stat(path)))
             sender.send(PartTask(task_id=number, endpoint=endpoint, key=f"k{number}", source=source,
                                  checksum_algorithm="crc64nvme"))
 

@@ -6,15 +6,27 @@ import argparse
 import dataclasses
 import sys
 
+from bulkup.control.verification import AUTO
 from bulkup.display import CHOICES, ProgressSink, make_progress
 from bulkup.errors import BulkupError
 from bulkup.options import UploadOptions
 from bulkup.plan.checksums import ALGORITHMS, DEFAULT_ALGORITHM
 from bulkup.plan.parts import parse_size
+from bulkup.plan.results import UploadResult
 from bulkup.transport.engines import ENGINES
 
 INSECURE_WARNING = ("WARNING: TLS certificate verification is OFF (--no-verify-ssl). Anyone on "
                     "the network path can read and alter this upload. Use --ca-bundle instead.")
+
+
+def unverified_error(result: UploadResult, required: bool) -> bool:
+    """With --require-verified, say (one line) that some objects ended unverified; whether so."""
+    if not required or not result.unverified_count:
+        return False
+    how = ", ".join(f"{n} {label}" for label, n in result.verification.items() if not label.startswith("server: "))
+    print(f"bulkup: error: {result.unverified_count} objects were not verified by the store ({how}); "
+          "--require-verified", file=sys.stderr)
+    return True
 
 
 def warn_if_insecure(verify_ssl: bool) -> None:
@@ -49,9 +61,13 @@ def add_upload_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--connections", type=int, default=2, help="connections per worker (default 2)")
     p.add_argument("--engine", default="auto", choices=["auto", *ENGINES],
                    help="how part bodies are sent (default: best available)")
-    p.add_argument("--checksum", default=DEFAULT_ALGORITHM, choices=list(ALGORITHMS),
-                   help=f"checksum the server verifies for every part (default {DEFAULT_ALGORITHM}; "
-                   "use md5 for stores that reject flexible x-amz-checksum headers)")
+    p.add_argument("--checksum", default=AUTO, choices=[AUTO, *ALGORITHMS],
+                   help=f"checksum the store verifies for every part (default auto: {DEFAULT_ALGORITHM} "
+                   "where the store confirms it, else md5 where it checks Content-MD5; bulkup asks "
+                   "the store first and says what it chose)")
+    p.add_argument("--require-verified", action="store_true",
+                   help="exit 1, sending nothing, if the store verifies no checksum bulkup can send "
+                   "(and if any object ends unverified)")
     p.add_argument("--storage-class")
     p.add_argument("--content-type", help="Content-Type for every object (default: guessed)")
     p.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE",
@@ -78,7 +94,8 @@ def upload_options(args: argparse.Namespace, base: UploadOptions | None = None) 
 
 
 _OPTION_FLAGS = ("endpoint_url", "region", "profile", "addressing_style", "ca_bundle", "verify_ssl",
-                 "part_size", "multipart_threshold", "workers", "connections", "checksum", "engine",
+                 "part_size", "multipart_threshold", "workers", "connections", "checksum",
+                 "require_verified", "engine",
                  "storage_class", "content_type", "metadata", "sse", "sse_kms_key_id",
                  "tls_max_version", "dry_run", "ray")
 

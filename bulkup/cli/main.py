@@ -8,6 +8,9 @@ import sys
 
 from bulkup import redact
 from bulkup.cli import cleanup, migrate, put
+from bulkup.cli.common import add_connection_options, warn_if_insecure
+from bulkup.control.s3client import ClientSettings
+from bulkup.plan.s3url import parse_s3_url
 from bulkup.doctor import report
 from bulkup.errors import BulkupError
 from bulkup.migrate.manifest import write_manifest
@@ -59,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
     doctor.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
                         help="diagnose every node of a Ray cluster instead of this machine")
+    doctor.add_argument("store", nargs="?", metavar="s3://bucket",
+                        help="ask the store (--endpoint-url, or AWS) which checksums it verifies, "
+                        "with a multipart upload in this bucket that is aborted at once")
+    add_connection_options(doctor)
     doctor.set_defaults(func=_cmd_doctor)
     cleanup.add_parser(commands)
     for command in commands.choices.values():      # `bulkup put ... --debug`, as aws-cli takes it
@@ -76,7 +83,13 @@ def _cmd_manifest(args: argparse.Namespace) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    return report(as_json=args.json, ray=args.ray)
+    store = None
+    if args.store or args.endpoint_url:
+        warn_if_insecure(args.verify_ssl)
+        settings = ClientSettings(args.endpoint_url, args.region, args.profile, args.addressing_style,
+                                  args.ca_bundle, args.verify_ssl)
+        store = (settings, parse_s3_url(args.store).bucket if args.store else None)
+    return report(as_json=args.json, ray=args.ray, store=store)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import sys
 import time
 
 from bulkup.cli.common import (add_connection_options, add_output_options, add_upload_options,
-                               progress_sink, upload_options, warn_if_insecure)
+                               progress_sink, unverified_error, upload_options, warn_if_insecure)
 from bulkup.errors import BulkupError
 from bulkup.migrate.journal import Journal
 from bulkup.migrate.run import MigrationResult, default_journal, migrate, stored_options
@@ -97,6 +97,8 @@ def _run(manifest: str, journal: str, options, args: argparse.Namespace) -> int:
         print(f"(dry run) {count} objects, {human_bytes(size)} would be uploaded; nothing was sent")
         return 0
     _print_summary(result)
+    if unverified_error(result.upload, options.require_verified):
+        return 1
     return 0 if result.ok else 1
 
 
@@ -145,6 +147,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(f"  {state:<10} {numbers['objects']:>10} objects  {human_bytes(numbers['bytes']):>10}")
     if status["bad_lines"]:
         print(f"  {'bad lines':<10} {status['bad_lines']:>10} (skipped)")
+    if status["verification"]:
+        print("  how the store verified the objects done:")
+    for label, count in status["verification"].items():
+        print(f"  {count:>21} objects  {label}")
     for upload in status["uploading"]:
         print(f"  uploading {upload['destination']}: {upload['parts_done']} parts done")
     for failure in status["failures"]:
@@ -159,6 +165,7 @@ def _status(journal: Journal) -> dict:
     return {
         "manifest": journal.meta("manifest"), "journal": journal.path,
         "objects": {state: {"objects": n, "bytes": b} for state, (n, b) in totals.items()},
+        "verification": journal.verification(),
         "bad_lines": sum(1 for _ in journal.bad_lines()),
         "uploading": [{"line": o.id, "destination": o.destination, "parts_done": n}
                       for o, n in journal.in_progress(MAX_FAILURES_SHOWN)],

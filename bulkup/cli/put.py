@@ -7,7 +7,7 @@ import sys
 
 from bulkup.api import upload
 from bulkup.cli.common import (add_connection_options, add_output_options, add_upload_options,
-                               progress_sink, upload_options, warn_if_insecure)
+                               progress_sink, unverified_error, upload_options, warn_if_insecure)
 from bulkup.display.text import human_bytes
 from bulkup.options import UploadOptions
 from bulkup.plan.parts import choose_part_size, is_multipart
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         _print_dry_run(result, args.destination, options)
         return 0
-    if not result.ok:
+    if not result.ok or unverified_error(result, options.require_verified):
         return 1
     return 2 if result.skipped else 0
 

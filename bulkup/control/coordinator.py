@@ -8,7 +8,9 @@ passes it to the result, the display and listeners (a migration's journal).
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import os
 import time
 from typing import Iterable
 
@@ -18,16 +20,21 @@ from bulkup.control.inflight import ObjectUpload
 from bulkup.control.plane import BucketRoute
 from bulkup.control.s3calls import ObjectFailed, S3Calls
 from bulkup.control.scheduler import Scheduler
+from bulkup.control.verification import verification_label
 from bulkup.errors import FatalRemoteError
 from bulkup.plan.jobs import UploadJob
 from bulkup.plan.parts import PartRange, choose_part_size, is_multipart, split_parts
 from bulkup.plan.results import ObjectResult, PartRecord, UploadResult
+from bulkup.plan.sources import FileIdentity, SourceFile
 from bulkup.pools.base import Pool, Worker, WorkerGone
-from bulkup.transport.filebody import FileRange
+from bulkup.transport.filebody import CHANGED, FileRange
 from bulkup.transport.messages import (BytesSent, PartDone, PartError, PartRetrying, PartTask,
                                        WorkerReady, WorkerStats)
 
 RECEIVE_WAIT = 0.5          # seconds to wait for workers' messages per round
+MAX_RESTARTS = 2            # times an object may start over (a changed file, a lost upload)
+KMS = ("aws:kms", "aws:kms:dsse")     # their part ETags are not the body's MD5
+WRITTEN_BUT_WRONG = ("ChecksumEcho", "ETagMismatch")   # the store took a body it says differs
 
 
 class Coordinator:
@@ -35,10 +42,13 @@ class Coordinator:
 
     ``keep_uploads``: on an interruption or fatal error, leave open multipart uploads for a
     resumed run instead of aborting them (a migration's journal knows them).
+    ``restart_changed``: a file that changes while it is sent starts over (a migration)
+    instead of failing its object.
     """
 
     def __init__(self, routes: dict[str, BucketRoute], pool: Pool, events: RunEvents,
-                 credentials: CredentialWatch | None = None, keep_uploads: bool = False) -> None:
+                 credentials: CredentialWatch | None = None, keep_uploads: bool = False,
+                 restart_changed: bool = False) -> None:
         self.routes = routes
         self.pool = pool
         self.events = events
@@ -47,6 +57,7 @@ class Coordinator:
         self.scheduler = Scheduler(pool, self._plan)
         self.credentials = credentials
         self.keep_uploads = keep_uploads
+        self.restart_changed = restart_changed
         self._open_uploads: dict[str, ObjectUpload] = {}
         self._task_ids = itertools.count(1)
 
@@ -55,9 +66,9 @@ class Coordinator:
     def run(self, jobs: Iterable[UploadJob], objects: int, total_bytes: int) -> UploadResult:
         """Upload ``jobs`` (``objects`` of them, ``total_bytes`` in all)."""
         started = time.monotonic()
-        self.events.run_started(objects, total_bytes)
         try:
-            self.pool.start()
+            self.pool.start()           # a cluster that cannot be joined ends the run here
+            self.events.run_started(objects, total_bytes)
             self.scheduler.start(jobs)
             while True:
                 self.scheduler.fill()
@@ -78,12 +89,14 @@ class Coordinator:
 
     # -- planning ------------------------------------------------------------------------
 
-    def _plan(self, job: UploadJob) -> None:
-        """Queue a job's tasks, creating (or continuing) its multipart upload if it has one."""
+    def _plan(self, job: UploadJob, result: ObjectResult | None = None) -> None:
+        """Queue a job's tasks, creating (or continuing) its multipart upload if it has one
+        (``result``: an object starting over keeps its record)."""
         source, settings = job.source, job.settings
-        obj = ObjectUpload(job=job, result=ObjectResult(key=source.key, path=source.path,
-                                                        size=source.size, bucket=job.bucket))
-        self.events.object_planned(obj.result)
+        if result is None:
+            result = ObjectResult(key=source.key, path=source.path, size=source.size, bucket=job.bucket)
+            self.events.object_planned(result)
+        obj = ObjectUpload(job=job, result=result)
         if job.node is not None and (why := self.pool.unservable(job.node)):
             self._fail_object(obj, why)
             return
@@ -107,16 +120,17 @@ class Coordinator:
             self._complete(obj)
 
     def _enqueue(self, obj: ObjectUpload, part: PartRange, single: bool) -> None:
-        job = obj.job
+        job, route = obj.job, self.routes[obj.job.bucket]
         source = FileRange(path=job.source.path, offset=part.offset, length=part.length,
-                           file_size=job.source.size, file_mtime_ns=job.source.mtime_ns or None)
-        task = PartTask(task_id=next(self._task_ids), endpoint=self.routes[job.bucket].endpoint,
+                           expect=job.source.identity)
+        task = PartTask(task_id=next(self._task_ids), endpoint=route.endpoint,
                         key=job.source.key, source=source,
                         checksum_algorithm=obj.settings.checksum.name,
                         upload_id=None if single else obj.upload_id,
                         part_number=None if single else part.number,
                         headers=obj.settings.put_headers(job.source.path) if single else (),
-                        checksum=job.checksum if single else None)
+                        checksum=job.checksum if single else None,
+                        etag_is_md5=bool(route.checks and route.checks.etag_is_md5) and obj.settings.sse not in KMS)
         self.scheduler.add(obj, task)
 
     def _create_upload(self, obj: ObjectUpload, part_size: int) -> str | None:
@@ -142,16 +156,32 @@ class Coordinator:
                 return
             whole_checksum = {"ChecksumType": "FULL_OBJECT", algorithm.complete_key: whole}
             obj.result.checksum = whole
+        if (changed := self._changed_since_planned(obj)) is not None:
+            self._file_changed(obj, f"{obj.job.source.path}: {CHANGED} ({changed})")
+            return
         self.events.flush()       # every part is on record before the upload can vanish
         try:
-            etag = self.store.complete(obj.job, obj.upload_id, self._completed_parts(obj), whole_checksum)
-            if etag is None:
-                etag = self._completed_meanwhile(obj)
+            answer = self.store.complete(obj.job, obj.upload_id, self._completed_parts(obj), whole_checksum)
         except ObjectFailed as exc:
             self._fail_object(obj, str(exc))
             return
+        if answer is None:
+            self._completed_meanwhile(obj)
+            return
         self._open_uploads.pop(obj.upload_id, None)
-        obj.result.etag = etag or obj.result.etag
+        echo = answer.get(algorithm.complete_key) if algorithm.full_object else None
+        if echo is not None and echo != obj.result.checksum:
+            self.store.delete(obj.job)
+            self._fail_object(obj, f"the store's whole-object {algorithm.name} {echo} is not the "
+                                   f"file's {obj.result.checksum}: the object was removed")
+            return
+        obj.result.etag = answer.get("ETag", "") or obj.result.etag
+        self._object_done(obj)
+
+    def _object_done(self, obj: ObjectUpload) -> None:
+        checks = self.routes[obj.job.bucket].checks
+        obj.result.verification = verification_label(obj.settings.checksum, checks, obj.upload_id is not None,
+                                                      echoed_all=obj.unechoed == 0)
         self.events.object_done(obj.job, obj.result)
 
     @staticmethod
@@ -166,23 +196,71 @@ class Coordinator:
             parts.append(entry)
         return parts
 
-    def _completed_meanwhile(self, obj: ObjectUpload) -> str:
-        """After NoSuchUpload at Complete: did an earlier (retried) Complete succeed? Its
-        ETag if so; else ObjectFailed."""
+    def _completed_meanwhile(self, obj: ObjectUpload) -> None:
+        """After NoSuchUpload at Complete: an earlier (retried) Complete may have succeeded, or
+        a lifecycle rule or a cleanup aborted the upload. The object there is this upload only
+        if it has this upload's whole-object checksum; otherwise the object starts over."""
+        self._open_uploads.pop(obj.upload_id, None)
         head = self.store.head(obj.job)
         algorithm = obj.settings.checksum
-        if head is None or head.get("ContentLength") != obj.job.source.size:
-            raise ObjectFailed("CompleteMultipartUpload: NoSuchUpload: the upload is gone "
-                               "and the object is not there")
-        expected = obj.result.checksum
-        found = head.get(algorithm.complete_key) if algorithm.complete_key else None
-        if expected is not None and found is not None and found != expected:
-            raise ObjectFailed("CompleteMultipartUpload: NoSuchUpload: the upload is gone and "
-                               "the object there has another checksum")
-        return head.get("ETag", "")
+        found = head.get(algorithm.complete_key) if head and algorithm.complete_key else None
+        if head and head.get("ContentLength") == obj.job.source.size and found is not None \
+                and found == obj.result.checksum:
+            obj.result.etag = head.get("ETag", "")
+            self._object_done(obj)
+            return
+        obj.upload_id = None            # nothing left to abort
+        self._restart(obj, "its multipart upload vanished before it was completed (NoSuchUpload)")
+
+    def _changed_since_planned(self, obj: ObjectUpload) -> str | None:
+        """What changed in a local file since it was planned (None: nothing, or a file only
+        its node can read, which its worker checks)."""
+        if obj.job.node is not None:
+            return None
+        try:
+            now = FileIdentity.of(os.stat(obj.job.source.path))
+        except OSError as exc:
+            return (exc.strerror or str(exc)).lower()
+        what = obj.job.source.identity.differs_from(now)
+        return None if what is None else f"{what} changed"
+
+    def _file_changed(self, obj: ObjectUpload, reason: str) -> None:
+        """The file is not what was sent: start over (a migration) or fail the object."""
+        if self.restart_changed:
+            self._restart(obj, reason)
+        else:
+            self._fail_object(obj, reason)
+
+    def _restart(self, obj: ObjectUpload, reason: str) -> None:
+        """Start the object over: its upload aborted (if open), its file looked at again."""
+        job = obj.job
+        if job.restarts >= MAX_RESTARTS:
+            self._fail_object(obj, f"{reason} (and again after starting over {job.restarts} times)")
+            return
+        if obj.upload_id and obj.upload_id in self._open_uploads:
+            self._abort(obj)
+        try:
+            source = self._look_again(job)
+        except OSError as exc:
+            self._fail_object(obj, f"{job.source.path}: {(exc.strerror or str(exc)).lower()}")
+            return
+        obj.retired = True
+        self.events.object_restarted(job, source, reason)
+        obj.result.parts, obj.result.checksum = 1, None
+        self._plan(dataclasses.replace(job, source=source, upload_id=None, part_size=None, parts_done={},
+                                       restarts=job.restarts + 1), result=obj.result)
+
+    @staticmethod
+    def _look_again(job: UploadJob) -> SourceFile:
+        """The job's file as it is now (one only its node can read: as the manifest says)."""
+        if job.node is not None:
+            return dataclasses.replace(job.source, mtime_ns=0, ctime_ns=None, inode=None)
+        st = os.stat(job.source.path)
+        return dataclasses.replace(job.source, size=st.st_size, mtime_ns=st.st_mtime_ns,
+                                   ctime_ns=st.st_ctime_ns, inode=st.st_ino)
 
     def _fail_object(self, obj: ObjectUpload, reason: str) -> None:
-        if obj.failed:
+        if obj.closed:
             return
         obj.result.error = reason
         if obj.upload_id and obj.upload_id in self._open_uploads:
@@ -243,16 +321,33 @@ class Coordinator:
                             attempts=done.attempts, data_path=done.data_path,
                             fallback=done.fallback, ktls_rx=done.ktls_rx)
         self.events.part_sent(record, task.source.length)
-        if obj.failed:
+        if obj.closed:
             return
+        if (changed := self._seen(obj, done)) is not None:
+            self._file_changed(obj, f"{obj.job.source.path}: {CHANGED} ({changed})")
+            return
+        obj.unechoed += not done.echoed
         self.events.part_done(obj.job, record, task.source.length, done.etag, done.checksum)
         if obj.upload_id is None:
             obj.result.etag, obj.result.checksum = done.etag, done.checksum
-            self.events.object_done(obj.job, obj.result)
+            self._object_done(obj)
             return
         obj.done[task.part_number] = (done.etag, done.checksum)
         if obj.all_parts_done:
             self._complete(obj)
+
+    def _seen(self, obj: ObjectUpload, done: PartDone) -> str | None:
+        """Whether the file a worker found is the one the object's other parts came from
+        (a file only its node can read is known from its first part on); what changed."""
+        if done.source_seen is None:
+            return None
+        if obj.seen is None:
+            obj.seen = done.source_seen
+            if obj.job.source.mtime_ns == 0:
+                self.events.source_seen(obj.job, done.source_seen)
+            return None
+        what = obj.seen.differs_from(done.source_seen)
+        return None if what is None else f"{what} changed between its parts"
 
     def _on_part_retrying(self, retrying: PartRetrying) -> None:
         entry = self.scheduler.lookup(retrying.task_id)
@@ -265,6 +360,21 @@ class Coordinator:
         obj, _ = self.scheduler.answered(worker, error.task_id)
         if error.fatal:
             raise FatalRemoteError(error.message)
+        if obj.closed:
+            return
+        if error.code == "changed":
+            self._file_changed(obj, error.message)
+            return
+        if error.code == "NoSuchUpload" and obj.upload_id is not None:
+            # Gone: a lifecycle rule, a cleanup, or a store that drops an upload whose part
+            # it refused (rclone's does). Whatever the server holds of it is lost: start over.
+            self._open_uploads.pop(obj.upload_id, None)
+            obj.upload_id = None
+            self._restart(obj, "its multipart upload vanished while its parts were sent (NoSuchUpload)")
+            return
+        if error.code in WRITTEN_BUT_WRONG and obj.upload_id is None:
+            self.store.delete(obj.job)      # the store holds a PutObject it says is other bytes
+            error = dataclasses.replace(error, message=f"{error.message}; the object was removed")
         self._fail_object(obj, error.message)
 
     def _worker_died(self, worker: Worker, why: str) -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Sequence
 from bulkup.display.sink import ProgressSink
 from bulkup.plan.jobs import UploadJob
 from bulkup.plan.results import ObjectResult, PartRecord, UploadResult
+from bulkup.plan.sources import FileIdentity, SourceFile
 
 if TYPE_CHECKING:
     from bulkup.transport.messages import WorkerReady, WorkerStats
@@ -27,6 +28,14 @@ class UploadListener(ABC):
     @abstractmethod
     def part_done(self, job: UploadJob, number: int, etag: str, checksum: str | None) -> None:
         """The server accepted part ``number``."""
+
+    @abstractmethod
+    def source_seen(self, job: UploadJob, identity: FileIdentity) -> None:
+        """A worker found the file so (the first look at a file only its node can read)."""
+
+    @abstractmethod
+    def object_restarted(self, job: UploadJob, source: SourceFile, reason: str) -> None:
+        """The object starts over from ``source`` (its upload was aborted or is gone)."""
 
     @abstractmethod
     def object_done(self, job: UploadJob, result: ObjectResult) -> None:
@@ -53,6 +62,7 @@ class RunEvents:
 
     def run_started(self, objects: int, total_bytes: int) -> None:
         self.progress.start(objects, total_bytes)
+        self.progress.show_pending_notices()
 
     def worker_ready(self, ready: "WorkerReady", connections: int) -> None:
         self.result.engines[ready.worker] = ready.engine_label
@@ -96,6 +106,15 @@ class RunEvents:
         if record.part_number is not None:
             for listener in self.listeners:
                 listener.part_done(job, record.part_number, etag, checksum)
+
+    def source_seen(self, job: UploadJob, identity: FileIdentity) -> None:
+        for listener in self.listeners:
+            listener.source_seen(job, identity)
+
+    def object_restarted(self, job: UploadJob, source: SourceFile, reason: str) -> None:
+        for listener in self.listeners:
+            listener.object_restarted(job, source, reason)
+        self.progress.object_restarted(job.source.key, reason)
 
     def part_retried(self, worker: int, key: str, part: int | None, attempt: int, reason: str) -> None:
         self.progress.part_retried(worker, key, part, attempt, reason)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from bulkup.plan.jobs import ObjectSettings, UploadJob
 from bulkup.plan.parts import PartRange
 from bulkup.plan.results import ObjectResult
+from bulkup.plan.sources import FileIdentity
 
 
 @dataclass(eq=False, kw_only=True)
@@ -18,10 +19,18 @@ class ObjectUpload:
     upload_id: str | None = None
     ranges: list[PartRange] = field(default_factory=list)
     done: dict[int, tuple[str, str | None]] = field(default_factory=dict)   # n -> etag, checksum
+    unechoed: int = 0                  # parts the store did not confirm by echoing the checksum
+    seen: FileIdentity | None = None   # the file as the first worker to open it found it
+    retired: bool = False              # started over as another ObjectUpload
 
     @property
     def failed(self) -> bool:
         return self.result.error is not None
+
+    @property
+    def closed(self) -> bool:
+        """Nothing more is to be done for it (failed, or started over)."""
+        return self.failed or self.retired
 
     @property
     def settings(self) -> ObjectSettings:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from bulkup.control.s3client import (ClientSettings, effective_ca_bundle, frozen_credentials,
                                      make_client, make_session, resolve_bucket)
-from bulkup.errors import UsageError
+from bulkup.control.verification import AUTO, ChecksumChoice, StoreChecks, choose_checksum, probe_store
+from bulkup.errors import NotVerifiedError, UsageError
+from bulkup.plan.checksums import DEFAULT_ALGORITHM, ChecksumAlgorithm, get_algorithm
 from bulkup.transport.engines import EngineUnavailable, choose_engine
 from bulkup.transport.messages import WorkerConfig
 from bulkup.transport.request import BucketEndpoint
@@ -30,10 +32,12 @@ class SendSettings:
 
 @dataclass(frozen=True)
 class BucketRoute:
-    """How to reach one bucket: the control-plane client and the data-plane endpoint."""
+    """How to reach one bucket: the control-plane client, the data-plane endpoint, and what
+    the store verifies (once asked)."""
 
     client: object
     endpoint: BucketEndpoint
+    checks: StoreChecks | None = None
 
 
 @dataclass
@@ -55,6 +59,34 @@ class ControlPlane:
                 client = make_client(self.session, self.settings, bucket_region)
             self.routes[bucket] = BucketRoute(client, dataclasses.replace(endpoint, region=client.meta.region_name))
         return self.routes[bucket]
+
+    def ask_store(self, bucket: str, key_hint: str, algorithm: ChecksumAlgorithm) -> BucketRoute:
+        """The bucket's route, with what its store verifies (asked once per bucket)."""
+        route = self.route(bucket)
+        if route.checks is None:
+            where = f"{route.endpoint.host}:{route.endpoint.port}"
+            checks = probe_store(route.client, bucket, key_hint, algorithm, where)
+            route = self.routes[bucket] = dataclasses.replace(route, checks=checks)
+        return route
+
+    def checksum_for(self, bucket: str, key_hint: str, requested: str, require_verified: bool,
+                     notify: Callable[[str, bool], None]) -> tuple[BucketRoute, ChecksumChoice]:
+        """The bucket's route and the checksum to send there (``requested``: auto or a name),
+        told once through ``notify(line, warning)``; NotVerifiedError, before anything is
+        sent, if verification is required and the store verifies nothing bulkup can send."""
+        if requested == "none":
+            route = self.route(bucket)
+        else:
+            asked = get_algorithm(DEFAULT_ALGORITHM if requested in (AUTO, "md5") else requested)
+            route = self.ask_store(bucket, key_hint, asked)
+        choice = choose_checksum(requested, route.checks)
+        notify(choice.notice, choice.warning)
+        if require_verified and not choice.verified:
+            where = f"{route.endpoint.host}:{route.endpoint.port}"
+            raise NotVerifiedError(f"the store at {where} verifies no checksum bulkup can send "
+                                   f"({choice.notice.removeprefix('checksums: ')}); --require-verified "
+                                   "refuses to upload unverified: nothing was sent")
+        return route, choice
 
     def worker_config(self, sending: SendSettings, tls: bool, choose_here: bool = True) -> WorkerConfig:
         """What every worker needs: credentials, region, trust store, how to send, and the

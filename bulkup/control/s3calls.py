@@ -37,17 +37,23 @@ class S3Calls:
             raise _classified(exc) from None
 
     def complete(self, job: UploadJob, upload_id: str, parts: list[dict],
-                 whole_checksum: dict[str, str]) -> str | None:
-        """Complete the upload; its ETag, or None when the server no longer knows it."""
+                 whole_checksum: dict[str, str]) -> dict | None:
+        """Complete the upload; the store's answer, or None when it no longer knows it."""
         try:
-            response = self._client(job).complete_multipart_upload(
+            return self._client(job).complete_multipart_upload(
                 Bucket=job.bucket, Key=job.source.key, UploadId=upload_id,
                 MultipartUpload={"Parts": parts}, **whole_checksum)
         except bex.ClientError as exc:
             if error_code(exc) == "NoSuchUpload":
                 return None
             raise _classified(exc) from None
-        return response.get("ETag", "")
+
+    def delete(self, job: UploadJob) -> None:
+        """Remove an object this run wrote that is not the file's bytes (best effort)."""
+        try:
+            self._client(job).delete_object(Bucket=job.bucket, Key=job.source.key)
+        except (bex.ClientError, bex.BotoCoreError):
+            pass
 
     def abort(self, job: UploadJob, upload_id: str) -> bool:
         """Abort the upload; False if that failed (``bulkup cleanup`` can find it later)."""

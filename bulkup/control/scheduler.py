@@ -112,7 +112,7 @@ class Scheduler:
                 task = queue.popleft()
                 self._queued -= 1
                 obj, _ = self._tasks[task.task_id]
-                if not obj.failed:
+                if not obj.closed:
                     return task
                 del self._tasks[task.task_id]
         return None

@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bulkup.display.sink import ProgressSink
-from bulkup.display.text import format_seconds, human_bytes, node_rows, worker_rows
+from bulkup.display.text import format_seconds, human_bytes, node_rows, verification_text, worker_rows
 from bulkup.display.state import ProgressState
 
 if TYPE_CHECKING:
@@ -37,6 +37,10 @@ class RichDashboard(ProgressSink):
         self.lock = threading.Lock()          # rich's refresh thread draws under it
         self._live = Live(_Frame(self), console=self.console, refresh_per_second=REFRESH_PER_SECOND,
                           transient=False, redirect_stdout=False, redirect_stderr=False)
+
+    def show_notice(self, text: str, warning: bool) -> None:
+        self.console.print(f"bulkup: {'warning: ' if warning else ''}{text}", markup=False,
+                           style="yellow" if warning else None, highlight=False)
 
     def start(self, objects: int, total_bytes: int) -> None:
         super().start(objects, total_bytes)
@@ -166,6 +170,9 @@ def summary_table(result: "UploadResult", state: ProgressState, extra: dict[str,
     table.add_row("throughput", f"{human_bytes(result.rate)}/s average, "
                                 f"{human_bytes(result.peak(state.peak_rate))}/s peak")
     table.add_row("retries", f"{result.retries:,}")
+    if result.verification:
+        style = "yellow" if result.unverified_count else None
+        table.add_row("verification", Text(verification_text(result), style=style or ""))
     for label, text in worker_rows(result):
         table.add_row(label, Text(text, style="yellow") if text.startswith("died") else text)
     for label, text in node_rows(result):

@@ -2,11 +2,16 @@
 
 Events (field ``event``), each with ``time`` (seconds since the run started):
 
+- ``notice``: ``text``, ``warning`` (e.g. which checksum the store verifies; also on stderr)
 - ``start``: ``objects``, ``bytes`` (what this run will upload)
 - ``worker``: ``worker``, ``pid``, ``engine``, ``connections``, and ``node`` (Ray runs)
 - ``object_started``: ``key``, ``bytes``, ``parts`` (multipart uploads)
-- ``object_done``: ``key``, ``bytes``, ``parts``, ``etag``, ``checksum``
+- ``object_done``: ``key``, ``bytes``, ``parts``, ``etag``, ``checksum``, ``verification``
+  (how the store verified it: ``server: crc64nvme full-object``, ``server: md5 per part``,
+  ``unverified (store ignores checksums)``, ...)
 - ``part_retried``: ``key``, ``part`` (null: a single PUT), ``attempt``, ``worker``, ``reason``
+- ``object_restarted``: ``key``, ``reason`` (its file changed, or its upload vanished: all
+  its parts are sent again)
 - ``object_failed``: ``key``, ``bytes``, ``reason``
 - ``object_skipped``: ``key``, ``bytes``, ``reason``
 - ``worker_lost``: ``worker``, ``reason``
@@ -17,7 +22,8 @@ Events (field ``event``), each with ``time`` (seconds since the run started):
   ``seconds``, ``rate``, ``peak_rate``, ``retries``, ``parts``, ``workers`` (per worker:
   ``engine``, ``paths`` (parts per data path), ``fallback``, ``cpu_seconds``, ``peak_rss``
   (bytes), and ``node`` in Ray runs), ``nodes`` (Ray runs: per node ``workers``, ``paths``,
-  ``parts``, ``bytes``, ``rate``), ``workers_lost``, ``failures`` (``key``, ``reason``),
+  ``parts``, ``bytes``, ``rate``), ``verification`` (objects by how the store verified them),
+  ``workers_lost``, ``failures`` (``key``, ``reason``),
   and any extra fields of the command (a migration's totals). The same object is ``run``
   in ``--report`` files.
 
@@ -46,6 +52,11 @@ class JsonLinesProgress(ProgressSink):
         self.out = out
         self._last = 0.0
 
+    def show_notice(self, text: str, warning: bool) -> None:
+        """On stderr for people, and as a ``notice`` event for tools."""
+        print(f"bulkup: {'warning: ' if warning else ''}{text}", file=sys.stderr, flush=True)
+        self._emit("notice", text=text, warning=warning)
+
     def start(self, objects: int, total_bytes: int) -> None:
         super().start(objects, total_bytes)
         self._last = self.state.started
@@ -69,10 +80,14 @@ class JsonLinesProgress(ProgressSink):
         super().part_retried(worker, key, part, attempt, reason)
         self._emit("part_retried", key=key, part=part, attempt=attempt, worker=worker, reason=reason)
 
+    def object_restarted(self, key: str, reason: str) -> None:
+        super().object_restarted(key, reason)
+        self._emit("object_restarted", key=key, reason=reason)
+
     def object_done(self, result) -> None:
         super().object_done(result)
         self._emit("object_done", key=result.key, bytes=result.size, parts=result.parts,
-                   etag=result.etag, checksum=result.checksum)
+                   etag=result.etag, checksum=result.checksum, verification=result.verification)
         self._maybe_totals()
 
     def object_failed(self, result) -> None:

@@ -23,6 +23,9 @@ class PlainProgress(ProgressSink):
         self.out, self.interval, self.periodic = out, interval, periodic
         self._last = time.monotonic()
 
+    def show_notice(self, text: str, warning: bool) -> None:
+        self._print(f"bulkup: {'warning: ' if warning else ''}{text}")
+
     def bytes_sent(self, worker: int, nbytes: int) -> None:
         super().bytes_sent(worker, nbytes)
         self._maybe_print()
@@ -34,6 +37,10 @@ class PlainProgress(ProgressSink):
     def object_failed(self, result: "ObjectResult") -> None:
         super().object_failed(result)
         self._print(f"bulkup: failed: {result.key}: {result.error}")
+
+    def object_restarted(self, key: str, reason: str) -> None:
+        super().object_restarted(key, reason)
+        self._print(f"bulkup: starting {key} over: {reason}")
 
     def worker_lost(self, worker: int, why: str) -> None:
         super().worker_lost(worker, why)
@@ -64,3 +71,7 @@ class SummaryOnlyProgress(PlainProgress):
 
     def __init__(self, out: TextIO = sys.stderr) -> None:
         super().__init__(out, periodic=False)
+
+    def show_notice(self, text: str, warning: bool) -> None:
+        if warning:
+            super().show_notice(text, warning)

@@ -6,11 +6,14 @@ it at its own bounded pace, whatever the event rate. A plain ``ProgressSink`` sh
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from typing import TYPE_CHECKING
 
 from bulkup.display.state import ProgressState
+
+log = logging.getLogger("bulkup")
 
 if TYPE_CHECKING:
     from bulkup.plan.results import ObjectResult, PartRecord, UploadResult
@@ -24,6 +27,25 @@ class ProgressSink:
         self.state = ProgressState()
         # Held while the numbers change; a display drawing from another thread takes it too.
         self.lock: threading.Lock | contextlib.nullcontext = contextlib.nullcontext()
+        self._pending_notices: list[tuple[str, bool]] = []
+
+    def notice(self, text: str, warning: bool = False) -> None:
+        """One line the user should read once (what was chosen and why). Shown when the run
+        starts: a run that ends before it (bad input) says one thing, its error."""
+        if self.state.started:
+            self.show_notice(text, warning)
+        else:
+            self._pending_notices.append((text, warning))
+
+    def show_pending_notices(self) -> None:
+        """Show the notices told before the run started (called once it has)."""
+        pending, self._pending_notices = self._pending_notices, []
+        for text, warning in pending:
+            self.show_notice(text, warning)
+
+    def show_notice(self, text: str, warning: bool) -> None:
+        """How this display shows a notice; here: the log."""
+        (log.warning if warning else log.info)(text)
 
     def start(self, objects: int, total_bytes: int) -> None:
         with self.lock:
@@ -49,6 +71,11 @@ class ProgressSink:
     def part_retried(self, worker: int, key: str, part: int | None, attempt: int, reason: str) -> None:
         with self.lock:
             self.state.part_retried(key, part, reason)
+
+    def object_restarted(self, key: str, reason: str) -> None:
+        """An object starts over (its file changed, or its upload vanished)."""
+        with self.lock:
+            self.state.object_restarted(key, reason)
 
     def object_done(self, result: "ObjectResult") -> None:
         with self.lock:

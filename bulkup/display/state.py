@@ -104,6 +104,12 @@ class ProgressState:
         self.retrying.add((key, part))
         self.errors.append(f"retrying {_label(key, part)}: {reason}")
 
+    def object_restarted(self, key: str, reason: str) -> None:
+        self.errors.append(f"starting {key} over: {reason}")
+        large = self.large.pop(key, None)
+        if large is not None:
+            self.bytes_done -= large.bytes_done
+
     def object_done(self, key: str, size: int) -> None:
         self.objects_done += 1
         self._forget(key, size)

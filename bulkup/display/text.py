@@ -44,12 +44,20 @@ def summary_lines(result: "UploadResult", state: ProgressState, extra: dict[str,
     lines = [f"uploaded {result.uploaded_count} objects, {human_bytes(result.bytes_uploaded)} in "
              f"{result.seconds:.1f} s ({human_bytes(result.rate)}/s average, "
              f"{human_bytes(result.peak(state.peak_rate))}/s peak), {result.retries} retries"]
+    if result.verification:
+        lines.append(f"verification: {verification_text(result)}")
     lines += worker_lines(result)
     lines += [f"  {label}: {text}" for label, text in node_rows(result)]
     lines += [f"{label}: {text}" for label, text in (extra or {}).items()]
     if result.failed_count:
         lines.append(f"{result.failed_count} objects failed (each is listed above)")
     return lines
+
+
+def verification_text(result: "UploadResult") -> str:
+    """How the store verified the objects: ``12 server: crc64nvme, 1 server: crc64nvme full-object``."""
+    return ", ".join(f"{count:,} {label}" for label, count in
+                     sorted(result.verification.items(), key=lambda item: -item[1]))
 
 
 def worker_lines(result: "UploadResult") -> list[str]:

@@ -27,6 +27,9 @@ class TqdmProgress(ProgressSink):
         self._bars: dict[str, tqdm] = {}
         self._last = 0.0
 
+    def show_notice(self, text: str, warning: bool) -> None:
+        tqdm.write(f"bulkup: {'warning: ' if warning else ''}{text}", file=self.out)
+
     def start(self, objects: int, total_bytes: int) -> None:
         super().start(objects, total_bytes)
         self._overall = tqdm(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024,

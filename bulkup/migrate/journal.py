@@ -24,7 +24,7 @@ from bulkup.control.events import UploadListener
 from bulkup.errors import UsageError
 from bulkup.plan.results import ObjectResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2           # 2: objects.verification
 BATCH = 500
 
 _SCHEMA = """
@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS objects (
     etag TEXT,
     checksum TEXT,
     reason TEXT,                     -- why it failed or was skipped
+    verification TEXT,               -- how the store verified it, once done
     UNIQUE (bucket, key)
 );
 CREATE TABLE IF NOT EXISTS parts (
@@ -126,6 +127,9 @@ class Journal(UploadListener):
         journal = cls(path, not exists, db)
         version = journal.meta("schema")
         if version is None:
+            journal.set_meta("schema", str(SCHEMA_VERSION))
+        elif version == "1":            # the same but for how each object was verified
+            db.execute("ALTER TABLE objects ADD COLUMN verification TEXT")
             journal.set_meta("schema", str(SCHEMA_VERSION))
         elif version != str(SCHEMA_VERSION):
             raise UsageError(f"{path}: journal format {version} is not this bulkup's ({SCHEMA_VERSION})")
@@ -217,6 +221,11 @@ class Journal(UploadListener):
         rows = self.db.execute("SELECT number, etag, checksum FROM parts WHERE object = ?", (object_id,))
         return {number: (etag, checksum) for number, etag, checksum in rows}
 
+    def first_key(self, bucket: str) -> str:
+        """The key of the bucket's first object (where to ask the store what it verifies)."""
+        row = self.db.execute("SELECT key FROM objects WHERE bucket = ? ORDER BY id LIMIT 1", (bucket,)).fetchone()
+        return row[0] if row else ""
+
     def buckets(self) -> list[str]:
         return [row[0] for row in self.db.execute("SELECT DISTINCT bucket FROM objects ORDER BY bucket")]
 
@@ -244,6 +253,13 @@ class Journal(UploadListener):
         for obj in self._select("state = 'uploading'", limit):
             count = self.db.execute("SELECT COUNT(*) FROM parts WHERE object = ?", (obj.id,)).fetchone()[0]
             yield obj, count
+
+    def verification(self) -> dict[str, int]:
+        """Objects done, by how the store verified them."""
+        self.flush()
+        rows = self.db.execute("SELECT COALESCE(verification, 'not recorded'), COUNT(*) FROM objects"
+                               " WHERE state = 'done' GROUP BY 1 ORDER BY 2 DESC")
+        return dict(rows.fetchall())
 
     def bad_lines(self) -> Iterator[tuple[int, str]]:
         yield from self.db.execute("SELECT line, reason FROM bad_lines ORDER BY line")
@@ -274,9 +290,12 @@ class Journal(UploadListener):
         for number, (etag, checksum) in parts.items():
             self._write("INSERT INTO parts VALUES (?, ?, ?, ?)", (object_id, number, etag, checksum))
 
-    def mark_done(self, object_id: int, etag: str, checksum: str | None) -> None:
+    def mark_done(self, object_id: int, etag: str, checksum: str | None, verification: str | None = None) -> None:
+        """Done: on the server with this ETag and checksum (``verification``: how the store
+        verified it; None: found there by a resumed run, as the earlier run left it)."""
         self._write("UPDATE objects SET state = 'done', upload_id = NULL, etag = ?, checksum = ?,"
-                    " since = ?, reason = NULL WHERE id = ?", (etag, checksum, time.time(), object_id))
+                    " since = ?, reason = NULL, verification = COALESCE(?, verification) WHERE id = ?",
+                    (etag, checksum, time.time(), verification, object_id))
 
     def mark_skipped(self, object_id: int, reason: str) -> None:
         self._write("UPDATE objects SET state = 'skipped', since = ?, reason = ? WHERE id = ?",
@@ -300,8 +319,15 @@ class Journal(UploadListener):
     def part_done(self, job, number: int, etag: str, checksum: str | None) -> None:
         self._write("INSERT OR REPLACE INTO parts VALUES (?, ?, ?, ?)", (job.ref, number, etag, checksum))
 
+    def source_seen(self, job, identity) -> None:
+        if identity.mtime_ns is not None:
+            self._write("UPDATE objects SET mtime_ns = ? WHERE id = ? AND mtime_ns = 0", (identity.mtime_ns, job.ref))
+
+    def object_restarted(self, job, source, reason: str) -> None:
+        self.replan(job.ref, source.size, source.mtime_ns)
+
     def object_done(self, job, result: ObjectResult) -> None:
-        self.mark_done(job.ref, result.etag, result.checksum)
+        self.mark_done(job.ref, result.etag, result.checksum, result.verification or None)
 
     def object_failed(self, job, reason: str) -> None:
         self.mark_failed(job.ref, reason)

@@ -14,6 +14,7 @@ import base64
 import enum
 import os
 from dataclasses import dataclass, field
+from typing import Callable
 from datetime import datetime, timedelta, timezone
 
 import botocore.exceptions as bex
@@ -52,11 +53,13 @@ class Decision:
 
 
 class Reconciler:
-    """Decides per row; ``client_for(bucket)`` gives the bucket's boto3 client."""
+    """Decides per row; ``client_for(bucket)`` gives the bucket's boto3 client and
+    ``algorithm_for(bucket)`` the checksum the run sends there."""
 
-    def __init__(self, client_for, run_algorithm: ChecksumAlgorithm, skip_existing: str | None) -> None:
+    def __init__(self, client_for: Callable[[str], object],
+                 algorithm_for: Callable[[str], ChecksumAlgorithm], skip_existing: str | None) -> None:
         self.client_for = client_for
-        self.run_algorithm = run_algorithm
+        self.algorithm_for = algorithm_for
         self.skip_existing = skip_existing
 
     def needs_server(self, row: JournalObject) -> bool:
@@ -183,7 +186,7 @@ class Reconciler:
 
     def _expected_algorithm(self, row: JournalObject) -> ChecksumAlgorithm:
         given = row.attributes.get("checksum")
-        return get_algorithm(given[0]) if given else self.run_algorithm
+        return get_algorithm(given[0]) if given else self.algorithm_for(row.bucket)
 
 
 def _pinned(row: JournalObject) -> bool:

@@ -12,7 +12,7 @@ import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from bulkup.plan.checksums import get_algorithm
 from bulkup.control.coordinator import Coordinator
@@ -124,7 +124,11 @@ def _run(journal: Journal, settings: RunSettings, result: MigrationResult,
     if not objects:
         return
     control = connect(settings.client, session)
-    routes = {bucket: control.route(bucket) for bucket in journal.buckets()}
+    routes, objects_in = {}, {}
+    for bucket in journal.buckets():
+        routes[bucket], checksum = control.checksum_for(bucket, journal.first_key(bucket), settings.checksum,
+                                                        settings.require_verified, _once(progress.notice))
+        objects_in[bucket] = dataclasses.replace(settings.objects, checksum=checksum.algorithm)
     if not routes:
         return
     tls = any(route.endpoint.tls for route in routes.values())
@@ -133,15 +137,26 @@ def _run(journal: Journal, settings: RunSettings, result: MigrationResult,
     result.upload = UploadResult(record=False)
     events = RunEvents(result.upload, progress, [journal])
     coordinator = Coordinator(routes, pool, events, CredentialWatch(control.session, pool),
-                              keep_uploads=True)
-    reconciler = Reconciler(lambda b: routes[b].client, settings.objects.checksum, skip_existing)
-    coordinator.run(_JobSource(journal, reconciler, settings.objects, result, progress), objects, total_bytes)
+                              keep_uploads=True, restart_changed=True)
+    reconciler = Reconciler(lambda b: routes[b].client, lambda b: objects_in[b].checksum, skip_existing)
+    coordinator.run(_JobSource(journal, reconciler, objects_in, result, progress), objects, total_bytes)
+
+
+def _once(notify: Callable[[str, bool], None]) -> Callable[[str, bool], None]:
+    """``notify``, but a line already told is not told again (one per store, not per bucket)."""
+    told: set[str] = set()
+
+    def tell(text: str, warning: bool = False) -> None:
+        if text not in told:
+            told.add(text)
+            notify(text, warning)
+    return tell
 
 
 class _JobSource:
     """The journal's unfinished objects, reconciled ahead of need, as upload jobs."""
 
-    def __init__(self, journal: Journal, reconciler: Reconciler, base: ObjectSettings,
+    def __init__(self, journal: Journal, reconciler: Reconciler, base: dict[str, ObjectSettings],
                  result: MigrationResult, progress: ProgressSink) -> None:
         self.journal, self.reconciler, self.base, self.result = journal, reconciler, base, result
         self.progress = progress
@@ -185,7 +200,7 @@ class _JobSource:
 
     def _job(self, row: JournalObject, decision: Decision) -> UploadJob:
         source = SourceFile(path=row.source, key=row.key, size=decision.size, mtime_ns=decision.mtime_ns)
-        settings = object_settings_for(row, self.base)
+        settings = object_settings_for(row, self.base[row.bucket])
         checksum = None
         given = row.attributes.get("checksum")
         if given and given[0] == settings.checksum.name:

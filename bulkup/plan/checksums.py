@@ -32,6 +32,11 @@ class ChecksumAlgorithm:
         return self._combine is not None
 
     @property
+    def flexible(self) -> bool:
+        """An ``x-amz-checksum-*`` checksum (the store echoes what it verified)."""
+        return self.s3_name is not None
+
+    @property
     def complete_key(self) -> str | None:
         """The boto3 parameter name for this checksum in CompleteMultipartUpload."""
         return f"Checksum{self.s3_name}" if self.s3_name else None

@@ -64,6 +64,7 @@ class UploadJob:
     parts_done: dict[int, tuple[str, str | None]] = field(default_factory=dict)  # n -> etag, checksum
     checksum: str | None = None            # the whole file's known checksum (settings.checksum's kind)
     node: str | None = None                # send only from this node (Ray: IP or custom resource)
+    restarts: int = 0                      # times it started over (a changed file, a lost upload)
 
 
 def guess_content_type(path: str) -> str:

@@ -43,6 +43,7 @@ class ObjectResult:
     parts: int = 1
     error: str | None = None
     bucket: str = ""
+    verification: str = ""            # how the store verified it, e.g. "server: md5 per part"
 
 
 @dataclass
@@ -63,6 +64,7 @@ class UploadResult:
     nodes: dict[int, str] = field(default_factory=dict)     # worker -> node (Ray runs only)
     workers: dict[int, "WorkerStats"] = field(default_factory=dict)
     workers_lost: list[tuple[int, str]] = field(default_factory=list)
+    verification: dict[str, int] = field(default_factory=dict)    # objects by how verified
     seconds: float = 0.0
     _paths: dict[int, dict[str, int]] = field(default_factory=dict)
     _fallbacks: dict[int, str] = field(default_factory=dict)
@@ -83,6 +85,13 @@ class UploadResult:
     def object_done(self, obj: ObjectResult) -> None:
         self.uploaded_count += 1
         self.bytes_uploaded += obj.size
+        if obj.verification:
+            self.verification[obj.verification] = self.verification.get(obj.verification, 0) + 1
+
+    @property
+    def unverified_count(self) -> int:
+        """Objects uploaded that the store did not verify."""
+        return sum(n for label, n in self.verification.items() if not label.startswith("server: "))
 
     def object_failed(self, obj: ObjectResult) -> None:
         self.failed_count += 1
@@ -139,6 +148,7 @@ class UploadResult:
             "rate": round(self.rate),
             "peak_rate": None if peak_rate is None else round(self.peak(peak_rate)),
             "parts": self.part_count, "retries": self.retries,
+            "verification": dict(sorted(self.verification.items())),
             "workers": {str(w): {"engine": self.engines.get(w), "paths": paths,
                                  "fallback": self._fallbacks.get(w),
                                  "cpu_seconds": _cpu(self.workers.get(w)),

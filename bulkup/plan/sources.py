@@ -19,14 +19,47 @@ from bulkup.errors import SourceError
 from bulkup.plan.s3url import S3Url, check_key
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
+class FileIdentity:
+    """What a file was when looked at: a change in any known field means other bytes.
+
+    ``None`` is unknown (a file only another node can read: its size comes from the
+    manifest, the rest from the node's first look)."""
+
+    size: int
+    mtime_ns: int | None = None
+    ctime_ns: int | None = None
+    inode: int | None = None
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> "FileIdentity":
+        return cls(size=st.st_size, mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns, inode=st.st_ino)
+
+    def differs_from(self, seen: "FileIdentity") -> str | None:
+        """What differs in ``seen`` from every field known here (None: nothing)."""
+        for name in ("size", "mtime_ns", "ctime_ns", "inode"):
+            mine, theirs = getattr(self, name), getattr(seen, name)
+            if mine is not None and theirs is not None and mine != theirs:
+                return {"size": "its size", "mtime_ns": "its modification time",
+                        "ctime_ns": "its status change time", "inode": "the file it names (replaced)"}[name]
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
 class SourceFile:
     """A regular file to upload and where it goes."""
 
     path: str
     key: str
     size: int
-    mtime_ns: int
+    mtime_ns: int                  # 0: not known (a file only its node can read)
+    ctime_ns: int | None = None
+    inode: int | None = None
+
+    @property
+    def identity(self) -> FileIdentity:
+        return FileIdentity(size=self.size, mtime_ns=self.mtime_ns or None, ctime_ns=self.ctime_ns,
+                            inode=self.inode)
 
 
 @dataclass
@@ -147,7 +180,8 @@ def _source_file(path: str, key: str, st: os.stat_result) -> SourceFile:
         check_key(key)
     except Exception as exc:
         raise SourceError(f"{path}: {exc}") from None
-    return SourceFile(path=path, key=key, size=st.st_size, mtime_ns=st.st_mtime_ns)
+    return SourceFile(path=path, key=key, size=st.st_size, mtime_ns=st.st_mtime_ns,
+                      ctime_ns=st.st_ctime_ns, inode=st.st_ino)
 
 
 def _check_unique_keys(files: list[SourceFile]) -> None:

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 from bulkup.errors import PartFailed
 from bulkup.plan.checksums import ChecksumAlgorithm, get_algorithm
+from bulkup.plan.sources import FileIdentity
+
+CHANGED = "file changed while being uploaded"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -17,8 +20,7 @@ class FileRange:
     path: str
     offset: int
     length: int
-    file_size: int | None = None
-    file_mtime_ns: int | None = None
+    expect: FileIdentity | None = None
 
 
 class FileBody:
@@ -34,14 +36,30 @@ class FileBody:
             self.fd = os.open(source.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except OSError as exc:
             raise PartFailed(f"{source.path}: cannot open: {exc.strerror}", retryable=False) from None
-        st = os.fstat(self.fd)
-        if (source.file_size is not None and st.st_size != source.file_size) or \
-                (source.file_mtime_ns is not None and st.st_mtime_ns != source.file_mtime_ns) or \
-                st.st_size < source.offset + source.length:
-            os.close(self.fd)
-            raise PartFailed(f"{source.path}: file changed while being uploaded", retryable=False)
         self._map: mmap.mmap | None = None
         self._view: memoryview | None = None
+        self.identity = FileIdentity.of(os.fstat(self.fd))     # as opened
+        what = source.expect.differs_from(self.identity) if source.expect else None
+        if what is None and self.identity.size < source.offset + source.length:
+            what = "its size"
+        if what is not None:
+            self.close()
+            raise PartFailed(f"{source.path}: {CHANGED} ({what} changed)", retryable=False, code="changed")
+
+    def check_unchanged(self) -> None:
+        """Raise PartFailed if the file is not what it was when opened (size, times, or a
+        different file now at its path): the bytes sent may not be the file's."""
+        try:
+            now = FileIdentity.of(os.fstat(self.fd))
+            at_path = os.stat(self.path).st_ino
+        except OSError as exc:
+            raise PartFailed(f"{self.path}: {CHANGED} ({exc.strerror.lower()})", retryable=False,
+                             code="changed") from None
+        what = self.identity.differs_from(now)
+        if what is None and at_path != self.identity.inode:
+            what = "the file it names (replaced)"
+        if what is not None:
+            raise PartFailed(f"{self.path}: {CHANGED} ({what} changed)", retryable=False, code="changed")
 
     def __len__(self) -> int:
         return self.length

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bulkup.plan.sources import FileIdentity
 from bulkup.transport.filebody import FileRange
 from bulkup.transport.request import BucketEndpoint, CredentialSet
 
@@ -50,6 +51,7 @@ class PartTask:
     part_number: int | None = None
     headers: tuple[tuple[str, str], ...] = ()   # object headers (PutObject only)
     checksum: str | None = None        # a known value to send instead of computing one
+    etag_is_md5: bool = False          # the store's ETag is the body's MD5 here: compare them
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,6 +88,8 @@ class PartDone:
     data_path: str = ""             # e.g. "kTLS+sendfile"
     fallback: str | None = None     # why the connection fell back from the chosen engine
     ktls_rx: bool = False           # the kernel also decrypted this connection's responses
+    echoed: bool = False            # the store echoed the flexible checksum it verified
+    source_seen: FileIdentity | None = None    # the file as the worker found it
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,6 +19,9 @@ FATAL_CODES = {
 }
 RETRYABLE_CODES = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable",
                    "RequestTimeTooSkewed", "OperationAborted", "Throttling"}
+# The store found the body does not match its checksum: corrupted on the way, most likely.
+# The part is read and checked again, then sent again.
+DIGEST_CODES = {"BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch"}
 
 
 def error_code_and_message(body: bytes) -> tuple[str, str]:
@@ -38,7 +41,7 @@ def failure_from_response(status: int, body: bytes) -> PartFailed:
     if code == "" and status in (401, 403):
         return PartFailed(f"HTTP {status}: access denied", retryable=False, fatal=True, code=str(status))
     detail = f"{code or 'HTTP ' + str(status)}: {message or 'no message'}"
-    retryable = status >= 500 or code in RETRYABLE_CODES or status in (408, 429)
+    retryable = status >= 500 or code in RETRYABLE_CODES or code in DIGEST_CODES or status in (408, 429)
     return PartFailed(detail, retryable=retryable, code=code or str(status))
 
 

@@ -1,11 +1,13 @@
 """Sending one part on one connection, with retries: checksum, sign, send, read the answer."""
 from __future__ import annotations
 
+import base64
 import os
 import random
 import socket
 import ssl
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 import h11
@@ -19,7 +21,7 @@ from bulkup.errors import PartFailed
 from bulkup.transport.filebody import FileBody
 from bulkup.transport.messages import PartDone, PartTask, WorkerConfig
 from bulkup.transport.request import BucketEndpoint, RequestSigner, upload_target
-from bulkup.transport.responses import etag_of, failure_from_response
+from bulkup.transport.responses import DIGEST_CODES, etag_of, failure_from_response
 
 BACKOFF_BASE = 0.2
 BACKOFF_CAP = 10.0
@@ -44,21 +46,23 @@ class PartSender:
         self._fallback_reasons: dict[str, str] = {}     # connection serial -> why not kTLS
 
     def send(self, task: PartTask) -> PartDone:
-        """Send ``task``, retrying transient failures with backoff and full jitter."""
+        """Send ``task``, retrying transient failures with backoff and full jitter.
+
+        A body the store finds does not match its checksum (corrupted on the way) is read and
+        checked again and sent again; the part fails only if that keeps happening.
+        """
         with FileBody(task.source) as body:
-            encoded = self._checksum(task, body)
+            checksum = self._checksum(task, body)
             attempt = 0
             while True:
                 attempt += 1
                 try:
-                    etag, conn, engine = self._attempt(task, body, encoded)
-                    return PartDone(task_id=task.task_id, etag=etag, checksum=encoded,
-                                    worker=self.worker, pid=os.getpid(), connection=conn.serial,
-                                    request_on_connection=conn.requests_sent, attempts=attempt,
-                                    data_path=path_label(engine, conn.tls),
-                                    fallback=self._fallback_reasons.get(conn.serial),
-                                    ktls_rx=conn.ktls_rx)
+                    sent = self._attempt(task, body, checksum)
+                    body.check_unchanged()
+                    return sent.done(task, self.worker, attempt, body)
                 except PartFailed as failure:
+                    if failure.code in DIGEST_CODES:
+                        checksum = self._checked_again(task, body, checksum, failure)
                     if not failure.retryable or attempt >= self.config.max_attempts:
                         if attempt > 1:
                             failure.args = (f"{failure} (after {attempt} attempts)",)
@@ -71,15 +75,27 @@ class PartSender:
             conn.close()
         self.engine.close()
 
-    def _checksum(self, task: PartTask, body: FileBody) -> str | None:
+    @staticmethod
+    def _checksum(task: PartTask, body: FileBody) -> str | None:
         if task.checksum is not None:
             return task.checksum
-        algorithm = get_algorithm(task.checksum_algorithm)
-        raw = algorithm.compute(body.view())
-        return None if raw is None else algorithm.encode(raw)
+        return _computed(task, body)
 
-    def _attempt(self, task: PartTask, body: FileBody,
-                 checksum: str | None) -> tuple[str, HttpConnection, SendEngine]:
+    @staticmethod
+    def _checked_again(task: PartTask, body: FileBody, sent: str | None, failure: PartFailed) -> str | None:
+        """After the store rejected the body's checksum: read the range again and compute it
+        anew. A file that is not what it was, or not what a given checksum says, is final."""
+        body.check_unchanged()
+        again = _computed(task, body)
+        if task.checksum is not None and again != task.checksum:
+            raise PartFailed(f"{failure}: the file's {task.checksum_algorithm} {again} is not the expected "
+                             f"{task.checksum}", retryable=False, code="checksum")
+        if again == sent:
+            failure.args = (f"{failure}: the store's copy of the body did not match; the file has "
+                            "not changed, so it was altered on the way",)
+        return again
+
+    def _attempt(self, task: PartTask, body: FileBody, checksum: str | None) -> "_Sent":
         conn = self._connection(task.endpoint)
         headers = dict(task.headers) if task.upload_id is None else {}
         headers["Content-Length"] = str(task.source.length)
@@ -100,9 +116,12 @@ class PartSender:
         except (OSError, h11.ProtocolError) as exc:
             raise PartFailed(_describe_transport_error(task.endpoint, exc), retryable=True,
                              code="connection") from None
-        if 200 <= response.status < 300:
-            return etag_of(response.headers), conn, engine
-        raise failure_from_response(response.status, response.body)
+        if not 200 <= response.status < 300:
+            raise failure_from_response(response.status, response.body)
+        etag = etag_of(response.headers)
+        return _Sent(etag=etag, checksum=checksum, conn=conn, engine=engine,
+                     echoed=_confirmed(task, checksum, etag, response.headers),
+                     fallback=self._fallback_reasons.get(conn.serial))
 
     def _engine_for(self, conn: HttpConnection) -> SendEngine:
         """The chosen engine, or user-space TLS on a connection the kernel did not take over."""
@@ -117,6 +136,51 @@ class PartSender:
         if conn is None:
             conn = self._connections[endpoint] = HttpConnection.to(endpoint, self.tls, self.config.timeout)
         return conn
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Sent:
+    """What the store answered to one attempt that it accepted."""
+
+    etag: str
+    checksum: str | None
+    conn: HttpConnection
+    engine: SendEngine
+    echoed: bool
+    fallback: str | None
+
+    def done(self, task: PartTask, worker: int, attempts: int, body: FileBody) -> PartDone:
+        return PartDone(task_id=task.task_id, etag=self.etag, checksum=self.checksum,
+                        worker=worker, pid=os.getpid(), connection=self.conn.serial,
+                        request_on_connection=self.conn.requests_sent, attempts=attempts,
+                        data_path=path_label(self.engine, self.conn.tls), fallback=self.fallback,
+                        ktls_rx=self.conn.ktls_rx, echoed=self.echoed, source_seen=body.identity)
+
+
+def _computed(task: PartTask, body: FileBody) -> str | None:
+    algorithm = get_algorithm(task.checksum_algorithm)
+    raw = algorithm.compute(body.view())
+    return None if raw is None else algorithm.encode(raw)
+
+
+def _confirmed(task: PartTask, checksum: str | None, etag: str, headers: dict[str, str]) -> bool:
+    """Whether the store echoed the flexible checksum sent; raises PartFailed (to send the part
+    again) if what it echoed, or an ETag that is the body's MD5, says it has other bytes."""
+    algorithm = get_algorithm(task.checksum_algorithm)
+    if checksum is None:
+        return False
+    if algorithm.flexible:
+        echo = headers.get(algorithm.header.lower())
+        if echo is not None and echo != checksum:
+            raise PartFailed(f"the store echoed {algorithm.name} {echo}, not the {checksum} sent",
+                             retryable=True, code="ChecksumEcho")
+        return echo is not None
+    if algorithm.name == "md5" and task.etag_is_md5:
+        digest = base64.b64decode(checksum).hex()
+        if etag.strip('"').lower() != digest:
+            raise PartFailed(f"the store's ETag {etag} is not the MD5 {digest} of the part sent",
+                             retryable=True, code="ETagMismatch")
+    return False
 
 
 def _describe_transport_error(endpoint: BucketEndpoint, exc: BaseException) -> str:

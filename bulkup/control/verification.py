@@ -1,0 +1,250 @@
+"""What a store verifies, asked of the store itself, and which checksum a run sends.
+
+A store that ignores a checksum looks exactly like one that checked it when the upload
+succeeds, so bulkup asks, once per bucket and run, with a throwaway multipart upload that
+is aborted at once (no object is ever created): a part with the right flexible checksum
+(does the store echo it?), one with a wrong one (does it refuse it?), and one with a wrong
+``Content-MD5`` (does it refuse that?). AWS S3 echoes what it verified; stores that do not
+echo did not verify, whatever they stored.
+"""
+from __future__ import annotations
+
+import base64
+import enum
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+import botocore.exceptions as bex
+
+from bulkup.control.s3client import describe, error_code
+from bulkup.errors import FatalRemoteError
+from bulkup.plan.checksums import ChecksumAlgorithm, get_algorithm
+from bulkup.transport.responses import DIGEST_CODES, FATAL_CODES
+
+PROBE_BODY = b"bulkup asks which checksums this store verifies\n"
+PROBE_MARK = ".bulkup-probe-"      # in the probe's key: bulkup cleanup and tests know it by this
+AUTO = "auto"
+
+
+class Support(enum.Enum):
+    """How a store treats one kind of checksum."""
+
+    VERIFIED = "verified"              # refuses a wrong value (and, flexible: echoes the right one)
+    NOT_CONFIRMED = "not confirmed"    # accepts it without saying it checked (no echo)
+    ECHO_DIFFERS = "echo differs"      # echoed another value than the one sent
+    UNCHECKED = "not verified"         # accepted a wrong value
+    REFUSED = "refused"                # refuses requests carrying it
+    UNKNOWN = "unknown"                # could not be asked
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoreChecks:
+    """What one store (bucket) verifies, as it answered the probe."""
+
+    where: str                         # host:port
+    algorithm: str                     # the flexible checksum asked about
+    flexible: Support
+    md5: Support
+    etag_is_md5: bool = False          # its ETag for a part is the MD5 of the body
+    error: str = ""                    # why it could not be asked
+
+    def verifies(self, algorithm: ChecksumAlgorithm) -> bool:
+        if algorithm.flexible:
+            return self.flexible is Support.VERIFIED
+        return algorithm.name == "md5" and self.md5 is Support.VERIFIED
+
+    def flexible_words(self) -> str:
+        """How the store treats the flexible checksum, in a few words."""
+        name = f"x-amz-checksum-{self.algorithm}"
+        return {Support.VERIFIED: f"verifies {self.algorithm} (it echoes the right value and refuses a wrong one)",
+                Support.NOT_CONFIRMED: f"does not confirm {name} (no echo)",
+                Support.ECHO_DIFFERS: f"echoes another {self.algorithm} than it was sent",
+                Support.UNCHECKED: f"echoes {name} but accepts a wrong one",
+                Support.REFUSED: "refuses x-amz-checksum-* headers",
+                Support.UNKNOWN: f"could not be asked about {name}"}[self.flexible]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChecksumChoice:
+    """The checksum a run sends to one store, and the one line that says why."""
+
+    algorithm: ChecksumAlgorithm
+    verified: bool
+    notice: str
+    warning: bool
+
+
+def probe_store(client, bucket: str, key_hint: str, algorithm: ChecksumAlgorithm, where: str) -> StoreChecks:
+    """Ask the store what it verifies (see the module's docstring); never leaves an object."""
+    key = f"{key_hint}{PROBE_MARK}{secrets.token_hex(6)}"
+    found = {"flexible": Support.UNKNOWN, "md5": Support.UNKNOWN, "etag_is_md5": False}
+    upload_id = None
+    try:
+        _abort_leftovers(client, bucket, f"{key_hint}{PROBE_MARK}")
+        upload_id, found["flexible"] = _create(client, bucket, key, algorithm)
+        if found["flexible"] is Support.UNKNOWN:
+            found["flexible"], found["etag_is_md5"] = _right_flexible(client, bucket, key, upload_id, algorithm)
+        if found["flexible"] is Support.VERIFIED:
+            found["flexible"] = _wrong_flexible(client, bucket, key, upload_id, algorithm)
+        found["md5"] = _wrong_md5(client, bucket, key, upload_id, algorithm,
+                                  with_flexible=found["flexible"] is not Support.REFUSED)
+    except (bex.ClientError, bex.BotoCoreError) as exc:
+        if isinstance(exc, bex.ClientError) and error_code(exc) in FATAL_CODES:
+            raise FatalRemoteError(describe(exc)) from None     # it could not upload either
+        return StoreChecks(where=where, algorithm=algorithm.name, error=describe(exc), **found)
+    finally:
+        if upload_id is not None:
+            try:
+                client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+            except (bex.ClientError, bex.BotoCoreError):
+                pass
+    return StoreChecks(where=where, algorithm=algorithm.name, **found)
+
+
+def _abort_leftovers(client, bucket: str, prefix: str) -> None:
+    """Abort probe uploads an earlier run left (killed while asking: a few ms' window)."""
+    try:
+        uploads = client.list_multipart_uploads(Bucket=bucket, Prefix=prefix).get("Uploads", [])
+    except (bex.ClientError, bex.BotoCoreError):
+        return          # some stores cannot list uploads: nothing to do
+    for upload in uploads:
+        if PROBE_MARK in upload.get("Key", ""):
+            try:
+                client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+            except (bex.ClientError, bex.BotoCoreError):
+                pass
+
+
+def _create(client, bucket: str, key: str, algorithm: ChecksumAlgorithm) -> tuple[str, Support]:
+    """A probe upload that expects ``algorithm``; a plain one if the store refuses that."""
+    try:
+        params = {"ChecksumAlgorithm": algorithm.s3_name}
+        if algorithm.full_object:
+            params["ChecksumType"] = "FULL_OBJECT"
+        return client.create_multipart_upload(Bucket=bucket, Key=key, **params)["UploadId"], Support.UNKNOWN
+    except bex.ClientError as exc:
+        if _status(exc) not in (400, 501) or error_code(exc) in FATAL_CODES:
+            raise
+    return client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"], Support.REFUSED
+
+
+def _right_flexible(client, bucket, key, upload_id, algorithm) -> tuple[Support, bool]:
+    value = _value(algorithm, PROBE_BODY)
+    try:
+        answer = client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=1,
+                                    Body=PROBE_BODY, **{algorithm.complete_key: value})
+    except bex.ClientError as exc:
+        if _status(exc) in (400, 501) and error_code(exc) not in FATAL_CODES:
+            return Support.REFUSED, False
+        raise
+    etag_is_md5 = answer.get("ETag", "").strip('"') == hashlib.md5(PROBE_BODY).hexdigest()
+    echo = _echo(answer, algorithm)
+    if echo is None:
+        return Support.NOT_CONFIRMED, etag_is_md5
+    return (Support.VERIFIED if echo == value else Support.ECHO_DIFFERS), etag_is_md5
+
+
+def _wrong_flexible(client, bucket, key, upload_id, algorithm) -> Support:
+    try:
+        client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=2, Body=PROBE_BODY,
+                           **{algorithm.complete_key: _value(algorithm, PROBE_BODY + b"?")})
+    except bex.ClientError as exc:
+        if _refused_digest(exc):
+            return Support.VERIFIED
+        raise
+    return Support.UNCHECKED
+
+
+def _wrong_md5(client, bucket, key, upload_id, algorithm, with_flexible: bool) -> Support:
+    params = {algorithm.complete_key: _value(algorithm, PROBE_BODY)} if with_flexible else {}
+    wrong = base64.b64encode(hashlib.md5(PROBE_BODY + b"?").digest()).decode()
+    try:
+        client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=3, Body=PROBE_BODY,
+                           ContentMD5=wrong, **params)
+    except bex.ClientError as exc:
+        if _refused_digest(exc):
+            return Support.VERIFIED
+        raise
+    return Support.UNCHECKED
+
+
+def _refused_digest(exc: bex.ClientError) -> bool:
+    """The store refused a body whose checksum did not match (not a header it refuses)."""
+    return error_code(exc) in DIGEST_CODES or (
+        error_code(exc) == "InvalidRequest" and "checksum" in str(exc).lower() and "mismatch" in str(exc).lower())
+
+
+def _value(algorithm: ChecksumAlgorithm, body: bytes) -> str:
+    return algorithm.encode(algorithm.compute(memoryview(body)))
+
+
+def _echo(answer: dict, algorithm: ChecksumAlgorithm) -> str | None:
+    headers = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    return headers.get(algorithm.header.lower()) or answer.get(algorithm.complete_key)
+
+
+def _status(exc: bex.ClientError) -> int | None:
+    return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+
+
+def choose_checksum(requested: str, checks: StoreChecks | None) -> ChecksumChoice:
+    """The checksum to send to a store given what it verifies (``requested``: auto or a name)."""
+    if requested == "none":
+        return ChecksumChoice(algorithm=get_algorithm("none"), verified=False, warning=True,
+                              notice="checksums: --checksum none: nothing will be verified by the store")
+    if checks is None:
+        algorithm = get_algorithm("crc64nvme" if requested == AUTO else requested)
+        return ChecksumChoice(algorithm=algorithm, verified=False, warning=False,
+                              notice=f"checksums: sending {algorithm.name}")
+    where = checks.where
+    if checks.error:
+        algorithm = get_algorithm("crc64nvme" if requested == AUTO else requested)
+        return ChecksumChoice(algorithm=algorithm, verified=False, warning=True, notice=(
+            f"checksums: could not ask {where} what it verifies ({checks.error}); sending "
+            f"{algorithm.name}, and an object counts as verified only where the store echoes it"))
+    if requested != AUTO:
+        return _explicit(get_algorithm(requested), checks)
+    flexible = get_algorithm(checks.algorithm)
+    if checks.verifies(flexible):
+        return ChecksumChoice(algorithm=flexible, verified=True, warning=False,
+                              notice=f"checksums: {where} {checks.flexible_words()}: using it")
+    md5 = get_algorithm("md5")
+    if checks.verifies(md5):
+        return ChecksumChoice(algorithm=md5, verified=True, warning=False, notice=(
+            f"checksums: {where} {checks.flexible_words()} but refuses a wrong Content-MD5: using md5"))
+    witness = "; each part's ETag is compared with its MD5" if checks.etag_is_md5 else ""
+    return ChecksumChoice(algorithm=md5, verified=False, warning=True, notice=(
+        f"checksums: {where} {checks.flexible_words()} and accepts a wrong Content-MD5: uploads "
+        f"will not be verified by the store{witness}"))
+
+
+def _explicit(algorithm: ChecksumAlgorithm, checks: StoreChecks) -> ChecksumChoice:
+    if checks.verifies(algorithm):
+        return ChecksumChoice(algorithm=algorithm, verified=True, warning=False,
+                              notice=f"checksums: {checks.where} verifies {algorithm.name}: using it")
+    why = checks.flexible_words() if algorithm.flexible else "accepts a wrong Content-MD5"
+    better = " (--checksum auto would use md5, which it verifies)" if checks.verifies(get_algorithm("md5")) else ""
+    return ChecksumChoice(algorithm=algorithm, verified=False, warning=True, notice=(
+        f"checksums: {checks.where} {why}: --checksum {algorithm.name} uploads will not be "
+        f"verified by the store{better}"))
+
+
+def verification_label(algorithm: ChecksumAlgorithm, checks: StoreChecks | None, multipart: bool,
+                       echoed_all: bool) -> str:
+    """How the store verified one object, in the words every output uses."""
+    if algorithm.name == "none":
+        return "unverified (--checksum none)"
+    if algorithm.flexible:
+        store_verifies = checks is not None and checks.verifies(algorithm)
+        if echoed_all and (store_verifies or checks is None or checks.error):
+            whole = " full-object" if multipart and algorithm.full_object else ""
+            return f"server: {algorithm.name}{whole}"
+        if store_verifies:
+            return f"unverified (the store did not confirm every part's {algorithm.name})"
+        return f"unverified (store ignores {algorithm.name})"
+    if checks is not None and checks.verifies(algorithm):
+        return "server: md5 per part" if multipart else "server: md5"
+    if checks is not None and checks.flexible is not Support.VERIFIED:
+        return "unverified (store ignores checksums)"
+    return "unverified (store ignores Content-MD5)"
