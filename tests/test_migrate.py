@@ -53,10 +53,13 @@ def journal_states(manifest) -> dict[str, int]:
 
 def test_every_line_is_uploaded_byte_exact(s3server, s3, bucket, tmp_path):
     files = make_files(tmp_path, 300, [23 * MiB, 11 * MiB])
-    proc = migrate(s3server, manifest_for(tmp_path, bucket, files))
+    manifest = manifest_for(tmp_path, bucket, files)
+    proc = migrate(s3server, manifest)
     assert proc.returncode == 0, proc.stderr
     assert_migrated(s3, bucket, files)
     assert "migration: 302 of 302 objects done" in proc.stderr
+    status = json.loads(run_bulkup("status", manifest + ".journal", "--json").stdout)
+    assert status["verification"] == {"server: crc64nvme": 300, "server: crc64nvme full-object": 2}
 
 
 @pytest.mark.slow
