@@ -1,6 +1,7 @@
 """Integrity confirmed, not assumed: each object says how the store verified it, on stores
 that verify everything (SeaweedFS), only Content-MD5 (rclone) or nothing (moto), and through
 paths that refuse checksum headers, strip or alter the store's echo, or corrupt bodies."""
+import contextlib
 import json
 import os
 import subprocess
@@ -211,27 +212,34 @@ def test_moto_migration_lands_and_is_reported_unverified(moto_server, tmp_path):
 
 # -- holes where a wrong object could be recorded as done ------------------------------------
 
-def test_nosuchupload_at_complete_with_an_old_object_of_the_same_size_uploads_again(s3server, s3, bucket,
-                                                                                     tmp_path):
-    path = write_random_file(tmp_path / "f.bin", 11 * MiB, seed=1)
-    old = write_random_file(tmp_path / "old.bin", 11 * MiB, seed=2)
-    with FaultProxy(s3server.http_url) as proxy:
-        proxy.hold(completes_upload)
+@contextlib.contextmanager
+def put_held_at(where, server, path, dest):
+    """``bulkup put`` through a proxy that holds the first request ``where`` matches; the
+    block runs while it is held; afterwards ``run["proc"]`` is the finished put."""
+    with FaultProxy(server.http_url) as proxy:
+        proxy.hold(where)
         run = {}
-        thread = threading.Thread(target=lambda: run.update(proc=put(s3server, path, f"s3://{bucket}/f.bin",
-                                                                      url=proxy.url)))
+        thread = threading.Thread(target=lambda: run.update(proc=put(server, path, dest, url=proxy.url)))
         thread.start()
         deadline = time.monotonic() + 60
         while proxy.held < 1 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert proxy.held == 1
+        yield run
+        proxy.hold(lambda method, target: False)
+        proxy.release()
+        thread.join(120)
+
+
+def test_nosuchupload_at_complete_with_an_old_object_of_the_same_size_uploads_again(s3server, s3, bucket,
+                                                                                     tmp_path):
+    path = write_random_file(tmp_path / "f.bin", 11 * MiB, seed=1)
+    old = write_random_file(tmp_path / "old.bin", 11 * MiB, seed=2)
+    with put_held_at(completes_upload, s3server, path, f"s3://{bucket}/f.bin") as run:
         for upload in open_uploads(s3, bucket):          # a lifecycle rule, a concurrent cleanup
             s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
         with open(old, "rb") as f:                       # an old object of the same size
             s3.put_object(Bucket=bucket, Key="f.bin", Body=f.read())
-        proxy.hold(lambda method, target: False)
-        proxy.release()
-        thread.join(120)
     assert run["proc"].returncode == 0, run["proc"].stderr
     assert_same_bytes(s3, bucket, "f.bin", path)
 
@@ -239,22 +247,9 @@ def test_nosuchupload_at_complete_with_an_old_object_of_the_same_size_uploads_ag
 def test_a_file_rewritten_after_its_last_part_was_sent_fails_instead_of_completing(s3server, s3, bucket,
                                                                                      tmp_path):
     path = write_random_file(tmp_path / "f.bin", 11 * MiB, seed=1)
-    last_part = lambda method, target: method == "PUT" and "partNumber=3" in target and "bulkup-probe" not in target
-    with FaultProxy(s3server.http_url) as proxy:
-        proxy.hold(last_part)
-        run = {}
-        thread = threading.Thread(target=lambda: run.update(proc=put(s3server, path, f"s3://{bucket}/f.bin",
-                                                                      url=proxy.url)))
-        thread.start()
-        deadline = time.monotonic() + 60
-        while proxy.held < 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert proxy.held == 1
-        time.sleep(0.05)
+    last_part = lambda method, target: method == "PUT" and "partNumber=3" in target
+    with put_held_at(last_part, s3server, path, f"s3://{bucket}/f.bin") as run:
         write_random_file(path, 11 * MiB, seed=9)        # rewritten in place, same size
-        proxy.hold(lambda method, target: False)
-        proxy.release()
-        thread.join(120)
     proc = run["proc"]
     assert proc.returncode == 1
     [failure] = json.loads(proc.stdout.splitlines()[-1])["failures"]
