@@ -107,7 +107,8 @@ class FaultProxy:
     def __init__(self, upstream_url: str, seed: int = 0, reset_rate: float = 0.0,
                  slowdown_rate: float = 0.0, applies_to: Predicate | None = None,
                  body_rate: float | None = None, corrupt: int = 0,
-                 reject_checksum_headers: bool = False, response_checksums: str = "keep") -> None:
+                 reject_checksum_headers: bool = False, response_checksums: str = "keep",
+                 skewed_by: float | None = None) -> None:
         parts = urlsplit(upstream_url)
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.reset_rate, self.slowdown_rate, self.body_rate = reset_rate, slowdown_rate, body_rate
@@ -116,6 +117,7 @@ class FaultProxy:
         self.reject_checksum_headers = reject_checksum_headers
         assert response_checksums in ("keep", "strip", "alter")
         self.response_checksums = response_checksums
+        self.skewed_by = skewed_by       # seconds the client's clock is off: answer RequestTimeTooSkewed
         self._applies_to = applies_to or (lambda method, target: True)
         self._rng = random.Random(seed)
         self._lock = threading.Condition()
@@ -269,6 +271,8 @@ class _Link:
             self.proxy._wait_if_held(method, target)
             if self.proxy.reject_checksum_headers and self.applies and _has_checksum_header(request.headers):
                 self.refuse(400, b"Bad Request", UNSUPPORTED_XML, "refused")
+            elif self.proxy.skewed_by is not None and self.applies and not is_probe(target):
+                self.refuse(403, b"Forbidden", _skewed_xml(request.headers, self.proxy.skewed_by), "skewed")
             elif fault == "reset":
                 self.reset(request, cut)
             elif fault == "slowdown":
@@ -431,6 +435,20 @@ class _Link:
             pass
         finally:
             self.client.close()
+
+
+def _skewed_xml(headers, skewed_by: float) -> bytes:
+    """S3's RequestTimeTooSkewed for a request signed at X-Amz-Date by a clock ``skewed_by``
+    seconds off the server's."""
+    from datetime import datetime, timedelta, timezone
+    stamp = next((v.decode() for k, v in headers if k == b"x-amz-date"), "")
+    sent = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc) if stamp else \
+        datetime.now(timezone.utc)
+    server = (sent - timedelta(seconds=skewed_by)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>RequestTimeTooSkewed</Code>'
+            f"<Message>The difference between the request time and the current time is too large."
+            f"</Message><RequestTime>{stamp}</RequestTime><ServerTime>{server}</ServerTime>"
+            f"<MaxAllowedSkewMilliseconds>900000</MaxAllowedSkewMilliseconds></Error>").encode()
 
 
 def _has_checksum_header(headers) -> bool:

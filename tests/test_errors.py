@@ -1,10 +1,12 @@
 """Bad input: one clear line naming the cause, a non-zero exit, and nothing left behind."""
+import json
 import os
 import socket
 
 import pytest
 
-from conftest import error_line, keys_in, open_uploads, run_bulkup, write_random_file
+from conftest import data_uploads, error_line, keys_in, open_uploads, run_bulkup, write_random_file
+from faultproxy import FaultProxy, completes_upload, is_probe
 
 SMALL = 1000
 LARGE = 12 * 1024 * 1024      # multipart at the default 8 MiB threshold
@@ -113,3 +115,44 @@ def test_no_verify_ssl_works_but_warns_loudly(s3server, s3, bucket, files):
     assert proc.returncode == 0, proc.stderr
     assert "TLS certificate verification is OFF" in proc.stderr.splitlines()[0]
     assert keys_in(s3, bucket) == ["large.bin", "small.txt"]
+
+
+def test_a_control_plane_call_that_keeps_failing_is_one_line_and_put_aborts_its_upload(s3server, s3, bucket,
+                                                                                       files):
+    _, large = files
+    with FaultProxy(s3server.http_url, reset_rate=1.0, applies_to=completes_upload) as proxy:
+        proc = run_bulkup("put", large, f"s3://{bucket}/large.bin", "--endpoint-url", proxy.url,
+                          env=s3server.env())
+    line = error_line(proc, 1)
+    assert "CompleteMultipartUpload" in line or "connection" in line.lower()
+    assert_nothing_left(s3, bucket)
+
+
+def test_a_control_plane_call_that_keeps_failing_keeps_a_migrations_upload_for_resuming(s3server, s3, bucket,
+                                                                                          files, tmp_path):
+    _, large = files
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"source": large, "destination": f"s3://{bucket}/large.bin"}) + "\n")
+    with FaultProxy(s3server.http_url, reset_rate=1.0, applies_to=completes_upload) as proxy:
+        proc = run_bulkup("migrate", str(manifest), "--endpoint-url", proxy.url, "--progress", "none",
+                          env=s3server.env())
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "rerun to resume" in proc.stderr
+    assert len(data_uploads(s3, bucket)) == 1
+    proc = run_bulkup("migrate", str(manifest), "--endpoint-url", s3server.http_url, "--progress", "none",
+                      env=s3server.env())
+    assert proc.returncode == 0, proc.stderr
+    assert data_uploads(s3, bucket) == [] and keys_in(s3, bucket) == ["large.bin"]
+
+
+def test_a_store_that_says_the_clock_is_wrong_ends_the_run_at_once_with_the_skew(s3server, s3, bucket, files):
+    small, large = files
+    with FaultProxy(s3server.http_url, skewed_by=-1200.0,
+                    applies_to=lambda method, target: method == "PUT") as proxy:
+        proc = run_bulkup("put", small, large, f"s3://{bucket}/", "--endpoint-url", proxy.url,
+                          env=s3server.env())
+        puts = [r for r in proxy.records if r.method == "PUT" and not is_probe(r.target)]
+    line = error_line(proc, 1)
+    assert "clock" in line and "20 min" in line and "behind" in line
+    assert len(puts) <= 4                     # no part was tried again and again
+    assert_nothing_left(s3, bucket)

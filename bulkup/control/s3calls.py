@@ -35,6 +35,8 @@ class S3Calls:
             )["UploadId"]
         except bex.ClientError as exc:
             raise _classified(exc) from None
+        except bex.BotoCoreError as exc:
+            raise FatalRemoteError(f"CreateMultipartUpload: {describe(exc)}") from None
 
     def complete(self, job: UploadJob, upload_id: str, parts: list[dict],
                  whole_checksum: dict[str, str]) -> dict | None:
@@ -47,6 +49,8 @@ class S3Calls:
             if error_code(exc) == "NoSuchUpload":
                 return None
             raise _classified(exc) from None
+        except bex.BotoCoreError as exc:
+            raise FatalRemoteError(f"CompleteMultipartUpload: {describe(exc)}") from None
 
     def delete(self, job: UploadJob) -> None:
         """Remove an object this run wrote that is not the file's bytes (best effort)."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from datetime import datetime
 
 from bulkup.errors import PartFailed
 
@@ -18,7 +19,7 @@ FATAL_CODES = {
     "PermanentRedirect": "the bucket is in another region or endpoint",
 }
 RETRYABLE_CODES = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable",
-                   "RequestTimeTooSkewed", "OperationAborted", "Throttling"}
+                   "OperationAborted", "Throttling"}
 # The store found the body does not match its checksum: corrupted on the way, most likely.
 # The part is read and checked again, then sent again.
 DIGEST_CODES = {"BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch"}
@@ -36,6 +37,9 @@ def error_code_and_message(body: bytes) -> tuple[str, str]:
 def failure_from_response(status: int, body: bytes) -> PartFailed:
     """Classify a non-2xx answer to PutObject/UploadPart."""
     code, message = error_code_and_message(body)
+    if code == "RequestTimeTooSkewed":      # every request would be refused the same way
+        return PartFailed(f"RequestTimeTooSkewed: {clock_skew_words(body)}", retryable=False, fatal=True,
+                          code=code)
     if code in FATAL_CODES:
         return PartFailed(f"{code}: {FATAL_CODES[code]}", retryable=False, fatal=True, code=code)
     if code == "" and status in (401, 403):
@@ -43,6 +47,21 @@ def failure_from_response(status: int, body: bytes) -> PartFailed:
     detail = f"{code or 'HTTP ' + str(status)}: {message or 'no message'}"
     retryable = status >= 500 or code in RETRYABLE_CODES or code in DIGEST_CODES or status in (408, 429)
     return PartFailed(detail, retryable=retryable, code=code or str(status))
+
+
+def clock_skew_words(body: bytes) -> str:
+    """How far this machine's clock is from the store's, from S3's RequestTimeTooSkewed."""
+    try:
+        root = ET.fromstring(body)
+        sent = datetime.strptime(root.findtext("RequestTime") or "", "%Y%m%dT%H%M%SZ")
+        server = datetime.strptime((root.findtext("ServerTime") or "").replace("Z", ""), "%Y-%m-%dT%H:%M:%S")
+    except (ET.ParseError, ValueError):
+        return "this machine's clock is too far from the store's (set it right, e.g. with NTP)"
+    skew = (sent - server).total_seconds()
+    minutes, seconds = divmod(int(abs(skew)), 60)
+    amount = f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+    side = "behind" if skew < 0 else "ahead of"
+    return f"this machine's clock is {amount} {side} the store's (set it right, e.g. with NTP)"
 
 
 def etag_of(headers: dict[str, str]) -> str:
