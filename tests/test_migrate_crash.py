@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import data_uploads, open_uploads, write_random_file
+from conftest import data_uploads, error_line, open_uploads, run_bulkup, write_random_file
 from faultproxy import FaultProxy, completes_upload, is_probe, is_put_object, upload_part_of
 from test_migrate import assert_migrated, journal_states, make_files, manifest_for, migrate
 
@@ -251,3 +251,20 @@ def test_source_deleted_since_its_parts_were_sent_fails_and_aborts_its_upload(s3
     assert proc.returncode == 1
     assert "no such file or directory" in proc.stderr
     assert open_uploads(s3, bucket) == [] and journal_states(manifest) == {"failed": 1}
+
+
+def test_a_second_run_on_the_same_journal_is_refused_naming_the_first(s3server, s3, bucket, tmp_path):
+    files = make_files(tmp_path, 3, [24 * MiB])
+    manifest = manifest_for(tmp_path, bucket, files)
+    with FaultProxy(s3server.http_url, body_rate=4 * MiB) as proxy:
+        first = start_migrate(s3server, manifest, url=proxy.url)
+        wait_for(lambda: data_uploads(s3, bucket), what="the first run's upload")
+        second = run_bulkup("migrate", manifest, "--endpoint-url", proxy.url, "--progress", "none",
+                            env=s3server.env())
+        status = run_bulkup("status", manifest + ".journal")
+        _, stderr = first.communicate(timeout=120)
+    line = error_line(second, 2)
+    assert f"pid {first.pid}" in line and "in use" in line
+    assert status.returncode == 0 and "migration of" in status.stdout
+    assert first.returncode == 0, stderr
+    assert_migrated(s3, bucket, files)

@@ -10,7 +10,7 @@ import time
 from bulkup.cli.common import (add_connection_options, add_output_options, add_upload_options,
                                progress_sink, unverified_error, upload_options, warn_if_insecure)
 from bulkup.errors import BulkupError
-from bulkup.migrate.journal import Journal
+from bulkup.migrate.journal import Journal, JournalBusy
 from bulkup.migrate.run import MigrationResult, default_journal, migrate, stored_options
 from bulkup.display.text import human_bytes
 
@@ -86,7 +86,7 @@ def _run(manifest: str, journal: str, options, args: argparse.Namespace) -> int:
               f"Resume with: bulkup migrate {manifest} (or: bulkup resume {journal})", file=sys.stderr)
         return 130
     except BulkupError as exc:
-        if os.path.exists(journal):
+        if os.path.exists(journal) and not isinstance(exc, JournalBusy):
             exc.args = (f"{exc}; {_where(journal)}, rerun to resume",)
         raise
     if options.dry_run:

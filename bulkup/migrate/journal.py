@@ -13,6 +13,7 @@ last few may be lost, which a resumed run also reconciles (ListParts, HeadObject
 from __future__ import annotations
 
 import enum
+import fcntl
 import json
 import os
 import sqlite3
@@ -103,19 +104,23 @@ class JournalObject:
 class Journal(UploadListener):
     """The journal file of one migration. Also the coordinator's listener."""
 
-    def __init__(self, path: str, created: bool, db: sqlite3.Connection) -> None:
+    def __init__(self, path: str, created: bool, db: sqlite3.Connection, lock: int | None = None) -> None:
         self.path = path
         self.created = created
         self.db = db
         self.seconds = 0.0            # time spent committing steps, for the overhead figure
         self._pending: list[tuple[str, tuple]] = []
+        self._lock = lock
 
     @classmethod
-    def open(cls, path: str, create: bool = True) -> "Journal":
-        """Open (or create) the journal at ``path``."""
+    def open(cls, path: str, create: bool = True, run: bool = False) -> "Journal":
+        """Open (or create) the journal at ``path``. ``run``: for a run that changes it, which
+        holds it alone until closed (JournalBusy, naming the holder, if another run does);
+        readers (``bulkup status``) need no such hold."""
         exists = os.path.exists(path)
         if not exists and not create:
             raise UsageError(f"{path}: no such journal")
+        lock = _hold(path) if run else None
         try:
             db = sqlite3.connect(path, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
@@ -123,8 +128,10 @@ class Journal(UploadListener):
             db.execute("PRAGMA wal_autocheckpoint=10000")
             db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
+            if lock is not None:
+                os.close(lock)
             raise UsageError(f"{path}: not a bulkup journal ({exc})") from None
-        journal = cls(path, not exists, db)
+        journal = cls(path, not exists, db, lock)
         version = journal.meta("schema")
         if version is None:
             journal.set_meta("schema", str(SCHEMA_VERSION))
@@ -144,11 +151,14 @@ class Journal(UploadListener):
             self.flush()
             self.db.close()
             self.db = None
+        if self._lock is not None:
+            os.close(self._lock)            # the kernel lets go of the hold with it
+            self._lock = None
 
     def discard(self) -> None:
         """Close and delete a journal this run created (nothing was uploaded)."""
         self.close()
-        for suffix in ("", "-wal", "-shm"):
+        for suffix in ("", "-wal", "-shm", ".lock"):
             try:
                 os.unlink(self.path + suffix)
             except FileNotFoundError:
@@ -349,6 +359,26 @@ class Journal(UploadListener):
 
     def _write(self, sql: str, params: tuple) -> None:
         self._pending.append((sql, params))
+
+
+class JournalBusy(UsageError):
+    """Another run holds the journal."""
+
+
+def _hold(path: str) -> int:
+    """Hold the journal for this run (an exclusive flock on ``path.lock``, which also names
+    the holder's pid); the kernel releases it when the process ends, however it ends."""
+    fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise JournalBusy(f"{path} is in use by another bulkup run (pid {holder}): wait for it to "
+                          f"end or stop it; bulkup status {path} shows where it stands") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
 
 
 def _object(row: tuple) -> JournalObject:

@@ -77,7 +77,7 @@ def migrate(manifest: str, options: UploadOptions | None = None, journal_path: s
     settings = resolve(options)
     if skip_existing not in (None, "size", "checksum"):
         raise ValueError("skip_existing must be None, 'size' or 'checksum'")
-    journal = Journal.open(journal_path or default_journal(manifest))
+    journal = Journal.open(journal_path or default_journal(manifest), run=True)
     try:
         started = time.monotonic()
         try:
