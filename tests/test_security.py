@@ -128,3 +128,28 @@ def test_debug_shows_no_sso_token_or_credentials(moto_server, tmp_path):
     assert not LEAKED.search(output)
     assert_no_secrets(output, access_token, "sso-secret-never-shown-" + "z" * 30,
                       "sso-session-token-never-shown-" + "w" * 60)
+
+
+def test_one_trust_store_for_control_plane_and_workers_the_systems(s3server, s3, bucket, tmp_path):
+    """A CA only in the system store (OpenSSL's SSL_CERT_FILE here) is trusted by boto3's
+    calls and by the workers alike; certifi's list does not hold it."""
+    path = write_random_file(tmp_path / "big.bin", 11 * 1024 * 1024)
+    env = {k: v for k, v in s3server.env().items() if k != "AWS_CA_BUNDLE"}
+    env["SSL_CERT_FILE"] = s3server.ca_file
+    proc = run_bulkup("put", path, f"s3://{bucket}/big.bin", "--endpoint-url", s3server.https_url,
+                      "--part-size", "5MiB", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert s3.head_object(Bucket=bucket, Key="big.bin")["ContentLength"] == 11 * 1024 * 1024
+
+
+def test_a_ca_bundle_replaces_the_system_store_for_both(s3server, bucket, tmp_path):
+    path = write_random_file(tmp_path / "a.txt", 100)
+    env = {k: v for k, v in s3server.env().items() if k != "AWS_CA_BUNDLE"}
+    env["SSL_CERT_FILE"] = s3server.ca_file                 # the system would trust it...
+    other = tmp_path / "other-ca.pem"
+    import trustme
+    trustme.CA().cert_pem.write_to_path(str(other))
+    proc = run_bulkup("put", path, f"s3://{bucket}/", "--endpoint-url", s3server.https_url,
+                      "--ca-bundle", str(other), env=env)        # ...but only this bundle counts
+    assert proc.returncode == 2 or proc.returncode == 1
+    assert "certificate verification failed" in proc.stderr

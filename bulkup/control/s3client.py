@@ -1,7 +1,9 @@
 """The coordinator's boto3 side: client construction, bucket endpoint, readable errors."""
 from __future__ import annotations
 
+import os
 import re
+import ssl
 import warnings
 from dataclasses import dataclass
 
@@ -14,6 +16,8 @@ from bulkup.transport.request import BucketEndpoint, CredentialSet
 from bulkup.transport.responses import FATAL_CODES
 
 DEFAULT_REGION = "us-east-1"
+SYSTEM_CA_FILES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
+                   "/etc/ssl/ca-bundle.pem", "/etc/ssl/cert.pem")
 
 
 @dataclass(frozen=True)
@@ -37,8 +41,21 @@ def make_session(settings: ClientSettings) -> boto3.Session:
 
 
 def effective_ca_bundle(session: boto3.Session, settings: ClientSettings) -> str | None:
-    """--ca-bundle, else the profile's ca_bundle or AWS_CA_BUNDLE, as the AWS CLI does."""
-    return settings.ca_bundle or session._session.get_config_variable("ca_bundle")
+    """The one trust store of a run, for boto3's calls and the workers' alike: --ca-bundle,
+    else the profile's ca_bundle or AWS_CA_BUNDLE (as the AWS CLI), else the system's (as
+    OpenSSL finds it, SSL_CERT_FILE / SSL_CERT_DIR included; boto3 alone would use certifi's)."""
+    return settings.ca_bundle or session._session.get_config_variable("ca_bundle") or system_trust_store()
+
+
+def system_trust_store() -> str | None:
+    """The system's CA file (or directory) as OpenSSL would use it; None: none found."""
+    paths = ssl.get_default_verify_paths()
+    for candidate in (paths.cafile, *SYSTEM_CA_FILES):
+        if candidate and os.path.isfile(candidate):
+            return candidate
+    if paths.capath and os.path.isdir(paths.capath) and os.listdir(paths.capath):
+        return paths.capath
+    return None
 
 
 def make_client(session: boto3.Session, settings: ClientSettings, region: str | None = None):

@@ -38,7 +38,9 @@ class TlsSettings:
     max_version: str | None = None  # "1.2" or "1.3"
 
     def context(self) -> ssl.SSLContext:
-        ctx = ssl.create_default_context(cafile=self.ca_bundle)
+        where = self.ca_bundle
+        ctx = ssl.create_default_context(cafile=None if where and os.path.isdir(where) else where,
+                                         capath=where if where and os.path.isdir(where) else None)
         if not self.verify:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
