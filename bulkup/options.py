@@ -47,6 +47,7 @@ class UploadOptions:
     max_attempts: int = 5
     tls_max_version: str | None = None          # "1.2" or "1.3"
     ray: str | None = None                      # a Ray cluster's address ("auto"): send from its nodes
+    ray_require_tls: bool = False               # refuse a cluster that runs without TLS
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def resolve(options: UploadOptions) -> RunSettings:
         sending=SendSettings(engine=options.engine, connections=options.connections,
                              verify_tls=options.verify_ssl, max_attempts=options.max_attempts,
                              tls_max_version=options.tls_max_version),
-        pool=PoolSettings(workers=options.workers, ray=options.ray),
+        pool=PoolSettings(workers=options.workers, ray=options.ray, ray_require_tls=options.ray_require_tls),
         follow_symlinks=options.follow_symlinks, dry_run=options.dry_run, checksum=options.checksum,
         require_verified=options.require_verified)
 

@@ -108,6 +108,27 @@ def test_put_sends_a_tree_from_the_cluster(s3server, s3, bucket, tmp_path, ray_c
     assert summary["objects_uploaded"] == len(files) and summary["nodes"]
 
 
+def test_a_cluster_without_tls_is_named_once_before_credentials_reach_its_nodes(s3server, s3, bucket,
+                                                                               tmp_path, ray_cluster):
+    files = make_files(tmp_path, 2, [])
+    run = run_ray(s3server, ray_cluster, "put", str(tmp_path / "src"), f"s3://{bucket}/")
+    assert run.returncode == 0, run.stderr
+    [warning] = [line for line in run.stderr.splitlines() if "without TLS" in line]
+    assert warning.startswith("bulkup: warning: ") and "RAY_USE_TLS" in warning
+    assert keys_in(s3, bucket) == sorted(os.path.basename(p) for p, _ in files)
+
+
+def test_ray_require_tls_refuses_a_cluster_without_it_and_sends_nothing(s3server, s3, bucket, tmp_path,
+                                                                        ray_cluster):
+    make_files(tmp_path, 2, [])
+    proc = subprocess.run(ray_command(s3server, ray_cluster, "put", str(tmp_path / "src"), f"s3://{bucket}/")
+                          + ["--ray-require-tls"], env={**ray_env(s3server, ray_cluster), "PATH": os.environ["PATH"]},
+                          capture_output=True, text=True, timeout=300)
+    line = error_line(proc, 2)
+    assert "without TLS" in line and "--ray-require-tls" in line
+    assert keys_in(s3, bucket) == []
+
+
 def test_pinned_objects_are_sent_by_their_node_only(s3server, s3, bucket, tmp_path, ray_cluster):
     files = make_files(tmp_path, 12, [12 * MiB])
     lines = [{"source": p, "destination": f"s3://{bucket}/{k}", "size": os.path.getsize(p),

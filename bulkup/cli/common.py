@@ -58,6 +58,9 @@ def add_upload_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
                    help="send from the nodes of a Ray cluster (ADDRESS, default: RAY_ADDRESS or "
                    "the cluster started on this machine); needs pip install 'bulkup[ray]'")
+    p.add_argument("--ray-require-tls", action="store_true",
+                   help="with --ray: refuse a cluster that runs without TLS (RAY_USE_TLS), whose other "
+                   "nodes would receive the credentials in clear")
     p.add_argument("--connections", type=int, default=2, help="connections per worker (default 2)")
     p.add_argument("--engine", default="auto", choices=["auto", *ENGINES],
                    help="how part bodies are sent (default: best available)")
@@ -95,7 +98,7 @@ def upload_options(args: argparse.Namespace, base: UploadOptions | None = None) 
 
 _OPTION_FLAGS = ("endpoint_url", "region", "profile", "addressing_style", "ca_bundle", "verify_ssl",
                  "part_size", "multipart_threshold", "workers", "connections", "checksum",
-                 "require_verified", "engine",
+                 "require_verified", "ray_require_tls", "engine",
                  "storage_class", "content_type", "metadata", "sse", "sse_kms_key_id",
                  "tls_max_version", "dry_run", "ray")
 

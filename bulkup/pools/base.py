@@ -23,6 +23,7 @@ class PoolSettings:
 
     workers: int | None = None           # None: one per core (per node's CPU with Ray)
     ray: str | None = None
+    ray_require_tls: bool = False        # refuse a cluster whose other nodes get credentials in clear
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import re
 import socket
 import time
@@ -83,11 +84,12 @@ class RayPool(Pool):
     queue_depth_per_connection = 4
 
     def __init__(self, config: WorkerConfig, tls_endpoint: bool, address: str,
-                 per_node: int | None = None) -> None:
+                 per_node: int | None = None, require_tls: bool = False) -> None:
         self.config = config
         self.tls_endpoint = tls_endpoint
         self.address = address
         self.per_node = per_node
+        self.require_tls = require_tls
         self.size = 0
         self.replacements_left = 0
         self.workers: list[RayWorker] = []
@@ -102,6 +104,7 @@ class RayPool(Pool):
         self.nodes = cluster_nodes(ray.nodes())
         if not self.nodes:
             raise UsageError(f"the Ray cluster at {self.address} has no node with CPUs to send from")
+        self._check_tls(ray)
         self._actor_class = ray.remote(RaySender)
         for node in self.nodes:
             for _ in range(self._count(node)):
@@ -111,6 +114,22 @@ class RayPool(Pool):
         # The first parts go out once (nearly) every actor can take some: the first actors
         # up would otherwise fill their queues with all of a small run's parts.
         ray.wait([w.pending for w in self.workers], num_returns=self.size, timeout=START_WAIT)
+
+    def _check_tls(self, ray) -> None:
+        """Before any credentials leave this machine: say (or, required, refuse) that a
+        cluster without TLS carries them to its other nodes in clear gRPC."""
+        if cluster_uses_tls():
+            return
+        here = ray.get_runtime_context().get_node_id()
+        others = [node.label for node in self.nodes if node.node_id != here]
+        if not others:
+            return
+        words = (f"the Ray cluster at {self.address} runs without TLS (RAY_USE_TLS is off): the "
+                 f"credentials reach its other nodes ({', '.join(others)}) in clear gRPC; start "
+                 "every node and this driver with RAY_USE_TLS=1 and its certificates (see README)")
+        if self.require_tls:        # stop() ends the connection this pool opened
+            raise UsageError(f"{words}; --ray-require-tls refuses to send them")
+        log.warning("%s", words)
 
     def _count(self, node: RayNode) -> int:
         return self.per_node or max(1, int(node.cpus))
@@ -228,6 +247,11 @@ class RayPool(Pool):
             _kill(worker.actor)
         if self._owns_connection:
             ray.shutdown()
+
+
+def cluster_uses_tls() -> bool:
+    """Whether Ray's gRPC runs over TLS here (Ray reads RAY_USE_TLS from the environment)."""
+    return os.environ.get("RAY_USE_TLS", "0").strip().lower() in ("1", "true", "yes")
 
 
 def join_cluster(address: str) -> bool:
