@@ -16,7 +16,7 @@ def busy_state() -> ProgressState:
     state = ProgressState()
     state.start(2003, 3 << 30, now=0.0)
     for worker in range(4):
-        state.worker_ready(worker, 1000 + worker, "user-space TLS (mmap)", 2)
+        state.worker_ready(worker, 1000 + worker, "user-space TLS", 2)
     state.object_started("datasets/2026/very/long/path/to/a/large/object/" + "x" * 80, 1 << 30, 128)
     state.object_started("short.bin", 64 << 20, 8)
     state.part_done("short.bin", 1, 8 << 20, worker=0, data_path="kTLS+sendfile")
@@ -55,7 +55,7 @@ def flood_of_events(seconds: float) -> tuple[int, float, str]:
     dashboard.frame = counting_frame
     dashboard.start(10_000_000, 10_000_000)
     dashboard.worker_ready(WorkerReady(worker=0, pid=1, engine="userspace",
-                                       engine_label="user-space TLS (mmap)", reason=""), 2)
+                                       engine_label="user-space TLS", reason=""), 2)
     started = time.monotonic()
     i = 0
     while time.monotonic() - started < seconds:

@@ -1,5 +1,8 @@
 """Checksums are really sent, and the server really checks them."""
+import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -14,7 +17,7 @@ from bulkup.transport.request import BucketEndpoint, CredentialSet, RequestSigne
 from bulkup.transport.engines.userspace import UserspaceEngine
 from bulkup.transport.sender import PartSender
 
-from conftest import keys_in, open_uploads, write_random_file
+from conftest import data_uploads, keys_in, open_uploads, write_random_file
 
 
 def _sender(server) -> PartSender:
@@ -72,3 +75,28 @@ def test_file_changing_during_upload_fails_that_object_and_leaves_nothing(aws_en
     assert "changed while being uploaded" in result.failed[0].error
     assert keys_in(s3, bucket) == []
     assert open_uploads(s3, bucket) == []
+
+
+def test_a_file_truncated_mid_upload_fails_that_object_alone_and_kills_no_worker(s3server, s3, bucket, tmp_path):
+    """logrotate's copytruncate: the file shrinks under the parts being read and sent."""
+    big = write_random_file(tmp_path / "t" / "big.log", 400 * MiB)
+    write_random_file(tmp_path / "t" / "small.txt", 1000)
+    env = s3server.env()
+    proc = subprocess.Popen([sys.executable, "-m", "bulkup", "put", str(tmp_path / "t"), f"s3://{bucket}/",
+                             "--endpoint-url", s3server.https_url, "--part-size", "64MiB", "--workers", "2",
+                             "--progress", "json"],
+                            env={**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    events = []
+    for line in proc.stdout:                    # once bytes flow, parts are being read and sent
+        events.append(json.loads(line))
+        if events[-1]["event"] == "progress" and events[-1]["bytes_sent"] > 0:
+            os.truncate(big, MiB)
+            break
+    stdout, stderr = proc.communicate(timeout=300)
+    events += [json.loads(line) for line in stdout.splitlines()]
+    assert proc.returncode == 1, stderr
+    assert not [e for e in events if e["event"] == "worker_lost"], "a worker died"
+    [failed] = [e for e in events if e["event"] == "object_failed"]
+    assert failed["key"] == "big.log" and "changed while being uploaded" in failed["reason"]
+    assert keys_in(s3, bucket) == ["small.txt"] and data_uploads(s3, bucket) == []

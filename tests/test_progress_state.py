@@ -6,7 +6,7 @@ def started(objects=10, total=1000) -> ProgressState:
     state = ProgressState()
     state.start(objects, total, now=100.0)
     state.worker_ready(0, 4242, "kTLS+io_uring", 2)
-    state.worker_ready(1, 4243, "user-space TLS (mmap)", 2)
+    state.worker_ready(1, 4243, "user-space TLS", 2)
     return state
 
 
@@ -24,7 +24,7 @@ def test_bytes_done_counts_each_object_once_whether_whole_or_in_parts():
 def test_large_object_shows_parts_done_of_total():
     state = started()
     state.object_started("big", 600, parts=3)
-    state.part_done("big", 1, 200, worker=1, data_path="user-space TLS (mmap)")
+    state.part_done("big", 1, 200, worker=1, data_path="user-space TLS")
     assert (state.large["big"].parts_done, state.large["big"].parts) == (1, 3)
 
 
@@ -61,7 +61,7 @@ def test_retrying_counts_parts_until_they_succeed_and_keeps_the_reason():
 def test_worker_ktls_column_reflects_the_path_its_parts_took():
     state = started()
     assert state.workers[0].ktls == "on" and state.workers[1].ktls == "off"
-    state.part_done("x", None, 1, worker=0, data_path="user-space TLS (mmap)")      # fell back
+    state.part_done("x", None, 1, worker=0, data_path="user-space TLS")      # fell back
     assert state.workers[0].ktls == "off"
     state.worker_ready(2, 1, "plain+sendfile", 1)
     assert state.workers[2].ktls == "-"

@@ -8,11 +8,10 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
 from awscrt import checksums as crt
 
-_HASH_STEP = 64 * 1024 * 1024   # feed long ranges in steps so a huge part stays interruptible
 
 
 @dataclass(frozen=True)
@@ -41,17 +40,19 @@ class ChecksumAlgorithm:
         """The boto3 parameter name for this checksum in CompleteMultipartUpload."""
         return f"Checksum{self.s3_name}" if self.s3_name else None
 
-    def compute(self, data: memoryview) -> int | bytes | None:
-        """The raw checksum of ``data`` (an int for CRCs, a digest for MD5)."""
+    def compute(self, data: Iterable[bytes | memoryview] | memoryview) -> int | bytes | None:
+        """The raw checksum (an int for CRCs, a digest for MD5) of ``data``: one buffer, or
+        its pieces in order."""
+        pieces = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data
         if self._crc is not None:
             value = 0
-            for start in range(0, len(data), _HASH_STEP):
-                value = self._crc(data[start:start + _HASH_STEP], value)
+            for piece in pieces:
+                value = self._crc(piece, value)
             return value
         if self.name == "md5":
             digest = hashlib.md5(usedforsecurity=False)
-            for start in range(0, len(data), _HASH_STEP):
-                digest.update(data[start:start + _HASH_STEP])
+            for piece in pieces:
+                digest.update(piece)
             return digest.digest()
         return None
 

@@ -2,7 +2,7 @@
 
 h11 does the HTTP framing (no hand-written parser); this class only moves bytes. Request
 bodies are passed through h11 untouched (``send_with_data_passthrough``) so a send engine
-can put them on the wire its own way (mmap + TLS write, sendfile, ...).
+can put them on the wire its own way (TLS writes from a buffer, sendfile, splice).
 """
 from __future__ import annotations
 

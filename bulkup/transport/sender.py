@@ -61,6 +61,8 @@ class PartSender:
                     body.check_unchanged()
                     return sent.done(task, self.worker, attempt, body)
                 except PartFailed as failure:
+                    if failure.code == "connection":
+                        body.check_unchanged()      # sendfile and splice stop short at a shrunk file
                     if failure.code in DIGEST_CODES:
                         checksum = self._checked_again(task, body, checksum, failure)
                     if not failure.retryable or attempt >= self.config.max_attempts:
@@ -159,7 +161,7 @@ class _Sent:
 
 def _computed(task: PartTask, body: FileBody) -> str | None:
     algorithm = get_algorithm(task.checksum_algorithm)
-    raw = algorithm.compute(body.view())
+    raw = algorithm.compute(body.chunks())
     return None if raw is None else algorithm.encode(raw)
 
 

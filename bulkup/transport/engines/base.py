@@ -21,7 +21,7 @@ class SendEngine(ABC):
     """
 
     name: ClassVar[str]
-    label: ClassVar[str]            # what a user sees, e.g. "user-space TLS (mmap)"
+    label: ClassVar[str]            # what a user sees, e.g. "user-space TLS"
     needs_kernel_tls: ClassVar[bool] = False   # on TLS connections: only where kTLS TX engaged
     path_name: ClassVar[str] = ""              # name in data-path labels (default: name)
 

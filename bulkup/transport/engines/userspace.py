@@ -1,7 +1,8 @@
-"""User-space TLS from an mmap of the file: works everywhere TLS works.
+"""User-space TLS: works everywhere TLS works.
 
-Bytes go from mapped page-cache pages straight into OpenSSL's encryption (one copy,
-which encryption in user space cannot avoid); no part is ever read into a bytes object.
+The body is read (pread) into one reused buffer and OpenSSL encrypts from there: one copy
+from the page cache, which also keeps a file that shrinks under the upload an error of
+that part (a memory map of it would kill the worker with SIGBUS).
 """
 from __future__ import annotations
 
@@ -14,23 +15,19 @@ if TYPE_CHECKING:
     from bulkup.transport.connection import HttpConnection
     from bulkup.transport.filebody import FileBody
 
-WRITE_SIZE = 1024 * 1024
-
 
 class UserspaceEngine(SendEngine):
     name = "userspace"
-    label = "user-space TLS (mmap)"
+    label = "user-space TLS"
 
     @classmethod
     def available(cls, tls: bool) -> Availability:
         if not tls:
-            return Availability(True, "always available: writes from a memory map of the file")
-        return Availability(True, "always available: OpenSSL encrypts from a memory map of the file")
+            return Availability(True, "always available: writes the file's bytes from a buffer")
+        return Availability(True, "always available: OpenSSL encrypts the file's bytes in this process")
 
     def send(self, conn: "HttpConnection", body: "FileBody", progress: Callable[[int], None]) -> None:
         assert conn.stream is not None
-        view = body.view()
-        for start in range(0, len(view), WRITE_SIZE):
-            chunk = view[start:start + WRITE_SIZE]
+        for chunk in body.chunks():
             conn.stream.sendall(chunk)
             progress(len(chunk))
