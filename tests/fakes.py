@@ -214,6 +214,11 @@ class FakePool(Pool):
         self.workers.append(worker)
         return worker
 
+    def halt(self) -> None:
+        self.halted = True
+        for worker in self.workers:
+            worker.state = WorkerState.GONE
+
     def stop(self, on_message: OnMessage) -> None:
         self.stopped = True
         for worker in self.live():
@@ -308,6 +313,7 @@ class FakeS3Client:
         self.uploads: dict[str, FakeUpload] = {}
         self.objects: dict[tuple[str, str], dict] = {}       # (bucket, key) -> HeadObject answer
         self._cues: list[_Cue] = []
+        self._hooks: dict[str, list] = {}
         self._ids = itertools.count(1)
 
     # -- cues and the server's state ------------------------------------------------------------
@@ -402,6 +408,15 @@ class FakeS3Client:
             raise client_error("NoSuchUpload", "AbortMultipartUpload")
         return {}
 
+    def list_parts(self, **params) -> dict:
+        self._called("list_parts", params)
+        return {"Parts": self._list_parts(params)}
+
+    def delete_object(self, **params) -> dict:
+        self._called("delete_object", params)
+        self.objects.pop((params["Bucket"], params["Key"]), None)
+        return {}
+
     def head_object(self, **params) -> dict:
         self._called("head_object", params)
         head = self.objects.get((params["Bucket"], params["Key"]))
@@ -414,8 +429,14 @@ class FakeS3Client:
 
     # -- the plumbing -------------------------------------------------------------------------
 
+    def on_call(self, operation: str, callback) -> None:
+        """Run ``callback()`` as each call of ``operation`` arrives (to look at the run then)."""
+        self._hooks.setdefault(operation, []).append(callback)
+
     def _called(self, operation: str, params: dict) -> None:
         self.calls.append(Call(operation, dict(params)))
+        for callback in self._hooks.get(operation, ()):
+            callback()
         if self.timeline is not None:
             self.timeline.append(f"{operation} {params.get('Key', params.get('Prefix', ''))}")
         if operation != "complete_multipart_upload" and (cue := self._cue(operation, params)) is not None:

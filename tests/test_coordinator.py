@@ -540,7 +540,8 @@ def test_a_listener_hears_a_failed_object_with_its_reason(tmp_path, s3, timeline
 
     assert not result.ok
     steps = [step for step in timeline if step != "flush"]
-    assert steps[-2:] == ["abort_multipart_upload refused.bin", "object_failed refused.bin: EntityTooLarge: fake"]
+    assert steps[-3:] == ["abort_multipart_upload refused.bin", "list_parts refused.bin",
+                          "object_failed refused.bin: EntityTooLarge: fake"]
     assert "complete_multipart_upload refused.bin" not in steps
     assert not any(step.startswith("object_done") for step in steps)
 
@@ -552,3 +553,18 @@ def test_a_listener_hears_a_single_put_object_done_without_parts(tmp_path, s3, t
     upload(pool, s3, [a_job(source)], listeners=[RecordingListener(timeline)])
 
     assert [step for step in timeline if step != "flush"] == ["object_done tiny.bin"]
+
+
+def test_a_failed_objects_upload_is_aborted_only_once_its_other_parts_in_flight_are_answered(tmp_path, s3):
+    source = a_file(tmp_path, "refused-early.bin", 4 * PART)
+    pool = FakePool(4, store=s3)
+    pool.fail(source.key, 1)
+    aborted_while = []
+    s3.on_call("abort_multipart_upload", lambda: aborted_while.append(
+        sum(1 for w in pool.live() for _ in w.in_flight)))
+
+    result = upload(pool, s3, [a_job(source)])
+
+    assert not result.ok
+    assert aborted_while == [0]                     # no part of it was still being sent
+    assert s3.uploads == {}

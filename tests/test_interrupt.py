@@ -7,6 +7,7 @@ import time
 import pytest
 
 from conftest import data_uploads, keys_in, open_uploads, write_random_file
+from faultproxy import FaultProxy
 
 pytestmark = pytest.mark.slow      # end to end through processes and servers
 
@@ -27,3 +28,49 @@ def test_ctrl_c_aborts_open_multipart_uploads(s3server, s3, bucket, tmp_path):
     assert stderr.strip().splitlines() == ["bulkup: interrupted: open multipart uploads were aborted"]
     assert open_uploads(s3, bucket) == []
     assert keys_in(s3, bucket) == []
+
+
+def start_put(server, path, bucket, url=None):
+    return subprocess.Popen([sys.executable, "-m", "bulkup", "put", path, f"s3://{bucket}/big.bin",
+                             "--endpoint-url", url or server.https_url, "--progress", "none"],
+                            env={**server.env()}, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_upload(s3, bucket):
+    deadline = time.monotonic() + 30
+    while not data_uploads(s3, bucket) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert data_uploads(s3, bucket), "the upload never started"
+
+
+def test_sigterm_stops_like_ctrl_c_and_aborts_open_uploads(s3server, s3, bucket, tmp_path):
+    path = write_random_file(tmp_path / "big.bin", 400 * 1024 * 1024)
+    proc = start_put(s3server, path, bucket)
+    wait_for_upload(s3, bucket)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert stderr.strip().splitlines() == ["bulkup: interrupted: open multipart uploads were aborted"]
+    assert open_uploads(s3, bucket) == [] and keys_in(s3, bucket) == []
+
+
+def test_a_second_ctrl_c_during_the_aborts_names_the_uploads_left_open(s3server, s3, bucket, tmp_path):
+    path = write_random_file(tmp_path / "big.bin", 200 * 1024 * 1024)
+    with FaultProxy(s3server.http_url, body_rate=20 * 1024 * 1024) as proxy:
+        proxy.hold(lambda method, target: method == "DELETE")          # the Abort
+        proc = start_put(s3server, path, bucket, url=proxy.url)
+        wait_for_upload(s3, bucket)
+        proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + 30
+        while proxy.held < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proxy.held == 1
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    [upload] = data_uploads(s3, bucket)
+    assert proc.returncode == 130
+    [line] = stderr.strip().splitlines()
+    assert "were NOT aborted" in line and upload["UploadId"] in line and "big.bin" in line
+    assert f"bulkup cleanup s3://{bucket}/ --older-than 0s --yes" in line
+    assert "uploads were aborted" not in line
+    s3.abort_multipart_upload(Bucket=bucket, Key="big.bin", UploadId=upload["UploadId"])

@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="bulkup: %(levelname)s: %(message)s")
     redact.install()
+    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
     if not args.debug:
         # Their warnings repeat what our one-line error says (certificate dumps included).
         for name in ("botocore", "urllib3"):
@@ -39,9 +40,25 @@ def main(argv: list[str] | None = None) -> int:
     except BulkupError as exc:
         print(f"bulkup: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("bulkup: interrupted: open multipart uploads were aborted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(interrupted_line(getattr(exc, "uploads_left", [])), file=sys.stderr)
         return 130
+
+
+def interrupted_line(left: list[str]) -> str:
+    """What an interrupted put says: every open upload aborted, or which are not and how to
+    abort them."""
+    if not left:
+        return "bulkup: interrupted: open multipart uploads were aborted"
+    shown = "; ".join(left[:5]) + (f"; and {len(left) - 5} more" if len(left) > 5 else "")
+    bucket = left[0].split("/")[2]
+    return (f"bulkup: interrupted: {len(left)} multipart upload(s) were NOT aborted: {shown}; "
+            f"abort them with: bulkup cleanup s3://{bucket}/ --older-than 0s --yes")
+
+
+def _interrupt_on_sigterm(signum, frame) -> None:
+    """SIGTERM (a container stop, ``timeout``) ends a run as Ctrl-C does."""
+    raise KeyboardInterrupt
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -77,9 +77,10 @@ class Coordinator:
                 self._handle_messages()
                 if self.credentials is not None:
                     self.credentials.check()
-        except BaseException:
+        except BaseException as exc:
+            self.pool.halt()            # no part may land after its upload is aborted
             if not self.keep_uploads:
-                self._abort_open_uploads()
+                exc.uploads_left = self._abort_open_uploads()
             raise
         finally:
             self.events.flush()
@@ -237,14 +238,13 @@ class Coordinator:
         if job.restarts >= MAX_RESTARTS:
             self._fail_object(obj, f"{reason} (and again after starting over {job.restarts} times)")
             return
-        if obj.upload_id and obj.upload_id in self._open_uploads:
-            self._abort(obj)
         try:
             source = self._look_again(job)
         except OSError as exc:
             self._fail_object(obj, f"{job.source.path}: {(exc.strerror or str(exc)).lower()}")
             return
         obj.retired = True
+        self._abort_when_idle(obj)
         self.events.object_restarted(job, source, reason)
         obj.result.parts, obj.result.checksum = 1, None
         self._plan(dataclasses.replace(job, source=source, upload_id=None, part_size=None, parts_done={},
@@ -263,17 +263,33 @@ class Coordinator:
         if obj.closed:
             return
         obj.result.error = reason
-        if obj.upload_id and obj.upload_id in self._open_uploads:
-            self._abort(obj)
+        self._abort_when_idle(obj)
         self.events.object_failed(obj.job, obj.result)
+
+    def _abort_when_idle(self, obj: ObjectUpload) -> None:
+        """Abort the object's upload once none of its parts is in flight (a part still being
+        sent may survive an Abort); it is called again as each of them is answered."""
+        if obj.upload_id and obj.upload_id in self._open_uploads and not self.scheduler.in_flight_of(obj):
+            self._abort(obj)
 
     def _abort(self, obj: ObjectUpload) -> None:
         self.store.abort(obj.job, obj.upload_id)
         self._open_uploads.pop(obj.upload_id, None)
 
-    def _abort_open_uploads(self) -> None:
-        for obj in list(self._open_uploads.values()):
-            self._abort(obj)
+    def _abort_open_uploads(self) -> list[str]:
+        """Abort every open upload (the workers are halted); the ones left open, as
+        ``s3://bucket/key (upload ID)``, if aborting failed or was interrupted."""
+        left = [obj for obj in self._open_uploads.values()]
+        try:
+            while left:
+                if self.store.abort(left[0].job, left[0].upload_id):
+                    self._open_uploads.pop(left[0].upload_id, None)
+                    left.pop(0)
+                else:
+                    break
+        except KeyboardInterrupt:       # a second Ctrl-C: stop aborting, and say what is left
+            pass
+        return [f"s3://{o.job.bucket}/{o.job.source.key} (upload {o.upload_id})" for o in left]
 
     # -- what workers say ----------------------------------------------------------------
 
@@ -322,6 +338,7 @@ class Coordinator:
                             fallback=done.fallback, ktls_rx=done.ktls_rx)
         self.events.part_sent(record, task.source.length)
         if obj.closed:
+            self._abort_when_idle(obj)
             return
         if (changed := self._seen(obj, done)) is not None:
             self._file_changed(obj, f"{obj.job.source.path}: {CHANGED} ({changed})")
@@ -361,6 +378,7 @@ class Coordinator:
         if error.fatal:
             raise FatalRemoteError(error.message)
         if obj.closed:
+            self._abort_when_idle(obj)
             return
         if error.code == "changed":
             self._file_changed(obj, error.message)
@@ -382,5 +400,7 @@ class Coordinator:
         self.events.worker_lost(worker.index, why)
         self.scheduler.requeue(worker)
         self.pool.replace(worker)
+        for obj in [o for o in self._open_uploads.values() if o.closed]:
+            self._abort_when_idle(obj)          # its last part in flight died with the worker
         for obj, reason in self.scheduler.drop_unservable():
             self._fail_object(obj, reason)

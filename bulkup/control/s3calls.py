@@ -17,6 +17,9 @@ from bulkup.plan.jobs import UploadJob
 from bulkup.transport.responses import FATAL_CODES
 
 
+ABORT_ATTEMPTS = 3
+
+
 class ObjectFailed(Exception):
     """This object cannot be uploaded; ``str()`` is the reason."""
 
@@ -60,13 +63,27 @@ class S3Calls:
             pass
 
     def abort(self, job: UploadJob, upload_id: str) -> bool:
-        """Abort the upload; False if that failed (``bulkup cleanup`` can find it later)."""
-        try:
-            self._client(job).abort_multipart_upload(Bucket=job.bucket, Key=job.source.key,
-                                                     UploadId=upload_id)
-        except (bex.ClientError, bex.BotoCoreError):
-            return False
-        return True
+        """Abort the upload and confirm it is gone: S3 may keep a part that was in flight
+        during an Abort, so ListParts is asked and the Abort repeated until it says
+        NoSuchUpload (a few times at most). False if it could not be confirmed
+        (``bulkup cleanup`` finds such uploads later)."""
+        client = self._client(job)
+        for _ in range(ABORT_ATTEMPTS):
+            try:
+                client.abort_multipart_upload(Bucket=job.bucket, Key=job.source.key, UploadId=upload_id)
+            except bex.ClientError as exc:
+                if error_code(exc) == "NoSuchUpload":
+                    return True
+            except bex.BotoCoreError:
+                return False
+            try:
+                client.list_parts(Bucket=job.bucket, Key=job.source.key, UploadId=upload_id)
+            except bex.ClientError as exc:
+                if error_code(exc) == "NoSuchUpload":
+                    return True
+            except bex.BotoCoreError:
+                return False
+        return False
 
     def head(self, job: UploadJob) -> dict | None:
         """The object's HeadObject answer with checksums, None if it cannot be had."""

@@ -45,6 +45,11 @@ class Scheduler:
         self._queues.setdefault(obj.job.node, deque()).append(task)
         self._queued += 1
 
+    def in_flight_of(self, obj: ObjectUpload) -> int:
+        """How many of ``obj``'s tasks a worker holds (sent, not yet answered)."""
+        return sum(1 for worker in self.pool.live() for task_id in worker.in_flight
+                   if self._tasks.get(task_id, (None,))[0] is obj)
+
     def lookup(self, task_id: int) -> tuple[ObjectUpload, PartTask] | None:
         return self._tasks.get(task_id)
 

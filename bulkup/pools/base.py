@@ -91,6 +91,11 @@ class Pool(ABC):
     def stop(self, on_message: OnMessage) -> None:
         """Let every worker finish, pass their last messages to ``on_message``, end them."""
 
+    @abstractmethod
+    def halt(self) -> None:
+        """End every worker at once (an interrupted or failed run): requests in flight are
+        cut, so no part lands after this returns."""
+
     def flush(self) -> None:
         """Deliver what ``send`` queued (a pool may batch sends)."""
 

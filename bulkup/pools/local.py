@@ -123,6 +123,13 @@ class LocalPool(Pool):
             if not worker.pipe.closed:
                 worker.pipe.close()
 
+    def halt(self) -> None:
+        for worker in self.workers:
+            if worker.process.poll() is None:
+                worker.process.kill()
+            worker.process.wait()
+            worker.state = WorkerState.GONE
+
     @staticmethod
     def _drain_until_exit(worker: LocalWorker, deadline: float, on_message: OnMessage) -> None:
         while time.monotonic() < deadline:

@@ -229,6 +229,11 @@ class RayPool(Pool):
 
     # -- stopping ------------------------------------------------------------------------
 
+    def halt(self) -> None:
+        for worker in self.workers:
+            _kill(worker.actor)
+            worker.state = WorkerState.GONE
+
     def stop(self, on_message: OnMessage) -> None:
         """Let every ready actor finish and report, then end them all."""
         ray = _ray()
