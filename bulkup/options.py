@@ -46,6 +46,7 @@ class UploadOptions:
     dry_run: bool = False
     max_attempts: int = 5
     tls_max_version: str | None = None          # "1.2" or "1.3"
+    min_rate: int = 256 * 1024                  # bytes/s: a request slower than this is cut and retried
     ray: str | None = None                      # a Ray cluster's address ("auto"): send from its nodes
     ray_require_tls: bool = False               # refuse a cluster that runs without TLS
 
@@ -78,7 +79,7 @@ def resolve(options: UploadOptions) -> RunSettings:
             sse=options.sse, sse_kms_key_id=options.sse_kms_key_id),
         sending=SendSettings(engine=options.engine, connections=options.connections,
                              verify_tls=options.verify_ssl, max_attempts=options.max_attempts,
-                             tls_max_version=options.tls_max_version),
+                             tls_max_version=options.tls_max_version, min_rate=options.min_rate),
         pool=PoolSettings(workers=options.workers, ray=options.ray, ray_require_tls=options.ray_require_tls),
         follow_symlinks=options.follow_symlinks, dry_run=options.dry_run, checksum=options.checksum,
         require_verified=options.require_verified)
@@ -97,6 +98,8 @@ def validate(options: UploadOptions) -> None:
         raise UsageError("--workers must be at least 1")
     if options.connections < 1:
         raise UsageError("--connections must be at least 1")
+    if options.min_rate < 1:
+        raise UsageError("--min-rate must be at least 1 byte a second")
     if options.tls_max_version not in (None, "1.2", "1.3"):
         raise UsageError("--tls-max-version must be 1.2 or 1.3")
     if options.addressing_style not in ("auto", "path", "virtual"):

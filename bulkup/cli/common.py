@@ -62,6 +62,9 @@ def add_upload_options(p: argparse.ArgumentParser) -> None:
                    help="with --ray: refuse a cluster that runs without TLS (RAY_USE_TLS), whose other "
                    "nodes would receive the credentials in clear")
     p.add_argument("--connections", type=int, default=2, help="connections per worker (default 2)")
+    p.add_argument("--min-rate", type=_size, default=256 * 1024, metavar="BYTES_PER_S",
+                   help="slowest a request may go (default 256KiB): each request's deadline is 60 s "
+                   "plus its body at this rate; a slower one is cut and sent again")
     p.add_argument("--engine", default="auto", choices=["auto", *ENGINES],
                    help="how part bodies are sent (default: best available)")
     p.add_argument("--checksum", default=AUTO, choices=[AUTO, *ALGORITHMS],
@@ -98,7 +101,7 @@ def upload_options(args: argparse.Namespace, base: UploadOptions | None = None) 
 
 _OPTION_FLAGS = ("endpoint_url", "region", "profile", "addressing_style", "ca_bundle", "verify_ssl",
                  "part_size", "multipart_threshold", "workers", "connections", "checksum",
-                 "require_verified", "ray_require_tls", "engine",
+                 "require_verified", "ray_require_tls", "min_rate", "engine",
                  "storage_class", "content_type", "metadata", "sse", "sse_kms_key_id",
                  "tls_max_version", "dry_run", "ray")
 

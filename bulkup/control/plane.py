@@ -28,6 +28,7 @@ class SendSettings:
     verify_tls: bool = True
     max_attempts: int = 5
     tls_max_version: str | None = None
+    min_rate: float = 256 * 1024         # bytes/s: the slowest a request may go before it is cut
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ class ControlPlane:
                             engine=engine, engine_reason=engine_reason,
                             connections=sending.connections, verify_tls=sending.verify_tls,
                             ca_bundle=self.settings.ca_bundle, max_attempts=sending.max_attempts,
-                            tls_max_version=sending.tls_max_version)
+                            tls_max_version=sending.tls_max_version, min_rate=sending.min_rate)
 
 
 def connect(settings: ClientSettings, session: "boto3.Session | None" = None) -> ControlPlane:

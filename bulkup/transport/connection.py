@@ -12,6 +12,7 @@ import os
 import socket
 import ssl
 import struct
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterator
 
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from bulkup.transport.filebody import FileBody
 
 _RECV_SIZE = 64 * 1024
+DEFAULT_MIN_RATE = 256 * 1024        # bytes/s: an exchange's deadline grows with its body at this
+MAX_RESPONSE_BODY = 1 << 20          # S3 answers a write with headers and at most a small XML
 _serials = itertools.count(1)
 
 
@@ -70,6 +73,7 @@ class HttpConnection:
         self.timeout = timeout
         self.serial = f"{os.getpid()}:{next(_serials)}"
         self.requests_sent = 0           # on the current socket
+        self.deadline = float("inf")     # of the exchange under way (time.monotonic)
         self.stream: socket.socket | None = None     # TCP socket, or the SSLSocket wrapping it
         self.ktls_tx = self.ktls_rx = False          # as the kernel reports it, per socket
         self._h11 = h11.Connection(our_role=h11.CLIENT)
@@ -130,10 +134,14 @@ class HttpConnection:
         self.stream = None
 
     def exchange(self, head: RequestHead, body: "FileBody", engine: "SendEngine",
-                 progress: Callable[[int], None]) -> Response:
-        """Send one request whose body is ``body`` on the open connection; read the response."""
+                 progress: Callable[[int], None], min_rate: float = DEFAULT_MIN_RATE) -> Response:
+        """Send one request whose body is ``body`` on the open connection; read the response.
+
+        The whole exchange has a deadline: the connection's timeout plus the body's size at
+        ``min_rate`` bytes/s (a server trickling bytes would otherwise hold it forever)."""
         assert self.stream is not None, "open() the connection first"
         self.requests_sent += 1
+        self.deadline = time.monotonic() + self.timeout + len(body) / max(min_rate, 1.0)
         try:
             self.stream.sendall(self._h11.send(h11.Request(
                 method=head.method, target=head.target, headers=head.headers)))
@@ -166,18 +174,30 @@ class HttpConnection:
         except (OSError, h11.ProtocolError):
             return None
 
+    def remaining(self) -> float:
+        """Seconds left before the current exchange's deadline; TimeoutError once past it."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"the exchange took longer than its deadline "
+                               f"({self.timeout:.0f} s plus the body at the minimum rate)")
+        return left
+
     def _read_response(self) -> Response:
         assert self.stream is not None
         status, headers, body = 0, {}, bytearray()
         while True:
             event = self._h11.next_event()
             if event is h11.NEED_DATA:
+                self.stream.settimeout(min(self.timeout, self.remaining()))
                 self._h11.receive_data(self.stream.recv(_RECV_SIZE))
             elif isinstance(event, h11.Response):
                 status = event.status_code
                 headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in event.headers}
             elif isinstance(event, h11.Data):
                 body += event.data
+                if len(body) > MAX_RESPONSE_BODY:
+                    raise h11.RemoteProtocolError(f"response body over {MAX_RESPONSE_BODY} bytes: "
+                                                  "not an S3 answer to a write")
             elif isinstance(event, h11.EndOfMessage):
                 break
             elif isinstance(event, h11.ConnectionClosed):

@@ -110,7 +110,7 @@ class PartSender:
             if not conn.is_open:
                 conn.open()
             engine = self._engine_for(conn)
-            response = conn.exchange(head, body, engine, self.progress)
+            response = conn.exchange(head, body, engine, self.progress, self.config.min_rate)
         except ssl.SSLCertVerificationError as exc:
             raise PartFailed(f"TLS certificate verification failed for {task.endpoint.host}: "
                              f"{exc.verify_message or exc.reason}", retryable=False, fatal=True,

@@ -39,6 +39,7 @@ class SendfileEngine(SendEngine):
         offset, end = body.offset, body.offset + body.length
         with conn.kernel_send() as out:
             while offset < end:
+                conn.remaining()            # past the exchange's deadline: TimeoutError
                 try:
                     sent = os.sendfile(out, body.fd, offset, min(STEP, end - offset))
                 except BlockingIOError:     # the send timeout ran out with nothing sent

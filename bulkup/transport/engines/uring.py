@@ -180,9 +180,11 @@ class Pipe:
 
 
 def _send_range(ring: Ring, pipe: Pipe, file_fd: int, offset: int, length: int, sock_fd: int,
-                progress: Callable[[int], None], timeout: float) -> None:
+                progress: Callable[[int], None], timeout: float,
+                remaining: Callable[[], float] = lambda: float("inf")) -> None:
     state = SpliceProgress(offset, offset + length)
     while not state.done:
+        remaining()                     # past the exchange's deadline: TimeoutError
         ops = state.next_chain(pipe.size, BATCH)
         raw = [(file_fd, op.file_offset, pipe.w, op.length, 0) if op.into_pipe else
                (pipe.r, -1, sock_fd, op.length, SPLICE_F_MORE) for op in ops]
@@ -227,7 +229,7 @@ class UringEngine(SendEngine):
         try:
             with conn.kernel_send() as sock_fd:
                 _send_range(shared_ring(), self._pipe, body.fd, body.offset, body.length, sock_fd,
-                            progress, conn.timeout)
+                            progress, conn.timeout, conn.remaining)
         except BaseException:
             self.close()                     # bytes may be left in the pipe: never reuse it
             raise

@@ -29,5 +29,6 @@ class UserspaceEngine(SendEngine):
     def send(self, conn: "HttpConnection", body: "FileBody", progress: Callable[[int], None]) -> None:
         assert conn.stream is not None
         for chunk in body.chunks():
+            conn.stream.settimeout(min(conn.timeout, conn.remaining()))
             conn.stream.sendall(chunk)
             progress(len(chunk))
