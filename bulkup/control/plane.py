@@ -13,6 +13,7 @@ from bulkup.errors import NotVerifiedError, UsageError
 from bulkup.plan.checksums import DEFAULT_ALGORITHM, ChecksumAlgorithm, get_algorithm
 from bulkup.transport.engines import EngineUnavailable, choose_engine
 from bulkup.transport.messages import WorkerConfig
+from bulkup.transport.proxy import proxy_environment
 from bulkup.transport.request import BucketEndpoint
 
 if TYPE_CHECKING:
@@ -104,7 +105,8 @@ class ControlPlane:
                             engine=engine, engine_reason=engine_reason,
                             connections=sending.connections, verify_tls=sending.verify_tls,
                             ca_bundle=self.settings.ca_bundle, max_attempts=sending.max_attempts,
-                            tls_max_version=sending.tls_max_version, min_rate=sending.min_rate)
+                            tls_max_version=sending.tls_max_version, min_rate=sending.min_rate,
+                            proxy_environment=proxy_environment())
 
 
 def connect(settings: ClientSettings, session: "boto3.Session | None" = None) -> ControlPlane:

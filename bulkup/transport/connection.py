@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import h11
 
 from bulkup.kernel import ktls
+from bulkup.transport.proxy import Proxy, open_tunnel
 from bulkup.transport.request import BucketEndpoint, RequestHead
 
 if TYPE_CHECKING:
@@ -67,8 +68,9 @@ class HttpConnection:
     """One keep-alive connection; reopened transparently when the server closes it."""
 
     def __init__(self, host: str, port: int, tls_context: ssl.SSLContext | None,
-                 timeout: float = 60.0) -> None:
+                 timeout: float = 60.0, proxy: Proxy | None = None) -> None:
         self.host, self.port = host, port
+        self.proxy = proxy
         self.tls_context = tls_context
         self.timeout = timeout
         self.serial = f"{os.getpid()}:{next(_serials)}"
@@ -79,8 +81,9 @@ class HttpConnection:
         self._h11 = h11.Connection(our_role=h11.CLIENT)
 
     @classmethod
-    def to(cls, endpoint: BucketEndpoint, tls: TlsSettings, timeout: float = 60.0) -> "HttpConnection":
-        return cls(endpoint.host, endpoint.port, tls.context() if endpoint.tls else None, timeout)
+    def to(cls, endpoint: BucketEndpoint, tls: TlsSettings, timeout: float = 60.0,
+           proxy: Proxy | None = None) -> "HttpConnection":
+        return cls(endpoint.host, endpoint.port, tls.context() if endpoint.tls else None, timeout, proxy)
 
     @property
     def is_open(self) -> bool:
@@ -109,15 +112,18 @@ class HttpConnection:
     def open(self) -> None:
         """Connect (and handshake) now; raises OSError / ssl.SSLError."""
         self.close()
-        sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        via = (self.proxy.host, self.proxy.port) if self.proxy else (self.host, self.port)
+        sock = socket.create_connection(via, timeout=self.timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         stream = sock
-        if self.tls_context is not None:
-            try:
+        try:
+            if self.proxy and self.tls_context is not None:
+                open_tunnel(sock, self.proxy, self.host, self.port)
+            if self.tls_context is not None:
                 stream = self.tls_context.wrap_socket(sock, server_hostname=self.host)
-            except BaseException:
-                sock.close()
-                raise
+        except BaseException:
+            sock.close()
+            raise
         self.stream = stream
         self.ktls_tx = self.tls and ktls.offloaded(stream, ktls.TLS_TX)
         self.ktls_rx = self.tls and ktls.offloaded(stream, ktls.TLS_RX)
@@ -143,8 +149,7 @@ class HttpConnection:
         self.requests_sent += 1
         self.deadline = time.monotonic() + self.timeout + len(body) / max(min_rate, 1.0)
         try:
-            self.stream.sendall(self._h11.send(h11.Request(
-                method=head.method, target=head.target, headers=head.headers)))
+            self.stream.sendall(self._h11.send(self._request(head)))
             if len(body):
                 for chunk in self._h11.send_with_data_passthrough(h11.Data(data=body)):
                     if chunk is body:
@@ -173,6 +178,16 @@ class HttpConnection:
             return self._read_response()
         except (OSError, h11.ProtocolError):
             return None
+
+    def _request(self, head: RequestHead) -> h11.Request:
+        """The request line and headers: absolute-form through an http proxy (no tunnel)."""
+        if self.proxy is None or self.tls_context is not None:
+            return h11.Request(method=head.method, target=head.target, headers=head.headers)
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        headers = list(head.headers)
+        if self.proxy.authorization:
+            headers.append(("Proxy-Authorization", self.proxy.authorization))
+        return h11.Request(method=head.method, target=f"http://{host}:{self.port}{head.target}", headers=headers)
 
     def remaining(self) -> float:
         """Seconds left before the current exchange's deadline; TimeoutError once past it."""

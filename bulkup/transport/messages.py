@@ -26,6 +26,7 @@ class WorkerConfig:
     ca_bundle: str | None = None
     timeout: float = 60.0               # seconds: each send and receive, and a request's base deadline
     min_rate: float = 256 * 1024        # bytes/s: a request's deadline grows with its body at this
+    proxy_environment: dict[str, str] = field(default_factory=dict, repr=False)  # the driver's *_proxy
     max_attempts: int = 5
     tls_max_version: str | None = None     # "1.2" or "1.3"; None: the best both sides speak
 

@@ -20,6 +20,7 @@ from bulkup.transport.engines.userspace import UserspaceEngine
 from bulkup.errors import PartFailed
 from bulkup.transport.filebody import FileBody
 from bulkup.transport.messages import PartDone, PartTask, WorkerConfig
+from bulkup.transport.proxy import proxy_for
 from bulkup.transport.request import BucketEndpoint, RequestSigner, upload_target
 from bulkup.transport.responses import DIGEST_CODES, etag_of, failure_from_response
 
@@ -136,7 +137,8 @@ class PartSender:
     def _connection(self, endpoint: BucketEndpoint) -> HttpConnection:
         conn = self._connections.get(endpoint)
         if conn is None:
-            conn = self._connections[endpoint] = HttpConnection.to(endpoint, self.tls, self.config.timeout)
+            proxy = proxy_for(endpoint.scheme, endpoint.host, endpoint.port, self.config.proxy_environment)
+            conn = self._connections[endpoint] = HttpConnection.to(endpoint, self.tls, self.config.timeout, proxy)
         return conn
 
 

@@ -1,0 +1,80 @@
+"""HTTP proxies for the workers, chosen exactly where boto3 would choose them.
+
+boto3 (botocore) takes ``HTTPS_PROXY`` for https endpoints and ``HTTP_PROXY`` for http ones
+from the environment, unless ``NO_PROXY`` names the host. Workers do the same with the
+driver's values: through an https proxy they open a tunnel (``CONNECT host:port``) and run
+TLS to the endpoint inside it, with SNI and certificate checks against the endpoint (and
+kTLS still possible: the socket is TCP); through an http proxy an http endpoint gets
+absolute-form requests. Proxy credentials come from the URL and are never shown.
+"""
+from __future__ import annotations
+
+import base64
+import errno
+import os
+import socket
+import urllib.request
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
+
+PROXY_VARIABLES = ("https_proxy", "http_proxy", "no_proxy")
+MAX_ANSWER = 16 * 1024
+
+
+@dataclass(frozen=True, kw_only=True)
+class Proxy:
+    """A proxy's address and, if its URL has them, the credentials for it."""
+
+    host: str
+    port: int
+    authorization: str | None = field(default=None, repr=False)   # "Basic ..."
+
+    @classmethod
+    def from_url(cls, url: str) -> "Proxy":
+        parts = urlsplit(url if "://" in url else f"http://{url}")
+        auth = None
+        if parts.username is not None:
+            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            auth = "Basic " + base64.b64encode(pair.encode()).decode()
+        return cls(host=parts.hostname or "", port=parts.port or 8080, authorization=auth)
+
+    @property
+    def where(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def proxy_environment() -> dict[str, str]:
+    """The proxy variables of this process (the driver's), to hand to the workers."""
+    return {k.lower(): v for k, v in os.environ.items() if k.lower() in PROXY_VARIABLES and v}
+
+
+def proxy_for(scheme: str, host: str, port: int, environment: dict[str, str]) -> Proxy | None:
+    """The proxy boto3 would use for ``scheme://host:port`` with these variables, if any."""
+    url = environment.get(f"{scheme}_proxy")
+    if not url:
+        return None
+    bypass = {"no": environment["no_proxy"]} if environment.get("no_proxy") else {}
+    if bypass and (urllib.request.proxy_bypass_environment(host, bypass) or
+                   urllib.request.proxy_bypass_environment(f"{host}:{port}", bypass)):
+        return None
+    return Proxy.from_url(url)
+
+
+def open_tunnel(sock: socket.socket, proxy: Proxy, host: str, port: int) -> None:
+    """Ask the proxy on ``sock`` for a tunnel to ``host:port``; OSError naming its answer."""
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    request = f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n"
+    if proxy.authorization:
+        request += f"Proxy-Authorization: {proxy.authorization}\r\n"
+    sock.sendall((request + "\r\n").encode())
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        data = sock.recv(4096)
+        if not data or len(answer) > MAX_ANSWER:
+            raise OSError(errno.ECONNRESET, f"the proxy {proxy.where} closed the tunnel to {target}")
+        answer += data
+    status_line = answer.split(b"\r\n", 1)[0].decode("latin-1")
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or parts[1] != "200":
+        raise OSError(errno.ECONNREFUSED, f"the proxy {proxy.where} answered {' '.join(parts[1:]) or 'nothing'} "
+                                          f"to CONNECT {target}")
