@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import data_uploads, error_line, open_uploads, run_bulkup, write_random_file
-from faultproxy import FaultProxy, completes_upload, is_probe, is_put_object, upload_part_of
+from conftest import assert_same_bytes, data_uploads, error_line, open_uploads, run_bulkup, write_random_file
+from faultproxy import FaultProxy, completes_upload, is_put_object, upload_part_of
 from test_migrate import assert_migrated, journal_states, make_files, manifest_for, migrate
 
 pytestmark = pytest.mark.slow      # end to end through processes and servers
@@ -152,23 +152,31 @@ def test_kill_between_last_part_and_complete_resends_nothing(s3server, s3, bucke
     assert not [p for p in sent_parts(after) if p[1] is not None], "parts were sent again"
 
 
-def test_upload_created_just_before_a_kill_is_adopted_not_orphaned(s3server, s3, bucket, tmp_path):
+def test_an_upload_another_client_started_on_the_key_is_neither_adopted_nor_aborted(s3server, s3, bucket,
+                                                                                      tmp_path):
+    """Killed while its CreateMultipartUpload was held: the upload that appears on the key
+    meanwhile is another tool's; the rerun makes its own and leaves that one alone."""
     files = make_files(tmp_path, 5, [12 * MiB])
-    created = []
+    manifest = manifest_for(tmp_path, bucket, files)
 
     def creating(method, target):
-        return method == "POST" and target.endswith("?uploads") and not is_probe(target)
+        return method == "POST" and target.endswith("?uploads")
 
-    def kill_point(proxy):
-        if proxy.held >= 1 and not created:      # the server creates it; the answer is lost
-            created.append(s3.create_multipart_upload(
-                Bucket=bucket, Key=files[-1][1], ChecksumAlgorithm="CRC64NVME",
-                ChecksumType="FULL_OBJECT")["UploadId"])
-        return bool(created)
-
-    _, _, after = kill_and_resume(s3server, s3, bucket, tmp_path, files, kill_point, hold=creating)
-    assert not [r for r in after if creating(r.method, r.target)], "a second upload was created"
-    assert open_uploads(s3, bucket) == []
+    with FaultProxy(s3server.http_url) as first:
+        first.hold(creating)
+        proc = start_migrate(s3server, manifest, url=first.url)
+        wait_for(lambda: first.held >= 1, what="bulkup's CreateMultipartUpload")
+        foreign = s3.create_multipart_upload(Bucket=bucket, Key=files[-1][1], ChecksumAlgorithm="CRC64NVME",
+                                             ChecksumType="FULL_OBJECT")["UploadId"]
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        first.release()
+    rerun = migrate(s3server, manifest)
+    assert rerun.returncode == 0, rerun.stderr
+    assert [u["UploadId"] for u in data_uploads(s3, bucket)] == [foreign]     # untouched
+    for path, key in files:
+        assert_same_bytes(s3, bucket, key, path)
+    s3.abort_multipart_upload(Bucket=bucket, Key=files[-1][1], UploadId=foreign)
 
 
 def test_resets_and_slowdowns_at_random_still_upload_everything(s3server, s3, bucket, tmp_path):

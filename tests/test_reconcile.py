@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 
@@ -202,34 +202,21 @@ def test_a_vanished_upload_whose_journal_lacks_a_part_starts_over_even_if_an_obj
     assert decision.action is Action.UPLOAD and decision.replan
 
 
-# -- an upload created just before a crash ------------------------------------------------------------
+# -- an upload on the key that the journal never recorded -------------------------------------------
 
 
-def test_an_upload_created_before_its_id_was_journaled_is_adopted_from_the_uploads_listed(tmp_path, s3):
+def test_an_upload_the_journal_never_recorded_is_neither_adopted_nor_aborted(tmp_path, s3):
     path = a_file(tmp_path)
     since = time.time() - 60
-    s3.add_upload(BUCKET, KEY, "just-created", initiated=datetime.fromtimestamp(since + 1, timezone.utc),
+    s3.add_upload(BUCKET, KEY, "someone-elses", initiated=datetime.fromtimestamp(since + 1, timezone.utc),
                   parts={1: listed(path, 1)})
-    s3.add_upload(BUCKET, KEY + ".bak", "same-prefix", initiated=datetime.fromtimestamp(since + 2, timezone.utc))
-    row = a_row(path, state=ObjectState.CREATING, upload_id=None, since=since)
-
-    decision = reconciler(s3).decide(row, {})
-
-    assert decision.action is Action.UPLOAD and not decision.replan
-    assert decision.upload_id == "just-created" and set(decision.parts) == {1}
-    [listing] = s3.calls_to("list_multipart_uploads")
-    assert listing.params == {"Bucket": BUCKET, "Prefix": KEY}
-
-
-def test_an_upload_older_than_the_creating_step_is_not_adopted(tmp_path, s3):
-    path = a_file(tmp_path)
-    since = time.time()
-    s3.add_upload(BUCKET, KEY, "old", initiated=datetime.fromtimestamp(since, timezone.utc) - timedelta(hours=1))
     row = a_row(path, state=ObjectState.CREATING, upload_id=None, since=since)
 
     decision = reconciler(s3).decide(row, {})
 
     assert decision.action is Action.UPLOAD and decision.replan and decision.upload_id is None
+    assert "someone-elses" in s3.uploads
+    assert s3.calls_to("list_multipart_uploads") == [] and s3.calls_to("abort_multipart_upload") == []
 
 
 # -- failures --------------------------------------------------------------------------------------------

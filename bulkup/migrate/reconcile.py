@@ -6,7 +6,10 @@ slow part (stat, ListParts, HeadObject) can run in a thread pool ahead of the up
   (ListParts is the truth: a part the journal missed is kept, one the server lost is resent);
 - an upload that vanished is checked for a Complete that succeeded just before a crash;
 - a source changed since its parts were sent starts over (the old upload is aborted);
-- with ``skip_existing``, an object already on the server is skipped.
+- with ``skip_existing``, an object already on the server is skipped;
+- only uploads this journal recorded are continued or aborted: one that appeared on the key
+  otherwise (another tool's, or one whose id a crash kept from the journal) is left alone,
+  for ``bulkup cleanup`` to list.
 """
 from __future__ import annotations
 
@@ -15,7 +18,6 @@ import enum
 import os
 from dataclasses import dataclass, field
 from typing import Callable
-from datetime import datetime, timedelta, timezone
 
 import botocore.exceptions as bex
 
@@ -26,7 +28,6 @@ from bulkup.migrate.journal import JournalObject, ObjectState
 from bulkup.plan.parts import split_parts
 from bulkup.control.s3client import describe, error_code
 
-ADOPT_WINDOW = timedelta(minutes=10)    # clock skew allowance when adopting an unjournaled upload
 
 
 class Action(enum.Enum):
@@ -78,7 +79,7 @@ class Reconciler:
                 return Decision(row, Action.FAIL, reason=f"source {row.source}: {(exc.strerror or str(exc)).lower()}")
             decision = Decision(row, Action.UPLOAD, st.st_size, st.st_mtime_ns)
         try:
-            upload_id = row.upload_id or (self._adoptable(row) if row.state is ObjectState.CREATING else None)
+            upload_id = row.upload_id      # only uploads this journal recorded are ours to continue
             if upload_id:
                 self._continue(decision, upload_id, journal_parts)
             elif row.state in (ObjectState.CREATING, ObjectState.UPLOADING):
@@ -144,15 +145,6 @@ class Reconciler:
             decision.action, decision.etag, decision.checksum = Action.DONE, head.get("ETag", ""), found
         else:
             decision.replan = True
-
-    def _adoptable(self, row: JournalObject) -> str | None:
-        """An upload created just before a crash, before the journal heard its id."""
-        client = self.client_for(row.bucket)
-        since = datetime.fromtimestamp(row.since or 0, timezone.utc) - ADOPT_WINDOW
-        pages = client.get_paginator("list_multipart_uploads").paginate(Bucket=row.bucket, Prefix=row.key)
-        ours = [u for page in pages for u in page.get("Uploads", [])
-                if u["Key"] == row.key and u["Initiated"] >= since]
-        return max(ours, key=lambda u: u["Initiated"])["UploadId"] if ours else None
 
     def _skip_if_present(self, decision: Decision) -> None:
         row = decision.row
