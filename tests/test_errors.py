@@ -2,6 +2,7 @@
 import json
 import os
 import socket
+import subprocess
 
 import pytest
 
@@ -155,4 +156,21 @@ def test_a_store_that_says_the_clock_is_wrong_ends_the_run_at_once_with_the_skew
     line = error_line(proc, 1)
     assert "clock" in line and "20 min" in line and "behind" in line
     assert len(puts) <= 4                     # no part was tried again and again
+    assert_nothing_left(s3, bucket)
+
+
+def test_a_file_larger_than_s3s_largest_object_is_one_line_before_any_byte(s3server, s3, bucket, tmp_path):
+    roomy = tmp_path / "tmpfs"                 # ext4 cannot hold a 49 TiB file, even sparse
+    roomy.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(roomy)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        huge = roomy / "huge.bin"
+        with open(huge, "wb") as f:
+            f.truncate(49 * 1024 ** 4)
+        line = error_line(put(s3server, str(huge), f"s3://{bucket}/"))
+    finally:
+        subprocess.run(["umount", str(roomy)], capture_output=True)
+    assert "huge.bin" in line and "48.8 TiB" in line
     assert_nothing_left(s3, bucket)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from bulkup.errors import SourceError
+from bulkup.plan.parts import MAX_OBJECT_SIZE
 from bulkup.plan.s3url import S3Url, check_key
 
 
@@ -180,6 +181,9 @@ def _source_file(path: str, key: str, st: os.stat_result) -> SourceFile:
         check_key(key)
     except Exception as exc:
         raise SourceError(f"{path}: {exc}") from None
+    if st.st_size > MAX_OBJECT_SIZE:
+        raise SourceError(f"{path}: {st.st_size:,} bytes is more than S3's largest object "
+                          "(10,000 parts of 5 GiB, 48.8 TiB)")
     return SourceFile(path=path, key=key, size=st.st_size, mtime_ns=st.st_mtime_ns,
                       ctime_ns=st.st_ctime_ns, inode=st.st_ino)
 
