@@ -276,3 +276,34 @@ def test_a_second_run_on_the_same_journal_is_refused_naming_the_first(s3server, 
     assert status.returncode == 0 and "migration of" in status.stdout
     assert first.returncode == 0, stderr
     assert_migrated(s3, bucket, files)
+
+
+def test_parts_a_dying_worker_reported_before_it_died_are_not_sent_again(s3server, s3, bucket, tmp_path):
+    """The coordinator is stopped (SIGSTOP) while workers finish parts and report them; both
+    workers are then killed with their reports unread. On SIGCONT it reads each worker's last
+    reports and then its death: those parts count, and are not sent again."""
+    path = write_random_file(tmp_path / "big.bin", 60 * MiB)
+    parts = lambda method, target: method == "PUT" and "partNumber=" in target
+    with FaultProxy(s3server.http_url) as proxy:
+        proxy.hold(parts)
+        proc = subprocess.Popen([sys.executable, "-m", "bulkup", "put", path, f"s3://{bucket}/big.bin",
+                                 "--endpoint-url", proxy.url, "--workers", "2", "--part-size", "5MiB",
+                                 "--progress", "none"], env={**s3server.env(), "PATH": os.environ["PATH"]},
+                                stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: proxy.held >= 4, what="every connection to hold a part")
+        workers = children(proc.pid)
+        os.kill(proc.pid, signal.SIGSTOP)
+        proxy.hold(lambda method, target: False)
+        proxy.release()                                  # the parts end while nobody reads the reports
+        wait_for(lambda: not proxy.in_flight(), what="the workers' parts in hand to end")
+        time.sleep(0.5)
+        reported = [upload_part_of(r)[1] for r in proxy.records if upload_part_of(r) and r.status == 200]
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        os.kill(proc.pid, signal.SIGCONT)
+        _, stderr = proc.communicate(timeout=120)
+        sent = [upload_part_of(r)[1] for r in proxy.records if upload_part_of(r)]
+    assert proc.returncode == 0, stderr
+    assert len(reported) >= 4
+    assert sorted(sent) == sorted(set(sent))             # no part was sent twice
+    assert_same_bytes(s3, bucket, "big.bin", path)
