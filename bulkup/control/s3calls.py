@@ -68,21 +68,12 @@ class S3Calls:
         NoSuchUpload (a few times at most). False if it could not be confirmed
         (``bulkup cleanup`` finds such uploads later)."""
         client = self._client(job)
+        where = {"Bucket": job.bucket, "Key": job.source.key, "UploadId": upload_id}
         for _ in range(ABORT_ATTEMPTS):
-            try:
-                client.abort_multipart_upload(Bucket=job.bucket, Key=job.source.key, UploadId=upload_id)
-            except bex.ClientError as exc:
-                if error_code(exc) == "NoSuchUpload":
-                    return True
-            except bex.BotoCoreError:
-                return False
-            try:
-                client.list_parts(Bucket=job.bucket, Key=job.source.key, UploadId=upload_id)
-            except bex.ClientError as exc:
-                if error_code(exc) == "NoSuchUpload":
-                    return True
-            except bex.BotoCoreError:
-                return False
+            for call in (client.abort_multipart_upload, client.list_parts):
+                gone = _gone_after(call, where)
+                if gone is not None:
+                    return gone
         return False
 
     def head(self, job: UploadJob) -> dict | None:
@@ -95,6 +86,18 @@ class S3Calls:
 
     def _client(self, job: UploadJob):
         return self.routes[job.bucket].client
+
+
+def _gone_after(call, params: dict) -> bool | None:
+    """True if ``call`` says the upload is gone (NoSuchUpload), False if the store cannot be
+    asked (the caller gives up), None otherwise (it was there when asked)."""
+    try:
+        call(**params)
+    except bex.ClientError as exc:
+        return True if error_code(exc) == "NoSuchUpload" else None
+    except bex.BotoCoreError:
+        return False
+    return None
 
 
 def _classified(exc: bex.ClientError) -> Exception:
