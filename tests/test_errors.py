@@ -118,6 +118,7 @@ def test_no_verify_ssl_works_but_warns_loudly(s3server, s3, bucket, files):
     assert keys_in(s3, bucket) == ["large.bin", "small.txt"]
 
 
+@pytest.mark.slow
 def test_a_control_plane_call_that_keeps_failing_is_one_line_and_put_aborts_its_upload(s3server, s3, bucket,
                                                                                        files):
     _, large = files
@@ -129,6 +130,7 @@ def test_a_control_plane_call_that_keeps_failing_is_one_line_and_put_aborts_its_
     assert_nothing_left(s3, bucket)
 
 
+@pytest.mark.slow
 def test_a_control_plane_call_that_keeps_failing_keeps_a_migrations_upload_for_resuming(s3server, s3, bucket,
                                                                                           files, tmp_path):
     _, large = files
@@ -146,6 +148,7 @@ def test_a_control_plane_call_that_keeps_failing_keeps_a_migrations_upload_for_r
     assert data_uploads(s3, bucket) == [] and keys_in(s3, bucket) == ["large.bin"]
 
 
+@pytest.mark.slow
 def test_a_store_that_says_the_clock_is_wrong_ends_the_run_at_once_with_the_skew(s3server, s3, bucket, files):
     small, large = files
     with FaultProxy(s3server.http_url, skewed_by=-1200.0,

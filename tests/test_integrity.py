@@ -77,6 +77,7 @@ def test_file_changing_during_upload_fails_that_object_and_leaves_nothing(aws_en
     assert open_uploads(s3, bucket) == []
 
 
+@pytest.mark.slow
 def test_a_file_truncated_mid_upload_fails_that_object_alone_and_kills_no_worker(s3server, s3, bucket, tmp_path):
     """logrotate's copytruncate: the file shrinks under the parts being read and sent."""
     big = write_random_file(tmp_path / "t" / "big.log", 400 * MiB)

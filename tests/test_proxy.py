@@ -13,8 +13,9 @@ from conftest import assert_same_bytes, keys_in, run_bulkup, write_random_file
 
 MiB = 1024 * 1024
 USER, PASSWORD = "bulkupuser", "proxy-password-never-shown-4f1d"
-pytestmark = pytest.mark.skipif(shutil.which("tinyproxy") is None and not os.environ.get("CI"),
-                                reason="tinyproxy is not installed (make test installs it)")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("tinyproxy") is None and not os.environ.get("CI"),
+                                 reason="tinyproxy is not installed (make test installs it)")]
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,8 @@ import re
 import threading
 import time
 
+import pytest
+
 from conftest import run_bulkup, write_random_file
 
 SIGNATURE = re.compile(r"Signature=[0-9a-f]{16,}|X-Amz-Signature=[0-9a-f]{16,}|Signature:\s*[0-9a-f]{64}", re.I)
@@ -70,6 +72,7 @@ def debug_put(moto_server, tmp_path, env) -> str:
     return proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_debug_shows_no_credentials_from_assume_role(moto_server, tmp_path):
     env = role_profile(tmp_path, moto_server.url, role_arn="arn:aws:iam::123456789012:role/uploader",
                        source_profile="base")
@@ -79,6 +82,7 @@ def test_debug_shows_no_credentials_from_assume_role(moto_server, tmp_path):
     assert_no_secrets(output, "base-secret-never-shown-0123456789")
 
 
+@pytest.mark.slow
 def test_debug_shows_no_web_identity_token(moto_server, tmp_path):
     token = tmp_path / "token"
     token.write_text("web-identity-token-never-shown-" + "y" * 40)
@@ -108,6 +112,7 @@ class SsoPortal(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.slow
 def test_debug_shows_no_sso_token_or_credentials(moto_server, tmp_path):
     portal = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SsoPortal)
     threading.Thread(target=portal.serve_forever, daemon=True).start()
@@ -142,6 +147,7 @@ def test_one_trust_store_for_control_plane_and_workers_the_systems(s3server, s3,
     assert s3.head_object(Bucket=bucket, Key="big.bin")["ContentLength"] == 11 * 1024 * 1024
 
 
+@pytest.mark.slow
 def test_a_ca_bundle_replaces_the_system_store_for_both(s3server, bucket, tmp_path):
     path = write_random_file(tmp_path / "a.txt", 100)
     env = {k: v for k, v in s3server.env().items() if k != "AWS_CA_BUNDLE"}

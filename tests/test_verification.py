@@ -9,11 +9,13 @@ import sys
 import threading
 import time
 
+import pytest
 
 from devtools.stores import RcloneServer
 from conftest import assert_same_bytes, keys_in, open_uploads, run_bulkup, write_random_file
 from faultproxy import FaultProxy, completes_upload
 
+pytestmark = pytest.mark.slow      # end to end through three stores and a proxy
 MiB = 1024 * 1024
 
 
