@@ -11,8 +11,8 @@ def test_combined_part_checksums_equal_the_whole_file_checksum(name):
     algo = ALGORITHMS[name]
     data = os.urandom(300_001)
     cuts = [0, 100_000, 200_000, 300_001]
-    parts = [(algo.encode(algo.compute(memoryview(data[a:b]))), b - a) for a, b in zip(cuts, cuts[1:])]
-    assert algo.combine_parts(parts) == algo.encode(algo.compute(memoryview(data)))
+    parts = [(algo.text(data[a:b]), b - a) for a, b in zip(cuts, cuts[1:])]
+    assert algo.combine_parts(parts) == algo.text(data)
 
 
 def test_md5_is_the_content_md5_header_value():
@@ -20,4 +20,4 @@ def test_md5_is_the_content_md5_header_value():
     import hashlib
     algo = ALGORITHMS["md5"]
     assert algo.header == "Content-MD5"
-    assert algo.encode(algo.compute(memoryview(b"abc"))) == base64.b64encode(hashlib.md5(b"abc").digest()).decode()
+    assert algo.text(b"abc") == base64.b64encode(hashlib.md5(b"abc").digest()).decode()

@@ -130,7 +130,7 @@ def _create(client, bucket: str, key: str, algorithm: ChecksumAlgorithm) -> tupl
 
 
 def _right_flexible(client, bucket, key, upload_id, algorithm) -> tuple[Support, bool]:
-    value = _value(algorithm, PROBE_BODY)
+    value = algorithm.text(PROBE_BODY)
     try:
         answer = client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=1,
                                     Body=PROBE_BODY, **{algorithm.complete_key: value})
@@ -148,7 +148,7 @@ def _right_flexible(client, bucket, key, upload_id, algorithm) -> tuple[Support,
 def _wrong_flexible(client, bucket, key, upload_id, algorithm) -> Support:
     try:
         client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=2, Body=PROBE_BODY,
-                           **{algorithm.complete_key: _value(algorithm, PROBE_BODY + b"?")})
+                           **{algorithm.complete_key: algorithm.text(PROBE_BODY + b"?")})
     except bex.ClientError as exc:
         if _refused_digest(exc):
             return Support.VERIFIED
@@ -157,7 +157,7 @@ def _wrong_flexible(client, bucket, key, upload_id, algorithm) -> Support:
 
 
 def _wrong_md5(client, bucket, key, upload_id, algorithm, with_flexible: bool) -> Support:
-    params = {algorithm.complete_key: _value(algorithm, PROBE_BODY)} if with_flexible else {}
+    params = {algorithm.complete_key: algorithm.text(PROBE_BODY)} if with_flexible else {}
     wrong = base64.b64encode(hashlib.md5(PROBE_BODY + b"?").digest()).decode()
     try:
         client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=3, Body=PROBE_BODY,
@@ -173,10 +173,6 @@ def _refused_digest(exc: bex.ClientError) -> bool:
     """The store refused a body whose checksum did not match (not a header it refuses)."""
     return error_code(exc) in DIGEST_CODES or (
         error_code(exc) == "InvalidRequest" and "checksum" in str(exc).lower() and "mismatch" in str(exc).lower())
-
-
-def _value(algorithm: ChecksumAlgorithm, body: bytes) -> str:
-    return algorithm.encode(algorithm.compute(memoryview(body)))
 
 
 def _echo(answer: dict, algorithm: ChecksumAlgorithm) -> str | None:

@@ -56,6 +56,12 @@ class ChecksumAlgorithm:
             return digest.digest()
         return None
 
+    def text(self, data: Iterable[bytes | memoryview] | bytes | memoryview) -> str | None:
+        """The checksum of ``data`` (one buffer, or its pieces in order) as S3 writes it
+        (base64); None for ``none``."""
+        raw = self.compute(data)
+        return None if raw is None else self.encode(raw)
+
     def combine(self, first: int, second: int, second_length: int) -> int:
         """The CRC of two adjacent ranges from the CRCs of each."""
         assert self._combine is not None

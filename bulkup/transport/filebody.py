@@ -94,10 +94,9 @@ class FileBody:
 
 
 def checksum_range(path: str, offset: int, length: int, algorithm: ChecksumAlgorithm) -> str | None:
-    """The base64 checksum of a byte range of a file, read through a memory map."""
+    """The base64 checksum of a byte range of a file."""
     with FileBody(FileRange(path=path, offset=offset, length=length)) as body:
-        raw = algorithm.compute(body.chunks())
-    return None if raw is None else algorithm.encode(raw)
+        return algorithm.text(body.chunks())
 
 
 def checksum_file(path: str, name: str = "crc64nvme") -> str | None:

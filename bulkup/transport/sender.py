@@ -162,9 +162,7 @@ class _Sent:
 
 
 def _computed(task: PartTask, body: FileBody) -> str | None:
-    algorithm = get_algorithm(task.checksum_algorithm)
-    raw = algorithm.compute(body.chunks())
-    return None if raw is None else algorithm.encode(raw)
+    return get_algorithm(task.checksum_algorithm).text(body.chunks())
 
 
 def _confirmed(task: PartTask, checksum: str | None, etag: str, headers: dict[str, str]) -> bool:
