@@ -185,14 +185,11 @@ def _status(exc: bex.ClientError) -> int | None:
 
 
 def choose_checksum(requested: str, checks: StoreChecks | None) -> ChecksumChoice:
-    """The checksum to send to a store given what it verifies (``requested``: auto or a name)."""
+    """The checksum to send to a store given what it verifies (``requested``: auto or a
+    name; ``checks`` may be None only for none)."""
     if requested == "none":
         return ChecksumChoice(algorithm=get_algorithm("none"), verified=False, warning=True,
                               notice="checksums: --checksum none: nothing will be verified by the store")
-    if checks is None:
-        algorithm = get_algorithm("crc64nvme" if requested == AUTO else requested)
-        return ChecksumChoice(algorithm=algorithm, verified=False, warning=False,
-                              notice=f"checksums: sending {algorithm.name}")
     where = checks.where
     if checks.error:
         algorithm = get_algorithm("crc64nvme" if requested == AUTO else requested)

@@ -16,7 +16,8 @@ from rich.table import Table
 from rich.text import Text
 
 from bulkup.display.sink import ProgressSink
-from bulkup.display.text import format_seconds, human_bytes, node_rows, verification_text, worker_rows
+from bulkup.display.text import (format_seconds, human_bytes, node_rows, notice_line, verification_text,
+                                 worker_rows)
 from bulkup.display.state import ProgressState
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ class RichDashboard(ProgressSink):
                           transient=False, redirect_stdout=False, redirect_stderr=False)
 
     def show_notice(self, text: str, warning: bool) -> None:
-        self.console.print(f"bulkup: {'warning: ' if warning else ''}{text}", markup=False,
+        self.console.print(notice_line(text, warning), markup=False,
                            style="yellow" if warning else None, highlight=False)
 
     def start(self, objects: int, total_bytes: int) -> None:

@@ -39,6 +39,7 @@ import time
 from typing import TYPE_CHECKING, TextIO
 
 from bulkup.display.sink import ProgressSink
+from bulkup.display.text import notice_line
 
 if TYPE_CHECKING:
     from bulkup.plan.results import UploadResult
@@ -54,7 +55,7 @@ class JsonLinesProgress(ProgressSink):
 
     def show_notice(self, text: str, warning: bool) -> None:
         """On stderr for people, and as a ``notice`` event for tools."""
-        print(f"bulkup: {'warning: ' if warning else ''}{text}", file=sys.stderr, flush=True)
+        print(notice_line(text, warning), file=sys.stderr, flush=True)
         self._emit("notice", text=text, warning=warning)
 
     def start(self, objects: int, total_bytes: int) -> None:

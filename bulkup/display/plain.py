@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from bulkup.display.sink import ProgressSink
 from bulkup.display.state import ProgressState
-from bulkup.display.text import status_line, summary_lines
+from bulkup.display.text import notice_line, status_line, summary_lines
 
 if TYPE_CHECKING:
     from bulkup.plan.results import ObjectResult, UploadResult
@@ -24,7 +24,7 @@ class PlainProgress(ProgressSink):
         self._last = time.monotonic()
 
     def show_notice(self, text: str, warning: bool) -> None:
-        self._print(f"bulkup: {'warning: ' if warning else ''}{text}")
+        self._print(notice_line(text, warning))
 
     def bytes_sent(self, worker: int, nbytes: int) -> None:
         super().bytes_sent(worker, nbytes)

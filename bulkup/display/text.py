@@ -25,6 +25,11 @@ def format_seconds(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
+def notice_line(text: str, warning: bool) -> str:
+    """A notice as every display prints it: ``bulkup: [warning: ]text``."""
+    return f"bulkup: {'warning: ' if warning else ''}{text}"
+
+
 def status_line(state: ProgressState, now: float) -> str:
     """One line: objects, bytes, percent, rate, ETA, and any failures or retries."""
     percent = 100 * state.bytes_progress / state.bytes_total if state.bytes_total else 100.0

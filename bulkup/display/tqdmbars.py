@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from bulkup.display.plain import PlainProgress
 from bulkup.display.sink import ProgressSink
+from bulkup.display.text import notice_line
 
 if TYPE_CHECKING:
     from bulkup.plan.results import UploadResult
@@ -28,7 +29,7 @@ class TqdmProgress(ProgressSink):
         self._last = 0.0
 
     def show_notice(self, text: str, warning: bool) -> None:
-        tqdm.write(f"bulkup: {'warning: ' if warning else ''}{text}", file=self.out)
+        tqdm.write(notice_line(text, warning), file=self.out)
 
     def start(self, objects: int, total_bytes: int) -> None:
         super().start(objects, total_bytes)
