@@ -17,6 +17,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
+import h11
+
 PROXY_VARIABLES = ("https_proxy", "http_proxy", "no_proxy")
 MAX_ANSWER = 16 * 1024
 
@@ -61,20 +63,22 @@ def proxy_for(scheme: str, host: str, port: int, environment: dict[str, str]) ->
 
 
 def open_tunnel(sock: socket.socket, proxy: Proxy, host: str, port: int) -> None:
-    """Ask the proxy on ``sock`` for a tunnel to ``host:port``; OSError naming its answer."""
+    """Ask the proxy on ``sock`` for a tunnel to ``host:port`` (HTTP CONNECT, framed by h11);
+    OSError naming the proxy's answer if it will not open one."""
     target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    request = f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n"
-    if proxy.authorization:
-        request += f"Proxy-Authorization: {proxy.authorization}\r\n"
-    sock.sendall((request + "\r\n").encode())
-    answer = b""
-    while b"\r\n\r\n" not in answer:
-        data = sock.recv(4096)
-        if not data or len(answer) > MAX_ANSWER:
+    headers = [("Host", target)] + ([("Proxy-Authorization", proxy.authorization)] if proxy.authorization else [])
+    http = h11.Connection(our_role=h11.CLIENT, max_incomplete_event_size=MAX_ANSWER)
+    sock.sendall(http.send(h11.Request(method="CONNECT", target=target, headers=headers)) +
+                 http.send(h11.EndOfMessage()))
+    while True:
+        event = http.next_event()
+        if event is h11.NEED_DATA:
+            http.receive_data(sock.recv(4096))
+        elif isinstance(event, h11.Response):
+            break
+        elif isinstance(event, h11.ConnectionClosed):
             raise OSError(errno.ECONNRESET, f"the proxy {proxy.where} closed the tunnel to {target}")
-        answer += data
-    status_line = answer.split(b"\r\n", 1)[0].decode("latin-1")
-    parts = status_line.split(" ", 2)
-    if len(parts) < 2 or parts[1] != "200":
-        raise OSError(errno.ECONNREFUSED, f"the proxy {proxy.where} answered {' '.join(parts[1:]) or 'nothing'} "
+    if event.status_code != 200 or http.trailing_data[0]:
+        reason = event.reason.decode("latin-1")
+        raise OSError(errno.ECONNREFUSED, f"the proxy {proxy.where} answered {event.status_code} {reason} "
                                           f"to CONNECT {target}")
