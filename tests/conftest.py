@@ -14,6 +14,7 @@ import pytest
 
 import bulkup.control.credentials
 from devtools.s3server import DevServer, Identity
+from bulkup.control.verification import PROBE_MARK
 from devtools.stores import MotoServer, RcloneServer
 
 LIMITED_BUCKET = "bulkup-limited"
@@ -118,7 +119,7 @@ def open_uploads(s3, bucket: str) -> list[dict]:
 def data_uploads(s3, bucket: str) -> list[dict]:
     """Open multipart uploads of objects, not bulkup's short-lived question to the store
     about what it verifies (a ``.bulkup-probe-`` key, aborted at once)."""
-    return [u for u in open_uploads(s3, bucket) if ".bulkup-probe-" not in u["Key"]]
+    return [u for u in open_uploads(s3, bucket) if PROBE_MARK not in u["Key"]]
 
 
 def error_line(proc, exit_code: int | None = None) -> str:

@@ -26,10 +26,13 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import h11
+
+from bulkup.control.verification import PROBE_MARK
 
 Predicate = Callable[[str, str], bool]
 CHUNK = 64 * 1024
@@ -37,7 +40,6 @@ SLOWDOWN_XML = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</C
                 b"<Message>Please reduce your request rate.</Message></Error>")
 UNSUPPORTED_XML = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidArgument</Code>'
                    b"<Message>Unsupported header 'x-amz-checksum'</Message></Error>")
-PROBE_MARK = ".bulkup-probe-"
 _HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"upgrade"}
 
 
@@ -440,7 +442,6 @@ class _Link:
 def _skewed_xml(headers, skewed_by: float) -> bytes:
     """S3's RequestTimeTooSkewed for a request signed at X-Amz-Date by a clock ``skewed_by``
     seconds off the server's."""
-    from datetime import datetime, timedelta, timezone
     stamp = next((v.decode() for k, v in headers if k == b"x-amz-date"), "")
     sent = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc) if stamp else \
         datetime.now(timezone.utc)

@@ -39,9 +39,13 @@ def test_session_token_is_never_printed_even_when_the_request_fails(s3server, bu
     assert_no_secrets(proc.stdout + proc.stderr, token, "wrong-secret-value")
 
 
-def test_debug_is_taken_after_the_command_too():
-    proc = run_bulkup("doctor", "--debug")
-    assert proc.returncode == 0, proc.stderr
+def test_debug_is_taken_after_the_command_too(s3server, bucket, tmp_path):
+    path = write_random_file(tmp_path / "a.txt", 100)
+    proc = run_bulkup("put", path, f"s3://{bucket}/", "--endpoint-url", s3server.https_url, "--debug",
+                      env=s3server.env())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "bulkup: debug:" in proc.stderr                   # it really logs at debug level
+    assert_no_secrets(proc.stdout + proc.stderr, s3server.admin.secret_key)
 
 
 # -- role credentials: what STS and SSO answer must not reach the output -----------------------

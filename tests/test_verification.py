@@ -13,7 +13,7 @@ import pytest
 
 from devtools.stores import RcloneServer
 from conftest import assert_same_bytes, keys_in, open_uploads, run_bulkup, write_random_file
-from faultproxy import FaultProxy, completes_upload
+from faultproxy import FaultProxy, completes_upload, is_probe
 
 pytestmark = pytest.mark.slow      # end to end through three stores and a proxy
 MiB = 1024 * 1024
@@ -73,7 +73,7 @@ def test_seaweedfs_verifies_every_object_by_crc64nvme(s3server, s3, bucket, tmp_
 def test_an_echo_that_differs_from_what_was_sent_fails_the_part(s3server, s3, bucket, tmp_path):
     path = write_random_file(tmp_path / "f.bin", 1000)
     with FaultProxy(s3server.http_url, response_checksums="alter",
-                    applies_to=lambda method, target: "bulkup-probe" not in target) as proxy:
+                    applies_to=lambda method, target: not is_probe(target)) as proxy:
         proc = put(s3server, path, f"s3://{bucket}/f.bin", "--checksum", "crc64nvme", url=proxy.url)
     assert proc.returncode == 1
     [failure] = json.loads(proc.stdout.splitlines()[-1])["failures"]
@@ -108,8 +108,7 @@ def test_a_path_that_strips_the_echo_falls_back_to_md5_and_says_so_once(s3server
 
 def test_a_corrupted_part_is_rejected_by_seaweedfs_sent_again_and_lands_intact(s3server, s3, bucket, tmp_path):
     src = data_tree(tmp_path)
-    with FaultProxy(s3server.http_url, corrupt=2,
-                    applies_to=lambda method, target: "bulkup-probe" not in target) as proxy:
+    with FaultProxy(s3server.http_url, corrupt=2) as proxy:
         proc = put(s3server, src, f"s3://{bucket}/", url=proxy.url)
         assert proxy.corrupted == 2
     assert proc.returncode == 0, proc.stderr
@@ -145,8 +144,7 @@ def test_rclone_rejects_a_corrupted_part_which_is_sent_again(tmp_path):
     src = data_tree(tmp_path)
     with RcloneServer(tls=False) as plain:               # the proxy speaks plain HTTP upstream
         bucket = new_bucket(plain, "corrupt")
-        with FaultProxy(plain.url, corrupt=2,
-                        applies_to=lambda method, target: "bulkup-probe" not in target) as proxy:
+        with FaultProxy(plain.url, corrupt=2) as proxy:
             proc = put(plain, src, f"s3://{bucket}/", url=proxy.url)
             assert proxy.corrupted == 2
         assert proc.returncode == 0, proc.stderr
@@ -271,7 +269,7 @@ def test_a_pinned_file_rewritten_at_the_same_size_between_runs_is_not_mixed(s3se
     path = write_random_file(tmp_path / "f.bin", size, seed=1)
     manifest = pinned_manifest(tmp_path, bucket, path, size)
     later_parts = lambda method, target: method == "PUT" and "partNumber=1&" not in target and \
-        "uploadId" in target and "bulkup-probe" not in target
+        "uploadId" in target
     with FaultProxy(s3server.http_url) as proxy:
         proxy.hold(later_parts)
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
