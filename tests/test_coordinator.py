@@ -325,6 +325,20 @@ def test_a_fatal_part_error_ends_the_run_and_aborts_every_open_upload(tmp_path, 
     assert pool.stopped
 
 
+def test_an_upload_that_cannot_be_aborted_is_named_and_the_others_are_still_aborted(tmp_path, s3):
+    first = a_file(tmp_path, "first.bin", 2 * PART + 1)
+    second = a_file(tmp_path, "second.bin", PART + 1)
+    pool = FakePool(2, store=s3)
+    pool.fail(first.key, 1, message="InvalidAccessKeyId: the access key is not known", fatal=True)
+    s3.answer_error("abort_multipart_upload", "InternalError", key=first.key, times=10)
+
+    with pytest.raises(FatalRemoteError) as ended:
+        upload(pool, s3, [a_job(first), a_job(second)])
+
+    assert list(s3.uploads) == [s3.upload_id_of(first.key)]          # the second was aborted
+    assert ended.value.uploads_left == [f"s3://{BUCKET}/{first.key} (upload {s3.upload_id_of(first.key)})"]
+
+
 def test_a_fatal_part_error_with_keep_uploads_leaves_every_upload_open(tmp_path, s3):
     first = a_file(tmp_path, "first.bin", 2 * PART + 1)
     second = a_file(tmp_path, "second.bin", PART + 1)

@@ -279,17 +279,14 @@ class Coordinator:
     def _abort_open_uploads(self) -> list[str]:
         """Abort every open upload (the workers are halted); the ones left open, as
         ``s3://bucket/key (upload ID)``, if aborting failed or was interrupted."""
-        left = [obj for obj in self._open_uploads.values()]
         try:
-            while left:
-                if self.store.abort(left[0].job, left[0].upload_id):
-                    self._open_uploads.pop(left[0].upload_id, None)
-                    left.pop(0)
-                else:
-                    break
+            for obj in list(self._open_uploads.values()):
+                if self.store.abort(obj.job, obj.upload_id):
+                    self._open_uploads.pop(obj.upload_id)
         except KeyboardInterrupt:       # a second Ctrl-C: stop aborting, and say what is left
             pass
-        return [f"s3://{o.job.bucket}/{o.job.source.key} (upload {o.upload_id})" for o in left]
+        return [f"s3://{o.job.bucket}/{o.job.source.key} (upload {o.upload_id})"
+                for o in self._open_uploads.values()]
 
     # -- what workers say ----------------------------------------------------------------
 
