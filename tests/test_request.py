@@ -1,5 +1,13 @@
 """Request heads: keys encoded the way S3 signs them, payload unsigned, checksum signed."""
+import calendar
+import datetime
+import hmac
+from unittest import mock
+
+import pytest
+
 from bulkup.transport.request import BucketEndpoint, CredentialSet, RequestSigner, upload_target
+from bulkup.transport.sigv4 import SigV4Signer
 
 ENDPOINT = BucketEndpoint.from_url("https://127.0.0.1:8443/bucket")
 
@@ -35,3 +43,48 @@ def test_signed_head_uses_unsigned_payload_and_signs_the_checksum():
 def test_credentials_never_show_secrets_in_repr():
     text = repr(CredentialSet("AKID", "SECRET", "TOKEN"))
     assert "SECRET" not in text and "TOKEN" not in text
+
+
+# -- the signature equals botocore's, the reference implementation S3 accepts ---------------
+
+def _botocore_headers(method, url, headers, region, credentials, when):
+    from unittest import mock
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    class NoPayloadSigning:
+        s3 = {"payload_signing_enabled": False}
+
+    request = AWSRequest(method=method, url=url, headers=dict(headers))
+    request.context["client_config"] = NoPayloadSigning()
+    with mock.patch("botocore.auth.get_current_datetime", return_value=when):
+        S3SigV4Auth(Credentials(*credentials), "s3", region).add_auth(request)
+    return {k.lower(): v for k, v in request.headers.items()}
+
+
+@pytest.mark.parametrize("key, upload", [("plain.bin", None), ("dir/a b+c?d#e%f é~*", None),
+                                         ("k", ("id/with+chars=", 7)), ("deep/k", ("x.y_z-~", 10000))])
+@pytest.mark.parametrize("token", [None, "SESSION/TOKEN+=="])
+def test_signature_is_the_one_botocore_computes(key, upload, token):
+    when = datetime.datetime(2026, 12, 1, 23, 59, 58)
+    credentials = ("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token)
+    endpoint = BucketEndpoint.from_url("https://127.0.0.1:8443/bucket", region="eu-west-3")
+    target = upload_target(endpoint, key, *(upload or (None, None)))
+    headers = {"Content-Length": "16384", "x-amz-checksum-crc64nvme": "AAAAAAAAAAA=",
+               "Content-Type": "text/plain;  charset=utf-8", "x-amz-meta-note": " two  spaces "}
+    signer = RequestSigner(CredentialSet(*credentials), "us-east-1")
+    with mock.patch("time.time", return_value=calendar.timegm(when.timetuple())):
+        ours = {k.lower(): v for k, v in signer.sign(endpoint, "PUT", target, headers).headers}
+    theirs = _botocore_headers("PUT", endpoint.url(target), {"Host": endpoint.host_header, **headers},
+                               "eu-west-3", credentials, when)
+    assert ours["authorization"] == theirs["authorization"]
+    assert ours["x-amz-date"] == theirs["x-amz-date"] == "20261201T235958Z"
+
+
+def test_signing_key_is_derived_once_per_day_and_region():
+    signer = SigV4Signer("AKID", "SECRET", None)
+    with mock.patch("hmac.new", wraps=hmac.new) as calls:
+        for _ in range(3):
+            signer.sign("PUT", "/b/k", {"Host": "h"}, "us-east-1", now=1_700_000_000)
+    assert calls.call_count == 4 + 3        # the key's four steps once, one signature each

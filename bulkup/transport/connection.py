@@ -1,8 +1,9 @@
-"""A persistent HTTP/1.1 connection to one endpoint: TCP, optional TLS, h11 framing.
+"""A persistent HTTP/1.1 connection to one endpoint: TCP, optional TLS.
 
-h11 does the HTTP framing (no hand-written parser); this class only moves bytes. Request
-bodies are passed through h11 untouched (``send_with_data_passthrough``) so a send engine
-can put them on the wire its own way (TLS writes from a buffer, sendfile, splice).
+``http1`` does the framing (heads to bytes, bytes to responses); this class only moves
+bytes. A request's head and body go to a send engine together, which puts them on the wire
+its own way (one TLS write for a small body, the head held back with MSG_MORE in front of
+sendfile or splice).
 """
 from __future__ import annotations
 
@@ -16,9 +17,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterator
 
-import h11
-
 from bulkup.kernel import ktls
+from bulkup.transport.http1 import ProtocolError, Response, ResponseReader, request_head
 from bulkup.transport.proxy import Proxy, open_tunnel
 from bulkup.transport.request import BucketEndpoint, RequestHead
 
@@ -55,15 +55,6 @@ class TlsSettings:
         return ctx
 
 
-@dataclass
-class Response:
-    """A complete HTTP response (S3 write responses are small)."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
 class HttpConnection:
     """One keep-alive connection; reopened transparently when the server closes it."""
 
@@ -78,7 +69,7 @@ class HttpConnection:
         self.deadline = float("inf")     # of the exchange under way (time.monotonic)
         self.stream: socket.socket | None = None     # TCP socket, or the SSLSocket wrapping it
         self.ktls_tx = self.ktls_rx = False          # as the kernel reports it, per socket
-        self._h11 = h11.Connection(our_role=h11.CLIENT)
+        self._armed: float | None = None             # the timeout set on the socket now
 
     @classmethod
     def to(cls, endpoint: BucketEndpoint, tls: TlsSettings, timeout: float = 60.0,
@@ -103,11 +94,13 @@ class HttpConnection:
         seconds = int(self.timeout)
         self.stream.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO,
                                struct.pack("ll", seconds, int((self.timeout - seconds) * 1e6)))
+        self._armed = None
         try:
             yield self.stream.fileno()
         finally:
             if self.stream is not None:
                 self.stream.settimeout(self.timeout)
+                self._armed = self.timeout
 
     def open(self) -> None:
         """Connect (and handshake) now; raises OSError / ssl.SSLError."""
@@ -125,11 +118,11 @@ class HttpConnection:
             sock.close()
             raise
         self.stream = stream
+        self._armed = self.timeout
         self.ktls_tx = self.tls and ktls.offloaded(stream, ktls.TLS_TX)
         self.ktls_rx = self.tls and ktls.offloaded(stream, ktls.TLS_RX)
         self.serial = f"{os.getpid()}:{next(_serials)}"
         self.requests_sent = 0
-        self._h11 = h11.Connection(our_role=h11.CLIENT)
 
     def close(self) -> None:
         if self.stream is not None:
@@ -149,14 +142,7 @@ class HttpConnection:
         self.requests_sent += 1
         self.deadline = time.monotonic() + self.timeout + len(body) / max(min_rate, 1.0)
         try:
-            self.stream.sendall(self._h11.send(self._request(head)))
-            if len(body):
-                for chunk in self._h11.send_with_data_passthrough(h11.Data(data=body)):
-                    if chunk is body:
-                        engine.send(self, body, progress)
-                    else:
-                        self.stream.sendall(chunk)
-            self._h11.send(h11.EndOfMessage())
+            engine.send(self, self._head_bytes(head), body, progress)
         except (BrokenPipeError, ConnectionResetError) as exc:
             # The server may have answered (e.g. 403) and closed before reading the body.
             early = self._try_read_response()
@@ -173,21 +159,30 @@ class HttpConnection:
             self.close()
             raise
 
+    def arm_timeout(self) -> None:
+        """Set the socket's timeout to what is left of the exchange (at most the connection's
+        timeout); a system call only when that changes."""
+        left = self.remaining()
+        wanted = self.timeout if left >= self.timeout else left
+        if wanted != self._armed:
+            self.stream.settimeout(wanted)
+            self._armed = wanted
+
     def _try_read_response(self) -> Response | None:
         try:
             return self._read_response()
-        except (OSError, h11.ProtocolError):
+        except (OSError, ProtocolError):
             return None
 
-    def _request(self, head: RequestHead) -> h11.Request:
-        """The request line and headers: absolute-form through an http proxy (no tunnel)."""
+    def _head_bytes(self, head: RequestHead) -> bytes:
+        """The request head: absolute-form through an http proxy (no tunnel)."""
         if self.proxy is None or self.tls_context is not None:
-            return h11.Request(method=head.method, target=head.target, headers=head.headers)
+            return request_head(head.method, head.target, head.headers)
         host = f"[{self.host}]" if ":" in self.host else self.host
         headers = list(head.headers)
         if self.proxy.authorization:
             headers.append(("Proxy-Authorization", self.proxy.authorization))
-        return h11.Request(method=head.method, target=f"http://{host}:{self.port}{head.target}", headers=headers)
+        return request_head(head.method, f"http://{host}:{self.port}{head.target}", headers)
 
     def remaining(self) -> float:
         """Seconds left before the current exchange's deadline; TimeoutError once past it."""
@@ -199,29 +194,17 @@ class HttpConnection:
 
     def _read_response(self) -> Response:
         assert self.stream is not None
-        status, headers, body = 0, {}, bytearray()
+        reader = ResponseReader(max_body=MAX_RESPONSE_BODY)
+        received = False
         while True:
-            event = self._h11.next_event()
-            if event is h11.NEED_DATA:
-                self.stream.settimeout(min(self.timeout, self.remaining()))
-                self._h11.receive_data(self.stream.recv(_RECV_SIZE))
-            elif isinstance(event, h11.Response):
-                status = event.status_code
-                headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in event.headers}
-            elif isinstance(event, h11.Data):
-                body += event.data
-                if len(body) > MAX_RESPONSE_BODY:
-                    raise h11.RemoteProtocolError(f"response body over {MAX_RESPONSE_BODY} bytes: "
-                                                  "not an S3 answer to a write")
-            elif isinstance(event, h11.EndOfMessage):
-                break
-            elif isinstance(event, h11.ConnectionClosed):
+            self.arm_timeout()
+            data = self.stream.recv(_RECV_SIZE)
+            if not data and not received:
                 raise ConnectionResetError("server closed the connection before responding")
-        self._finish_cycle()
-        return Response(status, headers, bytes(body))
-
-    def _finish_cycle(self) -> None:
-        if self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE:
-            self._h11.start_next_cycle()
-        else:
+            received = True
+            response = reader.feed(data) if data else reader.end_of_stream()
+            if response is not None:
+                break
+        if not reader.keep_alive or reader.trailing:
             self.close()
+        return response

@@ -17,7 +17,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
-import h11
+from bulkup.transport.http1 import ProtocolError, ResponseReader, request_head
 
 PROXY_VARIABLES = ("https_proxy", "http_proxy", "no_proxy")
 MAX_ANSWER = 16 * 1024
@@ -63,22 +63,19 @@ def proxy_for(scheme: str, host: str, port: int, environment: dict[str, str]) ->
 
 
 def open_tunnel(sock: socket.socket, proxy: Proxy, host: str, port: int) -> None:
-    """Ask the proxy on ``sock`` for a tunnel to ``host:port`` (HTTP CONNECT, framed by h11);
-    OSError naming the proxy's answer if it will not open one."""
+    """Ask the proxy on ``sock`` for a tunnel to ``host:port`` (HTTP CONNECT); OSError naming
+    the proxy's answer if it will not open one."""
     target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     headers = [("Host", target)] + ([("Proxy-Authorization", proxy.authorization)] if proxy.authorization else [])
-    http = h11.Connection(our_role=h11.CLIENT, max_incomplete_event_size=MAX_ANSWER)
-    sock.sendall(http.send(h11.Request(method="CONNECT", target=target, headers=headers)) +
-                 http.send(h11.EndOfMessage()))
-    while True:
-        event = http.next_event()
-        if event is h11.NEED_DATA:
-            http.receive_data(sock.recv(4096))
-        elif isinstance(event, h11.Response):
-            break
-        elif isinstance(event, h11.ConnectionClosed):
-            raise OSError(errno.ECONNRESET, f"the proxy {proxy.where} closed the tunnel to {target}")
-    if event.status_code != 200 or http.trailing_data[0]:
-        reason = event.reason.decode("latin-1")
-        raise OSError(errno.ECONNREFUSED, f"the proxy {proxy.where} answered {event.status_code} {reason} "
+    sock.sendall(request_head("CONNECT", target, headers))
+    reader = ResponseReader(bodyless=True, max_body=MAX_ANSWER)
+    try:
+        while (answer := reader.feed(data := sock.recv(4096))) is None:
+            if not data:
+                raise OSError(errno.ECONNRESET, f"the proxy {proxy.where} closed the tunnel to {target}")
+    except ProtocolError as exc:
+        raise OSError(errno.EPROTO, f"the proxy {proxy.where} answered CONNECT {target} with "
+                                    f"something not HTTP ({exc})") from None
+    if answer.status != 200 or reader.trailing:
+        raise OSError(errno.ECONNREFUSED, f"the proxy {proxy.where} answered {answer.status} {answer.reason} "
                                           f"to CONNECT {target}")

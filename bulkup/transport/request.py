@@ -1,26 +1,18 @@
 """S3 object-write requests: URL, headers and SigV4 signature, with no I/O.
 
 The worker turns a part descriptor into a signed request head here, then writes the head
-with h11 and hands the body to a send engine. Signing is botocore's S3 SigV4 signer with
-``UNSIGNED-PAYLOAD`` (as the AWS CLI does over HTTPS): body integrity comes from the
-checksum header, which is signed.
+(``http1``) and hands the body to a send engine. Signing is SigV4 with ``UNSIGNED-PAYLOAD``
+(as the AWS CLI does over HTTPS): body integrity comes from the checksum header, which is
+signed.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
-from botocore.auth import S3SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
+from bulkup.transport.sigv4 import SigV4Signer
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-class _NoPayloadSigning:
-    """Stands in for a botocore client config: S3 payload signing off."""
-
-    s3 = {"payload_signing_enabled": False}
 
 
 @dataclass(frozen=True)
@@ -71,7 +63,7 @@ class CredentialSet:
 
 @dataclass
 class RequestHead:
-    """A signed request line and headers, ready for h11."""
+    """A signed request line and headers, ready to be framed (``http1.request_head``)."""
 
     method: str
     target: str
@@ -88,23 +80,14 @@ class RequestSigner:
 
     def update(self, credentials: CredentialSet) -> None:
         """Use new (refreshed) credentials from now on."""
-        self._credentials = Credentials(credentials.access_key, credentials.secret_key,
-                                        credentials.token)
-        self._auths: dict[str, S3SigV4Auth] = {}
-
-    def _auth(self, region: str) -> S3SigV4Auth:
-        if region not in self._auths:
-            self._auths[region] = S3SigV4Auth(self._credentials, "s3", region)
-        return self._auths[region]
+        self._sigv4 = SigV4Signer(credentials.access_key, credentials.secret_key, credentials.token)
 
     def sign(self, endpoint: BucketEndpoint, method: str, target: str,
              headers: dict[str, str]) -> RequestHead:
         """Add Host, date, payload marker, token and Authorization to ``headers``."""
-        request = AWSRequest(method=method, url=endpoint.url(target),
-                             headers={"Host": endpoint.host_header, **headers})
-        request.context["client_config"] = _NoPayloadSigning()
-        self._auth(endpoint.region or self.region).add_auth(request)
-        return RequestHead(method, target, list(request.headers.items()))
+        signed = self._sigv4.sign(method, target, {"Host": endpoint.host_header, **headers},
+                                  endpoint.region or self.region)
+        return RequestHead(method, target, list(signed.items()))
 
 
 def upload_target(endpoint: BucketEndpoint, key: str, upload_id: str | None,

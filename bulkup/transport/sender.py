@@ -10,8 +10,6 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-import h11
-
 from bulkup.plan.checksums import get_algorithm
 from bulkup.transport.connection import HttpConnection, TlsSettings
 from bulkup.kernel import ktls
@@ -19,6 +17,7 @@ from bulkup.transport.engines import SendEngine, path_label
 from bulkup.transport.engines.userspace import UserspaceEngine
 from bulkup.errors import PartFailed
 from bulkup.transport.filebody import FileBody
+from bulkup.transport.http1 import ProtocolError
 from bulkup.transport.messages import PartDone, PartTask, WorkerConfig
 from bulkup.transport.proxy import proxy_for
 from bulkup.transport.request import BucketEndpoint, RequestSigner, upload_target
@@ -116,7 +115,7 @@ class PartSender:
             raise PartFailed(f"TLS certificate verification failed for {task.endpoint.host}: "
                              f"{exc.verify_message or exc.reason}", retryable=False, fatal=True,
                              code="TLS") from None
-        except (OSError, h11.ProtocolError) as exc:
+        except (OSError, ProtocolError) as exc:
             raise PartFailed(_describe_transport_error(task.endpoint, exc), retryable=True,
                              code="connection") from None
         if not 200 <= response.status < 300:

@@ -1,6 +1,7 @@
 """The send-engine interface: how a request body travels from a file to a socket."""
 from __future__ import annotations
 
+import socket
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Callable, ClassVar
 
@@ -31,8 +32,10 @@ class SendEngine(ABC):
         """Probe this machine for the engine; never raises."""
 
     @abstractmethod
-    def send(self, conn: "HttpConnection", body: "FileBody", progress: Callable[[int], None]) -> None:
-        """Write all of ``body`` to ``conn``; call ``progress(n)`` as bytes leave."""
+    def send(self, conn: "HttpConnection", head: bytes, body: "FileBody",
+             progress: Callable[[int], None]) -> None:
+        """Write the request ``head`` then all of ``body`` to ``conn``; call ``progress(n)``
+        as body bytes leave."""
 
     def can_send_on(self, conn: "HttpConnection") -> bool:
         """Whether this engine may write ``conn``'s raw socket (plain, or kTLS TX engaged)."""
@@ -40,6 +43,13 @@ class SendEngine(ABC):
 
     def close(self) -> None:
         """Release what the engine holds (rings, pipes)."""
+
+
+def send_head_held(conn: "HttpConnection", head: bytes, body_follows: bool) -> None:
+    """Write ``head`` to the raw socket (plain, or kTLS where the kernel encrypts); with a
+    body following, the kernel holds it back (MSG_MORE) to leave with the body's first bytes
+    instead of in a packet (and TLS record) of its own. Inside ``conn.kernel_send()``."""
+    socket.socket.sendall(conn.stream, head, socket.MSG_MORE if body_follows else 0)
 
 
 def path_label(engine: SendEngine | type[SendEngine], tls: bool) -> str:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Callable
 from bulkup.kernel import ktls
 from bulkup.kernel.availability import Availability
 from bulkup.kernel.uring import Ring, load_liburing, shared_ring
-from bulkup.transport.engines.base import SendEngine
+from bulkup.transport.engines.base import SendEngine, send_head_held
 
 if TYPE_CHECKING:
     from bulkup.transport.connection import HttpConnection
@@ -223,11 +223,13 @@ class UringEngine(SendEngine):
             return Availability(True, f"{ring.reason}; kernel TLS available")
         return ring
 
-    def send(self, conn: "HttpConnection", body: "FileBody", progress: Callable[[int], None]) -> None:
+    def send(self, conn: "HttpConnection", head: bytes, body: "FileBody",
+             progress: Callable[[int], None]) -> None:
         if self._pipe is None:
             self._pipe = Pipe()
         try:
             with conn.kernel_send() as sock_fd:
+                send_head_held(conn, head, body_follows=body.length > 0)
                 _send_range(shared_ring(), self._pipe, body.fd, body.offset, body.length, sock_fd,
                             progress, conn.timeout, conn.remaining)
         except BaseException:

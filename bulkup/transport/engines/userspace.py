@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Callable
 from bulkup.kernel.availability import Availability
 from bulkup.transport.engines.base import SendEngine
 
+COALESCE = 64 * 1024     # a head and first chunk up to this size leave in one TLS write
+
 if TYPE_CHECKING:
     from bulkup.transport.connection import HttpConnection
     from bulkup.transport.filebody import FileBody
@@ -26,9 +28,20 @@ class UserspaceEngine(SendEngine):
             return Availability(True, "always available: writes the file's bytes from a buffer")
         return Availability(True, "always available: OpenSSL encrypts the file's bytes in this process")
 
-    def send(self, conn: "HttpConnection", body: "FileBody", progress: Callable[[int], None]) -> None:
+    def send(self, conn: "HttpConnection", head: bytes, body: "FileBody",
+             progress: Callable[[int], None]) -> None:
         assert conn.stream is not None
+        conn.arm_timeout()
+        held = head
         for chunk in body.chunks():
-            conn.stream.settimeout(min(conn.timeout, conn.remaining()))
-            conn.stream.sendall(chunk)
+            if held and len(held) + len(chunk) <= COALESCE:
+                conn.stream.sendall(held + chunk)       # a small object: one record set, one syscall
+            else:
+                if held:
+                    conn.stream.sendall(held)
+                conn.arm_timeout()
+                conn.stream.sendall(chunk)
+            held = b""
             progress(len(chunk))
+        if held:
+            conn.stream.sendall(held)
