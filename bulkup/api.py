@@ -10,12 +10,13 @@ from bulkup.control.credentials import CredentialWatch
 from bulkup.control.events import RunEvents
 from bulkup.control.plane import connect
 from bulkup.display.sink import ProgressSink
-from bulkup.options import UploadOptions, resolve
+from bulkup.options import RunSettings, UploadOptions, resolve
 from bulkup.plan.jobs import UploadJob
 from bulkup.plan.results import ObjectResult, UploadResult
-from bulkup.plan.s3url import parse_s3_url
+from bulkup.plan.s3url import S3Url, parse_s3_url
 from bulkup.plan.sources import Collected, collect_sources
-from bulkup.pools.factory import make_pool
+from bulkup.pools.factory import launch_early, make_pool
+from bulkup.pools.local import WorkerLauncher
 
 if TYPE_CHECKING:
     import boto3
@@ -34,9 +35,18 @@ def upload(sources: str | list[str], destination: str, options: UploadOptions | 
     settings = resolve(options or UploadOptions(**kwargs))
     progress = progress or ProgressSink()
     dest = parse_s3_url(destination)
-    found = collect_sources(_paths(sources), dest, settings.follow_symlinks)
     if settings.dry_run:
-        return _dry_run_result(found)
+        return _dry_run_result(collect_sources(_paths(sources), dest, settings.follow_symlinks))
+    launcher = launch_early(settings.pool)      # the workers start while the run is planned
+    try:
+        return _upload(_paths(sources), dest, settings, progress, session, launcher)
+    finally:
+        launcher.close()
+
+
+def _upload(paths: list[str], dest: S3Url, settings: RunSettings, progress: ProgressSink,
+            session: "boto3.Session | None", launcher: WorkerLauncher) -> UploadResult:
+    found = collect_sources(paths, dest, settings.follow_symlinks)
     control = connect(settings.client, session)
     route, checksum = control.checksum_for(dest.bucket, dest.key, settings.checksum,
                                            settings.require_verified, progress.notice)
@@ -44,7 +54,7 @@ def upload(sources: str | list[str], destination: str, options: UploadOptions | 
     jobs = [UploadJob(source=f, bucket=dest.bucket, settings=objects) for f in found.files]
     tls = route.endpoint.tls
     config = control.worker_config(settings.sending, tls, choose_here=not settings.pool.ray)
-    pool = make_pool(settings.pool, config, tls)
+    pool = make_pool(settings.pool, config, tls, launcher)
     events = RunEvents(UploadResult(skipped=found.skipped), progress)
     coordinator = Coordinator({dest.bucket: route}, pool, events, CredentialWatch(control.session, pool))
     try:

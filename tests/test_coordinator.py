@@ -474,7 +474,7 @@ def test_an_object_pinned_to_a_node_whose_last_worker_dies_fails_with_the_pools_
 
 
 def test_rotated_credentials_are_sent_to_every_live_worker_once(tmp_path, s3):
-    sources = [a_file(tmp_path, f"f{i:02}.txt", 100) for i in range(12)]
+    sources = [a_file(tmp_path, f"f{i:02}.txt", 100) for i in range(40)]
     pool = FakePool(3, pace=1, store=s3)
     session = FakeSession()
     pool.on_round(lambda n: n == 2 and session.rotate(NEW_CREDENTIALS))
@@ -482,7 +482,7 @@ def test_rotated_credentials_are_sent_to_every_live_worker_once(tmp_path, s3):
 
     result = upload(pool, s3, [a_job(source) for source in sources], credentials=watch)
 
-    assert result.ok and result.uploaded_count == 12
+    assert result.ok and result.uploaded_count == 40
     for worker in pool.workers:
         assert pool.messages_to(worker.index, NewCredentials) == [NewCredentials(credentials=NEW_CREDENTIALS)]
     assert pool.config.credentials == NEW_CREDENTIALS

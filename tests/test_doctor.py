@@ -56,7 +56,7 @@ def test_off_linux_doctor_says_io_uring_and_kernel_tls_are_linux_only(monkeypatc
         uring.probe.cache_clear()
     assert "io_uring exists only in the Linux kernel (this is darwin)" in found["engine uring (http)"].detail
     assert not found["kernel TLS (TLS ULP)"].ok and "Linux feature" in found["kernel TLS (TLS ULP)"].detail
-    assert engine.name == "userspace" and "uring: io_uring exists only in the Linux kernel" in reason
+    assert engine.name == "userspace" and "uring: needs kernel TLS for https: kernel TLS as bulkup uses it is a Linux feature" in reason
 
 
 def test_liburing_is_required_on_linux_only():

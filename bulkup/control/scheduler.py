@@ -61,18 +61,15 @@ class Scheduler:
     def fill(self) -> None:
         """Hand out tasks one at a time to the least busy worker, up to its task depth."""
         depth = self.pool.task_depth()
-        idle: set[Worker] = set()       # workers with nothing they may take this round
-        while True:
-            candidates = [w for w in self.pool.accepting() if len(w.in_flight) < depth and w not in idle]
-            if not candidates:
-                break
-            worker = min(candidates, key=lambda w: len(w.in_flight))
+        open_to = [w for w in self.pool.accepting() if len(w.in_flight) < depth]
+        while open_to:
+            worker = min(open_to, key=lambda w: len(w.in_flight))
             task = self._next_task(worker)
-            if task is None:
-                idle.add(worker)
-                continue
-            worker.in_flight.add(task.task_id)
-            self.pool.send(worker, task)
+            if task is not None:
+                worker.in_flight.add(task.task_id)
+                self.pool.send(worker, task)
+            if task is None or len(worker.in_flight) >= depth:
+                open_to.remove(worker)      # full, or nothing it may take this round
         self.pool.flush()
 
     def requeue(self, worker: Worker) -> None:

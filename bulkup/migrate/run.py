@@ -20,7 +20,8 @@ from bulkup.control.credentials import CredentialWatch
 from bulkup.control.events import RunEvents
 from bulkup.control.plane import connect
 from bulkup.options import RunSettings, UploadOptions, resolve
-from bulkup.pools.factory import make_pool
+from bulkup.pools.factory import launch_early, make_pool
+from bulkup.pools.local import WorkerLauncher
 from bulkup.plan.jobs import ObjectSettings, UploadJob
 from bulkup.migrate.journal import Journal, JournalObject, ObjectState
 from bulkup.migrate.loading import LoadReport, load_manifest
@@ -123,6 +124,15 @@ def _run(journal: Journal, settings: RunSettings, result: MigrationResult,
     objects, total_bytes = journal.unfinished_totals()
     if not objects:
         return
+    launcher = launch_early(settings.pool)      # the workers start while the run is planned
+    try:
+        _send(journal, settings, result, skip_existing, progress, session, launcher, objects, total_bytes)
+    finally:
+        launcher.close()
+
+
+def _send(journal: Journal, settings: RunSettings, result: MigrationResult, skip_existing: str | None,
+          progress: ProgressSink, session, launcher: WorkerLauncher, objects: int, total_bytes: int) -> None:
     control = connect(settings.client, session)
     routes, objects_in = {}, {}
     for bucket in journal.buckets():
@@ -133,7 +143,7 @@ def _run(journal: Journal, settings: RunSettings, result: MigrationResult,
         return
     tls = any(route.endpoint.tls for route in routes.values())
     config = control.worker_config(settings.sending, tls, choose_here=not settings.pool.ray)
-    pool = make_pool(settings.pool, config, tls)
+    pool = make_pool(settings.pool, config, tls, launcher)
     result.upload = UploadResult(record=False)
     events = RunEvents(result.upload, progress, [journal])
     coordinator = Coordinator(routes, pool, events, CredentialWatch(control.session, pool),

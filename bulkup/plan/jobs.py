@@ -5,7 +5,9 @@ carrying the open multipart upload and the parts an earlier run already sent.
 """
 from __future__ import annotations
 
+import functools
 import mimetypes
+import os
 from dataclasses import dataclass, field
 
 from bulkup.plan.checksums import ChecksumAlgorithm
@@ -69,5 +71,13 @@ class UploadJob:
 
 def guess_content_type(path: str) -> str:
     """The Content-Type for a file, from its name (as the AWS CLI guesses it)."""
-    guessed, _ = mimetypes.guess_type(path, strict=False)
+    name = os.path.basename(path)
+    dot = name.find(".")
+    return _type_of_suffix(name[dot:] if dot >= 0 else "")
+
+
+@functools.lru_cache(maxsize=4096)
+def _type_of_suffix(suffixes: str) -> str:
+    """What mimetypes guesses from a name's suffixes (once per suffix: the guess costs ~15 µs)."""
+    guessed, _ = mimetypes.guess_type(f"name{suffixes}", strict=False)
     return guessed or "binary/octet-stream"

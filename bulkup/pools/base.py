@@ -46,6 +46,7 @@ class Worker:
     index: int
     state: WorkerState = WorkerState.STARTING
     in_flight: set[int] = field(default_factory=set)
+    outbox: list = field(default_factory=list)     # messages ``send`` queued, delivered by ``flush``
 
     @property
     def alive(self) -> bool:
@@ -64,7 +65,7 @@ class Pool(ABC):
 
     config: WorkerConfig
     # Tasks a worker holds per connection: one being sent, the rest ready to follow at once.
-    queue_depth_per_connection = 2
+    queue_depth_per_connection = 4
 
     @abstractmethod
     def start(self) -> None:

@@ -4,14 +4,26 @@ from __future__ import annotations
 import os
 
 from bulkup.pools.base import Pool, PoolSettings
-from bulkup.pools.local import LocalPool
+from bulkup.pools.local import LocalPool, WorkerLauncher
 from bulkup.pools.raypool import RayPool
 from bulkup.transport.messages import WorkerConfig
 
 
-def make_pool(settings: PoolSettings, config: WorkerConfig, tls: bool) -> Pool:
-    """Local worker processes, or (``settings.ray``) actors on a Ray cluster's nodes (each
-    node then chooses its engine: ``config.engine`` may be "auto")."""
+def launch_early(settings: PoolSettings) -> WorkerLauncher:
+    """Start the local worker processes now, to be configured once the run is planned (none
+    for Ray: its actors start on the cluster)."""
+    return WorkerLauncher(0 if settings.ray else local_size(settings))
+
+
+def local_size(settings: PoolSettings) -> int:
+    return settings.workers or os.cpu_count() or 1
+
+
+def make_pool(settings: PoolSettings, config: WorkerConfig, tls: bool,
+              launcher: WorkerLauncher | None = None) -> Pool:
+    """Local worker processes (those ``launcher`` started early first), or (``settings.ray``)
+    actors on a Ray cluster's nodes (each node then chooses its engine: ``config.engine`` may
+    be "auto")."""
     if settings.ray:
         return RayPool(config, tls, settings.ray, settings.workers, require_tls=settings.ray_require_tls)
-    return LocalPool(config, tls, settings.workers or os.cpu_count() or 1)
+    return LocalPool(config, tls, local_size(settings), launcher)

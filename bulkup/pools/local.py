@@ -1,6 +1,7 @@
 """Local worker processes: one fresh ``python -m bulkup.transport.worker`` per worker.
 
-Each is joined to the coordinator by a socket pair. Fresh interpreters (not fork, not
+Each is joined to the coordinator by a socket pair, which carries lists of messages: one
+write per worker and scheduling round, however many tasks it hands out. Fresh interpreters (not fork, not
 multiprocessing's spawn) so that a caller's script is never re-imported and no coordinator
 thread or lock is inherited. A worker's end of the pair is held by the worker alone: its
 death shows as end-of-file here.
@@ -11,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection as Pipe, wait
 
@@ -34,14 +36,47 @@ class LocalWorker(Worker):
         return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
 
 
+def _launch() -> tuple[subprocess.Popen, Pipe]:
+    """A worker process, importing its modules until its first message (``WorkerStart``)."""
+    ours, theirs = socket.socketpair()
+    process = subprocess.Popen([sys.executable, "-m", "bulkup.transport.worker", str(theirs.fileno())],
+                               pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+    theirs.close()
+    return process, Pipe(ours.detach())
+
+
+class WorkerLauncher:
+    """Starts worker processes ahead of their configuration, so that their start (an
+    interpreter and its imports, ~0.1 s each) overlaps the coordinator's own (connecting,
+    asking the store, walking the sources). Unused ones are ended by ``close``."""
+
+    def __init__(self, count: int = 0) -> None:
+        self._early = deque(_launch() for _ in range(count))
+
+    def take(self) -> tuple[subprocess.Popen, Pipe]:
+        return self._early.popleft() if self._early else _launch()
+
+    def close(self) -> None:
+        while self._early:
+            process, pipe = self._early.popleft()
+            pipe.close()            # the worker reads end-of-file and exits
+            try:
+                process.wait(timeout=STOP_GRACE)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
 class LocalPool(Pool):
     """``size`` local worker processes; a dead one is replaced while the budget lasts.
 
     Objects pinned to a node are sent from here like any other: this machine is the node.
     """
 
-    def __init__(self, config: WorkerConfig, tls_endpoint: bool, size: int) -> None:
+    def __init__(self, config: WorkerConfig, tls_endpoint: bool, size: int,
+                 launcher: WorkerLauncher | None = None) -> None:
         self.config = config
+        self.launcher = launcher or WorkerLauncher()
         self.tls_endpoint = tls_endpoint
         self.size = size
         self.replacements_left = 2 * size
@@ -55,10 +90,16 @@ class LocalPool(Pool):
         return [w for w in self.workers if w.alive]
 
     def send(self, worker: Worker, message: object) -> None:
-        try:
-            worker.pipe.send(message)
-        except OSError:
-            pass     # its death shows as end-of-file in receive()
+        worker.outbox.append(message)
+
+    def flush(self) -> None:
+        for worker in self.workers:
+            if worker.outbox and worker.alive:
+                batch, worker.outbox = worker.outbox, []
+                try:
+                    worker.pipe.send(batch)
+                except OSError:
+                    pass     # its death shows as end-of-file in receive()
 
     def receive(self, timeout: float) -> list[tuple[Worker, object]]:
         live = [w for w in self.workers if w.alive]
@@ -72,7 +113,7 @@ class LocalPool(Pool):
     def _drain(self, worker: LocalWorker, into: list[tuple[Worker, object]]) -> None:
         while worker.pipe.poll():
             try:
-                into.append((worker, worker.pipe.recv()))
+                into.extend((worker, message) for message in worker.pipe.recv())
             except (EOFError, OSError):
                 into.append((worker, WorkerGone(why=self._reap(worker))))
                 return
@@ -96,11 +137,7 @@ class LocalPool(Pool):
         return self._spawn()
 
     def _spawn(self) -> LocalWorker:
-        ours, theirs = socket.socketpair()
-        process = subprocess.Popen([sys.executable, "-m", "bulkup.transport.worker", str(theirs.fileno())],
-                                   pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
-        theirs.close()
-        pipe = Pipe(ours.detach())
+        process, pipe = self.launcher.take()
         index = len(self.workers)
         pipe.send(WorkerStart(worker=index, config=self.config, tls_endpoint=self.tls_endpoint))
         worker = LocalWorker(index=index, state=WorkerState.READY, process=process, pipe=pipe)
@@ -111,6 +148,7 @@ class LocalPool(Pool):
         """Ask every live worker to finish, pass their last messages to ``on_message``."""
         for worker in self.live():
             self.send(worker, None)
+        self.flush()
         deadline = time.monotonic() + STOP_GRACE
         for worker in self.workers:
             if worker.alive:
@@ -136,7 +174,8 @@ class LocalPool(Pool):
             if not wait([worker.pipe], timeout=max(0.0, deadline - time.monotonic())):
                 return
             try:
-                message = worker.pipe.recv()
+                batch = worker.pipe.recv()
             except (EOFError, OSError):
                 return
-            on_message(worker, message)
+            for message in batch:
+                on_message(worker, message)

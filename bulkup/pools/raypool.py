@@ -72,7 +72,6 @@ class RayWorker(Worker):
     node: RayNode | None = None
     actor: object = None
     pending: object = None          # the outstanding start or poll call
-    outbox: list = field(default_factory=list)
     cannot_start: bool = False      # its node cannot run it (e.g. no engine): do not replace
 
 

@@ -2,7 +2,8 @@
 
 The main thread reads tasks from the coordinator's pipe and reports progress at a bounded
 rate; one sender thread per connection sends parts (socket writes, sendfile and the CRC
-code release the GIL, so connections overlap).
+code release the GIL, so connections overlap). Messages travel in lists both ways: answers
+wait up to ``REPLY_DELAY`` to share a pipe write, unless the worker runs out of work.
 """
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from bulkup.transport.request import RequestSigner
 from bulkup.transport.sender import PartSender
 
 PROGRESS_INTERVAL = 0.1     # seconds between progress reports, whatever the part count
+REPLY_DELAY = 0.002         # seconds an answer may wait for others to share its pipe write
+REPLY_BATCH = 128           # answers that go at once, however young
 
 
 class _ProgressMeter:
@@ -41,6 +44,43 @@ class _ProgressMeter:
         with self._lock:
             pending, self._pending = self._pending, 0
         return pending
+
+
+class Outbox:
+    """Messages for the coordinator, written in lists: one write carries every answer that
+    arrived within ``delay`` of the first (or ``REPLY_BATCH`` of them)."""
+
+    def __init__(self, write: Callable[[list], None], delay: float = REPLY_DELAY) -> None:
+        self._write = write
+        self._delay = delay
+        self._lock = threading.Lock()
+        self._messages: list = []
+        self._first_at = 0.0
+
+    def put(self, message: object, now: bool = False) -> None:
+        """Queue ``message``; write the batch if ``now``, if it is full or its first is due."""
+        with self._lock:
+            self._messages.append(message)
+            if len(self._messages) == 1:
+                self._first_at = time.monotonic()
+            if now or len(self._messages) >= REPLY_BATCH or time.monotonic() - self._first_at >= self._delay:
+                self._write_locked()
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._messages:
+                self._write_locked()
+
+    def due_in(self) -> float | None:
+        """Seconds until the waiting batch must be written (None: nothing waits)."""
+        with self._lock:
+            if not self._messages:
+                return None
+            return max(0.0, self._first_at + self._delay - time.monotonic())
+
+    def _write_locked(self) -> None:
+        batch, self._messages = self._messages, []
+        self._write(batch)
 
 
 def main(argv: list[str]) -> int:
@@ -64,7 +104,8 @@ class SendingWorker:
     """
 
     def __init__(self, worker: int, config: WorkerConfig, tls_endpoint: bool,
-                 reply: Callable[[object], None], node: str = "") -> None:
+                 reply: Callable[[object], None], node: str = "",
+                 idle: Callable[[], None] = lambda: None) -> None:
         self.worker = worker
         self.engine_cls = ENGINES[config.engine]
         self.ready = WorkerReady(worker=worker, pid=os.getpid(), engine=self.engine_cls.name,
@@ -79,7 +120,7 @@ class SendingWorker:
 
         self._threads = [threading.Thread(target=_sender_loop, daemon=True, args=(
             PartSender(worker, config, self.signer, self.engine_cls(), self._meter.add, retrying),
-            self._tasks, reply))
+            self._tasks, reply, idle))
             for _ in range(max(1, config.connections))]
 
     def start(self) -> None:
@@ -110,23 +151,22 @@ class SendingWorker:
 
 def worker_main(worker: int, pipe: Pipe, config: WorkerConfig, tls_endpoint: bool) -> None:
     """Send parts for the coordinator until it says stop (None) or goes away."""
-    send_lock = threading.Lock()
+    def write(batch: list) -> None:
+        try:
+            pipe.send(batch)
+        except OSError:
+            _coordinator_gone()
 
-    def reply(message: object) -> None:
-        with send_lock:
-            try:
-                pipe.send(message)
-            except OSError:
-                _coordinator_gone()
-
-    sending = SendingWorker(worker, config, tls_endpoint, reply)
-    reply(sending.ready)
+    outbox = Outbox(write)
+    sending = SendingWorker(worker, config, tls_endpoint, outbox.put, idle=outbox.flush)
+    outbox.put(sending.ready, now=True)
     sending.start()
     try:
-        _read_loop(pipe, sending, reply)
+        _read_loop(pipe, sending, outbox)
     finally:
         for message in sending.finish():
-            reply(message)
+            outbox.put(message)
+        outbox.flush()
 
 
 def _coordinator_gone() -> None:
@@ -156,30 +196,39 @@ def _own_stats(worker: int) -> WorkerStats:
                        cpu_system=usage.ru_stime, max_rss=peak)
 
 
-def _read_loop(pipe: Pipe, sending: SendingWorker, reply) -> None:
+def _read_loop(pipe: Pipe, sending: SendingWorker, outbox: Outbox) -> None:
     last_report = time.monotonic()
     while True:
-        if pipe.poll(PROGRESS_INTERVAL):
+        due = outbox.due_in()
+        if pipe.poll(PROGRESS_INTERVAL if due is None else due):
             try:
-                message = pipe.recv()
+                batch = pipe.recv()
             except (EOFError, OSError):
                 _coordinator_gone()
-            if message is None:
-                return
-            if isinstance(message, NewCredentials):
-                sending.update_credentials(message.credentials)
-            else:
-                sending.submit(message)
+            for message in batch:
+                if message is None:
+                    return
+                if isinstance(message, NewCredentials):
+                    sending.update_credentials(message.credentials)
+                else:
+                    sending.submit(message)
         now = time.monotonic()
         if now - last_report >= PROGRESS_INTERVAL:
             last_report = now
             if (sent := sending.progress()) is not None:
-                reply(sent)
+                outbox.put(sent)
+        if (due := outbox.due_in()) is not None and due <= 0:
+            outbox.flush()
 
 
-def _sender_loop(sender: PartSender, tasks: "queue.Queue[PartTask | None]", reply) -> None:
+def _sender_loop(sender: PartSender, tasks: "queue.Queue[PartTask | None]", reply,
+                 idle: Callable[[], None]) -> None:
     try:
-        while (task := tasks.get()) is not None:
+        while True:
+            if tasks.empty():
+                idle()          # answers must not wait while the coordinator waits for them
+            if (task := tasks.get()) is None:
+                break
             try:
                 reply(sender.send(task))
             except PartFailed as failure:

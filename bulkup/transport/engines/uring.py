@@ -213,15 +213,14 @@ class UringEngine(SendEngine):
 
     @classmethod
     def available(cls, tls: bool) -> Availability:
-        ring = probe()
-        if not ring:
-            return ring
-        if tls:
+        if tls:             # the cheap question first: the ring probe starts a process
             ulp = ktls.tls_ulp_available()
             if not ulp:
                 return Availability(False, f"needs kernel TLS for https: {ulp.reason}")
-            return Availability(True, f"{ring.reason}; kernel TLS available")
-        return ring
+        ring = probe()
+        if not ring or not tls:
+            return ring
+        return Availability(True, f"{ring.reason}; kernel TLS available")
 
     def send(self, conn: "HttpConnection", head: bytes, body: "FileBody",
              progress: Callable[[int], None]) -> None:
