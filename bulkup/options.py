@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -18,6 +19,11 @@ from bulkup.plan.jobs import ObjectSettings
 from bulkup.plan.parts import MAX_PART_SIZE, MIN_PART_SIZE
 from bulkup.pools.base import PoolSettings
 from bulkup.transport.engines import ENGINES
+
+
+DEFAULT_TARGET_GBPS = 10.0       # as the AWS CRT's default throughput target
+PER_CONNECTION_GBPS = 0.5        # what S3 serves one connection, roughly (0.4-0.7)
+MAX_CONNECTIONS = 64             # per worker: sender threads of one process
 
 
 @dataclass
@@ -33,7 +39,8 @@ class UploadOptions:
     part_size: int | None = None
     multipart_threshold: int | None = None
     workers: int | None = None                # default: one per core (with ray: per node)
-    connections: int = 2                       # per worker
+    connections: int | None = None             # per worker; None: sized from target_throughput
+    target_throughput: float = DEFAULT_TARGET_GBPS   # Gbit/s the run's connections should carry
     checksum: str = AUTO                        # auto: the best checksum the store verifies
     require_verified: bool = False              # refuse (exit 1) where the store verifies nothing
     engine: str = "auto"
@@ -65,6 +72,14 @@ class RunSettings:
     require_verified: bool = False
 
 
+def connections_for(target_gbps: float, workers: int | None) -> int:
+    """Connections per worker for ``target_gbps`` in all: S3 serves one connection roughly
+    ``PER_CONNECTION_GBPS``, so a 100 Gbit/s target needs some 200 connections, however few
+    the cores (at least 2 per worker, at most ``MAX_CONNECTIONS``)."""
+    count = workers or os.cpu_count() or 1
+    return max(2, min(MAX_CONNECTIONS, math.ceil(target_gbps / PER_CONNECTION_GBPS / count)))
+
+
 def resolve(options: UploadOptions) -> RunSettings:
     """Check ``options`` (UsageError naming the first problem) and split them by layer."""
     validate(options)
@@ -77,7 +92,9 @@ def resolve(options: UploadOptions) -> RunSettings:
             multipart_threshold=options.multipart_threshold, content_type=options.content_type,
             metadata=tuple(sorted(options.metadata.items())), storage_class=options.storage_class,
             sse=options.sse, sse_kms_key_id=options.sse_kms_key_id),
-        sending=SendSettings(engine=options.engine, connections=options.connections,
+        sending=SendSettings(engine=options.engine,
+                             connections=options.connections or connections_for(options.target_throughput,
+                                                                                options.workers),
                              verify_tls=options.verify_ssl, max_attempts=options.max_attempts,
                              tls_max_version=options.tls_max_version, min_rate=options.min_rate),
         pool=PoolSettings(workers=options.workers, ray=options.ray, ray_require_tls=options.ray_require_tls),
@@ -96,8 +113,10 @@ def validate(options: UploadOptions) -> None:
         raise UsageError("part size must be between 5 MiB and 5 GiB")
     if options.workers is not None and options.workers < 1:
         raise UsageError("--workers must be at least 1")
-    if options.connections < 1:
+    if options.connections is not None and options.connections < 1:
         raise UsageError("--connections must be at least 1")
+    if not 0 < options.target_throughput <= 10_000:
+        raise UsageError("--target-throughput must be above 0 and at most 10000 (Gbit/s)")
     if options.min_rate < 1:
         raise UsageError("--min-rate must be at least 1 byte a second")
     if options.tls_max_version not in (None, "1.2", "1.3"):

@@ -9,7 +9,7 @@ import sys
 from bulkup.control.verification import AUTO
 from bulkup.display import CHOICES, ProgressSink, make_progress
 from bulkup.errors import BulkupError
-from bulkup.options import UploadOptions
+from bulkup.options import DEFAULT_TARGET_GBPS, PER_CONNECTION_GBPS, UploadOptions
 from bulkup.plan.checksums import ALGORITHMS, DEFAULT_ALGORITHM
 from bulkup.plan.parts import parse_size
 from bulkup.plan.results import UploadResult
@@ -61,7 +61,12 @@ def add_upload_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ray-require-tls", action="store_true",
                    help="with --ray: refuse a cluster that runs without TLS (RAY_USE_TLS), whose other "
                    "nodes would receive the credentials in clear")
-    p.add_argument("--connections", type=int, default=2, help="connections per worker (default 2)")
+    p.add_argument("--connections", type=int,
+                   help="connections per worker (default: sized from --target-throughput)")
+    p.add_argument("--target-throughput", type=float, default=DEFAULT_TARGET_GBPS, metavar="GBPS",
+                   help=f"Gbit/s the run should reach (default {DEFAULT_TARGET_GBPS:g}, as the AWS CRT): "
+                   f"S3 serves each connection roughly {PER_CONNECTION_GBPS:g} Gbit/s, so this sizes the "
+                   "connections, spread over every address the endpoint's name resolves to")
     p.add_argument("--min-rate", type=_size, default=256 * 1024, metavar="BYTES_PER_S",
                    help="slowest a request may go (default 256KiB): each request's deadline is 60 s "
                    "plus its body at this rate; a slower one is cut and sent again")
@@ -100,7 +105,7 @@ def upload_options(args: argparse.Namespace, base: UploadOptions | None = None) 
 
 
 _OPTION_FLAGS = ("endpoint_url", "region", "profile", "addressing_style", "ca_bundle", "verify_ssl",
-                 "part_size", "multipart_threshold", "workers", "connections", "checksum",
+                 "part_size", "multipart_threshold", "workers", "connections", "target_throughput", "checksum",
                  "require_verified", "ray_require_tls", "min_rate", "engine",
                  "storage_class", "content_type", "metadata", "sse", "sse_kms_key_id",
                  "tls_max_version", "dry_run", "ray")

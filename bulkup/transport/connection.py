@@ -8,6 +8,7 @@ sendfile or splice).
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 import socket
@@ -42,6 +43,11 @@ class TlsSettings:
     max_version: str | None = None  # "1.2" or "1.3"
 
     def context(self) -> ssl.SSLContext:
+        """The process's one context for these settings: loading a trust store costs ~20 ms,
+        and a context serves any number of connections."""
+        return _context_for(self)
+
+    def new_context(self) -> ssl.SSLContext:
         where = self.ca_bundle
         ctx = ssl.create_default_context(cafile=None if where and os.path.isdir(where) else where,
                                          capath=where if where and os.path.isdir(where) else None)
@@ -55,12 +61,39 @@ class TlsSettings:
         return ctx
 
 
+def connect_spread(host: str, port: int, spread: int, timeout: float) -> socket.socket:
+    """A TCP connection to one of the addresses ``host`` resolves to: the ``spread``-th (modulo
+    their number) first, then the others in turn, as ``socket.create_connection`` tries them.
+    S3 answers with several addresses; connections that all went to the first would share
+    one front end's limits."""
+    found = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    start = spread % len(found)
+    error: OSError | None = None
+    for family, kind, proto, _, address in found[start:] + found[:start]:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(address)
+            return sock
+        except OSError as exc:
+            sock.close()
+            error = exc
+    raise error
+
+
+@functools.lru_cache(maxsize=8)
+def _context_for(settings: TlsSettings) -> ssl.SSLContext:
+    return settings.new_context()
+
+
 class HttpConnection:
     """One keep-alive connection; reopened transparently when the server closes it."""
 
     def __init__(self, host: str, port: int, tls_context: ssl.SSLContext | None,
-                 timeout: float = 60.0, proxy: Proxy | None = None) -> None:
+                 timeout: float = 60.0, proxy: Proxy | None = None, spread: int = 0) -> None:
         self.host, self.port = host, port
+        self.spread = spread              # which of the name's addresses to try first
+        self.peer: str | None = None      # the address connected to
         self.proxy = proxy
         self.tls_context = tls_context
         self.timeout = timeout
@@ -73,8 +106,10 @@ class HttpConnection:
 
     @classmethod
     def to(cls, endpoint: BucketEndpoint, tls: TlsSettings, timeout: float = 60.0,
-           proxy: Proxy | None = None) -> "HttpConnection":
-        return cls(endpoint.host, endpoint.port, tls.context() if endpoint.tls else None, timeout, proxy)
+           proxy: Proxy | None = None, spread: int = 0) -> "HttpConnection":
+        """A connection to ``endpoint``; ``spread`` picks which of its name's addresses it
+        goes to (connection i of a run to address i modulo their number)."""
+        return cls(endpoint.host, endpoint.port, tls.context() if endpoint.tls else None, timeout, proxy, spread)
 
     @property
     def is_open(self) -> bool:
@@ -105,8 +140,11 @@ class HttpConnection:
     def open(self) -> None:
         """Connect (and handshake) now; raises OSError / ssl.SSLError."""
         self.close()
-        via = (self.proxy.host, self.proxy.port) if self.proxy else (self.host, self.port)
-        sock = socket.create_connection(via, timeout=self.timeout)
+        if self.proxy:
+            sock = socket.create_connection((self.proxy.host, self.proxy.port), timeout=self.timeout)
+        else:
+            sock = connect_spread(self.host, self.port, self.spread, self.timeout)
+        self.peer = sock.getpeername()[0]
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         stream = sock
         try:
@@ -158,6 +196,13 @@ class HttpConnection:
         except BaseException:
             self.close()
             raise
+
+    def negotiated(self) -> str | None:
+        """The TLS protocol and cipher this connection runs, e.g. ``TLSv1.3 TLS_AES_256_GCM_SHA384``."""
+        if not self.tls or self.stream is None:
+            return None
+        cipher = self.stream.cipher()
+        return f"{self.stream.version()} {cipher[0]}" if cipher else None
 
     def arm_timeout(self) -> None:
         """Set the socket's timeout to what is left of the exchange (at most the connection's

@@ -32,8 +32,9 @@ class PartSender:
 
     def __init__(self, worker: int, config: WorkerConfig, signer: RequestSigner,
                  engine: SendEngine, progress: Callable[[int], None],
-                 on_retry: Callable[[PartTask, int, str], None] | None = None) -> None:
+                 on_retry: Callable[[PartTask, int, str], None] | None = None, spread: int = 0) -> None:
         self.worker = worker
+        self.spread = spread         # which of an endpoint's addresses this sender's connection uses
         self.config = config
         self.signer = signer
         self.engine = engine
@@ -137,7 +138,8 @@ class PartSender:
         conn = self._connections.get(endpoint)
         if conn is None:
             proxy = proxy_for(endpoint.scheme, endpoint.host, endpoint.port, self.config.proxy_environment)
-            conn = self._connections[endpoint] = HttpConnection.to(endpoint, self.tls, self.config.timeout, proxy)
+            conn = self._connections[endpoint] = HttpConnection.to(endpoint, self.tls, self.config.timeout, proxy,
+                                                                   self.spread)
         return conn
 
 
@@ -157,7 +159,8 @@ class _Sent:
                         worker=worker, pid=os.getpid(), connection=self.conn.serial,
                         request_on_connection=self.conn.requests_sent, attempts=attempts,
                         data_path=path_label(self.engine, self.conn.tls), fallback=self.fallback,
-                        ktls_rx=self.conn.ktls_rx, echoed=self.echoed, source_seen=body.identity)
+                        ktls_rx=self.conn.ktls_rx, echoed=self.echoed, source_seen=body.identity,
+                        tls=self.conn.negotiated() if self.conn.requests_sent == 1 else None)
 
 
 def _computed(task: PartTask, body: FileBody) -> str | None:

@@ -118,10 +118,12 @@ class SendingWorker:
         def retrying(task: PartTask, attempt: int, reason: str) -> None:
             reply(PartRetrying(worker=worker, task_id=task.task_id, attempt=attempt, reason=reason))
 
+        count = max(1, config.connections)
         self._threads = [threading.Thread(target=_sender_loop, daemon=True, args=(
-            PartSender(worker, config, self.signer, self.engine_cls(), self._meter.add, retrying),
+            PartSender(worker, config, self.signer, self.engine_cls(), self._meter.add, retrying,
+                       spread=worker * count + i),
             self._tasks, reply, idle))
-            for _ in range(max(1, config.connections))]
+            for i in range(count)]
 
     def start(self) -> None:
         for thread in self._threads:
