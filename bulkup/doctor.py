@@ -18,7 +18,9 @@ from bulkup.errors import FatalRemoteError, UsageError
 from bulkup.kernel import ktls
 from bulkup.plan.checksums import DEFAULT_ALGORITHM, get_algorithm
 from bulkup.pools.raypool import on_every_node
+from bulkup.transport.connection import HttpConnection, TlsSettings
 from bulkup.transport.engines import ENGINES, PREFERENCE, EngineUnavailable, choose_engine, path_label
+from bulkup.transport.request import BucketEndpoint
 
 
 @dataclass
@@ -150,7 +152,23 @@ def store_diagnosis(settings: ClientSettings, bucket: str | None) -> dict:
                     "detail": {Support.VERIFIED: "refuses a wrong Content-MD5",
                                Support.UNCHECKED: "accepts a wrong Content-MD5"}.get(checks.md5, "unknown")},
             "etag_is_md5": checks.etag_is_md5,
-            "auto": {"checksum": auto.algorithm.name, "verified": auto.verified}}
+            "auto": {"checksum": auto.algorithm.name, "verified": auto.verified},
+            "tls": negotiated_tls(route.endpoint, control.settings)}
+
+
+def negotiated_tls(endpoint: BucketEndpoint, settings: ClientSettings) -> str | None:
+    """The protocol and cipher a worker's connection to ``endpoint`` negotiates (None: plain
+    HTTP), or why the handshake failed."""
+    if not endpoint.tls:
+        return None
+    conn = HttpConnection.to(endpoint, TlsSettings(settings.verify_ssl, settings.ca_bundle), timeout=10)
+    try:
+        conn.open()
+        return conn.negotiated()
+    except (OSError, ssl.SSLError) as exc:
+        return f"handshake failed: {exc}"
+    finally:
+        conn.close()
 
 
 def print_store(found: dict, out=sys.stdout) -> None:
@@ -160,6 +178,7 @@ def print_store(found: dict, out=sys.stdout) -> None:
     for name in (DEFAULT_ALGORITHM, "md5"):
         print(f"  {name}: {found[name]['support']} ({found[name]['detail']})", file=out)
     print(f"  ETag: {'the MD5 of the body' if found['etag_is_md5'] else 'not the MD5 of the body'}", file=out)
+    print(f"  TLS: {found['tls'] or 'none (plain HTTP)'}", file=out)
     auto = found["auto"]
     print(f"  --checksum auto sends {auto['checksum']}: "
           f"{'verified by the store' if auto['verified'] else 'NOT verified by the store'}", file=out)

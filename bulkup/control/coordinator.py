@@ -332,7 +332,7 @@ class Coordinator:
                             pid=done.pid, connection=done.connection,
                             request_on_connection=done.request_on_connection,
                             attempts=done.attempts, data_path=done.data_path,
-                            fallback=done.fallback, ktls_rx=done.ktls_rx)
+                            fallback=done.fallback, ktls_rx=done.ktls_rx, tls=done.tls)
         self.events.part_sent(record, task.source.length)
         if obj.closed:
             self._abort_when_idle(obj)

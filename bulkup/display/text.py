@@ -72,10 +72,11 @@ def worker_lines(result: "UploadResult") -> list[str]:
 
 def worker_rows(result: "UploadResult") -> list[tuple[str, str]]:
     """(``worker N``, what its parts did) for each worker, then each worker that died."""
-    fallbacks = result.fallbacks()
+    fallbacks, tls = result.fallbacks(), result.tls_by_worker()
     rows = []
     for worker, paths in sorted(result.paths_by_worker().items()):
         used = ", ".join(f"{path} ({count} parts)" for path, count in sorted(paths.items()))
+        used += f"; {', '.join(tls[worker])}" if worker in tls else ""
         note = f"; fell back: {fallbacks[worker]}" if worker in fallbacks else ""
         rows.append((_worker_label(result, worker), used + note))
     rows += [(_worker_label(result, w), f"died ({why}); its parts were sent by the others")

@@ -29,6 +29,7 @@ class PartRecord:
     data_path: str = ""             # e.g. "kTLS+io_uring"
     fallback: str | None = None
     ktls_rx: bool = False
+    tls: str | None = None          # protocol and cipher negotiated, on a connection's first request
 
 
 @dataclass(kw_only=True)
@@ -68,6 +69,7 @@ class UploadResult:
     seconds: float = 0.0
     _paths: dict[int, dict[str, int]] = field(default_factory=dict)
     _fallbacks: dict[int, str] = field(default_factory=dict)
+    _tls: dict[int, set[str]] = field(default_factory=dict)
     _bytes: dict[int, int] = field(default_factory=dict)
 
     @property
@@ -106,12 +108,18 @@ class UploadResult:
         counts[part.data_path] = counts.get(part.data_path, 0) + 1
         if part.fallback:
             self._fallbacks[part.worker] = part.fallback
+        if part.tls:
+            self._tls.setdefault(part.worker, set()).add(part.tls)
         if self.record:
             self.parts.append(part)
 
     def paths_by_worker(self) -> dict[int, dict[str, int]]:
         """For each worker, how many parts went by each data path (e.g. kTLS+sendfile)."""
         return self._paths
+
+    def tls_by_worker(self) -> dict[int, list[str]]:
+        """For each worker, the TLS protocol and cipher its connections negotiated."""
+        return {worker: sorted(found) for worker, found in self._tls.items()}
 
     def fallbacks(self) -> dict[int, str]:
         """Workers whose connections fell back from the chosen engine, with the reason."""
@@ -151,6 +159,7 @@ class UploadResult:
             "verification": dict(sorted(self.verification.items())),
             "workers": {str(w): {"engine": self.engines.get(w), "paths": paths,
                                  "fallback": self._fallbacks.get(w),
+                                 "tls": sorted(self._tls.get(w, ())),
                                  "cpu_seconds": _cpu(self.workers.get(w)),
                                  "peak_rss": _peak(self.workers.get(w)),
                                  **({"node": self.nodes[w]} if w in self.nodes else {})}

@@ -92,6 +92,7 @@ class PartDone:
     ktls_rx: bool = False           # the kernel also decrypted this connection's responses
     echoed: bool = False            # the store echoed the flexible checksum it verified
     source_seen: FileIdentity | None = None    # the file as the worker found it
+    tls: str | None = None          # e.g. "TLSv1.3 TLS_AES_256_GCM_SHA384", on a connection's first request
 
 
 @dataclass(frozen=True, kw_only=True)
