@@ -7,7 +7,11 @@ from bulkup.transport.engines.sendfile import SendfileEngine
 from bulkup.transport.engines.uring import UringEngine
 from bulkup.transport.engines.userspace import UserspaceEngine
 
-PREFERENCE: list[type[SendEngine]] = [UringEngine, SendfileEngine, UserspaceEngine]   # best first
+# Best first, by measurement (``make bench``, "against its floor"): one sendfile call per part
+# cost 0.56 CPU-s/GiB over plain HTTP where io_uring's linked splice chains cost 0.74, and was
+# faster in wall time too; the extra pipe hop costs more than batching saves.
+PREFERENCE: list[type[SendEngine]] = [SendfileEngine, UringEngine, UserspaceEngine]
+ORDER_REASON = "ahead of uring: measured cheaper in CPU and faster (bulkup's benchmark, against the floor)"
 ENGINES: dict[str, type[SendEngine]] = {engine.name: engine for engine in PREFERENCE}
 
 
@@ -30,7 +34,8 @@ def choose_engine(requested: str, tls: bool) -> tuple[type[SendEngine], str]:
         verdict = engine.available(tls)
         if verdict:
             passed_over = f" (passed over: {'; '.join(reasons)})" if reasons else ""
-            return engine, verdict.reason + passed_over
+            ahead = f"; {ORDER_REASON}" if engine is SendfileEngine else ""
+            return engine, verdict.reason + ahead + passed_over
         reasons.append(f"{engine.name}: {verdict.reason}")
     raise EngineUnavailable("no send engine can run: " + "; ".join(reasons))
 
