@@ -27,7 +27,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import datasets  # noqa: E402
 import floor  # noqa: E402
-from tools import (Endpoint, Tool, aws_cli_tool, boto3_tool, bulkup_tool, rclone_tool)  # noqa: E402
+from tools import (Endpoint, Tool, aws_cli_tool, boto3_tool, bulkup_tool, rclone_tool,  # noqa: E402
+                   s5cmd_tool)
 from treeusage import Usage, measure  # noqa: E402
 
 MiB, GiB = 1 << 20, 1 << 30
@@ -60,7 +61,8 @@ def tools_for(endpoint: Endpoint, folder: str, prefix_root: str, config_dir: str
         found += [boto3_tool("classic", endpoint, folder, f"{prefix_root}/boto3/", PART, CONCURRENCY),
                   boto3_tool("crt", endpoint, folder, f"{prefix_root}/crt/", PART, CONCURRENCY),
                   aws_cli_tool(endpoint, folder, f"{prefix_root}/awscli/", PART, CONCURRENCY, config_dir),
-                  rclone_tool(endpoint, folder, f"{prefix_root}/rclone/", PART, CONCURRENCY)]
+                  rclone_tool(endpoint, folder, f"{prefix_root}/rclone/", PART, CONCURRENCY),
+                  s5cmd_tool(endpoint, folder, f"{prefix_root}/s5cmd/", PART, CONCURRENCY, CONCURRENCY)]
     return found
 
 
@@ -178,8 +180,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small data sets (under 3 minutes)")
     parser.add_argument("--work", default=".cache/bench", help="where data sets are generated")
-    parser.add_argument("--skip", action="append", default=[], choices=["real", "discard", "link"])
+    parser.add_argument("--skip", action="append", default=[], choices=SECTIONS)
+    parser.add_argument("--only", action="append", default=[], choices=SECTIONS,
+                        help="run only these sections (e.g. --only small --only floor)")
     args = parser.parse_args()
+    if args.only:
+        args.skip = [s for s in SECTIONS if s not in args.only]
     big, mib, kib = datasets.FULL
     if args.quick:
         big, mib, kib = big.scaled(size=256 * MiB), mib.scaled(count=300), kib.scaled(count=1500)
@@ -196,11 +202,26 @@ def main() -> int:
             rows += real_server_rows(real_sets, args.work, config_dir)
         if "discard" not in args.skip:
             rows += discard_rows({"https": (big, mib, kib), "http": (big,)}, args.work, config_dir)
-        link_lines = [] if "link" in args.skip else link_section(args.work, args.quick)
+        extra = [] if "small" in args.skip else small_objects_section(args.work, args.quick)
+        extra += [] if "floor" in args.skip else floor_section(args.work, args.quick)
+        extra += [] if "link" in args.skip else link_section(args.work, args.quick)
     floors = floor.floors()
     from results_md import write_results
-    write_results(rows, floors, link_lines, time.monotonic() - started, args.quick)
+    write_results(rows, floors, extra, time.monotonic() - started, args.quick)
     return 0
+
+
+SECTIONS = ["real", "discard", "small", "floor", "link"]
+
+
+def small_objects_section(work: str, quick: bool) -> list[str]:
+    from small_objects import run_small_objects
+    return run_small_objects(work, quick, DUMMY_CREDENTIALS)
+
+
+def floor_section(work: str, quick: bool) -> list[str]:
+    from engines_floor import run_engines_floor
+    return run_engines_floor(work, quick, DUMMY_CREDENTIALS)
 
 
 def link_section(work: str, quick: bool) -> list[str]:

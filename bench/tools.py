@@ -89,3 +89,25 @@ def rclone_tool(endpoint: Endpoint, folder: str, prefix: str, part: int, concurr
     # uploading it, which the discard endpoint cannot answer (and which costs a request).
     return Tool("rclone copy", f"--transfers {concurrency} --s3-upload-concurrency {concurrency}, "
                 f"{part // MiB} MiB chunks, --s3-no-head, --multi-thread-streams 0", argv, env)
+
+
+def s5cmd_tool(endpoint: Endpoint, folder: str, prefix: str, part: int | None = None,
+               concurrency: int | None = None, workers: int | None = None) -> Tool:
+    """s5cmd cp: ``workers`` files at once (--numworkers, default 256), ``concurrency`` parts
+    of a file at once (default 5); None leaves s5cmd's default."""
+    argv = [os.path.join(PEERS, "s5cmd"), "--endpoint-url", endpoint.url]
+    argv += ["--numworkers", str(workers)] if workers else []
+    argv += ["cp"]
+    argv += ["--concurrency", str(concurrency)] if concurrency else []
+    argv += ["--part-size", str(part // MiB)] if part else []
+    argv += [folder + "/", f"s3://{endpoint.bucket}/{prefix}"]
+    env = {"AWS_CA_BUNDLE": endpoint.ca_file} if endpoint.ca_file else {}
+    settings = ", ".join(s for s in (f"--numworkers {workers}" if workers else "",
+                                     f"--concurrency {concurrency}" if concurrency else "",
+                                     f"{part // MiB} MiB parts" if part else "") if s) or "defaults"
+    return Tool("s5cmd cp", settings, argv, env)
+
+
+def with_setting(tool: Tool, flags: list[str], settings: str) -> Tool:
+    """``tool`` with ``flags`` added before its positional arguments' end (a sweep point)."""
+    return Tool(tool.name, settings, [*tool.argv, *flags], tool.env, tool.bulkup)
