@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from bulkup.pools.base import Pool
+
 from conftest import assert_same_bytes, data_uploads, error_line, open_uploads, run_bulkup, write_random_file
 from faultproxy import FaultProxy, completes_upload, is_put_object, upload_part_of
 from test_migrate import assert_migrated, journal_states, make_files, manifest_for, migrate
@@ -24,7 +26,7 @@ MiB = 1024 * 1024
 
 def start_migrate(server, manifest, *args, url=None):
     return subprocess.Popen([sys.executable, "-m", "bulkup", "migrate", manifest, "--endpoint-url",
-                             url or server.https_url, "--workers", "2", "--part-size", "5MiB",
+                             url or server.https_url, "--workers", "2", "--connections", "2", "--part-size", "5MiB",
                              "--progress", "none", *args],
                             env={**server.env(), "PATH": os.environ["PATH"]},
                             stderr=subprocess.PIPE, text=True)
@@ -40,6 +42,13 @@ def wait_for(condition, timeout=60.0, what="condition"):
 def children(pid: int) -> list[int]:
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
+
+
+def worker_pids(coordinator: int) -> list[int]:
+    """A running bulkup's worker processes: the children of its zygote."""
+    zygotes = [p for p in children(coordinator)
+               if b"bulkup.pools.zygote" in open(f"/proc/{p}/cmdline", "rb").read()]
+    return [worker for zygote in zygotes for worker in children(zygote)]
 
 
 def test_ctrl_c_keeps_uploads_and_says_how_to_resume(s3server, s3, bucket, tmp_path):
@@ -64,7 +73,7 @@ def test_killed_worker_is_replaced_and_the_migration_finishes(s3server, s3, buck
     manifest = manifest_for(tmp_path, bucket, files)
     proc = start_migrate(s3server, manifest)
     wait_for(lambda: data_uploads(s3, bucket), what="the multipart upload")
-    workers = children(proc.pid)
+    workers = worker_pids(proc.pid)
     assert len(workers) == 2
     os.kill(workers[0], signal.SIGKILL)
     _, stderr = proc.communicate(timeout=300)
@@ -140,7 +149,7 @@ def test_kill_mid_part_resends_only_what_was_in_flight(s3server, s3, bucket, tmp
     accepted = accepted_parts(before)
     resent = [p for p in sent_parts(after) if p in set(sent_parts(before))]
     assert not [p for p in resent if p in accepted], "a part the server had was sent again"
-    queue_depth = 2 * 2 * 2          # workers x connections x tasks queued per connection
+    queue_depth = 2 * 2 * Pool.queue_depth_per_connection      # workers x connections x tasks each holds
     assert len(resent) <= queue_depth, resent
 
 
@@ -291,7 +300,7 @@ def test_parts_a_dying_worker_reported_before_it_died_are_not_sent_again(s3serve
                                  "--progress", "none"], env={**s3server.env(), "PATH": os.environ["PATH"]},
                                 stderr=subprocess.PIPE, text=True)
         wait_for(lambda: proxy.held >= 4, what="every connection to hold a part")
-        workers = children(proc.pid)
+        workers = worker_pids(proc.pid)
         os.kill(proc.pid, signal.SIGSTOP)
         proxy.hold(lambda method, target: False)
         proxy.release()                                  # the parts end while nobody reads the reports

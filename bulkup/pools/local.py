@@ -1,22 +1,23 @@
-"""Local worker processes: one fresh ``python -m bulkup.transport.worker`` per worker.
+"""Local worker processes, forked by one fresh interpreter (the zygote) that imported the
+worker's modules once.
 
 Each is joined to the coordinator by a socket pair, which carries lists of messages: one
-write per worker and scheduling round, however many tasks it hands out. Fresh interpreters (not fork, not
-multiprocessing's spawn) so that a caller's script is never re-imported and no coordinator
-thread or lock is inherited. A worker's end of the pair is held by the worker alone: its
-death shows as end-of-file here.
+write per worker and scheduling round, however many tasks it hands out. Never a fork of the
+coordinator's process (nor multiprocessing's spawn): a caller's script is never re-imported
+and no coordinator thread or lock is inherited. A worker's end of the pair is held by the
+worker alone: its death shows as end-of-file here.
 """
 from __future__ import annotations
 
 import socket
 import subprocess
-import sys
 import time
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection as Pipe, wait
 
 from bulkup.pools.base import OnMessage, Pool, Worker, WorkerGone, WorkerState
+from bulkup.pools.zygote import ForkedWorker, Zygote
 from bulkup.transport.messages import WorkerConfig, WorkerStart
 
 STOP_GRACE = 10.0
@@ -26,7 +27,7 @@ STOP_GRACE = 10.0
 class LocalWorker(Worker):
     """A worker process and the coordinator's end of its socket pair."""
 
-    process: subprocess.Popen | None = None
+    process: ForkedWorker | None = None
     pipe: Pipe | None = None
 
     def exit_description(self) -> str:
@@ -36,35 +37,34 @@ class LocalWorker(Worker):
         return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
 
 
-def _launch() -> tuple[subprocess.Popen, Pipe]:
-    """A worker process, importing its modules until its first message (``WorkerStart``)."""
-    ours, theirs = socket.socketpair()
-    process = subprocess.Popen([sys.executable, "-m", "bulkup.transport.worker", str(theirs.fileno())],
-                               pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
-    theirs.close()
-    return process, Pipe(ours.detach())
-
-
 class WorkerLauncher:
-    """Starts worker processes ahead of their configuration, so that their start (an
-    interpreter and its imports, ~0.1 s each) overlaps the coordinator's own (connecting,
-    asking the store, walking the sources). Unused ones are ended by ``close``."""
+    """Starts worker processes ahead of their configuration, so that their start overlaps the
+    coordinator's own (connecting, asking the store, walking the sources). They are forked by
+    one zygote (``bulkup.pools.zygote``): W workers cost one interpreter and one import.
+    ``close`` ends the unused ones and the zygote."""
 
     def __init__(self, count: int = 0) -> None:
-        self._early = deque(_launch() for _ in range(count))
+        self._zygote: Zygote | None = None
+        self._early = deque(self._launch() for _ in range(count))
 
-    def take(self) -> tuple[subprocess.Popen, Pipe]:
-        return self._early.popleft() if self._early else _launch()
+    def take(self) -> tuple[ForkedWorker, Pipe]:
+        return self._early.popleft() if self._early else self._launch()
+
+    def _launch(self) -> tuple[ForkedWorker, Pipe]:
+        if self._zygote is None:
+            self._zygote = Zygote()
+        ours, theirs = socket.socketpair()
+        process = self._zygote.fork(theirs.fileno())
+        theirs.close()
+        return process, Pipe(ours.detach())
 
     def close(self) -> None:
         while self._early:
-            process, pipe = self._early.popleft()
+            _, pipe = self._early.popleft()
             pipe.close()            # the worker reads end-of-file and exits
-            try:
-                process.wait(timeout=STOP_GRACE)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        if self._zygote is not None:
+            self._zygote.close()
+            self._zygote = None
 
 
 class LocalPool(Pool):
