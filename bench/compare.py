@@ -225,8 +225,8 @@ def floor_section(work: str, quick: bool) -> list[str]:
 
 
 def link_section(work: str, quick: bool) -> list[str]:
-    from linkbench import run_link_bench
-    return run_link_bench(work, quick)
+    from linkbench import run_connections_bench, run_link_bench
+    return run_link_bench(work, quick) + run_connections_bench(work, quick)
 
 
 if __name__ == "__main__":

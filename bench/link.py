@@ -112,6 +112,13 @@ def rate_bytes(rate: str) -> float:
     return value if match.group(3) == "bps" else value / 8
 
 
+def window_for(rate: str, rtt_ms: float) -> int:
+    """The TCP buffer size that holds a connection to about ``rate`` over ``rtt_ms``: the
+    window it may have in flight (the kernel advertises about half of a receive buffer as
+    window, keeping the rest for its own bookkeeping)."""
+    return int(rate_bytes(rate) * rtt_ms / 1000 * 2)
+
+
 def setns(name: str) -> None:
     """Move the calling thread into network namespace ``name`` (a name from ``ip netns``, or a
     path such as /proc/thread-self/ns/net). Sockets it then creates, threads it starts and
@@ -194,8 +201,10 @@ class SlowLink:
 
     def __init__(self, rate: str = "1gbit", rtt_ms: float = 100.0, *,
                  congestion: str | None = None, tcp_defaults: bool = True,
-                 max_in_flight: int = 256 << 20, force_wire: bool = False) -> None:
+                 max_in_flight: int = 256 << 20, force_wire: bool = False,
+                 per_connection: str | None = None) -> None:
         self.rate = rate
+        self.per_connection = per_connection     # a cap on each connection's rate, e.g. "31mbit"
         self.rtt_ms = float(rtt_ms)
         self.congestion = congestion
         self.tcp_defaults = tcp_defaults
@@ -248,6 +257,10 @@ class SlowLink:
             return json.loads(self._wire.stdout.readline())
 
     def describe(self) -> str:
+        return self._describe() + (f"; each connection capped near {self.per_connection} (its TCP window "
+                                   f"over the round trip)" if self.per_connection else "")
+
+    def _describe(self) -> str:
         return (f"{self.rate} each way, {self.rtt_ms:g} ms round trip ({self.delay_method}), "
                 f"TCP {self.congestion}"
                 f"{', Linux default buffers' if self.tcp_defaults else ''}")
@@ -311,6 +324,13 @@ class SlowLink:
         if self.tcp_defaults:
             settings["net.ipv4.tcp_wmem"] = " ".join(map(str, TCP_WMEM))
             settings["net.ipv4.tcp_rmem"] = " ".join(map(str, TCP_RMEM))
+        if self.per_connection:
+            # A connection carries at most its window per round trip: capping the buffers that
+            # bound the window caps each connection's rate, as a store's per-connection limit does.
+            window = window_for(self.per_connection, self.rtt_ms)
+            settings["net.ipv4.tcp_wmem"] = f"4096 {min(window, 16384)} {window}"
+            settings["net.ipv4.tcp_rmem"] = f"4096 {min(window, 131072)} {window}"
+            settings["net.ipv4.tcp_window_scaling"] = "1"
         if self.congestion:
             settings["net.ipv4.tcp_congestion_control"] = self.congestion
         for key, value in settings.items():

@@ -9,12 +9,13 @@ there afterwards (size and ETag).
 """
 from __future__ import annotations
 
+import json
 import os
 
 import datasets
 from compare import warm_up
 from link import SlowLink
-from tools import Endpoint, boto3_tool, bulkup_tool
+from tools import Endpoint, Tool, boto3_tool, bulkup_tool
 from treeusage import measure
 
 MiB, GiB = 1 << 20, 1 << 30
@@ -23,14 +24,57 @@ RATE, RTT_MS = "500mbit", 100.0
 
 
 def run_link_bench(work: str, quick: bool) -> list[str]:
-    from devtools.s3server import DevServer
+    """Workers x connections against what one connection can carry (its window over the RTT)."""
     size = 128 * MiB if quick else 512 * MiB
-    data = datasets.DataSet(datasets.describe(1, size), f"link-{size}", 1, size)
-    folder = datasets.materialize(work, data)
-    expected = datasets.expected_etags(folder, PART, PART)
     shapes = [(1, 1), (2, 4)] if quick else [(1, 1), (1, 4), (2, 4)]
+
+    def plan(endpoint, data_of):
+        data, folder = data_of(size)
+        runs = [(bulkup_tool("userspace", "user-space TLS", endpoint, folder, f"w{w}c{c}/", PART, w, c), data)
+                for w, c in shapes]
+        return runs + [(boto3_tool("classic", endpoint, folder, "boto3/", PART, 8), data)]
+    return _across_link(work, SlowLink(rate=RATE, rtt_ms=RTT_MS), plan, "A slow, distant link")
+
+
+def run_connections_bench(work: str, quick: bool) -> list[str]:
+    """A link whose connections are each capped at 1/16 of it (as S3 serves each connection a
+    fraction of a big NIC): bulkup's connections sized from --target-throughput against a
+    fixed 2 per worker, and one connection alone (on less data: it is slow)."""
+    cap = f"{_rate_mbit(RATE) / 16:g}mbit"
+
+    def plan(endpoint, data_of):
+        small, small_folder = data_of(32 * MiB if quick else 64 * MiB)
+        large, folder = data_of(256 * MiB if quick else GiB)
+        one = bulkup_tool("userspace", "user-space TLS", endpoint, small_folder, "one/", PART, 1, 1)
+        fixed = bulkup_tool("userspace", "user-space TLS", endpoint, folder, "fixed/", PART, 2, 2)
+        sized = bulkup_tool("userspace", "user-space TLS", endpoint, folder, "sized/", PART, 2, 2)
+        at = sized.argv.index("--connections")
+        runs = [(Tool(one.name, "1 worker x 1 connection: one connection's cap", one.argv, one.env, True), small),
+                (Tool(fixed.name, "2 workers x 2 connections (the old default)", fixed.argv, fixed.env, True), large),
+                (Tool(sized.name, "2 workers, connections from --target-throughput (default 10 Gbit/s)",
+                      sized.argv[:at] + sized.argv[at + 2:], sized.env, True), large)]
+        return [(Tool(t.name, t.settings, _json_progress(t.argv), t.env, True), data) for t, data in runs]
+    return _across_link(work, SlowLink(rate=RATE, rtt_ms=RTT_MS, per_connection=cap), plan,
+                        "Connections that scale: each connection capped at 1/16 of the link")
+
+
+def _json_progress(argv: list[str]) -> list[str]:
+    at = argv.index("--progress")
+    return argv[:at + 1] + ["json"] + argv[at + 2:]
+
+
+def _across_link(work: str, link: SlowLink, plan, title: str) -> list[str]:
+    """Run ``plan(endpoint, data_of)``'s (tool, data set) pairs across ``link``; a table."""
+    from devtools.s3server import DevServer
+    made: dict[int, tuple[datasets.DataSet, str]] = {}
+
+    def data_of(size: int) -> tuple[datasets.DataSet, str]:
+        if size not in made:
+            data = datasets.DataSet(datasets.describe(1, size), f"link-{size}", 1, size)
+            made[size] = (data, datasets.materialize(work, data))
+        return made[size]
     rows = []
-    with SlowLink(rate=RATE, rtt_ms=RTT_MS) as link:
+    with link:
         with link.in_server():
             server = DevServer(host=link.server_address()).start()
         try:
@@ -40,10 +84,8 @@ def run_link_bench(work: str, quick: bool) -> list[str]:
                 warm_up(client)
             endpoint = Endpoint("link", server.https_url, server.ca_file, server.env(),
                                 prefix_command=tuple(link.client_prefix()))
-            tools = [bulkup_tool("userspace", "user-space TLS", endpoint, folder, f"w{w}c{c}/", PART, w, c)
-                     for w, c in shapes]
-            tools.append(boto3_tool("classic", endpoint, folder, "boto3/", PART, 8))
-            for tool in tools:
+            for tool, data in plan(endpoint, data_of):
+                folder = made[data.size][1]
                 datasets.warm(folder)
                 stats = link.wire_stats()
                 wire_before = stats.get("cpu_seconds", 0.0)
@@ -55,25 +97,39 @@ def run_link_bench(work: str, quick: bool) -> list[str]:
                 prefix = next(a for a in tool.argv if a.startswith("s3://")).split("/", 3)[3] \
                     if tool.bulkup else tool.argv[5]
                 with link.in_server():
-                    _check(client, prefix, expected)
+                    _check(client, prefix, datasets.expected_etags(folder, PART, PART))
                 stats = link.wire_stats()
                 wire = stats.get("cpu_seconds", 0.0) - wire_before
                 carried = sum(stats.get("bytes", [0, 0])) - carried_before
                 print(f"link | the wire carried {carried / MiB:.0f} MiB for {data.total / MiB:.0f} MiB of objects")
                 mbit = data.total * 8 / usage.wall / 1e6
-                rows.append(f"| {tool.name} | {tool.settings} | {usage.wall:.1f} | {mbit:.0f} | "
-                            f"{mbit / _rate_mbit(RATE):.0%} | {usage.cpu / (data.total / GiB):.2f} | {wire:.1f} |")
+                peak = _peak_mbit(usage.output)
+                rows.append(f"| {tool.name} | {tool.settings} | {data.name} | {usage.wall:.1f} | {mbit:.0f} | "
+                            f"{mbit / _rate_mbit(RATE):.0%} | {peak} | {usage.cpu / (data.total / GiB):.2f} | "
+                            f"{wire:.1f} |")
                 print(f"link | {tool.name} ({tool.settings}): {usage.wall:.1f} s, {mbit:.0f} Mbit/s", flush=True)
         finally:
             with link.in_server():
                 server.stop()
         description = link.describe()
-    return [f"## A slow, distant link: {data.name}", "",
+    return [f"## {title}", "",
             f"Link: {description}. Client and server in their own network namespaces; the server "
             "is SeaweedFS over HTTPS, every object checked afterwards (size and ETag). "
-            "Mbit/s counts object bytes only.", "",
-            "| tool | settings | wall s | Mbit/s | share of the link | client CPU-s/GiB | wire CPU-s |",
-            "|---|---|---:|---:|---:|---:|---:|", *rows, ""]
+            "Mbit/s counts object bytes only, over the whole run (start and handshakes included).", "",
+            "\"Peak\" is bulkup's own reading of its rate at its best (its JSON summary's peak_rate), "
+            "once every connection is under way.", "",
+            "| tool | settings | data | wall s | Mbit/s | share of the link | peak Mbit/s | client CPU-s/GiB | "
+            "wire CPU-s |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|", *rows, ""]
+
+
+def _peak_mbit(output: str) -> str:
+    """bulkup's peak rate in Mbit/s from its JSON summary line, if the run printed one."""
+    for line in reversed(output.splitlines()):
+        if line.startswith("{") and '"summary"' in line:
+            peak = json.loads(line).get("peak_rate")
+            return f"{peak * 8 / 1e6:.0f}" if peak else ""
+    return ""
 
 
 def _check(client, prefix: str, expected: dict) -> None:
