@@ -28,7 +28,9 @@ class FileBody:
     """A ``FileRange``, open for the duration of one part.
 
     ``chunks()`` reads it for checksums and user-space TLS (one copy from the page cache,
-    ~0.05 CPU-s/GiB); zero-copy engines hand ``fd`` to the kernel and never read it.
+    ~0.05 CPU-s/GiB); zero-copy engines hand ``fd`` to the kernel and never read it. A range
+    that fits in one buffer is read once: the checksum pass and the send then see the very
+    same bytes (``forget()`` makes the next pass read the file again).
     """
 
     def __init__(self, source: FileRange) -> None:
@@ -38,6 +40,7 @@ class FileBody:
         except OSError as exc:
             raise PartFailed(f"{source.path}: cannot open: {exc.strerror}", retryable=False) from None
         self._buffer: memoryview | None = None
+        self._held: memoryview | None = None      # the whole range, when one buffer holds it
         self.identity = FileIdentity.of(os.fstat(self.fd))     # as opened
         what = source.expect.differs_from(self.identity) if source.expect else None
         if what is None and self.identity.size < source.offset + source.length:
@@ -68,6 +71,9 @@ class FileBody:
         """The range in pieces of at most READ_SIZE bytes, read (pread) into one reused
         buffer: each piece is valid until the next is asked for. A file that shrinks under
         it fails the part as changed (a memory map of it would kill the process: SIGBUS)."""
+        if self._held is not None:
+            yield self._held
+            return
         if self._buffer is None:
             self._buffer = memoryview(bytearray(max(1, min(READ_SIZE, self.length))))
         position, end = self.offset, self.offset + self.length
@@ -77,11 +83,17 @@ class FileBody:
             if got <= 0:
                 raise PartFailed(f"{self.path}: {CHANGED} (it shrank while being read)", retryable=False,
                                  code="changed")
+            if got == self.length:
+                self._held = piece
             yield piece[:got]
             position += got
 
+    def forget(self) -> None:
+        """Read the file again on the next pass (after the store found the body corrupted)."""
+        self._held = None
+
     def close(self) -> None:
-        self._buffer = None
+        self._buffer = self._held = None
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1

@@ -89,6 +89,7 @@ class PartSender:
         """After the store rejected the body's checksum: read the range again and compute it
         anew. A file that is not what it was, or not what a given checksum says, is final."""
         body.check_unchanged()
+        body.forget()
         again = _computed(task, body)
         if task.checksum is not None and again != task.checksum:
             raise PartFailed(f"{failure}: the file's {task.checksum_algorithm} {again} is not the expected "
