@@ -102,7 +102,8 @@ def run_small_objects(work: str, quick: bool, credentials: dict[str, str]) -> li
             folder = datasets.materialize(work, data)
             tools = sweeps(endpoint, folder, data.slug, quick)
             if count != counts[0]:          # the larger set: defaults, and the best of the sweep
-                tools = {name: [group[0]] + ([best_setting[name]] if best_setting[name] is not group[0] else [])
+                tools = {name: [group[0]] + ([best_setting[name]]
+                                             if best_setting[name].settings != group[0].settings else [])
                          for name, group in tools.items()}
                 tools = {name: [_retarget(t, folder, counts[0], count) for t in group]
                          for name, group in tools.items()}
