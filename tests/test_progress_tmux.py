@@ -51,7 +51,8 @@ def test_dashboard_shows_progress_mid_run_and_the_summary_at_the_end(s3server, s
     script = tmp_path / "run.sh"
     exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in s3server.env().items())
     script.write_text(exports + f"{shlex.quote(sys.executable)} -m bulkup put {shlex.quote(str(data))} "
-                      f"s3://{bucket}/ --endpoint-url {s3server.https_url} --workers 2 --part-size 8MiB\n"
+                      f"s3://{bucket}/ --endpoint-url {s3server.https_url} --workers 2 --connections 2 "
+                      "--part-size 8MiB\n"
                       "echo EXIT=$?; sleep 600\n")
     subprocess.run(["tmux", "new-session", "-d", "-s", terminal, "-x", str(width), "-y", "40",
                     f"bash {shlex.quote(str(script))}"], check=True)

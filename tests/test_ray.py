@@ -232,7 +232,7 @@ def kill_ray_migration_midway(server, cluster, proxy, tmp_path, bucket):
     """A migration on the cluster whose driver is SIGKILLed once parts are journaled."""
     files = make_files(tmp_path, 10, [30 * MiB, 25 * MiB])
     manifest = manifest_for(tmp_path, bucket, files)
-    run = RayRun(server, cluster, "migrate", manifest, url=proxy.url)
+    run = RayRun(server, cluster, "migrate", manifest, "--connections", "2", url=proxy.url)   # slow enough to kill
     wait_for(lambda: _journaled_parts(manifest) >= 2, what="parts in the journal")
     os.kill(run.proc.pid, signal.SIGKILL)
     run.wait()
