@@ -2,6 +2,9 @@
 
 ``python floor_upload.py sendfile URL FILE``: one PUT whose body is one sendfile(2) of the
 whole file (the loopback TCP cost of moving the bytes), plus a CRC64NVME pass over it.
+``python floor_upload.py write URL FILE``: the same PUT written from an mmap of the file in
+1 MiB writes (over loopback this beats sendfile: the receiver copies either way, and page-cache
+pages reach it as many small fragments).
 ``python floor_upload.py tls URL FILE CA``: one PUT written through Python's ``ssl`` from an
 mmap of the file in 1 MiB writes (the encryption cost), plus the CRC64NVME pass.
 The discard endpoint takes any PUT (it checks no signature). Prints nothing; exit 0 once the
@@ -28,7 +31,7 @@ def crc_pass(view: memoryview) -> int:
     return crc
 
 
-def put(url: str, path: str, ca: str | None) -> int:
+def put(mode: str, url: str, path: str, ca: str | None) -> int:
     where = urlsplit(url)
     size = os.path.getsize(path)
     sock = socket.create_connection((where.hostname, where.port))
@@ -41,7 +44,7 @@ def put(url: str, path: str, ca: str | None) -> int:
         view = memoryview(mapped)
         crc_pass(view)
         sock.sendall(head)
-        if ca:
+        if ca or mode == "write":
             for start in range(0, size, MiB):
                 sock.sendall(view[start:start + MiB])
         else:
@@ -56,4 +59,4 @@ def put(url: str, path: str, ca: str | None) -> int:
 
 if __name__ == "__main__":
     mode, url, path = sys.argv[1:4]
-    sys.exit(put(url, path, sys.argv[4] if mode == "tls" else None))
+    sys.exit(put(mode, url, path, sys.argv[4] if mode == "tls" else None))
