@@ -19,6 +19,7 @@ from bulkup.plan.checksums import get_algorithm
 from bulkup.plan.jobs import ObjectSettings, UploadJob
 from bulkup.plan.results import UploadResult
 from bulkup.plan.sources import SourceFile
+from bulkup.pools.base import HELD_BYTES_PER_CONNECTION
 from bulkup.transport.messages import NewCredentials
 from bulkup.transport.request import BucketEndpoint, CredentialSet
 from fakes import FakePool, FakeS3Client, FakeSession, checksum_of, etag_of
@@ -236,6 +237,35 @@ def test_a_create_refused_for_access_ends_the_run_and_aborts_the_uploads_already
         upload(pool, s3, [a_job(first), a_job(second)])
 
     assert s3.aborted() == [s3.upload_id_of(first.key)]
+
+
+# -- how much a worker holds -----------------------------------------------------------------------
+
+
+def most_held(pool: FakePool) -> list[int]:
+    """Each worker's largest number of tasks held at once, at the start of a round."""
+    most = [0] * len(pool.workers)
+
+    def look(_round: int) -> None:
+        for worker in pool.workers:
+            most[worker.index] = max(most[worker.index], len(worker.holding))
+    pool.on_round(look)
+    return most
+
+
+def test_small_objects_fill_each_workers_task_depth(tmp_path, s3):
+    pool = FakePool(2, connections=2, pace=1, store=s3)
+    held = most_held(pool)
+    result = upload(pool, s3, [a_job(a_file(tmp_path, f"s{i:02}", 1000)) for i in range(40)])
+    assert result.ok and held == [pool.task_depth()] * 2          # 4 a connection
+
+
+def test_large_parts_stop_at_the_bytes_a_worker_may_hold(tmp_path, s3):
+    pool = FakePool(2, connections=2, pace=1, store=s3)
+    held = most_held(pool)
+    result = upload(pool, s3, [a_job(a_file(tmp_path, "big", 40 * PART))])
+    budget = HELD_BYTES_PER_CONNECTION * 2
+    assert result.ok and max(held) == budget // PART + 1 < pool.task_depth()    # 7 parts of 5 MiB, not 8
 
 
 # -- workers dying -------------------------------------------------------------------------------

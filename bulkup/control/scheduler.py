@@ -55,20 +55,23 @@ class Scheduler:
 
     def answered(self, worker: Worker, task_id: int) -> tuple[ObjectUpload, PartTask]:
         """A worker is done with ``task_id`` (sent or given up): forget it."""
-        worker.in_flight.discard(task_id)
+        if task_id in worker.in_flight:
+            worker.in_flight.discard(task_id)
+            worker.held_bytes -= self._tasks[task_id][1].source.length
         return self._tasks.pop(task_id)
 
     def fill(self) -> None:
-        """Hand out tasks one at a time to the least busy worker, up to its task depth."""
-        depth = self.pool.task_depth()
-        open_to = [w for w in self.pool.accepting() if len(w.in_flight) < depth]
+        """Hand out tasks one at a time to the least busy worker, while it may take more
+        (its task depth, and for large parts a bound on the bytes it holds)."""
+        open_to = [w for w in self.pool.accepting() if self.pool.may_take_more(w)]
         while open_to:
             worker = min(open_to, key=lambda w: len(w.in_flight))
             task = self._next_task(worker)
             if task is not None:
                 worker.in_flight.add(task.task_id)
+                worker.held_bytes += task.source.length
                 self.pool.send(worker, task)
-            if task is None or len(worker.in_flight) >= depth:
+            if task is None or not self.pool.may_take_more(worker):
                 open_to.remove(worker)      # full, or nothing it may take this round
         self.pool.flush()
 
@@ -79,6 +82,7 @@ class Scheduler:
             self._queues.setdefault(obj.job.node, deque()).appendleft(task)
             self._queued += 1
         worker.in_flight.clear()
+        worker.held_bytes = 0
 
     def drop_unservable(self) -> list[tuple[ObjectUpload, str]]:
         """Take out the tasks pinned to nodes no live worker can send from; their objects,

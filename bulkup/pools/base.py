@@ -46,6 +46,7 @@ class Worker:
     index: int
     state: WorkerState = WorkerState.STARTING
     in_flight: set[int] = field(default_factory=set)
+    held_bytes: int = 0                             # the body bytes of the tasks it holds
     outbox: list = field(default_factory=list)     # messages ``send`` queued, delivered by ``flush``
 
     @property
@@ -58,6 +59,7 @@ class Worker:
 
 
 OnMessage = Callable[[Worker, object], None]
+HELD_BYTES_PER_CONNECTION = 16 << 20       # two default parts
 
 
 class Pool(ABC):
@@ -107,6 +109,16 @@ class Pool(ABC):
     def task_depth(self) -> int:
         """How many tasks a worker may hold at once."""
         return self.queue_depth_per_connection * max(1, self.config.connections)
+
+    def may_take_more(self, worker: Worker) -> bool:
+        """Whether ``worker`` may be handed another task: under its task depth and, once each
+        connection has one, under ``HELD_BYTES_PER_CONNECTION`` per connection. Small objects
+        fill the depth (the answers' latency is what it hides); large parts stop at about two
+        per connection, so that work held by one worker cannot leave another idle at the end."""
+        connections = max(1, self.config.connections)
+        held = len(worker.in_flight)
+        return held < self.task_depth() and (
+            held < connections or worker.held_bytes < HELD_BYTES_PER_CONNECTION * connections)
 
     def serves(self, worker: Worker, node: str | None) -> bool:
         """Whether ``worker`` may send parts of an object pinned to ``node`` (None: unpinned)."""
