@@ -1,9 +1,13 @@
 """Request heads: keys encoded the way S3 signs them, payload unsigned, checksum signed."""
+import calendar
 import datetime
+import hmac
+from unittest import mock
 
 import pytest
 
 from bulkup.transport.request import BucketEndpoint, CredentialSet, RequestSigner, upload_target
+from bulkup.transport.sigv4 import SigV4Signer
 
 ENDPOINT = BucketEndpoint.from_url("https://127.0.0.1:8443/bucket")
 
@@ -70,9 +74,17 @@ def test_signature_is_the_one_botocore_computes(key, upload, token):
     headers = {"Content-Length": "16384", "x-amz-checksum-crc64nvme": "AAAAAAAAAAA=",
                "Content-Type": "text/plain;  charset=utf-8", "x-amz-meta-note": " two  spaces "}
     signer = RequestSigner(CredentialSet(*credentials), "us-east-1")
-    signed = signer.sign(endpoint, "PUT", target, headers, when=when.replace(tzinfo=datetime.timezone.utc))
-    ours = {k.lower(): v for k, v in signed.headers}
+    with mock.patch("time.time", return_value=calendar.timegm(when.timetuple())):
+        ours = {k.lower(): v for k, v in signer.sign(endpoint, "PUT", target, headers).headers}
     theirs = _botocore_headers("PUT", endpoint.url(target), {"Host": endpoint.host_header, **headers},
                                "eu-west-3", credentials, when)
     assert ours["authorization"] == theirs["authorization"]
     assert ours["x-amz-date"] == theirs["x-amz-date"] == "20261201T235958Z"
+
+
+def test_signing_key_is_derived_once_per_day_and_region():
+    signer = SigV4Signer("AKID", "SECRET", None)
+    with mock.patch("hmac.new", wraps=hmac.new) as calls:
+        for _ in range(3):
+            signer.sign("PUT", "/b/k", {"Host": "h"}, "us-east-1", now=1_700_000_000)
+    assert calls.call_count == 4 + 3        # the key's four steps once, one signature each

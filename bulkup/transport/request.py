@@ -3,17 +3,14 @@
 The worker turns a part descriptor into a signed request head here, then writes the head
 (``http1``) and hands the body to a send engine. Signing is SigV4 with ``UNSIGNED-PAYLOAD``
 (as the AWS CLI does over HTTPS): body integrity comes from the checksum header, which is
-signed. The signer is the AWS CRT's (awscrt, in C: ~10 µs a request, where botocore's
-general signer takes ~30); its signatures are tested against botocore's.
+signed.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
-import datetime
-
-from awscrt import auth, http
+from bulkup.transport.sigv4 import SigV4Signer
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -83,33 +80,14 @@ class RequestSigner:
 
     def update(self, credentials: CredentialSet) -> None:
         """Use new (refreshed) credentials from now on."""
-        provider = auth.AwsCredentialsProvider.new_static(credentials.access_key, credentials.secret_key,
-                                                          credentials.token)
-        self._configs: dict[str, auth.AwsSigningConfig] = {}
-        self._base = auth.AwsSigningConfig(
-            algorithm=auth.AwsSigningAlgorithm.V4, signature_type=auth.AwsSignatureType.HTTP_REQUEST_HEADERS,
-            credentials_provider=provider, region=self.region, service="s3",
-            signed_body_value=auth.AwsSignedBodyValue.UNSIGNED_PAYLOAD,
-            signed_body_header_type=auth.AwsSignedBodyHeaderType.X_AMZ_CONTENT_SHA_256,
-            use_double_uri_encode=False, should_normalize_uri_path=False)   # S3's rules
+        self._sigv4 = SigV4Signer(credentials.access_key, credentials.secret_key, credentials.token)
 
-    def sign(self, endpoint: BucketEndpoint, method: str, target: str, headers: dict[str, str],
-             when: datetime.datetime | None = None) -> RequestHead:
-        """Add Host, date, payload marker, token and Authorization to ``headers`` (signed
-        as of ``when``, default now)."""
-        config = self._config(endpoint.region or self.region)
-        if when is not None:
-            config = config.replace(date=when)
-        request = http.HttpRequest(method, target, http.HttpHeaders([("Host", endpoint.host_header),
-                                                                     *headers.items()]))
-        auth.aws_sign_request(request, config).result()
-        return RequestHead(method, target, list(request.headers))
-
-    def _config(self, region: str) -> auth.AwsSigningConfig:
-        config = self._configs.get(region)
-        if config is None:
-            config = self._configs[region] = self._base.replace(region=region)
-        return config
+    def sign(self, endpoint: BucketEndpoint, method: str, target: str,
+             headers: dict[str, str]) -> RequestHead:
+        """Add Host, date, payload marker, token and Authorization to ``headers``."""
+        signed = self._sigv4.sign(method, target, {"Host": endpoint.host_header, **headers},
+                                  endpoint.region or self.region)
+        return RequestHead(method, target, list(signed.items()))
 
 
 def upload_target(endpoint: BucketEndpoint, key: str, upload_id: str | None,
