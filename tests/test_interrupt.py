@@ -32,8 +32,7 @@ def test_ctrl_c_aborts_open_multipart_uploads(s3server, s3, bucket, tmp_path):
 
 def start_put(server, path, bucket, url=None):
     return subprocess.Popen([sys.executable, "-m", "bulkup", "put", path, f"s3://{bucket}/big.bin",
-                             "--endpoint-url", url or server.https_url, "--progress", "none",
-                             "--connections", "2"],              # slow enough to interrupt mid-run
+                             "--endpoint-url", url or server.https_url, "--progress", "none"],
                             env={**server.env()}, stderr=subprocess.PIPE, text=True)
 
 
