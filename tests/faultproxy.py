@@ -126,6 +126,7 @@ class FaultProxy:
         self._records: list[Record] = []
         self._links: set[_Link] = set()
         self._hold: Predicate | None = None
+        self._hold_answers = False
         self._releases = 0
         self.held = 0
         self.closed = False
@@ -152,10 +153,12 @@ class FaultProxy:
     def in_flight(self) -> list[Record]:
         return [r for r in self.snapshot() if r.finished is None]
 
-    def hold(self, predicate: Predicate) -> None:
-        """Make matching requests that arrive from now on wait, unforwarded, for release()."""
+    def hold(self, predicate: Predicate, answered: bool = False) -> None:
+        """Make matching requests that arrive from now on wait for release(): unforwarded,
+        or with ``answered`` forwarded and their answer held back (the server has acted,
+        the client does not know it yet)."""
         with self._lock:
-            self._hold = predicate
+            self._hold, self._hold_answers = predicate, answered
 
     def release(self) -> None:
         """Let the held requests go on, and hold no more."""
@@ -222,9 +225,10 @@ class FaultProxy:
                 return True
         return False
 
-    def _wait_if_held(self, method: str, target: str) -> None:
+    def _wait_if_held(self, method: str, target: str, answered: bool = False) -> None:
         with self._lock:
-            if self._hold is None or is_probe(target) or not self._hold(method, target):
+            if self._hold is None or self._hold_answers != answered or is_probe(target) \
+                    or not self._hold(method, target):
                 return
             releases, self.held = self._releases, self.held + 1
             try:
@@ -244,6 +248,7 @@ class _Link:
         self.up: h11.Connection | None = None
         self.upstream: socket.socket | None = None
         self.record: int | None = None
+        self.request_line = ("", "")     # the current request's method and target
         self.applies = False            # the current request is one the faults apply to
         self.aborted = False
         self.next_send = 0.0
@@ -266,6 +271,7 @@ class _Link:
         except _ClientGone:
             return False
         method, target = request.method.decode(), request.target.decode()
+        self.request_line = method, target
         self.applies = self.proxy._applies_to(method, target)
         self.record = self.proxy._start(method, target, self.number, _access_key(request.headers))
         try:
@@ -308,6 +314,7 @@ class _Link:
         record is finished before the client has the whole response."""
         while isinstance(event, h11.InformationalResponse):
             event = self.upstream_event()
+        self.proxy._wait_if_held(*self.request_line, answered=True)
         status = event.status_code
         headers = _end_to_end(event.headers)
         if self.applies:

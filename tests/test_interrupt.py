@@ -54,6 +54,52 @@ def test_sigterm_stops_like_ctrl_c_and_aborts_open_uploads(s3server, s3, bucket,
     assert open_uploads(s3, bucket) == [] and keys_in(s3, bucket) == []
 
 
+def creates_upload(method: str, target: str) -> bool:
+    return method == "POST" and target.endswith("?uploads")
+
+
+def wait_until_held(proxy, count: int = 1) -> None:
+    deadline = time.monotonic() + 30
+    while proxy.held < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proxy.held == count
+
+
+def test_ctrl_c_while_the_upload_is_being_created_aborts_it(s3server, s3, bucket, tmp_path):
+    path = write_random_file(tmp_path / "big.bin", 50 * 1024 * 1024)
+    with FaultProxy(s3server.http_url) as proxy:
+        proxy.hold(creates_upload, answered=True)     # the server opened it; bulkup waits
+        proc = start_put(s3server, path, bucket, url=proxy.url)
+        wait_until_held(proxy)
+        assert data_uploads(s3, bucket)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        proxy.release()
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert stderr.strip().splitlines() == ["bulkup: interrupted: open multipart uploads were aborted"]
+    assert open_uploads(s3, bucket) == [] and keys_in(s3, bucket) == []
+
+
+def test_a_second_ctrl_c_while_the_upload_is_being_created_says_one_may_be_open(s3server, s3, bucket,
+                                                                                tmp_path):
+    path = write_random_file(tmp_path / "big.bin", 50 * 1024 * 1024)
+    with FaultProxy(s3server.http_url) as proxy:
+        proxy.hold(creates_upload, answered=True)
+        proc = start_put(s3server, path, bucket, url=proxy.url)
+        wait_until_held(proxy)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    [upload] = data_uploads(s3, bucket)
+    assert proc.returncode == 130
+    [line] = stderr.strip().splitlines()
+    assert "were NOT aborted" in line and f"s3://{bucket}/big.bin (an upload being created, ID unknown)" in line
+    assert f"bulkup cleanup s3://{bucket}/ --older-than 0s --yes" in line
+    s3.abort_multipart_upload(Bucket=bucket, Key="big.bin", UploadId=upload["UploadId"])
+
+
 def test_a_second_ctrl_c_during_the_aborts_names_the_uploads_left_open(s3server, s3, bucket, tmp_path):
     path = write_random_file(tmp_path / "big.bin", 200 * 1024 * 1024)
     with FaultProxy(s3server.http_url, body_rate=20 * 1024 * 1024) as proxy:
@@ -61,10 +107,7 @@ def test_a_second_ctrl_c_during_the_aborts_names_the_uploads_left_open(s3server,
         proc = start_put(s3server, path, bucket, url=proxy.url)
         wait_for_upload(s3, bucket)
         proc.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + 30
-        while proxy.held < 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert proxy.held == 1
+        wait_until_held(proxy)
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=60)
     [upload] = data_uploads(s3, bucket)
