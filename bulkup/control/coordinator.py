@@ -17,6 +17,7 @@ from typing import Iterable
 from bulkup.control.credentials import CredentialWatch
 from bulkup.control.events import RunEvents
 from bulkup.control.inflight import ObjectUpload
+from bulkup.control.interrupts import interrupts_held
 from bulkup.control.plane import BucketRoute
 from bulkup.control.s3calls import ObjectFailed, S3Calls
 from bulkup.control.scheduler import Scheduler
@@ -59,6 +60,7 @@ class Coordinator:
         self.keep_uploads = keep_uploads
         self.restart_changed = restart_changed
         self._open_uploads: dict[str, ObjectUpload] = {}
+        self._interrupted_create: ObjectUpload | None = None   # its upload ID never came
         self._task_ids = itertools.count(1)
 
     # -- the run -----------------------------------------------------------------------
@@ -106,10 +108,11 @@ class Coordinator:
         if job.upload_id is None and not is_multipart(source.size, threshold):
             self._enqueue(obj, PartRange(1, 0, source.size), single=True)
             return
-        obj.upload_id = job.upload_id or self._create_upload(obj, part_size)
-        if obj.upload_id is None:
+        if job.upload_id is not None:
+            obj.upload_id = job.upload_id
+            self._open_uploads[obj.upload_id] = obj
+        elif not self._create_upload(obj, part_size):
             return
-        self._open_uploads[obj.upload_id] = obj
         obj.ranges = list(split_parts(source.size, part_size))
         obj.result.parts = len(obj.ranges)
         obj.done = {n: done for n, done in job.parts_done.items() if n <= len(obj.ranges)}
@@ -134,15 +137,22 @@ class Coordinator:
                         etag_is_md5=bool(route.checks and route.checks.etag_is_md5) and obj.settings.sse not in KMS)
         self.scheduler.add(obj, task)
 
-    def _create_upload(self, obj: ObjectUpload, part_size: int) -> str | None:
+    def _create_upload(self, obj: ObjectUpload, part_size: int) -> bool:
+        """Open the object's multipart upload and put it on record (whether it opened).
+        Ctrl-C waits for the answer, so that no upload is opened that nothing can abort."""
         self.events.creating_upload(obj.job, part_size)
-        try:
-            upload_id = self.store.create(obj.job)
-        except ObjectFailed as exc:
-            self._fail_object(obj, str(exc))
-            return None
-        self.events.upload_created(obj.job, upload_id, part_size)
-        return upload_id
+        with interrupts_held():
+            try:
+                obj.upload_id = self.store.create(obj.job)
+            except ObjectFailed as exc:
+                self._fail_object(obj, str(exc))
+                return False
+            except KeyboardInterrupt:   # a second Ctrl-C: the server may have opened one
+                self._interrupted_create = obj
+                raise
+            self._open_uploads[obj.upload_id] = obj
+            self.events.upload_created(obj.job, obj.upload_id, part_size)
+        return True
 
     # -- finishing objects -----------------------------------------------------------------
 
@@ -285,8 +295,11 @@ class Coordinator:
                     self._open_uploads.pop(obj.upload_id)
         except KeyboardInterrupt:       # a second Ctrl-C: stop aborting, and say what is left
             pass
-        return [f"s3://{o.job.bucket}/{o.job.source.key} (upload {o.upload_id})"
+        left = [f"s3://{o.job.bucket}/{o.job.source.key} (upload {o.upload_id})"
                 for o in self._open_uploads.values()]
+        if (o := self._interrupted_create) is not None:
+            left.append(f"s3://{o.job.bucket}/{o.job.source.key} (an upload being created, ID unknown)")
+        return left
 
     # -- what workers say ----------------------------------------------------------------
 
