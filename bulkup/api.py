@@ -37,11 +37,8 @@ def upload(sources: str | list[str], destination: str, options: UploadOptions | 
     dest = parse_s3_url(destination)
     if settings.dry_run:
         return _dry_run_result(collect_sources(_paths(sources), dest, settings.follow_symlinks))
-    launcher = launch_early(settings.pool)      # the workers start while the run is planned
-    try:
+    with launch_early(settings.pool) as launcher:      # the workers start while the run is planned
         return _upload(_paths(sources), dest, settings, progress, session, launcher)
-    finally:
-        launcher.close()
 
 
 def _upload(paths: list[str], dest: S3Url, settings: RunSettings, progress: ProgressSink,

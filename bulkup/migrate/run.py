@@ -21,7 +21,6 @@ from bulkup.control.events import RunEvents
 from bulkup.control.plane import connect
 from bulkup.options import RunSettings, UploadOptions, resolve
 from bulkup.pools.factory import launch_early, make_pool
-from bulkup.pools.local import WorkerLauncher
 from bulkup.plan.jobs import ObjectSettings, UploadJob
 from bulkup.migrate.journal import Journal, JournalObject, ObjectState
 from bulkup.migrate.loading import LoadReport, load_manifest
@@ -124,32 +123,24 @@ def _run(journal: Journal, settings: RunSettings, result: MigrationResult,
     objects, total_bytes = journal.unfinished_totals()
     if not objects:
         return
-    launcher = launch_early(settings.pool)      # the workers start while the run is planned
-    try:
-        _send(journal, settings, result, skip_existing, progress, session, launcher, objects, total_bytes)
-    finally:
-        launcher.close()
-
-
-def _send(journal: Journal, settings: RunSettings, result: MigrationResult, skip_existing: str | None,
-          progress: ProgressSink, session, launcher: WorkerLauncher, objects: int, total_bytes: int) -> None:
-    control = connect(settings.client, session)
-    routes, objects_in = {}, {}
-    for bucket in journal.buckets():
-        routes[bucket], checksum = control.checksum_for(bucket, journal.first_key(bucket), settings.checksum,
-                                                        settings.require_verified, _once(progress.notice))
-        objects_in[bucket] = dataclasses.replace(settings.objects, checksum=checksum.algorithm)
-    if not routes:
-        return
-    tls = any(route.endpoint.tls for route in routes.values())
-    config = control.worker_config(settings.sending, tls, choose_here=not settings.pool.ray)
-    pool = make_pool(settings.pool, config, tls, launcher)
-    result.upload = UploadResult(record=False)
-    events = RunEvents(result.upload, progress, [journal])
-    coordinator = Coordinator(routes, pool, events, CredentialWatch(control.session, pool),
-                              keep_uploads=True, restart_changed=True)
-    reconciler = Reconciler(lambda b: routes[b].client, lambda b: objects_in[b].checksum, skip_existing)
-    coordinator.run(_JobSource(journal, reconciler, objects_in, result, progress), objects, total_bytes)
+    with launch_early(settings.pool) as launcher:      # the workers start while the run is planned
+        control = connect(settings.client, session)
+        routes, objects_in = {}, {}
+        for bucket in journal.buckets():
+            routes[bucket], checksum = control.checksum_for(bucket, journal.first_key(bucket), settings.checksum,
+                                                            settings.require_verified, _once(progress.notice))
+            objects_in[bucket] = dataclasses.replace(settings.objects, checksum=checksum.algorithm)
+        if not routes:
+            return
+        tls = any(route.endpoint.tls for route in routes.values())
+        config = control.worker_config(settings.sending, tls, choose_here=not settings.pool.ray)
+        pool = make_pool(settings.pool, config, tls, launcher)
+        result.upload = UploadResult(record=False)
+        events = RunEvents(result.upload, progress, [journal])
+        coordinator = Coordinator(routes, pool, events, CredentialWatch(control.session, pool),
+                                  keep_uploads=True, restart_changed=True)
+        reconciler = Reconciler(lambda b: routes[b].client, lambda b: objects_in[b].checksum, skip_existing)
+        coordinator.run(_JobSource(journal, reconciler, objects_in, result, progress), objects, total_bytes)
 
 
 def _once(notify: Callable[[str, bool], None]) -> Callable[[str, bool], None]:

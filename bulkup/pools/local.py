@@ -58,6 +58,12 @@ class WorkerLauncher:
         theirs.close()
         return process, Pipe(ours.detach())
 
+    def __enter__(self) -> "WorkerLauncher":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         while self._early:
             _, pipe = self._early.popleft()

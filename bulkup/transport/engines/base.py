@@ -25,6 +25,7 @@ class SendEngine(ABC):
     label: ClassVar[str]            # what a user sees, e.g. "user-space TLS"
     needs_kernel_tls: ClassVar[bool] = False   # on TLS connections: only where kTLS TX engaged
     path_name: ClassVar[str] = ""              # name in data-path labels (default: name)
+    ranked_because: ClassVar[str] = ""         # why it comes where it does in PREFERENCE
 
     @classmethod
     @abstractmethod

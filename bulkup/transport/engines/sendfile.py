@@ -23,6 +23,7 @@ class SendfileEngine(SendEngine):
     name = "sendfile"
     label = "sendfile"
     needs_kernel_tls = True
+    ranked_because = "ahead of uring: as cheap in CPU and faster in every run of bulkup's benchmark (make bench)"
 
     @classmethod
     def available(cls, tls: bool) -> Availability:
