@@ -36,14 +36,14 @@ def upload(sources: str | list[str], destination: str, options: UploadOptions | 
     progress = progress or ProgressSink()
     dest = parse_s3_url(destination)
     if settings.dry_run:
-        return _dry_run_result(collect_sources(_paths(sources), dest, settings.follow_symlinks))
+        return _dry_run_result(collect_sources(_paths(sources), dest, settings.follow_symlinks, settings.filters))
     with launch_early(settings.pool) as launcher:      # the workers start while the run is planned
         return _upload(_paths(sources), dest, settings, progress, session, launcher)
 
 
 def _upload(paths: list[str], dest: S3Url, settings: RunSettings, progress: ProgressSink,
             session: "boto3.Session | None", launcher: WorkerLauncher) -> UploadResult:
-    found = collect_sources(paths, dest, settings.follow_symlinks)
+    found = collect_sources(paths, dest, settings.follow_symlinks, settings.filters)
     control = connect(settings.client, session)
     route, checksum = control.checksum_for(dest.bucket, dest.key, settings.checksum,
                                            settings.require_verified, progress.notice)
@@ -52,14 +52,14 @@ def _upload(paths: list[str], dest: S3Url, settings: RunSettings, progress: Prog
     tls = route.endpoint.tls
     config = control.worker_config(settings.sending, tls, choose_here=not settings.pool.ray)
     pool = make_pool(settings.pool, config, tls, launcher)
-    events = RunEvents(UploadResult(skipped=found.skipped), progress)
+    events = RunEvents(UploadResult(skipped=found.skipped, excluded=found.excluded), progress)
     coordinator = Coordinator({dest.bucket: route}, pool, events, CredentialWatch(control.session, pool))
     try:
         result = coordinator.run(jobs, len(jobs), sum(f.size for f in found.files))
     except BaseException:
         progress.close()
         raise
-    progress.finish(result, _skipped_lines(found.skipped))
+    progress.finish(result, _passed_over_lines(found))
     return result
 
 
@@ -68,10 +68,16 @@ def _paths(sources: str | os.PathLike | list) -> list[str]:
     return [os.fspath(s) for s in sources]
 
 
-def _skipped_lines(skipped: list[tuple[str, str]]) -> dict[str, str]:
-    return {"skipped": f"{len(skipped)} files not uploaded (see the warnings)"} if skipped else {}
+def _passed_over_lines(found: Collected) -> dict[str, str]:
+    """The summary's lines for files not uploaded: unusable ones, and those filtered out."""
+    lines = {}
+    if found.skipped:
+        lines["skipped"] = f"{len(found.skipped)} files not uploaded (see the warnings)"
+    if found.excluded:
+        lines["excluded"] = f"{found.excluded:,} files left out by --exclude/--include"
+    return lines
 
 
 def _dry_run_result(found: Collected) -> UploadResult:
     return UploadResult(objects=[ObjectResult(key=f.key, path=f.path, size=f.size) for f in found.files],
-                        skipped=found.skipped)
+                        skipped=found.skipped, excluded=found.excluded)

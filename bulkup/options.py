@@ -14,6 +14,7 @@ from bulkup.control.plane import SendSettings
 from bulkup.control.s3client import ClientSettings
 from bulkup.control.verification import AUTO
 from bulkup.errors import UsageError
+from bulkup.plan.filters import NO_FILTERS, Filters
 from bulkup.plan.checksums import DEFAULT_ALGORITHM, get_algorithm
 from bulkup.plan.jobs import ObjectSettings
 from bulkup.plan.parts import MAX_PART_SIZE, MIN_PART_SIZE
@@ -50,6 +51,7 @@ class UploadOptions:
     sse: str | None = None
     sse_kms_key_id: str | None = None
     follow_symlinks: bool = True
+    filters: list[tuple[str, str]] = field(default_factory=list)   # ("exclude"|"include", pattern), in order
     dry_run: bool = False
     max_attempts: int = 5
     tls_max_version: str | None = None          # "1.2" or "1.3"
@@ -67,6 +69,7 @@ class RunSettings:
     sending: SendSettings
     pool: PoolSettings
     follow_symlinks: bool = True
+    filters: Filters = NO_FILTERS
     dry_run: bool = False
     checksum: str = AUTO                 # asked for: auto, or an algorithm's name
     require_verified: bool = False
@@ -98,12 +101,22 @@ def resolve(options: UploadOptions) -> RunSettings:
                              verify_tls=options.verify_ssl, max_attempts=options.max_attempts,
                              tls_max_version=options.tls_max_version, min_rate=options.min_rate),
         pool=PoolSettings(workers=options.workers, ray=options.ray, ray_require_tls=options.ray_require_tls),
-        follow_symlinks=options.follow_symlinks, dry_run=options.dry_run, checksum=options.checksum,
+        follow_symlinks=options.follow_symlinks, filters=resolve_filters(options.filters),
+        dry_run=options.dry_run, checksum=options.checksum,
         require_verified=options.require_verified)
+
+
+def resolve_filters(rules: list[tuple[str, str]]) -> Filters:
+    """Filters from ``(action, pattern)`` pairs; UsageError for a bad rule."""
+    try:
+        return Filters.of(rules)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"filters: {exc}") from None
 
 
 def validate(options: UploadOptions) -> None:
     """Raise UsageError (one line) for the first option that cannot work."""
+    resolve_filters(options.filters)
     if options.checksum != AUTO:
         try:
             get_algorithm(options.checksum)

@@ -94,6 +94,23 @@ def add_output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="errors and the summary only")
 
 
+class _FilterRule(argparse.Action):
+    """``--exclude P`` / ``--include P``: appended in the order given, to one list."""
+
+    def __call__(self, parser, namespace, value, option_string=None) -> None:
+        rules = list(getattr(namespace, self.dest) or [])
+        rules.append((option_string.lstrip("-"), value))
+        setattr(namespace, self.dest, rules)
+
+
+def add_filter_options(p: argparse.ArgumentParser) -> None:
+    """``--exclude`` and ``--include``, as the AWS CLI has them."""
+    for kind in ("exclude", "include"):
+        p.add_argument(f"--{kind}", dest="filters", action=_FilterRule, default=[], metavar="PATTERN",
+                       help=f"{kind} files whose path below SRC matches PATTERN (* ? [..], '*' also "
+                       "matches '/'); repeatable, the last matching --exclude/--include decides")
+
+
 def upload_options(args: argparse.Namespace, base: UploadOptions | None = None) -> UploadOptions:
     """UploadOptions from parsed flags; with ``base``, only the flags given override it."""
     values = {name: getattr(args, name) for name in _OPTION_FLAGS if hasattr(args, name)}
@@ -108,7 +125,7 @@ _OPTION_FLAGS = ("endpoint_url", "region", "profile", "addressing_style", "ca_bu
                  "part_size", "multipart_threshold", "workers", "connections", "target_throughput", "checksum",
                  "require_verified", "ray_require_tls", "min_rate", "engine",
                  "storage_class", "content_type", "metadata", "sse", "sse_kms_key_id",
-                 "tls_max_version", "dry_run", "ray")
+                 "tls_max_version", "dry_run", "ray", "filters")
 
 
 def _size(text: str) -> int:

@@ -8,12 +8,13 @@ import sys
 
 from bulkup import redact
 from bulkup.cli import cleanup, migrate, put
-from bulkup.cli.common import add_connection_options, warn_if_insecure
+from bulkup.cli.common import add_connection_options, add_filter_options, warn_if_insecure
 from bulkup.control.s3client import ClientSettings
 from bulkup.plan.s3url import parse_s3_url
 from bulkup.doctor import report
 from bulkup.errors import BulkupError
 from bulkup.migrate.manifest import write_manifest
+from bulkup.options import resolve_filters
 from bulkup.version import __version__
 
 # An upload outlives its reader: `bulkup put ... --progress json | head` finishes the upload.
@@ -74,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     manifest.add_argument("directory", metavar="DIR")
     manifest.add_argument("destination", metavar="s3://bucket/prefix/")
     manifest.add_argument("--no-follow-symlinks", dest="follow_symlinks", action="store_false")
+    add_filter_options(manifest)
     manifest.set_defaults(func=_cmd_manifest)
     doctor = commands.add_parser("doctor", help="which data path uploads take here, and why")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
@@ -92,10 +94,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_manifest(args: argparse.Namespace) -> int:
-    count, skipped = write_manifest(args.directory, args.destination, sys.stdout, args.follow_symlinks)
+    filters = resolve_filters(args.filters)
+    count, skipped, excluded = write_manifest(args.directory, args.destination, sys.stdout,
+                                              args.follow_symlinks, filters)
     for path, reason in skipped:
         print(f"bulkup: warning: skipped {path}: {reason}", file=sys.stderr)
-    print(f"bulkup: {count} entries written", file=sys.stderr)
+    left_out = f" ({excluded:,} files excluded by filters)" if excluded else ""
+    print(f"bulkup: {count} entries written{left_out}", file=sys.stderr)
     return 2 if skipped else 0
 
 

@@ -6,7 +6,7 @@ import dataclasses
 import sys
 
 from bulkup.api import upload
-from bulkup.cli.common import (add_connection_options, add_output_options, add_upload_options,
+from bulkup.cli.common import (add_connection_options, add_filter_options, add_output_options, add_upload_options,
                                progress_sink, unverified_error, upload_options, warn_if_insecure)
 from bulkup.display.text import human_bytes
 from bulkup.options import UploadOptions
@@ -25,6 +25,7 @@ def add_parser(commands) -> None:
     add_upload_options(put)
     put.add_argument("--no-follow-symlinks", dest="follow_symlinks", action="store_false",
                      help="skip symbolic links instead of uploading what they point to")
+    add_filter_options(put)
     put.add_argument("--dry-run", action="store_true", help="show what would be uploaded")
     put.add_argument("--report", metavar="FILE.json", help="write the run's summary as JSON")
     add_output_options(put)
@@ -57,4 +58,5 @@ def _print_dry_run(result: UploadResult, destination: str, options: UploadOption
         how = f"{-(-obj.size // part_size)} parts of {human_bytes(part_size)}" if multipart else "single PUT"
         print(f"(dry run) {obj.path} -> s3://{bucket}/{obj.key} ({human_bytes(obj.size)}, {how})")
     total = sum(o.size for o in result.objects)
-    print(f"(dry run) {len(result.objects)} objects, {human_bytes(total)}; nothing was uploaded")
+    excluded = f"; {result.excluded:,} files excluded by filters" if result.excluded else ""
+    print(f"(dry run) {len(result.objects)} objects, {human_bytes(total)}{excluded}; nothing was uploaded")

@@ -15,6 +15,7 @@ from typing import IO, Callable, Iterator
 from bulkup.plan.checksums import ALGORITHMS
 from bulkup.errors import UsageError
 from bulkup.plan.s3url import parse_s3_url
+from bulkup.plan.filters import NO_FILTERS, Filters, Selection
 from bulkup.plan.sources import walk_tree
 
 FIELDS = ("source", "destination", "size", "mtime", "checksum", "content_type", "metadata",
@@ -204,11 +205,13 @@ def _text(row: dict, name: str, where: str) -> str | None:
     return value
 
 
-def write_manifest(root: str, destination: str, out: IO[str], follow_symlinks: bool = True
-                   ) -> tuple[int, list[tuple[str, str]]]:
-    """Stream a JSON Lines manifest of the tree under ``root`` to ``out``.
+def write_manifest(root: str, destination: str, out: IO[str], follow_symlinks: bool = True,
+                   filters: Filters = NO_FILTERS) -> tuple[int, list[tuple[str, str]], int]:
+    """Stream a JSON Lines manifest of the tree under ``root`` to ``out`` (of the files
+    ``filters`` admit, as ``bulkup put`` selects them).
 
-    Returns the number of lines written and what was skipped (with reasons).
+    Returns the number of lines written, what was skipped (with reasons) and how many files
+    the filters left out.
     """
     dest = parse_s3_url(destination)
     if not dest.is_prefix:
@@ -216,10 +219,11 @@ def write_manifest(root: str, destination: str, out: IO[str], follow_symlinks: b
     if not os.path.isdir(root):
         raise UsageError(f"{root}: not a directory")
     skipped: list[tuple[str, str]] = []
+    selection = Selection(filters)
     count = 0
-    for f in walk_tree(root, dest.key, follow_symlinks, skipped):
+    for f in walk_tree(root, dest.key, follow_symlinks, skipped, selection):
         out.write(json.dumps({"source": os.path.abspath(f.path),
                               "destination": f"s3://{dest.bucket}/{f.key}", "size": f.size,
                               "mtime": f.mtime_ns / 1e9}, ensure_ascii=False) + "\n")
         count += 1
-    return count, skipped
+    return count, skipped, selection.excluded

@@ -58,6 +58,7 @@ class UploadResult:
     uploaded_count: int = 0
     bytes_uploaded: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    excluded: int = 0                       # files --exclude / --include left out
     parts: list[PartRecord] = field(default_factory=list)
     part_count: int = 0
     retries: int = 0                        # part attempts beyond the first
@@ -152,6 +153,7 @@ class UploadResult:
         """The run as plain data, for JSON reports and the JSON progress stream."""
         return {
             "objects_uploaded": self.uploaded_count, "objects_failed": self.failed_count,
+            "objects_excluded": self.excluded,
             "bytes_uploaded": self.bytes_uploaded, "seconds": round(self.seconds, 3),
             "rate": round(self.rate),
             "peak_rate": None if peak_rate is None else round(self.peak(peak_rate)),

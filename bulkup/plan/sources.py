@@ -17,6 +17,7 @@ from typing import Iterator
 
 from bulkup.errors import SourceError
 from bulkup.plan.parts import MAX_OBJECT_SIZE
+from bulkup.plan.filters import NO_FILTERS, Filters, Selection
 from bulkup.plan.s3url import S3Url, check_key
 
 
@@ -69,30 +70,38 @@ class Collected:
 
     files: list[SourceFile] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    excluded: int = 0                   # files left out by --exclude / --include
 
 
-def collect_sources(sources: list[str], dest: S3Url, follow_symlinks: bool = True) -> Collected:
-    """Resolve every SRC, failing early (before any upload) on unusable input."""
+def collect_sources(sources: list[str], dest: S3Url, follow_symlinks: bool = True,
+                    filters: Filters = NO_FILTERS) -> Collected:
+    """Resolve every SRC, failing early (before any upload) on unusable input; ``filters``
+    select among a tree's files by their path below it (a file given directly, by its name)."""
     if not sources:
         raise SourceError("no source given")
     if not dest.is_prefix and len(sources) > 1:
         raise SourceError(f"{len(sources)} sources but {dest} names a single object "
                           "(end the destination with '/' to upload under it)")
     found = Collected()
+    selection = Selection(filters)
     for src in sources:
         st = _stat_source(src, follow_symlinks)
         if stat.S_ISDIR(st.st_mode):
             if not dest.is_prefix:
                 raise SourceError(f"{src}: is a directory, but {dest} names a single object "
                                   "(end the destination with '/' to upload the tree under it)")
-            _walk(src, dest, follow_symlinks, found)
+            found.files.extend(walk_tree(src, dest.key, follow_symlinks, found.skipped, selection))
         elif stat.S_ISREG(st.st_mode):
+            name = os.path.basename(os.path.normpath(src))
+            if not selection.admits(name):
+                continue
             _check_readable(src)
-            key = dest.key + os.path.basename(os.path.normpath(src)) if dest.is_prefix else dest.key
+            key = dest.key + name if dest.is_prefix else dest.key
             found.files.append(_source_file(src, key, st))
         else:
             raise SourceError(f"{src}: not a regular file or directory ({_kind(st.st_mode)})")
     _check_unique_keys(found.files)
+    found.excluded = selection.excluded
     return found
 
 
@@ -122,19 +131,19 @@ def _check_readable(path: str) -> None:
     os.close(fd)
 
 
-def _walk(root: str, dest: S3Url, follow_symlinks: bool, found: Collected) -> None:
-    found.files.extend(walk_tree(root, dest.key, follow_symlinks, found.skipped))
-
-
-def walk_tree(root: str, key_prefix: str, follow_symlinks: bool,
-              skipped: list[tuple[str, str]]) -> Iterator[SourceFile]:
+def walk_tree(root: str, key_prefix: str, follow_symlinks: bool, skipped: list[tuple[str, str]],
+              selection: Selection | None = None) -> Iterator[SourceFile]:
     """The regular files below ``root``, in name order, as they are found (streamed).
 
     Keys are ``key_prefix`` + the path relative to ``root``; what cannot be uploaded is
-    appended to ``skipped`` with the reason.
+    appended to ``skipped`` with the reason; files ``selection`` does not admit (by that
+    relative path) are left out, and counted there.
     """
     seen_dirs: set[tuple[int, int]] = set()
-    for path, rel in _walk_entries(root, "", follow_symlinks, seen_dirs, skipped):
+    passed_over = _PassedOver(skipped, selection.filters if selection else NO_FILTERS)
+    for path, rel in _walk_entries(root, "", follow_symlinks, seen_dirs, passed_over):
+        if selection is not None and not selection.admits(rel):
+            continue
         try:
             st = os.stat(path, follow_symlinks=follow_symlinks)
         except FileNotFoundError:
@@ -149,8 +158,19 @@ def walk_tree(root: str, key_prefix: str, follow_symlinks: bool,
         yield _source_file(path, key_prefix + rel, st)
 
 
+class _PassedOver:
+    """Where a walk notes what it cannot upload, but not what the filters leave out anyway."""
+
+    def __init__(self, skipped: list[tuple[str, str]], filters: Filters) -> None:
+        self.skipped, self.filters = skipped, filters
+
+    def append(self, entry: tuple[str, str], rel: str | None = None) -> None:
+        if rel is None or self.filters.admits(rel):
+            self.skipped.append(entry)
+
+
 def _walk_entries(directory: str, rel: str, follow: bool, seen: set[tuple[int, int]],
-                  skipped: list[tuple[str, str]]) -> Iterator[tuple[str, str]]:
+                  skipped: _PassedOver) -> Iterator[tuple[str, str]]:
     st = os.stat(directory)
     if (st.st_dev, st.st_ino) in seen:
         skipped.append((directory, "symbolic link loop"))
@@ -164,16 +184,16 @@ def _walk_entries(directory: str, rel: str, follow: bool, seen: set[tuple[int, i
     for entry in entries:
         child_rel = rel + entry.name
         if entry.is_symlink() and not follow:
-            skipped.append((entry.path, "symbolic link (not followed)"))
+            skipped.append((entry.path, "symbolic link (not followed)"), child_rel)
         elif entry.is_dir(follow_symlinks=follow):
             yield from _walk_entries(entry.path, child_rel + "/", follow, seen, skipped)
         elif entry.is_file(follow_symlinks=follow):
             yield entry.path, child_rel
         elif entry.is_symlink() and not os.path.exists(entry.path):
-            skipped.append((entry.path, "broken symbolic link"))
+            skipped.append((entry.path, "broken symbolic link"), child_rel)
         else:
             mode = entry.stat(follow_symlinks=follow).st_mode
-            skipped.append((entry.path, _kind(mode)))
+            skipped.append((entry.path, _kind(mode)), child_rel)
 
 
 def _source_file(path: str, key: str, st: os.stat_result) -> SourceFile:
