@@ -72,10 +72,14 @@ def _passed_over_lines(found: Collected) -> dict[str, str]:
     """The summary's lines for files not uploaded: unusable ones, and those filtered out."""
     lines = {}
     if found.skipped:
-        lines["skipped"] = f"{len(found.skipped)} files not uploaded (see the warnings)"
+        lines["skipped"] = f"{_files(len(found.skipped))} not uploaded (see the warnings)"
     if found.excluded:
-        lines["excluded"] = f"{found.excluded:,} files left out by --exclude/--include"
+        lines["excluded"] = f"{_files(found.excluded)} left out by --exclude/--include"
     return lines
+
+
+def _files(count: int) -> str:
+    return f"{count:,} file" + ("" if count == 1 else "s")
 
 
 def _dry_run_result(found: Collected) -> UploadResult:
