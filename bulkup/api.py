@@ -14,6 +14,7 @@ from bulkup.options import RunSettings, UploadOptions, resolve
 from bulkup.plan.jobs import UploadJob
 from bulkup.plan.results import ObjectResult, UploadResult
 from bulkup.plan.s3url import S3Url, parse_s3_url
+from bulkup.control.attributecheck import check_attributes
 from bulkup.plan.sources import Collected, collect_sources
 from bulkup.pools.factory import launch_early, make_pool
 from bulkup.pools.local import WorkerLauncher
@@ -48,6 +49,7 @@ def _upload(paths: list[str], dest: S3Url, settings: RunSettings, progress: Prog
     route, checksum = control.checksum_for(dest.bucket, dest.key, settings.checksum,
                                            settings.require_verified, progress.notice)
     objects = dataclasses.replace(settings.objects, checksum=checksum.algorithm)
+    check_attributes(route.client, dest.bucket, dest.key, objects, route.where)
     jobs = [UploadJob(source=f, bucket=dest.bucket, settings=objects) for f in found.files]
     tls = route.endpoint.tls
     config = control.worker_config(settings.sending, tls, choose_here=not settings.pool.ray)
@@ -59,7 +61,7 @@ def _upload(paths: list[str], dest: S3Url, settings: RunSettings, progress: Prog
     except BaseException:
         progress.close()
         raise
-    progress.finish(result, _passed_over_lines(found))
+    progress.finish(result, _passed_over_lines(found, result))
     return result
 
 
@@ -68,9 +70,13 @@ def _paths(sources: str | os.PathLike | list) -> list[str]:
     return [os.fspath(s) for s in sources]
 
 
-def _passed_over_lines(found: Collected) -> dict[str, str]:
-    """The summary's lines for files not uploaded: unusable ones, and those filtered out."""
+def _passed_over_lines(found: Collected, result: UploadResult) -> dict[str, str]:
+    """The summary's lines for files not uploaded: unusable ones, those filtered out, and
+    those whose key was taken (--no-overwrite)."""
     lines = {}
+    if result.existing_count:
+        lines["exists"] = (f"{result.existing_count:,} object{'' if result.existing_count == 1 else 's'} "
+                           "already at their keys, left as they were (--no-overwrite)")
     if found.skipped:
         lines["skipped"] = f"{_files(len(found.skipped))} not uploaded (see the warnings)"
     if found.excluded:

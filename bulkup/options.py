@@ -14,6 +14,7 @@ from bulkup.control.plane import SendSettings
 from bulkup.control.s3client import ClientSettings
 from bulkup.control.verification import AUTO
 from bulkup.errors import UsageError
+from bulkup.plan import attributes
 from bulkup.plan.filters import NO_FILTERS, Filters
 from bulkup.plan.checksums import DEFAULT_ALGORITHM, get_algorithm
 from bulkup.plan.jobs import ObjectSettings
@@ -50,6 +51,18 @@ class UploadOptions:
     metadata: dict[str, str] = field(default_factory=dict)
     sse: str | None = None
     sse_kms_key_id: str | None = None
+    cache_control: str | None = None
+    content_encoding: str | None = None
+    content_disposition: str | None = None
+    content_language: str | None = None
+    expires: str | None = None                  # ISO 8601 or an HTTP date
+    acl: str | None = None                      # a canned ACL
+    tags: str | None = None                     # "k=v&k2=v2", URL-encoded as the AWS CLI takes it
+    object_lock_mode: str | None = None         # GOVERNANCE | COMPLIANCE
+    object_lock_retain_until: str | None = None     # a future date, ISO 8601
+    object_lock_legal_hold: str | None = None   # ON | OFF
+    no_overwrite: bool = False                  # write only where the key is free (If-None-Match: *)
+    preserve_mtime: bool = False                # each file's mtime as x-amz-meta-mtime (as rclone)
     follow_symlinks: bool = True
     filters: list[tuple[str, str]] = field(default_factory=list)   # ("exclude"|"include", pattern), in order
     dry_run: bool = False
@@ -94,7 +107,7 @@ def resolve(options: UploadOptions) -> RunSettings:
             part_size=options.part_size,
             multipart_threshold=options.multipart_threshold, content_type=options.content_type,
             metadata=tuple(sorted(options.metadata.items())), storage_class=options.storage_class,
-            sse=options.sse, sse_kms_key_id=options.sse_kms_key_id),
+            sse=options.sse, sse_kms_key_id=options.sse_kms_key_id, **_attributes(options)),
         sending=SendSettings(engine=options.engine,
                              connections=options.connections or connections_for(options.target_throughput,
                                                                                 options.workers),
@@ -104,6 +117,40 @@ def resolve(options: UploadOptions) -> RunSettings:
         follow_symlinks=options.follow_symlinks, filters=resolve_filters(options.filters),
         dry_run=options.dry_run, checksum=options.checksum,
         require_verified=options.require_verified)
+
+
+def _attributes(options: UploadOptions) -> dict:
+    """The object attributes of ``options`` in the form S3's headers take (ValueError: why not)."""
+    text = {name: attributes.header_value("--" + name.replace("_", "-"), getattr(options, name))
+            for name in ("cache_control", "content_encoding", "content_disposition", "content_language")
+            if getattr(options, name)}
+    return {**text,
+            "expires": options.expires and attributes.http_date("--expires", options.expires),
+            "acl": options.acl and attributes.choice("--acl", options.acl, attributes.CANNED_ACLS),
+            "tagging": options.tags and attributes.tagging(options.tags),
+            "object_lock_mode": options.object_lock_mode and attributes.choice(
+                "--object-lock-mode", options.object_lock_mode, attributes.LOCK_MODES),
+            "object_lock_retain_until": options.object_lock_retain_until and attributes.retain_until(
+                options.object_lock_retain_until),
+            "object_lock_legal_hold": options.object_lock_legal_hold and attributes.choice(
+                "--object-lock-legal-hold", options.object_lock_legal_hold, attributes.LEGAL_HOLD),
+            "no_overwrite": options.no_overwrite, "preserve_mtime": options.preserve_mtime}
+
+
+def _check_attributes(options: UploadOptions) -> None:
+    try:
+        _attributes(options)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if bool(options.object_lock_mode) != bool(options.object_lock_retain_until):
+        raise UsageError("--object-lock-mode and --object-lock-retain-until go together (S3 takes "
+                         "a retention as both)")
+    locking = options.object_lock_mode or options.object_lock_legal_hold
+    if locking and options.checksum == "none":
+        raise UsageError("Object Lock needs a checksum on every write (S3 refuses one without): "
+                         "--checksum none cannot be used with --object-lock-*")
+    if options.preserve_mtime and "mtime" in {k.lower() for k in options.metadata}:
+        raise UsageError("--preserve-mtime writes x-amz-meta-mtime: do not also give --metadata mtime=...")
 
 
 def resolve_filters(rules: list[tuple[str, str]]) -> Filters:
@@ -117,6 +164,7 @@ def resolve_filters(rules: list[tuple[str, str]]) -> Filters:
 def validate(options: UploadOptions) -> None:
     """Raise UsageError (one line) for the first option that cannot work."""
     resolve_filters(options.filters)
+    _check_attributes(options)
     if options.checksum != AUTO:
         try:
             get_algorithm(options.checksum)

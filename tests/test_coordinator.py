@@ -106,6 +106,9 @@ class RecordingListener(UploadListener):
     def object_failed(self, job, reason):
         self.timeline.append(f"object_failed {job.source.key}: {reason}")
 
+    def object_exists(self, job):
+        self.timeline.append(f"object_exists {job.source.key}")
+
     def flush(self):
         self.timeline.append("flush")
 

@@ -10,6 +10,7 @@ from bulkup.control.verification import AUTO
 from bulkup.display import CHOICES, ProgressSink, make_progress
 from bulkup.errors import BulkupError
 from bulkup.options import DEFAULT_TARGET_GBPS, PER_CONNECTION_GBPS, UploadOptions
+from bulkup.plan.attributes import CANNED_ACLS, LEGAL_HOLD, LOCK_MODES
 from bulkup.plan.checksums import ALGORITHMS, DEFAULT_ALGORITHM
 from bulkup.plan.parts import parse_size
 from bulkup.plan.results import UploadResult
@@ -85,6 +86,21 @@ def add_upload_options(p: argparse.ArgumentParser) -> None:
                    help="user metadata (repeatable)")
     p.add_argument("--sse", choices=["AES256", "aws:kms", "aws:kms:dsse"], help="server-side encryption")
     p.add_argument("--sse-kms-key-id")
+    p.add_argument("--cache-control", metavar="VALUE")
+    p.add_argument("--content-encoding", metavar="VALUE")
+    p.add_argument("--content-disposition", metavar="VALUE")
+    p.add_argument("--content-language", metavar="VALUE")
+    p.add_argument("--expires", metavar="DATE", help="the Expires header (ISO 8601 or an HTTP date)")
+    p.add_argument("--acl", choices=CANNED_ACLS, help="a canned ACL")
+    p.add_argument("--tags", metavar="K=V&K2=V2", help="object tags, URL-encoded (x-amz-tagging)")
+    p.add_argument("--object-lock-mode", choices=LOCK_MODES)
+    p.add_argument("--object-lock-retain-until", metavar="DATE", help="ISO 8601, in the future")
+    p.add_argument("--object-lock-legal-hold", choices=LEGAL_HOLD)
+    p.add_argument("--no-overwrite", action="store_true",
+                   help="write an object only if its key is free (If-None-Match: *); one found "
+                   "there is reported as existing, not as a failure")
+    p.add_argument("--preserve-mtime", action="store_true",
+                   help="store each file's mtime as x-amz-meta-mtime, as rclone does")
 
 
 def add_output_options(p: argparse.ArgumentParser) -> None:
@@ -121,11 +137,14 @@ def upload_options(args: argparse.Namespace, base: UploadOptions | None = None) 
     return dataclasses.replace(base, **values)
 
 
+ATTRIBUTE_FLAGS = ("cache_control", "content_encoding", "content_disposition", "content_language", "expires",
+                   "acl", "tags", "object_lock_mode", "object_lock_retain_until", "object_lock_legal_hold",
+                   "no_overwrite", "preserve_mtime")
 _OPTION_FLAGS = ("endpoint_url", "region", "profile", "addressing_style", "ca_bundle", "verify_ssl",
                  "part_size", "multipart_threshold", "workers", "connections", "target_throughput", "checksum",
                  "require_verified", "ray_require_tls", "min_rate", "engine",
                  "storage_class", "content_type", "metadata", "sse", "sse_kms_key_id",
-                 "tls_max_version", "dry_run", "ray", "filters")
+                 "tls_max_version", "dry_run", "ray", "filters", *ATTRIBUTE_FLAGS)
 
 
 def _size(text: str) -> int:

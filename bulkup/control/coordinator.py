@@ -19,7 +19,7 @@ from bulkup.control.events import RunEvents
 from bulkup.control.inflight import ObjectUpload
 from bulkup.control.interrupts import interrupts_held
 from bulkup.control.plane import BucketRoute
-from bulkup.control.s3calls import ObjectFailed, S3Calls
+from bulkup.control.s3calls import KeyTaken, ObjectFailed, S3Calls
 from bulkup.control.scheduler import Scheduler
 from bulkup.control.verification import verification_label
 from bulkup.errors import FatalRemoteError
@@ -111,6 +111,9 @@ class Coordinator:
         if job.upload_id is not None:
             obj.upload_id = job.upload_id
             self._open_uploads[obj.upload_id] = obj
+        elif settings.no_overwrite and self.store.exists(job):
+            self._key_taken(obj)        # not a byte sent for a key that is taken already
+            return
         elif not self._create_upload(obj, part_size):
             return
         obj.ranges = list(split_parts(source.size, part_size))
@@ -132,7 +135,7 @@ class Coordinator:
                         checksum_algorithm=obj.settings.checksum.name,
                         upload_id=None if single else obj.upload_id,
                         part_number=None if single else part.number,
-                        headers=obj.settings.put_headers(job.source.path) if single else (),
+                        headers=obj.settings.put_headers(job.source) if single else (),
                         checksum=job.checksum if single else None,
                         etag_is_md5=bool(route.checks and route.checks.etag_is_md5) and obj.settings.sse not in KMS)
         self.scheduler.add(obj, task)
@@ -175,6 +178,9 @@ class Coordinator:
             answer = self.store.complete(obj.job, obj.upload_id, self._completed_parts(obj), whole_checksum)
         except ObjectFailed as exc:
             self._fail_object(obj, str(exc))
+            return
+        except KeyTaken:                # written meanwhile by someone else: theirs stays
+            self._key_taken(obj)
             return
         if answer is None:
             self._completed_meanwhile(obj)
@@ -268,6 +274,14 @@ class Coordinator:
         st = os.stat(job.source.path)
         return dataclasses.replace(job.source, size=st.st_size, mtime_ns=st.st_mtime_ns,
                                    ctime_ns=st.st_ctime_ns, inode=st.st_ino)
+
+    def _key_taken(self, obj: ObjectUpload) -> None:
+        """--no-overwrite found an object at the key: this one is not written (its upload,
+        if any, is aborted), and that is no failure of the run."""
+        if obj.closed:
+            return
+        self.events.object_exists(obj.job, obj.result)     # closes it
+        self._abort_when_idle(obj)
 
     def _fail_object(self, obj: ObjectUpload, reason: str) -> None:
         if obj.closed:
@@ -392,6 +406,9 @@ class Coordinator:
             return
         if error.code == "changed":
             self._file_changed(obj, error.message)
+            return
+        if error.code == "PreconditionFailed" and obj.settings.no_overwrite and obj.upload_id is None:
+            self._key_taken(obj)
             return
         if error.code == "NoSuchUpload" and obj.upload_id is not None:
             # Gone: a lifecycle rule, a cleanup, or a store that drops an upload whose part

@@ -46,9 +46,16 @@ class UploadListener(ABC):
         """The object failed (its upload, if any, was aborted or is kept for resuming)."""
 
     @abstractmethod
+    def object_exists(self, job: UploadJob) -> None:
+        """The object was not written: its key was taken (--no-overwrite)."""
+
+    @abstractmethod
     def flush(self) -> None:
         """Make the steps heard so far durable (called between rounds and before the
         control-plane calls that a crash must not outrun)."""
+
+
+EXISTS = "exists (--no-overwrite)"
 
 
 class RunEvents:
@@ -130,6 +137,13 @@ class RunEvents:
         for listener in self.listeners:
             listener.object_failed(job, result.error or "")
         self.progress.object_failed(result)
+
+    def object_exists(self, job: UploadJob, result: ObjectResult) -> None:
+        result.exists = True
+        self.result.object_exists(result)
+        for listener in self.listeners:
+            listener.object_exists(job)
+        self.progress.object_skipped(result.key, result.size, EXISTS)
 
     def flush(self) -> None:
         for listener in self.listeners:

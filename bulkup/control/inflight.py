@@ -29,8 +29,8 @@ class ObjectUpload:
 
     @property
     def closed(self) -> bool:
-        """Nothing more is to be done for it (failed, or started over)."""
-        return self.failed or self.retired
+        """Nothing more is to be done for it (failed, started over, or its key was taken)."""
+        return self.failed or self.retired or self.result.exists
 
     @property
     def settings(self) -> ObjectSettings:

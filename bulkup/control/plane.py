@@ -41,6 +41,11 @@ class BucketRoute:
     endpoint: BucketEndpoint
     checks: StoreChecks | None = None
 
+    @property
+    def where(self) -> str:
+        """The store's address, as messages name it."""
+        return f"{self.endpoint.host}:{self.endpoint.port}"
+
 
 @dataclass
 class ControlPlane:

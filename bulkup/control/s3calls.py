@@ -24,6 +24,10 @@ class ObjectFailed(Exception):
     """This object cannot be uploaded; ``str()`` is the reason."""
 
 
+class KeyTaken(Exception):
+    """A conditional write found an object at the key (412 to If-None-Match: *)."""
+
+
 class S3Calls:
     """Control-plane calls for the objects of a run, through each bucket's client."""
 
@@ -34,7 +38,7 @@ class S3Calls:
         """A new multipart upload for ``job``; its id."""
         try:
             return self._client(job).create_multipart_upload(
-                Bucket=job.bucket, Key=job.source.key, **job.settings.create_params(job.source.path)
+                Bucket=job.bucket, Key=job.source.key, **job.settings.create_params(job.source)
             )["UploadId"]
         except bex.ClientError as exc:
             raise _classified(exc) from None
@@ -43,14 +47,18 @@ class S3Calls:
 
     def complete(self, job: UploadJob, upload_id: str, parts: list[dict],
                  whole_checksum: dict[str, str]) -> dict | None:
-        """Complete the upload; the store's answer, or None when it no longer knows it."""
+        """Complete the upload; the store's answer, or None when it no longer knows it.
+        With no-overwrite, only if the key is free (KeyTaken if not)."""
+        condition = {"IfNoneMatch": "*"} if job.settings.no_overwrite else {}
         try:
             return self._client(job).complete_multipart_upload(
                 Bucket=job.bucket, Key=job.source.key, UploadId=upload_id,
-                MultipartUpload={"Parts": parts}, **whole_checksum)
+                MultipartUpload={"Parts": parts}, **whole_checksum, **condition)
         except bex.ClientError as exc:
             if error_code(exc) == "NoSuchUpload":
                 return None
+            if condition and error_code(exc) == "PreconditionFailed":
+                raise KeyTaken() from None
             raise _classified(exc) from None
         except bex.BotoCoreError as exc:
             raise FatalRemoteError(f"CompleteMultipartUpload: {describe(exc)}") from None
@@ -75,6 +83,15 @@ class S3Calls:
                 if gone is not None:
                     return gone
         return False
+
+    def exists(self, job: UploadJob) -> bool:
+        """Whether an object is at the job's key now (False when that cannot be told: the
+        conditional Complete still guards the key)."""
+        try:
+            self._client(job).head_object(Bucket=job.bucket, Key=job.source.key)
+            return True
+        except (bex.ClientError, bex.BotoCoreError):
+            return False
 
     def head(self, job: UploadJob) -> dict | None:
         """The object's HeadObject answer with checksums, None if it cannot be had."""

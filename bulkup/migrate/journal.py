@@ -342,6 +342,9 @@ class Journal(UploadListener):
     def object_failed(self, job, reason: str) -> None:
         self.mark_failed(job.ref, reason)
 
+    def object_exists(self, job) -> None:
+        self.mark_skipped(job.ref, "exists (--no-overwrite)")
+
     def flush(self) -> None:
         """Commit the steps written since the last flush, as one transaction."""
         if not self._pending:

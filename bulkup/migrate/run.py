@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from bulkup.plan.checksums import get_algorithm
+from bulkup.control.attributecheck import check_attributes
 from bulkup.control.coordinator import Coordinator
 from bulkup.control.credentials import CredentialWatch
 from bulkup.control.events import RunEvents
@@ -130,6 +131,8 @@ def _run(journal: Journal, settings: RunSettings, result: MigrationResult,
             routes[bucket], checksum = control.checksum_for(bucket, journal.first_key(bucket), settings.checksum,
                                                             settings.require_verified, _once(progress.notice))
             objects_in[bucket] = dataclasses.replace(settings.objects, checksum=checksum.algorithm)
+            check_attributes(routes[bucket].client, bucket, journal.first_key(bucket), objects_in[bucket],
+                             routes[bucket].where)
         if not routes:
             return
         tls = any(route.endpoint.tls for route in routes.values())

@@ -10,6 +10,7 @@ import mimetypes
 import os
 from dataclasses import dataclass, field
 
+from bulkup.plan.attributes import mtime_metadata
 from bulkup.plan.checksums import ChecksumAlgorithm
 from bulkup.plan.sources import SourceFile
 
@@ -26,20 +27,41 @@ class ObjectSettings:
     storage_class: str | None = None
     sse: str | None = None
     sse_kms_key_id: str | None = None
+    cache_control: str | None = None
+    content_encoding: str | None = None
+    content_disposition: str | None = None
+    content_language: str | None = None
+    expires: str | None = None                  # an HTTP date
+    acl: str | None = None                      # a canned ACL
+    tagging: str | None = None                  # URL-encoded k=v&k2=v2
+    object_lock_mode: str | None = None         # GOVERNANCE | COMPLIANCE
+    object_lock_retain_until: str | None = None     # ISO 8601, UTC
+    object_lock_legal_hold: str | None = None   # ON | OFF
+    no_overwrite: bool = False                  # write only if the key is free (If-None-Match: *)
+    preserve_mtime: bool = False                # the file's mtime as x-amz-meta-mtime (as rclone)
 
-    def put_headers(self, path: str) -> tuple[tuple[str, str], ...]:
+    def object_metadata(self, source: SourceFile) -> tuple[tuple[str, str], ...]:
+        """The user metadata (x-amz-meta-*) of ``source``'s object."""
+        if not self.preserve_mtime or not source.mtime_ns:
+            return self.metadata
+        return (*self.metadata, ("mtime", mtime_metadata(source.mtime_ns)))
+
+    def put_headers(self, source: SourceFile) -> tuple[tuple[str, str], ...]:
         """The object's headers on a single PutObject (the checksum is added per request)."""
-        headers = [("Content-Type", self.content_type or guess_content_type(path))]
-        headers += [(f"x-amz-meta-{k}", v) for k, v in self.metadata]
+        headers = [("Content-Type", self.content_type or guess_content_type(source.path))]
+        headers += [(f"x-amz-meta-{k}", v) for k, v in self.object_metadata(source)]
         headers += [(header, getattr(self, name)) for name, _, header in _OPTIONAL if getattr(self, name)]
+        if self.no_overwrite:
+            headers.append(("If-None-Match", "*"))
         return tuple(headers)
 
-    def create_params(self, path: str) -> dict:
-        """The same attributes as CreateMultipartUpload parameters, plus the checksum kind."""
-        params: dict = {"ContentType": self.content_type or guess_content_type(path)}
-        if self.metadata:
-            params["Metadata"] = dict(self.metadata)
-        params.update({param: getattr(self, name) for name, param, _ in _OPTIONAL if getattr(self, name)})
+    def create_params(self, source: SourceFile) -> dict:
+        """The same attributes as CreateMultipartUpload parameters, plus the checksum kind
+        (the no-overwrite condition goes on CompleteMultipartUpload)."""
+        params: dict = {"ContentType": self.content_type or guess_content_type(source.path)}
+        if metadata := self.object_metadata(source):
+            params["Metadata"] = dict(metadata)
+        params.update({param: value for param, value in attribute_params(self).values()})
         if self.checksum.s3_name:
             params["ChecksumAlgorithm"] = self.checksum.s3_name
             if self.checksum.full_object:
@@ -50,7 +72,27 @@ class ObjectSettings:
 # Optional object attributes: (ObjectSettings field, boto3 parameter, request header).
 _OPTIONAL = (("storage_class", "StorageClass", "x-amz-storage-class"),
              ("sse", "ServerSideEncryption", "x-amz-server-side-encryption"),
-             ("sse_kms_key_id", "SSEKMSKeyId", "x-amz-server-side-encryption-aws-kms-key-id"))
+             ("sse_kms_key_id", "SSEKMSKeyId", "x-amz-server-side-encryption-aws-kms-key-id"),
+             ("cache_control", "CacheControl", "Cache-Control"),
+             ("content_encoding", "ContentEncoding", "Content-Encoding"),
+             ("content_disposition", "ContentDisposition", "Content-Disposition"),
+             ("content_language", "ContentLanguage", "Content-Language"),
+             ("expires", "Expires", "Expires"),
+             ("acl", "ACL", "x-amz-acl"),
+             ("tagging", "Tagging", "x-amz-tagging"),
+             ("object_lock_mode", "ObjectLockMode", "x-amz-object-lock-mode"),
+             ("object_lock_retain_until", "ObjectLockRetainUntilDate", "x-amz-object-lock-retain-until-date"),
+             ("object_lock_legal_hold", "ObjectLockLegalHoldStatus", "x-amz-object-lock-legal-hold"))
+
+def attribute_params(settings: ObjectSettings) -> dict[str, tuple[str, str]]:
+    """The optional attributes ``settings`` sets: field -> (boto3 parameter, value)."""
+    return {name: (param, getattr(settings, name)) for name, param, _ in _OPTIONAL if getattr(settings, name)}
+
+
+# Which option sets each attribute, to name it when a store refuses it.
+ATTRIBUTE_OPTIONS = {name: "--" + name.replace("_", "-") for name, _, _ in _OPTIONAL}
+ATTRIBUTE_OPTIONS["tagging"] = "--tags"
+ATTRIBUTE_OPTIONS["sse"] = "--sse"
 
 
 @dataclass(kw_only=True)

@@ -45,6 +45,7 @@ class ObjectResult:
     error: str | None = None
     bucket: str = ""
     verification: str = ""            # how the store verified it, e.g. "server: md5 per part"
+    exists: bool = False              # not written: the key was taken (--no-overwrite)
 
 
 @dataclass
@@ -59,6 +60,7 @@ class UploadResult:
     bytes_uploaded: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     excluded: int = 0                       # files --exclude / --include left out
+    existing_count: int = 0                 # objects not written: their key was taken (--no-overwrite)
     parts: list[PartRecord] = field(default_factory=list)
     part_count: int = 0
     retries: int = 0                        # part attempts beyond the first
@@ -75,7 +77,12 @@ class UploadResult:
 
     @property
     def uploaded(self) -> list[ObjectResult]:
-        return [o for o in self.objects if o.error is None]
+        return [o for o in self.objects if o.error is None and not o.exists]
+
+    @property
+    def existing(self) -> list[ObjectResult]:
+        """Objects left as they were on the server: their key was taken (--no-overwrite)."""
+        return [o for o in self.objects if o.exists]
 
     @property
     def ok(self) -> bool:
@@ -95,6 +102,9 @@ class UploadResult:
     def unverified_count(self) -> int:
         """Objects uploaded that the store did not verify."""
         return sum(n for label, n in self.verification.items() if not label.startswith("server: "))
+
+    def object_exists(self, obj: ObjectResult) -> None:
+        self.existing_count += 1
 
     def object_failed(self, obj: ObjectResult) -> None:
         self.failed_count += 1
@@ -153,7 +163,7 @@ class UploadResult:
         """The run as plain data, for JSON reports and the JSON progress stream."""
         return {
             "objects_uploaded": self.uploaded_count, "objects_failed": self.failed_count,
-            "objects_excluded": self.excluded,
+            "objects_excluded": self.excluded, "objects_existing": self.existing_count,
             "bytes_uploaded": self.bytes_uploaded, "seconds": round(self.seconds, 3),
             "rate": round(self.rate),
             "peak_rate": None if peak_rate is None else round(self.peak(peak_rate)),
