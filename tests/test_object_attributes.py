@@ -185,3 +185,28 @@ def test_a_migration_applies_the_attributes_and_its_journal_keeps_them_for_resum
         journal.close()
     assert (stored.cache_control, stored.tags, stored.no_overwrite) == ("no-store", "run=m1", True)
     assert skipped == {f"s3://{bucket}/m0.bin": "exists (--no-overwrite)"}
+
+
+def test_a_manifest_lines_attributes_replace_the_runs_for_its_object(s3server, s3, bucket, tmp_path):
+    own, plain = write_random_file(tmp_path / "own.bin", 100, seed=1), write_random_file(tmp_path / "plain.bin", 100)
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(
+        json.dumps({"source": own, "destination": f"s3://{bucket}/own.bin", "cache_control": "no-cache",
+                    "tags": "kind=own", "content_language": "de"}) + "\n"
+        + json.dumps({"source": plain, "destination": f"s3://{bucket}/plain.bin"}) + "\n")
+    proc = run_bulkup("migrate", str(manifest), "--cache-control", "max-age=5", "--endpoint-url",
+                      s3server.https_url, "--progress", "none", env=s3server.env())
+    assert proc.returncode == 0, proc.stderr
+    own_head, plain_head = (s3.head_object(Bucket=bucket, Key=k) for k in ("own.bin", "plain.bin"))
+    assert (own_head["CacheControl"], own_head["ContentLanguage"]) == ("no-cache", "de")
+    assert plain_head["CacheControl"] == "max-age=5" and "ContentLanguage" not in plain_head
+    assert s3.get_object_tagging(Bucket=bucket, Key="own.bin")["TagSet"] == [{"Key": "kind", "Value": "own"}]
+
+
+def test_a_manifest_line_with_a_bad_attribute_names_its_line(s3server, s3, bucket, tmp_path):
+    path = write_random_file(tmp_path / "f.bin", 10)
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"source": path, "destination": f"s3://{bucket}/f.bin", "tags": "nokey"}) + "\n")
+    proc = run_bulkup("migrate", str(manifest), "--endpoint-url", s3server.https_url, env=s3server.env())
+    assert f"{manifest}:1: tags 'nokey': expected key=value pairs" in error_line(proc)
+    assert keys_in(s3, bucket) == []

@@ -143,6 +143,8 @@ def attributes(entry: ManifestEntry) -> dict:
         found["checksum"] = list(entry.checksum)
     if entry.node:
         found["node"] = entry.node
+    if entry.attributes:
+        found["object"] = dict(entry.attributes)
     return found
 
 

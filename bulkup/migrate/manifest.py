@@ -16,10 +16,21 @@ from bulkup.plan.checksums import ALGORITHMS
 from bulkup.errors import UsageError
 from bulkup.plan.s3url import parse_s3_url
 from bulkup.plan.filters import NO_FILTERS, Filters, Selection
+from bulkup.plan import attributes
 from bulkup.plan.sources import walk_tree
 
+# Per-object attributes a line may give: field -> (ObjectSettings field, check and normal form).
+LINE_ATTRIBUTES: dict[str, tuple[str, Callable[[str], str]]] = {
+    "cache_control": ("cache_control", lambda v: attributes.header_value("cache_control", v)),
+    "content_encoding": ("content_encoding", lambda v: attributes.header_value("content_encoding", v)),
+    "content_disposition": ("content_disposition", lambda v: attributes.header_value("content_disposition", v)),
+    "content_language": ("content_language", lambda v: attributes.header_value("content_language", v)),
+    "expires": ("expires", lambda v: attributes.http_date("expires", v)),
+    "tags": ("tagging", attributes.tagging),
+    "acl": ("acl", lambda v: attributes.choice("acl", v, attributes.CANNED_ACLS)),
+}
 FIELDS = ("source", "destination", "size", "mtime", "checksum", "content_type", "metadata",
-          "storage_class", "node")
+          "storage_class", "node", *LINE_ATTRIBUTES)
 REQUIRED = ("source", "destination")
 
 
@@ -46,6 +57,7 @@ class ManifestEntry:
     metadata: tuple[tuple[str, str], ...] = ()
     storage_class: str | None = None
     node: str | None = None              # send from this node only (its data is local there)
+    attributes: tuple[tuple[str, str], ...] = ()     # (ObjectSettings field, value), see LINE_ATTRIBUTES
 
 
 def read_manifest(path: str, on_error: Callable[[ManifestError], None] | None = None
@@ -133,7 +145,20 @@ def _entry(row: dict, line: int, base: str, where: str) -> ManifestEntry:
         size=_integer(row.get("size"), where, "size"), mtime=_mtime(row.get("mtime"), where),
         checksum=_checksum(row.get("checksum"), where), content_type=_text(row, "content_type", where),
         metadata=_metadata(row.get("metadata"), where), storage_class=_text(row, "storage_class", where),
-        node=_node(row, where))
+        node=_node(row, where), attributes=_line_attributes(row, where))
+
+
+def _line_attributes(row: dict, where: str) -> tuple[tuple[str, str], ...]:
+    found = []
+    for name, (setting, check) in LINE_ATTRIBUTES.items():
+        value = _text(row, name, where)
+        if value is None:
+            continue
+        try:
+            found.append((setting, check(value)))
+        except ValueError as exc:
+            raise ManifestError(f"{where}: {str(exc).lstrip('-')}") from None
+    return tuple(found)
 
 
 def _node(row: dict, where: str) -> str | None:

@@ -231,6 +231,7 @@ def object_settings_for(row: JournalObject, base: ObjectSettings) -> ObjectSetti
         changes["metadata"] = tuple(sorted({**dict(base.metadata), **attrs["metadata"]}.items()))
     if "storage_class" in attrs:
         changes["storage_class"] = attrs["storage_class"]
+    changes.update(attrs.get("object", {}))         # cache_control, tagging, acl, ...
     if "checksum" in attrs:
         changes["checksum"] = get_algorithm(attrs["checksum"][0])
         if attrs["checksum"][0] == "md5":
