@@ -11,10 +11,14 @@ from dataclasses import asdict, dataclass
 
 import botocore.exceptions as bex
 
+from bulkup.awsconfig import apply_s3_settings, read_s3_settings
 from bulkup.control.plane import connect
 from bulkup.control.s3client import ClientSettings, describe
 from bulkup.control.verification import AUTO, Support, choose_checksum
+from bulkup.display.text import human_bytes
 from bulkup.errors import FatalRemoteError, UsageError
+from bulkup.options import UploadOptions, connections_for
+from bulkup.plan.parts import DEFAULT_PART_SIZE
 from bulkup.kernel import ktls
 from bulkup.plan.checksums import DEFAULT_ALGORITHM, get_algorithm
 from bulkup.pools.raypool import on_every_node
@@ -76,15 +80,33 @@ def _pipe_max_size() -> str:
         return "unknown"
 
 
-def diagnosis() -> dict:
-    """This machine's checks and choices, as plain data."""
+def diagnosis(profile: str | None = None) -> dict:
+    """This machine's checks and choices, and the run settings of ``profile``, as plain data."""
     return {"checks": [asdict(c) for c in checks()], "chosen": chosen(),
             "python": sys.version.split()[0], "openssl": ssl.OPENSSL_VERSION,
-            "engines": sorted(ENGINES)}
+            "engines": sorted(ENGINES), "settings": settings(profile)}
+
+
+def settings(profile: str | None) -> list[dict[str, str]]:
+    """The settings a ``bulkup put`` without flags would run with, and where each comes from
+    (the profile's AWS CLI s3 settings, or bulkup's default)."""
+    found = read_s3_settings(profile)
+    applied, origins = apply_s3_settings(UploadOptions(profile=profile), found, given=set())
+    connections = applied.connections or connections_for(applied.target_throughput, applied.workers)
+    shown = {"part_size": human_bytes(applied.part_size or DEFAULT_PART_SIZE)
+                          + ("" if applied.part_size else " (larger where a file needs over 10,000 parts)"),
+             "multipart_threshold": human_bytes(applied.multipart_threshold or applied.part_size or DEFAULT_PART_SIZE),
+             "connections": f"{connections} per worker" + ("" if applied.connections else
+                                                          f" (from --target-throughput {applied.target_throughput:g})"),
+             "addressing_style": applied.addressing_style}
+    rows = [{"setting": name, "value": shown[name], "from": origins[name]} for name in shown]
+    rows += [{"setting": name, "value": found.values[name], "from": origin}
+             for name, origin in origins.items() if name not in shown]
+    return rows
 
 
 def report(as_json: bool = False, out=sys.stdout, ray: str | None = None,
-           store: tuple[ClientSettings, str | None] | None = None) -> int:
+           store: tuple[ClientSettings, str | None] | None = None, profile: str | None = None) -> int:
     """Print the diagnosis (of each node of the Ray cluster at ``ray``), and with ``store``
     (client settings, bucket) what that store verifies; returns the exit status (0: some
     engine can run everywhere)."""
@@ -98,7 +120,7 @@ def report(as_json: bool = False, out=sys.stdout, ray: str | None = None,
         return 0
     if ray:
         return render(on_every_node(ray, diagnosis), as_json, out, cluster=True)
-    return render({"": diagnosis()}, as_json, out, cluster=False)
+    return render({"": diagnosis(profile)}, as_json, out, cluster=False)
 
 
 def render(found: dict[str, dict], as_json: bool, out, cluster: bool) -> int:
@@ -127,6 +149,10 @@ def _print_diagnosis(diagnosed: dict, out, prefix: str) -> None:
     for check in diagnosed["checks"]:
         mark = "ok " if check["ok"] else "-- "
         print(f"{mark} {check['name']}: {check['detail']}", file=out)
+    if diagnosed.get("settings"):
+        print(f"\n{prefix}settings of a run without flags:", file=out)
+        for row in diagnosed["settings"]:
+            print(f"    {row['setting']}: {row['value']}  ({row['from']})", file=out)
     if prefix:
         print(file=out)
 

@@ -14,7 +14,7 @@ RANKS = {
     "transport": 2, "display": 2,
     "pools": 3,
     "control": 4,
-    "options": 5, "report": 5,
+    "options": 5, "report": 5, "awsconfig": 5,
     "migrate": 6, "api": 6, "doctor": 6,
     "cli": 7, "__init__": 8, "__main__": 8,
 }

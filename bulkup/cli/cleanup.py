@@ -98,7 +98,7 @@ def _client(args: argparse.Namespace, bucket: str):
     if args.ca_bundle and not os.path.isfile(args.ca_bundle):
         raise UsageError(f"CA bundle not found: {args.ca_bundle}")
     warn_if_insecure(args.verify_ssl)
-    settings = ClientSettings(args.endpoint_url, args.region, args.profile, args.addressing_style,
+    settings = ClientSettings(args.endpoint_url, args.region, args.profile, args.addressing_style or "auto",
                               args.ca_bundle, args.verify_ssl)
     return connect(settings).route(bucket).client
 

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import sys
 
+from bulkup.awsconfig import SETTINGS, apply_s3_settings, read_s3_settings
 from bulkup.control.verification import AUTO
 from bulkup.display import CHOICES, ProgressSink, make_progress
 from bulkup.errors import BulkupError
@@ -40,7 +41,8 @@ def add_connection_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--endpoint-url", help="S3-compatible endpoint (default: AWS)")
     p.add_argument("--region")
     p.add_argument("--profile")
-    p.add_argument("--addressing-style", choices=["auto", "path", "virtual"], default="auto")
+    p.add_argument("--addressing-style", choices=["auto", "path", "virtual"],
+                   help="default: auto, or the profile's s3 addressing_style")
     p.add_argument("--ca-bundle", help="PEM file of CA certificates to trust")
     p.add_argument("--no-verify-ssl", dest="verify_ssl", action="store_false",
                    help="do not verify TLS certificates (insecure; warns)")
@@ -127,9 +129,18 @@ def add_filter_options(p: argparse.ArgumentParser) -> None:
                        "matches '/'); repeatable, the last matching --exclude/--include decides")
 
 
+def with_profile_settings(args: argparse.Namespace, options: UploadOptions) -> UploadOptions:
+    """``options`` with the AWS CLI s3 settings of the profile in use where no flag set them."""
+    given = {name for name in SETTINGS if getattr(args, name, None) is not None}
+    applied, _ = apply_s3_settings(options, read_s3_settings(options.profile), given)
+    return applied
+
+
 def upload_options(args: argparse.Namespace, base: UploadOptions | None = None) -> UploadOptions:
     """UploadOptions from parsed flags; with ``base``, only the flags given override it."""
     values = {name: getattr(args, name) for name in _OPTION_FLAGS if hasattr(args, name)}
+    if values.get("addressing_style", "") is None:
+        del values["addressing_style"]          # not given: auto, or the profile's
     if "metadata" in values:
         values["metadata"] = _metadata(values["metadata"])
     if base is None:

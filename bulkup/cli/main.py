@@ -1,8 +1,10 @@
+# PYTHON_ARGCOMPLETE_OK
 """The ``bulkup`` command line: its commands, logging, and how errors end it."""
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 
@@ -23,6 +25,9 @@ UPLOADING_COMMANDS = ("put", "migrate", "resume")
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
+    if "_ARGCOMPLETE" in os.environ:        # a shell asks for completions (argcomplete)
+        import argcomplete
+        argcomplete.autocomplete(parser)
     args = parser.parse_args(argv)
     if args.command not in UPLOADING_COMMANDS:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)     # `bulkup doctor | head` ends quietly
@@ -108,10 +113,10 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     store = None
     if args.store or args.endpoint_url:
         warn_if_insecure(args.verify_ssl)
-        settings = ClientSettings(args.endpoint_url, args.region, args.profile, args.addressing_style,
+        settings = ClientSettings(args.endpoint_url, args.region, args.profile, args.addressing_style or "auto",
                                   args.ca_bundle, args.verify_ssl)
         store = (settings, parse_s3_url(args.store).bucket if args.store else None)
-    return report(as_json=args.json, ray=args.ray, store=store)
+    return report(as_json=args.json, ray=args.ray, store=store, profile=args.profile)
 
 
 if __name__ == "__main__":

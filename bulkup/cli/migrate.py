@@ -8,7 +8,8 @@ import sys
 import time
 
 from bulkup.cli.common import (add_connection_options, add_output_options, add_upload_options,
-                               progress_sink, unverified_error, upload_options, warn_if_insecure)
+                               progress_sink, unverified_error, upload_options, warn_if_insecure,
+                               with_profile_settings)
 from bulkup.errors import BulkupError
 from bulkup.migrate.journal import Journal, JournalBusy
 from bulkup.migrate.run import MigrationResult, default_journal, migrate, stored_options
@@ -60,7 +61,7 @@ def _add_migration_options(p: argparse.ArgumentParser, journal_option: bool) -> 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
     journal = args.journal or default_journal(args.manifest)
-    return _run(args.manifest, journal, upload_options(args), args)
+    return _run(args.manifest, journal, with_profile_settings(args, upload_options(args)), args)
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:

@@ -7,7 +7,8 @@ import sys
 
 from bulkup.api import upload
 from bulkup.cli.common import (add_connection_options, add_filter_options, add_output_options, add_upload_options,
-                               progress_sink, unverified_error, upload_options, warn_if_insecure)
+                               progress_sink, unverified_error, upload_options, warn_if_insecure,
+                               with_profile_settings)
 from bulkup.display.text import human_bytes
 from bulkup.options import UploadOptions
 from bulkup.plan.parts import choose_part_size, is_multipart
@@ -34,7 +35,8 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     warn_if_insecure(args.verify_ssl)
-    options = dataclasses.replace(upload_options(args), follow_symlinks=args.follow_symlinks)
+    options = with_profile_settings(args, dataclasses.replace(upload_options(args),
+                                                              follow_symlinks=args.follow_symlinks))
     progress = progress_sink(args)
     result = upload(args.sources, args.destination, options, progress=progress)
     if args.report and not args.dry_run:

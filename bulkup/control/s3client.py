@@ -64,7 +64,8 @@ def make_client(session: boto3.Session, settings: ClientSettings, region: str | 
         import urllib3
         warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
     config = Config(
-        s3={"addressing_style": settings.addressing_style},
+        # auto: botocore's choice, or the profile's s3 addressing_style
+        s3={"addressing_style": settings.addressing_style} if settings.addressing_style != "auto" else None,
         retries={"mode": "standard", "max_attempts": 5},
         connect_timeout=10, read_timeout=60,
         request_checksum_calculation="when_required",
