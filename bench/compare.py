@@ -205,13 +205,14 @@ def main() -> int:
         extra = [] if "small" in args.skip else small_objects_section(args.work, args.quick)
         extra += [] if "floor" in args.skip else floor_section(args.work, args.quick)
         extra += [] if "link" in args.skip else link_section(args.work, args.quick)
+        extra += [] if "bwlimit" in args.skip else bwlimit_section(args.work, args.quick)
     floors = floor.floors()
     from results_md import write_results
     write_results(rows, floors, extra, time.monotonic() - started, args.quick)
     return 0
 
 
-SECTIONS = ["real", "discard", "small", "floor", "link"]
+SECTIONS = ["real", "discard", "small", "floor", "link", "bwlimit"]
 
 
 def small_objects_section(work: str, quick: bool) -> list[str]:
@@ -227,6 +228,11 @@ def floor_section(work: str, quick: bool) -> list[str]:
 def link_section(work: str, quick: bool) -> list[str]:
     from linkbench import run_connections_bench, run_link_bench
     return run_link_bench(work, quick) + run_connections_bench(work, quick)
+
+
+def bwlimit_section(work: str, quick: bool) -> list[str]:
+    from linkbench import run_bwlimit_bench
+    return run_bwlimit_bench(work, quick)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,26 @@ def run_connections_bench(work: str, quick: bool) -> list[str]:
                         "Connections that scale: each connection capped at 1/16 of the link")
 
 
+def run_bwlimit_bench(work: str, quick: bool) -> list[str]:
+    """--bwlimit kept over ~30 s: well below what the link carries (100 of 500 Mbit/s), and
+    above it (1 Gbit/s: the link is the limit)."""
+    seconds = 10 if quick else 30
+
+    def plan(endpoint, data_of):
+        runs = []
+        for limit_mbit in (100, 1000):
+            size = int(min(limit_mbit, _rate_mbit(RATE)) * 1e6 / 8 * seconds) // MiB * MiB
+            data, folder = data_of(size)
+            tool = bulkup_tool("userspace", "user-space TLS", endpoint, folder, f"bw{limit_mbit}/", PART, 2, 2)
+            at = tool.argv.index("--connections")
+            argv = tool.argv[:at] + tool.argv[at + 2:] + ["--bwlimit", f"{limit_mbit}Mbit"]
+            runs.append((Tool(tool.name, f"--bwlimit {limit_mbit}Mbit, default connections", _json_progress(argv),
+                              tool.env, True), data))
+        return runs
+    return _across_link(work, SlowLink(rate=RATE, rtt_ms=RTT_MS), plan,
+                        f"A bandwidth limit kept (--bwlimit), over ~{seconds} s")
+
+
 def _json_progress(argv: list[str]) -> list[str]:
     at = argv.index("--progress")
     return argv[:at + 1] + ["json"] + argv[at + 2:]

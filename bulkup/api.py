@@ -50,12 +50,15 @@ def _upload(paths: list[str], dest: S3Url, settings: RunSettings, progress: Prog
                                            settings.require_verified, progress.notice)
     objects = dataclasses.replace(settings.objects, checksum=checksum.algorithm)
     check_attributes(route.client, dest.bucket, dest.key, objects, route.where)
+    if settings.sending.bwlimit:
+        progress.limit_bandwidth(settings.sending.bwlimit)
     jobs = [UploadJob(source=f, bucket=dest.bucket, settings=objects) for f in found.files]
     tls = route.endpoint.tls
     config = control.worker_config(settings.sending, tls, choose_here=not settings.pool.ray)
     pool = make_pool(settings.pool, config, tls, launcher)
     events = RunEvents(UploadResult(skipped=found.skipped, excluded=found.excluded), progress)
-    coordinator = Coordinator({dest.bucket: route}, pool, events, CredentialWatch(control.session, pool))
+    coordinator = Coordinator({dest.bucket: route}, pool, events, CredentialWatch(control.session, pool),
+                              bwlimit=settings.sending.bwlimit)
     try:
         result = coordinator.run(jobs, len(jobs), sum(f.size for f in found.files))
     except BaseException:

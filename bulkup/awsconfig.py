@@ -21,7 +21,7 @@ import botocore.exceptions as bex
 import botocore.session
 
 from bulkup.errors import UsageError
-from bulkup.plan.parts import parse_size
+from bulkup.plan.parts import parse_rate, parse_size
 
 if TYPE_CHECKING:
     from bulkup.options import UploadOptions
@@ -31,7 +31,6 @@ FLAG = "command line"
 NOT_APPLIED = {
     "payload_signing_enabled": "not applied: bulkup signs UNSIGNED-PAYLOAD and the store checks "
                                "each part's own checksum instead (over HTTPS; plain HTTP as well)",
-    "max_bandwidth": "not applied: bulkup has no bandwidth limit",
 }
 
 
@@ -95,6 +94,10 @@ def _connections(text: str, options: "UploadOptions") -> int:
     return max(1, math.ceil(total / (options.workers or os.cpu_count() or 1)))
 
 
+def _rate(text: str, options: "UploadOptions") -> int:
+    return parse_rate(text)
+
+
 def _addressing(text: str, options: "UploadOptions") -> str:
     if text not in ("auto", "path", "virtual"):
         raise ValueError(f"addressing_style must be auto, path or virtual, not {text!r}")
@@ -105,5 +108,6 @@ def _addressing(text: str, options: "UploadOptions") -> str:
 _MAPPING = (("part_size", "multipart_chunksize", _size),
             ("multipart_threshold", "multipart_threshold", _size),
             ("connections", "max_concurrent_requests", _connections),
-            ("addressing_style", "addressing_style", _addressing))
+            ("addressing_style", "addressing_style", _addressing),
+            ("bwlimit", "max_bandwidth", _rate))
 SETTINGS = tuple(option for option, _, _ in _MAPPING)

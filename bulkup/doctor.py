@@ -98,7 +98,8 @@ def settings(profile: str | None) -> list[dict[str, str]]:
              "multipart_threshold": human_bytes(applied.multipart_threshold or applied.part_size or DEFAULT_PART_SIZE),
              "connections": f"{connections} per worker" + ("" if applied.connections else
                                                           f" (from --target-throughput {applied.target_throughput:g})"),
-             "addressing_style": applied.addressing_style}
+             "addressing_style": applied.addressing_style,
+             "bwlimit": f"{human_bytes(applied.bwlimit)}/s" if applied.bwlimit else "none"}
     rows = [{"setting": name, "value": shown[name], "from": origins[name]} for name in shown]
     rows += [{"setting": name, "value": found.values[name], "from": origin}
              for name, origin in origins.items() if name not in shown]

@@ -69,6 +69,7 @@ class UploadOptions:
     max_attempts: int = 5
     tls_max_version: str | None = None          # "1.2" or "1.3"
     min_rate: int = 256 * 1024                  # bytes/s: a request slower than this is cut and retried
+    bwlimit: int | None = None                  # bytes/s for the whole run, shared by every connection
     ray: str | None = None                      # a Ray cluster's address ("auto"): send from its nodes
     ray_require_tls: bool = False               # refuse a cluster that runs without TLS
 
@@ -108,15 +109,29 @@ def resolve(options: UploadOptions) -> RunSettings:
             multipart_threshold=options.multipart_threshold, content_type=options.content_type,
             metadata=tuple(sorted(options.metadata.items())), storage_class=options.storage_class,
             sse=options.sse, sse_kms_key_id=options.sse_kms_key_id, **_attributes(options)),
-        sending=SendSettings(engine=options.engine,
-                             connections=options.connections or connections_for(options.target_throughput,
-                                                                                options.workers),
-                             verify_tls=options.verify_ssl, max_attempts=options.max_attempts,
-                             tls_max_version=options.tls_max_version, min_rate=options.min_rate),
+        sending=_send_settings(options),
         pool=PoolSettings(workers=options.workers, ray=options.ray, ray_require_tls=options.ray_require_tls),
         follow_symlinks=options.follow_symlinks, filters=resolve_filters(options.filters),
         dry_run=options.dry_run, checksum=options.checksum,
         require_verified=options.require_verified)
+
+
+def _send_settings(options: UploadOptions) -> SendSettings:
+    """How the workers send. A bandwidth limit also bounds the connections (sized for the
+    limit, not the target throughput) and the rate below which a request is cut (a connection
+    may carry no more than its share of the limit)."""
+    target = options.target_throughput
+    if options.bwlimit:
+        target = min(target, options.bwlimit * 8 / 1e9)
+    workers = options.workers or os.cpu_count() or 1
+    connections = options.connections or connections_for(target, options.workers)
+    min_rate, start_rate = options.min_rate, None
+    if options.bwlimit:
+        min_rate = min(min_rate, options.bwlimit / (workers * connections) / 4)
+        start_rate = options.bwlimit / workers / 16       # until the coordinator sets each share
+    return SendSettings(engine=options.engine, connections=connections, verify_tls=options.verify_ssl,
+                        max_attempts=options.max_attempts, tls_max_version=options.tls_max_version,
+                        min_rate=min_rate, bwlimit=options.bwlimit, start_rate=start_rate)
 
 
 def _attributes(options: UploadOptions) -> dict:
@@ -180,6 +195,8 @@ def validate(options: UploadOptions) -> None:
         raise UsageError("--target-throughput must be above 0 and at most 10000 (Gbit/s)")
     if options.min_rate < 1:
         raise UsageError("--min-rate must be at least 1 byte a second")
+    if options.bwlimit is not None and options.bwlimit < 1024:
+        raise UsageError("--bwlimit must be at least 1 KiB/s")
     if options.tls_max_version not in (None, "1.2", "1.3"):
         raise UsageError("--tls-max-version must be 1.2 or 1.3")
     if options.addressing_style not in ("auto", "path", "virtual"):

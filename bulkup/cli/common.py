@@ -13,7 +13,7 @@ from bulkup.errors import BulkupError
 from bulkup.options import DEFAULT_TARGET_GBPS, PER_CONNECTION_GBPS, UploadOptions
 from bulkup.plan.attributes import CANNED_ACLS, LEGAL_HOLD, LOCK_MODES
 from bulkup.plan.checksums import ALGORITHMS, DEFAULT_ALGORITHM
-from bulkup.plan.parts import parse_size
+from bulkup.plan.parts import parse_rate, parse_size
 from bulkup.plan.results import UploadResult
 from bulkup.transport.engines import ENGINES
 
@@ -73,6 +73,9 @@ def add_upload_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-rate", type=_size, default=256 * 1024, metavar="BYTES_PER_S",
                    help="slowest a request may go (default 256KiB): each request's deadline is 60 s "
                    "plus its body at this rate; a slower one is cut and sent again")
+    p.add_argument("--bwlimit", type=_rate, metavar="RATE",
+                   help="bandwidth for the whole run, shared by every worker and connection: "
+                   "20MiB/s, 50MB/s, 100Mbit (default: none, or the profile's s3 max_bandwidth)")
     p.add_argument("--engine", default="auto", choices=["auto", *ENGINES],
                    help="how part bodies are sent (default: best available)")
     p.add_argument("--checksum", default=AUTO, choices=[AUTO, *ALGORITHMS],
@@ -153,9 +156,16 @@ ATTRIBUTE_FLAGS = ("cache_control", "content_encoding", "content_disposition", "
                    "no_overwrite", "preserve_mtime")
 _OPTION_FLAGS = ("endpoint_url", "region", "profile", "addressing_style", "ca_bundle", "verify_ssl",
                  "part_size", "multipart_threshold", "workers", "connections", "target_throughput", "checksum",
-                 "require_verified", "ray_require_tls", "min_rate", "engine",
+                 "require_verified", "ray_require_tls", "min_rate", "bwlimit", "engine",
                  "storage_class", "content_type", "metadata", "sse", "sse_kms_key_id",
                  "tls_max_version", "dry_run", "ray", "filters", *ATTRIBUTE_FLAGS)
+
+
+def _rate(text: str) -> int:
+    try:
+        return parse_rate(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _size(text: str) -> int:

@@ -14,6 +14,7 @@ import os
 import time
 from typing import Iterable
 
+from bulkup.control.bandwidth import BandwidthShare
 from bulkup.control.credentials import CredentialWatch
 from bulkup.control.events import RunEvents
 from bulkup.control.inflight import ObjectUpload
@@ -49,7 +50,7 @@ class Coordinator:
 
     def __init__(self, routes: dict[str, BucketRoute], pool: Pool, events: RunEvents,
                  credentials: CredentialWatch | None = None, keep_uploads: bool = False,
-                 restart_changed: bool = False) -> None:
+                 restart_changed: bool = False, bwlimit: float | None = None) -> None:
         self.routes = routes
         self.pool = pool
         self.events = events
@@ -62,6 +63,7 @@ class Coordinator:
         self._open_uploads: dict[str, ObjectUpload] = {}
         self._interrupted_create: ObjectUpload | None = None   # its upload ID never came
         self._task_ids = itertools.count(1)
+        self.bandwidth = BandwidthShare(bwlimit, pool) if bwlimit else None
 
     # -- the run -----------------------------------------------------------------------
 
@@ -71,8 +73,12 @@ class Coordinator:
         try:
             self.pool.start()           # a cluster that cannot be joined ends the run here
             self.events.run_started(objects, total_bytes)
+            if self.bandwidth:
+                self.bandwidth.rebalance(force=True)    # each worker's share, before its first task
             self.scheduler.start(jobs)
             while True:
+                if self.bandwidth:
+                    self.bandwidth.rebalance()
                 self.scheduler.fill()
                 if self.scheduler.finished:
                     break

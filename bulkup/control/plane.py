@@ -30,6 +30,8 @@ class SendSettings:
     max_attempts: int = 5
     tls_max_version: str | None = None
     min_rate: float = 256 * 1024         # bytes/s: the slowest a request may go before it is cut
+    bwlimit: float | None = None         # bytes/s for the whole run (None: no limit)
+    start_rate: float | None = None      # bytes/s a worker starts at, until its share is set
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ class ControlPlane:
                             connections=sending.connections, verify_tls=sending.verify_tls,
                             ca_bundle=self.settings.ca_bundle, max_attempts=sending.max_attempts,
                             tls_max_version=sending.tls_max_version, min_rate=sending.min_rate,
-                            proxy_environment=proxy_environment())
+                            rate=sending.start_rate, proxy_environment=proxy_environment())
 
 
 def connect(settings: ClientSettings, session: "boto3.Session | None" = None) -> ControlPlane:

@@ -97,8 +97,9 @@ def _overall(state: ProgressState, now: float) -> Group:
     grid.add_row(Text("bulkup", style="bold"),
                  ProgressBar(total=max(state.bytes_total, 1), completed=state.bytes_progress),
                  f"{percent:3.0f}%  {human_bytes(state.bytes_progress)} / {human_bytes(state.bytes_total)}")
+    limit = f" (limit {human_bytes(state.bandwidth_limit)}/s)" if state.bandwidth_limit else ""
     line = Text(f"{state.objects_finished:,}/{state.objects_total:,} objects · "
-                f"{human_bytes(state.rate)}/s · ETA {format_seconds(eta) if eta is not None else '-'} · "
+                f"{human_bytes(state.rate)}/s{limit} · ETA {format_seconds(eta) if eta is not None else '-'} · "
                 f"elapsed {format_seconds(state.elapsed(now))}", no_wrap=True, overflow="ellipsis")
     return Group(grid, line)
 

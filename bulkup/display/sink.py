@@ -11,6 +11,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from bulkup.display.text import human_bytes
 from bulkup.display.state import ProgressState
 
 log = logging.getLogger("bulkup")
@@ -46,6 +47,13 @@ class ProgressSink:
     def show_notice(self, text: str, warning: bool) -> None:
         """How this display shows a notice; here: the log."""
         (log.warning if warning else log.info)(text)
+
+    def limit_bandwidth(self, bytes_per_second: float) -> None:
+        """The run keeps to this rate (--bwlimit): said once, and shown beside the rate."""
+        with self.lock:
+            self.state.bandwidth_limit = bytes_per_second
+        self.notice(f"bandwidth: at most {human_bytes(bytes_per_second)}/s (--bwlimit), shared by every "
+                    "worker and connection")
 
     def start(self, objects: int, total_bytes: int) -> None:
         with self.lock:

@@ -51,6 +51,7 @@ class ProgressState:
     bytes_done: int = 0               # in objects (and parts) the server accepted
     retries: int = 0
     rate: float = 0.0                 # smoothed bytes per second
+    bandwidth_limit: float | None = None    # bytes per second the run keeps to (--bwlimit)
     peak_rate: float = 0.0
     retrying: set[tuple[str, int | None]] = field(default_factory=set)
     errors: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_ERRORS))

@@ -135,13 +135,15 @@ def _run(journal: Journal, settings: RunSettings, result: MigrationResult,
                              routes[bucket].where)
         if not routes:
             return
+        if settings.sending.bwlimit:
+            progress.limit_bandwidth(settings.sending.bwlimit)
         tls = any(route.endpoint.tls for route in routes.values())
         config = control.worker_config(settings.sending, tls, choose_here=not settings.pool.ray)
         pool = make_pool(settings.pool, config, tls, launcher)
         result.upload = UploadResult(record=False)
         events = RunEvents(result.upload, progress, [journal])
         coordinator = Coordinator(routes, pool, events, CredentialWatch(control.session, pool),
-                                  keep_uploads=True, restart_changed=True)
+                                  keep_uploads=True, restart_changed=True, bwlimit=settings.sending.bwlimit)
         reconciler = Reconciler(lambda b: routes[b].client, lambda b: objects_in[b].checksum, skip_existing)
         coordinator.run(_JobSource(journal, reconciler, objects_in, result, progress), objects, total_bytes)
 

@@ -60,6 +60,24 @@ def split_parts(size: int, part_size: int) -> Iterator[PartRange]:
         yield PartRange(index + 1, offset, min(part_size, size - offset))
 
 
+def parse_rate(text: str) -> int:
+    """Bytes per second from ``20M``, ``20MiB/s``, ``50MB/s`` (sizes as parse_size reads them)
+    or network units, ``100Mbit`` / ``1Gbit/s`` (decimal bits)."""
+    s = text.strip().lower().removesuffix("/s").removesuffix("ps")
+    for unit, scale in (("kbit", 1e3), ("mbit", 1e6), ("gbit", 1e9), ("bit", 1)):
+        if s.endswith(unit):
+            try:
+                return int(float(s[:-len(unit)]) * scale / 8)
+            except ValueError:
+                break
+    else:
+        try:
+            return parse_size(s)
+        except ValueError:
+            pass
+    raise ValueError(f"not a rate: {text!r} (try 20MiB/s or 100Mbit)")
+
+
 def parse_size(text: str) -> int:
     """Parse a size such as ``64MiB``, ``8M``, ``1g`` or ``1048576`` into bytes."""
     units = {"": 1, "k": KiB, "m": MiB, "g": GiB, "t": TiB}

@@ -15,7 +15,7 @@ import threading
 import time
 
 from bulkup.transport.engines import EngineUnavailable, choose_engine
-from bulkup.transport.messages import NewCredentials, PartDone, PartError, PartTask, WorkerConfig, WorkerReady
+from bulkup.transport.messages import PartDone, PartError, PartTask, WorkerConfig, WorkerReady
 from bulkup.transport.request import CredentialSet
 from bulkup.transport.worker import PROGRESS_INTERVAL, SendingWorker
 
@@ -48,8 +48,7 @@ class RaySender:
     def submit(self, messages: list) -> None:
         """Part tasks to send, and any new credentials."""
         for message in messages:
-            if isinstance(message, NewCredentials):
-                self._worker.update_credentials(message.credentials)
+            if self._worker.control(message):
                 continue
             if isinstance(message, PartTask):
                 with self._part_ended:

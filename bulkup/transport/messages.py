@@ -29,6 +29,7 @@ class WorkerConfig:
     proxy_environment: dict[str, str] = field(default_factory=dict, repr=False)  # the driver's *_proxy
     max_attempts: int = 5
     tls_max_version: str | None = None     # "1.2" or "1.3"; None: the best both sides speak
+    rate: float | None = None           # bytes/s: this worker's share of --bwlimit (None: no limit)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +62,13 @@ class NewCredentials:
     """Refreshed credentials for all future requests."""
 
     credentials: CredentialSet = field(repr=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewRate:
+    """The worker's share of the run's bandwidth limit, bytes/s (None: no limit)."""
+
+    bytes_per_second: float | None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,9 +19,10 @@ from typing import Callable
 
 from bulkup.transport.engines import ENGINES, path_label
 from bulkup.errors import PartFailed
-from bulkup.transport.messages import (BytesSent, NewCredentials, PartError, PartRetrying, PartTask, WorkerConfig,
+from bulkup.transport.messages import (BytesSent, NewCredentials, NewRate, PartError, PartRetrying, PartTask, WorkerConfig,
                        WorkerReady, WorkerStart, WorkerStats)
 from bulkup.transport.request import RequestSigner
+from bulkup.transport.throttle import Throttle
 from bulkup.transport.sender import PartSender
 
 PROGRESS_INTERVAL = 0.1     # seconds between progress reports, whatever the part count
@@ -113,6 +114,7 @@ class SendingWorker:
                                  reason=config.engine_reason, node=node)
         self.signer = RequestSigner(config.credentials, config.region)
         self._meter = _ProgressMeter()
+        self.throttle = Throttle(config.rate)
         self._tasks: queue.Queue[PartTask | None] = queue.Queue()
 
         def retrying(task: PartTask, attempt: int, reason: str) -> None:
@@ -120,7 +122,7 @@ class SendingWorker:
 
         count = max(1, config.connections)
         self._threads = [threading.Thread(target=_sender_loop, daemon=True, args=(
-            PartSender(worker, config, self.signer, self.engine_cls(), self._meter.add, retrying,
+            PartSender(worker, config, self.signer, self.engine_cls(), self._sent, retrying,
                        spread=worker * count + i),
             self._tasks, reply, idle))
             for i in range(count)]
@@ -133,8 +135,19 @@ class SendingWorker:
     def submit(self, task: PartTask) -> None:
         self._tasks.put(task)
 
-    def update_credentials(self, credentials) -> None:
-        self.signer.update(credentials)
+    def control(self, message: object) -> bool:
+        """Act on a message that is not a task (new credentials, a new rate); False for a task."""
+        if isinstance(message, NewCredentials):
+            self.signer.update(message.credentials)
+        elif isinstance(message, NewRate):
+            self.throttle.set_rate(message.bytes_per_second)
+        else:
+            return False
+        return True
+
+    def _sent(self, nbytes: int) -> None:
+        self._meter.add(nbytes)
+        self.throttle.take(nbytes)
 
     def progress(self) -> BytesSent | None:
         """Bytes handed to the kernel since the last call, if any."""
@@ -210,9 +223,7 @@ def _read_loop(pipe: Pipe, sending: SendingWorker, outbox: Outbox) -> None:
             for message in batch:
                 if message is None:
                     return
-                if isinstance(message, NewCredentials):
-                    sending.update_credentials(message.credentials)
-                else:
+                if not sending.control(message):
                     sending.submit(message)
         now = time.monotonic()
         if now - last_report >= PROGRESS_INTERVAL:
