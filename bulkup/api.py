@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 from bulkup.control.coordinator import Coordinator
 from bulkup.control.credentials import CredentialWatch
 from bulkup.control.events import RunEvents
-from bulkup.control.plane import connect
+from bulkup.control.listing import list_prefix
+from bulkup.control.plane import ControlPlane, connect
 from bulkup.display.sink import ProgressSink
 from bulkup.options import RunSettings, UploadOptions, resolve
 from bulkup.plan.jobs import UploadJob
@@ -16,6 +17,7 @@ from bulkup.plan.results import ObjectResult, UploadResult
 from bulkup.plan.s3url import S3Url, parse_s3_url
 from bulkup.control.attributecheck import check_attributes
 from bulkup.plan.sources import Collected, collect_sources
+from bulkup.plan.sync import may_overwrite
 from bulkup.pools.factory import launch_early, make_pool
 from bulkup.pools.local import WorkerLauncher
 
@@ -39,13 +41,28 @@ def upload(sources: str | list[str], destination: str, options: UploadOptions | 
     if settings.dry_run:
         return _dry_run_result(collect_sources(_paths(sources), dest, settings.follow_symlinks, settings.filters))
     with launch_early(settings.pool) as launcher:      # the workers start while the run is planned
-        return _upload(_paths(sources), dest, settings, progress, session, launcher)
+        found = collect_sources(_paths(sources), dest, settings.follow_symlinks, settings.filters)
+        control = connect(settings.client, session)
+        kept = 0
+        if settings.if_size_differ or settings.if_source_newer:
+            found, kept = _replaceable(found, dest, settings, control)
+        return upload_files(found, dest, settings, progress, control, launcher, kept)
 
 
-def _upload(paths: list[str], dest: S3Url, settings: RunSettings, progress: ProgressSink,
-            session: "boto3.Session | None", launcher: WorkerLauncher) -> UploadResult:
-    found = collect_sources(paths, dest, settings.follow_symlinks, settings.filters)
-    control = connect(settings.client, session)
+def _replaceable(found: Collected, dest: S3Url, settings: RunSettings, control: ControlPlane) -> tuple[Collected, int]:
+    """The files whose object may be written under --if-size-differ / --if-source-newer, and
+    how many objects are kept as they are (the prefix is listed once)."""
+    client = control.route(dest.bucket).client
+    there = list_prefix(client, dest.bucket, dest.key)
+    files = [f for f in found.files
+             if may_overwrite(f, there.get(f.key), settings.if_size_differ, settings.if_source_newer)]
+    return dataclasses.replace(found, files=files), len(found.files) - len(files)
+
+
+def upload_files(found: Collected, dest: S3Url, settings: RunSettings, progress: ProgressSink,
+                 control: ControlPlane, launcher: WorkerLauncher, kept: int = 0) -> UploadResult:
+    """Upload the files ``found`` (their keys already under ``dest``) through ``control``,
+    with workers from ``launcher`` (``kept``: objects left as they were, for the summary)."""
     route, checksum = control.checksum_for(dest.bucket, dest.key, settings.checksum,
                                            settings.require_verified, progress.notice)
     objects = dataclasses.replace(settings.objects, checksum=checksum.algorithm)
@@ -56,7 +73,7 @@ def _upload(paths: list[str], dest: S3Url, settings: RunSettings, progress: Prog
     tls = route.endpoint.tls
     config = control.worker_config(settings.sending, tls, choose_here=not settings.pool.ray)
     pool = make_pool(settings.pool, config, tls, launcher)
-    events = RunEvents(UploadResult(skipped=found.skipped, excluded=found.excluded), progress)
+    events = RunEvents(UploadResult(skipped=found.skipped, excluded=found.excluded, kept_count=kept), progress)
     coordinator = Coordinator({dest.bucket: route}, pool, events, CredentialWatch(control.session, pool),
                               bwlimit=settings.sending.bwlimit)
     try:
@@ -77,6 +94,9 @@ def _passed_over_lines(found: Collected, result: UploadResult) -> dict[str, str]
     """The summary's lines for files not uploaded: unusable ones, those filtered out, and
     those whose key was taken (--no-overwrite)."""
     lines = {}
+    if result.kept_count:
+        lines["kept"] = (f"{result.kept_count:,} object{'' if result.kept_count == 1 else 's'} already there "
+                         "kept (--if-size-differ / --if-source-newer)")
     if result.existing_count:
         lines["exists"] = (f"{result.existing_count:,} object{'' if result.existing_count == 1 else 's'} "
                            "already at their keys, left as they were (--no-overwrite)")

@@ -62,6 +62,8 @@ class UploadOptions:
     object_lock_retain_until: str | None = None     # a future date, ISO 8601
     object_lock_legal_hold: str | None = None   # ON | OFF
     no_overwrite: bool = False                  # write only where the key is free (If-None-Match: *)
+    if_size_differ: bool = False                # replace an object only if its size differs (s5cmd)
+    if_source_newer: bool = False               # replace an object only if the file is newer (s5cmd)
     preserve_mtime: bool = False                # each file's mtime as x-amz-meta-mtime (as rclone)
     follow_symlinks: bool = True
     filters: list[tuple[str, str]] = field(default_factory=list)   # ("exclude"|"include", pattern), in order
@@ -84,6 +86,8 @@ class RunSettings:
     pool: PoolSettings
     follow_symlinks: bool = True
     filters: Filters = NO_FILTERS
+    if_size_differ: bool = False
+    if_source_newer: bool = False
     dry_run: bool = False
     checksum: str = AUTO                 # asked for: auto, or an algorithm's name
     require_verified: bool = False
@@ -112,6 +116,7 @@ def resolve(options: UploadOptions) -> RunSettings:
         sending=_send_settings(options),
         pool=PoolSettings(workers=options.workers, ray=options.ray, ray_require_tls=options.ray_require_tls),
         follow_symlinks=options.follow_symlinks, filters=resolve_filters(options.filters),
+        if_size_differ=options.if_size_differ, if_source_newer=options.if_source_newer,
         dry_run=options.dry_run, checksum=options.checksum,
         require_verified=options.require_verified)
 

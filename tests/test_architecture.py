@@ -16,7 +16,8 @@ RANKS = {
     "control": 4,
     "options": 5, "report": 5, "awsconfig": 5,
     "migrate": 6, "api": 6, "doctor": 6,
-    "cli": 7, "__init__": 8, "__main__": 8,
+    "sync": 7,                  # sync builds on the API's upload
+    "cli": 8, "__init__": 9, "__main__": 9,
 }
 
 

@@ -9,7 +9,7 @@ import signal
 import sys
 
 from bulkup import redact
-from bulkup.cli import cleanup, migrate, put
+from bulkup.cli import cleanup, migrate, put, sync
 from bulkup.cli.common import add_connection_options, add_filter_options, warn_if_insecure
 from bulkup.control.s3client import ClientSettings
 from bulkup.plan.s3url import parse_s3_url
@@ -20,7 +20,7 @@ from bulkup.options import resolve_filters
 from bulkup.version import __version__
 
 # An upload outlives its reader: `bulkup put ... --progress json | head` finishes the upload.
-UPLOADING_COMMANDS = ("put", "migrate", "resume")
+UPLOADING_COMMANDS = ("put", "sync", "migrate", "resume")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="verbose logs (secrets never shown)")
     commands = parser.add_subparsers(dest="command", required=True)
     put.add_parser(commands)
+    sync.add_parser(commands)
     migrate.add_parsers(commands)
     manifest = commands.add_parser("manifest", help="write a JSON Lines manifest of a directory tree",
                                    description="Write a manifest (JSON Lines) of every file under "

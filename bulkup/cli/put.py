@@ -27,6 +27,12 @@ def add_parser(commands) -> None:
     put.add_argument("--no-follow-symlinks", dest="follow_symlinks", action="store_false",
                      help="skip symbolic links instead of uploading what they point to")
     add_filter_options(put)
+    put.add_argument("--no-clobber", "-n", dest="no_overwrite", action="store_true",
+                     help="as s5cmd's: the same as --no-overwrite (a conditional write)")
+    put.add_argument("--if-size-differ", action="store_true",
+                     help="replace an object already there only if its size differs (as s5cmd)")
+    put.add_argument("--if-source-newer", action="store_true",
+                     help="replace an object already there only if the file is newer (as s5cmd)")
     put.add_argument("--dry-run", action="store_true", help="show what would be uploaded")
     put.add_argument("--report", metavar="FILE.json", help="write the run's summary as JSON")
     add_output_options(put)
@@ -35,8 +41,9 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     warn_if_insecure(args.verify_ssl)
-    options = with_profile_settings(args, dataclasses.replace(upload_options(args),
-                                                              follow_symlinks=args.follow_symlinks))
+    options = with_profile_settings(args, dataclasses.replace(
+        upload_options(args), follow_symlinks=args.follow_symlinks, if_size_differ=args.if_size_differ,
+        if_source_newer=args.if_source_newer))
     progress = progress_sink(args)
     result = upload(args.sources, args.destination, options, progress=progress)
     if args.report and not args.dry_run:
