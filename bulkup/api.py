@@ -3,20 +3,24 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 from typing import TYPE_CHECKING
 
 from bulkup.control.coordinator import Coordinator
 from bulkup.control.credentials import CredentialWatch
 from bulkup.control.events import RunEvents
 from bulkup.control.listing import list_prefix
+from bulkup.control.spool import Spool
 from bulkup.control.plane import ControlPlane, connect
 from bulkup.display.sink import ProgressSink
 from bulkup.options import RunSettings, UploadOptions, resolve
-from bulkup.plan.jobs import UploadJob
+from bulkup.errors import UsageError
+from bulkup.plan.jobs import UploadJob, guess_content_type
+from bulkup.plan.parts import choose_part_size
 from bulkup.plan.results import ObjectResult, UploadResult
 from bulkup.plan.s3url import S3Url, parse_s3_url
 from bulkup.control.attributecheck import check_attributes
-from bulkup.plan.sources import Collected, collect_sources
+from bulkup.plan.sources import Collected, SourceFile, collect_sources
 from bulkup.plan.sync import may_overwrite
 from bulkup.pools.factory import launch_early, make_pool
 from bulkup.pools.local import WorkerLauncher
@@ -38,6 +42,8 @@ def upload(sources: str | list[str], destination: str, options: UploadOptions | 
     settings = resolve(options or UploadOptions(**kwargs))
     progress = progress or ProgressSink()
     dest = parse_s3_url(destination)
+    if (stream := stream_source(_paths(sources))) is not None:
+        return _upload_stream(stream, dest, settings, progress, session)
     if settings.dry_run:
         return _dry_run_result(collect_sources(_paths(sources), dest, settings.follow_symlinks, settings.filters))
     with launch_early(settings.pool) as launcher:      # the workers start while the run is planned
@@ -47,6 +53,41 @@ def upload(sources: str | list[str], destination: str, options: UploadOptions | 
         if settings.if_size_differ or settings.if_source_newer:
             found, kept = _replaceable(found, dest, settings, control)
         return upload_files(found, dest, settings, progress, control, launcher, kept)
+
+
+def stream_source(paths: list[str]) -> str | None:
+    """The one source if it is a stream (``-`` for stdin, a FIFO, a pipe as /dev/fd/N)."""
+    if len(paths) != 1:
+        return None
+    if paths[0] == "-":
+        return "-"
+    try:
+        return paths[0] if stat.S_ISFIFO(os.stat(paths[0]).st_mode) else None
+    except OSError:
+        return None
+
+
+def _upload_stream(name: str, dest: S3Url, settings: RunSettings, progress: ProgressSink,
+                   session: "boto3.Session | None") -> UploadResult:
+    """One object from a stream of unknown length, in parts held in memory a few at a time."""
+    if dest.is_prefix:
+        raise UsageError(f"a stream has no name: give the object's key, not the prefix {dest}")
+    if settings.pool.ray:
+        raise UsageError("a stream is read on this machine: it cannot be sent with --ray")
+    part_size = choose_part_size(settings.expected_size or 0, settings.objects.part_size)
+    connections = (settings.pool.workers or os.cpu_count() or 1) * settings.sending.connections
+    fd = 0 if name == "-" else os.open(name, os.O_RDONLY)
+    spool = Spool(fd, part_size, max_parts=connections + 2, name="stdin" if name == "-" else name)
+    settings = dataclasses.replace(settings, objects=dataclasses.replace(
+        settings.objects, content_type=settings.objects.content_type or guess_content_type(dest.key)))
+    source = SourceFile(path=spool.path, key=dest.key, size=0, mtime_ns=0, ctime_ns=0, inode=0)
+    spool.start()
+    try:
+        with launch_early(settings.pool) as launcher:
+            return upload_files(Collected(files=[source]), dest, settings, progress,
+                                connect(settings.client, session), launcher, stream=spool)
+    finally:
+        spool.close()
 
 
 def _replaceable(found: Collected, dest: S3Url, settings: RunSettings, control: ControlPlane) -> tuple[Collected, int]:
@@ -60,24 +101,28 @@ def _replaceable(found: Collected, dest: S3Url, settings: RunSettings, control: 
 
 
 def upload_files(found: Collected, dest: S3Url, settings: RunSettings, progress: ProgressSink,
-                 control: ControlPlane, launcher: WorkerLauncher, kept: int = 0) -> UploadResult:
+                 control: ControlPlane, launcher: WorkerLauncher, kept: int = 0,
+                 stream: Spool | None = None) -> UploadResult:
     """Upload the files ``found`` (their keys already under ``dest``) through ``control``,
-    with workers from ``launcher`` (``kept``: objects left as they were, for the summary)."""
+    with workers from ``launcher`` (``kept``: objects left as they were, for the summary;
+    ``stream``: the one file found is this stream's spool)."""
     route, checksum = control.checksum_for(dest.bucket, dest.key, settings.checksum,
                                            settings.require_verified, progress.notice)
     objects = dataclasses.replace(settings.objects, checksum=checksum.algorithm)
     check_attributes(route.client, dest.bucket, dest.key, objects, route.where)
     if settings.sending.bwlimit:
         progress.limit_bandwidth(settings.sending.bwlimit)
-    jobs = [UploadJob(source=f, bucket=dest.bucket, settings=objects) for f in found.files]
+    jobs = [UploadJob(source=f, bucket=dest.bucket, settings=objects, stream=stream) for f in found.files]
     tls = route.endpoint.tls
     config = control.worker_config(settings.sending, tls, choose_here=not settings.pool.ray)
     pool = make_pool(settings.pool, config, tls, launcher)
     events = RunEvents(UploadResult(skipped=found.skipped, excluded=found.excluded, kept_count=kept), progress)
+    if stream is not None:
+        events.result.stream_peak_held = 0
     coordinator = Coordinator({dest.bucket: route}, pool, events, CredentialWatch(control.session, pool),
                               bwlimit=settings.sending.bwlimit)
     try:
-        result = coordinator.run(jobs, len(jobs), sum(f.size for f in found.files))
+        result = coordinator.run(jobs, len(jobs), None if stream else sum(f.size for f in found.files))
     except BaseException:
         progress.close()
         raise

@@ -72,6 +72,7 @@ class UploadOptions:
     tls_max_version: str | None = None          # "1.2" or "1.3"
     min_rate: int = 256 * 1024                  # bytes/s: a request slower than this is cut and retried
     bwlimit: int | None = None                  # bytes/s for the whole run, shared by every connection
+    expected_size: int | None = None            # a stream's size, if known roughly: sizes its parts
     ray: str | None = None                      # a Ray cluster's address ("auto"): send from its nodes
     ray_require_tls: bool = False               # refuse a cluster that runs without TLS
 
@@ -88,6 +89,7 @@ class RunSettings:
     filters: Filters = NO_FILTERS
     if_size_differ: bool = False
     if_source_newer: bool = False
+    expected_size: int | None = None
     dry_run: bool = False
     checksum: str = AUTO                 # asked for: auto, or an algorithm's name
     require_verified: bool = False
@@ -117,6 +119,7 @@ def resolve(options: UploadOptions) -> RunSettings:
         pool=PoolSettings(workers=options.workers, ray=options.ray, ray_require_tls=options.ray_require_tls),
         follow_symlinks=options.follow_symlinks, filters=resolve_filters(options.filters),
         if_size_differ=options.if_size_differ, if_source_newer=options.if_source_newer,
+        expected_size=options.expected_size,
         dry_run=options.dry_run, checksum=options.checksum,
         require_verified=options.require_verified)
 

@@ -6,7 +6,7 @@ import dataclasses
 import sys
 
 from bulkup.api import upload
-from bulkup.cli.common import (add_connection_options, add_filter_options, add_output_options, add_upload_options,
+from bulkup.cli.common import (_size, add_connection_options, add_filter_options, add_output_options, add_upload_options,
                                progress_sink, unverified_error, upload_options, warn_if_insecure,
                                with_profile_settings)
 from bulkup.display.text import human_bytes
@@ -29,6 +29,9 @@ def add_parser(commands) -> None:
     add_filter_options(put)
     put.add_argument("--no-clobber", "-n", dest="no_overwrite", action="store_true",
                      help="as s5cmd's: the same as --no-overwrite (a conditional write)")
+    put.add_argument("--expected-size", type=_size, metavar="SIZE",
+                     help="a stream's size (SRC -, a FIFO), roughly: its parts are sized to fit "
+                     "10,000 (default: --part-size, so streams up to 10,000 parts of it)")
     put.add_argument("--if-size-differ", action="store_true",
                      help="replace an object already there only if its size differs (as s5cmd)")
     put.add_argument("--if-source-newer", action="store_true",
@@ -43,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     warn_if_insecure(args.verify_ssl)
     options = with_profile_settings(args, dataclasses.replace(
         upload_options(args), follow_symlinks=args.follow_symlinks, if_size_differ=args.if_size_differ,
-        if_source_newer=args.if_source_newer))
+        if_source_newer=args.if_source_newer, expected_size=args.expected_size))
     progress = progress_sink(args)
     result = upload(args.sources, args.destination, options, progress=progress)
     if args.report and not args.dry_run:

@@ -22,6 +22,7 @@ from bulkup.control.interrupts import interrupts_held
 from bulkup.control.plane import BucketRoute
 from bulkup.control.s3calls import KeyTaken, ObjectFailed, S3Calls
 from bulkup.control.scheduler import Scheduler
+from bulkup.control.spool import SpooledPart
 from bulkup.control.verification import verification_label
 from bulkup.errors import FatalRemoteError
 from bulkup.plan.jobs import UploadJob
@@ -34,6 +35,8 @@ from bulkup.transport.messages import (BytesSent, PartDone, PartError, PartRetry
                                        WorkerReady, WorkerStats)
 
 RECEIVE_WAIT = 0.5          # seconds to wait for workers' messages per round
+STREAM_WAIT = 0.02          # the same while a stream is read (its next part may be ready)
+MAX_PARTS = 10_000          # S3's most parts of one upload
 MAX_RESTARTS = 2            # times an object may start over (a changed file, a lost upload)
 KMS = ("aws:kms", "aws:kms:dsse")     # their part ETags are not the body's MD5
 WRITTEN_BUT_WRONG = ("ChecksumEcho", "ETagMismatch")   # the store took a body it says differs
@@ -62,13 +65,14 @@ class Coordinator:
         self.restart_changed = restart_changed
         self._open_uploads: dict[str, ObjectUpload] = {}
         self._interrupted_create: ObjectUpload | None = None   # its upload ID never came
+        self._streams: list[ObjectUpload] = []      # streams still being read
         self._task_ids = itertools.count(1)
         self.bandwidth = BandwidthShare(bwlimit, pool) if bwlimit else None
 
     # -- the run -----------------------------------------------------------------------
 
-    def run(self, jobs: Iterable[UploadJob], objects: int, total_bytes: int) -> UploadResult:
-        """Upload ``jobs`` (``objects`` of them, ``total_bytes`` in all)."""
+    def run(self, jobs: Iterable[UploadJob], objects: int, total_bytes: int | None) -> UploadResult:
+        """Upload ``jobs`` (``objects`` of them, ``total_bytes`` in all; None: not known, a stream)."""
         started = time.monotonic()
         try:
             self.pool.start()           # a cluster that cannot be joined ends the run here
@@ -79,8 +83,9 @@ class Coordinator:
             while True:
                 if self.bandwidth:
                     self.bandwidth.rebalance()
+                self._feed_streams()
                 self.scheduler.fill()
-                if self.scheduler.finished:
+                if self.scheduler.finished and not self._streams:
                     break
                 self._handle_messages()
                 if self.credentials is not None:
@@ -106,6 +111,9 @@ class Coordinator:
             result = ObjectResult(key=source.key, path=source.path, size=source.size, bucket=job.bucket)
             self.events.object_planned(result)
         obj = ObjectUpload(job=job, result=result)
+        if job.stream is not None:
+            self._plan_stream(obj)
+            return
         if job.node is not None and (why := self.pool.unservable(job.node)):
             self._fail_object(obj, why)
             return
@@ -132,10 +140,60 @@ class Coordinator:
         if obj.all_parts_done:
             self._complete(obj)
 
+    # -- streams (a pipe, stdin) -----------------------------------------------------------
+
+    def _plan_stream(self, obj: ObjectUpload) -> None:
+        """A stream's first part decides: the stream ended within it (one PutObject), or a
+        multipart upload whose parts are queued as they are read (``_feed_streams``)."""
+        spool = obj.job.stream
+        obj.result.path = spool.name
+        first = spool.next_part(timeout=None)
+        if spool.error is not None or first is None:
+            self._fail_object(obj, spool.error or "the stream gave nothing to read")
+            return
+        if spool.ended and first.length == spool.total:
+            obj.result.size = self.result.stream_peak_held = first.length
+            self._enqueue(obj, PartRange(1, first.offset, first.length), single=True)
+            return
+        if not self._create_upload(obj, first.length):
+            return
+        obj.spool = spool
+        self._streams.append(obj)
+        self.events.object_started(obj.job.source.key, 0, 0)
+        self._add_stream_part(obj, first)
+
+    def _feed_streams(self) -> None:
+        """Queue the parts of each stream read since the last round; at a stream's end,
+        complete its upload once every part is stored."""
+        for obj in list(self._streams):
+            while (part := obj.spool.next_part(timeout=0)) is not None and not obj.closed:
+                self._add_stream_part(obj, part)
+            if obj.closed or obj.spool.drained:
+                self._streams.remove(obj)
+            if obj.closed or not obj.spool.drained:
+                continue
+            if obj.spool.error is not None:
+                self._fail_object(obj, obj.spool.error)
+                continue
+            obj.result.size, obj.result.parts = obj.spool.total, len(obj.ranges)
+            self.result.stream_peak_held = obj.spool.peak_held
+            if obj.all_parts_done:
+                self._complete(obj)
+
+    def _add_stream_part(self, obj: ObjectUpload, part: "SpooledPart") -> None:
+        if part.number > MAX_PARTS:
+            self._fail_object(obj, f"the stream is longer than {MAX_PARTS:,} parts of {part.length:,} bytes: "
+                                   "give --expected-size (or a larger --part-size)")
+            return
+        obj.spooled[part.number] = part
+        obj.ranges.append(PartRange(part.number, part.offset, part.length))
+        self._enqueue(obj, obj.ranges[-1], single=False)
+
     def _enqueue(self, obj: ObjectUpload, part: PartRange, single: bool) -> None:
         job, route = obj.job, self.routes[obj.job.bucket]
         source = FileRange(path=job.source.path, offset=part.offset, length=part.length,
-                           expect=job.source.identity)
+                           expect=None if job.stream is not None else job.source.identity,
+                           growing=job.stream is not None)
         task = PartTask(task_id=next(self._task_ids), endpoint=route.endpoint,
                         key=job.source.key, source=source,
                         checksum_algorithm=obj.settings.checksum.name,
@@ -238,7 +296,7 @@ class Coordinator:
     def _changed_since_planned(self, obj: ObjectUpload) -> str | None:
         """What changed in a local file since it was planned (None: nothing, or a file only
         its node can read, which its worker checks)."""
-        if obj.job.node is not None:
+        if obj.job.node is not None or obj.job.stream is not None:
             return None
         try:
             now = FileIdentity.of(os.stat(obj.job.source.path))
@@ -257,6 +315,9 @@ class Coordinator:
     def _restart(self, obj: ObjectUpload, reason: str) -> None:
         """Start the object over: its upload aborted (if open), its file looked at again."""
         job = obj.job
+        if job.stream is not None:
+            self._fail_object(obj, f"{reason} (a stream cannot be read again)")
+            return
         if job.restarts >= MAX_RESTARTS:
             self._fail_object(obj, f"{reason} (and again after starting over {job.restarts} times)")
             return
@@ -331,7 +392,7 @@ class Coordinator:
             raise FatalRemoteError(f"worker processes keep dying ({lost})")
         self.events.flush()
         buried: set[Worker] = set()
-        for worker, message in self.pool.receive(RECEIVE_WAIT):
+        for worker, message in self.pool.receive(STREAM_WAIT if self._streams else RECEIVE_WAIT):
             if worker in buried:
                 continue
             if isinstance(message, WorkerGone):
@@ -380,14 +441,16 @@ class Coordinator:
             self._object_done(obj)
             return
         obj.done[task.part_number] = (done.etag, done.checksum)
+        if obj.spool is not None:
+            obj.spool.release(obj.spooled.pop(task.part_number))
         if obj.all_parts_done:
             self._complete(obj)
 
     def _seen(self, obj: ObjectUpload, done: PartDone) -> str | None:
         """Whether the file a worker found is the one the object's other parts came from
         (a file only its node can read is known from its first part on); what changed."""
-        if done.source_seen is None:
-            return None
+        if done.source_seen is None or obj.job.stream is not None:
+            return None             # a stream's spool grows between its parts
         if obj.seen is None:
             obj.seen = done.source_seen
             if obj.job.source.mtime_ns == 0:

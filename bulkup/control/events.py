@@ -67,7 +67,7 @@ class RunEvents:
         self.progress = progress
         self.listeners = tuple(listeners)
 
-    def run_started(self, objects: int, total_bytes: int) -> None:
+    def run_started(self, objects: int, total_bytes: int | None) -> None:
         self.progress.start(objects, total_bytes)
         self.progress.show_pending_notices()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bulkup.control.spool import Spool, SpooledPart
 from bulkup.plan.jobs import ObjectSettings, UploadJob
 from bulkup.plan.parts import PartRange
 from bulkup.plan.results import ObjectResult
@@ -22,6 +23,8 @@ class ObjectUpload:
     unechoed: int = 0                  # parts the store did not confirm by echoing the checksum
     seen: FileIdentity | None = None   # the file as the first worker to open it found it
     retired: bool = False              # started over as another ObjectUpload
+    spool: Spool | None = None         # a stream's: its parts arrive as it is read
+    spooled: dict[int, SpooledPart] = field(default_factory=dict)   # its parts not yet stored
 
     @property
     def failed(self) -> bool:
@@ -38,4 +41,5 @@ class ObjectUpload:
 
     @property
     def all_parts_done(self) -> bool:
-        return len(self.done) == len(self.ranges)
+        """Every part stored (and for a stream, the stream read to its end)."""
+        return len(self.done) == len(self.ranges) and (self.spool is None or self.spool.drained)

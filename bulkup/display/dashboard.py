@@ -94,9 +94,13 @@ def _overall(state: ProgressState, now: float) -> Group:
     grid.add_column(no_wrap=True)
     grid.add_column(ratio=1)
     grid.add_column(no_wrap=True, justify="right")
-    grid.add_row(Text("bulkup", style="bold"),
-                 ProgressBar(total=max(state.bytes_total, 1), completed=state.bytes_progress),
-                 f"{percent:3.0f}%  {human_bytes(state.bytes_progress)} / {human_bytes(state.bytes_total)}")
+    if state.size_unknown:          # a stream: how much so far, of a total nobody knows yet
+        grid.add_row(Text("bulkup", style="bold"), ProgressBar(total=None, pulse=True),
+                     f"{human_bytes(state.bytes_sent)} sent, size unknown")
+    else:
+        grid.add_row(Text("bulkup", style="bold"),
+                     ProgressBar(total=max(state.bytes_total, 1), completed=state.bytes_progress),
+                     f"{percent:3.0f}%  {human_bytes(state.bytes_progress)} / {human_bytes(state.bytes_total)}")
     limit = f" (limit {human_bytes(state.bandwidth_limit)}/s)" if state.bandwidth_limit else ""
     line = Text(f"{state.objects_finished:,}/{state.objects_total:,} objects · "
                 f"{human_bytes(state.rate)}/s{limit} · ETA {format_seconds(eta) if eta is not None else '-'} · "

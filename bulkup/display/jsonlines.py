@@ -120,7 +120,8 @@ class JsonLinesProgress(ProgressSink):
         eta = state.eta()
         self._emit("progress", objects_done=state.objects_done, objects_failed=state.objects_failed,
                    objects_skipped=state.objects_skipped, objects_total=state.objects_total,
-                   bytes_sent=state.bytes_sent, bytes_done=state.bytes_done, bytes_total=state.bytes_total,
+                   bytes_sent=state.bytes_sent, bytes_done=state.bytes_done,
+                   bytes_total=None if state.size_unknown else state.bytes_total,
                    rate=round(state.rate), eta=None if eta is None else round(eta, 1),
                    retrying=len(state.retrying))
 

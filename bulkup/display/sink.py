@@ -55,7 +55,7 @@ class ProgressSink:
         self.notice(f"bandwidth: at most {human_bytes(bytes_per_second)}/s (--bwlimit), shared by every "
                     "worker and connection")
 
-    def start(self, objects: int, total_bytes: int) -> None:
+    def start(self, objects: int, total_bytes: int | None) -> None:
         with self.lock:
             self.state.start(objects, total_bytes, time.monotonic())
 

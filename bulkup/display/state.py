@@ -52,6 +52,7 @@ class ProgressState:
     retries: int = 0
     rate: float = 0.0                 # smoothed bytes per second
     bandwidth_limit: float | None = None    # bytes per second the run keeps to (--bwlimit)
+    size_unknown: bool = False        # a stream: bytes and rate, no total, no ETA
     peak_rate: float = 0.0
     retrying: set[tuple[str, int | None]] = field(default_factory=set)
     errors: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_ERRORS))
@@ -64,8 +65,10 @@ class ProgressState:
 
     # -- events ------------------------------------------------------------------------
 
-    def start(self, objects: int, total_bytes: int, now: float) -> None:
-        self.objects_total, self.bytes_total = objects, total_bytes
+    def start(self, objects: int, total_bytes: int | None, now: float) -> None:
+        """The run begins; ``total_bytes`` None: not known (a stream)."""
+        self.objects_total, self.bytes_total = objects, total_bytes or 0
+        self.size_unknown = total_bytes is None
         self.started = self._sample_at = self._peak_at = now
 
     def worker_ready(self, index: int, pid: int, engine: str, connections: int, node: str = "") -> None:
@@ -164,7 +167,7 @@ class ProgressState:
 
     def eta(self) -> float | None:
         """Seconds left at the smoothed rate (None before there is a rate)."""
-        if self.rate <= 0:
+        if self.rate <= 0 or self.size_unknown:
             return None
         return max(0.0, (self.bytes_total - self.bytes_progress) / self.rate)
 

@@ -109,6 +109,7 @@ class UploadJob:
     checksum: str | None = None            # the whole file's known checksum (settings.checksum's kind)
     node: str | None = None                # send only from this node (Ray: IP or custom resource)
     restarts: int = 0                      # times it started over (a changed file, a lost upload)
+    stream: object | None = None           # a control.spool.Spool: a stream of unknown length
 
 
 def guess_content_type(path: str) -> str:

@@ -62,6 +62,7 @@ class UploadResult:
     excluded: int = 0                       # files --exclude / --include left out
     existing_count: int = 0                 # objects not written: their key was taken (--no-overwrite)
     kept_count: int = 0                     # objects not replaced (--if-size-differ / --if-source-newer)
+    stream_peak_held: int | None = None     # a stream's most bytes held in memory at once
     parts: list[PartRecord] = field(default_factory=list)
     part_count: int = 0
     retries: int = 0                        # part attempts beyond the first
@@ -166,6 +167,7 @@ class UploadResult:
             "objects_uploaded": self.uploaded_count, "objects_failed": self.failed_count,
             "objects_excluded": self.excluded, "objects_existing": self.existing_count,
             "objects_kept": self.kept_count,
+            **({"stream_peak_bytes_held": self.stream_peak_held} if self.stream_peak_held is not None else {}),
             "bytes_uploaded": self.bytes_uploaded, "seconds": round(self.seconds, 3),
             "rate": round(self.rate),
             "peak_rate": None if peak_rate is None else round(self.peak(peak_rate)),

@@ -22,6 +22,7 @@ class FileRange:
     offset: int
     length: int
     expect: FileIdentity | None = None
+    growing: bool = False     # written past this range meanwhile (a stream's spool): only its size is checked
 
 
 class FileBody:
@@ -35,6 +36,7 @@ class FileBody:
 
     def __init__(self, source: FileRange) -> None:
         self.path, self.offset, self.length = source.path, source.offset, source.length
+        self.growing = source.growing
         try:
             self.fd = os.open(source.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except OSError as exc:
@@ -58,7 +60,10 @@ class FileBody:
         except OSError as exc:
             raise PartFailed(f"{self.path}: {CHANGED} ({exc.strerror.lower()})", retryable=False,
                              code="changed") from None
-        what = self.identity.differs_from(now)
+        if self.growing:
+            what = "its size" if now.size < self.offset + self.length else None
+        else:
+            what = self.identity.differs_from(now)
         if what is None and at_path != self.identity.inode:
             what = "the file it names (replaced)"
         if what is not None:
