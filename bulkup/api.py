@@ -19,7 +19,7 @@ from bulkup.plan.jobs import UploadJob, guess_content_type
 from bulkup.plan.parts import choose_part_size
 from bulkup.plan.results import ObjectResult, UploadResult
 from bulkup.plan.s3url import S3Url, parse_s3_url
-from bulkup.control.attributecheck import check_attributes
+from bulkup.control.attributecheck import check_attributes, confirm_after_run
 from bulkup.plan.sources import Collected, SourceFile, collect_sources
 from bulkup.plan.sync import may_overwrite
 from bulkup.pools.factory import launch_early, make_pool
@@ -123,6 +123,7 @@ def upload_files(found: Collected, dest: S3Url, settings: RunSettings, progress:
                               bwlimit=settings.sending.bwlimit)
     try:
         result = coordinator.run(jobs, len(jobs), None if stream else sum(f.size for f in found.files))
+        confirm_after_run({dest.bucket: route}, result, objects)
     except BaseException:
         progress.close()
         raise

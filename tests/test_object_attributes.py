@@ -210,3 +210,42 @@ def test_a_manifest_line_with_a_bad_attribute_names_its_line(s3server, s3, bucke
     proc = run_bulkup("migrate", str(manifest), "--endpoint-url", s3server.https_url, env=s3server.env())
     assert f"{manifest}:1: tags 'nokey': expected key=value pairs" in error_line(proc)
     assert keys_in(s3, bucket) == []
+
+
+# -- a store that takes attributes and drops them (rclone's server) --------------------------
+
+
+def rclone_bucket(server, name: str) -> str:
+    server.client().create_bucket(Bucket=name)
+    return name
+
+
+def test_a_store_that_drops_tags_is_named_after_the_run(rclone_server, tmp_path):
+    bucket = rclone_bucket(rclone_server, "drops-tags")
+    path = write_random_file(tmp_path / "t.bin", 1000)
+    proc = run_bulkup("put", path, f"s3://{bucket}/", "--tags", "a=1", "--cache-control", "no-cache",
+                      "--endpoint-url", rclone_server.url, "--progress", "none", env=rclone_server.env())
+    assert proc.returncode == 1
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("bulkup: error:")]
+    assert len(errors) == 1
+    assert "did not keep --tags (get_object_tagging:" in errors[0] and f"s3://{bucket}/t.bin" in errors[0]
+
+
+def test_no_overwrite_is_refused_where_the_store_ignores_the_condition(rclone_server, tmp_path):
+    bucket = rclone_bucket(rclone_server, "ignores-condition")
+    path = write_random_file(tmp_path / "n.bin", 1000)
+    proc = run_bulkup("put", path, f"s3://{bucket}/", "--no-overwrite", "--endpoint-url", rclone_server.url,
+                      env=rclone_server.env())
+    line = error_line(proc, exit_code=1)
+    assert "ignores If-None-Match" in line and "nothing was sent" in line
+    assert keys_in(rclone_server.client(), bucket) == []
+
+
+def test_moto_keeps_the_condition_and_no_overwrite_runs(moto_server, tmp_path):
+    moto_server.client().create_bucket(Bucket="keeps-condition")
+    path = write_random_file(tmp_path / "m.bin", 1000)
+    moto_server.client().put_object(Bucket="keeps-condition", Key="m.bin", Body=b"theirs")
+    proc = run_bulkup("put", path, "s3://keeps-condition/", "--no-overwrite", "--endpoint-url", moto_server.url,
+                      "--progress", "none", env=moto_server.env())
+    assert proc.returncode == 0, proc.stderr
+    assert moto_server.client().get_object(Bucket="keeps-condition", Key="m.bin")["Body"].read() == b"theirs"

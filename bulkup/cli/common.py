@@ -132,6 +132,12 @@ def add_filter_options(p: argparse.ArgumentParser) -> None:
                        "matches '/'); repeatable, the last matching --exclude/--include decides")
 
 
+def report_missing_attributes(result: UploadResult) -> None:
+    """One line per attribute the store did not keep (read back from an uploaded object)."""
+    for line in result.attributes_missing:
+        print(f"bulkup: error: {line}", file=sys.stderr)
+
+
 def with_profile_settings(args: argparse.Namespace, options: UploadOptions) -> UploadOptions:
     """``options`` with the AWS CLI s3 settings of the profile in use where no flag set them."""
     given = {name for name in SETTINGS if getattr(args, name, None) is not None}

@@ -8,8 +8,8 @@ import sys
 import time
 
 from bulkup.cli.common import (add_connection_options, add_output_options, add_upload_options,
-                               progress_sink, unverified_error, upload_options, warn_if_insecure,
-                               with_profile_settings)
+                               progress_sink, report_missing_attributes, unverified_error, upload_options,
+                               warn_if_insecure, with_profile_settings)
 from bulkup.errors import BulkupError
 from bulkup.migrate.journal import Journal, JournalBusy
 from bulkup.migrate.run import MigrationResult, default_journal, migrate, stored_options
@@ -98,9 +98,10 @@ def _run(manifest: str, journal: str, options, args: argparse.Namespace) -> int:
         print(f"(dry run) {count} objects, {human_bytes(size)} would be uploaded; nothing was sent")
         return 0
     _print_summary(result)
+    report_missing_attributes(result.upload)
     if unverified_error(result.upload, options.require_verified):
         return 1
-    return 0 if result.ok else 1
+    return 0 if result.ok and not result.upload.attributes_missing else 1
 
 
 def _where(journal_path: str) -> str:

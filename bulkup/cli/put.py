@@ -6,9 +6,9 @@ import dataclasses
 import sys
 
 from bulkup.api import upload
-from bulkup.cli.common import (_size, add_connection_options, add_filter_options, add_output_options, add_upload_options,
-                               progress_sink, unverified_error, upload_options, warn_if_insecure,
-                               with_profile_settings)
+from bulkup.cli.common import (_size, add_connection_options, add_filter_options, add_output_options,
+                               add_upload_options, progress_sink, report_missing_attributes, unverified_error,
+                               upload_options, warn_if_insecure, with_profile_settings)
 from bulkup.display.text import human_bytes
 from bulkup.options import UploadOptions
 from bulkup.plan.parts import choose_part_size, is_multipart
@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
                                  "skipped": [{"path": p, "reason": r} for p, r in result.skipped]})
     for path, reason in result.skipped:
         print(f"bulkup: warning: skipped {path}: {reason}", file=sys.stderr)
+    report_missing_attributes(result)
     if args.dry_run:
         _print_dry_run(result, args.destination, options)
         return 0

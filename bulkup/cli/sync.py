@@ -6,7 +6,8 @@ import dataclasses
 import sys
 
 from bulkup.cli.common import (add_connection_options, add_filter_options, add_output_options, add_upload_options,
-                               progress_sink, upload_options, warn_if_insecure, with_profile_settings)
+                               progress_sink, report_missing_attributes, upload_options, warn_if_insecure,
+                               with_profile_settings)
 from bulkup.sync import SyncResult, sync
 
 
@@ -51,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
         for key in result.plan.delete:
             print(f"(dry run) delete: s3://{bucket}/{key}")
     _print_outcome(result, bucket, dry=args.dry_run)
+    if result.upload is not None:
+        report_missing_attributes(result.upload)
     if not result.ok:
         return 1
     return 2 if result.upload is not None and result.upload.skipped else 0

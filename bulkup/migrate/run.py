@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from bulkup.plan.checksums import get_algorithm
-from bulkup.control.attributecheck import check_attributes
+from bulkup.control.attributecheck import check_attributes, confirm_after_run
 from bulkup.control.coordinator import Coordinator
 from bulkup.control.credentials import CredentialWatch
 from bulkup.control.events import RunEvents
@@ -146,6 +146,7 @@ def _run(journal: Journal, settings: RunSettings, result: MigrationResult,
                                   keep_uploads=True, restart_changed=True, bwlimit=settings.sending.bwlimit)
         reconciler = Reconciler(lambda b: routes[b].client, lambda b: objects_in[b].checksum, skip_existing)
         coordinator.run(_JobSource(journal, reconciler, objects_in, result, progress), objects, total_bytes)
+        confirm_after_run(routes, result.upload, settings.objects)
 
 
 def _once(notify: Callable[[str, bool], None]) -> Callable[[str, bool], None]:

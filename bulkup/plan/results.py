@@ -63,6 +63,8 @@ class UploadResult:
     existing_count: int = 0                 # objects not written: their key was taken (--no-overwrite)
     kept_count: int = 0                     # objects not replaced (--if-size-differ / --if-source-newer)
     stream_peak_held: int | None = None     # a stream's most bytes held in memory at once
+    sample: tuple[str, str] | None = None   # (bucket, key) of the first object uploaded
+    attributes_missing: list[str] = field(default_factory=list)   # asked for, not kept by the store
     parts: list[PartRecord] = field(default_factory=list)
     part_count: int = 0
     retries: int = 0                        # part attempts beyond the first
@@ -88,13 +90,15 @@ class UploadResult:
 
     @property
     def ok(self) -> bool:
-        return self.failed_count == 0
+        return self.failed_count == 0 and not self.attributes_missing
 
     def add_object(self, obj: ObjectResult) -> None:
         if self.record:
             self.objects.append(obj)
 
     def object_done(self, obj: ObjectResult) -> None:
+        if self.sample is None:
+            self.sample = (obj.bucket, obj.key)
         self.uploaded_count += 1
         self.bytes_uploaded += obj.size
         if obj.verification:
@@ -183,6 +187,7 @@ class UploadResult:
             **({"nodes": self.by_node()} if self.nodes else {}),
             "workers_lost": [{"worker": w, "reason": why} for w, why in self.workers_lost],
             "failures": [{"key": o.key, "reason": o.error} for o in self.failed],
+            "attributes_missing": self.attributes_missing,
         }
 
 
