@@ -88,6 +88,8 @@ def _upload_stream(name: str, dest: S3Url, settings: RunSettings, progress: Prog
                                 connect(settings.client, session), launcher, stream=spool)
     finally:
         spool.close()
+        if fd != 0:
+            os.close(fd)
 
 
 def _replaceable(found: Collected, dest: S3Url, settings: RunSettings, control: ControlPlane) -> tuple[Collected, int]:
@@ -117,8 +119,6 @@ def upload_files(found: Collected, dest: S3Url, settings: RunSettings, progress:
     config = control.worker_config(settings.sending, tls, choose_here=not settings.pool.ray)
     pool = make_pool(settings.pool, config, tls, launcher)
     events = RunEvents(UploadResult(skipped=found.skipped, excluded=found.excluded, kept_count=kept), progress)
-    if stream is not None:
-        events.result.stream_peak_held = 0
     coordinator = Coordinator({dest.bucket: route}, pool, events, CredentialWatch(control.session, pool),
                               bwlimit=settings.sending.bwlimit)
     try:

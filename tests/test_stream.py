@@ -2,6 +2,7 @@
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -122,3 +123,20 @@ def test_a_stream_goes_from_its_spool_to_the_socket_by_sendfile(s3server, s3, bu
     paths = {path for w in summary_of(proc)["workers"].values() for path in w["paths"]}
     assert paths == {"plain+sendfile"}
     assert sha256_object(s3, bucket, "z.bin") == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.skipif(not shutil.which("strace"), reason="strace is needed to see the system calls")
+def test_the_coordinator_splices_the_pipe_and_never_reads_it(s3server, s3, bucket, tmp_path):
+    """Counted by strace over the process tree; over plain http with sendfile no worker splices,
+    so every splice is the spool's, and a read of the pipe would show as a read of fd 0."""
+    data = os.urandom(6 * MiB)
+    trace = tmp_path / "strace"
+    argv = ["strace", "-f", "-o", str(trace), "-e", "trace=splice,read", sys.executable, "-m", "bulkup", "put",
+            "-", f"s3://{bucket}/p.bin", "--endpoint-url", s3server.http_url, "--engine", "sendfile",
+            "--part-size", "5MiB", "--progress", "none"]
+    proc = subprocess.run(argv, input=data, env={**os.environ, **s3server.env()}, capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    calls = trace.read_text().splitlines()
+    spliced = [line for line in calls if "splice(0," in line]
+    assert len(spliced) >= 6 and not [line for line in calls if " read(0," in line or "]read(0," in line]
+    assert sha256_object(s3, bucket, "p.bin") == hashlib.sha256(data).hexdigest()

@@ -145,19 +145,19 @@ class Coordinator:
     def _plan_stream(self, obj: ObjectUpload) -> None:
         """A stream's first part decides: the stream ended within it (one PutObject), or a
         multipart upload whose parts are queued as they are read (``_feed_streams``)."""
-        spool = obj.job.stream
+        spool = obj.spool
         obj.result.path = spool.name
         first = spool.next_part(timeout=None)
+        self.result.stream_peak_held = spool.peak_held
         if spool.error is not None or first is None:
             self._fail_object(obj, spool.error or "the stream gave nothing to read")
             return
         if spool.ended and first.length == spool.total:
-            obj.result.size = self.result.stream_peak_held = first.length
+            obj.result.size = first.length
             self._enqueue(obj, PartRange(1, first.offset, first.length), single=True)
             return
         if not self._create_upload(obj, first.length):
             return
-        obj.spool = spool
         self._streams.append(obj)
         self.events.object_started(obj.job.source.key, 0, 0)
         self._add_stream_part(obj, first)
@@ -166,19 +166,22 @@ class Coordinator:
         """Queue the parts of each stream read since the last round; at a stream's end,
         complete its upload once every part is stored."""
         for obj in list(self._streams):
-            while (part := obj.spool.next_part(timeout=0)) is not None and not obj.closed:
+            spool = obj.spool
+            while not obj.closed and (part := spool.next_part(timeout=0)) is not None:
                 self._add_stream_part(obj, part)
-            if obj.closed or obj.spool.drained:
+            self.result.stream_peak_held = spool.peak_held
+            if obj.closed or spool.drained:
                 self._streams.remove(obj)
-            if obj.closed or not obj.spool.drained:
-                continue
-            if obj.spool.error is not None:
-                self._fail_object(obj, obj.spool.error)
-                continue
-            obj.result.size, obj.result.parts = obj.spool.total, len(obj.ranges)
-            self.result.stream_peak_held = obj.spool.peak_held
-            if obj.all_parts_done:
-                self._complete(obj)
+            if not obj.closed and spool.drained:
+                self._stream_ended(obj)
+
+    def _stream_ended(self, obj: ObjectUpload) -> None:
+        if obj.spool.error is not None:
+            self._fail_object(obj, obj.spool.error)
+            return
+        obj.result.size, obj.result.parts = obj.spool.total, len(obj.ranges)
+        if obj.all_parts_done:
+            self._complete(obj)
 
     def _add_stream_part(self, obj: ObjectUpload, part: "SpooledPart") -> None:
         if part.number > MAX_PARTS:
@@ -442,7 +445,7 @@ class Coordinator:
             return
         obj.done[task.part_number] = (done.etag, done.checksum)
         if obj.spool is not None:
-            obj.spool.release(obj.spooled.pop(task.part_number))
+            obj.spool.release(obj.spooled.pop(task.part_number))      # its memory back
         if obj.all_parts_done:
             self._complete(obj)
 

@@ -23,8 +23,7 @@ class ObjectUpload:
     unechoed: int = 0                  # parts the store did not confirm by echoing the checksum
     seen: FileIdentity | None = None   # the file as the first worker to open it found it
     retired: bool = False              # started over as another ObjectUpload
-    spool: Spool | None = None         # a stream's: its parts arrive as it is read
-    spooled: dict[int, SpooledPart] = field(default_factory=dict)   # its parts not yet stored
+    spooled: dict[int, SpooledPart] = field(default_factory=dict)   # a stream's parts not yet stored
 
     @property
     def failed(self) -> bool:
@@ -34,6 +33,11 @@ class ObjectUpload:
     def closed(self) -> bool:
         """Nothing more is to be done for it (failed, started over, or its key was taken)."""
         return self.failed or self.retired or self.result.exists
+
+    @property
+    def spool(self) -> Spool | None:
+        """A stream's spool: its parts arrive as it is read."""
+        return self.job.stream
 
     @property
     def settings(self) -> ObjectSettings:

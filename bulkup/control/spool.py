@@ -32,12 +32,8 @@ class SpooledPart:
     length: int
 
 
-class StreamEnd(Exception):
-    """The stream could not be read to its end; ``str()`` says why."""
-
-
 class Spool:
-    """Reads ``source_fd`` into a memfd, one ``SpooledPart`` at a time (``parts()``)."""
+    """Reads ``source_fd`` into a memfd, one ``SpooledPart`` at a time (``next_part()``)."""
 
     def __init__(self, source_fd: int, part_size: int, max_parts: int, name: str = "stream") -> None:
         self.source_fd, self.part_size, self.name = source_fd, part_size, name
@@ -47,8 +43,8 @@ class Spool:
         self.ended = False                  # the stream's end was read
         self.error: str | None = None       # why reading stopped early
         self.drained = False                # every part was handed out (the stream is over)
-        self.released = 0                   # bytes the store has, given back
-        self.peak_held = 0                  # the most bytes held at once (read, not yet stored)
+        self.peak_held = 0                  # the most memory the spool file held, as the kernel counts it
+        self._splice = True                 # False once the source turned out not to be a pipe
         self._ready: queue.Queue[SpooledPart | None] = queue.Queue()
         self._room = threading.Semaphore(max_parts)
         self._thread = threading.Thread(target=self._fill, daemon=True, name="bulkup-spool")
@@ -74,7 +70,6 @@ class Spool:
             punch_hole(self.fd, part.offset, part.length)
         except OSError:
             pass            # memory is then held until the spool is closed
-        self.released += part.length
         self._room.release()
 
     def close(self) -> None:
@@ -95,7 +90,7 @@ class Spool:
                         self.ended = True
                         break
                     self.total += moved
-                    self.peak_held = max(self.peak_held, self.total - self.released)
+                self.peak_held = max(self.peak_held, os.fstat(self.fd).st_blocks * 512)
                 if self.total > start or number == 0:
                     number += 1
                     self._ready.put(SpooledPart(number, start, self.total - start))
@@ -107,11 +102,13 @@ class Spool:
     def _move(self, wanted: int) -> int:
         """Bytes moved from the stream to the spool's end (0: the stream ended)."""
         count = min(wanted, CHUNK)
-        try:
-            return os.splice(self.source_fd, self.fd, count, offset_dst=self.total)
-        except OSError as exc:
-            if exc.errno != errno.EINVAL:
-                raise
+        if self._splice:
+            try:
+                return os.splice(self.source_fd, self.fd, count, offset_dst=self.total)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+                self._splice = False
         data = os.read(self.source_fd, count)       # not a pipe: copied through user space
         if data:
             os.pwrite(self.fd, data, self.total)
