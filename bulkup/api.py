@@ -22,6 +22,7 @@ from bulkup.plan.s3url import S3Url, parse_s3_url
 from bulkup.control.attributecheck import check_attributes, confirm_after_run
 from bulkup.plan.sources import Collected, SourceFile, collect_sources
 from bulkup.plan.sync import may_overwrite
+from bulkup.pools.base import local_workers
 from bulkup.pools.factory import launch_early, make_pool
 from bulkup.pools.local import WorkerLauncher
 
@@ -75,7 +76,7 @@ def _upload_stream(name: str, dest: S3Url, settings: RunSettings, progress: Prog
     if settings.pool.ray:
         raise UsageError("a stream is read on this machine: it cannot be sent with --ray")
     part_size = choose_part_size(settings.expected_size or 0, settings.objects.part_size)
-    connections = (settings.pool.workers or os.cpu_count() or 1) * settings.sending.connections
+    connections = local_workers(settings.pool.workers) * settings.sending.connections
     fd = 0 if name == "-" else os.open(name, os.O_RDONLY)
     spool = Spool(fd, part_size, max_parts=connections + 2, name="stdin" if name == "-" else name)
     settings = dataclasses.replace(settings, objects=dataclasses.replace(

@@ -22,6 +22,7 @@ import botocore.session
 
 from bulkup.errors import UsageError
 from bulkup.plan.parts import parse_rate, parse_size
+from bulkup.pools.base import local_workers
 
 if TYPE_CHECKING:
     from bulkup.options import UploadOptions
@@ -91,7 +92,7 @@ def _connections(text: str, options: "UploadOptions") -> int:
     total = int(text)
     if total < 1:
         raise ValueError(f"max_concurrent_requests must be at least 1, not {total}")
-    return max(1, math.ceil(total / (options.workers or os.cpu_count() or 1)))
+    return max(1, math.ceil(total / local_workers(options.workers)))
 
 
 def _rate(text: str, options: "UploadOptions") -> int:

@@ -19,7 +19,7 @@ from bulkup.plan.filters import NO_FILTERS, Filters
 from bulkup.plan.checksums import DEFAULT_ALGORITHM, get_algorithm
 from bulkup.plan.jobs import ObjectSettings
 from bulkup.plan.parts import MAX_PART_SIZE, MIN_PART_SIZE
-from bulkup.pools.base import PoolSettings
+from bulkup.pools.base import PoolSettings, local_workers
 from bulkup.transport.engines import ENGINES
 
 
@@ -99,7 +99,7 @@ def connections_for(target_gbps: float, workers: int | None) -> int:
     """Connections per worker for ``target_gbps`` in all: S3 serves one connection roughly
     ``PER_CONNECTION_GBPS``, so a 100 Gbit/s target needs some 200 connections, however few
     the cores (at least 2 per worker, at most ``MAX_CONNECTIONS``)."""
-    count = workers or os.cpu_count() or 1
+    count = local_workers(workers)
     return max(2, min(MAX_CONNECTIONS, math.ceil(target_gbps / PER_CONNECTION_GBPS / count)))
 
 
@@ -131,7 +131,7 @@ def _send_settings(options: UploadOptions) -> SendSettings:
     target = options.target_throughput
     if options.bwlimit:
         target = min(target, options.bwlimit * 8 / 1e9)
-    workers = options.workers or os.cpu_count() or 1
+    workers = local_workers(options.workers)
     connections = options.connections or connections_for(target, options.workers)
     min_rate, start_rate = options.min_rate, None
     if options.bwlimit:

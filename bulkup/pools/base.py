@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Callable
@@ -24,6 +25,11 @@ class PoolSettings:
     workers: int | None = None           # None: one per core (per node's CPU with Ray)
     ray: str | None = None
     ray_require_tls: bool = False        # refuse a cluster whose other nodes get credentials in clear
+
+
+def local_workers(requested: int | None) -> int:
+    """How many worker processes run here: ``requested``, else one per core."""
+    return requested or os.cpu_count() or 1
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,9 +1,8 @@
 """Choosing the pool for a run: local worker processes, or actors on a Ray cluster."""
 from __future__ import annotations
 
-import os
 
-from bulkup.pools.base import Pool, PoolSettings
+from bulkup.pools.base import Pool, PoolSettings, local_workers
 from bulkup.pools.local import LocalPool, WorkerLauncher
 from bulkup.pools.raypool import RayPool
 from bulkup.transport.messages import WorkerConfig
@@ -16,7 +15,7 @@ def launch_early(settings: PoolSettings) -> WorkerLauncher:
 
 
 def local_size(settings: PoolSettings) -> int:
-    return settings.workers or os.cpu_count() or 1
+    return local_workers(settings.workers)
 
 
 def make_pool(settings: PoolSettings, config: WorkerConfig, tls: bool,
