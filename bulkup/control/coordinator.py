@@ -125,9 +125,9 @@ class Coordinator:
         if job.upload_id is not None:
             obj.upload_id = job.upload_id
             self._open_uploads[obj.upload_id] = obj
-        elif settings.no_overwrite and self.store.exists(job):
-            self._key_taken(obj)        # not a byte sent for a key that is taken already
-            return
+        elif settings.no_overwrite and self.store.head(job) is not None:
+            self._key_taken(obj)        # not a byte sent for a key that is taken already (the
+            return                      # conditional Complete guards against one written later)
         elif not self._create_upload(obj, part_size):
             return
         obj.ranges = list(split_parts(source.size, part_size))

@@ -84,15 +84,6 @@ class S3Calls:
                     return gone
         return False
 
-    def exists(self, job: UploadJob) -> bool:
-        """Whether an object is at the job's key now (False when that cannot be told: the
-        conditional Complete still guards the key)."""
-        try:
-            self._client(job).head_object(Bucket=job.bucket, Key=job.source.key)
-            return True
-        except (bex.ClientError, bex.BotoCoreError):
-            return False
-
     def head(self, job: UploadJob) -> dict | None:
         """The object's HeadObject answer with checksums, None if it cannot be had."""
         try:

@@ -1,7 +1,6 @@
 """Choosing the pool for a run: local worker processes, or actors on a Ray cluster."""
 from __future__ import annotations
 
-
 from bulkup.pools.base import Pool, PoolSettings, local_workers
 from bulkup.pools.local import LocalPool, WorkerLauncher
 from bulkup.pools.raypool import RayPool
