@@ -96,7 +96,7 @@ def test_rates_are_sent_when_they_change_only():
     assert rates == [(0, 50), (1, 50), (0, idle), (1, pytest.approx(100 - idle))]
 
 
-def test_a_limit_far_below_the_minimum_rate_cuts_no_request(s3server, s3, bucket, tmp_path):
+def test_a_limit_holds_the_workers_back_and_cuts_no_request(s3server, s3, bucket, tmp_path):
     path = write_random_file(tmp_path / "f.bin", 2 * MiB)
     proc = run_bulkup("put", path, f"s3://{bucket}/f.bin", "--bwlimit", "1MiB/s", "--endpoint-url",
                       s3server.https_url, "--progress", "json", env=s3server.env())
@@ -105,4 +105,6 @@ def test_a_limit_far_below_the_minimum_rate_cuts_no_request(s3server, s3, bucket
     notices = [e["text"] for e in events if e["event"] == "notice"]
     assert "bandwidth: at most 1.0 MiB/s (--bwlimit), shared by every worker and connection" in notices
     assert events[-1]["retries"] == 0
+    held_back = sum(w["throttled_seconds"] for w in events[-1]["workers"].values())
+    assert held_back >= 1.5             # 2 MiB at 1 MiB/s: the throttles made the senders wait ~2 s
     assert_same_bytes(s3, bucket, "f.bin", path)

@@ -182,6 +182,7 @@ class UploadResult:
                                  "tls": sorted(self._tls.get(w, ())),
                                  "cpu_seconds": _cpu(self.workers.get(w)),
                                  "peak_rss": _peak(self.workers.get(w)),
+                                 "throttled_seconds": _throttled(self.workers.get(w)),
                                  **({"node": self.nodes[w]} if w in self.nodes else {})}
                         for w, paths in sorted(self._paths.items())},
             **({"nodes": self.by_node()} if self.nodes else {}),
@@ -193,6 +194,10 @@ class UploadResult:
 
 def _peak(stats: "WorkerStats | None") -> int | None:
     return None if stats is None else stats.max_rss
+
+
+def _throttled(stats: "WorkerStats | None") -> float | None:
+    return None if stats is None else stats.throttled
 
 
 def _cpu(stats: "WorkerStats | None") -> float | None:

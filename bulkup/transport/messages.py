@@ -140,3 +140,4 @@ class WorkerStats:
     cpu_user: float
     cpu_system: float
     max_rss: int            # bytes, peak resident set since the worker was ready to send
+    throttled: float = 0.0  # seconds its connections waited to keep to --bwlimit

@@ -24,6 +24,7 @@ class Throttle:
         self._clock, self._sleep = clock, sleep
         self._lock = threading.Lock()
         self._booked_until = clock()
+        self.waited = 0.0                   # seconds the worker's connections were held back
 
     def set_rate(self, rate: float | None) -> None:
         with self._lock:
@@ -31,6 +32,8 @@ class Throttle:
 
     def take(self, nbytes: int) -> None:
         """Account for ``nbytes`` just sent; return once sending more keeps to the rate."""
+        if not self.rate:                   # no limit: no lock on the data path
+            return
         with self._lock:
             if not self.rate:
                 return
@@ -38,5 +41,7 @@ class Throttle:
             start = max(self._booked_until, now - BURST)
             self._booked_until = start + nbytes / self.rate
             wait = self._booked_until - now - BURST
+            if wait > 0:
+                self.waited += wait
         if wait > 0:
             self._sleep(wait)

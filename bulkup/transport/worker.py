@@ -161,7 +161,7 @@ class SendingWorker:
         for thread in self._threads:
             thread.join(timeout=5)
         last = self.progress()
-        return ([last] if last else []) + [_own_stats(self.worker)]
+        return ([last] if last else []) + [_own_stats(self.worker, self.throttle.waited)]
 
 
 def worker_main(worker: int, pipe: Pipe, config: WorkerConfig, tls_endpoint: bool) -> None:
@@ -198,7 +198,7 @@ def _reset_peak_memory() -> None:
         pass
 
 
-def _own_stats(worker: int) -> WorkerStats:
+def _own_stats(worker: int, throttled: float = 0.0) -> WorkerStats:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     peak = usage.ru_maxrss * 1024
     try:
@@ -208,7 +208,7 @@ def _own_stats(worker: int) -> WorkerStats:
     except (OSError, ValueError, KeyError):
         pass
     return WorkerStats(worker=worker, pid=os.getpid(), cpu_user=usage.ru_utime,
-                       cpu_system=usage.ru_stime, max_rss=peak)
+                       cpu_system=usage.ru_stime, max_rss=peak, throttled=round(throttled, 3))
 
 
 def _read_loop(pipe: Pipe, sending: SendingWorker, outbox: Outbox) -> None:
