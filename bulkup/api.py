@@ -13,6 +13,7 @@ from bulkup.control.listing import list_prefix
 from bulkup.control.spool import Spool
 from bulkup.control.plane import ControlPlane, connect
 from bulkup.display.sink import ProgressSink
+from bulkup.display.text import counted
 from bulkup.options import RunSettings, UploadOptions, resolve
 from bulkup.errors import UsageError
 from bulkup.plan.jobs import UploadJob, guess_content_type
@@ -142,20 +143,15 @@ def _passed_over_lines(found: Collected, result: UploadResult) -> dict[str, str]
     those whose key was taken (--no-overwrite)."""
     lines = {}
     if result.kept_count:
-        lines["kept"] = (f"{result.kept_count:,} object{'' if result.kept_count == 1 else 's'} already there "
-                         "kept (--if-size-differ / --if-source-newer)")
+        lines["kept"] = f"{counted(result.kept_count, 'object')} already there kept (--if-size-differ / --if-source-newer)"
     if result.existing_count:
-        lines["exists"] = (f"{result.existing_count:,} object{'' if result.existing_count == 1 else 's'} "
-                           "already at their keys, left as they were (--no-overwrite)")
+        lines["exists"] = (f"{counted(result.existing_count, 'object')} already at their keys, left as they "
+                           "were (--no-overwrite)")
     if found.skipped:
-        lines["skipped"] = f"{_files(len(found.skipped))} not uploaded (see the warnings)"
+        lines["skipped"] = f"{counted(len(found.skipped), 'file')} not uploaded (see the warnings)"
     if found.excluded:
-        lines["excluded"] = f"{_files(found.excluded)} left out by --exclude/--include"
+        lines["excluded"] = f"{counted(found.excluded, 'file')} left out by --exclude/--include"
     return lines
-
-
-def _files(count: int) -> str:
-    return f"{count:,} file" + ("" if count == 1 else "s")
 
 
 def _dry_run_result(found: Collected) -> UploadResult:

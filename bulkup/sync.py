@@ -110,12 +110,8 @@ def _plan(found: Collected, remote: dict, comparison: str, client, bucket: str) 
 
 
 def _checksum(local: SourceFile, kind: str) -> str | None:
-    """The file's whole CRC64NVME (base64) or MD5 (hex), read now."""
+    """The file's whole CRC64NVME (base64) or MD5 (hex, as an ETag shows it), read now."""
     with open(local.path, "rb") as f:
-        chunks = iter(lambda: f.read(READ_SIZE), b"")
         if kind == "md5":
-            digest = hashlib.md5(usedforsecurity=False)
-            for chunk in chunks:
-                digest.update(chunk)
-            return digest.hexdigest()
-        return get_algorithm("crc64nvme").text(chunks)
+            return hashlib.file_digest(f, "md5").hexdigest()
+        return get_algorithm("crc64nvme").text(iter(lambda: f.read(READ_SIZE), b""))

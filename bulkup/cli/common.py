@@ -52,9 +52,9 @@ def add_connection_options(p: argparse.ArgumentParser) -> None:
 
 def add_upload_options(p: argparse.ArgumentParser) -> None:
     """How objects are cut, checked, sent, and what attributes they get."""
-    p.add_argument("--part-size", type=_size, help="multipart part size (default: 8MiB, "
+    p.add_argument("--part-size", type=size_arg, help="multipart part size (default: 8MiB, "
                    "grown as needed to stay within 10,000 parts)")
-    p.add_argument("--multipart-threshold", type=_size,
+    p.add_argument("--multipart-threshold", type=size_arg,
                    help="files above this go as multipart uploads (default: the part size)")
     p.add_argument("--workers", type=int, help="worker processes (default: one per core; "
                    "with --ray: per node, default one per CPU of each node)")
@@ -70,7 +70,7 @@ def add_upload_options(p: argparse.ArgumentParser) -> None:
                    help=f"Gbit/s the run should reach (default {DEFAULT_TARGET_GBPS:g}, as the AWS CRT): "
                    f"S3 serves each connection roughly {PER_CONNECTION_GBPS:g} Gbit/s, so this sizes the "
                    "connections, spread over every address the endpoint's name resolves to")
-    p.add_argument("--min-rate", type=_size, default=256 * 1024, metavar="BYTES_PER_S",
+    p.add_argument("--min-rate", type=size_arg, default=256 * 1024, metavar="BYTES_PER_S",
                    help="slowest a request may go (default 256KiB): each request's deadline is 60 s "
                    "plus its body at this rate; a slower one is cut and sent again")
     p.add_argument("--bwlimit", type=_rate, metavar="RATE",
@@ -164,7 +164,8 @@ _OPTION_FLAGS = ("endpoint_url", "region", "profile", "addressing_style", "ca_bu
                  "part_size", "multipart_threshold", "workers", "connections", "target_throughput", "checksum",
                  "require_verified", "ray_require_tls", "min_rate", "bwlimit", "engine",
                  "storage_class", "content_type", "metadata", "sse", "sse_kms_key_id",
-                 "tls_max_version", "dry_run", "ray", "filters", *ATTRIBUTE_FLAGS)
+                 "tls_max_version", "dry_run", "ray", "filters", "follow_symlinks", "if_size_differ",
+                 "if_source_newer", "expected_size", *ATTRIBUTE_FLAGS)
 
 
 def _rate(text: str) -> int:
@@ -174,7 +175,8 @@ def _rate(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _size(text: str) -> int:
+def size_arg(text: str) -> int:
+    """An argparse type: a size such as 64MiB."""
     try:
         return parse_size(text)
     except ValueError as exc:

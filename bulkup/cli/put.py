@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 
 from bulkup.api import upload
-from bulkup.cli.common import (_size, add_connection_options, add_filter_options, add_output_options,
-                               add_upload_options, progress_sink, report_missing_attributes, unverified_error,
-                               upload_options, warn_if_insecure, with_profile_settings)
+from bulkup.cli.common import (add_connection_options, add_filter_options, add_output_options,
+                               add_upload_options, progress_sink, report_missing_attributes, size_arg,
+                               unverified_error, upload_options, warn_if_insecure, with_profile_settings)
 from bulkup.display.text import human_bytes
 from bulkup.options import UploadOptions
 from bulkup.plan.parts import choose_part_size, is_multipart
@@ -29,7 +28,7 @@ def add_parser(commands) -> None:
     add_filter_options(put)
     put.add_argument("--no-clobber", "-n", dest="no_overwrite", action="store_true",
                      help="as s5cmd's: the same as --no-overwrite (a conditional write)")
-    put.add_argument("--expected-size", type=_size, metavar="SIZE",
+    put.add_argument("--expected-size", type=size_arg, metavar="SIZE",
                      help="a stream's size (SRC -, a FIFO), roughly: its parts are sized to fit "
                      "10,000 (default: --part-size, so streams up to 10,000 parts of it)")
     put.add_argument("--if-size-differ", action="store_true",
@@ -44,9 +43,7 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     warn_if_insecure(args.verify_ssl)
-    options = with_profile_settings(args, dataclasses.replace(
-        upload_options(args), follow_symlinks=args.follow_symlinks, if_size_differ=args.if_size_differ,
-        if_source_newer=args.if_source_newer, expected_size=args.expected_size))
+    options = with_profile_settings(args, upload_options(args))
     progress = progress_sink(args)
     result = upload(args.sources, args.destination, options, progress=progress)
     if args.report and not args.dry_run:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 
 from bulkup.cli.common import (add_connection_options, add_filter_options, add_output_options, add_upload_options,
@@ -41,8 +40,7 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     warn_if_insecure(args.verify_ssl)
-    options = with_profile_settings(args, dataclasses.replace(upload_options(args),
-                                                              follow_symlinks=args.follow_symlinks))
+    options = with_profile_settings(args, upload_options(args))
     result = sync(args.source, args.destination, options, comparison=args.compare, delete=args.delete,
                   progress=progress_sink(args))
     bucket = args.destination[len("s3://"):].split("/", 1)[0]

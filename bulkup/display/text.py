@@ -18,6 +18,11 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} TiB"
 
 
+def counted(count: int, noun: str) -> str:
+    """(1, 'file') -> '1 file'; (1200, 'file') -> '1,200 files'."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def format_seconds(seconds: float) -> str:
     """3725 -> '1:02:05'."""
     seconds = int(seconds + 0.5)
