@@ -48,8 +48,15 @@ class ObjectSettings:
 
     def put_headers(self, source: SourceFile) -> tuple[tuple[str, str], ...]:
         """The object's headers on a single PutObject (the checksum is added per request)."""
-        headers = [("Content-Type", self.content_type or guess_content_type(source.path))]
-        headers += [(f"x-amz-meta-{k}", v) for k, v in self.object_metadata(source)]
+        headers = (("Content-Type", self.content_type or guess_content_type(source.path)), *self._same_headers)
+        if self.preserve_mtime and source.mtime_ns:
+            headers += (("x-amz-meta-mtime", mtime_metadata(source.mtime_ns)),)
+        return headers
+
+    @functools.cached_property
+    def _same_headers(self) -> tuple[tuple[str, str], ...]:
+        """The headers every single PutObject with these settings carries, worked out once."""
+        headers = [(f"x-amz-meta-{k}", v) for k, v in self.metadata]
         headers += [(header, getattr(self, name)) for name, _, header in _OPTIONAL if getattr(self, name)]
         if self.no_overwrite:
             headers.append(("If-None-Match", "*"))
