@@ -4,12 +4,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import stat
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator
 
 from bulkup.control.coordinator import Coordinator
 from bulkup.control.credentials import CredentialWatch
 from bulkup.control.events import RunEvents
-from bulkup.control.listing import list_prefix
+from bulkup.control.listing import list_prefix, store_reads
 from bulkup.control.spool import Spool
 from bulkup.control.plane import ControlPlane, connect
 from bulkup.display.sink import ProgressSink
@@ -21,7 +22,9 @@ from bulkup.plan.parts import choose_part_size
 from bulkup.plan.results import ObjectResult, UploadResult
 from bulkup.plan.s3url import S3Url, parse_s3_url
 from bulkup.control.attributecheck import check_attributes, confirm_after_run
-from bulkup.plan.sources import Collected, SourceFile, collect_sources
+from bulkup.plan.files import Skip, SourceFile
+from bulkup.plan.filters import Selection
+from bulkup.plan.sources import Collected, collect_sources, iter_sources
 from bulkup.plan.sync import may_overwrite
 from bulkup.pools.base import local_workers
 from bulkup.pools.factory import launch_early, make_pool
@@ -55,6 +58,30 @@ def upload(sources: str | list[str], destination: str, options: UploadOptions | 
         if settings.if_size_differ or settings.if_source_newer:
             found, kept = _replaceable(found, dest, settings, control)
         return upload_files(found, dest, settings, progress, control, launcher, kept)
+
+
+@dataclass
+class Planned:
+    """The files a put would upload, found as ``files`` is iterated (a tree of millions is
+    never held in memory), and once it is done, what was passed over."""
+
+    files: Iterator[SourceFile]
+    skipped: list[Skip]
+    selection: Selection
+
+    @property
+    def excluded(self) -> int:
+        return self.selection.excluded
+
+
+def planned(sources: str | list[str], destination: str, options: UploadOptions | None = None) -> Planned:
+    """What ``upload(sources, destination, options)`` would upload, streamed (a dry run)."""
+    settings = resolve(options or UploadOptions())
+    dest = parse_s3_url(destination)
+    skipped: list[Skip] = []
+    selection = Selection(settings.filters)
+    files = iter_sources(_paths(sources), dest, settings.follow_symlinks, selection, skipped)
+    return Planned(files, skipped, selection)
 
 
 def stream_source(paths: list[str]) -> str | None:
@@ -97,8 +124,11 @@ def _upload_stream(name: str, dest: S3Url, settings: RunSettings, progress: Prog
 def _replaceable(found: Collected, dest: S3Url, settings: RunSettings, control: ControlPlane) -> tuple[Collected, int]:
     """The files whose object may be written under --if-size-differ / --if-source-newer, and
     how many objects are kept as they are (the prefix is listed once)."""
-    client = control.route(dest.bucket).client
-    there = list_prefix(client, dest.bucket, dest.key)
+    reads = store_reads(control, control.route(dest.bucket), dest.bucket)
+    try:
+        there = list_prefix(reads, dest.key)
+    finally:
+        reads.close()
     files = [f for f in found.files
              if may_overwrite(f, there.get(f.key), settings.if_size_differ, settings.if_source_newer)]
     return dataclasses.replace(found, files=files), len(found.files) - len(files)
@@ -106,10 +136,11 @@ def _replaceable(found: Collected, dest: S3Url, settings: RunSettings, control: 
 
 def upload_files(found: Collected, dest: S3Url, settings: RunSettings, progress: ProgressSink,
                  control: ControlPlane, launcher: WorkerLauncher, kept: int = 0,
-                 stream: Spool | None = None) -> UploadResult:
+                 stream: Spool | None = None, finish: bool = True) -> UploadResult:
     """Upload the files ``found`` (their keys already under ``dest``) through ``control``,
     with workers from ``launcher`` (``kept``: objects left as they were, for the summary;
-    ``stream``: the one file found is this stream's spool)."""
+    ``stream``: the one file found is this stream's spool; ``finish``: end the progress
+    display with the summary, else the caller does, after more work)."""
     route, checksum = control.checksum_for(dest.bucket, dest.key, settings.checksum,
                                            settings.require_verified, progress.notice)
     objects = dataclasses.replace(settings.objects, checksum=checksum.algorithm)
@@ -129,7 +160,8 @@ def upload_files(found: Collected, dest: S3Url, settings: RunSettings, progress:
     except BaseException:
         progress.close()
         raise
-    progress.finish(result, _passed_over_lines(found, result))
+    if finish:
+        progress.finish(result, passed_over_lines(found, result))
     return result
 
 
@@ -138,7 +170,7 @@ def _paths(sources: str | os.PathLike | list) -> list[str]:
     return [os.fspath(s) for s in sources]
 
 
-def _passed_over_lines(found: Collected, result: UploadResult) -> dict[str, str]:
+def passed_over_lines(found: Collected, result: UploadResult) -> dict[str, str]:
     """The summary's lines for files not uploaded: unusable ones, those filtered out, and
     those whose key was taken (--no-overwrite)."""
     lines = {}
@@ -148,7 +180,7 @@ def _passed_over_lines(found: Collected, result: UploadResult) -> dict[str, str]
         lines["exists"] = (f"{counted(result.existing_count, 'object')} already at their keys, left as they "
                            "were (--no-overwrite)")
     if found.skipped:
-        lines["skipped"] = f"{counted(len(found.skipped), 'file')} not uploaded (see the warnings)"
+        lines["skipped"] = f"{counted(len(found.skipped), 'entry', 'entries')} not uploaded (see the warnings)"
     if found.excluded:
         lines["excluded"] = f"{counted(found.excluded, 'file')} left out by --exclude/--include"
     return lines

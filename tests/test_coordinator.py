@@ -18,7 +18,7 @@ from bulkup.errors import FatalRemoteError
 from bulkup.plan.checksums import get_algorithm
 from bulkup.plan.jobs import ObjectSettings, UploadJob
 from bulkup.plan.results import UploadResult
-from bulkup.plan.sources import SourceFile
+from bulkup.plan.files import SourceFile
 from bulkup.pools.base import HELD_BYTES_PER_CONNECTION
 from bulkup.transport.messages import NewCredentials
 from bulkup.transport.request import BucketEndpoint, CredentialSet

@@ -49,7 +49,7 @@ def test_https_falls_back_to_userspace_tls_when_the_kernel_has_no_tls():
 def test_zero_copy_engine_on_a_connection_the_kernel_refused_falls_back_and_says_why(s3server, s3, bucket, tmp_path):
     """OpenSSL is asked for kTLS; where the kernel says no, the part still goes (user-space TLS)."""
     from bulkup.transport.engines.sendfile import SendfileEngine
-    from bulkup.plan.sources import FileIdentity
+    from bulkup.plan.files import FileIdentity
     from bulkup.transport.filebody import FileRange
     from bulkup.transport.messages import PartTask, WorkerConfig
     from bulkup.transport.request import BucketEndpoint, CredentialSet, RequestSigner

@@ -8,7 +8,7 @@ import pytest
 
 import bulkup
 from bulkup.plan.checksums import get_algorithm
-from bulkup.plan.sources import FileIdentity
+from bulkup.plan.files import FileIdentity
 from bulkup.transport.filebody import FileRange, checksum_file
 from bulkup.errors import PartFailed
 from bulkup.transport.messages import PartTask, WorkerConfig
@@ -75,6 +75,22 @@ def test_file_changing_during_upload_fails_that_object_and_leaves_nothing(aws_en
     assert "changed while being uploaded" in result.failed[0].error
     assert keys_in(s3, bucket) == []
     assert open_uploads(s3, bucket) == []
+
+
+def test_a_rewrite_keeping_size_and_mtime_during_upload_fails_that_object(aws_env, s3, bucket, tmp_path):
+    path = write_random_file(tmp_path / "moving.bin", 4 * 5 * MiB)
+    before = os.stat(path)
+
+    class RewriteOnStart(bulkup.ProgressSink):        # new bytes in place; only the ctime moves
+        def start(self, objects, total_bytes):
+            write_random_file(path, before.st_size, seed=99)
+            os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+    result = bulkup.upload(path, f"s3://{bucket}/moving.bin", endpoint_url=aws_env.https_url,
+                           part_size=5 * MiB, progress=RewriteOnStart())
+    assert not result.ok
+    assert "changed while being uploaded (its status change time changed)" in result.failed[0].error
+    assert keys_in(s3, bucket) == [] and open_uploads(s3, bucket) == []
 
 
 @pytest.mark.slow

@@ -11,15 +11,16 @@ from bulkup.migrate.journal import SCHEMA_VERSION, DuplicateDestination, Journal
 from bulkup.plan.checksums import get_algorithm
 from bulkup.plan.jobs import ObjectSettings, UploadJob
 from bulkup.plan.results import ObjectResult
-from bulkup.plan.sources import SourceFile
+from bulkup.plan.files import FileIdentity, SourceFile
 
 MiB = 1 << 20
 SETTINGS = ObjectSettings(checksum=get_algorithm("crc64nvme"))
 
 
 def line(n: int, size: int = 1000, **attributes) -> tuple:
-    """A manifest line's object: (line, source, bucket, key, size, mtime_ns, attributes)."""
-    return (n, f"/data/f{n}.bin", "bucket", key_of(n), size, 1_700_000_000_000_000_000 + n, attributes)
+    """A manifest line's object: (line, source, bucket, key, identity, attributes)."""
+    return (n, f"/data/f{n}.bin", "bucket", key_of(n), FileIdentity(size=size, mtime_ns=1_700_000_000_000_000_000 + n),
+            attributes)
 
 
 def key_of(n: int) -> str:
@@ -104,7 +105,7 @@ def test_a_destination_named_twice_is_refused_naming_the_other_line(journal):
     journal.add_object(*line(1))
 
     with pytest.raises(DuplicateDestination) as refused:
-        journal.add_object(7, "/data/other.bin", "bucket", key_of(1), 10, 1, {})
+        journal.add_object(7, "/data/other.bin", "bucket", key_of(1), FileIdentity(size=10, mtime_ns=1), {})
 
     assert refused.value.other_line == 1
     journal.abandon_load()
@@ -187,7 +188,7 @@ def test_replan_returns_an_object_to_pending_with_the_new_source_and_no_upload_o
     journal.upload_created(job_for(1, 20 * MiB), "up-1", 8 * MiB)
     journal.part_done(job_for(1, 20 * MiB), 1, '"e1"', "c1")
 
-    journal.replan(1, 30 * MiB, 99)
+    journal.replan(1, FileIdentity(size=30 * MiB, mtime_ns=99))
 
     obj = row(journal, 1)
     assert obj.state is ObjectState.PENDING
@@ -200,7 +201,7 @@ def test_a_failed_object_replanned_is_pending_again_without_its_reason(journal):
     load(journal, line(1))
     journal.object_failed(job_for(1), "source gone")
 
-    journal.replan(1, 1000, 5)
+    journal.replan(1, FileIdentity(size=1000, mtime_ns=5))
 
     obj = row(journal, 1)
     assert (obj.state, obj.reason) == (ObjectState.PENDING, None)

@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from bulkup.errors import PartFailed
-from bulkup.plan.sources import FileIdentity
+from bulkup.plan.files import FileIdentity
 from bulkup.transport.engines.userspace import UserspaceEngine
 from bulkup.transport.filebody import FileRange
 from bulkup.transport.messages import PartTask, WorkerConfig

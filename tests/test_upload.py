@@ -94,8 +94,9 @@ def test_symlinks_are_followed_and_special_files_skipped_with_a_reason(aws_env, 
     assert result.ok, result.failed
     assert keys_in(s3, bucket) == ["link.bin", "real.bin"]
     assert_same_bytes(s3, bucket, "link.bin", target)
-    reasons = {os.path.basename(p): r for p, r in result.skipped}
-    assert reasons == {"dangling": "broken symbolic link", "pipe": "a FIFO", "loop": "symbolic link loop"}
+    reasons = {os.path.basename(s.path): s.reason for s in result.skipped}
+    assert reasons == {"dangling": "broken symbolic link", "pipe": "a FIFO",
+                       "loop": f"symbolic link loop (it leads back to {root})"}
 
 
 def test_dry_run_sends_nothing(aws_env, s3, bucket, tmp_path):

@@ -8,7 +8,7 @@ import pytest
 import bulkup.transport.sender
 from bulkup.plan.parts import MiB
 from bulkup.transport.engines.uring import UringEngine
-from bulkup.plan.sources import FileIdentity
+from bulkup.plan.files import FileIdentity
 from bulkup.transport.filebody import FileRange
 from bulkup.transport.messages import PartTask, WorkerConfig
 from bulkup.transport.request import BucketEndpoint, CredentialSet, RequestSigner

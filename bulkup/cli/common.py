@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from typing import Iterable
 
 from bulkup.awsconfig import SETTINGS, apply_s3_settings, read_s3_settings
 from bulkup.control.verification import AUTO
@@ -12,6 +13,7 @@ from bulkup.display import CHOICES, ProgressSink, make_progress
 from bulkup.errors import BulkupError
 from bulkup.options import DEFAULT_TARGET_GBPS, PER_CONNECTION_GBPS, UploadOptions
 from bulkup.plan.attributes import CANNED_ACLS, LEGAL_HOLD, LOCK_MODES
+from bulkup.plan.files import Skip
 from bulkup.plan.checksums import ALGORITHMS, DEFAULT_ALGORITHM
 from bulkup.plan.parts import parse_rate, parse_size
 from bulkup.plan.results import UploadResult
@@ -35,6 +37,12 @@ def warn_if_insecure(verify_ssl: bool) -> None:
     """Say loudly, before anything is sent, that certificates are not checked."""
     if not verify_ssl:
         print(INSECURE_WARNING, file=sys.stderr)
+
+
+def warn_skipped(skipped: Iterable[Skip]) -> None:
+    """One warning line per tree entry that was not uploaded, naming it and why."""
+    for skip in skipped:
+        print(f"bulkup: warning: skipped {skip.path}: {skip.reason}", file=sys.stderr)
 
 
 def add_connection_options(p: argparse.ArgumentParser) -> None:

@@ -10,7 +10,7 @@ import sys
 
 from bulkup import redact
 from bulkup.cli import cleanup, migrate, put, sync
-from bulkup.cli.common import add_connection_options, add_filter_options, warn_if_insecure
+from bulkup.cli.common import add_connection_options, add_filter_options, warn_if_insecure, warn_skipped
 from bulkup.control.s3client import ClientSettings
 from bulkup.plan.s3url import parse_s3_url
 from bulkup.doctor import report
@@ -103,8 +103,7 @@ def _cmd_manifest(args: argparse.Namespace) -> int:
     filters = resolve_filters(args.filters)
     count, skipped, excluded = write_manifest(args.directory, args.destination, sys.stdout,
                                               args.follow_symlinks, filters)
-    for path, reason in skipped:
-        print(f"bulkup: warning: skipped {path}: {reason}", file=sys.stderr)
+    warn_skipped(skipped)
     left_out = f" ({excluded:,} files excluded by filters)" if excluded else ""
     print(f"bulkup: {count} entries written{left_out}", file=sys.stderr)
     return 2 if skipped else 0

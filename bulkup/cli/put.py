@@ -4,14 +4,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bulkup.api import upload
+from bulkup.api import Planned, planned, stream_source, upload
 from bulkup.cli.common import (add_connection_options, add_filter_options, add_output_options,
                                add_upload_options, progress_sink, report_missing_attributes, size_arg,
-                               unverified_error, upload_options, warn_if_insecure, with_profile_settings)
+                               unverified_error, upload_options, warn_if_insecure, warn_skipped, with_profile_settings)
 from bulkup.display.text import human_bytes
 from bulkup.options import UploadOptions
 from bulkup.plan.parts import choose_part_size, is_multipart
-from bulkup.plan.results import UploadResult
 from bulkup.report import write_json
 
 
@@ -44,29 +43,31 @@ def add_parser(commands) -> None:
 def run(args: argparse.Namespace) -> int:
     warn_if_insecure(args.verify_ssl)
     options = with_profile_settings(args, upload_options(args))
+    if args.dry_run and stream_source(args.sources) is None:
+        return _print_dry_run(planned(args.sources, args.destination, options), args.destination, options)
     progress = progress_sink(args)
     result = upload(args.sources, args.destination, options, progress=progress)
     if args.report and not args.dry_run:
         write_json(args.report, {**result.summary(progress.state.peak_rate),
-                                 "skipped": [{"path": p, "reason": r} for p, r in result.skipped]})
-    for path, reason in result.skipped:
-        print(f"bulkup: warning: skipped {path}: {reason}", file=sys.stderr)
+                                 "skipped": [{"path": s.path, "reason": s.reason} for s in result.skipped]})
+    warn_skipped(result.skipped)
     report_missing_attributes(result)
-    if args.dry_run:
-        _print_dry_run(result, args.destination, options)
-        return 0
     if not result.ok or unverified_error(result, options.require_verified):
         return 1
     return 2 if result.skipped else 0
 
 
-def _print_dry_run(result: UploadResult, destination: str, options: UploadOptions) -> None:
+def _print_dry_run(plan: Planned, destination: str, options: UploadOptions) -> int:
+    """Each file as it is found, then the totals (nothing held: a tree of millions is fine)."""
     bucket = destination[len("s3://"):].split("/", 1)[0]
-    for obj in result.objects:
-        part_size = choose_part_size(obj.size, options.part_size)
-        multipart = is_multipart(obj.size, options.multipart_threshold or part_size)
-        how = f"{-(-obj.size // part_size)} parts of {human_bytes(part_size)}" if multipart else "single PUT"
-        print(f"(dry run) {obj.path} -> s3://{bucket}/{obj.key} ({human_bytes(obj.size)}, {how})")
-    total = sum(o.size for o in result.objects)
-    excluded = f"; {result.excluded:,} files excluded by filters" if result.excluded else ""
-    print(f"(dry run) {len(result.objects)} objects, {human_bytes(total)}{excluded}; nothing was uploaded")
+    count = total = 0
+    for f in plan.files:
+        part_size = choose_part_size(f.size, options.part_size)
+        multipart = is_multipart(f.size, options.multipart_threshold or part_size)
+        how = f"{-(-f.size // part_size)} parts of {human_bytes(part_size)}" if multipart else "single PUT"
+        print(f"(dry run) {f.path} -> s3://{bucket}/{f.key} ({human_bytes(f.size)}, {how})")
+        count, total = count + 1, total + f.size
+    excluded = f"; {plan.excluded:,} files excluded by filters" if plan.excluded else ""
+    print(f"(dry run) {count} objects, {human_bytes(total)}{excluded}; nothing was uploaded")
+    warn_skipped(plan.skipped)
+    return 2 if plan.skipped else 0

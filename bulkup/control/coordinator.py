@@ -28,7 +28,7 @@ from bulkup.errors import FatalRemoteError
 from bulkup.plan.jobs import UploadJob
 from bulkup.plan.parts import PartRange, choose_part_size, is_multipart, split_parts
 from bulkup.plan.results import ObjectResult, PartRecord, UploadResult
-from bulkup.plan.sources import FileIdentity, SourceFile
+from bulkup.plan.files import FileIdentity, SourceFile
 from bulkup.pools.base import Pool, Worker, WorkerGone
 from bulkup.transport.filebody import CHANGED, FileRange
 from bulkup.transport.messages import (BytesSent, PartDone, PartError, PartRetrying, PartTask,
@@ -340,10 +340,8 @@ class Coordinator:
     def _look_again(job: UploadJob) -> SourceFile:
         """The job's file as it is now (one only its node can read: as the manifest says)."""
         if job.node is not None:
-            return dataclasses.replace(job.source, mtime_ns=0, ctime_ns=None, inode=None)
-        st = os.stat(job.source.path)
-        return dataclasses.replace(job.source, size=st.st_size, mtime_ns=st.st_mtime_ns,
-                                   ctime_ns=st.st_ctime_ns, inode=st.st_ino)
+            return dataclasses.replace(job.source, mtime_ns=0, ctime_ns=None, inode=None, device=None)
+        return SourceFile.found(job.source.path, job.source.key, os.stat(job.source.path))
 
     def _key_taken(self, obj: ObjectUpload) -> None:
         """--no-overwrite found an object at the key: this one is not written (its upload,

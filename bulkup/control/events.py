@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Sequence
 from bulkup.display.sink import ProgressSink
 from bulkup.plan.jobs import UploadJob
 from bulkup.plan.results import ObjectResult, PartRecord, UploadResult
-from bulkup.plan.sources import FileIdentity, SourceFile
+from bulkup.plan.files import FileIdentity, SourceFile
 
 if TYPE_CHECKING:
     from bulkup.transport.messages import WorkerReady, WorkerStats

@@ -8,7 +8,7 @@ from bulkup.control.spool import Spool, SpooledPart
 from bulkup.plan.jobs import ObjectSettings, UploadJob
 from bulkup.plan.parts import PartRange
 from bulkup.plan.results import ObjectResult
-from bulkup.plan.sources import FileIdentity
+from bulkup.plan.files import FileIdentity
 
 
 @dataclass(eq=False, kw_only=True)

@@ -1,63 +1,120 @@
-"""The store's side of a sync: list the objects under a prefix, look at some of them
-(HeadObject, in parallel), and delete others (DeleteObjects, 1,000 a request)."""
+"""The store's side of a sync: list the objects under a prefix (on bulkup's own connection,
+the next page fetched while this one is used), put them in S3's key order, and delete some
+(DeleteObjects, 1,000 a request).
+
+S3 lists keys in the order of their UTF-8 bytes, but not every store does: SeaweedFS lists a
+directory's objects before a sibling that sorts ahead of its ``/`` (``a/x`` before ``a-b``).
+A sync that merged the listing with the walk as it came would take objects for gone. So a
+listing is put in order first, in a temporary SQLite table (an external sort: memory stays
+flat at any number of objects), and read back in S3's order.
+"""
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import contextlib
+import os
+import queue
+import sqlite3
+import tempfile
+import threading
+from typing import Iterator
 
 import botocore.exceptions as bex
 
-from bulkup.control.s3client import describe
-from bulkup.errors import FatalRemoteError
+from bulkup.control.plane import BucketRoute, ControlPlane
+from bulkup.control.s3client import describe, frozen_credentials
 from bulkup.plan.sync import RemoteObject
+from bulkup.transport.connection import TlsSettings
+from bulkup.transport.proxy import proxy_environment, proxy_for
+from bulkup.transport.readers import ReadSettings, StoreReadError, StoreReads
+from bulkup.transport.request import RequestSigner
 
-HEAD_THREADS = 16
 DELETE_BATCH = 1000          # S3's most per DeleteObjects
+READ_CONNECTIONS = 16
+PAGES_AHEAD = 2
 
 
-class ListingIncomplete(FatalRemoteError):
+class ListingIncomplete(StoreReadError):
     """The prefix could not be listed to the end: nothing may be decided from it."""
 
 
-def list_prefix(client, bucket: str, prefix: str) -> dict[str, RemoteObject]:
-    """Every object under ``prefix`` (ListObjectsV2, page by page); ListingIncomplete if a
-    page fails or the store ends the listing early."""
-    found: dict[str, RemoteObject] = {}
-    params = {"Bucket": bucket, "Prefix": prefix}
-    while True:
-        try:
-            page = client.list_objects_v2(**params)
-        except (bex.ClientError, bex.BotoCoreError) as exc:
-            raise ListingIncomplete(f"cannot list s3://{bucket}/{prefix} ({describe(exc)}): "
-                                    "nothing was sent or deleted") from None
-        for item in page.get("Contents", []):
-            found[item["Key"]] = RemoteObject(key=item["Key"], size=item["Size"],
-                                              last_modified=item["LastModified"].timestamp(),
-                                              etag=item.get("ETag", ""))
-        if not page.get("IsTruncated"):
-            return found
-        token = page.get("NextContinuationToken")
-        if not token:
-            raise ListingIncomplete(f"the store ended the listing of s3://{bucket}/{prefix} without a "
-                                    "continuation token: nothing was sent or deleted")
-        params["ContinuationToken"] = token
+def store_reads(control: ControlPlane, route: BucketRoute, bucket: str,
+                connections: int = READ_CONNECTIONS) -> StoreReads:
+    """Reads of ``bucket`` on bulkup's own connections, signed with the run's credentials."""
+    endpoint = route.endpoint
+    settings = ReadSettings(endpoint=endpoint, bucket=bucket,
+                            tls=TlsSettings(control.settings.verify_ssl, control.settings.ca_bundle),
+                            proxy=proxy_for(endpoint.scheme, endpoint.host, endpoint.port, proxy_environment()),
+                            connections=connections)
+    return StoreReads(settings, RequestSigner(frozen_credentials(control.session), endpoint.region))
 
 
-def with_details(client, bucket: str, objects: list[RemoteObject]) -> list[RemoteObject]:
-    """The objects with their x-amz-meta-mtime and full-object CRC64NVME (HeadObject each,
-    in parallel); one that cannot be looked at stays as listed."""
-    def detail(obj: RemoteObject) -> RemoteObject:
+def listed_objects(reads: StoreReads, prefix: str) -> Iterator[RemoteObject]:
+    """Every object under ``prefix`` in the store's order, streamed."""
+    for page in _pages(reads, prefix):
+        for o in page:
+            yield RemoteObject(o.key, o.size, o.last_modified, o.etag)
+
+
+def _pages(reads: StoreReads, prefix: str) -> Iterator[list]:
+    """The listing's pages of ``prefix``: a thread fetches the next page while this one is
+    used, and at most PAGES_AHEAD pages are held. ListingIncomplete if a page fails or the
+    store ends the listing early."""
+    pages: queue.Queue = queue.Queue(maxsize=PAGES_AHEAD)
+    stop = threading.Event()
+
+    def hand_over(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                pages.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def fetch() -> None:
         try:
-            head = client.head_object(Bucket=bucket, Key=obj.key, ChecksumMode="ENABLED")
-        except (bex.ClientError, bex.BotoCoreError):
-            return obj
-        whole = head.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT"
-        return RemoteObject(key=obj.key, size=obj.size, last_modified=obj.last_modified, etag=obj.etag,
-                            mtime=head.get("Metadata", {}).get("mtime"),
-                            crc64nvme=head.get("ChecksumCRC64NVME") if whole else None)
-    if not objects:
-        return []
-    with ThreadPoolExecutor(max_workers=min(HEAD_THREADS, len(objects))) as pool:
-        return list(pool.map(detail, objects))
+            for page in reads.pages(prefix):
+                if not hand_over(page.objects):
+                    return
+            hand_over(None)
+        except BaseException as exc:        # handed to the reader, who raises it
+            hand_over(exc)
+
+    fetcher = threading.Thread(target=fetch, name="bulkup-listing", daemon=True)
+    fetcher.start()
+    try:
+        while (page := pages.get()) is not None:
+            if isinstance(page, BaseException):
+                raise ListingIncomplete(f"{page}: nothing was sent or deleted") from None
+            yield page
+    finally:
+        stop.set()                          # a fetcher still at work ends after its page
+
+
+@contextlib.contextmanager
+def sorted_listing(reads: StoreReads, prefix: str) -> Iterator[Iterator[RemoteObject]]:
+    """Every object under ``prefix``, listed to the end first, then given in S3's key order
+    (UTF-8 bytes, SQLite's BINARY collation), whatever order the store listed them in."""
+    with tempfile.TemporaryDirectory(prefix="bulkup-listing-") as workdir:
+        db = sqlite3.connect(os.path.join(workdir, "listing.sqlite3"), isolation_level=None)
+        try:
+            db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-8192;"
+                             "CREATE TABLE listed (key TEXT PRIMARY KEY, size INTEGER, last_modified REAL,"
+                             " etag TEXT) WITHOUT ROWID;")
+            db.execute("BEGIN")
+            for page in _pages(reads, prefix):
+                db.executemany("INSERT OR REPLACE INTO listed VALUES (?, ?, ?, ?)",
+                               [(o.key, o.size, o.last_modified, o.etag) for o in page])
+            db.execute("COMMIT")
+            rows = db.execute("SELECT key, size, last_modified, etag FROM listed ORDER BY key")
+            yield (RemoteObject(*row) for row in rows)
+        finally:
+            db.close()
+
+
+def list_prefix(reads: StoreReads, prefix: str) -> dict[str, RemoteObject]:
+    """Every object under ``prefix``, by key (for a run that must know them all)."""
+    return {o.key: o for o in listed_objects(reads, prefix)}
 
 
 def delete_keys(client, bucket: str, keys: list[str]) -> list[tuple[str, str]]:

@@ -18,9 +18,9 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} TiB"
 
 
-def counted(count: int, noun: str) -> str:
+def counted(count: int, noun: str, plural: str | None = None) -> str:
     """(1, 'file') -> '1 file'; (1200, 'file') -> '1,200 files'."""
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
 
 
 def format_seconds(seconds: float) -> str:

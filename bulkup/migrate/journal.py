@@ -23,9 +23,10 @@ from typing import Iterator
 
 from bulkup.control.events import UploadListener
 from bulkup.errors import UsageError
+from bulkup.plan.files import FileIdentity
 from bulkup.plan.results import ObjectResult
 
-SCHEMA_VERSION = 2           # 2: objects.verification
+SCHEMA_VERSION = 3           # 2: objects.verification; 3: a source's ctime, inode and device
 BATCH = 500
 
 _SCHEMA = """
@@ -36,7 +37,10 @@ CREATE TABLE IF NOT EXISTS objects (
     bucket TEXT NOT NULL,
     key TEXT NOT NULL,
     size INTEGER NOT NULL,           -- as found when the object was (re)planned
-    mtime_ns INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,       -- 0: not known (a file only its node reads)
+    ctime_ns INTEGER,                -- with size and mtime, the file's identity: any change means
+    inode INTEGER,                   -- other bytes may be there (NULL: not known)
+    device INTEGER,
     attributes TEXT,                 -- JSON: content_type, metadata, storage_class, checksum
     state TEXT NOT NULL DEFAULT 'pending',   -- pending creating uploading done failed skipped
     upload_id TEXT,
@@ -95,10 +99,20 @@ class JournalObject:
     algorithm: str | None
     since: float | None
     reason: str | None = None
+    ctime_ns: int | None = None
+    inode: int | None = None
+    device: int | None = None
 
     @property
     def destination(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
+
+    @property
+    def identity(self) -> FileIdentity:
+        """The source as recorded when its object was (re)planned: what its upload's parts
+        were read from."""
+        return FileIdentity(size=self.size, mtime_ns=self.mtime_ns or None, ctime_ns=self.ctime_ns,
+                            inode=self.inode, device=self.device)
 
 
 class Journal(UploadListener):
@@ -135,8 +149,8 @@ class Journal(UploadListener):
         version = journal.meta("schema")
         if version is None:
             journal.set_meta("schema", str(SCHEMA_VERSION))
-        elif version == "1":            # the same but for how each object was verified
-            db.execute("ALTER TABLE objects ADD COLUMN verification TEXT")
+        elif version in ("1", "2"):     # the same but for verification (1) and the files' identity
+            _upgrade(db, int(version))
             journal.set_meta("schema", str(SCHEMA_VERSION))
         elif version != str(SCHEMA_VERSION):
             raise UsageError(f"{path}: journal format {version} is not this bulkup's ({SCHEMA_VERSION})")
@@ -183,13 +197,13 @@ class Journal(UploadListener):
             self.db.execute(f"DELETE FROM {table}")
         self.db.execute("DELETE FROM meta WHERE name != 'schema'")
 
-    def add_object(self, line: int, source: str, bucket: str, key: str, size: int, mtime_ns: int,
+    def add_object(self, line: int, source: str, bucket: str, key: str, identity: FileIdentity,
                    attributes: dict) -> None:
         """Record one manifest line; DuplicateDestination if another line has its destination."""
         try:
-            self.db.execute("INSERT INTO objects (id, source, bucket, key, size, mtime_ns, attributes)"
-                            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            (line, source, bucket, key, size, mtime_ns,
+            self.db.execute("INSERT INTO objects (id, source, bucket, key, size, mtime_ns, ctime_ns, inode, device,"
+                            " attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (line, source, bucket, key, *_identity_values(identity),
                              json.dumps(attributes) if attributes else None))
         except sqlite3.IntegrityError:
             other = self.db.execute("SELECT id FROM objects WHERE bucket = ? AND key = ?",
@@ -218,7 +232,7 @@ class Journal(UploadListener):
             self.flush()
             rows = self.db.execute(
                 "SELECT id, source, bucket, key, size, mtime_ns, attributes, state, upload_id,"
-                " part_size, algorithm, since, reason FROM objects WHERE id > ? AND state NOT IN ('done', 'skipped')"
+                " part_size, algorithm, since, reason, ctime_ns, inode, device FROM objects WHERE id > ? AND state NOT IN ('done', 'skipped')"
                 " ORDER BY id LIMIT ?", (last, BATCH)).fetchall()
             if not rows:
                 return
@@ -277,7 +291,7 @@ class Journal(UploadListener):
     def _select(self, where: str, limit: int | None) -> Iterator[JournalObject]:
         self.flush()
         query = ("SELECT id, source, bucket, key, size, mtime_ns, attributes, state, upload_id,"
-                 f" part_size, algorithm, since, reason FROM objects WHERE {where} ORDER BY id")
+                 f" part_size, algorithm, since, reason, ctime_ns, inode, device FROM objects WHERE {where} ORDER BY id")
         if limit is not None:
             query += f" LIMIT {int(limit)}"
         for row in self.db.execute(query).fetchall():
@@ -285,11 +299,11 @@ class Journal(UploadListener):
 
     # -- changes from resuming --------------------------------------------------------------
 
-    def replan(self, object_id: int, size: int, mtime_ns: int) -> None:
-        """Start an object afresh (its source changed, or its upload is gone)."""
+    def replan(self, object_id: int, identity: FileIdentity) -> None:
+        """Start an object afresh from its source as it is now (it changed, or its upload is gone)."""
         self._write("UPDATE objects SET state = 'pending', upload_id = NULL, part_size = NULL, algorithm = NULL,"
-                    " size = ?, mtime_ns = ?, since = ?, reason = NULL WHERE id = ?",
-                    (size, mtime_ns, time.time(), object_id))
+                    " size = ?, mtime_ns = ?, ctime_ns = ?, inode = ?, device = ?, since = ?, reason = NULL"
+                    " WHERE id = ?", (*_identity_values(identity), time.time(), object_id))
         self._write("DELETE FROM parts WHERE object = ?", (object_id,))
 
     def adopt_upload(self, object_id: int, upload_id: str, parts: dict[int, tuple[str, str | None]]) -> None:
@@ -322,9 +336,10 @@ class Journal(UploadListener):
                     " WHERE id = ?", (part_size, job.settings.checksum.name, time.time(), job.ref))
 
     def upload_created(self, job, upload_id: str, part_size: int) -> None:
+        """The upload is open: its parts will be read from the file as the job found it."""
         self._write("UPDATE objects SET state = 'uploading', upload_id = ?, part_size = ?,"
-                    " size = ?, mtime_ns = ? WHERE id = ?",
-                    (upload_id, part_size, job.source.size, job.source.mtime_ns, job.ref))
+                    " size = ?, mtime_ns = ?, ctime_ns = ?, inode = ?, device = ? WHERE id = ?",
+                    (upload_id, part_size, *_identity_values(job.source.identity), job.ref))
 
     def part_done(self, job, number: int, etag: str, checksum: str | None) -> None:
         self._write("INSERT OR REPLACE INTO parts VALUES (?, ?, ?, ?)", (job.ref, number, etag, checksum))
@@ -334,7 +349,7 @@ class Journal(UploadListener):
             self._write("UPDATE objects SET mtime_ns = ? WHERE id = ? AND mtime_ns = 0", (identity.mtime_ns, job.ref))
 
     def object_restarted(self, job, source, reason: str) -> None:
-        self.replan(job.ref, source.size, source.mtime_ns)
+        self.replan(job.ref, source.identity)
 
     def object_done(self, job, result: ObjectResult) -> None:
         self.mark_done(job.ref, result.etag, result.checksum, result.verification or None)
@@ -364,6 +379,16 @@ class Journal(UploadListener):
         self._pending.append((sql, params))
 
 
+def _upgrade(db: sqlite3.Connection, version: int) -> None:
+    """Add what later formats hold (unknown, NULL, for the objects already recorded)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(objects)")}
+    added = [("verification", "TEXT")] if version < 2 else []
+    added += [("ctime_ns", "INTEGER"), ("inode", "INTEGER"), ("device", "INTEGER")]
+    for name, kind in added:
+        if name not in columns:
+            db.execute(f"ALTER TABLE objects ADD COLUMN {name} {kind}")
+
+
 class JournalBusy(UsageError):
     """Another run holds the journal."""
 
@@ -386,7 +411,12 @@ def _hold(path: str) -> int:
 
 def _object(row: tuple) -> JournalObject:
     (id_, source, bucket, key, size, mtime_ns, attributes, state, upload_id, part_size,
-     algorithm, since, reason) = row
+     algorithm, since, reason, ctime_ns, inode, device) = row
     return JournalObject(id_, source, bucket, key, size, mtime_ns,
                          json.loads(attributes) if attributes else {}, ObjectState(state), upload_id,
-                         part_size, algorithm, since, reason)
+                         part_size, algorithm, since, reason, ctime_ns, inode, device)
+
+
+def _identity_values(identity: FileIdentity) -> tuple:
+    """size, mtime_ns (0: unknown), ctime_ns, inode, device, as the objects table keeps them."""
+    return identity.size, identity.mtime_ns or 0, identity.ctime_ns, identity.inode, identity.device

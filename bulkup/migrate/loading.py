@@ -12,6 +12,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 
+from bulkup.plan.files import FileIdentity
 from bulkup.errors import UsageError
 from bulkup.migrate.journal import DuplicateDestination, Journal
 from bulkup.migrate.manifest import ManifestEntry, ManifestError, read_manifest
@@ -76,9 +77,8 @@ def load_manifest(journal: Journal, manifest: str, skip_bad_lines: bool = False)
 def _load_entry(journal: Journal, entry: ManifestEntry, manifest: str, report: LoadReport) -> None:
     where = f"{manifest}:{entry.line}"
     try:
-        size, mtime_ns = check_source(entry, where)
-        journal.add_object(entry.line, entry.source, entry.bucket, entry.key, size, mtime_ns,
-                           attributes(entry))
+        identity = check_source(entry, where)
+        journal.add_object(entry.line, entry.source, entry.bucket, entry.key, identity, attributes(entry))
     except ManifestError as exc:
         report.reject(exc)
         return
@@ -87,12 +87,13 @@ def _load_entry(journal: Journal, entry: ManifestEntry, manifest: str, report: L
                                     f"on line {dup.other_line}", entry.line))
         return
     report.objects += 1
-    report.total_bytes += size
+    report.total_bytes += identity.size
     report.pinned += entry.node is not None
 
 
-def check_source(entry: ManifestEntry, where: str) -> tuple[int, int]:
-    """The source's size and mtime, if it is a readable regular file matching the manifest.
+def check_source(entry: ManifestEntry, where: str) -> FileIdentity:
+    """The source as it is (size, times, inode, device), if it is a readable regular file
+    matching the manifest.
 
     A line pinned to a node is taken at its word (size as stated, mtime unknown: 0): its file
     may exist only on that node, which checks it when it sends the first byte.
@@ -102,7 +103,7 @@ def check_source(entry: ManifestEntry, where: str) -> tuple[int, int]:
     if entry.node is not None:
         if entry.size > MAX_OBJECT_SIZE:
             raise bad(f"source {entry.source} is larger than S3's maximum object size")
-        return entry.size, 0
+        return FileIdentity(size=entry.size)
     try:
         st = os.stat(entry.source)
     except OSError as exc:
@@ -120,7 +121,7 @@ def check_source(entry: ManifestEntry, where: str) -> tuple[int, int]:
     if entry.checksum and entry.checksum[0] == "md5" and st.st_size > MAX_SINGLE_PUT:
         raise bad("an md5 checksum can be verified only for objects up to 5 GiB (one PUT); "
                   "give a crc64nvme checksum instead")
-    return st.st_size, st.st_mtime_ns
+    return FileIdentity.of(st)
 
 
 def _same_mtime(expected: float, mtime_ns: int) -> bool:

@@ -17,7 +17,8 @@ from bulkup.errors import UsageError
 from bulkup.plan.s3url import parse_s3_url
 from bulkup.plan.filters import NO_FILTERS, Filters, Selection
 from bulkup.plan import attributes
-from bulkup.plan.sources import walk_tree
+from bulkup.plan.files import Skip
+from bulkup.plan.walk import walk_tree
 
 # Per-object attributes a line may give: field -> (ObjectSettings field, check and normal form).
 LINE_ATTRIBUTES: dict[str, tuple[str, Callable[[str], str]]] = {
@@ -231,7 +232,7 @@ def _text(row: dict, name: str, where: str) -> str | None:
 
 
 def write_manifest(root: str, destination: str, out: IO[str], follow_symlinks: bool = True,
-                   filters: Filters = NO_FILTERS) -> tuple[int, list[tuple[str, str]], int]:
+                   filters: Filters = NO_FILTERS) -> tuple[int, list[Skip], int]:
     """Stream a JSON Lines manifest of the tree under ``root`` to ``out`` (of the files
     ``filters`` admit, as ``bulkup put`` selects them).
 
@@ -243,7 +244,7 @@ def write_manifest(root: str, destination: str, out: IO[str], follow_symlinks: b
         raise UsageError(f"{destination} must end with '/': it is the prefix for the tree")
     if not os.path.isdir(root):
         raise UsageError(f"{root}: not a directory")
-    skipped: list[tuple[str, str]] = []
+    skipped: list[Skip] = []
     selection = Selection(filters)
     count = 0
     for f in walk_tree(root, dest.key, follow_symlinks, skipped, selection):

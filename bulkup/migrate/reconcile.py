@@ -5,7 +5,10 @@ slow part (stat, ListParts, HeadObject) can run in a thread pool ahead of the up
 - an open upload whose source is unchanged continues with the parts the server holds
   (ListParts is the truth: a part the journal missed is kept, one the server lost is resent);
 - an upload that vanished is checked for a Complete that succeeded just before a crash;
-- a source changed since its parts were sent starts over (the old upload is aborted);
+- a source changed since its parts were sent starts over (the old upload is aborted): its
+  identity (size, mtime, ctime, inode, device) is compared with the one the journal recorded
+  when the upload was opened, so a file rewritten in place keeping its size and mtime (its
+  ctime moves) or replaced by another file is never completed from two versions;
 - with ``skip_existing``, an object already on the server is skipped;
 - only uploads this journal recorded are continued or aborted: one that appeared on the key
   otherwise (another tool's, or one whose id a crash kept from the journal) is left alone,
@@ -22,6 +25,7 @@ from typing import Callable
 import botocore.exceptions as bex
 
 from bulkup.plan.checksums import ChecksumAlgorithm, get_algorithm
+from bulkup.plan.files import FileIdentity
 from bulkup.errors import PartFailed
 from bulkup.transport.filebody import checksum_range
 from bulkup.migrate.journal import JournalObject, ObjectState
@@ -39,18 +43,25 @@ class Action(enum.Enum):
 
 @dataclass
 class Decision:
-    """What to do with one journal row."""
+    """What to do with one journal row (``identity``: its source as found now)."""
 
     row: JournalObject
     action: Action
-    size: int = 0
-    mtime_ns: int = 0
+    identity: FileIdentity = FileIdentity(size=0)
     upload_id: str | None = None          # continue this upload
     parts: dict[int, tuple[str, str | None]] = field(default_factory=dict)
     replan: bool = False                  # forget the journal's upload and parts
     reason: str = ""
     etag: str = ""
     checksum: str | None = None
+
+    @property
+    def size(self) -> int:
+        return self.identity.size
+
+    @property
+    def mtime_ns(self) -> int:
+        return self.identity.mtime_ns or 0
 
 
 class Reconciler:
@@ -69,7 +80,7 @@ class Reconciler:
 
     def decide(self, row: JournalObject, journal_parts: dict[int, tuple[str, str | None]]) -> Decision:
         if _pinned(row):    # node-local data: the node that sends it checks it
-            decision = Decision(row, Action.UPLOAD, row.size, row.mtime_ns)
+            decision = Decision(row, Action.UPLOAD, row.identity)
         else:
             try:
                 st = os.stat(row.source)
@@ -77,7 +88,7 @@ class Reconciler:
                 if row.upload_id:
                     _abort_quietly(self.client_for(row.bucket), row, row.upload_id)
                 return Decision(row, Action.FAIL, reason=f"source {row.source}: {(exc.strerror or str(exc)).lower()}")
-            decision = Decision(row, Action.UPLOAD, st.st_size, st.st_mtime_ns)
+            decision = Decision(row, Action.UPLOAD, FileIdentity.of(st))
         try:
             upload_id = row.upload_id      # only uploads this journal recorded are ours to continue
             if upload_id:
@@ -95,7 +106,7 @@ class Reconciler:
     def _continue(self, decision: Decision, upload_id: str, journal_parts: dict) -> None:
         row = decision.row
         client = self.client_for(row.bucket)
-        if (decision.size, decision.mtime_ns) != (row.size, row.mtime_ns):
+        if row.identity.differs_from(decision.identity) is not None:
             _abort_quietly(client, row, upload_id)
             decision.replan = True
             return

@@ -31,7 +31,7 @@ from bulkup.display.text import human_bytes
 from bulkup.migrate.reconcile import Action, Decision, Reconciler
 from bulkup.report import write_json
 from bulkup.plan.results import UploadResult
-from bulkup.plan.sources import SourceFile
+from bulkup.plan.files import SourceFile
 
 log = logging.getLogger("bulkup")
 
@@ -198,15 +198,17 @@ class _JobSource:
             self.result.skipped_now += 1
             self.progress.object_skipped(row.key, decision.size, decision.reason)
             return
-        changed = (decision.size, decision.mtime_ns) != (row.size, row.mtime_ns)
+        changed = row.identity.differs_from(decision.identity) is not None
         if decision.replan or (decision.upload_id is None and (changed or row.state is ObjectState.FAILED)):
-            journal.replan(row.id, decision.size, decision.mtime_ns)
+            journal.replan(row.id, decision.identity)
         elif decision.upload_id:
             journal.adopt_upload(row.id, decision.upload_id, decision.parts)
         yield self._job(row, decision)
 
     def _job(self, row: JournalObject, decision: Decision) -> UploadJob:
-        source = SourceFile(path=row.source, key=row.key, size=decision.size, mtime_ns=decision.mtime_ns)
+        found = decision.identity
+        source = SourceFile(path=row.source, key=row.key, size=found.size, mtime_ns=found.mtime_ns or 0,
+                            ctime_ns=found.ctime_ns, inode=found.inode, device=found.device)
         settings = object_settings_for(row, self.base[row.bucket])
         checksum = None
         given = row.attributes.get("checksum")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from bulkup.plan.files import Skip
     from bulkup.transport.messages import WorkerStats
 
 MAX_FAILURES_KEPT = 1000
@@ -58,7 +59,7 @@ class UploadResult:
     failed_count: int = 0
     uploaded_count: int = 0
     bytes_uploaded: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list["Skip"] = field(default_factory=list)    # tree entries not uploaded
     excluded: int = 0                       # files --exclude / --include left out
     existing_count: int = 0                 # objects not written: their key was taken (--no-overwrite)
     kept_count: int = 0                     # objects not replaced (--if-size-differ / --if-source-newer)

@@ -197,6 +197,20 @@ class HttpConnection:
             self.close()
             raise
 
+    def request(self, head: RequestHead, max_body: int = MAX_RESPONSE_BODY) -> Response:
+        """Send a request without a body (GET, HEAD) on the open connection; read the answer
+        (of at most ``max_body`` bytes), within the connection's timeout."""
+        assert self.stream is not None, "open() the connection first"
+        self.requests_sent += 1
+        self.deadline = time.monotonic() + self.timeout
+        try:
+            self.arm_timeout()
+            self.stream.sendall(self._head_bytes(head))
+            return self._read_response(bodyless=head.method == "HEAD", max_body=max_body)
+        except BaseException:
+            self.close()
+            raise
+
     def negotiated(self) -> str | None:
         """The TLS protocol and cipher this connection runs, e.g. ``TLSv1.3 TLS_AES_256_GCM_SHA384``."""
         if not self.tls or self.stream is None:
@@ -237,9 +251,9 @@ class HttpConnection:
                                f"({self.timeout:.0f} s plus the body at the minimum rate)")
         return left
 
-    def _read_response(self) -> Response:
+    def _read_response(self, bodyless: bool = False, max_body: int = MAX_RESPONSE_BODY) -> Response:
         assert self.stream is not None
-        reader = ResponseReader(max_body=MAX_RESPONSE_BODY)
+        reader = ResponseReader(bodyless=bodyless, max_body=max_body)
         received = False
         while True:
             self.arm_timeout()

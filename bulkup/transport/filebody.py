@@ -7,7 +7,7 @@ from typing import Iterator
 
 from bulkup.errors import PartFailed
 from bulkup.plan.checksums import ChecksumAlgorithm, get_algorithm
-from bulkup.plan.sources import FileIdentity
+from bulkup.plan.files import FileIdentity
 
 CHANGED = "file changed while being uploaded"
 READ_SIZE = 1 << 20          # bytes per read: the buffer stays in cache, syscalls stay few

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bulkup.plan.sources import FileIdentity
+from bulkup.plan.files import FileIdentity
 from bulkup.transport.filebody import FileRange
 from bulkup.transport.request import BucketEndpoint, CredentialSet
 
