@@ -1,40 +1,40 @@
 """``bulkup sync DIR s3://bucket/prefix/``: send what is new or changed, and with ``delete``
 remove the objects under the prefix whose file is gone.
 
-The prefix is listed to the end first (a listing that fails stops the sync before anything
-is sent); objects the same size as their file are looked at (HeadObject) when the comparison
-needs it (``plan.sync``). Sync writes each file's mtime as ``x-amz-meta-mtime`` so the next
-sync can compare it. Deletions come last, only if every upload succeeded and the local tree
-was read in full, and only under the prefix.
+The walk and the listing are merged as they come (``control.compare``); what the listing
+cannot decide is decided from what earlier syncs learned (``control.syncstate``) or, failing
+that, HeadObject on bulkup's own connections. A listing that fails stops the sync before
+anything is sent. Sync writes each file's mtime as ``x-amz-meta-mtime`` (rclone's form) so
+the next sync, bulkup's or rclone's, can compare it. Deletions come last, only if every
+upload succeeded, and only as ``plan.sync.DeleteRules`` allow.
 """
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
-from bulkup.api import upload_files
-from bulkup.control.listing import delete_keys, list_prefix, with_details
+from bulkup.api import passed_over_lines, upload_files
+from bulkup.control.compare import Comparer, SyncPlan
+from bulkup.control.listing import delete_keys, sorted_listing, store_reads
 from bulkup.control.plane import connect
+from bulkup.control.s3client import frozen_credentials
+from bulkup.control.syncstate import ObjectFacts, SyncState
 from bulkup.display.sink import ProgressSink
-from bulkup.errors import UsageError
+from bulkup.errors import BulkupError, UsageError
 from bulkup.options import UploadOptions, resolve
-from bulkup.plan.checksums import get_algorithm
+from bulkup.plan.files import Skip
+from bulkup.plan.filters import Selection
 from bulkup.plan.results import UploadResult
 from bulkup.plan.s3url import parse_s3_url
-from bulkup.plan.sources import Collected, SourceFile, collect_sources
-from bulkup.plan.sync import COMPARISONS, SyncPlan, deletions, needs_detail, reason_to_send
+from bulkup.plan.sources import Collected
+from bulkup.plan.sync import COMPARISONS, UPLOADS_FAILED, DeleteRules, OutOfOrder, merge
+from bulkup.plan.walk import walk_tree
 from bulkup.pools.factory import launch_early
 
 if TYPE_CHECKING:
     import boto3
-
-READ_SIZE = 8 << 20
-# What a walk passes over that is no file to compare (its object, if any, is not at stake).
-NOT_FILES = {"a FIFO", "a socket", "a character device", "a block device", "symbolic link (not followed)",
-             "broken symbolic link", "symbolic link loop"}
 
 
 @dataclass
@@ -45,18 +45,21 @@ class SyncResult:
     upload: UploadResult | None = None
     deleted: list[str] = field(default_factory=list)
     delete_failed: list[tuple[str, str]] = field(default_factory=list)
-    delete_refused: str | None = None     # why --delete deleted nothing
+    skipped: list[Skip] = field(default_factory=list)      # tree entries not uploaded
     excluded: int = 0
+    state_unavailable: str | None = None                    # why nothing was remembered
 
     @property
     def ok(self) -> bool:
-        return (self.upload is None or self.upload.ok) and not self.delete_failed and not self.delete_refused
+        return (self.upload is None or self.upload.ok) and not self.delete_failed
 
 
 def sync(source: str, destination: str, options: UploadOptions | None = None, comparison: str = "mtime",
          delete: bool = False, progress: ProgressSink | None = None,
-         session: "boto3.Session | None" = None) -> SyncResult:
-    """Make ``destination`` (a prefix) hold ``source``'s files (see the module docstring)."""
+         session: "boto3.Session | None" = None, remember: bool = True) -> SyncResult:
+    """Make ``destination`` (a prefix) hold ``source``'s files (see the module docstring).
+    ``remember``: use and keep what syncs learn of objects (else every object whose size
+    agrees is read with HeadObject)."""
     if comparison not in COMPARISONS:
         raise UsageError(f"comparison must be one of {', '.join(COMPARISONS)}, not {comparison!r}")
     options = dataclasses.replace(options or UploadOptions(), preserve_mtime=True)
@@ -67,51 +70,92 @@ def sync(source: str, destination: str, options: UploadOptions | None = None, co
         raise UsageError(f"{destination}: sync needs a prefix (end it with '/')")
     if not os.path.isdir(source):
         raise UsageError(f"{source}: sync needs a directory")
-    found = collect_sources([source], dest, settings.follow_symlinks, settings.filters)
     control = connect(settings.client, session)
-    client = control.route(dest.bucket).client
-    remote = list_prefix(client, dest.bucket, dest.key)
-    plan = _plan(found, remote, comparison, client, dest.bucket)
-    result = SyncResult(plan=plan, excluded=found.excluded)
-    if delete:
-        unread = [path for path, why in found.skipped if why not in NOT_FILES]
-        if unread:
-            result.delete_refused = (f"{len(unread)} entries of {source} could not be read ({unread[0]}, ...), "
-                                     "so what is gone cannot be told: nothing was deleted")
-        else:
-            plan.delete = deletions({f.key for f in found.files}, remote.values(), dest.key, settings.filters)
-    if settings.dry_run:
-        return result
-    if plan.send:
-        to_send = Collected(files=[f for f, _ in plan.send], skipped=found.skipped, excluded=found.excluded)
-        with launch_early(settings.pool) as launcher:
-            result.upload = upload_files(to_send, dest, settings, progress, control, launcher)
-    if plan.delete:
-        if result.upload is not None and not result.upload.ok:
-            result.delete_refused = "some uploads failed: nothing was deleted"
-        else:
-            result.delete_failed = delete_keys(client, dest.bucket, plan.delete)
-            failed = {k for k, _ in result.delete_failed}
-            result.deleted = [k for k in plan.delete if k not in failed]
+    route = control.route(dest.bucket)
+    reads = store_reads(control, route, dest.bucket)
+    state, why_not = _open_state(route.endpoint.url(""), dest.bucket) if remember else (None, None)
+    skips: list[Skip] = []
+    selection = Selection(settings.filters)
+    try:
+        rules = DeleteRules(dest.key, settings.filters, skips, _exists_below(source)) if delete else None
+        comparer = Comparer(comparison, reads, state, rules,
+                            refresh=lambda: reads.signer.update(frozen_credentials(control.session)))
+        walk = walk_tree(source, dest.key, settings.follow_symlinks, skips, selection)
+        try:
+            with sorted_listing(reads, dest.key) as listing:
+                plan = comparer.decide(merge(walk, listing))
+        except OutOfOrder as exc:           # a defect of the walk: never decide from it
+            raise BulkupError(f"{exc}: nothing was sent or deleted") from None
+        result = SyncResult(plan=plan, skipped=skips, excluded=selection.excluded, state_unavailable=why_not)
+        if not settings.dry_run:
+            _carry_out(result, dest, settings, progress, control, state)
+    finally:
+        reads.close()
+        if state is not None:
+            state.close()
     return result
 
 
-def _plan(found: Collected, remote: dict, comparison: str, client, bucket: str) -> SyncPlan:
-    plan = SyncPlan()
-    looked_at = {o.key: o for o in with_details(
-        client, bucket, [remote[f.key] for f in found.files if needs_detail(f, remote.get(f.key), comparison)])}
-    for local in found.files:
-        why = reason_to_send(local, looked_at.get(local.key, remote.get(local.key)), comparison, _checksum)
-        if why is None:
-            plan.unchanged += 1
+def _carry_out(result: SyncResult, dest, settings, progress: ProgressSink, control, state: SyncState | None) -> None:
+    """Send, then delete (only if every upload succeeded), then say what was done."""
+    plan = result.plan
+    found = Collected(files=[f for f, _ in plan.send], skipped=result.skipped, excluded=result.excluded)
+    if plan.send:
+        with launch_early(settings.pool) as launcher:
+            result.upload = upload_files(found, dest, settings, progress, control, launcher, finish=False)
+        if state is not None:
+            _remember_written(state, plan, result.upload)
+    if plan.delete:
+        if result.upload is not None and not result.upload.ok:
+            plan.kept[UPLOADS_FAILED] += len(plan.delete)
+            plan.delete = []
         else:
-            plan.send.append((local, why))
-    return plan
+            sent = {f.key for f, _ in plan.send}
+            plan.delete = [k for k in plan.delete if k not in sent]     # never a key written now
+            result.delete_failed = delete_keys(control.route(dest.bucket).client, dest.bucket, plan.delete)
+            failed = {k for k, _ in result.delete_failed}
+            result.deleted = [k for k in plan.delete if k not in failed]
+            if state is not None:
+                state.forget(result.deleted)
+    if result.upload is None:
+        progress.start(0, 0)
+        result.upload = UploadResult(skipped=result.skipped, excluded=result.excluded)
+    progress.finish(result.upload, {**passed_over_lines(found, result.upload), **summary_lines(result)},
+                    summary_fields(result))
 
 
-def _checksum(local: SourceFile, kind: str) -> str | None:
-    """The file's whole CRC64NVME (base64) or MD5 (hex, as an ETag shows it), read now."""
-    with open(local.path, "rb") as f:
-        if kind == "md5":
-            return hashlib.file_digest(f, "md5").hexdigest()
-        return get_algorithm("crc64nvme").text(iter(lambda: f.read(READ_SIZE), b""))
+def summary_lines(result: SyncResult) -> dict[str, str]:
+    """The sync's own line of the run's summary (what it sent and deleted comes after)."""
+    plan = result.plan
+    return {"compared": (f"{plan.looked_at:,} objects read (HeadObject), {plan.remembered:,} known "
+                         "from earlier syncs")}
+
+
+def summary_fields(result: SyncResult) -> dict[str, object]:
+    """The sync's own fields of the JSON summary."""
+    plan = result.plan
+    return {"objects_unchanged": plan.unchanged, "objects_deleted": len(result.deleted),
+            "objects_delete_failed": len(result.delete_failed), "objects_not_deleted": dict(plan.kept),
+            "objects_read": plan.looked_at, "objects_remembered": plan.remembered,
+            "entries_skipped": len(result.skipped)}
+
+
+def _remember_written(state: SyncState, plan: SyncPlan, upload: UploadResult) -> None:
+    mtimes = {f.key: f.mtime_ns for f, _ in plan.send}
+    for obj in upload.uploaded:
+        if obj.key in mtimes:
+            state.written(obj.key, obj.size, obj.etag, ObjectFacts(mtimes[obj.key]))
+    state.save()
+
+
+def _open_state(store: str, bucket: str) -> tuple[SyncState | None, str | None]:
+    import sqlite3
+    try:
+        return SyncState.open(store.rstrip("/"), bucket), None
+    except (OSError, sqlite3.Error) as exc:
+        return None, f"{exc.__class__.__name__}: {exc}"
+
+
+def _exists_below(root: str) -> Callable[[str], bool]:
+    """Whether anything (a link too) is at a path below ``root`` (``a/b``)."""
+    return lambda rel: os.path.lexists(os.path.join(root, *rel.split("/")))

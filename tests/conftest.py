@@ -24,6 +24,15 @@ collect_ignore = [] if os.environ.get("BULKUP_GUEST") else ["guest"]
 _bucket_numbers = itertools.count(1)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_cache_dir(tmp_path_factory):
+    """What bulkup remembers between runs (sync state) goes to a directory of the suite's own,
+    never the user's, and every run of the suite starts with it empty."""
+    path = str(tmp_path_factory.mktemp("cache"))
+    os.environ["BULKUP_CACHE_DIR"] = path
+    yield path
+
+
 @pytest.fixture(scope="session")
 def s3server():
     limited = Identity("limited", "BULKUPLIMITED", "limited-secret-" + os.urandom(8).hex(),

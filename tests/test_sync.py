@@ -2,53 +2,8 @@
 import json
 import os
 
-import pytest
-
-from bulkup.plan.attributes import mtime_metadata
-from bulkup.plan.sources import SourceFile
-from bulkup.plan.sync import RemoteObject, deletions, reason_to_send
-from bulkup.plan.filters import Filters
-
 from conftest import assert_same_bytes, error_line, keys_in, run_bulkup, write_random_file
-
-
-def local(size=10, mtime_ns=1_700_000_000_000_000_000, key="k"):
-    return SourceFile(path="/x/" + key, key=key, size=size, mtime_ns=mtime_ns, ctime_ns=0, inode=1)
-
-
-def remote(size=10, last_modified=1_700_000_100.0, mtime=None, etag='"e"', crc=None, key="k"):
-    return RemoteObject(key=key, size=size, last_modified=last_modified, etag=etag, mtime=mtime, crc64nvme=crc)
-
-
-def no_checksum(file, kind):
-    raise AssertionError("no checksum needed")
-
-
-@pytest.mark.parametrize("there, comparison, why", [
-    (None, "mtime", "new"),
-    (remote(size=11), "mtime", "size"),
-    (remote(size=10), "size", None),
-    (remote(mtime=mtime_metadata(1_700_000_000_000_000_000)), "mtime", None),
-    (remote(mtime=mtime_metadata(1_700_000_000_000_000_001)), "mtime", "mtime"),
-    (remote(last_modified=1_699_999_999.0), "mtime", "newer"),   # no recorded mtime: the object's time
-    (remote(last_modified=1_700_000_001.0), "mtime", None),
-], ids=["missing", "other-size", "size-only", "same-mtime", "mtime-1ns-off", "older-object", "newer-object"])
-def test_what_is_sent_and_why(there, comparison, why):
-    assert reason_to_send(local(), there, comparison, no_checksum) == why
-
-
-def test_checksum_comparison_uses_the_full_object_crc_then_a_single_put_md5():
-    sums = {"crc64nvme": "CRC=", "md5": "abc"}
-    file = local()
-    assert reason_to_send(file, remote(crc="CRC="), "checksum", lambda f, k: sums[k]) is None
-    assert reason_to_send(file, remote(crc="OTHER="), "checksum", lambda f, k: sums[k]) == "checksum"
-    assert reason_to_send(file, remote(etag='"abc"'), "checksum", lambda f, k: sums[k]) is None
-    assert reason_to_send(file, remote(etag='"abc-2"'), "checksum", lambda f, k: sums[k]) == "checksum"
-
-
-def test_deletions_stay_under_the_prefix_and_spare_what_the_filters_leave_out():
-    objects = [remote(key=k) for k in ["p/a", "p/gone", "p/keep.log", "pother/x", "q/gone"]]
-    assert deletions({"p/a"}, objects, "p/", Filters.of([("exclude", "*.log")])) == ["p/gone"]
+from test_errors import _without_root_file_access
 
 
 # -- against the server ---------------------------------------------------------------------
@@ -110,26 +65,6 @@ def test_delete_removes_exactly_what_the_dry_run_listed(s3server, s3, bucket, tm
     assert len(remaining) == 19 and {"t-outside/keep", "elsewhere/keep"} <= remaining
 
 
-def test_delete_is_refused_when_part_of_the_tree_cannot_be_read(aws_env, s3, bucket, tmp_path, monkeypatch):
-    import bulkup.sync
-    from bulkup.options import UploadOptions
-    root = tmp_path / "tree"
-    tree_of(root, 10)
-    assert sync(aws_env, str(root), f"s3://{bucket}/t/").returncode == 0
-    walk = bulkup.sync.collect_sources
-
-    def unreadable_d3(*args, **kwargs):         # as a directory without read permission is walked
-        found = walk(*args, **kwargs)
-        found.files = [f for f in found.files if not f.key.startswith("t/d3/")]
-        found.skipped.append((str(root / "d3"), "permission denied"))
-        return found
-    monkeypatch.setattr(bulkup.sync, "collect_sources", unreadable_d3)
-    result = bulkup.sync.sync(str(root), f"s3://{bucket}/t/", UploadOptions(endpoint_url=aws_env.https_url),
-                              delete=True)
-    assert not result.ok and "nothing was deleted" in result.delete_refused
-    assert len(keys_in(s3, bucket)) == 10
-
-
 def test_size_only_leaves_a_same_size_change_alone_and_checksum_finds_it(s3server, s3, bucket, tmp_path):
     root = tmp_path / "tree"
     path = write_random_file(root / "a.bin", 1000, seed=1)
@@ -166,3 +101,93 @@ def test_put_if_size_differ_and_if_source_newer_keep_what_they_should(s3server, 
     newer = run_bulkup("put", same, f"s3://{bucket}/", "--if-source-newer", "--endpoint-url",
                        s3server.https_url, "--progress", "json", env=s3server.env())
     assert json.loads(newer.stdout.splitlines()[-1])["objects_kept"] == 1
+
+
+def summary_of(proc) -> dict:
+    return json.loads([line for line in proc.stdout.splitlines() if '"summary"' in line][-1])
+
+
+def json_sync(server, *args, **kwargs):
+    return run_bulkup("sync", *args, "--endpoint-url", server.https_url, "--progress", "json",
+                      env=server.env(), **kwargs)
+
+
+def test_a_directory_reached_by_a_sibling_link_keeps_its_objects_through_delete(s3server, s3, bucket, tmp_path):
+    root = tmp_path / "tree"
+    real = {f"zz_real/f{i}": write_random_file(root / "zz_real" / f"f{i}", 100 + i, seed=i) for i in range(3)}
+    os.symlink("zz_real", root / "aa_link")             # sorts first: it once hid zz_real as a "loop"
+    for _ in range(2):
+        proc = sync(s3server, str(root), f"s3://{bucket}/t/", "--delete")
+        assert proc.returncode == 0, proc.stderr
+        assert "loop" not in proc.stderr
+    for rel, path in real.items():
+        assert_same_bytes(s3, bucket, f"t/{rel}", path)
+        assert_same_bytes(s3, bucket, "t/aa_link/" + rel.split("/")[1], path)
+
+
+def test_delete_keeps_folder_markers_and_says_so(s3server, s3, bucket, tmp_path):
+    root = tmp_path / "tree"
+    tree_of(root, 3)
+    for marker in ("t/photos/", "t/d0/"):
+        s3.put_object(Bucket=bucket, Key=marker, Body=b"")
+    s3.put_object(Bucket=bucket, Key="t/gone.txt", Body=b"its file is gone")
+    proc = sync(s3server, str(root), f"s3://{bucket}/t/", "--delete")
+    assert proc.returncode == 0, proc.stderr
+    assert "t/photos/" in keys_in(s3, bucket) and "t/d0/" in keys_in(s3, bucket)
+    assert "t/gone.txt" not in keys_in(s3, bucket)
+    assert "--delete kept 2 objects with no file: folder markers (2)" in proc.stderr
+
+
+def test_entries_passed_over_are_warned_about_and_every_rerun_exits_2(s3server, s3, bucket, tmp_path):
+    root = tmp_path / "tree"
+    tree_of(root, 3)
+    os.mkfifo(root / "d1" / "pipe")
+    for _ in range(2):
+        proc = sync(s3server, str(root), f"s3://{bucket}/t/")
+        assert proc.returncode == 2, proc.stderr
+        assert f"bulkup: warning: skipped {root / 'd1' / 'pipe'}: a FIFO" in proc.stderr
+        assert "1 entry skipped" in proc.stderr
+    assert len(keys_in(s3, bucket)) == 3
+
+
+def test_delete_deletes_nothing_when_an_entry_cannot_be_read(s3server, s3, bucket, tmp_path):
+    root = tmp_path / "tree"
+    tree_of(root, 20)
+    assert sync(s3server, str(root), f"s3://{bucket}/t/").returncode == 0
+    os.remove(root / "d5" / "f5.bin")                        # gone: --delete would remove its object
+    os.chmod(root / "d3", 0)                                 # unreadable: its objects must stay
+    try:
+        proc = run_bulkup("sync", str(root), f"s3://{bucket}/t/", "--delete", "--endpoint-url",
+                          s3server.https_url, "--progress", "none", env=s3server.env(),
+                          preexec_fn=_without_root_file_access)
+    finally:
+        os.chmod(root / "d3", 0o755)
+    assert proc.returncode == 2, proc.stderr
+    assert f"skipped {root / 'd3'}: permission denied" in proc.stderr
+    assert "--delete kept 3 objects with no file: the walk could not read every entry (3)" in proc.stderr
+    assert len(keys_in(s3, bucket)) == 20
+
+
+def test_an_unchanged_tree_is_decided_from_the_listing_once_objects_were_read(s3server, s3, bucket, tmp_path):
+    root = tmp_path / "tree"
+    tree_of(root, 50)
+    first = json_sync(s3server, str(root), f"s3://{bucket}/t/")
+    assert summary_of(first)["objects_uploaded"] == 50
+    second = summary_of(json_sync(s3server, str(root), f"s3://{bucket}/t/"))
+    assert (second["objects_unchanged"], second["objects_read"], second["objects_remembered"]) == (50, 0, 50)
+    asked = summary_of(json_sync(s3server, str(root), f"s3://{bucket}/t/", "--no-sync-state"))
+    assert (asked["objects_unchanged"], asked["objects_read"]) == (50, 50)
+
+
+def test_an_object_another_writer_replaced_is_read_again_not_taken_from_memory(s3server, s3, bucket, tmp_path):
+    root = tmp_path / "tree"
+    files = tree_of(root, 10)
+    json_sync(s3server, str(root), f"s3://{bucket}/t/")
+    json_sync(s3server, str(root), f"s3://{bucket}/t/")        # every object's state now known
+    size = os.path.getsize(files["d4/f4.bin"])
+    s3.put_object(Bucket=bucket, Key="t/d4/f4.bin", Body=b"y" * size,
+                  Metadata={"mtime": "1000000000.5"})            # same size, other bytes and mtime
+    proc = json_sync(s3server, str(root), f"s3://{bucket}/t/")
+    summary = summary_of(proc)
+    assert (summary["objects_read"], summary["objects_uploaded"]) == (1, 1), proc.stderr
+    assert_same_bytes(s3, bucket, "t/d4/f4.bin", files["d4/f4.bin"])

@@ -6,7 +6,8 @@ import sys
 
 from bulkup.cli.common import (add_connection_options, add_filter_options, add_output_options, add_upload_options,
                                progress_sink, report_missing_attributes, upload_options, warn_if_insecure,
-                               with_profile_settings)
+                               warn_skipped, with_profile_settings)
+from bulkup.display.text import counted
 from bulkup.sync import SyncResult, sync
 
 
@@ -31,6 +32,9 @@ def add_parser(commands) -> None:
     p.add_argument("--no-follow-symlinks", dest="follow_symlinks", action="store_false",
                    help="skip symbolic links instead of uploading what they point to")
     p.add_argument("--dry-run", action="store_true", help="show what would be sent and deleted")
+    p.add_argument("--no-sync-state", dest="remember", action="store_false",
+                   help="neither use nor keep what syncs remember of objects (in ~/.cache/bulkup): "
+                   "read every object whose size agrees with HeadObject, as rclone does")
     add_filter_options(p)
     add_connection_options(p)
     add_upload_options(p)
@@ -42,19 +46,23 @@ def run(args: argparse.Namespace) -> int:
     warn_if_insecure(args.verify_ssl)
     options = with_profile_settings(args, upload_options(args))
     result = sync(args.source, args.destination, options, comparison=args.compare, delete=args.delete,
-                  progress=progress_sink(args))
+                  progress=progress_sink(args), remember=args.remember)
     bucket = args.destination[len("s3://"):].split("/", 1)[0]
+    if result.state_unavailable:
+        print(f"bulkup: warning: what earlier syncs learned cannot be used ({result.state_unavailable}): "
+              "every object whose size agrees was read with HeadObject", file=sys.stderr)
     if args.dry_run:
         for local, why in result.plan.send:
             print(f"(dry run) upload: {local.path} -> s3://{bucket}/{local.key} ({why})")
         for key in result.plan.delete:
             print(f"(dry run) delete: s3://{bucket}/{key}")
+    warn_skipped(result.skipped)
     _print_outcome(result, bucket, dry=args.dry_run)
     if result.upload is not None:
         report_missing_attributes(result.upload)
     if not result.ok:
         return 1
-    return 2 if result.upload is not None and result.upload.skipped else 0
+    return 2 if result.skipped else 0
 
 
 def _print_outcome(result: SyncResult, bucket: str, dry: bool) -> None:
@@ -63,12 +71,15 @@ def _print_outcome(result: SyncResult, bucket: str, dry: bool) -> None:
     verb = "would send" if dry else "sent"
     line = (f"sync: {verb} {len(plan.send):,} ({new:,} new, {len(plan.send) - new:,} changed), "
             f"{plan.unchanged:,} unchanged")
-    if plan.delete or result.delete_refused:
+    if plan.delete or plan.kept:
         line += f", {'would delete' if dry else 'deleted'} {len(plan.delete if dry else result.deleted):,}"
     if result.excluded:
         line += f", {result.excluded:,} excluded by filters"
+    if result.skipped:
+        line += f", {counted(len(result.skipped), 'entry', 'entries')} skipped"
     print(line, file=sys.stderr)
-    if result.delete_refused:
-        print(f"bulkup: error: --delete: {result.delete_refused}", file=sys.stderr)
+    if plan.kept:
+        kept = ", ".join(f"{why} ({n:,})" for why, n in plan.kept.most_common())
+        print(f"sync: --delete kept {sum(plan.kept.values()):,} objects with no file: {kept}", file=sys.stderr)
     for key, why in result.delete_failed:
         print(f"bulkup: error: could not delete s3://{bucket}/{key}: {why}", file=sys.stderr)

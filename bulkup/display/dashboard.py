@@ -47,8 +47,8 @@ class RichDashboard(ProgressSink):
         super().start(objects, total_bytes)
         self._live.start()
 
-    def finish(self, result: "UploadResult", extra: dict[str, str] | None = None) -> None:
-        super().finish(result, extra)
+    def finish(self, result: "UploadResult", extra: dict[str, str] | None = None, fields: dict | None = None) -> None:
+        super().finish(result, extra, fields)
         self._live.refresh()
         self._live.stop()
         self.console.print(summary_table(result, self.state, extra))

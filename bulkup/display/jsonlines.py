@@ -103,10 +103,10 @@ class JsonLinesProgress(ProgressSink):
         super().worker_lost(worker, why)
         self._emit("worker_lost", worker=worker, reason=why)
 
-    def finish(self, result: "UploadResult", extra: dict | None = None) -> None:
-        super().finish(result, extra)
+    def finish(self, result: "UploadResult", extra: dict | None = None, fields: dict | None = None) -> None:
+        super().finish(result, extra, fields)
         self._totals()
-        self._emit("summary", **result.summary(self.state.peak_rate), **(extra or {}))
+        self._emit("summary", **result.summary(self.state.peak_rate), **(fields or extra or {}))
 
     def _maybe_totals(self) -> None:
         now = time.monotonic()

@@ -46,8 +46,8 @@ class PlainProgress(ProgressSink):
         super().worker_lost(worker, why)
         self._print(f"bulkup: worker {worker} died ({why}); its parts go to the others")
 
-    def finish(self, result: "UploadResult", extra: dict[str, str] | None = None) -> None:
-        super().finish(result, extra)
+    def finish(self, result: "UploadResult", extra: dict[str, str] | None = None, fields: dict | None = None) -> None:
+        super().finish(result, extra, fields)
         self.print_summary(result, self.state, extra)
 
     def print_summary(self, result: "UploadResult", state: ProgressState,

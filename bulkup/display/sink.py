@@ -101,8 +101,9 @@ class ProgressSink:
         with self.lock:
             self.state.worker_lost(worker, why)
 
-    def finish(self, result: "UploadResult", extra: dict[str, str] | None = None) -> None:
-        """The run ended; ``extra`` adds lines to the summary (label -> text)."""
+    def finish(self, result: "UploadResult", extra: dict[str, str] | None = None, fields: dict | None = None) -> None:
+        """The run ended; ``extra`` adds lines to the summary (label -> text), ``fields`` the
+        same as numbers, for displays that are read by programs."""
         with self.lock:
             self.state.tick(time.monotonic())
 

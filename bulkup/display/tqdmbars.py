@@ -65,7 +65,7 @@ class TqdmProgress(ProgressSink):
         super().worker_lost(worker, why)
         tqdm.write(f"bulkup: worker {worker} died ({why}); its parts go to the others", file=self.out)
 
-    def finish(self, result: "UploadResult", extra: dict[str, str] | None = None) -> None:
+    def finish(self, result: "UploadResult", extra: dict[str, str] | None = None, fields: dict | None = None) -> None:
         for key in list(self._bars):
             self._close_bar(key)
         if self._overall is not None:

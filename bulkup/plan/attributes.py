@@ -68,13 +68,6 @@ def tagging(text: str) -> str:
     return urlencode(pairs, quote_via=quote, safe="")
 
 
-def mtime_metadata(mtime_ns: int) -> str:
-    """A file's modification time as rclone stores it (``x-amz-meta-mtime``): seconds since
-    the epoch with nine decimals, exact to the nanosecond."""
-    seconds, nanos = divmod(mtime_ns, 1_000_000_000)
-    return f"{seconds}.{nanos:09d}"
-
-
 def choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ValueError(f"{option} {value!r}: choose from {', '.join(allowed)}")

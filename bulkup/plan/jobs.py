@@ -10,9 +10,9 @@ import mimetypes
 import os
 from dataclasses import dataclass, field
 
-from bulkup.plan.attributes import mtime_metadata
+from bulkup.plan.mtime import format_mtime
 from bulkup.plan.checksums import ChecksumAlgorithm
-from bulkup.plan.sources import SourceFile
+from bulkup.plan.files import SourceFile
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,13 +44,13 @@ class ObjectSettings:
         """The user metadata (x-amz-meta-*) of ``source``'s object."""
         if not self.preserve_mtime or not source.mtime_ns:
             return self.metadata
-        return (*self.metadata, ("mtime", mtime_metadata(source.mtime_ns)))
+        return (*self.metadata, ("mtime", format_mtime(source.mtime_ns)))
 
     def put_headers(self, source: SourceFile) -> tuple[tuple[str, str], ...]:
         """The object's headers on a single PutObject (the checksum is added per request)."""
         headers = (("Content-Type", self.content_type or guess_content_type(source.path)), *self._same_headers)
         if self.preserve_mtime and source.mtime_ns:
-            headers += (("x-amz-meta-mtime", mtime_metadata(source.mtime_ns)),)
+            headers += (("x-amz-meta-mtime", format_mtime(source.mtime_ns)),)
         return headers
 
     @functools.cached_property
