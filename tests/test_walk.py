@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
 
 import bulkup.plan.walk as walk_module
 from bulkup.plan.files import SkipKind

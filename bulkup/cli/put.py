@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from bulkup.api import Planned, planned, stream_source, upload
 from bulkup.cli.common import (add_connection_options, add_filter_options, add_output_options,

@@ -18,7 +18,7 @@ import os
 import re
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bulkup.errors import UsageError
 from bulkup.pools.rayactor import RaySender
