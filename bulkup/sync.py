@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 from bulkup.api import passed_over_lines, upload_files
+from bulkup.control.attributecheck import MTIME_DROPPED
 from bulkup.control.compare import Comparer, SyncPlan
 from bulkup.control.listing import delete_keys, sorted_listing, store_reads
 from bulkup.control.plane import connect
@@ -48,6 +49,7 @@ class SyncResult:
     skipped: list[Skip] = field(default_factory=list)      # tree entries not uploaded
     excluded: int = 0
     state_unavailable: str | None = None                    # why nothing was remembered
+    mtime_dropped: str | None = None                        # the store keeps no x-amz-meta-mtime
 
     @property
     def ok(self) -> bool:
@@ -103,6 +105,7 @@ def _carry_out(result: SyncResult, dest, settings, progress: ProgressSink, contr
     if plan.send:
         with launch_early(settings.pool) as launcher:
             result.upload = upload_files(found, dest, settings, progress, control, launcher, finish=False)
+        _mtime_kept(result)
         if state is not None:
             _remember_written(state, plan, result.upload)
     if plan.delete:
@@ -122,6 +125,16 @@ def _carry_out(result: SyncResult, dest, settings, progress: ProgressSink, contr
         result.upload = UploadResult(skipped=result.skipped, excluded=result.excluded)
     progress.finish(result.upload, {**passed_over_lines(found, result.upload), **summary_lines(result)},
                     summary_fields(result))
+
+
+def _mtime_kept(result: SyncResult) -> None:
+    """A store that drops x-amz-meta-mtime (rclone's server keeps it as the file's time) is no
+    failure of a sync, which then compares with the objects' LastModified: said, not fatal."""
+    upload = result.upload
+    dropped = [line for line in upload.attributes_missing if MTIME_DROPPED in line]
+    if dropped:
+        result.mtime_dropped = dropped[0].removesuffix(" on " + dropped[0].rsplit(" on ", 1)[-1])
+        upload.attributes_missing = [line for line in upload.attributes_missing if line not in dropped]
 
 
 def summary_lines(result: SyncResult) -> dict[str, str]:

@@ -2,6 +2,8 @@
 import json
 import os
 
+import pytest
+
 from conftest import assert_same_bytes, error_line, keys_in, run_bulkup, write_random_file
 from test_errors import _without_root_file_access
 
@@ -191,3 +193,29 @@ def test_an_object_another_writer_replaced_is_read_again_not_taken_from_memory(s
     summary = summary_of(proc)
     assert (summary["objects_read"], summary["objects_uploaded"]) == (1, 1), proc.stderr
     assert_same_bytes(s3, bucket, "t/d4/f4.bin", files["d4/f4.bin"])
+
+
+@pytest.mark.parametrize("store", ["rclone_server", "moto_server"])
+def test_sync_and_delete_on_stores_that_list_and_verify_differently(store, request, tmp_path):
+    server = request.getfixturevalue(store)
+    s3 = server.client()
+    bucket = f"sync-{store.split('_')[0]}"
+    s3.create_bucket(Bucket=bucket)
+    root = tmp_path / "tree"
+    files = tree_of(root, 30)
+    os.makedirs(root / "a-b")                                 # sorts before a/ in S3, after it in a walk
+    files["a-b/x"] = write_random_file(root / "a-b" / "x", 10, seed=1)
+    files["a/x"] = write_random_file(root / "a" / "x", 11, seed=2)
+
+    def run(*args):
+        proc = run_bulkup("sync", str(root), f"s3://{bucket}/t/", "--endpoint-url", server.url,
+                          "--addressing-style", "path", "--progress", "json", *args, env=server.env())
+        assert proc.returncode == 0, proc.stderr
+        return summary_of(proc)
+    assert run()["objects_uploaded"] == 32
+    os.remove(files.pop("d3/f3.bin"))
+    second = run("--delete")
+    assert (second["objects_uploaded"], second["objects_unchanged"], second["objects_deleted"]) == (0, 31, 1)
+    assert keys_in(s3, bucket) == sorted(f"t/{rel}" for rel in files)
+    for rel, path in files.items():
+        assert_same_bytes(s3, bucket, f"t/{rel}", path)

@@ -51,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
     if result.state_unavailable:
         print(f"bulkup: warning: what earlier syncs learned cannot be used ({result.state_unavailable}): "
               "every object whose size agrees was read with HeadObject", file=sys.stderr)
+    if result.mtime_dropped:
+        print(f"bulkup: warning: {result.mtime_dropped}: sync compares files with the objects' "
+              "LastModified there (the AWS CLI's rule)", file=sys.stderr)
     if args.dry_run:
         for local, why in result.plan.send:
             print(f"(dry run) upload: {local.path} -> s3://{bucket}/{local.key} ({why})")

@@ -70,6 +70,9 @@ def check_no_overwrite(client, bucket: str, key_hint: str, where: str) -> None:
             pass
 
 
+MTIME_DROPPED = "--preserve-mtime (no x-amz-meta-mtime)"
+
+
 def confirm_after_run(routes, result, settings: ObjectSettings) -> None:
     """Read one uploaded object's attributes back; note in ``result`` those the store did
     not keep (nothing is read if no attribute beyond the defaults was asked for)."""
@@ -93,7 +96,7 @@ def confirm_attributes(client, bucket: str, key: str, settings: ObjectSettings) 
         if getattr(settings, name) and head.get(param) is None:
             missing.append(f"{ATTRIBUTE_OPTIONS[name]} (HeadObject has no {param})")
     if settings.preserve_mtime and "mtime" not in head.get("Metadata", {}):
-        missing.append("--preserve-mtime (no x-amz-meta-mtime)")
+        missing.append(MTIME_DROPPED)
     for name, read in _READ_BACK.items():
         if getattr(settings, name):
             why = _read_back(client, bucket, key, read)
