@@ -208,7 +208,8 @@ def test_killed_actors_parts_are_sent_by_the_others(s3server, s3, bucket, tmp_pa
     assert_migrated(s3, bucket, files)
     lost = run.events("worker_lost")
     assert lost and all("on node 127.0.0.1#" in e["reason"] for e in lost)
-    assert list(run.nodes.values()).count("node_b") >= 2     # the killed one and its replacement
+    # Whether a replacement actor starts on node_b before the others finish depends on the
+    # machine's speed: not asserted (the outcome is: every object there, each loss reported).
     [summary] = run.events("summary")
     assert summary["objects_uploaded"] == len(files)
 
