@@ -68,7 +68,7 @@ class UploadOptions:
     follow_symlinks: bool = True
     filters: list[tuple[str, str]] = field(default_factory=list)   # ("exclude"|"include", pattern), in order
     dry_run: bool = False
-    max_attempts: int = 5
+    retry_deadline: float = 300.0               # s: how long a request is retried while the store refuses
     tls_max_version: str | None = None          # "1.2" or "1.3"
     min_rate: int = 256 * 1024                  # bytes/s: a request slower than this is cut and retried
     bwlimit: int | None = None                  # bytes/s for the whole run, shared by every connection
@@ -138,7 +138,7 @@ def _send_settings(options: UploadOptions) -> SendSettings:
         min_rate = min(min_rate, options.bwlimit / (workers * connections) / 4)
         start_rate = options.bwlimit / workers / 16       # until the coordinator sets each share
     return SendSettings(engine=options.engine, connections=connections, verify_tls=options.verify_ssl,
-                        max_attempts=options.max_attempts, tls_max_version=options.tls_max_version,
+                        retry_deadline=options.retry_deadline, tls_max_version=options.tls_max_version,
                         min_rate=min_rate, bwlimit=options.bwlimit, start_rate=start_rate)
 
 
@@ -201,6 +201,8 @@ def validate(options: UploadOptions) -> None:
         raise UsageError("--connections must be at least 1")
     if not 0 < options.target_throughput <= 10_000:
         raise UsageError("--target-throughput must be above 0 and at most 10000 (Gbit/s)")
+    if not 0 <= options.retry_deadline <= 7 * 86400:
+        raise UsageError("--retry-deadline must be between 0s and 7d")
     if options.min_rate < 1:
         raise UsageError("--min-rate must be at least 1 byte a second")
     if options.bwlimit is not None and options.bwlimit < 1024:

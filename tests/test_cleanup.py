@@ -4,7 +4,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bulkup.control.cleanup import StaleUpload, abort_uploads, find_stale, format_age, parse_age
+from bulkup.control.cleanup import StaleUpload, abort_uploads, find_stale
+from bulkup.plan.durations import format_age, parse_age
 from bulkup.errors import UsageError
 
 from conftest import error_line, open_uploads, run_bulkup

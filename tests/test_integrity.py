@@ -22,7 +22,7 @@ from conftest import data_uploads, keys_in, open_uploads, write_random_file
 
 def _sender(server) -> PartSender:
     creds = CredentialSet(server.admin.access_key, server.admin.secret_key)
-    config = WorkerConfig(region="us-east-1", credentials=creds, ca_bundle=server.ca_file, max_attempts=1)
+    config = WorkerConfig(region="us-east-1", credentials=creds, ca_bundle=server.ca_file, retry_deadline=0)
     return PartSender(0, config, RequestSigner(creds, "us-east-1"), UserspaceEngine(), lambda n: None)
 
 

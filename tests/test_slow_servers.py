@@ -77,7 +77,7 @@ def flood(sock, done) -> None:
 
 def send_to(server: BadServer, path: str, size: int) -> str:
     creds = CredentialSet("AKIDEXAMPLE", "secret")
-    config = WorkerConfig(region="us-east-1", credentials=creds, max_attempts=1, timeout=1.0,
+    config = WorkerConfig(region="us-east-1", credentials=creds, retry_deadline=0, timeout=1.0,
                           min_rate=1 << 20)
     sender = PartSender(0, config, RequestSigner(creds, "us-east-1"), UserspaceEngine(), lambda n: None)
     task = PartTask(task_id=1, endpoint=BucketEndpoint.from_url(f"{server.url}/b"), key="k",

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 import botocore.exceptions as bex
 
 from bulkup.cli.common import add_connection_options, warn_if_insecure
-from bulkup.control.cleanup import (AGE_HELP, DEFAULT_AGE, StaleUpload, abort_uploads, find_stale,
-                                   format_age, parse_age)
+from bulkup.control.cleanup import DEFAULT_AGE, StaleUpload, abort_uploads, find_stale
+from bulkup.plan.durations import AGE_HELP, format_age, parse_age
 from bulkup.control.plane import connect
 from bulkup.control.s3client import ClientSettings, describe, error_code
 from bulkup.display.text import human_bytes

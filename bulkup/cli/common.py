@@ -13,6 +13,7 @@ from bulkup.display import CHOICES, ProgressSink, make_progress
 from bulkup.errors import BulkupError
 from bulkup.options import DEFAULT_TARGET_GBPS, PER_CONNECTION_GBPS, UploadOptions
 from bulkup.plan.attributes import CANNED_ACLS, LEGAL_HOLD, LOCK_MODES
+from bulkup.plan.durations import parse_age
 from bulkup.plan.files import Skip
 from bulkup.plan.checksums import ALGORITHMS, DEFAULT_ALGORITHM
 from bulkup.plan.parts import parse_rate, parse_size
@@ -81,6 +82,10 @@ def add_upload_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-rate", type=size_arg, default=256 * 1024, metavar="BYTES_PER_S",
                    help="slowest a request may go (default 256KiB): each request's deadline is 60 s "
                    "plus its body at this rate; a slower one is cut and sent again")
+    p.add_argument("--retry-deadline", type=duration_arg, metavar="DURATION", default=argparse.SUPPRESS,
+                   help="how long a request is retried while the store refuses it (SlowDown, 5xx, "
+                   "connections refused or reset), the whole run slowing down meanwhile; an object "
+                   "fails only after this (default 5m; 0s: no retry)")
     p.add_argument("--bwlimit", type=_rate, metavar="RATE",
                    help="bandwidth for the whole run, shared by every worker and connection: "
                    "20MiB/s, 50MB/s, 100Mbit (default: none, or the profile's s3 max_bandwidth)")
@@ -170,7 +175,7 @@ ATTRIBUTE_FLAGS = ("cache_control", "content_encoding", "content_disposition", "
                    "no_overwrite", "preserve_mtime")
 _OPTION_FLAGS = ("endpoint_url", "region", "profile", "addressing_style", "ca_bundle", "verify_ssl",
                  "part_size", "multipart_threshold", "workers", "connections", "target_throughput", "checksum",
-                 "require_verified", "ray_require_tls", "min_rate", "bwlimit", "engine",
+                 "require_verified", "ray_require_tls", "min_rate", "retry_deadline", "bwlimit", "engine",
                  "storage_class", "content_type", "metadata", "sse", "sse_kms_key_id",
                  "tls_max_version", "dry_run", "ray", "filters", "follow_symlinks", "if_size_differ",
                  "if_source_newer", "expected_size", *ATTRIBUTE_FLAGS)
@@ -181,6 +186,14 @@ def _rate(text: str) -> int:
         return parse_rate(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def duration_arg(text: str) -> float:
+    """An argparse type: a duration such as 5m, in seconds."""
+    try:
+        return parse_age(text).total_seconds()
+    except BulkupError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("invalid age", "invalid duration")) from None
 
 
 def size_arg(text: str) -> int:

@@ -27,7 +27,7 @@ class SendSettings:
     engine: str = "auto"                 # auto, or an engine's name
     connections: int = 2                 # per worker
     verify_tls: bool = True
-    max_attempts: int = 5
+    retry_deadline: float = 300.0        # s: a request is retried this long while the store refuses
     tls_max_version: str | None = None
     min_rate: float = 256 * 1024         # bytes/s: the slowest a request may go before it is cut
     bwlimit: float | None = None         # bytes/s for the whole run (None: no limit)
@@ -111,7 +111,7 @@ class ControlPlane:
                             credentials=frozen_credentials(self.session),
                             engine=engine, engine_reason=engine_reason,
                             connections=sending.connections, verify_tls=sending.verify_tls,
-                            ca_bundle=self.settings.ca_bundle, max_attempts=sending.max_attempts,
+                            ca_bundle=self.settings.ca_bundle, retry_deadline=sending.retry_deadline,
                             tls_max_version=sending.tls_max_version, min_rate=sending.min_rate,
                             rate=sending.start_rate, proxy_environment=proxy_environment())
 

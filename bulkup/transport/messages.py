@@ -27,7 +27,7 @@ class WorkerConfig:
     timeout: float = 60.0               # seconds: each send and receive, and a request's base deadline
     min_rate: float = 256 * 1024        # bytes/s: a request's deadline grows with its body at this
     proxy_environment: dict[str, str] = field(default_factory=dict, repr=False)  # the driver's *_proxy
-    max_attempts: int = 5
+    retry_deadline: float = 300.0       # s: a part is retried this long while the store refuses it
     tls_max_version: str | None = None     # "1.2" or "1.3"; None: the best both sides speak
     rate: float | None = None           # bytes/s: this worker's share of --bwlimit (None: no limit)
 

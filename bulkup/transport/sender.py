@@ -54,7 +54,7 @@ class PartSender:
         """
         with FileBody(task.source) as body:
             checksum = self._checksum(task, body)
-            attempt = 0
+            attempt, started = 0, time.monotonic()
             while True:
                 attempt += 1
                 try:
@@ -66,9 +66,10 @@ class PartSender:
                         body.check_unchanged()      # sendfile and splice stop short at a shrunk file
                     if failure.code in DIGEST_CODES:
                         checksum = self._checked_again(task, body, checksum, failure)
-                    if not failure.retryable or attempt >= self.config.max_attempts:
+                    if not failure.retryable or time.monotonic() - started >= self.config.retry_deadline:
                         if attempt > 1:
-                            failure.args = (f"{failure} (after {attempt} attempts)",)
+                            failure.args = (f"{failure} (after {attempt} attempts in "
+                                            f"{time.monotonic() - started:.0f} s)",)
                         raise
                     self.on_retry(task, attempt, str(failure))
                 time.sleep(random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt)))
