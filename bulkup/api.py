@@ -124,7 +124,7 @@ def _upload_stream(name: str, dest: S3Url, settings: RunSettings, progress: Prog
 def _replaceable(found: Collected, dest: S3Url, settings: RunSettings, control: ControlPlane) -> tuple[Collected, int]:
     """The files whose object may be written under --if-size-differ / --if-source-newer, and
     how many objects are kept as they are (the prefix is listed once)."""
-    reads = store_reads(control, control.route(dest.bucket), dest.bucket)
+    reads = store_reads(control, control.route(dest.bucket), dest.bucket, settings.sending.retry_deadline)
     try:
         there = list_prefix(reads, dest.key)
     finally:
@@ -153,7 +153,7 @@ def upload_files(found: Collected, dest: S3Url, settings: RunSettings, progress:
     pool = make_pool(settings.pool, config, tls, launcher)
     events = RunEvents(UploadResult(skipped=found.skipped, excluded=found.excluded, kept_count=kept), progress)
     coordinator = Coordinator({dest.bucket: route}, pool, events, CredentialWatch(control.session, pool),
-                              bwlimit=settings.sending.bwlimit)
+                              bwlimit=settings.sending.bwlimit, retry_deadline=settings.sending.retry_deadline)
     try:
         result = coordinator.run(jobs, len(jobs), None if stream else sum(f.size for f in found.files))
         confirm_after_run({dest.bucket: route}, result, objects)

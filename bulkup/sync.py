@@ -74,7 +74,7 @@ def sync(source: str, destination: str, options: UploadOptions | None = None, co
         raise UsageError(f"{source}: sync needs a directory")
     control = connect(settings.client, session)
     route = control.route(dest.bucket)
-    reads = store_reads(control, route, dest.bucket)
+    reads = store_reads(control, route, dest.bucket, settings.sending.retry_deadline)
     state, why_not = _open_state(route.endpoint.url(""), dest.bucket) if remember else (None, None)
     skips: list[Skip] = []
     selection = Selection(settings.filters)

@@ -47,6 +47,7 @@ class DevServer:
         self.identities = (self.admin, *extra_identities)
         self.ca_file = os.path.join(self.workdir, "ca.pem")
         self._process: subprocess.Popen | None = None
+        self._args: list[str] = []
         self._ports: dict[str, int] = {}
         self._clients: dict[str, object] = {}
         self._session = None
@@ -122,12 +123,31 @@ class DevServer:
                 f"-filer.localSocket={self.workdir}/filer.sock",
                 f"-s3.localSocket={self.workdir}/s3.sock",
                 *(f"-{name}={port}" for name, port in self._ports.items())]
-        log = open(self.log_file, "wb")
-        self._process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+        self._args = args
+        self._launch()
+        return self
+
+    def restart(self) -> None:
+        """Kill the server (SIGKILL, as a crash) and start it again on the same data and
+        ports; back when it answers and takes writes again."""
+        self._kill()
+        self._launch()
+
+    def _launch(self) -> None:
+        log = open(self.log_file, "ab")
+        self._process = subprocess.Popen(self._args, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
         self._wait_ready()
-        return self
+
+    def _kill(self) -> None:
+        if self._process is not None:
+            try:
+                os.killpg(self._process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self._process.wait()
+            self._process = None
 
     def stop(self) -> None:
         if self._process is not None:

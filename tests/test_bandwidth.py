@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from bulkup.control.bandwidth import IDLE_SHARE, BandwidthShare
+from bulkup.control.shares import IDLE_SHARE, RateShares
 from bulkup.transport.messages import NewRate
 from bulkup.transport.throttle import BURST, Throttle
 
@@ -66,6 +66,10 @@ def test_a_new_rate_applies_to_what_follows():
     assert clock.now - start == pytest.approx(2, abs=0.1)
 
 
+def bandwidth_share(rate):
+    return NewRate(bytes_per_second=rate)
+
+
 def busy(pool: FakePool, *indexes: int) -> None:
     for worker in pool.workers:
         worker.in_flight = {1} if worker.index in indexes else set()
@@ -73,7 +77,7 @@ def busy(pool: FakePool, *indexes: int) -> None:
 
 def test_busy_workers_share_what_idle_ones_leave_and_the_rates_add_up_to_the_limit():
     pool = FakePool(4)
-    share = BandwidthShare(100.0, pool)
+    share = RateShares(pool, bandwidth_share, 100.0)
     busy(pool, 0)
     rates = share.rates(pool.workers)
     assert rates[1] == rates[2] == rates[3] == pytest.approx(25 * IDLE_SHARE)
@@ -85,7 +89,7 @@ def test_busy_workers_share_what_idle_ones_leave_and_the_rates_add_up_to_the_lim
 def test_rates_are_sent_when_they_change_only():
     clock = FakeClock()
     pool = FakePool(2)
-    share = BandwidthShare(100.0, pool, clock)
+    share = RateShares(pool, bandwidth_share, 100.0, clock=clock)
     busy(pool, 0, 1)
     share.rebalance(force=True)
     share.rebalance(force=True)

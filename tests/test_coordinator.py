@@ -363,7 +363,7 @@ def test_an_upload_that_cannot_be_aborted_is_named_and_the_others_are_still_abor
     second = a_file(tmp_path, "second.bin", PART + 1)
     pool = FakePool(2, store=s3)
     pool.fail(first.key, 1, message="InvalidAccessKeyId: the access key is not known", fatal=True)
-    s3.answer_error("abort_multipart_upload", "InternalError", key=first.key, times=10)
+    s3.answer_error("abort_multipart_upload", "AccessDenied", key=first.key, times=10)
 
     with pytest.raises(FatalRemoteError) as ended:
         upload(pool, s3, [a_job(first), a_job(second)])

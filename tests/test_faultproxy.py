@@ -283,3 +283,41 @@ def test_an_upstream_refusal_reaches_a_client_awaiting_100_continue(fake_upstrea
         assert answer.startswith(b"HTTP/1.1 403 ") and b"Connection: close" in answer
         assert b" 100 " not in answer
         assert [(r.outcome, r.status) for r in proxy.records] == [("forwarded", 403)]
+
+
+def test_writes_above_the_rate_are_answered_slowdown_and_reads_never(s3server, s3, bucket):
+    with FaultProxy(s3server.http_url, write_rate=20) as proxy:
+        client = proxied_client(s3server, proxy, attempts=1)
+        refused = 0
+        for i in range(60):                          # as fast as one client writes: above 20/s
+            try:
+                client.put_object(Bucket=bucket, Key=f"k{i}", Body=b"x")
+            except botocore.exceptions.ClientError as exc:
+                assert exc.response["Error"]["Code"] == "SlowDown"
+                refused += 1
+        for _ in range(30):
+            client.head_bucket(Bucket=bucket)
+        outcomes = [r.outcome for r in proxy.snapshot()]
+    assert refused > 0 and outcomes.count("slowdown") == refused
+    assert all(r.outcome == "forwarded" for r in proxy.snapshot() if r.method == "HEAD")
+
+
+def test_an_outage_resets_every_request_until_it_ends(s3server, s3, bucket):
+    with FaultProxy(s3server.http_url) as proxy:
+        client = proxied_client(s3server, proxy, attempts=1)
+        client.put_object(Bucket=bucket, Key="before", Body=b"x")
+        proxy.outage(1.0, "reset")
+        with pytest.raises(botocore.exceptions.BotoCoreError):
+            client.put_object(Bucket=bucket, Key="during", Body=b"x")
+        wait_until(lambda: proxy.outage_mode() is None)
+        client.put_object(Bucket=bucket, Key="after", Body=b"x")
+    assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]) == ["after", "before"]
+
+
+def test_a_stall_answers_nothing_until_it_ends_then_the_request_goes_on(s3server, s3, bucket):
+    with FaultProxy(s3server.http_url) as proxy:
+        client = proxied_client(s3server, proxy, attempts=1)
+        proxy.outage(1.5, "stall")
+        client.put_object(Bucket=bucket, Key="late", Body=b"x")
+        assert proxy.outage_mode() is None                  # answered only once it ended
+    assert body_of(s3, bucket, "late") == b"x"

@@ -14,14 +14,15 @@ import os
 import time
 from typing import Iterable
 
-from bulkup.control.bandwidth import BandwidthShare
 from bulkup.control.credentials import CredentialWatch
 from bulkup.control.events import RunEvents
 from bulkup.control.inflight import ObjectUpload
 from bulkup.control.interrupts import interrupts_held
 from bulkup.control.plane import BucketRoute
+from bulkup.control.ratecontrol import RunRate
 from bulkup.control.s3calls import KeyTaken, ObjectFailed, S3Calls
 from bulkup.control.scheduler import Scheduler
+from bulkup.control.shares import RateShares
 from bulkup.control.spool import SpooledPart
 from bulkup.control.verification import verification_label
 from bulkup.errors import FatalRemoteError
@@ -31,8 +32,8 @@ from bulkup.plan.results import ObjectResult, PartRecord, UploadResult
 from bulkup.plan.files import FileIdentity, SourceFile
 from bulkup.pools.base import Pool, Worker, WorkerGone
 from bulkup.transport.filebody import CHANGED, FileRange
-from bulkup.transport.messages import (BytesSent, PartDone, PartError, PartRetrying, PartTask,
-                                       WorkerReady, WorkerStats)
+from bulkup.transport.messages import (BytesSent, NewRate, NewRequestRate, PartDone, PartError, PartRetrying,
+                                       PartTask, WorkerReady, WorkerStats)
 
 RECEIVE_WAIT = 0.5          # seconds to wait for workers' messages per round
 STREAM_WAIT = 0.02          # the same while a stream is read (its next part may be ready)
@@ -53,12 +54,15 @@ class Coordinator:
 
     def __init__(self, routes: dict[str, BucketRoute], pool: Pool, events: RunEvents,
                  credentials: CredentialWatch | None = None, keep_uploads: bool = False,
-                 restart_changed: bool = False, bwlimit: float | None = None) -> None:
+                 restart_changed: bool = False, bwlimit: float | None = None,
+                 retry_deadline: float = 300.0, clock=time.monotonic) -> None:
         self.routes = routes
         self.pool = pool
         self.events = events
         self.result: UploadResult = events.result
-        self.store = S3Calls(routes)
+        self.clock = clock
+        self.rate = RunRate()               # the run's request rate: one for every worker and call
+        self.store = S3Calls(routes, retry_deadline, self._store_throttled)
         self.scheduler = Scheduler(pool, self._plan)
         self.credentials = credentials
         self.keep_uploads = keep_uploads
@@ -67,7 +71,8 @@ class Coordinator:
         self._interrupted_create: ObjectUpload | None = None   # its upload ID never came
         self._streams: list[ObjectUpload] = []      # streams still being read
         self._task_ids = itertools.count(1)
-        self.bandwidth = BandwidthShare(bwlimit, pool) if bwlimit else None
+        self.bandwidth = RateShares(pool, lambda r: NewRate(bytes_per_second=r), bwlimit) if bwlimit else None
+        self.requests = RateShares(pool, lambda r: NewRequestRate(requests_per_second=r), interval=0.2)
 
     # -- the run -----------------------------------------------------------------------
 
@@ -83,6 +88,7 @@ class Coordinator:
             while True:
                 if self.bandwidth:
                     self.bandwidth.rebalance()
+                self._pace_requests()
                 self._feed_streams()
                 self.scheduler.fill()
                 if self.scheduler.finished and not self._streams:
@@ -209,19 +215,23 @@ class Coordinator:
 
     def _create_upload(self, obj: ObjectUpload, part_size: int) -> bool:
         """Open the object's multipart upload and put it on record (whether it opened).
-        Ctrl-C waits for the answer, so that no upload is opened that nothing can abort."""
+        Ctrl-C waits for each attempt's answer, so that no upload is opened that nothing can
+        abort (between attempts, while the store is waited for, it acts at once)."""
         self.events.creating_upload(obj.job, part_size)
-        with interrupts_held():
-            try:
-                obj.upload_id = self.store.create(obj.job)
-            except ObjectFailed as exc:
-                self._fail_object(obj, str(exc))
-                return False
-            except KeyboardInterrupt:   # a second Ctrl-C: the server may have opened one
+
+        def on_record(upload_id: str) -> None:
+            obj.upload_id = upload_id
+            self._open_uploads[upload_id] = obj
+            self.events.upload_created(obj.job, upload_id, part_size)
+        try:
+            self.store.create(obj.job, held=interrupts_held, created=on_record)
+        except ObjectFailed as exc:
+            self._fail_object(obj, str(exc))
+            return False
+        except KeyboardInterrupt:   # a second Ctrl-C: the server may have opened one
+            if obj.upload_id is None:
                 self._interrupted_create = obj
-                raise
-            self._open_uploads[obj.upload_id] = obj
-            self.events.upload_created(obj.job, obj.upload_id, part_size)
+            raise
         return True
 
     # -- finishing objects -----------------------------------------------------------------
@@ -416,12 +426,31 @@ class Coordinator:
         elif isinstance(message, WorkerStats):
             self.events.worker_stats(message)
 
+    # -- the run's request rate ---------------------------------------------------------
+
+    def _store_throttled(self) -> None:
+        """The store refused, failed or could not be reached: the whole run slows down."""
+        now = self.clock()
+        self.events.store_throttled()
+        if self.rate.throttled(now):
+            self.requests.set_limit(self.rate.limit(now))
+            self.requests.rebalance(force=True)
+            self.events.rate_limited(self.requests.limit)
+
+    def _pace_requests(self) -> None:
+        """Let the rate grow back as the store accepts (the workers' shares follow)."""
+        limit = self.rate.limit(self.clock())
+        if limit != self.requests.limit:
+            self.requests.set_limit(limit)
+            self.requests.rebalance()
+
     def _on_last_message(self, worker: Worker, message: object) -> None:
         """A stopping worker's last words: its progress and resource use."""
         if isinstance(message, (BytesSent, WorkerStats, PartRetrying)):
             self._on_message(worker, message)
 
     def _on_part_done(self, worker: Worker, done: PartDone) -> None:
+        self.rate.succeeded(self.clock())
         obj, task = self.scheduler.answered(worker, done.task_id)
         record = PartRecord(key=task.key, part_number=task.part_number, worker=done.worker,
                             pid=done.pid, connection=done.connection,
@@ -461,6 +490,8 @@ class Coordinator:
         return None if what is None else f"{what} changed between its parts"
 
     def _on_part_retrying(self, retrying: PartRetrying) -> None:
+        if retrying.throttled:
+            self._store_throttled()
         entry = self.scheduler.lookup(retrying.task_id)
         if entry is not None:
             task = entry[1]

@@ -123,6 +123,18 @@ class RunEvents:
             listener.object_restarted(job, source, reason)
         self.progress.object_restarted(job.source.key, reason)
 
+    def store_throttled(self) -> None:
+        """The store asked the run to slow down (SlowDown, a 5xx) or could not be reached."""
+        self.result.slowdowns += 1
+        self.progress.store_throttled()
+
+    def rate_limited(self, requests_per_second: float | None) -> None:
+        """The run's request rate was cut to this."""
+        if requests_per_second is not None:
+            lowest = self.result.lowest_rate
+            self.result.lowest_rate = requests_per_second if lowest is None else min(lowest, requests_per_second)
+        self.progress.rate_limited(requests_per_second)
+
     def part_retried(self, worker: int, key: str, part: int | None, attempt: int, reason: str) -> None:
         self.progress.part_retried(worker, key, part, attempt, reason)
 

@@ -37,14 +37,14 @@ class ListingIncomplete(StoreReadError):
     """The prefix could not be listed to the end: nothing may be decided from it."""
 
 
-def store_reads(control: ControlPlane, route: BucketRoute, bucket: str,
+def store_reads(control: ControlPlane, route: BucketRoute, bucket: str, retry_deadline: float = 300.0,
                 connections: int = READ_CONNECTIONS) -> StoreReads:
     """Reads of ``bucket`` on bulkup's own connections, signed with the run's credentials."""
     endpoint = route.endpoint
     settings = ReadSettings(endpoint=endpoint, bucket=bucket,
                             tls=TlsSettings(control.settings.verify_ssl, control.settings.ca_bundle),
                             proxy=proxy_for(endpoint.scheme, endpoint.host, endpoint.port, proxy_environment()),
-                            connections=connections)
+                            connections=connections, retry_deadline=retry_deadline)
     return StoreReads(settings, RequestSigner(frozen_credentials(control.session), endpoint.region))
 
 

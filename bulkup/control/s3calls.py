@@ -1,12 +1,16 @@
 """The coordinator's calls to the store: create, complete and abort multipart uploads, and
 look at an object, each answering in the terms the coordinator acts on.
 
-A failure that no other object can escape (credentials, a missing bucket) raises
-``FatalRemoteError``; one that ends this object alone raises ``ObjectFailed``.
+A store that is busy or restarting (SlowDown, a 5xx, no connection) is asked again until
+the retry deadline, each refusal slowing the whole run (``throttled``). A failure that no
+other object can escape (credentials, a missing bucket) raises ``FatalRemoteError``; one
+that ends this object alone raises ``ObjectFailed``.
 """
 from __future__ import annotations
 
-from typing import Mapping
+import contextlib
+import time
+from typing import Callable, ContextManager, Mapping, TypeVar
 
 import botocore.exceptions as bex
 
@@ -14,7 +18,13 @@ from bulkup.control.plane import BucketRoute
 from bulkup.control.s3client import describe, error_code
 from bulkup.errors import FatalRemoteError
 from bulkup.plan.jobs import UploadJob
-from bulkup.transport.responses import FATAL_CODES
+from bulkup.transport.responses import FATAL_CODES, slows_the_run
+from bulkup.transport.retry import Deadline, pause
+
+T = TypeVar("T")
+LONGEST_PAUSE = 2.0       # s: the coordinator waits in line with everything else it does
+UNREACHABLE = (bex.EndpointConnectionError, bex.ConnectionClosedError, bex.ReadTimeoutError,
+               bex.ConnectTimeoutError)
 
 
 ABORT_ATTEMPTS = 3
@@ -31,15 +41,46 @@ class KeyTaken(Exception):
 class S3Calls:
     """Control-plane calls for the objects of a run, through each bucket's client."""
 
-    def __init__(self, routes: Mapping[str, BucketRoute]) -> None:
+    def __init__(self, routes: Mapping[str, BucketRoute], retry_deadline: float = 300.0,
+                 throttled: Callable[[], None] = lambda: None, sleep: Callable[[float], None] = time.sleep) -> None:
         self.routes = routes
+        self.retry_deadline = retry_deadline
+        self.throttled = throttled
+        self._sleep = sleep
 
-    def create(self, job: UploadJob) -> str:
-        """A new multipart upload for ``job``; its id."""
+    def persist(self, call: Callable[[], T], held: Callable[[], ContextManager] = contextlib.nullcontext) -> T:
+        """``call()``, asked again while the store refuses it as a busy or absent store does,
+        until the retry deadline (then its last error is raised); each attempt runs inside
+        ``held()`` (interrupts held while the store acts), the pauses between them do not."""
+        deadline = Deadline(self.retry_deadline)
+        attempt = 0
+        while True:
+            try:
+                with held():
+                    return call()
+            except bex.ClientError as exc:
+                if not _busy(exc) or deadline.passed:
+                    raise
+            except UNREACHABLE:
+                if deadline.passed:
+                    raise
+            attempt += 1
+            self.throttled()
+            self._sleep(pause(attempt, LONGEST_PAUSE))
+
+    def create(self, job: UploadJob, held: Callable[[], ContextManager] = contextlib.nullcontext,
+               created: Callable[[str], None] = lambda upload_id: None) -> str:
+        """A new multipart upload for ``job``; its id, given to ``created`` within the same
+        ``held()`` as the call that opened it."""
+        client = self._client(job)
+
+        def attempt() -> str:
+            upload_id = client.create_multipart_upload(
+                Bucket=job.bucket, Key=job.source.key, **job.settings.create_params(job.source))["UploadId"]
+            created(upload_id)
+            return upload_id
         try:
-            return self._client(job).create_multipart_upload(
-                Bucket=job.bucket, Key=job.source.key, **job.settings.create_params(job.source)
-            )["UploadId"]
+            return self.persist(attempt, held)
         except bex.ClientError as exc:
             raise _classified(exc) from None
         except bex.BotoCoreError as exc:
@@ -50,10 +91,11 @@ class S3Calls:
         """Complete the upload; the store's answer, or None when it no longer knows it.
         With no-overwrite, only if the key is free (KeyTaken if not)."""
         condition = {"IfNoneMatch": "*"} if job.settings.no_overwrite else {}
+        client = self._client(job)
         try:
-            return self._client(job).complete_multipart_upload(
+            return self.persist(lambda: client.complete_multipart_upload(
                 Bucket=job.bucket, Key=job.source.key, UploadId=upload_id,
-                MultipartUpload={"Parts": parts}, **whole_checksum, **condition)
+                MultipartUpload={"Parts": parts}, **whole_checksum, **condition))
         except bex.ClientError as exc:
             if error_code(exc) == "NoSuchUpload":
                 return None
@@ -65,8 +107,9 @@ class S3Calls:
 
     def delete(self, job: UploadJob) -> None:
         """Remove an object this run wrote that is not the file's bytes (best effort)."""
+        client = self._client(job)
         try:
-            self._client(job).delete_object(Bucket=job.bucket, Key=job.source.key)
+            self.persist(lambda: client.delete_object(Bucket=job.bucket, Key=job.source.key))
         except (bex.ClientError, bex.BotoCoreError):
             pass
 
@@ -79,16 +122,17 @@ class S3Calls:
         where = {"Bucket": job.bucket, "Key": job.source.key, "UploadId": upload_id}
         for _ in range(ABORT_ATTEMPTS):
             for call in (client.abort_multipart_upload, client.list_parts):
-                gone = _gone_after(call, where)
+                gone = _gone_after(lambda: self.persist(lambda: call(**where)))
                 if gone is not None:
                     return gone
         return False
 
     def head(self, job: UploadJob) -> dict | None:
         """The object's HeadObject answer with checksums, None if it cannot be had."""
+        client = self._client(job)
         try:
-            return self._client(job).head_object(Bucket=job.bucket, Key=job.source.key,
-                                                 ChecksumMode="ENABLED")
+            return self.persist(lambda: client.head_object(Bucket=job.bucket, Key=job.source.key,
+                                                           ChecksumMode="ENABLED"))
         except (bex.ClientError, bex.BotoCoreError):
             return None
 
@@ -96,11 +140,17 @@ class S3Calls:
         return self.routes[job.bucket].client
 
 
-def _gone_after(call, params: dict) -> bool | None:
+def _busy(exc: bex.ClientError) -> bool:
+    """Whether the store refused as a busy or restarting one does (SlowDown, a 5xx)."""
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    return slows_the_run(error_code(exc)) or status >= 500 or status == 429
+
+
+def _gone_after(call: Callable[[], object]) -> bool | None:
     """True if ``call`` says the upload is gone (NoSuchUpload), False if the store cannot be
     asked (the caller gives up), None otherwise (it was there when asked)."""
     try:
-        call(**params)
+        call()
     except bex.ClientError as exc:
         return True if error_code(exc) == "NoSuchUpload" else None
     except bex.BotoCoreError:

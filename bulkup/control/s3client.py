@@ -66,7 +66,7 @@ def make_client(session: boto3.Session, settings: ClientSettings, region: str | 
     config = Config(
         # auto: botocore's choice, or the profile's s3 addressing_style
         s3={"addressing_style": settings.addressing_style} if settings.addressing_style != "auto" else None,
-        retries={"mode": "standard", "max_attempts": 5},
+        retries={"mode": "standard", "max_attempts": 3},     # then S3Calls.persist, to the retry deadline
         connect_timeout=10, read_timeout=60,
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",

@@ -16,7 +16,8 @@ from rich.table import Table
 from rich.text import Text
 
 from bulkup.display.sink import ProgressSink
-from bulkup.display.text import (format_seconds, human_bytes, node_rows, notice_line, verification_text,
+from bulkup.display.text import (format_seconds, human_bytes, node_rows, notice_line, slowed_words, throttle_text,
+                                 verification_text,
                                  worker_rows)
 from bulkup.display.state import ProgressState
 
@@ -115,6 +116,9 @@ def _counters(state: ProgressState) -> Text:
     text.append(f"failed {state.objects_failed:,}", style="red" if state.objects_failed else "")
     text.append(f" · retrying {len(state.retrying)} · skipped {state.objects_skipped:,}"
                 f" · retries {state.retries:,}")
+    if state.slowdowns:
+        text.append(" · ")
+        text.append(slowed_words(state.slowdowns, state.request_rate), style="yellow")
     return text
 
 
@@ -176,6 +180,8 @@ def summary_table(result: "UploadResult", state: ProgressState, extra: dict[str,
     table.add_row("throughput", f"{human_bytes(result.rate)}/s average, "
                                 f"{human_bytes(result.peak(state.peak_rate))}/s peak")
     table.add_row("retries", f"{result.retries:,}")
+    if result.slowdowns:
+        table.add_row("slowed down", Text(throttle_text(result), style="yellow"))
     if result.verification:
         style = "yellow" if result.unverified_count else None
         table.add_row("verification", Text(verification_text(result), style=style or ""))

@@ -97,6 +97,16 @@ class ProgressSink:
         with self.lock:
             self.state.object_skipped(key, size)
 
+    def store_throttled(self) -> None:
+        """The store asked the run to slow down, or could not be reached."""
+        with self.lock:
+            self.state.slowdowns += 1
+
+    def rate_limited(self, requests_per_second: float | None) -> None:
+        """The run keeps to this many requests a second (None: no limit)."""
+        with self.lock:
+            self.state.request_rate = requests_per_second
+
     def worker_lost(self, worker: int, why: str) -> None:
         with self.lock:
             self.state.worker_lost(worker, why)

@@ -52,6 +52,8 @@ class ProgressState:
     retries: int = 0
     rate: float = 0.0                 # smoothed bytes per second
     bandwidth_limit: float | None = None    # bytes per second the run keeps to (--bwlimit)
+    slowdowns: int = 0                # the store asked the run to slow down (or was unreachable)
+    request_rate: float | None = None       # requests per second the run keeps to, once slowed
     size_unknown: bool = False        # a stream: bytes and rate, no total, no ETA
     peak_rate: float = 0.0
     retrying: set[tuple[str, int | None]] = field(default_factory=set)

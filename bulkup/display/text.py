@@ -46,7 +46,15 @@ def status_line(state: ProgressState, now: float) -> str:
         parts.append(f"{state.objects_failed} failed")
     if state.retrying:
         parts.append(f"{len(state.retrying)} retrying")
+    if state.slowdowns:
+        parts.append(slowed_words(state.slowdowns, state.request_rate))
     return ", ".join(parts)
+
+
+def slowed_words(slowdowns: int, request_rate: float | None) -> str:
+    """``store said slow down 12 times, at 48 requests/s``."""
+    rate = f", at {request_rate:,.0f} requests/s" if request_rate is not None else ""
+    return f"store said slow down {slowdowns:,} time{'s' * (slowdowns != 1)}{rate}"
 
 
 def summary_lines(result: "UploadResult", state: ProgressState, extra: dict[str, str] | None) -> list[str]:
@@ -56,12 +64,22 @@ def summary_lines(result: "UploadResult", state: ProgressState, extra: dict[str,
              f"{human_bytes(result.peak(state.peak_rate))}/s peak), {result.retries} retries"]
     if result.verification:
         lines.append(f"verification: {verification_text(result)}")
+    if result.slowdowns:
+        lines.append(f"slowed down: {throttle_text(result)}")
     lines += worker_lines(result)
     lines += [f"  {label}: {text}" for label, text in node_rows(result)]
     lines += [f"{label}: {text}" for label, text in (extra or {}).items()]
     if result.failed_count:
         lines.append(f"{result.failed_count} objects failed (each is listed above)")
     return lines
+
+
+def throttle_text(result: "UploadResult") -> str:
+    """How the store pushed back: ``the store asked 37 times (SlowDown, 5xx or no connection);
+    the run went down to 45 requests/s, its requests waited 12.3 s in all``."""
+    lowest = f"; the run went down to {result.lowest_rate:,.1f} requests/s" if result.lowest_rate else ""
+    return (f"the store asked {result.slowdowns:,} time{'s' * (result.slowdowns != 1)} (SlowDown, 5xx or "
+            f"no connection){lowest}, its requests waited {result.held_back:.1f} s in all")
 
 
 def verification_text(result: "UploadResult") -> str:

@@ -143,7 +143,8 @@ def _run(journal: Journal, settings: RunSettings, result: MigrationResult,
         result.upload = UploadResult(record=False)
         events = RunEvents(result.upload, progress, [journal])
         coordinator = Coordinator(routes, pool, events, CredentialWatch(control.session, pool),
-                                  keep_uploads=True, restart_changed=True, bwlimit=settings.sending.bwlimit)
+                                  keep_uploads=True, restart_changed=True, bwlimit=settings.sending.bwlimit,
+                                  retry_deadline=settings.sending.retry_deadline)
         reconciler = Reconciler(lambda b: routes[b].client, lambda b: objects_in[b].checksum, skip_existing)
         coordinator.run(_JobSource(journal, reconciler, objects_in, result, progress), objects, total_bytes)
         confirm_after_run(routes, result.upload, settings.objects)

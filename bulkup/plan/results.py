@@ -69,6 +69,8 @@ class UploadResult:
     parts: list[PartRecord] = field(default_factory=list)
     part_count: int = 0
     retries: int = 0                        # part attempts beyond the first
+    slowdowns: int = 0                      # answers asking the run to slow down (SlowDown, 5xx, no connection)
+    lowest_rate: float | None = None        # requests/s the run was slowed to at most
     engines: dict[int, str] = field(default_factory=dict)
     nodes: dict[int, str] = field(default_factory=dict)     # worker -> node (Ray runs only)
     workers: dict[int, "WorkerStats"] = field(default_factory=dict)
@@ -104,6 +106,11 @@ class UploadResult:
         self.bytes_uploaded += obj.size
         if obj.verification:
             self.verification[obj.verification] = self.verification.get(obj.verification, 0) + 1
+
+    @property
+    def held_back(self) -> float:
+        """Seconds the run's requests waited for the store: paced to its rate, backing off."""
+        return sum(stats.held_back for stats in self.workers.values())
 
     @property
     def unverified_count(self) -> int:
@@ -177,6 +184,8 @@ class UploadResult:
             "rate": round(self.rate),
             "peak_rate": None if peak_rate is None else round(self.peak(peak_rate)),
             "parts": self.part_count, "retries": self.retries,
+            "slowdowns": self.slowdowns, "held_back_seconds": round(self.held_back, 3),
+            "lowest_request_rate": None if self.lowest_rate is None else round(self.lowest_rate, 1),
             "verification": dict(sorted(self.verification.items())),
             "workers": {str(w): {"engine": self.engines.get(w), "paths": paths,
                                  "fallback": self._fallbacks.get(w),

@@ -30,6 +30,7 @@ class WorkerConfig:
     retry_deadline: float = 300.0       # s: a part is retried this long while the store refuses it
     tls_max_version: str | None = None     # "1.2" or "1.3"; None: the best both sides speak
     rate: float | None = None           # bytes/s: this worker's share of --bwlimit (None: no limit)
+    request_rate: float | None = None   # requests/s: its share of the run's rate (None: no limit yet)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,6 +70,14 @@ class NewRate:
     """The worker's share of the run's bandwidth limit, bytes/s (None: no limit)."""
 
     bytes_per_second: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewRequestRate:
+    """The worker's share of the run's request rate, requests/s (None: no limit): the store
+    asked the run to slow down, or lets it speed up again."""
+
+    requests_per_second: float | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,6 +130,7 @@ class PartRetrying:
     task_id: int
     attempt: int            # the attempt that failed
     reason: str
+    throttled: bool = False  # the store asked to slow down, failed or was unreachable: the run slows
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,3 +151,4 @@ class WorkerStats:
     cpu_system: float
     max_rss: int            # bytes, peak resident set since the worker was ready to send
     throttled: float = 0.0  # seconds its connections waited to keep to --bwlimit
+    held_back: float = 0.0  # seconds its requests waited for the store: paced to the run's rate, backing off

@@ -6,13 +6,14 @@ costs about 0.15 ms (a signed head written, the answer's headers read) and a pag
 HEADs go out on ``connections`` connections at once, driven by one ``selectors`` loop: no
 thread per request, no lock. A connection that fails or times out is opened again and its
 request sent again; an answer the store asks to be repeated (5xx, 429, SlowDown) is repeated
-after a growing, jittered pause; every other refusal is one line naming the key.
+after a growing, jittered pause until the retry deadline (``transport.retry``); every
+other refusal is one line naming the key.
 """
 from __future__ import annotations
 
 import collections
 import heapq
-import random
+import itertools
 import selectors
 import ssl
 import time
@@ -26,10 +27,9 @@ from bulkup.transport.objectinfo import HeadAnswer, ListPage, head_answer, list_
 from bulkup.transport.proxy import Proxy
 from bulkup.transport.request import BucketEndpoint, RequestSigner
 from bulkup.transport.responses import error_code_and_message, failure_from_response
+from bulkup.transport.retry import Deadline, pause
 
 MAX_LISTING_PAGE = 64 << 20        # bytes: 1,000 keys of up to 1 KiB each, URL-encoded, with room
-ATTEMPTS = 6
-FIRST_PAUSE, LONGEST_PAUSE = 0.2, 10.0
 _HEAD_STATUS_WORDS = {400: "bad request (wrong region?)", 401: "not authorized", 403: "access denied",
                       301: "the bucket is in another region or endpoint", 405: "method not allowed"}
 
@@ -48,6 +48,7 @@ class ReadSettings:
     proxy: Proxy | None = None
     connections: int = 16
     timeout: float = 60.0
+    retry_deadline: float = 300.0      # s: how long a read is retried while the store refuses it
 
 
 class StoreReads:
@@ -92,9 +93,11 @@ class StoreReads:
     # -- one request at a time (the listing) ----------------------------------------------
 
     def _get(self, target: str, where: str) -> Response:
-        last = ""
-        for attempt in range(ATTEMPTS):
+        last, deadline = "", Deadline(self.settings.retry_deadline)
+        for attempt in itertools.count():
             if attempt:
+                if deadline.passed:
+                    break
                 time.sleep(pause(attempt))
             if self._listing is None:
                 self._listing = self.connection()
@@ -115,7 +118,7 @@ class StoreReads:
             if not failure.retryable:
                 raise StoreReadError(f"cannot list {where} ({failure})")
             last = str(failure)
-        raise StoreReadError(f"cannot list {where} ({last}, after {ATTEMPTS} attempts)")
+        raise StoreReadError(f"cannot list {where} ({last}, for {deadline.elapsed:.0f} s: --retry-deadline)")
 
     # -- shared -----------------------------------------------------------------------------
 
@@ -128,11 +131,6 @@ class StoreReads:
 
     def where(self, key: str) -> str:
         return f"s3://{self.settings.bucket}/{key}"
-
-
-def pause(attempt: int) -> float:
-    """Seconds to wait before attempt ``attempt`` (1, 2, ...): doubling, jittered, capped."""
-    return random.uniform(0.5, 1.0) * min(LONGEST_PAUSE, FIRST_PAUSE * 2 ** (attempt - 1))
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -167,7 +165,7 @@ class _HeadRound:
         while len(idle) < wanted:
             idle.append(reads.connection())
         self.free = [_Slot(conn) for conn in idle[:wanted]]
-        self.last_failure: dict[str, str] = {}
+        self.first_try: dict[str, float] = {}          # key -> when it was first asked
 
     def run(self) -> dict[str, HeadAnswer | None]:
         try:
@@ -194,6 +192,7 @@ class _HeadRound:
 
     def _send(self, slot: _Slot, key: str, attempt: int) -> None:
         slot.key, slot.attempt = key, attempt
+        self.first_try.setdefault(key, time.monotonic())
         conn = slot.conn
         target = self.reads.settings.endpoint.target(key)
         head = self.reads.sign("HEAD", target, {"x-amz-checksum-mode": "ENABLED"})
@@ -276,7 +275,8 @@ class _HeadRound:
 
     def _again(self, slot: _Slot, why: str) -> None:
         attempt = slot.attempt + 1
-        if attempt >= ATTEMPTS:
-            raise StoreReadError(f"HeadObject {self.reads.where(slot.key)} failed "
-                                 f"{ATTEMPTS} times ({why})")
+        tried_for = time.monotonic() - self.first_try[slot.key]
+        if tried_for >= self.reads.settings.retry_deadline:
+            raise StoreReadError(f"HeadObject {self.reads.where(slot.key)} failed for {tried_for:.0f} s "
+                                 f"({why}): --retry-deadline")
         heapq.heappush(self.later, (time.monotonic() + pause(attempt), slot.key, attempt))

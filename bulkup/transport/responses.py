@@ -19,7 +19,12 @@ FATAL_CODES = {
     "PermanentRedirect": "the bucket is in another region or endpoint",
 }
 RETRYABLE_CODES = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable",
-                   "OperationAborted", "Throttling"}
+                   "OperationAborted", "Throttling", "RequestLimitExceeded"}
+# The store is asked too much, or is not (fully) there: the whole run slows down. A failure's
+# code is S3's error code, the HTTP status when there is none, or "connection".
+THROTTLING_CODES = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "Throttling",
+                    "ThrottlingException", "RequestLimitExceeded", "TooManyRequests", "RequestThrottled",
+                    "429", "connection"}
 # The store found the body does not match its checksum: corrupted on the way, most likely.
 # The part is read and checked again, then sent again.
 DIGEST_CODES = {"BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch"}
@@ -47,6 +52,11 @@ def failure_from_response(status: int, body: bytes) -> PartFailed:
     detail = f"{code or 'HTTP ' + str(status)}: {message or 'no message'}"
     retryable = status >= 500 or code in RETRYABLE_CODES or code in DIGEST_CODES or status in (408, 429)
     return PartFailed(detail, retryable=retryable, code=code or str(status))
+
+
+def slows_the_run(code: str) -> bool:
+    """Whether a failure with this code means the store wants fewer requests (or is down)."""
+    return code in THROTTLING_CODES or (code.isdigit() and int(code) >= 500)
 
 
 def clock_skew_words(body: bytes) -> str:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import os
-import random
 import socket
 import ssl
 import time
@@ -22,9 +21,8 @@ from bulkup.transport.messages import PartDone, PartTask, WorkerConfig
 from bulkup.transport.proxy import proxy_for
 from bulkup.transport.request import BucketEndpoint, RequestSigner, upload_target
 from bulkup.transport.responses import DIGEST_CODES, etag_of, failure_from_response
+from bulkup.transport.retry import Deadline, pause
 
-BACKOFF_BASE = 0.2
-BACKOFF_CAP = 10.0
 
 
 class PartSender:
@@ -32,14 +30,18 @@ class PartSender:
 
     def __init__(self, worker: int, config: WorkerConfig, signer: RequestSigner,
                  engine: SendEngine, progress: Callable[[int], None],
-                 on_retry: Callable[[PartTask, int, str], None] | None = None, spread: int = 0) -> None:
+                 on_retry: Callable[[PartTask, int, PartFailed], None] | None = None, spread: int = 0,
+                 pace: Callable[[], None] = lambda: None, backed_off: Callable[[float], None] = lambda s: None
+                 ) -> None:
         self.worker = worker
         self.spread = spread         # which of an endpoint's addresses this sender's connection uses
         self.config = config
         self.signer = signer
         self.engine = engine
         self.progress = progress
-        self.on_retry = on_retry or (lambda task, attempt, reason: None)
+        self.on_retry = on_retry or (lambda task, attempt, failure: None)
+        self.pace = pace                  # waits for the worker's share of the run's request rate
+        self.backed_off = backed_off      # told each pause between attempts
         self.tls = TlsSettings(config.verify_tls, config.ca_bundle, kernel_tls=engine.needs_kernel_tls,
                                max_version=config.tls_max_version)
         self.fallback = UserspaceEngine()
@@ -47,16 +49,18 @@ class PartSender:
         self._fallback_reasons: dict[str, str] = {}     # connection serial -> why not kTLS
 
     def send(self, task: PartTask) -> PartDone:
-        """Send ``task``, retrying transient failures with backoff and full jitter.
+        """Send ``task``, retrying transient failures with backoff and full jitter until the
+        retry deadline; every attempt waits for its turn in the run's request rate.
 
         A body the store finds does not match its checksum (corrupted on the way) is read and
         checked again and sent again; the part fails only if that keeps happening.
         """
         with FileBody(task.source) as body:
             checksum = self._checksum(task, body)
-            attempt, started = 0, time.monotonic()
+            attempt, deadline = 0, Deadline(self.config.retry_deadline)
             while True:
                 attempt += 1
+                self.pace()
                 try:
                     sent = self._attempt(task, body, checksum)
                     body.check_unchanged()
@@ -66,13 +70,18 @@ class PartSender:
                         body.check_unchanged()      # sendfile and splice stop short at a shrunk file
                     if failure.code in DIGEST_CODES:
                         checksum = self._checked_again(task, body, checksum, failure)
-                    if not failure.retryable or time.monotonic() - started >= self.config.retry_deadline:
-                        if attempt > 1:
-                            failure.args = (f"{failure} (after {attempt} attempts in "
-                                            f"{time.monotonic() - started:.0f} s)",)
+                    if failure.retryable and deadline.passed:
+                        failure.args = (f"{failure} (still refused after {deadline.elapsed:.0f} s and {attempt} "
+                                        f"attempts: --retry-deadline {self.config.retry_deadline:g}s)",)
                         raise
-                    self.on_retry(task, attempt, str(failure))
-                time.sleep(random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt)))
+                    if not failure.retryable:
+                        if attempt > 1:
+                            failure.args = (f"{failure} (after {attempt} attempts)",)
+                        raise
+                    self.on_retry(task, attempt, failure)
+                wait = pause(attempt)
+                self.backed_off(wait)
+                time.sleep(wait)
 
     def close(self) -> None:
         for conn in self._connections.values():

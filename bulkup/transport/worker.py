@@ -19,8 +19,9 @@ from typing import Callable
 
 from bulkup.transport.engines import ENGINES, path_label
 from bulkup.errors import PartFailed
-from bulkup.transport.messages import (BytesSent, NewCredentials, NewRate, PartError, PartRetrying, PartTask, WorkerConfig,
-                       WorkerReady, WorkerStart, WorkerStats)
+from bulkup.transport.messages import (BytesSent, NewCredentials, NewRate, NewRequestRate, PartError, PartRetrying,
+                                       PartTask, WorkerConfig, WorkerReady, WorkerStart, WorkerStats)
+from bulkup.transport.responses import slows_the_run
 from bulkup.transport.request import RequestSigner
 from bulkup.transport.throttle import Throttle
 from bulkup.transport.sender import PartSender
@@ -115,15 +116,20 @@ class SendingWorker:
         self.signer = RequestSigner(config.credentials, config.region)
         self._meter = _ProgressMeter()
         self.throttle = Throttle(config.rate)
+        self.requests = Throttle(config.request_rate)     # its share of the run's request rate
+        self._backoff = _Seconds()
         self._tasks: queue.Queue[PartTask | None] = queue.Queue()
 
-        def retrying(task: PartTask, attempt: int, reason: str) -> None:
-            reply(PartRetrying(worker=worker, task_id=task.task_id, attempt=attempt, reason=reason))
+        def retrying(task: PartTask, attempt: int, failure: PartFailed) -> None:
+            throttled = slows_the_run(failure.code)
+            reply(PartRetrying(worker=worker, task_id=task.task_id, attempt=attempt, reason=str(failure),
+                               throttled=throttled))
 
         count = max(1, config.connections)
         self._threads = [threading.Thread(target=_sender_loop, daemon=True, args=(
             PartSender(worker, config, self.signer, self.engine_cls(), self._sent, retrying,
-                       spread=worker * count + i),
+                       spread=worker * count + i, pace=lambda: self.requests.take(1),
+                       backed_off=self._backoff.add),
             self._tasks, reply, idle))
             for i in range(count)]
 
@@ -141,6 +147,8 @@ class SendingWorker:
             self.signer.update(message.credentials)
         elif isinstance(message, NewRate):
             self.throttle.set_rate(message.bytes_per_second)
+        elif isinstance(message, NewRequestRate):
+            self.requests.set_rate(message.requests_per_second)
         else:
             return False
         return True
@@ -161,7 +169,8 @@ class SendingWorker:
         for thread in self._threads:
             thread.join(timeout=5)
         last = self.progress()
-        return ([last] if last else []) + [_own_stats(self.worker, self.throttle.waited)]
+        return ([last] if last else []) + [_own_stats(self.worker, self.throttle.waited,
+                                                      self.requests.waited + self._backoff.total)]
 
 
 def worker_main(worker: int, pipe: Pipe, config: WorkerConfig, tls_endpoint: bool) -> None:
@@ -198,7 +207,19 @@ def _reset_peak_memory() -> None:
         pass
 
 
-def _own_stats(worker: int, throttled: float = 0.0) -> WorkerStats:
+class _Seconds:
+    """A sum of seconds added to from several threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.total = 0.0
+
+    def add(self, seconds: float) -> None:
+        with self._lock:
+            self.total += seconds
+
+
+def _own_stats(worker: int, throttled: float = 0.0, held_back: float = 0.0) -> WorkerStats:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     peak = usage.ru_maxrss * 1024
     try:
@@ -208,7 +229,8 @@ def _own_stats(worker: int, throttled: float = 0.0) -> WorkerStats:
     except (OSError, ValueError, KeyError):
         pass
     return WorkerStats(worker=worker, pid=os.getpid(), cpu_user=usage.ru_utime,
-                       cpu_system=usage.ru_stime, max_rss=peak, throttled=round(throttled, 3))
+                       cpu_system=usage.ru_stime, max_rss=peak, throttled=round(throttled, 3),
+                       held_back=round(held_back, 3))
 
 
 def _read_loop(pipe: Pipe, sending: SendingWorker, outbox: Outbox) -> None:

@@ -1,0 +1,130 @@
+"""Throughput when the store says slow down: bulkup against rclone, the AWS CLI and s5cmd.
+
+1,000 files of 16 KiB (``--quick``: 300) go to the real S3 server (SeaweedFS) through a
+proxy that answers 503 SlowDown to writes above 50 a second (as S3 answers a prefix written
+too fast), each tool at its defaults, in interleaved rounds. Per tool: wall time (medians,
+min-max), the objects stored, the exit status, and the SlowDowns it drew, which the proxy
+counts. Writes bench/results/throttle.md.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # devtools
+
+from tools import PEERS  # noqa: E402
+
+from devtools.faultproxy import FaultProxy  # noqa: E402
+from devtools.s3server import DevServer  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BUCKET = "bench-throttle"
+WRITES_PER_SECOND = 50
+
+
+@dataclass
+class Run:
+    wall: float
+    stored: int
+    slowdowns: int
+    returncode: int
+
+
+def make_files(root: str, count: int) -> str:
+    folder = os.path.join(root, f"throttle-{count}")
+    if not os.path.exists(folder + ".complete"):
+        os.makedirs(folder, exist_ok=True)
+        for i in range(count):
+            with open(os.path.join(folder, f"f{i:05d}.bin"), "wb") as f:
+                f.write(os.urandom(16 * 1024))
+        open(folder + ".complete", "w").close()
+    return folder
+
+
+def commands(server: DevServer, folder: str, prefix: str, cache: str) -> dict[str, tuple[list[str], dict]]:
+    """Each tool's upload of ``folder`` to ``prefix`` through the proxy (``{url}``), at its defaults."""
+    env = {**os.environ, **server.env(), "BULKUP_CACHE_DIR": cache}
+    target = f"s3://{BUCKET}/{prefix}"
+    rclone_env = {**env, "RCLONE_CONFIG": os.devnull, "RCLONE_CONFIG_B_TYPE": "s3",
+                  "RCLONE_CONFIG_B_PROVIDER": "Other", "RCLONE_CONFIG_B_ENDPOINT": "{url}",
+                  "RCLONE_CONFIG_B_ENV_AUTH": "true"}
+    return {
+        "bulkup put": ([sys.executable, "-m", "bulkup", "put", folder, target + "bulkup/", "--endpoint-url", "{url}",
+                        "--progress", "none"], env),
+        "rclone copy": ([os.path.join(PEERS, "rclone"), "copy", folder, f"b:{BUCKET}/{prefix}rclone"], rclone_env),
+        "aws s3 cp --recursive": ([os.path.join(PEERS, "aws"), "s3", "cp", "--recursive", "--only-show-errors",
+                                   folder, target + "aws/", "--endpoint-url", "{url}"], env),
+        "s5cmd cp": ([os.path.join(PEERS, "s5cmd"), "--endpoint-url", "{url}", "cp", folder + "/", target + "s5cmd/"],
+                     env),
+    }
+
+
+def stored(server: DevServer, prefix: str) -> int:
+    pages = server.client().get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+    return sum(len(page.get("Contents", [])) for page in pages)
+
+
+def run_once(server: DevServer, name: str, argv: list[str], env: dict, prefix: str) -> Run:
+    with FaultProxy(server.http_url, write_rate=WRITES_PER_SECOND) as proxy:
+        argv = [a.replace("{url}", proxy.url) for a in argv]
+        env = {k: v.replace("{url}", proxy.url) for k, v in env.items()}
+        started = time.monotonic()
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True)
+        wall = time.monotonic() - started
+        slowdowns = sum(1 for r in proxy.snapshot() if r.outcome == "slowdown")
+    tool_prefix = prefix + name.split()[0] + "/"
+    return Run(wall, stored(server, tool_prefix), slowdowns, proc.returncode)
+
+
+def run(count: int, rounds: int, work: str) -> list[str]:
+    folder = make_files(work, count)
+    cache = tempfile.mkdtemp(prefix="bulkup-bench-cache-")
+    results: dict[str, list[Run]] = {}
+    with DevServer() as server:
+        server.client().create_bucket(Bucket=BUCKET)
+        for round_ in range(rounds):
+            for name, (argv, env) in commands(server, folder, f"r{round_}/", cache).items():
+                got = run_once(server, name, argv, env, f"r{round_}/")
+                results.setdefault(name, []).append(got)
+                print(f"  {name}: {got.wall:.1f} s, {got.stored}/{count} stored, {got.slowdowns} SlowDowns, "
+                      f"exit {got.returncode}", flush=True)
+    return table(count, rounds, results)
+
+
+def table(count: int, rounds: int, results: dict[str, list[Run]]) -> list[str]:
+    base = statistics.median(r.wall for r in results["rclone copy"])
+    lines = [f"### Throttled: {count:,} x 16 KiB, SlowDown above {WRITES_PER_SECOND} writes/s (SeaweedFS; medians "
+             f"of {rounds} interleaved runs, min-max)", "",
+             "| tool | wall | wall / rclone's | objects stored | SlowDowns drawn | exit |", "|---|---|---|---|---|---|"]
+    for name, runs in results.items():
+        walls = [r.wall for r in runs]
+        draws = [r.slowdowns for r in runs]
+        lines.append(f"| {name} | {statistics.median(walls):.1f} s ({min(walls):.1f}-{max(walls):.1f}) "
+                     f"| {statistics.median(walls) / base:.2f}x | {min(r.stored for r in runs):,}/{count:,} (fewest) "
+                     f"| {statistics.median(draws):.0f} ({min(draws)}-{max(draws)}) "
+                     f"| {', '.join(sorted({str(r.returncode) for r in runs}))} |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="300 files, 2 rounds")
+    parser.add_argument("--rounds", type=int)
+    parser.add_argument("--work", default=os.path.join(os.path.dirname(HERE), ".cache", "bench-data"))
+    args = parser.parse_args()
+    lines = run(300 if args.quick else 1000, args.rounds or (2 if args.quick else 3), args.work)
+    print("\n".join(lines))
+    with open(os.path.join(HERE, "results", "throttle.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
