@@ -7,16 +7,19 @@ import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
+import botocore.exceptions as bex
+
 from bulkup.control.coordinator import Coordinator
 from bulkup.control.credentials import CredentialWatch
-from bulkup.control.events import RunEvents
+from bulkup.control.events import EXISTS, RunEvents
 from bulkup.control.listing import list_prefix, store_reads
 from bulkup.control.spool import Spool
 from bulkup.control.plane import ControlPlane, connect
 from bulkup.display.sink import ProgressSink
 from bulkup.display.text import counted
 from bulkup.options import RunSettings, UploadOptions, resolve
-from bulkup.errors import UsageError
+from bulkup.errors import FatalRemoteError, UsageError
+from bulkup.control.s3client import describe, error_code
 from bulkup.plan.jobs import UploadJob, guess_content_type
 from bulkup.plan.parts import choose_part_size
 from bulkup.plan.results import ObjectResult, UploadResult
@@ -103,6 +106,9 @@ def _upload_stream(name: str, dest: S3Url, settings: RunSettings, progress: Prog
         raise UsageError(f"a stream has no name: give the object's key, not the prefix {dest}")
     if settings.pool.ray:
         raise UsageError("a stream is read on this machine: it cannot be sent with --ray")
+    control = connect(settings.client, session)
+    if settings.objects.no_overwrite and _key_taken(control, dest):     # before a byte is read
+        return _left_as_it_was(name, dest, progress)
     part_size = choose_part_size(settings.expected_size or 0, settings.objects.part_size)
     connections = local_workers(settings.pool.workers) * settings.sending.connections
     fd = 0 if name == "-" else os.open(name, os.O_RDONLY)
@@ -113,12 +119,39 @@ def _upload_stream(name: str, dest: S3Url, settings: RunSettings, progress: Prog
     spool.start()
     try:
         with launch_early(settings.pool) as launcher:
-            return upload_files(Collected(files=[source]), dest, settings, progress,
-                                connect(settings.client, session), launcher, stream=spool)
+            return upload_files(Collected(files=[source]), dest, settings, progress, control, launcher,
+                                stream=spool)
     finally:
         spool.close()
         if fd != 0:
             os.close(fd)
+
+
+def _key_taken(control: ControlPlane, dest: S3Url) -> bool:
+    """Whether an object is at ``dest`` (HeadObject); FatalRemoteError if the store cannot say."""
+    client = control.route(dest.bucket).client
+    try:
+        client.head_object(Bucket=dest.bucket, Key=dest.key)
+    except bex.ClientError as exc:
+        if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise FatalRemoteError(f"cannot tell whether {dest} exists ({describe(exc)}): nothing was read "
+                               "from the stream") from None
+    except bex.BotoCoreError as exc:
+        raise FatalRemoteError(f"cannot tell whether {dest} exists ({describe(exc)})") from None
+    return True
+
+
+def _left_as_it_was(name: str, dest: S3Url, progress: ProgressSink) -> UploadResult:
+    """The run's result when --no-overwrite finds the stream's key taken: nothing read or sent."""
+    result = UploadResult()
+    obj = ObjectResult(key=dest.key, path=name, size=0, bucket=dest.bucket, exists=True)
+    result.add_object(obj)
+    result.object_exists(obj)
+    progress.start(1, None)
+    progress.object_skipped(dest.key, 0, EXISTS)
+    progress.finish(result, passed_over_lines(Collected(), result))
+    return result
 
 
 def _replaceable(found: Collected, dest: S3Url, settings: RunSettings, control: ControlPlane) -> tuple[Collected, int]:

@@ -140,3 +140,19 @@ def test_the_coordinator_splices_the_pipe_and_never_reads_it(s3server, s3, bucke
     spliced = [line for line in calls if "splice(0," in line]
     assert len(spliced) >= 6 and not [line for line in calls if " read(0," in line or "]read(0," in line]
     assert sha256_object(s3, bucket, "p.bin") == hashlib.sha256(data).hexdigest()
+
+
+def test_no_overwrite_looks_at_the_key_before_reading_a_byte_of_the_stream(s3server, s3, bucket, tmp_path):
+    s3.put_object(Bucket=bucket, Key="taken.bin", Body=b"theirs")
+    source = tmp_path / "stream.bin"
+    source.write_bytes(os.urandom(20 * MiB))
+    with open(source, "rb") as stdin:                  # the run shares this file offset
+        proc = subprocess.run([sys.executable, "-m", "bulkup", "put", "-", f"s3://{bucket}/taken.bin",
+                               "--no-overwrite", "--endpoint-url", s3server.https_url, "--progress", "json"],
+                              stdin=stdin, env={**os.environ, **s3server.env()}, capture_output=True, timeout=300)
+        read = os.lseek(stdin.fileno(), 0, os.SEEK_CUR)
+    assert proc.returncode == 0, proc.stderr
+    assert summary_of(proc)["objects_existing"] == 1
+    assert read == 0                                   # not a byte was taken from the stream
+    assert s3.get_object(Bucket=bucket, Key="taken.bin")["Body"].read() == b"theirs"
+    assert data_uploads(s3, bucket) == []
