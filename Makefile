@@ -42,11 +42,12 @@ $(PEERS_STAMP): bench/peers-requirements.txt
 
 ## bulkup against boto3 (s3transfer and CRT), the AWS CLI and rclone on a real server, a discard
 ## endpoint (nginx, HTTPS and HTTP) and an emulated slow link, with the floor; sync with nothing
-## changed against rclone, aws-cli and s5cmd; then the
+## changed and uploads to a store that says slow down, against rclone, aws-cli and s5cmd; then the
 ## migration bookkeeping and the progress displays' costs. Writes bench/results/latest.{md,png}.
 bench: $(BENCH_STAMP) $(PEERS_STAMP)
 	$(PY) bench/compare.py
 	$(PY) bench/bench_sync.py
+	$(PY) bench/bench_throttle.py
 	$(PY) bench/bench_migrate.py
 	$(PY) bench/bench_progress.py
 	$(PY) bench/bench_ray.py
@@ -55,6 +56,7 @@ bench: $(BENCH_STAMP) $(PEERS_STAMP)
 bench-quick: $(BENCH_STAMP) $(PEERS_STAMP)
 	$(PY) bench/compare.py --quick
 	$(PY) bench/bench_sync.py --quick
+	$(PY) bench/bench_throttle.py --quick
 
 ## bulkup's kTLS engines inside the emulated kTLS guest kernel (slow: shows they work, not speed).
 bench-guest: $(STAMP) guest-kernel
