@@ -170,7 +170,7 @@ def store_diagnosis(settings: ClientSettings, bucket: str | None) -> dict:
         if not buckets:
             raise UsageError("the store lists no bucket to ask in: give one (bulkup doctor ... s3://bucket)")
         bucket = buckets[0]["Name"]
-    route = control.ask_store(bucket, "", get_algorithm(DEFAULT_ALGORITHM))
+    route = control.ask_store(bucket, "", get_algorithm(DEFAULT_ALGORITHM), remembered=False)   # ask now
     checks = route.checks
     auto = choose_checksum(AUTO, checks)
     return {"where": checks.where, "bucket": bucket, "error": checks.error or None,

@@ -1,17 +1,22 @@
-"""`bulkup cleanup`: stale multipart uploads are listed, and aborted only with --yes."""
+"""`bulkup cleanup`: stale multipart uploads and the objects bulkup's probes left are listed,
+and removed only with --yes."""
+import json
 import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bulkup.control.cleanup import StaleUpload, abort_uploads, find_stale
+from bulkup.control.cleanup import StaleUpload, abort_uploads, find_probe_objects, find_stale
 from bulkup.plan.durations import format_age, parse_age
 from bulkup.errors import UsageError
 
-from conftest import error_line, open_uploads, run_bulkup
+from conftest import error_line, keys_in, open_uploads, run_bulkup
 
 LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)\s+(\S+(?: \S+)?)\s+(\d+) parts?\s+"
                   r"(\d+(?:\.\d)? (?:B|KiB|MiB|GiB|TiB))\s+(s3://\S+)\s+(\S+)$")
+PROBE_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)\s+(\S+(?: \S+)?)\s+(probe object|delete marker)\s+"
+                        r"(\d+(?:\.\d)? (?:B|KiB|MiB|GiB|TiB))\s+(s3://\S+)\s+(\S+)$")
+PROBE = "data/f.bin.bulkup-probe-0123456789ab"        # the form of a probe's key
 
 
 def start_upload(s3, bucket: str, key: str, part_sizes: tuple[int, ...] = ()) -> str:
@@ -101,6 +106,61 @@ def test_wrong_credentials_are_one_error_line_without_the_secret(s3server, bucke
     assert "not-the-secret-42" not in proc.stderr
 
 
+def test_probe_objects_left_behind_are_listed_with_their_age_and_deleted_with_yes(s3server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key=PROBE, Body=b"")
+    s3.put_object(Bucket=bucket, Key="data/.bulkup-probe-notes.txt", Body=b"a user's")
+    upload_id = start_upload(s3, bucket, "data/a.bin", (100,))
+    proc = cleanup(s3server, f"s3://{bucket}/data/", "--older-than", "0s")
+    assert proc.returncode == 0, proc.stderr
+    upload_line, probe_line = proc.stdout.splitlines()
+    assert LINE.match(upload_line).group(6) == upload_id
+    written, age, kind, size, url, version = PROBE_LINE.match(probe_line).groups()
+    assert (kind, size, url, version) == ("probe object", "0 B", f"s3://{bucket}/{PROBE}", "-")
+    assert re.fullmatch(r"\d+s|\d+m \d+s", age)
+    assert proc.stderr.splitlines() == [
+        "1 stale multipart upload (100 B held); run again with --yes to abort it",
+        "1 leftover probe object (0 B); run again with --yes to delete it"]
+    assert keys_in(s3, bucket) == ["data/.bulkup-probe-notes.txt", PROBE]
+
+    proc = cleanup(s3server, f"s3://{bucket}/data/", "--older-than", "0s", "--yes")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == ["aborted 1 stale multipart upload (100 B freed)",
+                                        "deleted 1 leftover probe object"]
+    assert keys_in(s3, bucket) == ["data/.bulkup-probe-notes.txt"] and open_ids(s3, bucket) == set()
+
+
+def test_every_version_of_a_probe_object_on_a_versioned_bucket_is_deleted(s3server, s3, bucket):
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket=bucket, Key=PROBE, Body=b"")
+    s3.delete_object(Bucket=bucket, Key=PROBE)                  # an older bulkup: a delete marker
+    s3.put_object(Bucket=bucket, Key=PROBE, Body=b"")
+    proc = cleanup(s3server, f"s3://{bucket}/", "--older-than", "0s", "--yes")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(PROBE_LINE.match(line).group(3) for line in proc.stdout.splitlines()) == [
+        "delete marker", "probe object", "probe object"]
+    assert proc.stderr.splitlines() == ["deleted 3 leftover probe objects"]
+    listed = s3.list_object_versions(Bucket=bucket)
+    assert listed.get("Versions", []) == [] and listed.get("DeleteMarkers", []) == []
+
+
+def test_a_bucket_whose_objects_cannot_be_listed_still_has_its_uploads_aborted_with_one_warning(s3server, s3,
+                                                                                               bucket):
+    upload_id = start_upload(s3, bucket, "data/a.bin")
+    deny = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Principal": "*", "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
+        "Resource": f"arn:aws:s3:::{bucket}"}]}
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(deny))
+    try:
+        proc = cleanup(s3server, f"s3://{bucket}/", "--older-than", "0s", "--yes")
+    finally:
+        s3.delete_bucket_policy(Bucket=bucket)
+    assert proc.returncode == 0, proc.stderr
+    assert set(listed(proc)) == {upload_id} and open_ids(s3, bucket) == set()
+    warning, summary = proc.stderr.splitlines()
+    assert warning.startswith(f"bulkup: warning: could not look for probe objects under s3://{bucket}/: ")
+    assert "AccessDenied" in warning and summary == "aborted 1 stale multipart upload (0 B freed)"
+
+
 # -- the core, against the real server ----------------------------------------------------
 
 def test_age_counts_from_the_servers_initiated_time(s3, bucket):
@@ -143,6 +203,17 @@ def test_abort_counts_unknown_uploads_as_gone_and_reports_failures(s3server, s3,
     upload, reason = failures[0]
     assert upload == denied and reason.startswith("AccessDenied") and "\n" not in reason
     assert open_ids(s3, bucket) == {denied.upload_id}
+
+
+def test_a_probes_leftover_is_stale_after_an_hour_whatever_longer_age_is_asked(s3, bucket):
+    probe_upload = start_upload(s3, bucket, PROBE)
+    start_upload(s3, bucket, "data/f.bin.bulkup-probe-notes")          # a user's: only after 7 days
+    s3.put_object(Bucket=bucket, Key=PROBE, Body=b"")
+    written = s3.head_object(Bucket=bucket, Key=PROBE)["LastModified"]
+    later = written + timedelta(hours=1, minutes=5)
+    assert [u.upload_id for u in find_stale(s3, bucket, "", timedelta(days=7), now=later)] == [probe_upload]
+    assert [p.key for p in find_probe_objects(s3, bucket, "", timedelta(days=7), now=later)] == [PROBE]
+    assert list(find_probe_objects(s3, bucket, "", timedelta(days=7), now=written + timedelta(minutes=55))) == []
 
 
 # -- ages ------------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ from bulkup.doctor import checks, diagnosis, render
 from bulkup.kernel import ktls
 from bulkup.transport.engines import choose_engine
 
-from conftest import run_bulkup
+from conftest import run_bulkup, write_random_file
+from devtools.faultproxy import FaultProxy, is_probe
 
 
 def test_doctor_json_names_the_engine_for_each_scheme_with_a_reason():
@@ -66,3 +67,15 @@ def test_liburing_is_required_on_linux_only():
     assert uring[0].marker.evaluate({"sys_platform": "linux"})
     assert not uring[0].marker.evaluate({"sys_platform": "darwin"})
     assert not uring[0].marker.evaluate({"sys_platform": "win32"})
+
+
+def test_doctor_asks_the_store_even_when_a_run_remembered_its_answer(s3server, bucket, tmp_path):
+    env = {**s3server.env(), "BULKUP_CACHE_DIR": str(tmp_path / "cache")}
+    path = write_random_file(tmp_path / "f.bin", 1000)
+    with FaultProxy(s3server.http_url) as proxy:
+        assert run_bulkup("put", path, f"s3://{bucket}/", "--endpoint-url", proxy.url, env=env).returncode == 0
+        before = sum(is_probe(r.target) for r in proxy.records)
+        proc = run_bulkup("doctor", "--endpoint-url", proxy.url, f"s3://{bucket}", env=env)
+        asked = sum(is_probe(r.target) for r in proxy.records) - before
+    assert proc.returncode == 0, proc.stderr
+    assert asked > 0 and "crc64nvme: verified" in proc.stdout

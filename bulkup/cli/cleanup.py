@@ -1,4 +1,5 @@
-"""``bulkup cleanup``: list (and with ``--yes`` abort) stale multipart uploads."""
+"""``bulkup cleanup``: list (and with ``--yes`` remove) stale multipart uploads and the objects
+bulkup's probes left behind."""
 from __future__ import annotations
 
 import argparse
@@ -9,31 +10,36 @@ from datetime import datetime, timedelta, timezone
 import botocore.exceptions as bex
 
 from bulkup.cli.common import add_connection_options, warn_if_insecure
-from bulkup.control.cleanup import DEFAULT_AGE, StaleUpload, abort_uploads, find_stale
+from bulkup.control.cleanup import (DEFAULT_AGE, ProbeObject, StaleUpload, abort_uploads, delete_probe_objects,
+                                    find_probe_objects, find_stale)
 from bulkup.plan.durations import AGE_HELP, format_age, parse_age
 from bulkup.control.plane import connect
 from bulkup.control.s3client import ClientSettings, describe, error_code
 from bulkup.display.text import human_bytes
 from bulkup.errors import FatalRemoteError, UsageError
-from bulkup.plan.s3url import parse_s3_url
+from bulkup.plan.s3url import S3Url, parse_s3_url
 
 
 def add_parser(commands) -> None:
     """Register ``bulkup cleanup`` on the CLI's subparsers."""
     parser = commands.add_parser(
-        "cleanup", help="list or abort stale multipart uploads",
+        "cleanup", help="list or remove stale multipart uploads and leftover probe objects",
         description="List the multipart uploads under s3://bucket/prefix initiated longer ago "
-        "than --older-than, with the parts and bytes each holds on the server; with --yes, "
-        "abort them (their parts are deleted). Without --yes nothing is changed.")
+        "than --older-than, with the parts and bytes each holds on the server, and the objects "
+        "bulkup's probes left there (a store refused their delete, or the run was killed); with "
+        "--yes, abort and delete them. Without --yes nothing is changed.")
     parser.add_argument("target", metavar="s3://bucket[/prefix]",
                         help="bucket and key prefix (a plain string prefix: s3://b/logs also "
                         "matches logs2/...; end it with / to mean a folder)")
     parser.add_argument("--older-than", metavar="AGE", default=DEFAULT_AGE,
                         help=f"only uploads initiated longer ago than AGE: {AGE_HELP}; 0s means "
                         f"all of them (default {DEFAULT_AGE}). Uploads still running elsewhere "
-                        "count too: pick an age longer than any migration in progress")
+                        "count too: pick an age longer than any migration in progress. bulkup's "
+                        "own probe uploads and objects (keys ending in .bulkup-probe- and 12 hex "
+                        "digits) live seconds: they count once older than an hour, or AGE if shorter")
     parser.add_argument("--yes", action="store_true",
-                        help="abort the uploads listed (default: only list them)")
+                        help="abort the uploads and delete the probe objects listed (default: "
+                        "only list them)")
     add_connection_options(parser)
     parser.set_defaults(func=run)
 
@@ -43,27 +49,58 @@ def run(args: argparse.Namespace) -> int:
     older_than = _older_than(args.older_than)
     target = parse_s3_url(args.target)
     client = _client(args, target.bucket)
-    where, age_text = str(target), args.older_than.strip()
-    found: list[StaleUpload] = []
     now = datetime.now(timezone.utc)
+    try:
+        uploads = _listed_uploads(client, target, older_than, now)
+        probes = _listed_probes(client, target, older_than, now)
+    except KeyboardInterrupt:
+        print("bulkup: interrupted: nothing was aborted", file=sys.stderr)
+        return 130
+    if not uploads and not probes:
+        print(f"no multipart uploads under {target} older than {args.older_than.strip()}", file=sys.stderr)
+        return 0
+    if not args.yes:
+        _say_found(uploads, probes)
+        return 0
+    status = _abort_all(client, target.bucket, uploads) if uploads else 0
+    if status == 130 or not probes:
+        return status
+    return max(status, _delete_all(client, target.bucket, probes))
+
+
+def _listed_uploads(client, target: S3Url, older_than: timedelta, now: datetime) -> list[StaleUpload]:
+    """The stale uploads, each printed as it is found (one-line errors)."""
+    found: list[StaleUpload] = []
     try:
         for upload in find_stale(client, target.bucket, target.key, older_than, now):
             found.append(upload)
             print(_line(target.bucket, upload, now), flush=True)
     except (bex.ClientError, bex.BotoCoreError) as exc:
         raise FatalRemoteError(_remote_error(exc, target.bucket)) from None
-    except KeyboardInterrupt:
-        print("bulkup: interrupted: nothing was aborted", file=sys.stderr)
-        return 130
-    if not found:
-        print(f"no multipart uploads under {where} older than {age_text}", file=sys.stderr)
-        return 0
-    held = sum(u.size for u in found)
-    if not args.yes:
-        print(f"{_count(len(found))} ({human_bytes(held)} held); run again with --yes to abort "
-              f"{'it' if len(found) == 1 else 'them'}", file=sys.stderr)
-        return 0
-    return _abort_all(client, target.bucket, found)
+    return found
+
+
+def _listed_probes(client, target: S3Url, older_than: timedelta, now: datetime) -> list[ProbeObject]:
+    """The probe objects left, each printed as it is found; a store that will not list the
+    objects is one warning line (the uploads were still looked at)."""
+    found: list[ProbeObject] = []
+    try:
+        for probe in find_probe_objects(client, target.bucket, target.key, older_than, now):
+            found.append(probe)
+            print(_probe_line(target.bucket, probe, now), flush=True)
+    except (bex.ClientError, bex.BotoCoreError) as exc:
+        print(f"bulkup: warning: could not look for probe objects under {target}: {describe(exc)}",
+              file=sys.stderr)
+    return found
+
+
+def _say_found(uploads: list[StaleUpload], probes: list[ProbeObject]) -> None:
+    if uploads:
+        print(f"{_count(len(uploads))} ({human_bytes(sum(u.size for u in uploads))} held); run again with "
+              f"--yes to abort {'it' if len(uploads) == 1 else 'them'}", file=sys.stderr)
+    if probes:
+        print(f"{_probe_count(len(probes))} ({human_bytes(sum(p.size for p in probes))}); run again with "
+              f"--yes to delete {'it' if len(probes) == 1 else 'them'}", file=sys.stderr)
 
 
 def _abort_all(client, bucket: str, found: list[StaleUpload]) -> int:
@@ -83,6 +120,25 @@ def _abort_all(client, bucket: str, found: list[StaleUpload]) -> int:
     for upload, reason in failures:
         print(f"bulkup: error: could not abort s3://{bucket}/{_shown(upload.key)} "
               f"(upload {upload.upload_id}): {reason}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _delete_all(client, bucket: str, found: list[ProbeObject]) -> int:
+    deleted = 0
+    failures: list[tuple[ProbeObject, str]] = []
+    try:
+        for probe in found:       # one at a time, so an interruption can say how far it got
+            done, failed = delete_probe_objects(client, bucket, [probe])
+            deleted += done
+            failures += failed
+    except KeyboardInterrupt:
+        print(f"bulkup: interrupted: deleted {deleted} of {_probe_count(len(found))}", file=sys.stderr)
+        return 130
+    print(f"deleted {_probe_count(deleted)}", file=sys.stderr)
+    for probe, reason in failures:
+        version = f" (version {probe.version_id})" if probe.version_id else ""
+        print(f"bulkup: error: could not delete s3://{bucket}/{_shown(probe.key)}{version}: {reason}",
+              file=sys.stderr)
     return 1 if failures else 0
 
 
@@ -110,8 +166,20 @@ def _line(bucket: str, upload: StaleUpload, now: datetime) -> str:
             f"{human_bytes(upload.size):>10}  s3://{bucket}/{_shown(upload.key)}  {upload.upload_id}")
 
 
+def _probe_line(bucket: str, probe: ProbeObject, now: datetime) -> str:
+    """Like an upload's line: written, age, what it is, bytes, where, and its version (or -)."""
+    written = probe.modified.strftime("%Y-%m-%dT%H:%M:%SZ")
+    kind = "delete marker" if probe.delete_marker else "probe object"
+    return (f"{written}  {format_age(now - probe.modified):>8}  {kind:>11}  {human_bytes(probe.size):>10}  "
+            f"s3://{bucket}/{_shown(probe.key)}  {probe.version_id or '-'}")
+
+
 def _count(n: int) -> str:
     return f"{n} stale multipart upload{'' if n == 1 else 's'}"
+
+
+def _probe_count(n: int) -> str:
+    return f"{n} leftover probe object{'' if n == 1 else 's'}"
 
 
 def _shown(key: str) -> str:
@@ -123,5 +191,3 @@ def _remote_error(exc: BaseException, bucket: str) -> str:
     if isinstance(exc, bex.ClientError) and error_code(exc) == "NoSuchBucket":
         return f"bucket {bucket!r} does not exist"
     return describe(exc)
-
-

@@ -5,27 +5,36 @@ A store that refuses an attribute (Object Lock on a bucket without it, ACLs on a
 enforces its owner, tags without the permission, an unknown storage class) would refuse
 every object the same way. One CreateMultipartUpload with all of them, aborted at once,
 finds that out; if it is refused, one per attribute names the one at fault, and the run ends
-with one line before anything is sent. Probe keys carry ``PROBE_MARK`` like the checksum
-probe's, so ``bulkup cleanup`` finds one a killed run left.
+with one line before anything is sent. Each probe has a key of its own (``probekeys``) and
+aborts only the upload it made, so ``bulkup cleanup`` finds one a killed run left.
 
 A store may also take an attribute and drop it (rclone's server accepts tags and Object Lock
 and keeps neither, and ignores If-None-Match). ``--no-overwrite`` is asked before anything
-is sent: a probe object written twice, the second time conditionally, must be refused (the
-probe object is deleted at once). The others are read back from one uploaded object after
-the run (``confirm_attributes``); what is missing is named.
+is sent: a probe object written twice, the second time conditionally, must be refused. The
+probe object is deleted at once, each version written (a versioned bucket keeps no trace);
+one the store will not delete is named in a warning, for ``bulkup cleanup``. The store's
+answer is remembered for a day per endpoint and bucket (``storeanswers``), so most runs write
+no probe object at all. The others are read back from one uploaded object after the run
+(``confirm_attributes``); what is missing is named.
 """
 from __future__ import annotations
 
-import secrets
+import logging
 
 import botocore.exceptions as bex
 
+from bulkup.control.cleanup import clear_stale_probe_objects
+from bulkup.control.probekeys import new_probe_key
 from bulkup.control.s3client import describe, error_code
-from bulkup.control.verification import PROBE_MARK
+from bulkup.control.storeanswers import recall, remember
 from bulkup.errors import FatalRemoteError
 from bulkup.plan.jobs import ATTRIBUTE_OPTIONS, ObjectSettings, attribute_params
+from bulkup.transport.responses import FATAL_CODES
 
 LOCK = ("object_lock_mode", "object_lock_retain_until", "object_lock_legal_hold")
+NO_OVERWRITE = "no-overwrite"           # the question, as the store's answer is remembered
+KEPT, IGNORED = "kept", "ignored"       # what the store did with If-None-Match: *
+log = logging.getLogger("bulkup")
 
 
 class AttributeRefused(FatalRemoteError):
@@ -48,26 +57,65 @@ def check_attributes(client, bucket: str, key_hint: str, settings: ObjectSetting
 
 
 def check_no_overwrite(client, bucket: str, key_hint: str, where: str) -> None:
-    """AttributeRefused if the store writes over an object despite If-None-Match: *."""
-    key = f"{key_hint}{PROBE_MARK}{secrets.token_hex(6)}"
-    try:
-        client.put_object(Bucket=bucket, Key=key, Body=b"")
-        try:
-            client.put_object(Bucket=bucket, Key=key, Body=b"", IfNoneMatch="*")
-        except bex.ClientError as exc:
-            if error_code(exc) == "PreconditionFailed":
-                return
-            raise AttributeRefused(f"the store at {where} cannot tell whether a key is taken "
-                                   f"({describe(exc)}): --no-overwrite cannot be kept; nothing was sent") from None
+    """AttributeRefused if the store writes over an object despite If-None-Match: * (as it
+    answered within the last day, else asked now with a probe object)."""
+    condition = _recalled_condition(where, bucket)
+    if condition is None:
+        condition = _probe_condition(client, bucket, key_hint, where)
+        if condition is not None:
+            remember(NO_OVERWRITE, where, bucket, {"condition": condition})
+    if condition == IGNORED:
         raise AttributeRefused(f"the store at {where} ignores If-None-Match (a conditional write over an "
                                "object succeeded): --no-overwrite cannot be kept; nothing was sent")
+
+
+def _recalled_condition(where: str, bucket: str) -> str | None:
+    answer = recall(NO_OVERWRITE, where, bucket)
+    condition = answer.get("condition") if answer is not None else None
+    return condition if condition in (KEPT, IGNORED) else None
+
+
+def _probe_condition(client, bucket: str, key_hint: str, where: str) -> str | None:
+    """KEPT or IGNORED, from a probe object written twice (the second time conditionally);
+    None if the store could not be asked (not the condition's fault: the run will say)."""
+    clear_stale_probe_objects(client, bucket, key_hint)
+    key = new_probe_key(key_hint)
+    try:
+        versions = [client.put_object(Bucket=bucket, Key=key, Body=b"").get("VersionId")]
+    except (bex.ClientError, bex.BotoCoreError) as exc:
+        if isinstance(exc, bex.ClientError) and error_code(exc) in FATAL_CODES:
+            raise FatalRemoteError(describe(exc)) from None     # it could not upload either
+        return None
+    try:
+        versions.append(client.put_object(Bucket=bucket, Key=key, Body=b"", IfNoneMatch="*").get("VersionId"))
+        return IGNORED
+    except bex.ClientError as exc:
+        if error_code(exc) == "PreconditionFailed":
+            return KEPT
+        raise AttributeRefused(f"the store at {where} cannot tell whether a key is taken "
+                               f"({describe(exc)}): --no-overwrite cannot be kept; nothing was sent") from None
     except bex.BotoCoreError:
-        return                  # not the condition's fault: the run will say what is wrong
+        return None
     finally:
+        _delete_probe_object(client, bucket, key, versions)
+
+
+def _delete_probe_object(client, bucket: str, key: str, versions: list[str | None]) -> None:
+    """Delete each version the probe wrote (the key itself where the bucket keeps none); one
+    warning line if the store refuses."""
+    for version in dict.fromkeys(v for v in versions if v) or [None]:
         try:
-            client.delete_object(Bucket=bucket, Key=key)
-        except (bex.ClientError, bex.BotoCoreError):
-            pass
+            client.delete_object(Bucket=bucket, Key=key, **({"VersionId": version} if version else {}))
+        except (bex.ClientError, bex.BotoCoreError) as exc:
+            url = f"s3://{bucket}/{_shown(key)}"
+            log.warning("could not delete the probe object %s (%s); remove it with: bulkup cleanup %s "
+                        "--older-than 0s --yes", url, describe(exc), url)
+            return
+
+
+def _shown(key: str) -> str:
+    """A key safe to print on one line (control characters escaped)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in key)
 
 
 MTIME_DROPPED = "--preserve-mtime (no x-amz-meta-mtime)"
@@ -139,7 +187,7 @@ def _accepted(client, bucket: str, key_hint: str, params: dict) -> bool:
 def _refusal(client, bucket: str, key_hint: str, params: dict) -> str | None:
     """Why the store refuses a multipart upload with ``params`` (None: it took it; the upload
     is aborted at once)."""
-    key = f"{key_hint}{PROBE_MARK}{secrets.token_hex(6)}"
+    key = new_probe_key(key_hint)
     try:
         upload_id = client.create_multipart_upload(Bucket=bucket, Key=key, **params)["UploadId"]
     except bex.ClientError as exc:

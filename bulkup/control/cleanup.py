@@ -1,9 +1,15 @@
-"""Stale multipart uploads: finding them (age, parts, bytes held) and aborting them.
+"""What runs leave on the store, found and removed: stale multipart uploads, and the objects of
+bulkup's own probes that could not be deleted.
 
 An interrupted or failed migration can leave multipart uploads open on the server; their
 parts are stored (and billed) until the upload is completed or aborted. This lists the
 uploads under a prefix that were initiated longer ago than a given age, with the parts and
 bytes each holds, and aborts them when asked to.
+
+A probe (see ``probekeys``) deletes what it wrote at once, but a store may refuse the delete
+(a policy, Object Lock) or the run may be killed first. Such leftovers are listed and
+deleted here too, every version of them on a versioned bucket. A probe lives seconds, so
+its leftovers count as stale after ``STALE_AFTER`` even when the age asked for is longer.
 """
 from __future__ import annotations
 
@@ -13,9 +19,11 @@ from datetime import datetime, timedelta, timezone
 
 import botocore.exceptions as bex
 
+from bulkup.control.probekeys import PROBE_MARK, STALE_AFTER, is_probe_key
 from bulkup.control.s3client import describe, error_code
 
 DEFAULT_AGE = "7d"
+_GONE = {"NoSuchKey", "NoSuchVersion"}
 
 
 @dataclass(frozen=True)
@@ -29,9 +37,21 @@ class StaleUpload:
     size: int                   # bytes of those parts, as the server lists them
 
 
+@dataclass(frozen=True)
+class ProbeObject:
+    """One version of an object a probe left behind (or its delete marker)."""
+
+    key: str
+    version_id: str | None      # None: the bucket keeps no versions of it
+    modified: datetime          # timezone-aware, UTC
+    size: int
+    delete_marker: bool = False
+
+
 def find_stale(client, bucket: str, prefix: str, older_than: timedelta,
                now: datetime | None = None) -> Iterator[StaleUpload]:
-    """The multipart uploads under ``prefix`` initiated more than ``older_than`` before ``now``.
+    """The multipart uploads under ``prefix`` initiated more than ``older_than`` before ``now``
+    (a probe's: more than ``STALE_AFTER``, if that is shorter).
 
     A zero age selects every upload under the prefix (even one whose initiation time is
     ahead of this machine's clock). Parts and bytes come from ListParts; an upload that
@@ -39,12 +59,11 @@ def find_stale(client, bucket: str, prefix: str, older_than: timedelta,
     propagate.
     """
     now = _utc(now or datetime.now(timezone.utc))
-    cutoff = now - older_than
     pages = client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix)
     for page in pages:
         for upload in page.get("Uploads", []):
             initiated = _utc(upload["Initiated"])
-            if older_than > timedelta(0) and initiated >= cutoff:
+            if not _old_enough(upload["Key"], initiated, older_than, now):
                 continue
             try:
                 parts, size = _parts_held(client, bucket, upload["Key"], upload["UploadId"])
@@ -53,6 +72,13 @@ def find_stale(client, bucket: str, prefix: str, older_than: timedelta,
                     continue
                 raise
             yield StaleUpload(upload["Key"], upload["UploadId"], initiated, parts, size)
+
+
+def _old_enough(key: str, created: datetime, older_than: timedelta, now: datetime) -> bool:
+    if older_than <= timedelta(0):
+        return True
+    age = min(older_than, STALE_AFTER) if is_probe_key(key) else older_than
+    return created < now - age
 
 
 def _parts_held(client, bucket: str, key: str, upload_id: str) -> tuple[int, int]:
@@ -92,6 +118,95 @@ def abort_uploads(client, bucket: str,
             continue
         aborted += 1
     return aborted, failures
+
+
+def find_probe_objects(client, bucket: str, prefix: str, older_than: timedelta,
+                       now: datetime | None = None) -> Iterator[ProbeObject]:
+    """The versions (delete markers included) of probe objects under ``prefix`` written more
+    than ``older_than`` (at most ``STALE_AFTER``) before ``now``; a zero age selects all.
+
+    Every object under the prefix is listed to find them (probes sit next to any key).
+    A store that lists no versions (or not to this identity) is listed plainly; other
+    botocore errors propagate.
+    """
+    now = _utc(now or datetime.now(timezone.utc))
+    for found in _probe_versions(client, bucket, prefix):
+        if _old_enough(found.key, found.modified, older_than, now):
+            yield found
+
+
+def _probe_versions(client, bucket: str, prefix: str) -> Iterator[ProbeObject]:
+    pages = client.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix)
+    listed = False
+    try:
+        for page in pages:
+            listed = True
+            for entry in page.get("Versions", []):
+                if is_probe_key(entry["Key"]):
+                    yield _probe_object(entry, marker=False)
+            for entry in page.get("DeleteMarkers", []):
+                if is_probe_key(entry["Key"]):
+                    yield _probe_object(entry, marker=True)
+    except bex.ClientError as exc:
+        if listed or error_code(exc) not in ("NotImplemented", "MethodNotAllowed", "AccessDenied"):
+            raise
+        yield from _probe_latest(client, bucket, prefix)
+
+
+def _probe_latest(client, bucket: str, prefix: str) -> Iterator[ProbeObject]:
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for entry in page.get("Contents", []):
+            if is_probe_key(entry["Key"]):
+                yield _probe_object(entry, marker=False)
+
+
+def _probe_object(entry: dict, marker: bool) -> ProbeObject:
+    version = entry.get("VersionId")
+    if version == "null" and not marker:
+        version = None          # the object itself: a plain delete removes it
+    return ProbeObject(entry["Key"], version, _utc(entry["LastModified"]), entry.get("Size", 0), marker)
+
+
+def delete_probe_objects(client, bucket: str,
+                         objects: Iterable[ProbeObject]) -> tuple[int, list[tuple[ProbeObject, str]]]:
+    """Delete each version; return how many are gone and the failures with one-line reasons
+    (a version already gone counts as gone)."""
+    deleted = 0
+    failures: list[tuple[ProbeObject, str]] = []
+    for found in objects:
+        version = {"VersionId": found.version_id} if found.version_id else {}
+        try:
+            client.delete_object(Bucket=bucket, Key=found.key, **version)
+        except bex.ClientError as exc:
+            if error_code(exc) not in _GONE:
+                failures.append((found, describe(exc)))
+                continue
+        except bex.BotoCoreError as exc:
+            failures.append((found, describe(exc)))
+            continue
+        deleted += 1
+    return deleted, failures
+
+
+def clear_stale_probe_uploads(client, bucket: str, key_hint: str, now: datetime | None = None) -> None:
+    """Abort the uploads earlier runs' probes left next to ``key_hint`` (only a probe's, only
+    stale ones); a store that refuses is left as it is (``bulkup cleanup`` reports them)."""
+    try:
+        stale = [u for u in find_stale(client, bucket, key_hint + PROBE_MARK, STALE_AFTER, now)
+                 if is_probe_key(u.key)]
+        abort_uploads(client, bucket, stale)
+    except (bex.ClientError, bex.BotoCoreError):
+        pass
+
+
+def clear_stale_probe_objects(client, bucket: str, key_hint: str, now: datetime | None = None) -> None:
+    """Delete the objects earlier runs' probes left next to ``key_hint`` (only a probe's, only
+    stale ones); a store that refuses is left as it is (``bulkup cleanup`` reports them)."""
+    try:
+        delete_probe_objects(client, bucket, list(find_probe_objects(client, bucket, key_hint + PROBE_MARK,
+                                                                     STALE_AFTER, now)))
+    except (bex.ClientError, bex.BotoCoreError):
+        pass
 
 
 def _utc(moment: datetime) -> datetime:

@@ -69,12 +69,14 @@ class ControlPlane:
             self.routes[bucket] = BucketRoute(client, dataclasses.replace(endpoint, region=client.meta.region_name))
         return self.routes[bucket]
 
-    def ask_store(self, bucket: str, key_hint: str, algorithm: ChecksumAlgorithm) -> BucketRoute:
-        """The bucket's route, with what its store verifies (asked once per bucket)."""
+    def ask_store(self, bucket: str, key_hint: str, algorithm: ChecksumAlgorithm,
+                  remembered: bool = True) -> BucketRoute:
+        """The bucket's route, with what its store verifies (asked once per bucket; with
+        ``remembered``, as it answered within the last day if it did)."""
         route = self.route(bucket)
         if route.checks is None:
             where = f"{route.endpoint.host}:{route.endpoint.port}"
-            checks = probe_store(route.client, bucket, key_hint, algorithm, where)
+            checks = probe_store(route.client, bucket, key_hint, algorithm, where, remembered=remembered)
             route = self.routes[bucket] = dataclasses.replace(route, checks=checks)
         return route
 

@@ -1,30 +1,38 @@
 """What a store verifies, asked of the store itself, and which checksum a run sends.
 
 A store that ignores a checksum looks exactly like one that checked it when the upload
-succeeds, so bulkup asks, once per bucket and run, with a throwaway multipart upload that
-is aborted at once (no object is ever created): a part with the right flexible checksum
-(does the store echo it?), one with a wrong one (does it refuse it?), and one with a wrong
-``Content-MD5`` (does it refuse that?). AWS S3 echoes what it verified; stores that do not
-echo did not verify, whatever they stored.
+succeeds, so bulkup asks, with a throwaway multipart upload that is aborted at once (no
+object is ever created): a part with the right flexible checksum (does the store echo it?),
+one with a wrong one (does it refuse it?), and one with a wrong ``Content-MD5`` (does it
+refuse that?). AWS S3 echoes what it verified; stores that do not echo did not verify,
+whatever they stored.
+
+The probe's key is its own (``probekeys``): it aborts only the upload it made, so runs that
+probe one prefix at once do not disturb each other, nor a user's upload. A complete answer is
+remembered for a day per endpoint and bucket (``storeanswers``): most runs ask nothing, and
+say the same about their checksum whether the answer was remembered or just given.
 """
 from __future__ import annotations
 
 import base64
 import enum
 import hashlib
-import secrets
+import logging
 from dataclasses import dataclass
 
 import botocore.exceptions as bex
 
+from bulkup.control.cleanup import clear_stale_probe_uploads
+from bulkup.control.probekeys import PROBE_MARK, new_probe_key   # PROBE_MARK: also importable from here
 from bulkup.control.s3client import describe, error_code
+from bulkup.control.storeanswers import recall, remember
 from bulkup.errors import FatalRemoteError
 from bulkup.plan.checksums import ChecksumAlgorithm, get_algorithm
 from bulkup.transport.responses import DIGEST_CODES, FATAL_CODES
 
 PROBE_BODY = b"bulkup asks which checksums this store verifies\n"
-PROBE_MARK = ".bulkup-probe-"      # in the probe's key: bulkup cleanup and tests know it by this
 AUTO = "auto"
+log = logging.getLogger("bulkup")
 
 
 class Support(enum.Enum):
@@ -75,13 +83,28 @@ class ChecksumChoice:
     warning: bool
 
 
-def probe_store(client, bucket: str, key_hint: str, algorithm: ChecksumAlgorithm, where: str) -> StoreChecks:
-    """Ask the store what it verifies (see the module's docstring); never leaves an object."""
-    key = f"{key_hint}{PROBE_MARK}{secrets.token_hex(6)}"
+def probe_store(client, bucket: str, key_hint: str, algorithm: ChecksumAlgorithm, where: str, *,
+                remembered: bool = True) -> StoreChecks:
+    """What the store verifies: as it answered within the last day (``remembered``), else
+    asked now (see the module's docstring); a complete answer is remembered. Never leaves an
+    object."""
+    question = f"checksums {algorithm.name}"
+    known = _recalled(question, where, bucket, algorithm) if remembered else None
+    if known is not None:
+        return known
+    checks = _ask(client, bucket, key_hint, algorithm, where)
+    if not checks.error:
+        remember(question, where, bucket, _answer(checks))
+    return checks
+
+
+def _ask(client, bucket: str, key_hint: str, algorithm: ChecksumAlgorithm, where: str) -> StoreChecks:
+    """The probe itself: one multipart upload of its own, aborted at once."""
+    key = new_probe_key(key_hint)
     found = {"flexible": Support.UNKNOWN, "md5": Support.UNKNOWN, "etag_is_md5": False}
     upload_id = None
     try:
-        _abort_leftovers(client, bucket, f"{key_hint}{PROBE_MARK}")
+        clear_stale_probe_uploads(client, bucket, key_hint)
         upload_id, found["flexible"] = _create(client, bucket, key, algorithm)
         if found["flexible"] is Support.UNKNOWN:
             found["flexible"], found["etag_is_md5"] = _right_flexible(client, bucket, key, upload_id, algorithm)
@@ -102,18 +125,24 @@ def probe_store(client, bucket: str, key_hint: str, algorithm: ChecksumAlgorithm
     return StoreChecks(where=where, algorithm=algorithm.name, **found)
 
 
-def _abort_leftovers(client, bucket: str, prefix: str) -> None:
-    """Abort probe uploads an earlier run left (killed while asking: a few ms' window)."""
+def _answer(checks: StoreChecks) -> dict:
+    """``checks`` as plain data to remember (the address and algorithm are in the question)."""
+    return {"flexible": checks.flexible.name, "md5": checks.md5.name, "etag_is_md5": checks.etag_is_md5}
+
+
+def _recalled(question: str, where: str, bucket: str, algorithm: ChecksumAlgorithm) -> StoreChecks | None:
+    """The remembered answer as StoreChecks (None: none, or not one bulkup can read)."""
+    answer = recall(question, where, bucket)
+    if answer is None:
+        return None
     try:
-        uploads = client.list_multipart_uploads(Bucket=bucket, Prefix=prefix).get("Uploads", [])
-    except (bex.ClientError, bex.BotoCoreError):
-        return          # some stores cannot list uploads: nothing to do
-    for upload in uploads:
-        if PROBE_MARK in upload.get("Key", ""):
-            try:
-                client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
-            except (bex.ClientError, bex.BotoCoreError):
-                pass
+        checks = StoreChecks(where=where, algorithm=algorithm.name, flexible=Support[answer["flexible"]],
+                             md5=Support[answer["md5"]], etag_is_md5=answer["etag_is_md5"] is True)
+    except (KeyError, TypeError):
+        log.debug("store answers: what %s verifies cannot be read: asking it", where)
+        return None
+    log.debug("checksums: what %s verifies (bucket %s) as it answered within the last day", where, bucket)
+    return checks
 
 
 def _create(client, bucket: str, key: str, algorithm: ChecksumAlgorithm) -> tuple[str, Support]:
