@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from typing import Callable
 
 from bulkup.control.plane import SendSettings
 from bulkup.control.s3client import ClientSettings
@@ -18,7 +19,7 @@ from bulkup.plan import attributes
 from bulkup.plan.filters import NO_FILTERS, Filters
 from bulkup.plan.checksums import DEFAULT_ALGORITHM, get_algorithm
 from bulkup.plan.jobs import ObjectSettings
-from bulkup.plan.parts import MAX_PART_SIZE, MIN_PART_SIZE
+from bulkup.plan.parts import MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_SIZE, MIN_PART_SIZE
 from bulkup.pools.base import PoolSettings, local_workers
 from bulkup.transport.engines import ENGINES
 
@@ -165,6 +166,10 @@ def _check_attributes(options: UploadOptions) -> None:
         _attributes(options)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    except OverflowError:               # a date that moves past year 9999 in UTC
+        dates = {"--expires": options.expires, "--object-lock-retain-until": options.object_lock_retain_until}
+        given = ", ".join(f"{name} {value!r}" for name, value in dates.items() if value)
+        raise UsageError(f"{given}: out of range (dates end at 9999-12-31 UTC)") from None
     if bool(options.object_lock_mode) != bool(options.object_lock_retain_until):
         raise UsageError("--object-lock-mode and --object-lock-retain-until go together (S3 takes "
                          "a retention as both)")
@@ -174,6 +179,34 @@ def _check_attributes(options: UploadOptions) -> None:
                          "--checksum none cannot be used with --object-lock-*")
     if options.preserve_mtime and "mtime" in {k.lower() for k in options.metadata}:
         raise UsageError("--preserve-mtime writes x-amz-meta-mtime: do not also give --metadata mtime=...")
+
+
+# The numbers a run takes: option, whole number or not, whether a value is in range, and the
+# line that says so. None is allowed where it is the option's default (not given).
+_NUMBERS: tuple[tuple[str, bool, Callable[[float], bool], str], ...] = (
+    ("part_size", True, lambda n: MIN_PART_SIZE <= n <= MAX_PART_SIZE, "--part-size must be between 5 MiB and 5 GiB"),
+    ("multipart_threshold", True, lambda n: 0 <= n <= MAX_SIZE, "--multipart-threshold must be 0 bytes or more"),
+    ("expected_size", True, lambda n: 0 <= n <= MAX_OBJECT_SIZE,
+     "--expected-size must be between 0 bytes and 48.8 TiB (S3's largest object)"),
+    ("workers", True, lambda n: 1 <= n <= MAX_SIZE, "--workers must be at least 1"),
+    ("connections", True, lambda n: 1 <= n <= MAX_SIZE, "--connections must be at least 1"),
+    ("target_throughput", False, lambda n: 0 < n <= 10_000,
+     "--target-throughput must be above 0 and at most 10000 (Gbit/s)"),
+    ("retry_deadline", False, lambda n: 0 <= n <= 7 * 86400, "--retry-deadline must be between 0s and 7d"),
+    ("min_rate", False, lambda n: 1 <= n <= MAX_SIZE, "--min-rate must be at least 1 byte a second"),
+    ("bwlimit", False, lambda n: 1024 <= n <= MAX_SIZE, "--bwlimit must be at least 1 KiB/s"),
+)
+
+
+def _check_numbers(options: UploadOptions) -> None:
+    """UsageError for the first number that is not one (NaN included) or out of its range."""
+    for name, whole, in_range, line in _NUMBERS:
+        value = getattr(options, name)
+        if value is None and UploadOptions.__dataclass_fields__[name].default is None:
+            continue
+        number = isinstance(value, int) or (not whole and isinstance(value, float))
+        if isinstance(value, bool) or not number or not in_range(value):
+            raise UsageError(f"{line}, not {value!r}")
 
 
 def resolve_filters(rules: list[tuple[str, str]]) -> Filters:
@@ -193,20 +226,7 @@ def validate(options: UploadOptions) -> None:
             get_algorithm(options.checksum)
         except ValueError as exc:
             raise UsageError(str(exc).replace("(choose from ", "(choose from auto, ")) from None
-    if options.part_size is not None and not MIN_PART_SIZE <= options.part_size <= MAX_PART_SIZE:
-        raise UsageError("part size must be between 5 MiB and 5 GiB")
-    if options.workers is not None and options.workers < 1:
-        raise UsageError("--workers must be at least 1")
-    if options.connections is not None and options.connections < 1:
-        raise UsageError("--connections must be at least 1")
-    if not 0 < options.target_throughput <= 10_000:
-        raise UsageError("--target-throughput must be above 0 and at most 10000 (Gbit/s)")
-    if not 0 <= options.retry_deadline <= 7 * 86400:
-        raise UsageError("--retry-deadline must be between 0s and 7d")
-    if options.min_rate < 1:
-        raise UsageError("--min-rate must be at least 1 byte a second")
-    if options.bwlimit is not None and options.bwlimit < 1024:
-        raise UsageError("--bwlimit must be at least 1 KiB/s")
+    _check_numbers(options)
     if options.tls_max_version not in (None, "1.2", "1.3"):
         raise UsageError("--tls-max-version must be 1.2 or 1.3")
     if options.addressing_style not in ("auto", "path", "virtual"):
@@ -216,5 +236,9 @@ def validate(options: UploadOptions) -> None:
     for key, value in options.metadata.items():
         if not key or not (key + value).isascii() or not (key + value).isprintable():
             raise UsageError(f"metadata {key}={value!r}: keys and values must be printable ASCII")
+    for name in ("content_type", "storage_class"):           # sent as headers
+        value = getattr(options, name)
+        if value is not None and not (value.isascii() and value.isprintable()):
+            raise UsageError(f"--{name.replace('_', '-')} {value!r}: must be printable ASCII")
     if options.engine != "auto" and options.engine not in ENGINES:
         raise UsageError(f"unknown engine {options.engine!r} (choose from auto, {', '.join(ENGINES)})")

@@ -7,11 +7,13 @@ import pytest
 
 import bulkup.migrate.journal as journal_module
 from bulkup.errors import UsageError
-from bulkup.migrate.journal import SCHEMA_VERSION, DuplicateDestination, Journal, ObjectState
+from bulkup.migrate.journal import SCHEMA_VERSION, DuplicateDestination, Journal, JournalUnwritable, ObjectState
 from bulkup.plan.checksums import get_algorithm
 from bulkup.plan.jobs import ObjectSettings, UploadJob
 from bulkup.plan.results import ObjectResult
 from bulkup.plan.files import FileIdentity, SourceFile
+
+from test_bad_input_journal import fill, mounted_tmpfs
 
 MiB = 1 << 20
 SETTINGS = ObjectSettings(checksum=get_algorithm("crc64nvme"))
@@ -338,3 +340,42 @@ def test_a_file_that_is_not_a_journal_is_refused_with_one_line(tmp_path):
         Journal.open(str(path))
 
     assert "not a bulkup journal" in str(refused.value) and "\n" not in str(refused.value)
+
+
+# -- a journal that cannot be written ------------------------------------------------------------
+
+
+def test_a_journal_under_a_file_is_refused_naming_it_and_what_to_do(tmp_path):
+    (tmp_path / "notes.txt").write_text("a file\n")
+    path = str(tmp_path / "notes.txt" / "m.journal")
+
+    with pytest.raises(UsageError) as refused:
+        Journal.open(path, run=True)
+
+    assert str(refused.value) == (f"cannot create the journal ({path}): a part of its path is a file, not a "
+                                  "directory: put it in a directory you can write to (bulkup migrate --journal PATH)")
+
+
+def test_a_commit_on_a_full_disk_fails_in_one_line_and_keeps_every_step_committed_before(tmp_path):
+    with mounted_tmpfs(tmp_path / "disk") as disk:
+        path = str(disk / "m.journal")
+        journal = Journal.open(path, run=True)
+        load(journal, line(1), line(2), line(3))
+        journal.creating_upload(job_for(1), 8 * MiB)
+        journal.flush()
+        filler = fill(disk)
+        journal.creating_upload(job_for(2), 8 * MiB)
+        journal.upload_created(job_for(2), "up-2", 8 * MiB)
+
+        with pytest.raises(JournalUnwritable) as refused:
+            journal.flush()
+        journal.mark_skipped(3, "already there")        # later steps are not written either
+        journal.close()
+        filler.unlink()
+
+        assert str(refused.value) == (f"cannot write the journal ({path}): no space left on its disk: free "
+                                      "space on its disk, then run the same command again")
+        again = Journal.open(path)
+        assert [(o.id, o.state) for o in again.unfinished()] == [
+            (1, ObjectState.CREATING), (2, ObjectState.PENDING), (3, ObjectState.PENDING)]
+        again.close()

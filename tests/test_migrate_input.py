@@ -129,3 +129,21 @@ def test_lines_pinned_to_a_node_warn_that_this_machine_reads_them_without_ray(s3
     assert proc.returncode == 0, proc.stderr
     assert "bulkup: warning: " in proc.stderr and "m.jsonl: 1 of its lines name a node" in proc.stderr
     assert keys_in(s3, bucket) == ["k0", "k1"]
+
+
+def test_a_number_out_of_range_is_a_bad_line_named_by_number(s3server, s3, bucket, tmp_path):
+    lines = good_lines(tmp_path, bucket)
+    huge = json.dumps(lines[1])[:-1] + ', "size": 1e400}'         # JSON's number that is infinity
+    line = error_line(migrate(s3server, write_manifest(tmp_path / "m.jsonl", [lines[0], huge, lines[2]])))
+    assert "m.jsonl:2: size must be a whole number, not inf" in line and "nothing was uploaded" in line
+    assert keys_in(s3, bucket) == []
+
+
+def test_a_line_that_is_not_utf8_is_skipped_with_the_others_uploaded(s3server, s3, bucket, tmp_path):
+    lines = good_lines(tmp_path, bucket, 2)
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_bytes(json.dumps(lines[0]).encode() + b'\n{"source": "caf\xe9"}\n' + json.dumps(lines[1]).encode())
+    proc = migrate(s3server, str(manifest), "--skip-bad-lines")
+    assert proc.returncode == 0, proc.stderr
+    assert "bulkup: warning: skipped bad line " + f"{manifest}:2: not UTF-8 text" in proc.stderr
+    assert keys_in(s3, bucket) == ["k0", "k1"]

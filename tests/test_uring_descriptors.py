@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-import bulkup.transport.sender
+import bulkup.transport.retry
 from bulkup.plan.parts import MiB
 from bulkup.transport.engines.uring import UringEngine
 from bulkup.plan.files import FileIdentity
@@ -35,7 +35,7 @@ def kernel_objects() -> int:
 
 
 def test_uring_engine_descriptors_stay_flat_across_forced_reconnects(s3server, bucket, tmp_path, monkeypatch):
-    monkeypatch.setattr(bulkup.transport.sender, "BACKOFF_BASE", 0.001)    # retry at once
+    monkeypatch.setattr(bulkup.transport.retry, "FIRST_PAUSE", 0.001)     # retry at once
     path = write_random_file(tmp_path / "f.bin", MiB)
     creds = CredentialSet(s3server.admin.access_key, s3server.admin.secret_key)
     config = WorkerConfig(region="us-east-1", credentials=creds, retry_deadline=120)

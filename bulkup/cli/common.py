@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
+import re
 import sys
 from typing import Iterable
+from urllib.parse import urlsplit
 
 from bulkup.awsconfig import SETTINGS, apply_s3_settings, read_s3_settings
 from bulkup.control.verification import AUTO
@@ -47,7 +50,7 @@ def warn_skipped(skipped: Iterable[Skip]) -> None:
 
 
 def add_connection_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--endpoint-url", help="S3-compatible endpoint (default: AWS)")
+    p.add_argument("--endpoint-url", type=endpoint_arg, help="S3-compatible endpoint (default: AWS)")
     p.add_argument("--region")
     p.add_argument("--profile")
     p.add_argument("--addressing-style", choices=["auto", "path", "virtual"],
@@ -65,7 +68,7 @@ def add_upload_options(p: argparse.ArgumentParser) -> None:
                    "grown as needed to stay within 10,000 parts)")
     p.add_argument("--multipart-threshold", type=size_arg,
                    help="files above this go as multipart uploads (default: the part size)")
-    p.add_argument("--workers", type=int, help="worker processes (default: one per core; "
+    p.add_argument("--workers", type=count_arg, help="worker processes (default: one per core; "
                    "with --ray: per node, default one per CPU of each node)")
     p.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
                    help="send from the nodes of a Ray cluster (ADDRESS, default: RAY_ADDRESS or "
@@ -73,13 +76,13 @@ def add_upload_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ray-require-tls", action="store_true",
                    help="with --ray: refuse a cluster that runs without TLS (RAY_USE_TLS), whose other "
                    "nodes would receive the credentials in clear")
-    p.add_argument("--connections", type=int,
+    p.add_argument("--connections", type=count_arg,
                    help="connections per worker (default: sized from --target-throughput)")
-    p.add_argument("--target-throughput", type=float, default=DEFAULT_TARGET_GBPS, metavar="GBPS",
+    p.add_argument("--target-throughput", type=gbps_arg, default=DEFAULT_TARGET_GBPS, metavar="GBPS",
                    help=f"Gbit/s the run should reach (default {DEFAULT_TARGET_GBPS:g}, as the AWS CRT): "
                    f"S3 serves each connection roughly {PER_CONNECTION_GBPS:g} Gbit/s, so this sizes the "
                    "connections, spread over every address the endpoint's name resolves to")
-    p.add_argument("--min-rate", type=size_arg, default=256 * 1024, metavar="BYTES_PER_S",
+    p.add_argument("--min-rate", type=_rate, default=256 * 1024, metavar="BYTES_PER_S",
                    help="slowest a request may go (default 256KiB): each request's deadline is 60 s "
                    "plus its body at this rate; a slower one is cut and sent again")
     p.add_argument("--retry-deadline", type=duration_arg, metavar="DURATION", default=argparse.SUPPRESS,
@@ -202,6 +205,40 @@ def size_arg(text: str) -> int:
         return parse_size(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def endpoint_arg(text: str) -> str:
+    """An argparse type: an endpoint's URL, http(s)://host[:port][/path]."""
+    try:
+        parts = urlsplit(text)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 0) >= 0
+    except ValueError:                  # a bracket left open, a port that is not a number
+        valid = False
+    if not valid or not text.isprintable() or " " in text:
+        raise argparse.ArgumentTypeError(f"not an endpoint URL: {text[:60]!r} "
+                                         "(try https://s3.example.com or http://127.0.0.1:9000)")
+    return text
+
+
+def count_arg(text: str) -> int:
+    """An argparse type: a whole number such as 8 (its range is checked with the others)."""
+    found = re.fullmatch(r"\s*[+-]?(\d+)\s*", text, re.ASCII)
+    if not found:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text[:40]!r} (try 8)")
+    if len(found[1].lstrip("0")) > 18:
+        raise argparse.ArgumentTypeError(f"too large a number: {text[:40]!r}")
+    return int(text)
+
+
+def gbps_arg(text: str) -> float:
+    """An argparse type: Gbit/s as a plain number such as 25 or 2.5."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a number of Gbit/s: {text[:40]!r} (try 25)")
+    return value
 
 
 def _metadata(pairs: list[str]) -> dict[str, str]:

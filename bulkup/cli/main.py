@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import signal
 import sys
+import traceback
+from typing import IO, NoReturn
 
 from bulkup import redact
 from bulkup.cli import cleanup, migrate, put, sync
@@ -15,8 +18,9 @@ from bulkup.control.s3client import ClientSettings
 from bulkup.plan.s3url import parse_s3_url
 from bulkup.doctor import report
 from bulkup.errors import BulkupError
-from bulkup.migrate.manifest import write_manifest
+from bulkup.migrate.manifest import OutputFailed, replaced_when_done, write_manifest
 from bulkup.options import resolve_filters
+from bulkup.plan.filters import Filters
 from bulkup.version import __version__
 
 # An upload outlives its reader: `bulkup put ... --progress json | head` finishes the upload.
@@ -24,7 +28,16 @@ UPLOADING_COMMANDS = ("put", "sync", "migrate", "resume")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
+    """Run the ``bulkup`` command line; its exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        return _main(argv)
+    except Exception as exc:        # the last safety net: a bug is one line (with --debug, its traceback)
+        return _internal_error(exc, argv)
+
+
+def _main(argv: list[str]) -> int:
+    parser = build_parser()
     if "_ARGCOMPLETE" in os.environ:        # a shell asks for completions (argcomplete)
         import argcomplete
         argcomplete.autocomplete(parser)
@@ -44,11 +57,30 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except BulkupError as exc:
-        print(f"bulkup: error: {exc}", file=sys.stderr)
+        print(f"bulkup: error: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt as exc:
         print(interrupted_line(getattr(exc, "uploads_left", [])), file=sys.stderr)
         return 130
+
+
+def one_line(text: str) -> str:
+    """``text`` with its line breaks made spaces: an error is one line, whatever it quotes."""
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
+def _internal_error(exc: Exception, argv: list[str]) -> int:
+    """Say (one line) that bulkup failed where it should not have; the traceback with --debug."""
+    debug = "--debug" in argv
+    if debug:
+        traceback.print_exception(exc)
+    command = next((a for a in argv if not a.startswith("-")), "")
+    what = redact.redact(one_line(str(exc)))
+    what = f"{type(exc).__name__}: {what[:300]}" if what else type(exc).__name__
+    todo = "the traceback is above" if debug else "rerun with --debug for the details"
+    print(f"bulkup: error: internal error: {what} (bulkup {command}): {todo}".replace(" ()", ""),
+          file=sys.stderr)
+    return 1
 
 
 def interrupted_line(left: list[str]) -> str:
@@ -67,8 +99,22 @@ def _interrupt_on_sigterm(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bulkup", description="Fast, verified bulk uploads to S3.")
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is bulkup's one line (exit 2), and a value such as
+    ``-5M`` is an option's value (a negative size), not an unknown option."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
+
+    def error(self, message: str) -> NoReturn:
+        hint = "" if message.startswith("argument ") else f" (see {self.prog} --help)"
+        self.exit(2, f"bulkup: error: {one_line(message.removeprefix('argument '))}{hint}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser, every command and option on it."""
+    parser = _Parser(prog="bulkup", description="Fast, verified bulk uploads to S3.")
     parser.add_argument("--version", action="version", version=f"bulkup {__version__}")
     parser.add_argument("--debug", action="store_true", help="verbose logs (secrets never shown)")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -77,9 +123,12 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_parsers(commands)
     manifest = commands.add_parser("manifest", help="write a JSON Lines manifest of a directory tree",
                                    description="Write a manifest (JSON Lines) of every file under "
-                                   "DIR, destined for s3://bucket/prefix/, to standard output.")
+                                   "DIR, destined for s3://bucket/prefix/, to standard output or FILE.")
     manifest.add_argument("directory", metavar="DIR")
     manifest.add_argument("destination", metavar="s3://bucket/prefix/")
+    manifest.add_argument("-o", "--output", metavar="FILE",
+                          help="write the manifest to FILE, which appears only once it is complete "
+                          "(a failure leaves no FILE, or the one there was)")
     manifest.add_argument("--no-follow-symlinks", dest="follow_symlinks", action="store_false")
     add_filter_options(manifest)
     manifest.set_defaults(func=_cmd_manifest)
@@ -101,12 +150,87 @@ def _parser() -> argparse.ArgumentParser:
 
 def _cmd_manifest(args: argparse.Namespace) -> int:
     filters = resolve_filters(args.filters)
-    count, skipped, excluded = write_manifest(args.directory, args.destination, sys.stdout,
-                                              args.follow_symlinks, filters)
+    if args.output in (None, "-"):
+        found = _manifest_to_stdout(args, filters)
+    else:
+        found = _manifest_to_file(args, filters)
+    if found is None:
+        return 130          # interrupted, and said so
+    count, skipped, excluded = found
     warn_skipped(skipped)
     left_out = f" ({excluded:,} files excluded by filters)" if excluded else ""
     print(f"bulkup: {count} entries written{left_out}", file=sys.stderr)
     return 2 if skipped else 0
+
+
+def _manifest_to_file(args: argparse.Namespace, filters: Filters) -> tuple | None:
+    """The manifest into ``--output``, put in place only once complete (None: interrupted)."""
+    path = args.output
+    kept = f"{path} is as it was" if os.path.exists(path) else f"no {path} was written"
+    try:
+        with replaced_when_done(path) as out:
+            return write_manifest(args.directory, args.destination, out, args.follow_symlinks, filters,
+                                  _own_files(out, path))
+    except OutputFailed as exc:
+        raise BulkupError(f"cannot write the manifest ({path}): {exc.reason.lower()}: {kept}; "
+                          "free space on its disk (or choose another -o) and run again") from None
+    except KeyboardInterrupt:
+        print(f"bulkup: interrupted: {kept}", file=sys.stderr)
+        return None
+
+
+def _manifest_to_stdout(args: argparse.Namespace, filters: Filters) -> tuple | None:
+    """The manifest on standard output, a line at a time, so that a failure can say how far
+    it got (None: interrupted)."""
+    out = _Lines(sys.stdout)
+    try:
+        return write_manifest(args.directory, args.destination, out, args.follow_symlinks, filters,
+                              _own_files(sys.stdout))
+    except OutputFailed as exc:
+        raise BulkupError(f"cannot write the manifest (standard output): {exc.reason.lower()}: the output is "
+                          f"INCOMPLETE, it stopped after {out.lines:,} lines; run again, with -o FILE "
+                          "(a failure leaves no partial file)") from None
+    except KeyboardInterrupt:
+        print(f"bulkup: interrupted: the manifest on standard output is INCOMPLETE, it stopped after "
+              f"{out.lines:,} lines", file=sys.stderr)
+        return None
+
+
+class _Lines:
+    """Writes text to a stream unbuffered (UTF-8, straight to its file descriptor where it has
+    one), counting the lines written in full: a failure knows exactly where it stopped."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.lines = 0
+        try:
+            stream.flush()
+            self.fd: int | None = stream.fileno()
+        except (OSError, ValueError):         # a stream of no file (in-process callers)
+            self.fd = None
+
+    def write(self, text: str) -> int:
+        if self.fd is None:
+            self.stream.write(text)
+        else:
+            data = memoryview(text.encode("utf-8"))
+            while data:
+                data = data[os.write(self.fd, data):]
+        self.lines += text.count("\n")
+        return len(text)
+
+
+def _own_files(out: IO[str], path: str | None = None) -> frozenset[tuple[int, int]]:
+    """(device, inode) of the manifest's own output (and the file it replaces), which a tree
+    that holds them must not list."""
+    found = set()
+    for stat_of in (lambda: os.fstat(out.fileno()), lambda: os.stat(path)):
+        try:
+            st = stat_of()
+        except (OSError, TypeError, ValueError):
+            continue
+        found.add((st.st_dev, st.st_ino))
+    return frozenset(found)
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:

@@ -11,8 +11,9 @@ from bulkup.cli.common import (add_connection_options, add_output_options, add_u
                                progress_sink, report_missing_attributes, unverified_error, upload_options,
                                warn_if_insecure, with_profile_settings)
 from bulkup.errors import BulkupError
-from bulkup.migrate.journal import Journal, JournalBusy
+from bulkup.migrate.journal import Journal, JournalBusy, JournalUnwritable
 from bulkup.migrate.run import MigrationResult, default_journal, migrate, stored_options
+from bulkup.options import validate
 from bulkup.display.text import human_bytes
 
 MAX_FAILURES_SHOWN = 20
@@ -77,18 +78,23 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _run(manifest: str, journal: str, options, args: argparse.Namespace) -> int:
+    validate(options)           # bad options are one line before the journal is touched
     warn_if_insecure(options.verify_ssl)
     try:
         result = migrate(manifest, options, journal, getattr(args, "skip_bad_lines", False),
                          getattr(args, "skip_existing", None), progress_sink(args),
                          report=getattr(args, "report", None))
     except KeyboardInterrupt:
-        print(f"bulkup: interrupted: {_where(journal)}; open uploads are kept for resuming. "
+        where = _where(journal)
+        print(f"bulkup: interrupted: {where + '; ' if where else ''}open uploads are kept for resuming. "
               f"Resume with: bulkup migrate {manifest} (or: bulkup resume {journal})", file=sys.stderr)
         return 130
     except BulkupError as exc:
-        if os.path.exists(journal) and not isinstance(exc, JournalBusy):
-            exc.args = (f"{exc}; {_where(journal)}, rerun to resume",)
+        where = None if isinstance(exc, JournalBusy) else _where(journal)
+        if where and isinstance(exc, JournalUnwritable):
+            exc.args = (f"{exc}, which resumes where this run stopped ({where})",)
+        elif where:
+            exc.args = (f"{exc}; {where}, rerun to resume",)
         raise
     if options.dry_run:
         for error in result.load.bad:
@@ -104,8 +110,14 @@ def _run(manifest: str, journal: str, options, args: argparse.Namespace) -> int:
     return 0 if result.ok and not result.upload.attributes_missing else 1
 
 
-def _where(journal_path: str) -> str:
-    journal = Journal.open(journal_path, create=False)
+def _where(journal_path: str) -> str | None:
+    """How far the migration the journal records has got (None: no journal that can be read)."""
+    if not os.path.isfile(journal_path):
+        return None
+    try:
+        journal = Journal.open(journal_path, create=False)
+    except BulkupError:
+        return None
     try:
         totals = journal.totals()
     finally:

@@ -13,16 +13,18 @@ last few may be lost, which a resumed run also reconciles (ListParts, HeadObject
 from __future__ import annotations
 
 import enum
+import errno
 import fcntl
 import json
 import os
 import sqlite3
 import time
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Iterator
 
 from bulkup.control.events import UploadListener
-from bulkup.errors import UsageError
+from bulkup.errors import BulkupError, UsageError
 from bulkup.plan.files import FileIdentity
 from bulkup.plan.results import ObjectResult
 
@@ -125,36 +127,49 @@ class Journal(UploadListener):
         self.seconds = 0.0            # time spent committing steps, for the overhead figure
         self._pending: list[tuple[str, tuple]] = []
         self._lock = lock
+        self._unwritable = False      # a commit failed: the journal holds what was committed before
 
     @classmethod
     def open(cls, path: str, create: bool = True, run: bool = False) -> "Journal":
         """Open (or create) the journal at ``path``. ``run``: for a run that changes it, which
         holds it alone until closed (JournalBusy, naming the holder, if another run does);
-        readers (``bulkup status``) need no such hold."""
+        readers (``bulkup status``) need no such hold. UsageError (JournalUnwritable for a
+        full disk) naming the path and what to do if it cannot be opened or created."""
         exists = os.path.exists(path)
         if not exists and not create:
             raise UsageError(f"{path}: no such journal")
+        if os.path.isdir(path):
+            raise UsageError(f"{path} is a directory, not a journal: give a journal file's path")
+        held_before = os.path.exists(path + ".lock")
         lock = _hold(path) if run else None
+        db = None
         try:
-            db = sqlite3.connect(path, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA wal_autocheckpoint=10000")
-            db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
+            db = _connect(path)
+            journal = cls(path, not exists, db, lock)
+            journal._check_format()
+        except BaseException as exc:
+            if db is not None:
+                db.close()
             if lock is not None:
                 os.close(lock)
-            raise UsageError(f"{path}: not a bulkup journal ({exc})") from None
-        journal = cls(path, not exists, db, lock)
-        version = journal.meta("schema")
-        if version is None:
-            journal.set_meta("schema", str(SCHEMA_VERSION))
-        elif version in ("1", "2"):     # the same but for verification (1) and the files' identity
-            _upgrade(db, int(version))
-            journal.set_meta("schema", str(SCHEMA_VERSION))
-        elif version != str(SCHEMA_VERSION):
-            raise UsageError(f"{path}: journal format {version} is not this bulkup's ({SCHEMA_VERSION})")
+            if not exists:
+                _remove_files(path)                 # nothing half-made is left
+            elif lock is not None and not held_before:
+                os.unlink(path + ".lock")
+            raise _open_error(path, exc, exists) from None
         return journal
+
+    def _check_format(self) -> None:
+        """Record this bulkup's format in a new journal, bring an older one up to it, and
+        refuse one of a newer bulkup."""
+        version = self.meta("schema")
+        if version is None:
+            self.set_meta("schema", str(SCHEMA_VERSION))
+        elif version in ("1", "2"):     # the same but for verification (1) and the files' identity
+            _upgrade(self.db, int(version))
+            self.set_meta("schema", str(SCHEMA_VERSION))
+        elif version != str(SCHEMA_VERSION):
+            raise UsageError(f"{self.path}: journal format {version} is not this bulkup's ({SCHEMA_VERSION})")
 
     @property
     def closed(self) -> bool:
@@ -162,9 +177,11 @@ class Journal(UploadListener):
 
     def close(self) -> None:
         if self.db is not None:
-            self.flush()
-            self.db.close()
-            self.db = None
+            try:
+                self.flush()
+            finally:
+                self.db.close()
+                self.db = None
         if self._lock is not None:
             os.close(self._lock)            # the kernel lets go of the hold with it
             self._lock = None
@@ -172,11 +189,7 @@ class Journal(UploadListener):
     def discard(self) -> None:
         """Close and delete a journal this run created (nothing was uploaded)."""
         self.close()
-        for suffix in ("", "-wal", "-shm", ".lock"):
-            try:
-                os.unlink(self.path + suffix)
-            except FileNotFoundError:
-                pass
+        _remove_files(self.path)
 
     # -- metadata -------------------------------------------------------------------------
 
@@ -185,43 +198,47 @@ class Journal(UploadListener):
         return row[0] if row else None
 
     def set_meta(self, name: str, value: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
+        with self._writing():
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
 
     # -- loading the manifest -------------------------------------------------------------
 
     def begin_load(self) -> None:
         """Start (or restart) loading a manifest: one transaction, emptied tables."""
         self.flush()            # a step still waiting must not land in the new load
-        self.db.execute("BEGIN")
-        for table in ("objects", "parts", "bad_lines"):
-            self.db.execute(f"DELETE FROM {table}")
-        self.db.execute("DELETE FROM meta WHERE name != 'schema'")
+        with self._writing():
+            self.db.execute("BEGIN")
+            for table in ("objects", "parts", "bad_lines"):
+                self.db.execute(f"DELETE FROM {table}")
+            self.db.execute("DELETE FROM meta WHERE name != 'schema'")
 
     def add_object(self, line: int, source: str, bucket: str, key: str, identity: FileIdentity,
                    attributes: dict) -> None:
         """Record one manifest line; DuplicateDestination if another line has its destination."""
         try:
-            self.db.execute("INSERT INTO objects (id, source, bucket, key, size, mtime_ns, ctime_ns, inode, device,"
-                            " attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            (line, source, bucket, key, *_identity_values(identity),
-                             json.dumps(attributes) if attributes else None))
+            with self._writing():
+                self.db.execute("INSERT INTO objects (id, source, bucket, key, size, mtime_ns, ctime_ns, inode,"
+                                " device, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                (line, source, bucket, key, *_identity_values(identity),
+                                 json.dumps(attributes) if attributes else None))
         except sqlite3.IntegrityError:
             other = self.db.execute("SELECT id FROM objects WHERE bucket = ? AND key = ?",
                                     (bucket, key)).fetchone()
             raise DuplicateDestination(other[0]) from None
 
     def add_bad_line(self, line: int, reason: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO bad_lines VALUES (?, ?)", (line, reason))
+        with self._writing():
+            self.db.execute("INSERT OR REPLACE INTO bad_lines VALUES (?, ?)", (line, reason))
 
     def finish_load(self, meta: dict[str, str]) -> None:
         for name, value in meta.items():
             self.set_meta(name, value)
         self.set_meta("loaded", "1")
-        self.db.execute("COMMIT")
+        with self._writing():
+            self.db.execute("COMMIT")
 
     def abandon_load(self) -> None:
-        if self.db.in_transaction:
-            self.db.execute("ROLLBACK")
+        self._roll_back()
 
     # -- reading --------------------------------------------------------------------------
 
@@ -361,22 +378,46 @@ class Journal(UploadListener):
         self.mark_skipped(job.ref, "exists (--no-overwrite)")
 
     def flush(self) -> None:
-        """Commit the steps written since the last flush, as one transaction."""
-        if not self._pending:
+        """Commit the steps written since the last flush, as one transaction.
+
+        JournalUnwritable if the commit fails (a full disk): the transaction is rolled back,
+        so the journal holds every step up to the last flush, as after a kill -9, and this
+        journal writes nothing more (a resumed run reconciles what it did not record)."""
+        if not self._pending or self._unwritable:
             return
         started = time.perf_counter()
         pending, self._pending = self._pending, []
-        if len(pending) == 1:
-            self.db.execute(*pending[0])            # a statement on its own commits itself
-        else:
-            self.db.execute("BEGIN")
-            for sql, params in pending:
-                self.db.execute(sql, params)
-            self.db.execute("COMMIT")
+        try:
+            with self._writing():
+                if len(pending) == 1:
+                    self.db.execute(*pending[0])            # a statement on its own commits itself
+                else:
+                    self.db.execute("BEGIN")
+                    for sql, params in pending:
+                        self.db.execute(sql, params)
+                    self.db.execute("COMMIT")
+        except JournalUnwritable:
+            self._unwritable = True
+            self._roll_back()
+            raise
         self.seconds += time.perf_counter() - started
 
     def _write(self, sql: str, params: tuple) -> None:
         self._pending.append((sql, params))
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Statements that change the journal: a failure to write it is JournalUnwritable."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            raise JournalUnwritable(self.path, _why(exc)) from None
+
+    def _roll_back(self) -> None:
+        """End the open transaction, if any, keeping nothing of it."""
+        if self.db.in_transaction:
+            with suppress(sqlite3.Error):           # SQLite may have rolled it back itself
+                self.db.execute("ROLLBACK")
 
 
 def _upgrade(db: sqlite3.Connection, version: int) -> None:
@@ -393,10 +434,55 @@ class JournalBusy(UsageError):
     """Another run holds the journal."""
 
 
+class JournalUnwritable(BulkupError):
+    """The journal could not be written (a full disk, an I/O error): the run stops, and
+    the journal holds what was committed before, for a resume."""
+
+    def __init__(self, path: str, cause: str) -> None:
+        self.path = path
+        self.cause = cause
+        super().__init__(f"cannot write the journal ({path}): {cause}: {_what_to_do(cause)}, "
+                         "then run the same command again")
+
+
+FULL = "no space left on its disk"
+OVER_QUOTA = "over the disk quota"
+_SQLITE_CAUSES = {"database or disk is full": FULL, "unable to open database file": "it cannot be opened or created",
+                  "attempt to write a readonly database": "it is read-only"}
+_OS_CAUSES = {errno.ENOSPC: FULL, errno.EDQUOT: OVER_QUOTA, errno.ENOENT: "its directory does not exist",
+              errno.ENOTDIR: "a part of its path is a file, not a directory", errno.EROFS: "read-only file system",
+              errno.EACCES: "permission denied", errno.EPERM: "permission denied"}
+
+
+def _why(exc: sqlite3.Error | OSError) -> str:
+    """What went wrong, as a user reads it."""
+    if isinstance(exc, OSError):
+        return _OS_CAUSES.get(exc.errno, (exc.strerror or str(exc)).lower())
+    return _SQLITE_CAUSES.get(str(exc), str(exc))
+
+
+def _what_to_do(cause: str) -> str:
+    if cause in (FULL, OVER_QUOTA):
+        return "free space on its disk"
+    return "put it in a directory you can write to (bulkup migrate --journal PATH)"
+
+
+def _cannot_open(path: str, cause: str, exists: bool) -> BulkupError:
+    """The one line for a journal that cannot be opened or created: UsageError (the path
+    cannot work), or JournalUnwritable for a full disk (the place may work again)."""
+    if cause in (FULL, OVER_QUOTA):
+        return JournalUnwritable(path, cause)
+    verb = "open" if exists else "create"
+    return UsageError(f"cannot {verb} the journal ({path}): {cause}: {_what_to_do(cause)}")
+
+
 def _hold(path: str) -> int:
     """Hold the journal for this run (an exclusive flock on ``path.lock``, which also names
     the holder's pid); the kernel releases it when the process ends, however it ends."""
-    fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise _cannot_open(path, _why(exc), os.path.exists(path)) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -404,9 +490,57 @@ def _hold(path: str) -> int:
         os.close(fd)
         raise JournalBusy(f"{path} is in use by another bulkup run (pid {holder}): wait for it to "
                           f"end or stop it; bulkup status {path} shows where it stands") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    except OSError as exc:
+        os.close(fd)
+        exists = os.path.exists(path)
+        if not exists:
+            os.unlink(path + ".lock")
+        raise _cannot_open(path, _why(exc), exists) from None
     return fd
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    """The journal's database, in WAL mode, with its tables."""
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        _refuse_other_databases(db, path)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA wal_autocheckpoint=10000")
+        db.executescript(_SCHEMA)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _open_error(path: str, exc: BaseException, exists: bool) -> BaseException:
+    """The one-line error for a journal that could not be opened (``exc`` itself if it is
+    not about the journal)."""
+    if isinstance(exc, (sqlite3.OperationalError, JournalUnwritable)):
+        return _cannot_open(path, exc.cause if isinstance(exc, JournalUnwritable) else _why(exc), exists)
+    if isinstance(exc, sqlite3.DatabaseError):
+        return UsageError(f"{path}: not a bulkup journal ({exc})")
+    return exc
+
+
+def _refuse_other_databases(db: sqlite3.Connection, path: str) -> None:
+    """UsageError for a SQLite database that holds tables but not a journal's: bulkup must
+    not add its own to another program's database."""
+    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if tables and "meta" not in tables:
+        raise UsageError(f"{path}: not a bulkup journal (a database with other tables: "
+                         f"{', '.join(sorted(tables)[:3])}); give a journal's path")
+
+
+def _remove_files(path: str) -> None:
+    """Delete the journal at ``path`` and the files SQLite and the run's hold keep beside it."""
+    for suffix in ("", "-wal", "-shm", ".lock"):
+        with suppress(FileNotFoundError, NotADirectoryError):
+            os.unlink(path + suffix)
 
 
 def _object(row: tuple) -> JournalObject:

@@ -108,6 +108,8 @@ def check_source(entry: ManifestEntry, where: str) -> FileIdentity:
         st = os.stat(entry.source)
     except OSError as exc:
         raise bad(f"source {entry.source}: {exc.strerror.lower() if exc.strerror else exc}") from None
+    except ValueError:                  # a NUL in the path: no file has that name
+        raise bad(f"source {entry.source!r} is not a path a file can have") from None
     if not stat.S_ISREG(st.st_mode):
         raise bad(f"source {entry.source} is not a regular file")
     if not os.access(entry.source, os.R_OK):

@@ -7,7 +7,8 @@ from datetime import timedelta
 from bulkup.errors import UsageError
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_AGE = re.compile(r"(\d+)([smhdw])")
+_AGE = re.compile(r"(\d+)([smhdw])", re.ASCII)
+MAX_DIGITS = 30                 # far beyond any timedelta, and short of int()'s own limit
 AGE_HELP = "a whole number and a unit s, m, h, d or w (e.g. 90s, 30m, 12h, 7d, 2w, 1d12h)"
 
 
@@ -18,13 +19,16 @@ def parse_age(text: str) -> timedelta:
     mean seconds or days, so the unit is required.
     """
     cleaned = text.strip().lower()
+    shown = repr(text) if len(repr(text)) <= 42 else repr(text)[:39] + "..."   # one short line, escaped
     if not cleaned or _AGE.sub("", cleaned) != "":
-        raise UsageError(f"invalid age {text!r}: expected {AGE_HELP}")
-    seconds = sum(int(number) * _UNITS[unit] for number, unit in _AGE.findall(cleaned))
+        raise UsageError(f"invalid age {shown}: expected {AGE_HELP}")
+    found = _AGE.findall(cleaned)
+    if any(len(number.lstrip("0")) > MAX_DIGITS for number, _ in found):
+        raise UsageError(f"invalid age {shown}: too large")
     try:
-        return timedelta(seconds=seconds)
+        return timedelta(seconds=sum(int(number) * _UNITS[unit] for number, unit in found))
     except OverflowError:
-        raise UsageError(f"invalid age {text!r}: too large") from None
+        raise UsageError(f"invalid age {shown}: too large") from None
 
 
 def format_age(age: timedelta) -> str:

@@ -1,7 +1,9 @@
 """Cutting files into S3 parts: pure arithmetic within S3's multipart rules."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Iterator
 
 KiB = 1024
@@ -60,31 +62,66 @@ def split_parts(size: int, part_size: int) -> Iterator[PartRange]:
         yield PartRange(index + 1, offset, min(part_size, size - offset))
 
 
+MAX_SIZE = 2**63 - 1             # the largest size or rate a value may give (8 EiB)
+_SIZE_UNITS = {"": 1, "k": KiB, "m": MiB, "g": GiB, "t": TiB}
+_BIT_UNITS = (("kbit", 10**3), ("mbit", 10**6), ("gbit", 10**9), ("bit", 1))
+_BITS_PER_SECOND = re.compile(r"(?i:[kmg]?)bps$")       # 100Mbps, 1gbps: bits (a lowercase b)
+_NUMBER = re.compile(r"\s*\+?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*", re.ASCII | re.IGNORECASE)
+_EXAMPLES = {"size": "try 64MiB", "rate": "try 20MiB/s or 100Mbit"}
+
+
 def parse_rate(text: str) -> int:
-    """Bytes per second from ``20M``, ``20MiB/s``, ``50MB/s`` (sizes as parse_size reads them)
-    or network units, ``100Mbit`` / ``1Gbit/s`` (decimal bits)."""
-    s = text.strip().lower().removesuffix("/s").removesuffix("ps")
-    for unit, scale in (("kbit", 1e3), ("mbit", 1e6), ("gbit", 1e9), ("bit", 1)):
+    """Bytes per second from ``20M``, ``20MiB/s``, ``50MB/s``, ``50MBps`` (sizes as parse_size
+    reads them) or network units, ``100Mbit``, ``1Gbit/s``, ``100Mbps`` (decimal bits).
+
+    Raises ValueError (one line) for anything else, a negative rate or one above 8 EiB/s."""
+    s = text.strip()
+    if bits := _BITS_PER_SECOND.search(s):
+        s = s[:bits.start()] + s[bits.start():-3] + "bit"
+    s = s.lower().removesuffix("/s").removesuffix("ps")
+    for unit, scale in _BIT_UNITS:
         if s.endswith(unit):
-            try:
-                return int(float(s[:-len(unit)]) * scale / 8)
-            except ValueError:
-                break
-    else:
-        try:
-            return parse_size(s)
-        except ValueError:
-            pass
-    raise ValueError(f"not a rate: {text!r} (try 20MiB/s or 100Mbit)")
+            return _whole(_number(s[:-len(unit)], text, "rate") * scale / 8, text, "rate")
+    return _bytes(s, text, "rate")
 
 
 def parse_size(text: str) -> int:
-    """Parse a size such as ``64MiB``, ``8M``, ``1g`` or ``1048576`` into bytes."""
-    units = {"": 1, "k": KiB, "m": MiB, "g": GiB, "t": TiB}
-    s = text.strip().lower().removesuffix("ib").removesuffix("b")
+    """Parse a size such as ``64MiB``, ``8M``, ``1g`` or ``1048576`` into bytes.
+
+    Raises ValueError (one line) for anything else (NaN and infinity included), a negative
+    size or one above 8 EiB."""
+    return _bytes(text, text, "size")
+
+
+def _bytes(s: str, text: str, what: str) -> int:
+    """``s`` (``text`` as the user gave it, for the message) as a whole number of bytes."""
+    s = s.strip().lower().removesuffix("ib").removesuffix("b")
     number, unit = (s[:-1], s[-1]) if s and s[-1] in "kmgt" else (s, "")
-    try:
-        value = float(number)
-    except ValueError:
-        raise ValueError(f"not a size: {text!r} (try 64MiB)") from None
-    return int(value * units[unit])
+    return _whole(_number(number, text, what) * _SIZE_UNITS[unit], text, what)
+
+
+def _number(digits: str, text: str, what: str) -> Decimal:
+    """The number before a unit, exactly: a plain decimal, perhaps with an exponent."""
+    if digits.lstrip().startswith("-") and _NUMBER.fullmatch(digits.lstrip()[1:]):
+        raise ValueError(f"a {what} cannot be negative: {_shown(text)!r} ({_EXAMPLES[what]})")
+    if not _NUMBER.fullmatch(digits):
+        raise ValueError(f"not a {what}: {_shown(text)!r} ({_EXAMPLES[what]})")
+    number = Decimal(digits.strip())
+    if number.adjusted() > 30:          # far above any size (and cheap to refuse before arithmetic)
+        raise _too_large(text, what)
+    return number
+
+
+def _whole(value: Decimal, text: str, what: str) -> int:
+    if value > MAX_SIZE:
+        raise _too_large(text, what)
+    return int(value)
+
+
+def _too_large(text: str, what: str) -> ValueError:
+    return ValueError(f"too large a {what}: {_shown(text)!r} (at most 8 EiB{'/s' if what == 'rate' else ''})")
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """``text`` cut short enough for a one-line message."""
+    return text if len(text) <= limit else text[:limit] + "..."
