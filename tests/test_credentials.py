@@ -14,7 +14,7 @@ from botocore.credentials import CredentialProvider, RefreshableCredentials
 
 import bulkup
 from conftest import assert_same_bytes, write_random_file
-from faultproxy import FaultProxy, upload_part_of
+from devtools.faultproxy import FaultProxy, upload_part_of
 
 pytestmark = pytest.mark.slow      # end to end through processes and servers
 

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from conftest import data_uploads, error_line, keys_in, open_uploads, run_bulkup, write_random_file
-from faultproxy import FaultProxy, completes_upload, is_probe
+from devtools.faultproxy import FaultProxy, completes_upload, is_probe
 
 SMALL = 1000
 LARGE = 12 * 1024 * 1024      # multipart at the default 8 MiB threshold

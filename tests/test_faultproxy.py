@@ -14,7 +14,7 @@ import pytest
 from botocore.config import Config
 from botocore.retries.standard import ExponentialBackoff
 
-from faultproxy import SLOWDOWN_XML, FaultProxy, completes_upload, is_put_object, upload_part_of
+from devtools.faultproxy import SLOWDOWN_XML, FaultProxy, completes_upload, is_put_object, upload_part_of
 
 MiB = 1 << 20
 

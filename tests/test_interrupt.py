@@ -7,7 +7,7 @@ import time
 import pytest
 
 from conftest import data_uploads, keys_in, open_uploads, write_random_file
-from faultproxy import FaultProxy
+from devtools.faultproxy import FaultProxy
 
 pytestmark = pytest.mark.slow      # end to end through processes and servers
 

@@ -11,7 +11,7 @@ import pytest
 from devtools.s3server import DevServer
 
 from conftest import assert_same_bytes, keys_in, open_uploads, write_random_file
-from faultproxy import FaultProxy
+from devtools.faultproxy import FaultProxy
 
 pytestmark = pytest.mark.slow
 

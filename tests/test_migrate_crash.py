@@ -16,7 +16,7 @@ import pytest
 from bulkup.pools.base import Pool
 
 from conftest import assert_same_bytes, data_uploads, error_line, open_uploads, run_bulkup, write_random_file
-from faultproxy import FaultProxy, completes_upload, is_put_object, upload_part_of
+from devtools.faultproxy import FaultProxy, completes_upload, is_put_object, upload_part_of
 from test_migrate import assert_migrated, journal_states, make_files, manifest_for, migrate
 
 pytestmark = pytest.mark.slow      # end to end through processes and servers

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from bulkup.plan.parts import MiB
-from faultproxy import FaultProxy, completes_upload
+from devtools.faultproxy import FaultProxy, completes_upload
 
 from conftest import (assert_same_bytes, error_line, keys_in, open_uploads, run_bulkup, sha256_object,
                       write_random_file)

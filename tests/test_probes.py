@@ -14,7 +14,7 @@ from bulkup.control import storeanswers
 from bulkup.control.cleanup import clear_stale_probe_objects, clear_stale_probe_uploads
 from bulkup.control.probekeys import PROBE_MARK
 from conftest import keys_in, open_uploads, run_bulkup, write_random_file
-from faultproxy import FaultProxy, is_probe
+from devtools.faultproxy import FaultProxy, is_probe
 
 DENY_DELETE = {"Version": "2012-10-17", "Statement": [{
     "Effect": "Deny", "Principal": "*", "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion"],

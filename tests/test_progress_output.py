@@ -5,7 +5,7 @@ import os
 import pytest
 
 from conftest import expected_data_path, keys_in, run_bulkup, write_random_file
-from faultproxy import FaultProxy
+from devtools.faultproxy import FaultProxy
 from test_security import assert_no_secrets
 
 MiB = 1024 * 1024

@@ -18,7 +18,7 @@ import pytest
 
 from devtools.raycluster import LocalRayCluster
 from conftest import error_line, keys_in, open_uploads, run_bulkup
-from faultproxy import FaultProxy
+from devtools.faultproxy import FaultProxy
 from test_credentials import assert_senders_moved_to_the_new_key, upload_rotating
 from test_migrate import assert_migrated, make_files, manifest_for, write_manifest
 from test_migrate_crash import wait_for

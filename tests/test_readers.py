@@ -9,7 +9,7 @@ from bulkup.transport.connection import TlsSettings
 from bulkup.transport.readers import ReadSettings, StoreReadError, StoreReads
 from bulkup.transport.request import BucketEndpoint, CredentialSet, RequestSigner
 
-from faultproxy import FaultProxy
+from devtools.faultproxy import FaultProxy
 
 COUNT = 1200                 # two listing pages
 

@@ -6,7 +6,7 @@ import signal
 import pytest
 
 from conftest import assert_same_bytes, open_uploads, write_random_file
-from faultproxy import FaultProxy, upload_part_of
+from devtools.faultproxy import FaultProxy, upload_part_of
 from test_migrate import journal_states, manifest_for, migrate
 from test_migrate_crash import start_migrate, wait_for
 

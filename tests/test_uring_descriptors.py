@@ -15,7 +15,7 @@ from bulkup.transport.request import BucketEndpoint, CredentialSet, RequestSigne
 from bulkup.transport.sender import PartSender
 
 from conftest import write_random_file
-from faultproxy import FaultProxy
+from devtools.faultproxy import FaultProxy
 
 pytestmark = pytest.mark.skipif(not UringEngine.available(tls=False),
                                 reason=f"io_uring: {UringEngine.available(tls=False).reason}")

@@ -13,7 +13,7 @@ import pytest
 
 from devtools.stores import RcloneServer
 from conftest import assert_same_bytes, keys_in, open_uploads, run_bulkup, write_random_file
-from faultproxy import FaultProxy, completes_upload, is_probe
+from devtools.faultproxy import FaultProxy, completes_upload, is_probe
 
 pytestmark = pytest.mark.slow      # end to end through three stores and a proxy
 MiB = 1024 * 1024

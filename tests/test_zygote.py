@@ -6,7 +6,7 @@ import time
 import pytest
 
 from conftest import write_random_file
-from faultproxy import FaultProxy
+from devtools.faultproxy import FaultProxy
 from test_interrupt import start_put, wait_for_upload
 from test_migrate_crash import children, worker_pids
 
