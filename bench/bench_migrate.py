@@ -10,6 +10,7 @@
 
 Appends a section to bench/results/latest.md (or prints it with --print-only).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # devtools
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # devtools
 
 from results_md import append_section  # noqa: E402
 from treeusage import measure  # noqa: E402
@@ -47,8 +48,9 @@ def write_files(folder: str, count: int, size: int) -> list[str]:
 def write_manifest(path: str, sources: list[str], lines: int, bucket: str) -> None:
     with open(path, "w") as f:
         for i in range(lines):
-            f.write(json.dumps({"source": sources[i % len(sources)],
-                                "destination": f"s3://{bucket}/plan/{i:08d}"}) + "\n")
+            f.write(
+                json.dumps({"source": sources[i % len(sources)], "destination": f"s3://{bucket}/plan/{i:08d}"}) + "\n"
+            )
 
 
 def planning(work: str, lines: int) -> list[str]:
@@ -60,10 +62,17 @@ def planning(work: str, lines: int) -> list[str]:
         usage = measure(bulkup("migrate", manifest, "--dry-run"))
         if usage.returncode != 0:
             raise SystemExit(f"planning failed: {usage.output[-500:]}")
-        rows.append(f"| {count:,} | {usage.wall:.1f} s | {count / usage.wall:,.0f} | "
-                    f"{usage.peak_rss / MiB:.0f} MiB | {usage.peak_anon / MiB:.0f} MiB |")
-    return ["### Planning a manifest (`bulkup migrate --dry-run`)", "",
-            "| lines | wall | lines/s | peak RSS | peak private |", "|---:|---:|---:|---:|---:|", *rows]
+        rows.append(
+            f"| {count:,} | {usage.wall:.1f} s | {count / usage.wall:,.0f} | "
+            f"{usage.peak_rss / MiB:.0f} MiB | {usage.peak_anon / MiB:.0f} MiB |"
+        )
+    return [
+        "### Planning a manifest (`bulkup migrate --dry-run`)",
+        "",
+        "| lines | wall | lines/s | peak RSS | peak private |",
+        "|---:|---:|---:|---:|---:|",
+        *rows,
+    ]
 
 
 def journal_overhead(work: str, files: int, server: DevServer) -> list[str]:
@@ -75,15 +84,16 @@ def journal_overhead(work: str, files: int, server: DevServer) -> list[str]:
     manifest = os.path.join(work, "tree.jsonl")
     with open(manifest, "w") as f:
         for path in sources:
-            f.write(json.dumps({"source": path, "destination":
-                                f"s3://bench-journal/{os.path.basename(path)}"}) + "\n")
+            f.write(json.dumps({"source": path, "destination": f"s3://bench-journal/{os.path.basename(path)}"}) + "\n")
     env = {**os.environ, **server.env()}
     common = ["--endpoint-url", server.https_url, "--progress", "none"]
     migrated, put, run = None, None, None
-    for attempt in range(2):        # alternated, best of two: the machine is shared with the server
+    for attempt in range(2):  # alternated, best of two: the machine is shared with the server
         report = os.path.join(work, f"report-{attempt}.json")
-        usage = measure(bulkup("migrate", manifest, "--journal", os.path.join(work, f"j{attempt}"),
-                               "--report", report, *common), env)
+        usage = measure(
+            bulkup("migrate", manifest, "--journal", os.path.join(work, f"j{attempt}"), "--report", report, *common),
+            env,
+        )
         _check(usage, "migrate")
         if migrated is None or usage.wall < migrated.wall:
             migrated, run = usage, json.load(open(report))["run"]
@@ -91,21 +101,25 @@ def journal_overhead(work: str, files: int, server: DevServer) -> list[str]:
         _check(usage, "put")
         put = usage if put is None or usage.wall < put.wall else put
     for bucket in ("bench-journal", "bench-put"):
-        count = sum(page.get("KeyCount", 0) for page in
-                    client.get_paginator("list_objects_v2").paginate(Bucket=bucket))
+        count = sum(page.get("KeyCount", 0) for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket))
         if count != files:
             raise SystemExit(f"{bucket}: {count} objects on the server, expected {files}")
-    return ["", f"### Journal overhead: {files:,} files of 4 KiB, HTTPS, verified by listing", "",
-            "| command | wall | client CPU-s | manifest check | journal commits | "
-            "journal share of the upload |", "|---|---:|---:|---:|---:|---:|",
-            f"| bulkup migrate (journaled) | {migrated.wall:.1f} s | {migrated.cpu:.1f} | "
-            f"{run['load_seconds']:.2f} s | {run['journal_seconds']:.2f} s | "
-            f"{run['journal_seconds'] / run['seconds']:.1%} |",
-            f"| bulkup put (no journal) | {put.wall:.1f} s | {put.cpu:.1f} | | | |",
-            "", f"Best of two runs each. Wall time, migrate against put: "
-            f"{migrated.wall / put.wall - 1:+.1%}; client CPU: {migrated.cpu / put.cpu - 1:+.1%}. "
-            "The journal share is the coordinator's time committing steps; much of it overlaps "
-            "with waiting for workers."]
+    return [
+        "",
+        f"### Journal overhead: {files:,} files of 4 KiB, HTTPS, verified by listing",
+        "",
+        "| command | wall | client CPU-s | manifest check | journal commits | journal share of the upload |",
+        "|---|---:|---:|---:|---:|---:|",
+        f"| bulkup migrate (journaled) | {migrated.wall:.1f} s | {migrated.cpu:.1f} | "
+        f"{run['load_seconds']:.2f} s | {run['journal_seconds']:.2f} s | "
+        f"{run['journal_seconds'] / run['seconds']:.1%} |",
+        f"| bulkup put (no journal) | {put.wall:.1f} s | {put.cpu:.1f} | | | |",
+        "",
+        f"Best of two runs each. Wall time, migrate against put: "
+        f"{migrated.wall / put.wall - 1:+.1%}; client CPU: {migrated.cpu / put.cpu - 1:+.1%}. "
+        "The journal share is the coordinator's time committing steps; much of it overlaps "
+        "with waiting for workers.",
+    ]
 
 
 def _check(usage, name: str) -> None:

@@ -8,6 +8,7 @@ rows and large objects on screen) and charged at its 4 frames a second over the 
 length. The reference is a real `bulkup put` of small files to the local server, whose
 client CPU per object (whole process tree) this figure is a share of.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,15 +19,15 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # devtools
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # devtools
 
 from results_md import append_section  # noqa: E402
 from treeusage import measure  # noqa: E402
 
-from devtools.s3server import DevServer  # noqa: E402
-from bulkup.transport.messages import WorkerReady  # noqa: E402
 from bulkup.display import PlainProgress, ProgressSink  # noqa: E402
 from bulkup.plan.results import ObjectResult  # noqa: E402
+from bulkup.transport.messages import WorkerReady  # noqa: E402
+from devtools.s3server import DevServer  # noqa: E402
 
 WORKERS = 16
 
@@ -35,13 +36,19 @@ def replay(sink: ProgressSink, objects: int, run_seconds: float) -> float:
     """CPU seconds ``sink`` spends on the events of a run of ``objects`` small files."""
     bytes_events = int(run_seconds * 10 * WORKERS)
     every = max(1, objects // max(1, bytes_events))
-    result = ObjectResult(key="prefix/some/key/file-000000.bin", path="/data/file-000000.bin", size=4096,
-                          etag='"0123456789abcdef0123456789abcdef"', checksum="AAAAAAAAAAA=")
+    result = ObjectResult(
+        key="prefix/some/key/file-000000.bin",
+        path="/data/file-000000.bin",
+        size=4096,
+        etag='"0123456789abcdef0123456789abcdef"',
+        checksum="AAAAAAAAAAA=",
+    )
     started = time.process_time()
     sink.start(objects, objects * 4096)
     for worker in range(WORKERS):
-        sink.worker_ready(WorkerReady(worker=worker, pid=1000 + worker, engine="sendfile",
-                                      engine_label="kTLS+sendfile", reason=""), 2)
+        sink.worker_ready(
+            WorkerReady(worker=worker, pid=1000 + worker, engine="sendfile", engine_label="kTLS+sendfile", reason=""), 2
+        )
     for i in range(objects):
         if i % every == 0:
             sink.bytes_sent(i % WORKERS, 4096 * every)
@@ -52,7 +59,9 @@ def replay(sink: ProgressSink, objects: int, run_seconds: float) -> float:
 def frame_cost(frames: int = 200) -> float:
     """CPU seconds of one dashboard frame with 16 workers and large objects on screen."""
     from rich.console import Console
+
     from bulkup.display.dashboard import RichDashboard
+
     dashboard = RichDashboard(Console(file=io.StringIO(), force_terminal=True, width=120))
     state = dashboard.state
     state.start(1_000_000, 1 << 40, time.monotonic())
@@ -76,9 +85,21 @@ def real_cpu_per_object(work: str, files: int) -> tuple[float, float]:
             f.write(os.urandom(4096))
     with DevServer() as server:
         server.client().create_bucket(Bucket="bench-progress")
-        usage = measure([sys.executable, "-m", "bulkup", "put", tree, "s3://bench-progress/",
-                         "--endpoint-url", server.https_url, "--progress", "none"],
-                        {**os.environ, **server.env()})
+        usage = measure(
+            [
+                sys.executable,
+                "-m",
+                "bulkup",
+                "put",
+                tree,
+                "s3://bench-progress/",
+                "--endpoint-url",
+                server.https_url,
+                "--progress",
+                "none",
+            ],
+            {**os.environ, **server.env()},
+        )
     if usage.returncode != 0:
         raise SystemExit(f"put failed: {usage.output[-500:]}")
     return usage.cpu / files, usage.wall / files
@@ -94,9 +115,11 @@ def main() -> None:
         cpu_per_object, wall_per_object = real_cpu_per_object(work, args.files)
     run_seconds = wall_per_object * args.objects
     frame = frame_cost()
+    from rich.console import Console
+
     from bulkup.display.dashboard import REFRESH_PER_SECOND, RichDashboard
     from bulkup.display.jsonlines import JsonLinesProgress
-    from rich.console import Console
+
     devnull = open(os.devnull, "w")
     sinks = {
         "rich dashboard": RichDashboard(Console(file=devnull, force_terminal=True, width=120)),
@@ -106,19 +129,26 @@ def main() -> None:
     }
     rows = []
     for name, sink in sinks.items():
-        sink._live = _NoLive() if name == "rich dashboard" else None   # frames are charged apart
+        sink._live = _NoLive() if name == "rich dashboard" else None  # frames are charged apart
         cpu = replay(sink, args.objects, run_seconds)
         if name == "rich dashboard":
             cpu += frame * REFRESH_PER_SECOND * run_seconds
         total = cpu_per_object * args.objects
         rows.append(f"| {name} | {cpu:.2f} | {cpu / args.objects * 1e6:.1f} | {cpu / total:.2%} |")
-    lines = ["", f"## Progress machinery: {args.objects:,} small files, {WORKERS} workers", "",
-             f"Reference: `bulkup put` of {args.files:,} files of 4 KiB here cost "
-             f"{cpu_per_object * 1e6:.0f} µs of client CPU per object ({1 / wall_per_object:,.0f} "
-             f"objects/s), so {args.objects:,} objects cost {cpu_per_object * args.objects:,.0f} CPU-s "
-             f"over about {run_seconds:,.0f} s. A dashboard frame with {WORKERS} worker rows costs "
-             f"{frame * 1e3:.2f} ms, drawn {REFRESH_PER_SECOND} times a second.", "",
-             "| display | CPU-s | µs per object | share of the upload's CPU |", "|---|---:|---:|---:|", *rows]
+    lines = [
+        "",
+        f"## Progress machinery: {args.objects:,} small files, {WORKERS} workers",
+        "",
+        f"Reference: `bulkup put` of {args.files:,} files of 4 KiB here cost "
+        f"{cpu_per_object * 1e6:.0f} µs of client CPU per object ({1 / wall_per_object:,.0f} "
+        f"objects/s), so {args.objects:,} objects cost {cpu_per_object * args.objects:,.0f} CPU-s "
+        f"over about {run_seconds:,.0f} s. A dashboard frame with {WORKERS} worker rows costs "
+        f"{frame * 1e3:.2f} ms, drawn {REFRESH_PER_SECOND} times a second.",
+        "",
+        "| display | CPU-s | µs per object | share of the upload's CPU |",
+        "|---|---:|---:|---:|",
+        *rows,
+    ]
     append_section(lines, args.print_only)
 
 

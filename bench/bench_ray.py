@@ -13,6 +13,7 @@ run before and after a job and are not counted.
 
 Appends a section to bench/results/latest.md (or prints it with --print-only).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,7 +23,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # devtools
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # devtools
 
 import datasets  # noqa: E402
 from compare import DUMMY_CREDENTIALS, data_requests, expected_puts  # noqa: E402
@@ -42,20 +43,49 @@ def manifest_for(folder: str, path: str, slug: str, copies: int) -> str:
     with open(path, "w") as f:
         for copy in range(copies):
             for source in datasets.files(folder):
-                f.write(json.dumps({"source": os.path.abspath(source), "destination":
-                                    f"s3://bench/ray/{slug}/{copy}/{os.path.basename(source)}"}) + "\n")
+                f.write(
+                    json.dumps(
+                        {
+                            "source": os.path.abspath(source),
+                            "destination": f"s3://bench/ray/{slug}/{copy}/{os.path.basename(source)}",
+                        }
+                    )
+                    + "\n"
+                )
     return path
 
 
 def run(manifest: str, work: str, discard: DiscardEndpoint, env: dict, ray: str | None, attempt: int):
     tag = f"{'ray' if ray else 'local'}-{attempt}"
     report = os.path.join(work, f"{os.path.basename(manifest)}.{tag}.report.json")
-    command = [sys.executable, "-m", "bulkup", "migrate", manifest, "--journal",
-               os.path.join(work, f"{os.path.basename(manifest)}.{tag}.journal"), "--report", report,
-               "--endpoint-url", discard.https_url, "--ca-bundle", discard.ca_file,
-               "--addressing-style", "path", "--workers", "2", "--connections", "4",
-               "--part-size", "8MiB", "--checksum", "crc64nvme", "--progress", "none",
-               *(["--ray", ray] if ray else [])]
+    command = [
+        sys.executable,
+        "-m",
+        "bulkup",
+        "migrate",
+        manifest,
+        "--journal",
+        os.path.join(work, f"{os.path.basename(manifest)}.{tag}.journal"),
+        "--report",
+        report,
+        "--endpoint-url",
+        discard.https_url,
+        "--ca-bundle",
+        discard.ca_file,
+        "--addressing-style",
+        "path",
+        "--workers",
+        "2",
+        "--connections",
+        "4",
+        "--part-size",
+        "8MiB",
+        "--checksum",
+        "crc64nvme",
+        "--progress",
+        "none",
+        *(["--ray", ray] if ray else []),
+    ]
     usage = measure(command, env)
     if usage.returncode != 0:
         raise SystemExit(f"{tag} failed: {usage.output[-800:]}")
@@ -63,8 +93,7 @@ def run(manifest: str, work: str, discard: DiscardEndpoint, env: dict, ray: str 
     actor_cpu = sum(w["cpu_seconds"] or 0 for w in workers) if ray else 0.0
     actor_peak = sum(w["peak_rss"] or 0 for w in workers) if ray else 0
     sender_cpu = sum(w["cpu_seconds"] or 0 for w in workers)
-    print(f"  {tag}: driver {usage.cpu + actor_cpu - sender_cpu:.1f} CPU-s, senders {sender_cpu:.1f} CPU-s",
-          flush=True)
+    print(f"  {tag}: driver {usage.cpu + actor_cpu - sender_cpu:.1f} CPU-s, senders {sender_cpu:.1f} CPU-s", flush=True)
     return usage.wall, usage.cpu + actor_cpu, usage.peak_anon + actor_peak
 
 
@@ -75,8 +104,7 @@ def section(data_root: str, work: str, sets, cluster: LocalRayCluster) -> list[s
         for data, copies in sets:
             folder = datasets.materialize(data_root, data)
             datasets.warm(folder)
-            manifest = manifest_for(folder, os.path.join(work, f"ray-{data.slug}-{copies}.jsonl"),
-                                    data.slug, copies)
+            manifest = manifest_for(folder, os.path.join(work, f"ray-{data.slug}-{copies}.jsonl"), data.slug, copies)
             expected = expected_puts(folder) * copies
             name = data.name if copies == 1 else f"{copies} x {data.name} ({data.total * copies // GiB} GiB)"
             best: dict[str, tuple[float, float, int]] = {}
@@ -94,15 +122,23 @@ def section(data_root: str, work: str, sets, cluster: LocalRayCluster) -> list[s
             for backend in ("local", "ray"):
                 wall, cpu, peak = best[backend]
                 overhead = "" if backend == "local" else f"{wall / best['local'][0] - 1:+.1%}"
-                rows.append(f"| {name} | {backend} | {wall:.1f} s | {data.total * copies / MiB / wall:,.0f} | "
-                            f"{cpu / gib:.2f} | {peak / MiB:.0f} MiB | {overhead} |")
-    return ["", "## The Ray backend against the local one (discard endpoint, HTTPS)", "",
-            "`bulkup migrate` of the same manifest, 2 workers x 4 connections, 8 MiB parts; Ray: a "
-            "one-node cluster on this machine with 2 CPUs. Best of two by wall time.", "",
-            "| data | backend | wall | MiB/s | client CPU-s/GiB | peak private memory | wall vs local |",
-            "|---|---|---:|---:|---:|---:|---:|", *rows, "",
-            "Wall time includes joining the cluster and starting the actors (Ray) or the worker "
-            "processes (local)."]
+                rows.append(
+                    f"| {name} | {backend} | {wall:.1f} s | {data.total * copies / MiB / wall:,.0f} | "
+                    f"{cpu / gib:.2f} | {peak / MiB:.0f} MiB | {overhead} |"
+                )
+    return [
+        "",
+        "## The Ray backend against the local one (discard endpoint, HTTPS)",
+        "",
+        "`bulkup migrate` of the same manifest, 2 workers x 4 connections, 8 MiB parts; Ray: a "
+        "one-node cluster on this machine with 2 CPUs. Best of two by wall time.",
+        "",
+        "| data | backend | wall | MiB/s | client CPU-s/GiB | peak private memory | wall vs local |",
+        "|---|---|---:|---:|---:|---:|---:|",
+        *rows,
+        "",
+        "Wall time includes joining the cluster and starting the actors (Ray) or the worker processes (local).",
+    ]
 
 
 def main() -> None:
@@ -112,8 +148,7 @@ def main() -> None:
     parser.add_argument("--print-only", action="store_true")
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="bulkup-bench-ray-") as work, \
-            LocalRayCluster([], cpus=2) as cluster:
+    with tempfile.TemporaryDirectory(prefix="bulkup-bench-ray-") as work, LocalRayCluster([], cpus=2) as cluster:
         lines = section(args.work, work, QUICK_SETS if args.quick else SETS, cluster)
     append_section(lines, args.print_only)
 

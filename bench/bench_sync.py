@@ -11,6 +11,7 @@ object, as rclone does). The tools' rules differ: aws-cli and s5cmd decide from 
 alone (size and LastModified), rclone and bulkup compare each file's mtime with the one the
 object records. Writes bench/results/sync.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # devtools
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # devtools
 
 from tools import PEERS  # noqa: E402
 from treeusage import Usage, measure  # noqa: E402
@@ -49,21 +50,43 @@ def commands(server: DevServer, folder: str, cache: str) -> dict[str, tuple[list
     """Each tool's sync of ``folder`` to the bench prefix, as its users run it."""
     target = f"s3://{BUCKET}/tree/"
     env = {**os.environ, **server.env(), "BULKUP_CACHE_DIR": cache}
-    bulkup = [sys.executable, "-m", "bulkup", "sync", folder, target, "--endpoint-url", server.https_url,
-              "--progress", "json"]
-    rclone_env = {**env, "RCLONE_CONFIG": os.devnull, "RCLONE_CONFIG_B_TYPE": "s3",
-                  "RCLONE_CONFIG_B_PROVIDER": "Other", "RCLONE_CONFIG_B_ENDPOINT": server.https_url,
-                  "RCLONE_CONFIG_B_ENV_AUTH": "true", "RCLONE_CA_CERT": server.ca_file}
+    bulkup = [
+        sys.executable,
+        "-m",
+        "bulkup",
+        "sync",
+        folder,
+        target,
+        "--endpoint-url",
+        server.https_url,
+        "--progress",
+        "json",
+    ]
+    rclone_env = {
+        **env,
+        "RCLONE_CONFIG": os.devnull,
+        "RCLONE_CONFIG_B_TYPE": "s3",
+        "RCLONE_CONFIG_B_PROVIDER": "Other",
+        "RCLONE_CONFIG_B_ENDPOINT": server.https_url,
+        "RCLONE_CONFIG_B_ENV_AUTH": "true",
+        "RCLONE_CA_CERT": server.ca_file,
+    }
     peers_env = {**env, "PATH": PEERS + os.pathsep + env.get("PATH", "")}
     return {
         "bulkup sync": (bulkup, env),
         "bulkup sync --no-sync-state": (bulkup + ["--no-sync-state"], env),
-        "rclone sync": ([os.path.join(PEERS, "rclone"), "sync", folder, f"b:{BUCKET}/tree", "--stats-one-line",
-                         "-v"], rclone_env),
-        "aws s3 sync": ([os.path.join(PEERS, "aws"), "s3", "sync", folder, target, "--endpoint-url",
-                         server.https_url], peers_env),
-        "s5cmd sync": ([os.path.join(PEERS, "s5cmd"), "--endpoint-url", server.https_url, "sync", folder + "/",
-                        target], peers_env),
+        "rclone sync": (
+            [os.path.join(PEERS, "rclone"), "sync", folder, f"b:{BUCKET}/tree", "--stats-one-line", "-v"],
+            rclone_env,
+        ),
+        "aws s3 sync": (
+            [os.path.join(PEERS, "aws"), "s3", "sync", folder, target, "--endpoint-url", server.https_url],
+            peers_env,
+        ),
+        "s5cmd sync": (
+            [os.path.join(PEERS, "s5cmd"), "--endpoint-url", server.https_url, "sync", folder + "/", target],
+            peers_env,
+        ),
     }
 
 
@@ -75,8 +98,8 @@ def sent_nothing(name: str, usage: Usage) -> bool:
     if name.startswith("bulkup"):
         return '"objects_uploaded": 0' in out
     if name.startswith("rclone"):
-        return "Copied" not in out             # -v names every file it copies
-    return "upload:" not in out and "cp " not in out      # aws-cli and s5cmd name each upload
+        return "Copied" not in out  # -v names every file it copies
+    return "upload:" not in out and "cp " not in out  # aws-cli and s5cmd name each upload
 
 
 def run(count: int, rounds: int, work: str) -> list[str]:
@@ -85,7 +108,7 @@ def run(count: int, rounds: int, work: str) -> list[str]:
     with DevServer() as server:
         server.client().create_bucket(Bucket=BUCKET)
         tools = commands(server, folder, cache)
-        first = measure(*tools["bulkup sync"])              # the upload (untimed), then one rerun each
+        first = measure(*tools["bulkup sync"])  # the upload (untimed), then one rerun each
         assert first.returncode == 0, first.output[-2000:]
         results: dict[str, list[Usage]] = {name: [] for name in tools}
         for _ in range(rounds):
@@ -94,8 +117,9 @@ def run(count: int, rounds: int, work: str) -> list[str]:
                 if not sent_nothing(name, usage):
                     raise SystemExit(f"{name} sent something or failed:\n{usage.output[-3000:]}")
                 results[name].append(usage)
-                print(f"  {name}: {usage.wall:.1f} s, {usage.cpu:.1f} CPU-s, {usage.peak_rss / 2**20:.0f} MiB",
-                      flush=True)
+                print(
+                    f"  {name}: {usage.wall:.1f} s, {usage.cpu:.1f} CPU-s, {usage.peak_rss / 2**20:.0f} MiB", flush=True
+                )
     return table(count, rounds, results)
 
 
@@ -103,17 +127,21 @@ def table(count: int, rounds: int, results: dict[str, list[Usage]]) -> list[str]
     rclone = results["rclone sync"]
     base_wall = statistics.median(u.wall for u in rclone)
     base_cpu = statistics.median(u.cpu for u in rclone)
-    lines = [f"### sync, nothing changed: {count:,} files (SeaweedFS, HTTPS; medians of {rounds} interleaved "
-             "runs, min-max)", "",
-             "| tool | wall | client CPU | peak RSS | wall / rclone's | CPU / rclone's |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"### sync, nothing changed: {count:,} files (SeaweedFS, HTTPS; medians of {rounds} interleaved runs, min-max)",
+        "",
+        "| tool | wall | client CPU | peak RSS | wall / rclone's | CPU / rclone's |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, runs in results.items():
         wall = [u.wall for u in runs]
         cpu = [u.cpu for u in runs]
         rss = max(u.peak_rss for u in runs)
-        lines.append(f"| {name} | {statistics.median(wall):.1f} s ({min(wall):.1f}-{max(wall):.1f}) "
-                     f"| {statistics.median(cpu):.1f} s ({min(cpu):.1f}-{max(cpu):.1f}) | {rss / 2**20:.0f} MiB "
-                     f"| {statistics.median(wall) / base_wall:.2f}x | {statistics.median(cpu) / base_cpu:.2f}x |")
+        lines.append(
+            f"| {name} | {statistics.median(wall):.1f} s ({min(wall):.1f}-{max(wall):.1f}) "
+            f"| {statistics.median(cpu):.1f} s ({min(cpu):.1f}-{max(cpu):.1f}) | {rss / 2**20:.0f} MiB "
+            f"| {statistics.median(wall) / base_wall:.2f}x | {statistics.median(cpu) / base_cpu:.2f}x |"
+        )
     return lines
 
 

@@ -6,6 +6,7 @@ too fast), each tool at its defaults, in interleaved rounds. Per tool: wall time
 min-max), the objects stored, the exit status, and the SlowDowns it drew, which the proxy
 counts. Writes bench/results/throttle.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,7 @@ import time
 from dataclasses import dataclass
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # devtools
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # devtools
 
 from tools import PEERS  # noqa: E402
 
@@ -53,17 +54,49 @@ def commands(server: DevServer, folder: str, prefix: str, cache: str) -> dict[st
     """Each tool's upload of ``folder`` to ``prefix`` through the proxy (``{url}``), at its defaults."""
     env = {**os.environ, **server.env(), "BULKUP_CACHE_DIR": cache}
     target = f"s3://{BUCKET}/{prefix}"
-    rclone_env = {**env, "RCLONE_CONFIG": os.devnull, "RCLONE_CONFIG_B_TYPE": "s3",
-                  "RCLONE_CONFIG_B_PROVIDER": "Other", "RCLONE_CONFIG_B_ENDPOINT": "{url}",
-                  "RCLONE_CONFIG_B_ENV_AUTH": "true"}
+    rclone_env = {
+        **env,
+        "RCLONE_CONFIG": os.devnull,
+        "RCLONE_CONFIG_B_TYPE": "s3",
+        "RCLONE_CONFIG_B_PROVIDER": "Other",
+        "RCLONE_CONFIG_B_ENDPOINT": "{url}",
+        "RCLONE_CONFIG_B_ENV_AUTH": "true",
+    }
     return {
-        "bulkup put": ([sys.executable, "-m", "bulkup", "put", folder, target + "bulkup/", "--endpoint-url", "{url}",
-                        "--progress", "none"], env),
+        "bulkup put": (
+            [
+                sys.executable,
+                "-m",
+                "bulkup",
+                "put",
+                folder,
+                target + "bulkup/",
+                "--endpoint-url",
+                "{url}",
+                "--progress",
+                "none",
+            ],
+            env,
+        ),
         "rclone copy": ([os.path.join(PEERS, "rclone"), "copy", folder, f"b:{BUCKET}/{prefix}rclone"], rclone_env),
-        "aws s3 cp --recursive": ([os.path.join(PEERS, "aws"), "s3", "cp", "--recursive", "--only-show-errors",
-                                   folder, target + "aws/", "--endpoint-url", "{url}"], env),
-        "s5cmd cp": ([os.path.join(PEERS, "s5cmd"), "--endpoint-url", "{url}", "cp", folder + "/", target + "s5cmd/"],
-                     env),
+        "aws s3 cp --recursive": (
+            [
+                os.path.join(PEERS, "aws"),
+                "s3",
+                "cp",
+                "--recursive",
+                "--only-show-errors",
+                folder,
+                target + "aws/",
+                "--endpoint-url",
+                "{url}",
+            ],
+            env,
+        ),
+        "s5cmd cp": (
+            [os.path.join(PEERS, "s5cmd"), "--endpoint-url", "{url}", "cp", folder + "/", target + "s5cmd/"],
+            env,
+        ),
     }
 
 
@@ -94,23 +127,32 @@ def run(count: int, rounds: int, work: str) -> list[str]:
             for name, (argv, env) in commands(server, folder, f"r{round_}/", cache).items():
                 got = run_once(server, name, argv, env, f"r{round_}/")
                 results.setdefault(name, []).append(got)
-                print(f"  {name}: {got.wall:.1f} s, {got.stored}/{count} stored, {got.slowdowns} SlowDowns, "
-                      f"exit {got.returncode}", flush=True)
+                print(
+                    f"  {name}: {got.wall:.1f} s, {got.stored}/{count} stored, {got.slowdowns} SlowDowns, "
+                    f"exit {got.returncode}",
+                    flush=True,
+                )
     return table(count, rounds, results)
 
 
 def table(count: int, rounds: int, results: dict[str, list[Run]]) -> list[str]:
     base = statistics.median(r.wall for r in results["rclone copy"])
-    lines = [f"### Throttled: {count:,} x 16 KiB, SlowDown above {WRITES_PER_SECOND} writes/s (SeaweedFS; medians "
-             f"of {rounds} interleaved runs, min-max)", "",
-             "| tool | wall | wall / rclone's | objects stored | SlowDowns drawn | exit |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"### Throttled: {count:,} x 16 KiB, SlowDown above {WRITES_PER_SECOND} writes/s (SeaweedFS; medians "
+        f"of {rounds} interleaved runs, min-max)",
+        "",
+        "| tool | wall | wall / rclone's | objects stored | SlowDowns drawn | exit |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, runs in results.items():
         walls = [r.wall for r in runs]
         draws = [r.slowdowns for r in runs]
-        lines.append(f"| {name} | {statistics.median(walls):.1f} s ({min(walls):.1f}-{max(walls):.1f}) "
-                     f"| {statistics.median(walls) / base:.2f}x | {min(r.stored for r in runs):,}/{count:,} (fewest) "
-                     f"| {statistics.median(draws):.0f} ({min(draws)}-{max(draws)}) "
-                     f"| {', '.join(sorted({str(r.returncode) for r in runs}))} |")
+        lines.append(
+            f"| {name} | {statistics.median(walls):.1f} s ({min(walls):.1f}-{max(walls):.1f}) "
+            f"| {statistics.median(walls) / base:.2f}x | {min(r.stored for r in runs):,}/{count:,} (fewest) "
+            f"| {statistics.median(draws):.0f} ({min(draws)}-{max(draws)}) "
+            f"| {', '.join(sorted({str(r.returncode) for r in runs}))} |"
+        )
     return lines
 
 

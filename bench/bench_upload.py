@@ -6,6 +6,7 @@ with each other there, not real speed. Each upload is verified on the guest's ow
 (size and CRC64NVME). Appends a section to bench/results/latest.md. (`make bench` compares
 bulkup with its peers on the host: bench/compare.py.)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # devtools
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # devtools
 
 from results_md import append_section  # noqa: E402
 from treeusage import Usage, measure  # noqa: E402
@@ -36,6 +37,7 @@ def make_file(path: str, size: int) -> None:
     if os.path.exists(path) and os.path.getsize(path) == size:
         return
     import random
+
     rng = random.Random(7)
     with open(path, "wb") as f:
         for _ in range(size // (16 * MiB)):
@@ -53,6 +55,7 @@ def verified(server: DevServer, bucket: str, key: str, path: str, expected_crc: 
             raise SystemExit(f"{key}: checksum mismatch on the server")
         return "size + CRC64NVME"
     from hashlib import sha256
+
     digest = sha256()
     for chunk in server.client().get_object(Bucket=bucket, Key=key)["Body"].iter_chunks(8 * MiB):
         digest.update(chunk)
@@ -68,29 +71,52 @@ def verified(server: DevServer, bucket: str, key: str, path: str, expected_crc: 
 def tools_for(scheme: str, url: str, path: str, args, part: int, concurrency: int):
     """(row name, settings, object key, command) for every bulkup engine runnable here."""
     from bulkup.transport.engines import ENGINES, path_label
+
     tls = scheme == "https"
     shape = f"{args.workers} workers x {args.connections} connections, {args.part_size_mib} MiB parts"
     for engine in ENGINES.values():
         if not engine.available(tls):
             continue
         key = f"bulkup-{scheme}-{engine.name}.bin"
-        yield (f"bulkup {path_label(engine, tls)} ({scheme})", f"{shape}, CRC64NVME", key,
-               [sys.executable, "-m", "bulkup", "put", path, f"s3://bench/{key}", "--endpoint-url", url,
-                "--workers", str(args.workers), "--connections", str(args.connections),
-                "--part-size", str(part), "--engine", engine.name, "--progress", "none"])
+        yield (
+            f"bulkup {path_label(engine, tls)} ({scheme})",
+            f"{shape}, CRC64NVME",
+            key,
+            [
+                sys.executable,
+                "-m",
+                "bulkup",
+                "put",
+                path,
+                f"s3://bench/{key}",
+                "--endpoint-url",
+                url,
+                "--workers",
+                str(args.workers),
+                "--connections",
+                str(args.connections),
+                "--part-size",
+                str(part),
+                "--engine",
+                engine.name,
+                "--progress",
+                "none",
+            ],
+        )
 
 
 @dataclass
 class Row:
-    name: str            # ends with "(scheme)": ratios compare rows of the same scheme
+    name: str  # ends with "(scheme)": ratios compare rows of the same scheme
     settings: str
     usage: Usage
     verified: str
     size: int
 
 
-def run_tools(schemes: tuple[str, ...], path: str, args, engines: set[str] | None = None,
-              peers: bool = True) -> list[Row]:
+def run_tools(
+    schemes: tuple[str, ...], path: str, args, engines: set[str] | None = None, peers: bool = True
+) -> list[Row]:
     """Start a server, run every tool for each scheme one after another, verify each upload."""
     size = os.path.getsize(path)
     expected = checksum_file(path, "crc64nvme")
@@ -101,11 +127,11 @@ def run_tools(schemes: tuple[str, ...], path: str, args, engines: set[str] | Non
         server.client().create_bucket(Bucket="bench")
         for scheme in schemes:
             url = server.https_url if scheme == "https" else server.http_url
-            for name, settings, key, cmd in tools_for(scheme, url, path, args, part,
-                                                      args.workers * args.connections):
+            for name, settings, key, cmd in tools_for(scheme, url, path, args, part, args.workers * args.connections):
                 is_peer = not name.startswith("bulkup")
-                if (is_peer and not peers) or (engines and not is_peer and cmd[cmd.index("--engine") + 1]
-                                               not in engines):
+                if (is_peer and not peers) or (
+                    engines and not is_peer and cmd[cmd.index("--engine") + 1] not in engines
+                ):
                     continue
                 usage = measure(cmd, env)
                 if usage.returncode != 0:
@@ -118,19 +144,25 @@ def run_tools(schemes: tuple[str, ...], path: str, args, engines: set[str] | Non
 def guest_rows(args) -> list[Row]:
     """The kTLS engines, measured inside the emulated guest kernel (indicative only)."""
     from devtools import guest as devguest
+
     reason = devguest.missing()
     if reason:
         print(f"no kTLS guest rows: {reason}")
         return []
     with tempfile.TemporaryDirectory(prefix="bulkup-bench-guest-") as out:
-        run = devguest.run(f"{sys.executable} -u bench/bench_upload.py --inside-guest {out}/rows.json "
-                           f"--size-gib {args.guest_size_gib} --data /tmp/bench", rwdir=Path(out))
+        run = devguest.run(
+            f"{sys.executable} -u bench/bench_upload.py --inside-guest {out}/rows.json "
+            f"--size-gib {args.guest_size_gib} --data /tmp/bench",
+            rwdir=Path(out),
+        )
         rows_file = Path(out) / "rows.json"
         if not rows_file.exists():
             print(f"kTLS guest run failed (exit {run.returncode}):\n" + run.output[-3000:])
             return []
-        return [Row(r["name"], r["settings"], Usage(**r["usage"]), r["verified"], r["size"])
-                for r in json.loads(rows_file.read_text())]
+        return [
+            Row(r["name"], r["settings"], Usage(**r["usage"]), r["verified"], r["size"])
+            for r in json.loads(rows_file.read_text())
+        ]
 
 
 def main() -> int:
@@ -162,12 +194,14 @@ def main() -> int:
 
 
 def write_report(rows: list[Row], args) -> None:
-    scheme_of = lambda name: name.rsplit("(", 1)[-1].rstrip(")")   # noqa: E731
+    scheme_of = lambda name: name.rsplit("(", 1)[-1].rstrip(")")  # noqa: E731
     bases = {}
-    for row in rows:            # each scheme's first row (bulkup's best engine)
+    for row in rows:  # each scheme's first row (bulkup's best engine)
         bases.setdefault(scheme_of(row.name), row.usage)
     lines = [
-        "", f"## kTLS engines in the emulated guest kernel ({time.strftime('%Y-%m-%d')})", "",
+        "",
+        f"## kTLS engines in the emulated guest kernel ({time.strftime('%Y-%m-%d')})",
+        "",
         f"One file to SeaweedFS on the guest's loopback, over HTTPS. Host: "
         f"{platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}, Python "
         f"{platform.python_version()}, {ssl.OPENSSL_VERSION}.",
@@ -177,7 +211,8 @@ def write_report(rows: list[Row], args) -> None:
         "of the same scheme.",
         f"Rows marked *emulated kTLS guest* ran inside a kernel with kTLS under qemu's software "
         f"emulation ({args.guest_size_gib:g} GiB file): they show that the kTLS paths work and how "
-        "they compare with each other there, not real speed.", "",
+        "they compare with each other there, not real speed.",
+        "",
         "| tool | settings | wall s | MiB/s | client CPU-s/GiB | peak private MiB | peak RSS MiB | "
         "verified | wall ratio | CPU ratio | memory ratio |",
         "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|",
@@ -187,7 +222,8 @@ def write_report(rows: list[Row], args) -> None:
         lines.append(
             f"| {row.name} | {row.settings} | {u.wall:.1f} | {row.size / MiB / u.wall:.0f} | "
             f"{u.cpu / gib:.2f} | {u.peak_anon / MiB:.0f} | {u.peak_rss / MiB:.0f} | {row.verified} | "
-            f"{u.wall / base.wall:.2f} | {u.cpu / base.cpu:.2f} | {u.peak_anon / base.peak_anon:.2f} |")
+            f"{u.wall / base.wall:.2f} | {u.cpu / base.cpu:.2f} | {u.peak_anon / base.peak_anon:.2f} |"
+        )
     append_section(lines)
 
 

@@ -7,6 +7,7 @@ A discarding sink and an echo server run in the server namespace, a sender in th
 namespace (separate processes, plain Python sockets). Prints one table; exits non-zero when
 the round trip is not what was asked or the connections' pattern is not the expected one.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,6 +30,7 @@ CHUNK = 1 << 20
 
 def serve(address: str) -> None:
     """Discard on SINK_PORT, echo on ECHO_PORT, until killed."""
+
     def discard(conn: socket.socket) -> None:
         buffer = bytearray(CHUNK)
         with conn:
@@ -86,10 +88,17 @@ def send(address: str, connections: int, seconds: float, warmup: float) -> None:
     at_warmup, t0 = sum(sent), time.monotonic()
     time.sleep(seconds - warmup)
     at_end, t1 = sum(sent), time.monotonic()
-    print(json.dumps({"rate": (at_end - at_warmup) / (t1 - t0),
-                      "connect_ms": statistics.median(connect_times) * 1000,
-                      "echo_ms": min(echoes) * 1000}), flush=True)
-    os._exit(0)                     # don't wait for the send buffers to drain
+    print(
+        json.dumps(
+            {
+                "rate": (at_end - at_warmup) / (t1 - t0),
+                "connect_ms": statistics.median(connect_times) * 1000,
+                "echo_ms": min(echoes) * 1000,
+            }
+        ),
+        flush=True,
+    )
+    os._exit(0)  # don't wait for the send buffers to drain
 
 
 def main() -> int:
@@ -114,15 +123,21 @@ def main() -> int:
     rows, ok = [], True
     with SlowLink(rate=args.rate, rtt_ms=args.rtt_ms, congestion=args.congestion) as link:
         print(f"link: {link.describe()}")
-        server = subprocess.Popen(link.server_prefix() + me + ["--serve", link.server_address()],
-                                  stdout=subprocess.PIPE, text=True)
+        server = subprocess.Popen(
+            link.server_prefix() + me + ["--serve", link.server_address()], stdout=subprocess.PIPE, text=True
+        )
         try:
             server.stdout.readline()
             for n in (int(c) for c in args.connections.split(",")):
                 before = link.wire_stats()
-                out = subprocess.run(link.client_prefix() + me + [
-                    "--send", link.server_address(), str(n), str(args.seconds),
-                    str(min(1.5, args.seconds / 3))], capture_output=True, text=True, check=True)
+                out = subprocess.run(
+                    link.client_prefix()
+                    + me
+                    + ["--send", link.server_address(), str(n), str(args.seconds), str(min(1.5, args.seconds / 3))],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
                 after = link.wire_stats()
                 result = json.loads(out.stdout)
                 if before:
@@ -135,14 +150,15 @@ def main() -> int:
             server.kill()
             server.wait()
 
-    print(f"\n| connections | Mbit/s | share of {args.rate} | connect ms | echo RTT ms "
-          f"| wire CPU-s/GiB | wire drops |")
+    print(f"\n| connections | Mbit/s | share of {args.rate} | connect ms | echo RTT ms | wire CPU-s/GiB | wire drops |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for n, r in rows:
-        print(f"| {n} | {r['rate'] * 8 / 1e6:.0f} | {r['rate'] / rate:.0%} | {r['connect_ms']:.1f} "
-              f"| {r['echo_ms']:.1f} | {r.get('wire_cpu_per_gib', float('nan')):.2f} "
-              f"| {r.get('wire_drops', '-')} |")
-    for n, r in rows:
+        print(
+            f"| {n} | {r['rate'] * 8 / 1e6:.0f} | {r['rate'] / rate:.0%} | {r['connect_ms']:.1f} "
+            f"| {r['echo_ms']:.1f} | {r.get('wire_cpu_per_gib', float('nan')):.2f} "
+            f"| {r.get('wire_drops', '-')} |"
+        )
+    for _, r in rows:
         if not 0.9 * args.rtt_ms <= r["echo_ms"] <= 1.3 * args.rtt_ms + 2:
             print(f"FAIL: echo round trip {r['echo_ms']:.1f} ms, expected about {args.rtt_ms:g} ms")
             ok = False

@@ -13,6 +13,7 @@ One run, one tool after another, on the same data and endpoints:
 - the floor: this machine's AES-GCM and memory-copy rates as CPU-seconds per GiB.
 Writes bench/results/latest.md and bench/results/latest.png.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,19 +24,26 @@ import time
 from dataclasses import dataclass
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # devtools
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # devtools
 
 import datasets  # noqa: E402
 import floor  # noqa: E402
-from tools import (Endpoint, Tool, aws_cli_tool, boto3_tool, bulkup_tool, rclone_tool,  # noqa: E402
-                   s5cmd_tool)
+from tools import (
+    Endpoint,
+    Tool,
+    aws_cli_tool,
+    boto3_tool,
+    bulkup_tool,
+    rclone_tool,  # noqa: E402
+    s5cmd_tool,
+)
 from treeusage import Usage, measure  # noqa: E402
 
 MiB, GiB = 1 << 20, 1 << 30
 HERE = os.path.dirname(os.path.abspath(__file__))
 PART = 8 * MiB
-CONCURRENCY = 8                     # requests in flight, for every tool that has the setting
-WORKERS, CONNECTIONS = 2, 4         # bulkup: 2 x 4 = 8
+CONCURRENCY = 8  # requests in flight, for every tool that has the setting
+WORKERS, CONNECTIONS = 2, 4  # bulkup: 2 x 4 = 8
 
 
 @dataclass
@@ -47,22 +55,34 @@ class Row:
     verified: str
 
 
-def tools_for(endpoint: Endpoint, folder: str, prefix_root: str, config_dir: str,
-              peers: bool = True) -> list[Tool]:
+def tools_for(endpoint: Endpoint, folder: str, prefix_root: str, config_dir: str, peers: bool = True) -> list[Tool]:
     """bulkup with every engine this machine runs for the endpoint's scheme, then the peers."""
     from bulkup.transport.engines import ENGINES, path_label
+
     tls = endpoint.url.startswith("https")
     found = []
     for engine in ENGINES.values():
         if engine.available(tls).usable:
-            found.append(bulkup_tool(engine.name, path_label(engine, tls), endpoint, folder,
-                                     f"{prefix_root}/bulkup-{engine.name}/", PART, WORKERS, CONNECTIONS))
+            found.append(
+                bulkup_tool(
+                    engine.name,
+                    path_label(engine, tls),
+                    endpoint,
+                    folder,
+                    f"{prefix_root}/bulkup-{engine.name}/",
+                    PART,
+                    WORKERS,
+                    CONNECTIONS,
+                )
+            )
     if peers:
-        found += [boto3_tool("classic", endpoint, folder, f"{prefix_root}/boto3/", PART, CONCURRENCY),
-                  boto3_tool("crt", endpoint, folder, f"{prefix_root}/crt/", PART, CONCURRENCY),
-                  aws_cli_tool(endpoint, folder, f"{prefix_root}/awscli/", PART, CONCURRENCY, config_dir),
-                  rclone_tool(endpoint, folder, f"{prefix_root}/rclone/", PART, CONCURRENCY),
-                  s5cmd_tool(endpoint, folder, f"{prefix_root}/s5cmd/", PART, CONCURRENCY, CONCURRENCY)]
+        found += [
+            boto3_tool("classic", endpoint, folder, f"{prefix_root}/boto3/", PART, CONCURRENCY),
+            boto3_tool("crt", endpoint, folder, f"{prefix_root}/crt/", PART, CONCURRENCY),
+            aws_cli_tool(endpoint, folder, f"{prefix_root}/awscli/", PART, CONCURRENCY, config_dir),
+            rclone_tool(endpoint, folder, f"{prefix_root}/rclone/", PART, CONCURRENCY),
+            s5cmd_tool(endpoint, folder, f"{prefix_root}/s5cmd/", PART, CONCURRENCY, CONCURRENCY),
+        ]
     return found
 
 
@@ -84,8 +104,11 @@ def run_tool(tool: Tool, endpoint: Endpoint, folder: str) -> Usage:
         usage = measure([*endpoint.prefix_command, *tool.argv], env)
         if usage.returncode == 0:
             return usage
-        print(f"{tool.name} failed on {endpoint.name} (exit {usage.returncode}, attempt {attempt}):\n"
-              f"{usage.output[-2000:]}", flush=True)
+        print(
+            f"{tool.name} failed on {endpoint.name} (exit {usage.returncode}, attempt {attempt}):\n"
+            f"{usage.output[-2000:]}",
+            flush=True,
+        )
     raise SystemExit(f"{tool.name} failed twice on {endpoint.name}")
 
 
@@ -95,10 +118,15 @@ def warm_up(client) -> None:
     for i in range(16):
         client.put_object(Bucket="bench", Key=f"warm-up/{i}", Body=os.urandom(MiB))
     upload = client.create_multipart_upload(Bucket="bench", Key="warm-up/multipart")["UploadId"]
-    part = client.upload_part(Bucket="bench", Key="warm-up/multipart", UploadId=upload, PartNumber=1,
-                              Body=os.urandom(8 * MiB))
-    client.complete_multipart_upload(Bucket="bench", Key="warm-up/multipart", UploadId=upload,
-                                     MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    part = client.upload_part(
+        Bucket="bench", Key="warm-up/multipart", UploadId=upload, PartNumber=1, Body=os.urandom(8 * MiB)
+    )
+    client.complete_multipart_upload(
+        Bucket="bench",
+        Key="warm-up/multipart",
+        UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+    )
 
 
 def verify_on_server(client, bucket: str, prefix: str, expected: dict[str, tuple[int, str]]) -> str:
@@ -106,36 +134,41 @@ def verify_on_server(client, bucket: str, prefix: str, expected: dict[str, tuple
     found = {}
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
-            found[obj["Key"][len(prefix):]] = (obj["Size"], obj["ETag"].strip('"'))
+            found[obj["Key"][len(prefix) :]] = (obj["Size"], obj["ETag"].strip('"'))
     if found != expected:
         missing = sorted(set(expected) - set(found))[:3]
         wrong = sorted(k for k in expected if k in found and found[k] != expected[k])[:3]
-        raise SystemExit(f"{prefix}: {len(found)} objects, expected {len(expected)}; missing {missing}, "
-                         f"differing {[(k, found[k], expected[k]) for k in wrong]}")
+        raise SystemExit(
+            f"{prefix}: {len(found)} objects, expected {len(expected)}; missing {missing}, "
+            f"differing {[(k, found[k], expected[k]) for k in wrong]}"
+        )
     return f"{len(found):,} objects: size + ETag"
 
 
 def real_server_rows(sets, data_root: str, config_dir: str) -> list[Row]:
     from devtools.s3server import DevServer
+
     rows = []
     for data in sets:
         folder = datasets.materialize(data_root, data)
         expected = datasets.expected_etags(folder, PART, PART)
-        with DevServer() as server:                       # a fresh store per data set
+        with DevServer() as server:  # a fresh store per data set
             client = server.client()
             client.create_bucket(Bucket="bench")
             warm_up(client)
             endpoint = Endpoint("SeaweedFS (HTTPS)", server.https_url, server.ca_file, server.env())
             for tool in tools_for(endpoint, folder, data.slug, config_dir):
                 usage = run_tool(tool, endpoint, folder)
-                rows.append(Row(endpoint.name, data, tool, usage,
-                                verify_on_server(client, "bench", prefix_of(tool), expected)))
+                rows.append(
+                    Row(endpoint.name, data, tool, usage, verify_on_server(client, "bench", prefix_of(tool), expected))
+                )
                 report_progress(rows[-1])
     return rows
 
 
 def discard_rows(sets: dict, data_root: str, config_dir: str) -> list[Row]:
     from discard import DiscardEndpoint
+
     rows = []
     with DiscardEndpoint() as discard:
         for scheme in sets:
@@ -155,9 +188,13 @@ def discard_rows(sets: dict, data_root: str, config_dir: str) -> list[Row]:
     return rows
 
 
-DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "BENCHDISCARD", "AWS_SECRET_ACCESS_KEY": "not-checked",
-                     "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
-                     "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+DUMMY_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "BENCHDISCARD",
+    "AWS_SECRET_ACCESS_KEY": "not-checked",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+}
 
 
 def data_requests(counts: dict[str, int]) -> int:
@@ -165,15 +202,17 @@ def data_requests(counts: dict[str, int]) -> int:
 
 
 def expected_puts(folder: str) -> int:
-    return sum(1 if os.path.getsize(p) <= PART else -(-os.path.getsize(p) // PART)
-               for p in datasets.files(folder))
+    return sum(1 if os.path.getsize(p) <= PART else -(-os.path.getsize(p) // PART) for p in datasets.files(folder))
 
 
 def report_progress(row: Row) -> None:
     gib = row.data.total / GiB
-    print(f"{row.endpoint} | {row.data.name} | {row.tool.name}: {row.usage.wall:.1f} s, "
-          f"{row.data.total / MiB / row.usage.wall:.0f} MiB/s, {row.usage.cpu / gib:.2f} CPU-s/GiB, "
-          f"peak {row.usage.peak_anon / MiB:.0f} MiB private; {row.verified}", flush=True)
+    print(
+        f"{row.endpoint} | {row.data.name} | {row.tool.name}: {row.usage.wall:.1f} s, "
+        f"{row.data.total / MiB / row.usage.wall:.0f} MiB/s, {row.usage.cpu / gib:.2f} CPU-s/GiB, "
+        f"peak {row.usage.peak_anon / MiB:.0f} MiB private; {row.verified}",
+        flush=True,
+    )
 
 
 def main() -> int:
@@ -181,8 +220,13 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small data sets (under 3 minutes)")
     parser.add_argument("--work", default=".cache/bench", help="where data sets are generated")
     parser.add_argument("--skip", action="append", default=[], choices=SECTIONS)
-    parser.add_argument("--only", action="append", default=[], choices=SECTIONS,
-                        help="run only these sections (e.g. --only small --only floor)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        choices=SECTIONS,
+        help="run only these sections (e.g. --only small --only floor)",
+    )
     args = parser.parse_args()
     if args.only:
         args.skip = [s for s in SECTIONS if s not in args.only]
@@ -208,6 +252,7 @@ def main() -> int:
         extra += [] if "bwlimit" in args.skip else bwlimit_section(args.work, args.quick)
     floors = floor.floors()
     from results_md import write_results
+
     write_results(rows, floors, extra, time.monotonic() - started, args.quick)
     return 0
 
@@ -217,21 +262,25 @@ SECTIONS = ["real", "discard", "small", "floor", "link", "bwlimit"]
 
 def small_objects_section(work: str, quick: bool) -> list[str]:
     from small_objects import run_small_objects
+
     return run_small_objects(work, quick, DUMMY_CREDENTIALS)
 
 
 def floor_section(work: str, quick: bool) -> list[str]:
     from engines_floor import run_engines_floor
+
     return run_engines_floor(work, quick, DUMMY_CREDENTIALS)
 
 
 def link_section(work: str, quick: bool) -> list[str]:
     from linkbench import run_connections_bench, run_link_bench
+
     return run_link_bench(work, quick) + run_connections_bench(work, quick)
 
 
 def bwlimit_section(work: str, quick: bool) -> list[str]:
     from linkbench import run_bwlimit_bench
+
     return run_bwlimit_bench(work, quick)
 
 

@@ -5,6 +5,7 @@ of the file for a single PUT, and for a multipart upload the MD5 of the concaten
 MD5s followed by ``-N``. Comparing every listed object's size and ETag with these checks
 every tool's bytes on the real server without downloading them.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,35 +19,40 @@ MiB, GiB = 1 << 20, 1 << 30
 
 @dataclass(frozen=True)
 class DataSet:
-    name: str             # e.g. "4 GiB file"
-    slug: str             # folder name
+    name: str  # e.g. "4 GiB file"
+    slug: str  # folder name
     count: int
-    size: int             # bytes per file
+    size: int  # bytes per file
 
     @property
     def total(self) -> int:
         return self.count * self.size
 
-    def scaled(self, count: int | None = None, size: int | None = None) -> "DataSet":
+    def scaled(self, count: int | None = None, size: int | None = None) -> DataSet:
         count, size = count or self.count, size or self.size
         return DataSet(describe(count, size), f"{self.slug.split('-')[0]}-{count}x{size}", count, size)
 
 
 def describe(count: int, size: int) -> str:
-    unit = f"{size // GiB} GiB" if size % GiB == 0 else (f"{size // MiB} MiB" if size % MiB == 0
-                                                         else f"{size // 1024} KiB")
+    unit = (
+        f"{size // GiB} GiB"
+        if size % GiB == 0
+        else (f"{size // MiB} MiB" if size % MiB == 0 else f"{size // 1024} KiB")
+    )
     return f"{unit} file" if count == 1 else f"{count:,} x {unit}"
 
 
-FULL = (DataSet(describe(1, 4 * GiB), "big", 1, 4 * GiB),
-        DataSet(describe(10_000, MiB), "1mib", 10_000, MiB),
-        DataSet(describe(50_000, 16 * 1024), "16kib", 50_000, 16 * 1024))
+FULL = (
+    DataSet(describe(1, 4 * GiB), "big", 1, 4 * GiB),
+    DataSet(describe(10_000, MiB), "1mib", 10_000, MiB),
+    DataSet(describe(50_000, 16 * 1024), "16kib", 50_000, 16 * 1024),
+)
 
 
 def materialize(root: str, data: DataSet) -> str:
     """Create (once) the files of ``data`` under ``root``; returns the folder."""
     folder = os.path.join(root, data.slug)
-    done = folder + ".complete"          # beside the folder: every tool uploads all it holds
+    done = folder + ".complete"  # beside the folder: every tool uploads all it holds
     if os.path.exists(done):
         return folder
     os.makedirs(folder, exist_ok=True)

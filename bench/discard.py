@@ -49,6 +49,7 @@ the package also starts the system-wide nginx on port 80; this module never uses
 
 ``python bench/discard.py`` starts an endpoint and prints its URLs until interrupted.
 """
+
 from __future__ import annotations
 
 import os
@@ -66,8 +67,13 @@ UPLOAD_ID = "discard-upload"
 REGION = "us-east-1"
 S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 CHECKSUMS = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
-XML_NAMES = {"crc32": "ChecksumCRC32", "crc32c": "ChecksumCRC32C", "crc64nvme": "ChecksumCRC64NVME",
-             "sha1": "ChecksumSHA1", "sha256": "ChecksumSHA256"}
+XML_NAMES = {
+    "crc32": "ChecksumCRC32",
+    "crc32c": "ChecksumCRC32C",
+    "crc64nvme": "ChecksumCRC64NVME",
+    "sha1": "ChecksumSHA1",
+    "sha256": "ChecksumSHA256",
+}
 
 # (S3 operation, nginx regex on "METHOD TARGET ?QUERY", where TARGET is bucket or object),
 # first match wins.
@@ -94,42 +100,65 @@ OPERATIONS = (
 def _xml(body: str) -> str:
     """An XML answer as an nginx string literal (single-quoted; no quote inside)."""
     assert "'" not in body
-    return "'<?xml version=\"1.0\" encoding=\"UTF-8\"?>" + body + "'"
+    return '\'<?xml version="1.0" encoding="UTF-8"?>' + body + "'"
 
 
 def _error(code: str, message: str) -> str:
-    return _xml(f"<Error><Code>{code}</Code><Message>{message}</Message>"
-                "<Resource>$s3_path</Resource><RequestId>discard</RequestId></Error>")
+    return _xml(
+        f"<Error><Code>{code}</Code><Message>{message}</Message>"
+        "<Resource>$s3_path</Resource><RequestId>discard</RequestId></Error>"
+    )
 
 
 # What each operation answers: (status, body or None). Headers come from the maps below.
 RESPONSES = {
     "HeadBucket": (200, "''"),
     "GetBucketLocation": (200, _xml(f'<LocationConstraint xmlns="{S3_NS}"></LocationConstraint>')),
-    "ListMultipartUploads": (200, _xml(
-        f'<ListMultipartUploadsResult xmlns="{S3_NS}"><Bucket>$s3_bucket</Bucket><KeyMarker></KeyMarker>'
-        "<UploadIdMarker></UploadIdMarker><NextKeyMarker></NextKeyMarker>"
-        "<NextUploadIdMarker></NextUploadIdMarker><MaxUploads>1000</MaxUploads>"
-        "<IsTruncated>false</IsTruncated></ListMultipartUploadsResult>")),
-    "ListObjectsV2": (200, _xml(
-        f'<ListBucketResult xmlns="{S3_NS}"><Name>$s3_bucket</Name><Prefix>$s3_prefix</Prefix>'
-        "<KeyCount>0</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>"
-        "</ListBucketResult>")),
-    "ListObjects": (200, _xml(
-        f'<ListBucketResult xmlns="{S3_NS}"><Name>$s3_bucket</Name><Prefix>$s3_prefix</Prefix>'
-        "<Marker></Marker><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>"
-        "</ListBucketResult>")),
+    "ListMultipartUploads": (
+        200,
+        _xml(
+            f'<ListMultipartUploadsResult xmlns="{S3_NS}"><Bucket>$s3_bucket</Bucket><KeyMarker></KeyMarker>'
+            "<UploadIdMarker></UploadIdMarker><NextKeyMarker></NextKeyMarker>"
+            "<NextUploadIdMarker></NextUploadIdMarker><MaxUploads>1000</MaxUploads>"
+            "<IsTruncated>false</IsTruncated></ListMultipartUploadsResult>"
+        ),
+    ),
+    "ListObjectsV2": (
+        200,
+        _xml(
+            f'<ListBucketResult xmlns="{S3_NS}"><Name>$s3_bucket</Name><Prefix>$s3_prefix</Prefix>'
+            "<KeyCount>0</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>"
+            "</ListBucketResult>"
+        ),
+    ),
+    "ListObjects": (
+        200,
+        _xml(
+            f'<ListBucketResult xmlns="{S3_NS}"><Name>$s3_bucket</Name><Prefix>$s3_prefix</Prefix>'
+            "<Marker></Marker><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>"
+            "</ListBucketResult>"
+        ),
+    ),
     "CreateBucket": (200, "''"),
     "DeleteObjects": (200, _xml(f'<DeleteResult xmlns="{S3_NS}"></DeleteResult>')),
-    "CreateMultipartUpload": (200, _xml(
-        f'<InitiateMultipartUploadResult xmlns="{S3_NS}"><Bucket>$s3_bucket</Bucket>'
-        f"<Key>$s3_key</Key><UploadId>{UPLOAD_ID}</UploadId></InitiateMultipartUploadResult>")),
+    "CreateMultipartUpload": (
+        200,
+        _xml(
+            f'<InitiateMultipartUploadResult xmlns="{S3_NS}"><Bucket>$s3_bucket</Bucket>'
+            f"<Key>$s3_key</Key><UploadId>{UPLOAD_ID}</UploadId></InitiateMultipartUploadResult>"
+        ),
+    ),
     "UploadPart": (200, "''"),
-    "CompleteMultipartUpload": (200, _xml(
-        f'<CompleteMultipartUploadResult xmlns="{S3_NS}"><Location>$s3_location</Location>'
-        f"<Bucket>$s3_bucket</Bucket><Key>$s3_key</Key><ETag>&quot;{EMPTY_MD5}-1&quot;</ETag>"
-        + "".join(f"$s3_xml_{c}" for c in CHECKSUMS) + "$s3_xml_type"
-        "</CompleteMultipartUploadResult>")),
+    "CompleteMultipartUpload": (
+        200,
+        _xml(
+            f'<CompleteMultipartUploadResult xmlns="{S3_NS}"><Location>$s3_location</Location>'
+            f"<Bucket>$s3_bucket</Bucket><Key>$s3_key</Key><ETag>&quot;{EMPTY_MD5}-1&quot;</ETag>"
+            + "".join(f"$s3_xml_{c}" for c in CHECKSUMS)
+            + "$s3_xml_type"
+            "</CompleteMultipartUploadResult>"
+        ),
+    ),
     "AbortMultipartUpload": (204, None),
     "ListParts": (404, _error("NoSuchUpload", "The specified upload does not exist.")),
     "PutObject": (200, "''"),
@@ -147,7 +176,8 @@ def nginx_config(workdir: str, https_port: int, http_port: int, cert: str, key: 
         f'        "~^[A-Za-z0-9+/=]+$" $http_x_amz_checksum_{c};\n        default "";\n    }}\n'
         f"    map $s3_echo_{c} $s3_xml_{c} {{\n"
         f'        "" "";\n        default "<{XML_NAMES[c]}>$s3_echo_{c}</{XML_NAMES[c]}>";\n    }}'
-        for c in CHECKSUMS)
+        for c in CHECKSUMS
+    )
     echo_headers = "\n".join(f"        add_header x-amz-checksum-{c} $s3_echo_{c};" for c in CHECKSUMS)
     answers = []
     for name, (status, body) in RESPONSES.items():
@@ -272,15 +302,14 @@ def ensure_nginx() -> str:
     if found:
         return found
     if not shutil.which("apt-get"):
-        raise RuntimeError("nginx is not installed and apt-get is not available: "
-                           "install nginx (Debian's nginx-light)")
+        raise RuntimeError("nginx is not installed and apt-get is not available: install nginx (Debian's nginx-light)")
     if os.geteuid() != 0:
         raise RuntimeError("nginx is not installed: run `apt-get install nginx-light` as root")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update"],
-                ["apt-get", "install", "-y", "--no-install-recommends", "nginx-light"]):
-        run = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
+    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", "nginx-light"]):
+        run = subprocess.run(
+            cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         if run.returncode != 0:
             last = [line for line in run.stdout.splitlines() if line.strip()][-1:] or ["no output"]
             raise RuntimeError(f"`{' '.join(cmd)}` failed (exit {run.returncode}): {last[0].strip()}")
@@ -292,7 +321,8 @@ def ensure_nginx() -> str:
 
 def _find_nginx() -> str | None:
     return shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None)
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
+    )
 
 
 def _die_with_parent():
@@ -300,10 +330,11 @@ def _die_with_parent():
     it dies (PR_SET_PDEATHSIG), so a killed benchmark leaves no nginx behind; None off Linux."""
     try:
         import ctypes
+
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
         return None
-    return lambda: prctl(1, signal.SIGTERM)     # 1 = PR_SET_PDEATHSIG
+    return lambda: prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def _free_ports(count: int) -> list[int]:
@@ -324,9 +355,9 @@ class LogEntry:
     method: str
     operation: str
     status: int
-    request_length: int     # request line and headers (nginx leaves a discarded body out)
-    connection: int         # nginx's serial number of the connection
-    connection_requests: int    # this request's position on its connection (1 = first)
+    request_length: int  # request line and headers (nginx leaves a discarded body out)
+    connection: int  # nginx's serial number of the connection
+    connection_requests: int  # this request's position on its connection (1 = first)
     uri: str
 
 
@@ -342,7 +373,7 @@ class DiscardEndpoint:
         self.startup_seconds = 0.0
         self._proc: subprocess.Popen | None = None
 
-    def __enter__(self) -> "DiscardEndpoint":
+    def __enter__(self) -> DiscardEndpoint:
         self.start()
         return self
 
@@ -361,7 +392,7 @@ class DiscardEndpoint:
             os.makedirs(os.path.join(self.workdir, sub), exist_ok=True)
         cert, key = self._make_certificates()
         error = ""
-        for _ in range(5):          # a free port can be taken before nginx binds it: try again
+        for _ in range(5):  # a free port can be taken before nginx binds it: try again
             https_port, http_port = _free_ports(2)
             conf = os.path.join(self.workdir, "nginx.conf")
             with open(conf, "w") as f:
@@ -369,10 +400,13 @@ class DiscardEndpoint:
             for name in ("access.log", "error.log"):
                 open(os.path.join(self.workdir, "logs", name), "w").close()
             out = open(os.path.join(self.workdir, "logs", "nginx.out"), "w")
-            self._proc = subprocess.Popen([nginx, "-p", self.workdir + "/", "-c", conf, "-e",
-                                           os.path.join(self.workdir, "logs", "error.log")],
-                                          stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                          preexec_fn=_die_with_parent())
+            self._proc = subprocess.Popen(
+                [nginx, "-p", self.workdir + "/", "-c", conf, "-e", os.path.join(self.workdir, "logs", "error.log")],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent(),
+            )
             out.close()
             error = self._wait_listening(https_port, http_port)
             if not error:
@@ -390,6 +424,7 @@ class DiscardEndpoint:
 
     def _make_certificates(self) -> tuple[str, str]:
         import trustme
+
         ca = trustme.CA(organization_name="bulkup bench discard CA")
         server = ca.issue_cert("127.0.0.1", "localhost")
         self.ca_file = os.path.join(self.workdir, "ca.pem")
@@ -441,7 +476,7 @@ class DiscardEndpoint:
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
             return
-        proc.send_signal(signal.SIGTERM)        # fast shutdown: the worker exits too
+        proc.send_signal(signal.SIGTERM)  # fast shutdown: the worker exits too
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -462,7 +497,7 @@ class DiscardEndpoint:
         deadline = time.monotonic() + timeout
         while _count_reopens(error_log, master) <= before and time.monotonic() < deadline:
             time.sleep(0.005)
-        time.sleep(0.05)            # the worker flushes right after its note
+        time.sleep(0.05)  # the worker flushes right after its note
 
     def log(self) -> list[LogEntry]:
         """Every request answered so far, in order."""
@@ -472,8 +507,11 @@ class DiscardEndpoint:
             for line in f:
                 parts = line.rstrip("\n").split(" ", 6)
                 if len(parts) == 7:
-                    entries.append(LogEntry(parts[0], parts[1], int(parts[2]), int(parts[3]),
-                                            int(parts[4]), int(parts[5]), parts[6]))
+                    entries.append(
+                        LogEntry(
+                            parts[0], parts[1], int(parts[2]), int(parts[3]), int(parts[4]), int(parts[5]), parts[6]
+                        )
+                    )
         return entries
 
     def requests(self) -> dict[str, int]:
@@ -536,9 +574,12 @@ def _children(pid: int) -> list[int]:
 
 def main() -> int:
     with DiscardEndpoint() as d:
-        print(f"https: {d.https_url}  (CA: {d.ca_file})\nhttp:  {d.http_url}\n"
-              f"started in {d.startup_seconds * 1000:.0f} ms; path-style only, any credentials; "
-              "Ctrl-C stops", flush=True)
+        print(
+            f"https: {d.https_url}  (CA: {d.ca_file})\nhttp:  {d.http_url}\n"
+            f"started in {d.startup_seconds * 1000:.0f} ms; path-style only, any credentials; "
+            "Ctrl-C stops",
+            flush=True,
+        )
         try:
             signal.pause()
         except KeyboardInterrupt:

@@ -1,4 +1,5 @@
 """The physical floor of a TLS upload's client CPU: AES-GCM and memory copy rates here."""
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,12 @@ GiB = 1 << 30
 def aes_gcm_rate(cipher: str, seconds: int = 2) -> float | None:
     """Bytes per second one core encrypts with ``openssl speed -evp`` at 16 KiB blocks."""
     try:
-        out = subprocess.run(["openssl", "speed", "-evp", cipher, "-bytes", "16384", "-seconds", str(seconds)],
-                             capture_output=True, text=True, timeout=60).stdout
+        out = subprocess.run(
+            ["openssl", "speed", "-evp", cipher, "-bytes", "16384", "-seconds", str(seconds)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return None
     match = re.search(rf"{re.escape(cipher)}\s+([\d.]+)k", out, re.IGNORECASE)
@@ -44,13 +49,16 @@ def machine() -> str:
     try:
         with open("/proc/cpuinfo") as f:
             text = f.read()
-        flags = ", ".join(flag for flag in ("aes", "pclmulqdq", "avx2", "vaes", "vpclmulqdq")
-                          if re.search(rf"\b{flag}\b", text))
+        flags = ", ".join(
+            flag for flag in ("aes", "pclmulqdq", "avx2", "vaes", "vpclmulqdq") if re.search(rf"\b{flag}\b", text)
+        )
     except OSError:
         pass
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GiB
-    return (f"{model or platform.processor()} ({flags}), {os.cpu_count()} cores, {memory:.0f} GiB, "
-            f"Linux {platform.release()}, Python {platform.python_version()}, {ssl.OPENSSL_VERSION}")
+    return (
+        f"{model or platform.processor()} ({flags}), {os.cpu_count()} cores, {memory:.0f} GiB, "
+        f"Linux {platform.release()}, Python {platform.python_version()}, {ssl.OPENSSL_VERSION}"
+    )
 
 
 def floors() -> dict[str, float | None]:

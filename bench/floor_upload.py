@@ -10,6 +10,7 @@ mmap of the file in 1 MiB writes (the encryption cost), plus the CRC64NVME pass.
 The discard endpoint takes any PUT (it checks no signature). Prints nothing; exit 0 once the
 server answered 200.
 """
+
 from __future__ import annotations
 
 import mmap
@@ -27,7 +28,7 @@ MiB = 1 << 20
 def crc_pass(view: memoryview) -> int:
     crc = 0
     for start in range(0, len(view), 8 * MiB):
-        crc = checksums.crc64nvme(view[start:start + 8 * MiB], crc)
+        crc = checksums.crc64nvme(view[start : start + 8 * MiB], crc)
     return crc
 
 
@@ -38,15 +39,16 @@ def put(mode: str, url: str, path: str, ca: str | None) -> int:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if ca:
         sock = ssl.create_default_context(cafile=ca).wrap_socket(sock, server_hostname=where.hostname)
-    head = (f"PUT /bench/floor/{os.path.basename(path)} HTTP/1.1\r\nHost: {where.netloc}\r\n"
-            f"Content-Length: {size}\r\n\r\n").encode()
+    head = (
+        f"PUT /bench/floor/{os.path.basename(path)} HTTP/1.1\r\nHost: {where.netloc}\r\nContent-Length: {size}\r\n\r\n"
+    ).encode()
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
         view = memoryview(mapped)
         crc_pass(view)
         sock.sendall(head)
         if ca or mode == "write":
             for start in range(0, size, MiB):
-                sock.sendall(view[start:start + MiB])
+                sock.sendall(view[start : start + MiB])
         else:
             offset = 0
             while offset < size:

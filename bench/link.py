@@ -26,11 +26,12 @@ The wire works on packets, not on connections: the client's TCP talks to the ser
 end to end, sees the real round trip, and grows its congestion window and its send and
 receive buffers as it would over a long path; a single connection is then limited by its
 window over the round trip (with Linux's default buffers, about 3 MB in flight: some
-230 Mbit/s at 100 ms, 560 Mbit/s at 40 ms), which is what the benchmark wants to show. A relay splitting each connection in two would not: the
-client would see a short round trip. The rate is ``tbf`` on each end's egress, as with veth.
-TUN devices carry whole TCP segmentation-offload packets (up to 64 KiB) to and from the
-wire, so it handles a few thousand packets a second at 1 Gbit/s; large packets are handed
-over unsplit with their offload header, much as a veth would.
+230 Mbit/s at 100 ms, 560 Mbit/s at 40 ms), which is what the benchmark wants to show. A
+relay splitting each connection in two would not: the client would see a short round trip.
+The rate is ``tbf`` on each end's egress, as with veth. TUN devices carry whole TCP
+segmentation-offload packets (up to 64 KiB) to and from the wire, so it handles a few
+thousand packets a second at 1 Gbit/s; large packets are handed over unsplit with their
+offload header, much as a veth would.
 
 Costs and limits of the wire: it runs at a raised priority (nice -10), so that its timing holds
 on a busy machine, and it copies every byte once into and once out of user space, and
@@ -58,6 +59,7 @@ an error: both namespaces, the devices and queueing disciplines in them, the wir
 process still running in either namespace. Namespaces left by a benchmark that was killed are
 removed by the next ``SlowLink``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -91,7 +93,7 @@ TUNSETIFF = 0x400454CA
 TUNSETOFFLOAD = 0x400454D0
 IFF_TUN, IFF_NO_PI, IFF_VNET_HDR = 0x0001, 0x1000, 0x4000
 TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, TUN_F_TSO_ECN = 0x01, 0x02, 0x04, 0x08
-VNET_HDR_LEN = 10                     # struct virtio_net_hdr, the default size
+VNET_HDR_LEN = 10  # struct virtio_net_hdr, the default size
 READ_SIZE = VNET_HDR_LEN + (1 << 16) + 256
 CLONE_NEWNET = 0x40000000
 
@@ -153,8 +155,10 @@ def _netem_available() -> bool:
     if _run("ip", "netns", "add", name, check=False).returncode != 0:
         return False
     try:
-        return _run("tc", "-n", name, "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms",
-                    check=False).returncode == 0
+        return (
+            _run("tc", "-n", name, "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms", check=False).returncode
+            == 0
+        )
     finally:
         _run("ip", "netns", "del", name, check=False)
 
@@ -199,12 +203,19 @@ class SlowLink:
     """A client namespace and a server namespace joined by a link of ``rate`` (tc syntax,
     e.g. '1gbit') and a round trip of ``rtt_ms``. Use as a context manager."""
 
-    def __init__(self, rate: str = "1gbit", rtt_ms: float = 100.0, *,
-                 congestion: str | None = None, tcp_defaults: bool = True,
-                 max_in_flight: int = 256 << 20, force_wire: bool = False,
-                 per_connection: str | None = None) -> None:
+    def __init__(
+        self,
+        rate: str = "1gbit",
+        rtt_ms: float = 100.0,
+        *,
+        congestion: str | None = None,
+        tcp_defaults: bool = True,
+        max_in_flight: int = 256 << 20,
+        force_wire: bool = False,
+        per_connection: str | None = None,
+    ) -> None:
         self.rate = rate
-        self.per_connection = per_connection     # a cap on each connection's rate, e.g. "31mbit"
+        self.per_connection = per_connection  # a cap on each connection's rate, e.g. "31mbit"
         self.rtt_ms = float(rtt_ms)
         self.congestion = congestion
         self.tcp_defaults = tcp_defaults
@@ -257,16 +268,21 @@ class SlowLink:
             return json.loads(self._wire.stdout.readline())
 
     def describe(self) -> str:
-        return self._describe() + (f"; each connection capped near {self.per_connection} (its TCP window "
-                                   f"over the round trip)" if self.per_connection else "")
+        return self._describe() + (
+            f"; each connection capped near {self.per_connection} (its TCP window over the round trip)"
+            if self.per_connection
+            else ""
+        )
 
     def _describe(self) -> str:
-        return (f"{self.rate} each way, {self.rtt_ms:g} ms round trip ({self.delay_method}), "
-                f"TCP {self.congestion}"
-                f"{', Linux default buffers' if self.tcp_defaults else ''}")
+        return (
+            f"{self.rate} each way, {self.rtt_ms:g} ms round trip ({self.delay_method}), "
+            f"TCP {self.congestion}"
+            f"{', Linux default buffers' if self.tcp_defaults else ''}"
+        )
 
     # -- setting up and tearing down -------------------------------------------------
-    def __enter__(self) -> "SlowLink":
+    def __enter__(self) -> SlowLink:
         try:
             self.start()
         except BaseException:
@@ -277,7 +293,7 @@ class SlowLink:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def start(self) -> "SlowLink":
+    def start(self) -> SlowLink:
         if os.geteuid() != 0:
             raise RuntimeError("SlowLink needs root (network namespaces, tc)")
         remove_stale()
@@ -293,8 +309,7 @@ class SlowLink:
         else:
             self._start_wire()
             self.delay_method = "userspace wire"
-        ends = ((self.client_ns, CLIENT_ADDRESS, SERVER_ADDRESS),
-                (self.server_ns, SERVER_ADDRESS, CLIENT_ADDRESS))
+        ends = ((self.client_ns, CLIENT_ADDRESS, SERVER_ADDRESS), (self.server_ns, SERVER_ADDRESS, CLIENT_ADDRESS))
         for name, local, peer in ends:
             _run("ip", "-n", name, "addr", "add", local, "peer", peer, "dev", DEVICE)
             _run("ip", "-n", name, "link", "set", DEVICE, "txqueuelen", "1000", "up")
@@ -304,7 +319,7 @@ class SlowLink:
     def stop(self) -> None:
         if self._wire is not None:
             try:
-                self._wire.stdin.close()          # the wire leaves on end of input
+                self._wire.stdin.close()  # the wire leaves on end of input
             except OSError:
                 pass
             try:
@@ -340,22 +355,47 @@ class SlowLink:
                 if key.endswith("congestion_control"):
                     with open("/proc/sys/net/ipv4/tcp_allowed_congestion_control") as f:
                         allowed = f.read().strip()
-                    raise RuntimeError(f"congestion control {value!r} is not allowed outside the "
-                                       f"host's namespace; allowed: {allowed}") from e
+                    raise RuntimeError(
+                        f"congestion control {value!r} is not allowed outside the host's namespace; allowed: {allowed}"
+                    ) from e
                 raise
         with open("/proc/sys/net/ipv4/tcp_congestion_control") as f:
             host = f.read().strip()
         self.congestion = self.congestion or host
 
     def _veth(self) -> None:
-        _run("ip", "link", "add", DEVICE, "netns", self.client_ns, "type", "veth",
-             "peer", "name", DEVICE, "netns", self.server_ns)
+        _run(
+            "ip",
+            "link",
+            "add",
+            DEVICE,
+            "netns",
+            self.client_ns,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            DEVICE,
+            "netns",
+            self.server_ns,
+        )
 
     def _start_wire(self) -> None:
         self._wire = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), "--wire", self.client_ns, self.server_ns,
-             str(self.rtt_ms / 2000), str(self.max_in_flight)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+            [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--wire",
+                self.client_ns,
+                self.server_ns,
+                str(self.rtt_ms / 2000),
+                str(self.max_in_flight),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
         line = self._wire.stdout.readline()
         if line.strip() != "ready":
             raise RuntimeError(f"the wire did not start ({line.strip() or 'no answer'})")
@@ -372,10 +412,24 @@ class SlowLink:
         if netem:
             # netem holds packets for half the round trip, tbf below it sets the pace.
             packets = max(1000, int(rate * self.rtt_ms / 1000 / 1000))
-            _run("tc", "-n", name, "qdisc", "add", "dev", DEVICE, "root", "handle", "1:",
-                 "netem", "delay", f"{self.rtt_ms / 2:g}ms", "limit", str(packets))
-            _run("tc", "-n", name, "qdisc", "add", "dev", DEVICE, "parent", "1:1", "handle", "10:",
-                 *tbf)
+            _run(
+                "tc",
+                "-n",
+                name,
+                "qdisc",
+                "add",
+                "dev",
+                DEVICE,
+                "root",
+                "handle",
+                "1:",
+                "netem",
+                "delay",
+                f"{self.rtt_ms / 2:g}ms",
+                "limit",
+                str(packets),
+            )
+            _run("tc", "-n", name, "qdisc", "add", "dev", DEVICE, "parent", "1:1", "handle", "10:", *tbf)
         else:
             _run("tc", "-n", name, "qdisc", "replace", "dev", DEVICE, "root", *tbf)
 
@@ -392,15 +446,15 @@ def _open_tun(namespace: str) -> int:
 def _wire_main(client_ns: str, server_ns: str, one_way: float, max_in_flight: int) -> None:
     """Read packets from either end, write each into the other end ``one_way`` seconds
     later, in order. Answers 'stats' lines on stdin with a JSON line; leaves at end of input."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)      # the parent decides when the wire ends
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when the wire ends
     try:
-        os.setpriority(os.PRIO_PROCESS, 0, -10)       # a link keeps time even on a busy machine
+        os.setpriority(os.PRIO_PROCESS, 0, -10)  # a link keeps time even on a busy machine
     except OSError:
         pass
     ends = [_open_tun(client_ns), _open_tun(server_ns)]
     os.set_blocking(0, False)
     print("ready", flush=True)
-    held: list[deque] = [deque(), deque()]            # per direction: (due, packet)
+    held: list[deque] = [deque(), deque()]  # per direction: (due, packet)
     held_bytes = [0, 0]
     moved = [0, 0]
     packets = [0, 0]
@@ -421,7 +475,7 @@ def _wire_main(client_ns: str, server_ns: str, one_way: float, max_in_flight: in
                 held_bytes[direction] -= len(packet) - VNET_HDR_LEN
                 try:
                     os.write(out, packet)
-                except OSError:                     # e.g. the end is down: the packet is lost
+                except OSError:  # e.g. the end is down: the packet is lost
                     drops[direction] += 1
         heads = [q[0][0] for q in held if q]
         timeout = max(0.0, min(heads) - clock()) if heads else -1
@@ -438,14 +492,24 @@ def _wire_main(client_ns: str, server_ns: str, one_way: float, max_in_flight: in
                     line, stdin_buffer = stdin_buffer.split(b"\n", 1)
                     if line.strip() == b"stats":
                         cpu = os.times()
-                        print(json.dumps({"bytes": moved, "packets": packets, "drops": drops,
-                                          "cpu_seconds": cpu.user + cpu.system,
-                                          "user": cpu.user, "system": cpu.system}), flush=True)
+                        print(
+                            json.dumps(
+                                {
+                                    "bytes": moved,
+                                    "packets": packets,
+                                    "drops": drops,
+                                    "cpu_seconds": cpu.user + cpu.system,
+                                    "user": cpu.user,
+                                    "system": cpu.system,
+                                }
+                            ),
+                            flush=True,
+                        )
                 continue
             direction = ends.index(fd)
             queue = held[direction]
             due = clock() + one_way
-            for _ in range(256):                    # then let the other side have its turn
+            for _ in range(256):  # then let the other side have its turn
                 try:
                     packet = os.read(fd, READ_SIZE)
                 except BlockingIOError:

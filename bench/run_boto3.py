@@ -7,6 +7,7 @@ boto3's own CRT switch (TransferConfig(preferred_transfer_client="crt")) ignores
 endpoint, so the CRT manager is built here the way the AWS CLI v2 builds it: s3transfer's
 CRT client plus a botocore request serializer that knows the endpoint.
 """
+
 import os
 import sys
 
@@ -22,28 +23,37 @@ path_style = Config(s3={"addressing_style": "path"}, max_pool_connections=concur
 
 
 def crt_manager():
-    from s3transfer.crt import (BotocoreCRTCredentialsWrapper, BotocoreCRTRequestSerializer,
-                                CRTTransferManager, create_s3_crt_client)
+    from s3transfer.crt import (
+        BotocoreCRTCredentialsWrapper,
+        BotocoreCRTRequestSerializer,
+        CRTTransferManager,
+        create_s3_crt_client,
+    )
+
     session = botocore.session.Session()
-    serializer = BotocoreCRTRequestSerializer(session, {
-        "region_name": "us-east-1", "endpoint_url": endpoint, "verify": ca_file or True,
-        "config": path_style})
+    serializer = BotocoreCRTRequestSerializer(
+        session, {"region_name": "us-east-1", "endpoint_url": endpoint, "verify": ca_file or True, "config": path_style}
+    )
     credentials = BotocoreCRTCredentialsWrapper(session.get_credentials()).to_crt_credentials_provider()
-    client = create_s3_crt_client("us-east-1", credentials, part_size=part_size,
-                                  use_ssl=endpoint.startswith("https"), verify=ca_file)
+    client = create_s3_crt_client(
+        "us-east-1", credentials, part_size=part_size, use_ssl=endpoint.startswith("https"), verify=ca_file
+    )
     return CRTTransferManager(client, serializer)
 
 
 def classic_manager():
     client = boto3.client("s3", endpoint_url=endpoint, verify=ca_file or True, config=path_style)
-    return create_transfer_manager(client, TransferConfig(
-        multipart_threshold=part_size, multipart_chunksize=part_size, max_concurrency=concurrency))
+    return create_transfer_manager(
+        client,
+        TransferConfig(multipart_threshold=part_size, multipart_chunksize=part_size, max_concurrency=concurrency),
+    )
 
 
 manager = crt_manager() if kind == "crt" else classic_manager()
 print(f"transfer manager: {type(manager).__name__}")
 with manager:
-    futures = [manager.upload(os.path.join(folder, name), bucket, f"{prefix}{name}")
-               for name in sorted(os.listdir(folder))]
+    futures = [
+        manager.upload(os.path.join(folder, name), bucket, f"{prefix}{name}") for name in sorted(os.listdir(folder))
+    ]
     for future in futures:
         future.result()

@@ -5,6 +5,7 @@ sweep of each tool's concurrency setting (users tune that first), then 100,000 x
 with each tool's defaults and the setting that was its best on 10,000. Every point is the
 better of two runs; the endpoint must have received a PUT for every object.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,9 +36,25 @@ class Point:
 
 def bulkup_defaults(endpoint: Endpoint, folder: str, prefix: str) -> Tool:
     import sys
-    argv = [sys.executable, "-m", "bulkup", "put", folder + "/", f"s3://{endpoint.bucket}/{prefix}",
-            "--endpoint-url", endpoint.url, "--addressing-style", "path", "--ca-bundle", endpoint.ca_file,
-            "--checksum", "crc64nvme", "--progress", "none"]     # the discard endpoint verifies nothing
+
+    argv = [
+        sys.executable,
+        "-m",
+        "bulkup",
+        "put",
+        folder + "/",
+        f"s3://{endpoint.bucket}/{prefix}",
+        "--endpoint-url",
+        endpoint.url,
+        "--addressing-style",
+        "path",
+        "--ca-bundle",
+        endpoint.ca_file,
+        "--checksum",
+        "crc64nvme",
+        "--progress",
+        "none",
+    ]  # the discard endpoint verifies nothing
     return Tool("bulkup put", "defaults", argv, bulkup=True)
 
 
@@ -46,7 +63,7 @@ def rclone_defaults(endpoint: Endpoint, folder: str, prefix: str) -> Tool:
     argv = [a for a in tool.argv]
     for flag in ("--transfers", "--checkers", "--s3-upload-concurrency", "--s3-chunk-size", "--s3-upload-cutoff"):
         i = argv.index(flag)
-        del argv[i:i + 2]
+        del argv[i : i + 2]
     return Tool("rclone copy", "defaults (--transfers 4)", argv, tool.env)
 
 
@@ -58,10 +75,16 @@ def sweeps(endpoint: Endpoint, folder: str, prefix: str, quick: bool) -> dict[st
     crt = boto3_tool("crt", endpoint, folder, f"{prefix}/crt/", 8 * MiB, 8)
     points = (8, 32) if quick else (8, 16, 32, 64)
     return {
-        "bulkup": [bulkup] + [with_setting(bulkup, ["--connections", str(c)], f"--connections {c} (per worker)")
-                              for c in ((4, 16) if quick else (4, 8, 16))],
-        "rclone": [rclone] + [with_setting(rclone, ["--transfers", str(n), "--checkers", str(n)],
-                                           f"--transfers {n} --checkers {n}") for n in points],
+        "bulkup": [bulkup]
+        + [
+            with_setting(bulkup, ["--connections", str(c)], f"--connections {c} (per worker)")
+            for c in ((4, 16) if quick else (4, 8, 16))
+        ],
+        "rclone": [rclone]
+        + [
+            with_setting(rclone, ["--transfers", str(n), "--checkers", str(n)], f"--transfers {n} --checkers {n}")
+            for n in points
+        ],
         "s5cmd": [s5cmd] + [s5cmd_tool(endpoint, folder, f"{prefix}/s5cmd/", workers=n) for n in points],
         "boto3 CRT": [Tool(crt.name, "defaults (its throughput target)", crt.argv, crt.env)],
     }
@@ -75,13 +98,18 @@ def best_of(tool: Tool, endpoint: Endpoint, folder: str, discard, objects: int, 
         usage = measure(tool.argv, {**os.environ, **endpoint.env, **tool.env})
         received = _puts(discard) - before
         if usage.returncode != 0 or received < objects:
-            raise SystemExit(f"{tool.name} ({tool.settings}) failed: exit {usage.returncode}, "
-                             f"{received} of {objects} PUTs received\n{usage.output[-2000:]}")
+            raise SystemExit(
+                f"{tool.name} ({tool.settings}) failed: exit {usage.returncode}, "
+                f"{received} of {objects} PUTs received\n{usage.output[-2000:]}"
+            )
         if best is None or usage.wall < best.wall:
             best = usage
     point = Point(tool, best, objects)
-    print(f"small objects | {objects:,} | {tool.name} ({tool.settings}): {best.wall:.2f} s, "
-          f"{point.rate:,.0f} objects/s, {point.cpu_us:.0f} µs CPU/object", flush=True)
+    print(
+        f"small objects | {objects:,} | {tool.name} ({tool.settings}): {best.wall:.2f} s, "
+        f"{point.rate:,.0f} objects/s, {point.cpu_us:.0f} µs CPU/object",
+        flush=True,
+    )
     return point
 
 
@@ -92,6 +120,7 @@ def _puts(discard) -> int:
 
 def run_small_objects(work: str, quick: bool, credentials: dict[str, str]) -> list[str]:
     from discard import DiscardEndpoint
+
     counts = (2_000,) if quick else (10_000, 100_000)
     lines: list[str] = []
     with DiscardEndpoint() as discard:
@@ -101,14 +130,17 @@ def run_small_objects(work: str, quick: bool, credentials: dict[str, str]) -> li
             data = datasets.DataSet(datasets.describe(count, 16 * KiB), f"16kib-{count}x{16 * KiB}", count, 16 * KiB)
             folder = datasets.materialize(work, data)
             tools = sweeps(endpoint, folder, data.slug, quick)
-            if count != counts[0]:          # the larger set: defaults, and the best of the sweep
-                tools = {name: [group[0]] + ([best_setting[name]]
-                                             if best_setting[name].settings != group[0].settings else [])
-                         for name, group in tools.items()}
-                tools = {name: [_retarget(t, folder, counts[0], count) for t in group]
-                         for name, group in tools.items()}
-            points = {name: [best_of(t, endpoint, folder, discard, count, 1 if quick else RUNS) for t in group]
-                      for name, group in tools.items()}
+            if count != counts[0]:  # the larger set: defaults, and the best of the sweep
+                tools = {
+                    name: [group[0]]
+                    + ([best_setting[name]] if best_setting[name].settings != group[0].settings else [])
+                    for name, group in tools.items()
+                }
+                tools = {name: [_retarget(t, folder, counts[0], count) for t in group] for name, group in tools.items()}
+            points = {
+                name: [best_of(t, endpoint, folder, discard, count, 1 if quick else RUNS) for t in group]
+                for name, group in tools.items()
+            }
             if count == counts[0]:
                 best_setting = {name: max(group, key=lambda p: p.rate).tool for name, group in points.items()}
             lines += _section(data, points)
@@ -124,21 +156,30 @@ def _retarget(tool: Tool, folder: str, old: int, new: int) -> Tool:
 
 def _section(data: datasets.DataSet, points: dict[str, list[Point]]) -> list[str]:
     rows = []
-    for name, group in points.items():
+    for _name, group in points.items():
         best = max(group, key=lambda p: p.rate)
         for p in group:
             mark = " **best**" if p is best and len(group) > 1 else ""
-            rows.append(f"| {p.tool.name} | {p.tool.settings}{mark} | {p.usage.wall:.2f} | {p.rate:,.0f} | "
-                        f"{p.cpu_us:.0f} | {p.usage.peak_anon / MiB:.0f} |")
+            rows.append(
+                f"| {p.tool.name} | {p.tool.settings}{mark} | {p.usage.wall:.2f} | {p.rate:,.0f} | "
+                f"{p.cpu_us:.0f} | {p.usage.peak_anon / MiB:.0f} |"
+            )
     ours = points["bulkup"][0]
     peers = [(name, max(group, key=lambda p: p.rate)) for name, group in points.items() if name != "bulkup"]
     top_name, top = max(peers, key=lambda item: item[1].rate)
     lowest_name, lowest = min(peers, key=lambda item: item[1].cpu_us)
-    return [f"## Small objects, each tool at its defaults and at its best: {data.name} (discard, HTTPS)", "",
-            "Each figure is the better of two runs; CPU is the client process tree's, per object.", "",
-            "| tool | settings | wall s | objects/s | client CPU µs/object | peak private MiB |",
-            "|---|---|---:|---:|---:|---:|", *rows, "",
-            f"bulkup at its defaults: {ours.rate:,.0f} objects/s, {ours.rate / top.rate:.2f}x the best peer at its "
-            f"best ({top_name}, {top.tool.settings}: {top.rate:,.0f}/s), at {ours.cpu_us / top.cpu_us:.2f}x its "
-            f"client CPU per object ({ours.cpu_us:.0f} µs against {top.cpu_us:.0f}); the peer using the least "
-            f"CPU per object is {lowest_name} ({lowest.tool.settings}) at {lowest.cpu_us:.0f} µs.", ""]
+    return [
+        f"## Small objects, each tool at its defaults and at its best: {data.name} (discard, HTTPS)",
+        "",
+        "Each figure is the better of two runs; CPU is the client process tree's, per object.",
+        "",
+        "| tool | settings | wall s | objects/s | client CPU µs/object | peak private MiB |",
+        "|---|---|---:|---:|---:|---:|",
+        *rows,
+        "",
+        f"bulkup at its defaults: {ours.rate:,.0f} objects/s, {ours.rate / top.rate:.2f}x the best peer at its "
+        f"best ({top_name}, {top.tool.settings}: {top.rate:,.0f}/s), at {ours.cpu_us / top.cpu_us:.2f}x its "
+        f"client CPU per object ({ours.cpu_us:.0f} µs against {top.cpu_us:.0f}); the peer using the least "
+        f"CPU per object is {lowest_name} ({lowest.tool.settings}) at {lowest.cpu_us:.0f} µs.",
+        "",
+    ]

@@ -1,4 +1,5 @@
 """Run a command and measure it as a whole process tree: wall, CPU (user+sys), peak RSS."""
+
 from __future__ import annotations
 
 import os
@@ -12,9 +13,9 @@ from dataclasses import dataclass
 @dataclass
 class Usage:
     wall: float
-    cpu: float          # user + system seconds of the command and all its descendants
-    peak_rss: int       # bytes, the tree's summed resident memory at its largest sample
-    peak_anon: int      # bytes, the same for private (anonymous) memory: mapped file pages excluded
+    cpu: float  # user + system seconds of the command and all its descendants
+    peak_rss: int  # bytes, the tree's summed resident memory at its largest sample
+    peak_anon: int  # bytes, the same for private (anonymous) memory: mapped file pages excluded
     returncode: int
     output: str
 

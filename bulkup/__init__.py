@@ -9,18 +9,33 @@ local processes or Ray actors) -> ``transport`` (worker, connection, request, se
 The public names load lazily, so worker processes and engine probes, which import parts of
 the package, do not pay for boto3 and the dashboards.
 """
+
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING
 
 from bulkup.version import __version__
-__all__ = ["upload", "UploadOptions", "UploadResult", "ObjectResult", "ProgressSink",
-           "BulkupError", "progress", "__version__"]
 
-_LAZY = {"upload": "bulkup.api", "UploadOptions": "bulkup.options",
-         "UploadResult": "bulkup.plan.results", "ObjectResult": "bulkup.plan.results",
-         "ProgressSink": "bulkup.display.sink", "BulkupError": "bulkup.errors"}
+__all__ = [
+    "upload",
+    "UploadOptions",
+    "UploadResult",
+    "ObjectResult",
+    "ProgressSink",
+    "BulkupError",
+    "progress",
+    "__version__",
+]
+
+_LAZY = {
+    "upload": "bulkup.api",
+    "UploadOptions": "bulkup.options",
+    "UploadResult": "bulkup.plan.results",
+    "ObjectResult": "bulkup.plan.results",
+    "ProgressSink": "bulkup.display.sink",
+    "BulkupError": "bulkup.errors",
+}
 
 if TYPE_CHECKING:
     from bulkup import display as progress
@@ -32,7 +47,7 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str):
-    if name == "progress":          # the displays, under their earlier name
+    if name == "progress":  # the displays, under their earlier name
         return importlib.import_module("bulkup.display")
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)

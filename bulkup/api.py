@@ -1,32 +1,34 @@
 """The Python API: ``bulkup.upload(sources, "s3://bucket/prefix/", ...)``."""
+
 from __future__ import annotations
 
 import dataclasses
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import botocore.exceptions as bex
 
+from bulkup.control.attributecheck import check_attributes, confirm_after_run
 from bulkup.control.coordinator import Coordinator
 from bulkup.control.credentials import CredentialWatch
 from bulkup.control.events import EXISTS, RunEvents
 from bulkup.control.listing import list_prefix, store_reads
-from bulkup.control.spool import Spool
 from bulkup.control.plane import ControlPlane, connect
+from bulkup.control.s3client import describe, error_code
+from bulkup.control.spool import Spool
 from bulkup.display.sink import ProgressSink
 from bulkup.display.text import counted
-from bulkup.options import RunSettings, UploadOptions, resolve
 from bulkup.errors import FatalRemoteError, UsageError
-from bulkup.control.s3client import describe, error_code
+from bulkup.options import RunSettings, UploadOptions, resolve
+from bulkup.plan.files import Skip, SourceFile
+from bulkup.plan.filters import Selection
 from bulkup.plan.jobs import UploadJob, guess_content_type
 from bulkup.plan.parts import choose_part_size
 from bulkup.plan.results import ObjectResult, UploadResult
 from bulkup.plan.s3url import S3Url, parse_s3_url
-from bulkup.control.attributecheck import check_attributes, confirm_after_run
-from bulkup.plan.files import Skip, SourceFile
-from bulkup.plan.filters import Selection
 from bulkup.plan.sources import Collected, collect_sources, iter_sources
 from bulkup.plan.sync import may_overwrite
 from bulkup.pools.base import local_workers
@@ -37,9 +39,14 @@ if TYPE_CHECKING:
     import boto3
 
 
-def upload(sources: str | list[str], destination: str, options: UploadOptions | None = None,
-           progress: ProgressSink | None = None, session: "boto3.Session | None" = None,
-           **kwargs) -> UploadResult:
+def upload(
+    sources: str | list[str],
+    destination: str,
+    options: UploadOptions | None = None,
+    progress: ProgressSink | None = None,
+    session: boto3.Session | None = None,
+    **kwargs,
+) -> UploadResult:
     """Upload files and directory trees to ``s3://bucket/prefix/``.
 
     Keyword arguments are UploadOptions fields. ``session`` is a boto3 Session to take
@@ -54,7 +61,7 @@ def upload(sources: str | list[str], destination: str, options: UploadOptions | 
         return _upload_stream(stream, dest, settings, progress, session)
     if settings.dry_run:
         return _dry_run_result(collect_sources(_paths(sources), dest, settings.follow_symlinks, settings.filters))
-    with launch_early(settings.pool) as launcher:      # the workers start while the run is planned
+    with launch_early(settings.pool) as launcher:  # the workers start while the run is planned
         found = collect_sources(_paths(sources), dest, settings.follow_symlinks, settings.filters)
         control = connect(settings.client, session)
         kept = 0
@@ -99,28 +106,32 @@ def stream_source(paths: list[str]) -> str | None:
         return None
 
 
-def _upload_stream(name: str, dest: S3Url, settings: RunSettings, progress: ProgressSink,
-                   session: "boto3.Session | None") -> UploadResult:
+def _upload_stream(
+    name: str, dest: S3Url, settings: RunSettings, progress: ProgressSink, session: boto3.Session | None
+) -> UploadResult:
     """One object from a stream of unknown length, in parts held in memory a few at a time."""
     if dest.is_prefix:
         raise UsageError(f"a stream has no name: give the object's key, not the prefix {dest}")
     if settings.pool.ray:
         raise UsageError("a stream is read on this machine: it cannot be sent with --ray")
     control = connect(settings.client, session)
-    if settings.objects.no_overwrite and _key_taken(control, dest):     # before a byte is read
+    if settings.objects.no_overwrite and _key_taken(control, dest):  # before a byte is read
         return _left_as_it_was(name, dest, progress)
     part_size = choose_part_size(settings.expected_size or 0, settings.objects.part_size)
     connections = local_workers(settings.pool.workers) * settings.sending.connections
     fd = 0 if name == "-" else os.open(name, os.O_RDONLY)
     spool = Spool(fd, part_size, max_parts=connections + 2, name="stdin" if name == "-" else name)
-    settings = dataclasses.replace(settings, objects=dataclasses.replace(
-        settings.objects, content_type=settings.objects.content_type or guess_content_type(dest.key)))
+    settings = dataclasses.replace(
+        settings,
+        objects=dataclasses.replace(
+            settings.objects, content_type=settings.objects.content_type or guess_content_type(dest.key)
+        ),
+    )
     source = SourceFile(path=spool.path, key=dest.key, size=0, mtime_ns=0, ctime_ns=0, inode=0)
     spool.start()
     try:
         with launch_early(settings.pool) as launcher:
-            return upload_files(Collected(files=[source]), dest, settings, progress, control, launcher,
-                                stream=spool)
+            return upload_files(Collected(files=[source]), dest, settings, progress, control, launcher, stream=spool)
     finally:
         spool.close()
         if fd != 0:
@@ -135,8 +146,9 @@ def _key_taken(control: ControlPlane, dest: S3Url) -> bool:
     except bex.ClientError as exc:
         if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
             return False
-        raise FatalRemoteError(f"cannot tell whether {dest} exists ({describe(exc)}): nothing was read "
-                               "from the stream") from None
+        raise FatalRemoteError(
+            f"cannot tell whether {dest} exists ({describe(exc)}): nothing was read from the stream"
+        ) from None
     except bex.BotoCoreError as exc:
         raise FatalRemoteError(f"cannot tell whether {dest} exists ({describe(exc)})") from None
     return True
@@ -162,20 +174,30 @@ def _replaceable(found: Collected, dest: S3Url, settings: RunSettings, control: 
         there = list_prefix(reads, dest.key)
     finally:
         reads.close()
-    files = [f for f in found.files
-             if may_overwrite(f, there.get(f.key), settings.if_size_differ, settings.if_source_newer)]
+    files = [
+        f for f in found.files if may_overwrite(f, there.get(f.key), settings.if_size_differ, settings.if_source_newer)
+    ]
     return dataclasses.replace(found, files=files), len(found.files) - len(files)
 
 
-def upload_files(found: Collected, dest: S3Url, settings: RunSettings, progress: ProgressSink,
-                 control: ControlPlane, launcher: WorkerLauncher, kept: int = 0,
-                 stream: Spool | None = None, finish: bool = True) -> UploadResult:
+def upload_files(
+    found: Collected,
+    dest: S3Url,
+    settings: RunSettings,
+    progress: ProgressSink,
+    control: ControlPlane,
+    launcher: WorkerLauncher,
+    kept: int = 0,
+    stream: Spool | None = None,
+    finish: bool = True,
+) -> UploadResult:
     """Upload the files ``found`` (their keys already under ``dest``) through ``control``,
     with workers from ``launcher`` (``kept``: objects left as they were, for the summary;
     ``stream``: the one file found is this stream's spool; ``finish``: end the progress
     display with the summary, else the caller does, after more work)."""
-    route, checksum = control.checksum_for(dest.bucket, dest.key, settings.checksum,
-                                           settings.require_verified, progress.notice)
+    route, checksum = control.checksum_for(
+        dest.bucket, dest.key, settings.checksum, settings.require_verified, progress.notice
+    )
     objects = dataclasses.replace(settings.objects, checksum=checksum.algorithm)
     check_attributes(route.client, dest.bucket, dest.key, objects, route.where)
     if settings.sending.bwlimit:
@@ -185,8 +207,14 @@ def upload_files(found: Collected, dest: S3Url, settings: RunSettings, progress:
     config = control.worker_config(settings.sending, tls, choose_here=not settings.pool.ray)
     pool = make_pool(settings.pool, config, tls, launcher)
     events = RunEvents(UploadResult(skipped=found.skipped, excluded=found.excluded, kept_count=kept), progress)
-    coordinator = Coordinator({dest.bucket: route}, pool, events, CredentialWatch(control.session, pool),
-                              bwlimit=settings.sending.bwlimit, retry_deadline=settings.sending.retry_deadline)
+    coordinator = Coordinator(
+        {dest.bucket: route},
+        pool,
+        events,
+        CredentialWatch(control.session, pool),
+        bwlimit=settings.sending.bwlimit,
+        retry_deadline=settings.sending.retry_deadline,
+    )
     try:
         result = coordinator.run(jobs, len(jobs), None if stream else sum(f.size for f in found.files))
         confirm_after_run({dest.bucket: route}, result, objects)
@@ -208,10 +236,13 @@ def passed_over_lines(found: Collected, result: UploadResult) -> dict[str, str]:
     those whose key was taken (--no-overwrite)."""
     lines = {}
     if result.kept_count:
-        lines["kept"] = f"{counted(result.kept_count, 'object')} already there kept (--if-size-differ / --if-source-newer)"
+        lines["kept"] = (
+            f"{counted(result.kept_count, 'object')} already there kept (--if-size-differ / --if-source-newer)"
+        )
     if result.existing_count:
-        lines["exists"] = (f"{counted(result.existing_count, 'object')} already at their keys, left as they "
-                           "were (--no-overwrite)")
+        lines["exists"] = (
+            f"{counted(result.existing_count, 'object')} already at their keys, left as they were (--no-overwrite)"
+        )
     if found.skipped:
         lines["skipped"] = f"{counted(len(found.skipped), 'entry', 'entries')} not uploaded (see the warnings)"
     if found.excluded:
@@ -220,5 +251,8 @@ def passed_over_lines(found: Collected, result: UploadResult) -> dict[str, str]:
 
 
 def _dry_run_result(found: Collected) -> UploadResult:
-    return UploadResult(objects=[ObjectResult(key=f.key, path=f.path, size=f.size) for f in found.files],
-                        skipped=found.skipped, excluded=found.excluded)
+    return UploadResult(
+        objects=[ObjectResult(key=f.key, path=f.path, size=f.size) for f in found.files],
+        skipped=found.skipped,
+        excluded=found.excluded,
+    )

@@ -9,6 +9,7 @@ carries over to bulkup:
 Flags given on the command line win; ``bulkup doctor`` shows where each setting came from.
 Sizes read as the AWS CLI reads them (``MB`` is 2**20 bytes).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,7 +32,7 @@ DEFAULT = "default"
 FLAG = "command line"
 NOT_APPLIED = {
     "payload_signing_enabled": "not applied: bulkup signs UNSIGNED-PAYLOAD and the store checks "
-                               "each part's own checksum instead (over HTTPS; plain HTTP as well)",
+    "each part's own checksum instead (over HTTPS; plain HTTP as well)",
 }
 
 
@@ -60,8 +61,9 @@ def read_s3_settings(profile: str | None) -> ProfileS3Settings:
     return ProfileS3Settings(profile=name, config_file=config_file, values=values)
 
 
-def apply_s3_settings(options: "UploadOptions", found: ProfileS3Settings,
-                      given: set[str]) -> tuple["UploadOptions", dict[str, str]]:
+def apply_s3_settings(
+    options: UploadOptions, found: ProfileS3Settings, given: set[str]
+) -> tuple[UploadOptions, dict[str, str]]:
     """``options`` with the profile's settings where no flag in ``given`` set the option;
     and for each setting, where its value came from."""
     changes: dict = {}
@@ -83,11 +85,11 @@ def apply_s3_settings(options: "UploadOptions", found: ProfileS3Settings,
     return dataclasses.replace(options, **changes), origins
 
 
-def _size(text: str, options: "UploadOptions") -> int:
+def _size(text: str, options: UploadOptions) -> int:
     return parse_size(text)
 
 
-def _connections(text: str, options: "UploadOptions") -> int:
+def _connections(text: str, options: UploadOptions) -> int:
     """max_concurrent_requests counts requests in flight in all: per worker, rounded up."""
     total = int(text)
     if total < 1:
@@ -95,20 +97,22 @@ def _connections(text: str, options: "UploadOptions") -> int:
     return max(1, math.ceil(total / local_workers(options.workers)))
 
 
-def _rate(text: str, options: "UploadOptions") -> int:
+def _rate(text: str, options: UploadOptions) -> int:
     return parse_rate(text)
 
 
-def _addressing(text: str, options: "UploadOptions") -> str:
+def _addressing(text: str, options: UploadOptions) -> str:
     if text not in ("auto", "path", "virtual"):
         raise ValueError(f"addressing_style must be auto, path or virtual, not {text!r}")
     return text
 
 
 # UploadOptions field, AWS CLI s3 setting, conversion.
-_MAPPING = (("part_size", "multipart_chunksize", _size),
-            ("multipart_threshold", "multipart_threshold", _size),
-            ("connections", "max_concurrent_requests", _connections),
-            ("addressing_style", "addressing_style", _addressing),
-            ("bwlimit", "max_bandwidth", _rate))
+_MAPPING = (
+    ("part_size", "multipart_chunksize", _size),
+    ("multipart_threshold", "multipart_threshold", _size),
+    ("connections", "max_concurrent_requests", _connections),
+    ("addressing_style", "addressing_style", _addressing),
+    ("bwlimit", "max_bandwidth", _rate),
+)
 SETTINGS = tuple(option for option, _, _ in _MAPPING)

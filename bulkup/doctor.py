@@ -1,5 +1,6 @@
 """``bulkup doctor``: which data path uploads will take on this machine (or on each node of
 a Ray cluster), and why."""
+
 from __future__ import annotations
 
 import json
@@ -17,10 +18,10 @@ from bulkup.control.s3client import ClientSettings, describe
 from bulkup.control.verification import AUTO, Support, choose_checksum
 from bulkup.display.text import human_bytes
 from bulkup.errors import FatalRemoteError, UsageError
-from bulkup.options import UploadOptions, connections_for
-from bulkup.plan.parts import DEFAULT_PART_SIZE
 from bulkup.kernel import ktls
+from bulkup.options import UploadOptions, connections_for
 from bulkup.plan.checksums import DEFAULT_ALGORITHM, get_algorithm
+from bulkup.plan.parts import DEFAULT_PART_SIZE
 from bulkup.pools.raypool import on_every_node
 from bulkup.transport.connection import HttpConnection, TlsSettings
 from bulkup.transport.engines import ENGINES, PREFERENCE, EngineUnavailable, choose_engine, path_label
@@ -40,23 +41,29 @@ def checks() -> list[Check]:
     openssl = ktls.openssl_supports_ktls()
     stats = ktls.tls_stat()
     found = [
-        Check("kernel", True, f"Linux {ktls.kernel_release()} on {platform.machine()}, "
-                              f"{os.cpu_count()} CPUs"),
+        Check("kernel", True, f"Linux {ktls.kernel_release()} on {platform.machine()}, {os.cpu_count()} CPUs"),
         Check("kernel TLS (TLS ULP)", ulp.usable, ulp.reason),
         Check("OpenSSL kTLS", openssl.usable, openssl.reason),
-        Check("kTLS counters", bool(stats),
-              ", ".join(f"{k}={v}" for k, v in stats.items()) if stats else
-              f"{ktls.TLS_STAT} absent (no kTLS in this kernel)"),
-        Check("NIC TLS offload", stats.get("TlsTxDevice", 0) > 0,
-              f"TlsTxDevice={stats.get('TlsTxDevice', 0)} (connections offloaded to a NIC so far)"
-              if stats else "unknown without kTLS"),
+        Check(
+            "kTLS counters",
+            bool(stats),
+            ", ".join(f"{k}={v}" for k, v in stats.items())
+            if stats
+            else f"{ktls.TLS_STAT} absent (no kTLS in this kernel)",
+        ),
+        Check(
+            "NIC TLS offload",
+            stats.get("TlsTxDevice", 0) > 0,
+            f"TlsTxDevice={stats.get('TlsTxDevice', 0)} (connections offloaded to a NIC so far)"
+            if stats
+            else "unknown without kTLS",
+        ),
         Check("pipe size limit", True, f"{_pipe_max_size()} bytes (/proc/sys/fs/pipe-max-size)"),
     ]
     for engine in PREFERENCE:
         for tls in (True, False):
             verdict = engine.available(tls)
-            found.append(Check(f"engine {engine.name} ({'https' if tls else 'http'})",
-                               verdict.usable, verdict.reason))
+            found.append(Check(f"engine {engine.name} ({'https' if tls else 'http'})", verdict.usable, verdict.reason))
     return found
 
 
@@ -82,9 +89,14 @@ def _pipe_max_size() -> str:
 
 def diagnosis(profile: str | None = None) -> dict:
     """This machine's checks and choices, and the run settings of ``profile``, as plain data."""
-    return {"checks": [asdict(c) for c in checks()], "chosen": chosen(),
-            "python": sys.version.split()[0], "openssl": ssl.OPENSSL_VERSION,
-            "engines": sorted(ENGINES), "settings": settings(profile)}
+    return {
+        "checks": [asdict(c) for c in checks()],
+        "chosen": chosen(),
+        "python": sys.version.split()[0],
+        "openssl": ssl.OPENSSL_VERSION,
+        "engines": sorted(ENGINES),
+        "settings": settings(profile),
+    }
 
 
 def settings(profile: str | None) -> list[dict[str, str]]:
@@ -93,21 +105,31 @@ def settings(profile: str | None) -> list[dict[str, str]]:
     found = read_s3_settings(profile)
     applied, origins = apply_s3_settings(UploadOptions(profile=profile), found, given=set())
     connections = applied.connections or connections_for(applied.target_throughput, applied.workers)
-    shown = {"part_size": human_bytes(applied.part_size or DEFAULT_PART_SIZE)
-                          + ("" if applied.part_size else " (larger where a file needs over 10,000 parts)"),
-             "multipart_threshold": human_bytes(applied.multipart_threshold or applied.part_size or DEFAULT_PART_SIZE),
-             "connections": f"{connections} per worker" + ("" if applied.connections else
-                                                          f" (from --target-throughput {applied.target_throughput:g})"),
-             "addressing_style": applied.addressing_style,
-             "bwlimit": f"{human_bytes(applied.bwlimit)}/s" if applied.bwlimit else "none"}
+    shown = {
+        "part_size": human_bytes(applied.part_size or DEFAULT_PART_SIZE)
+        + ("" if applied.part_size else " (larger where a file needs over 10,000 parts)"),
+        "multipart_threshold": human_bytes(applied.multipart_threshold or applied.part_size or DEFAULT_PART_SIZE),
+        "connections": f"{connections} per worker"
+        + ("" if applied.connections else f" (from --target-throughput {applied.target_throughput:g})"),
+        "addressing_style": applied.addressing_style,
+        "bwlimit": f"{human_bytes(applied.bwlimit)}/s" if applied.bwlimit else "none",
+    }
     rows = [{"setting": name, "value": shown[name], "from": origins[name]} for name in shown]
-    rows += [{"setting": name, "value": found.values[name], "from": origin}
-             for name, origin in origins.items() if name not in shown]
+    rows += [
+        {"setting": name, "value": found.values[name], "from": origin}
+        for name, origin in origins.items()
+        if name not in shown
+    ]
     return rows
 
 
-def report(as_json: bool = False, out=sys.stdout, ray: str | None = None,
-           store: tuple[ClientSettings, str | None] | None = None, profile: str | None = None) -> int:
+def report(
+    as_json: bool = False,
+    out=sys.stdout,
+    ray: str | None = None,
+    store: tuple[ClientSettings, str | None] | None = None,
+    profile: str | None = None,
+) -> int:
     """Print the diagnosis (of each node of the Ray cluster at ``ray``), and with ``store``
     (client settings, bucket) what that store verifies; returns the exit status (0: some
     engine can run everywhere)."""
@@ -170,17 +192,25 @@ def store_diagnosis(settings: ClientSettings, bucket: str | None) -> dict:
         if not buckets:
             raise UsageError("the store lists no bucket to ask in: give one (bulkup doctor ... s3://bucket)")
         bucket = buckets[0]["Name"]
-    route = control.ask_store(bucket, "", get_algorithm(DEFAULT_ALGORITHM), remembered=False)   # ask now
+    route = control.ask_store(bucket, "", get_algorithm(DEFAULT_ALGORITHM), remembered=False)  # ask now
     checks = route.checks
     auto = choose_checksum(AUTO, checks)
-    return {"where": checks.where, "bucket": bucket, "error": checks.error or None,
-            checks.algorithm: {"support": checks.flexible.value, "detail": checks.flexible_words()},
-            "md5": {"support": checks.md5.value,
-                    "detail": {Support.VERIFIED: "refuses a wrong Content-MD5",
-                               Support.UNCHECKED: "accepts a wrong Content-MD5"}.get(checks.md5, "unknown")},
-            "etag_is_md5": checks.etag_is_md5,
-            "auto": {"checksum": auto.algorithm.name, "verified": auto.verified},
-            "tls": negotiated_tls(route.endpoint, control.settings)}
+    return {
+        "where": checks.where,
+        "bucket": bucket,
+        "error": checks.error or None,
+        checks.algorithm: {"support": checks.flexible.value, "detail": checks.flexible_words()},
+        "md5": {
+            "support": checks.md5.value,
+            "detail": {
+                Support.VERIFIED: "refuses a wrong Content-MD5",
+                Support.UNCHECKED: "accepts a wrong Content-MD5",
+            }.get(checks.md5, "unknown"),
+        },
+        "etag_is_md5": checks.etag_is_md5,
+        "auto": {"checksum": auto.algorithm.name, "verified": auto.verified},
+        "tls": negotiated_tls(route.endpoint, control.settings),
+    }
 
 
 def negotiated_tls(endpoint: BucketEndpoint, settings: ClientSettings) -> str | None:
@@ -207,5 +237,8 @@ def print_store(found: dict, out=sys.stdout) -> None:
     print(f"  ETag: {'the MD5 of the body' if found['etag_is_md5'] else 'not the MD5 of the body'}", file=out)
     print(f"  TLS: {found['tls'] or 'none (plain HTTP)'}", file=out)
     auto = found["auto"]
-    print(f"  --checksum auto sends {auto['checksum']}: "
-          f"{'verified by the store' if auto['verified'] else 'NOT verified by the store'}", file=out)
+    print(
+        f"  --checksum auto sends {auto['checksum']}: "
+        f"{'verified by the store' if auto['verified'] else 'NOT verified by the store'}",
+        file=out,
+    )

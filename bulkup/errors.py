@@ -1,4 +1,5 @@
 """Error types whose message is the one line a user sees."""
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """Keeping secrets out of logs: signatures, tokens, secret keys and presigned queries."""
+
 from __future__ import annotations
 
 import logging
@@ -10,15 +11,19 @@ _PATTERNS = [
     (re.compile(r"(X-Amz-Security-Token=)[^&\s'\"]+", re.I), r"\1<redacted>"),
     (re.compile(r"(X-Amz-Credential=)[^&\s'\"]+", re.I), r"\1<redacted>"),
     (re.compile(r"""(['"]?x-amz-security-token['"]?\s*[:=]\s*b?['"]?)[^'",\s}]+""", re.I), r"\1<redacted>"),
-    (re.compile(r"""(['"]?(?:aws_)?secret(?:_access)?_key['"]?\s*[:=]\s*b?['"]?)[^'",\s}]+""", re.I),
-     r"\1<redacted>"),
+    (re.compile(r"""(['"]?(?:aws_)?secret(?:_access)?_key['"]?\s*[:=]\s*b?['"]?)[^'",\s}]+""", re.I), r"\1<redacted>"),
     # STS answers (AssumeRole, AssumeRoleWithWebIdentity: XML) and the SSO portal's (JSON)
     (re.compile(r"(<(SecretAccessKey|SessionToken|Token)>)[^<]*(</\2>)"), r"\1<redacted>\3"),
-    (re.compile(r"""(['"\\]*(?:secretAccessKey|sessionToken|accessToken|SecretAccessKey|SessionToken|"""
-                r"""WebIdentityToken)['"\\]*\s*[:=]\s*b?['"\\]*)[^'"\\,&\s}]+"""), r"\1<redacted>"),
+    (
+        re.compile(
+            r"""(['"\\]*(?:secretAccessKey|sessionToken|accessToken|SecretAccessKey|SessionToken|"""
+            r"""WebIdentityToken)['"\\]*\s*[:=]\s*b?['"\\]*)[^'"\\,&\s}]+"""
+        ),
+        r"\1<redacted>",
+    ),
     (re.compile(r"(WebIdentityToken=)[^&\s'\"]+"), r"\1<redacted>"),
     (re.compile(r"""(x-amz-sso_bearer_token['"]?\s*:\s*b?['"])[^'"]+""", re.I), r"\1<redacted>"),
-    (re.compile(r"(Signature:\s*)[0-9a-fA-F]{64}"), r"\1<redacted>"),      # botocore's signing log
+    (re.compile(r"(Signature:\s*)[0-9a-fA-F]{64}"), r"\1<redacted>"),  # botocore's signing log
 ]
 
 

@@ -1,4 +1,5 @@
 """Writing ``--report FILE.json``: a run's outcome as indented JSON."""
+
 from __future__ import annotations
 
 import json

@@ -8,12 +8,14 @@ anything is sent. Sync writes each file's mtime as ``x-amz-meta-mtime`` (rclone'
 the next sync, bulkup's or rclone's, can compare it. Deletions come last, only if every
 upload succeeded, and only as ``plan.sync.DeleteRules`` allow.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from bulkup.api import passed_over_lines, upload_files
 from bulkup.control.attributecheck import MTIME_DROPPED
@@ -46,19 +48,26 @@ class SyncResult:
     upload: UploadResult | None = None
     deleted: list[str] = field(default_factory=list)
     delete_failed: list[tuple[str, str]] = field(default_factory=list)
-    skipped: list[Skip] = field(default_factory=list)      # tree entries not uploaded
+    skipped: list[Skip] = field(default_factory=list)  # tree entries not uploaded
     excluded: int = 0
-    state_unavailable: str | None = None                    # why nothing was remembered
-    mtime_dropped: str | None = None                        # the store keeps no x-amz-meta-mtime
+    state_unavailable: str | None = None  # why nothing was remembered
+    mtime_dropped: str | None = None  # the store keeps no x-amz-meta-mtime
 
     @property
     def ok(self) -> bool:
         return (self.upload is None or self.upload.ok) and not self.delete_failed
 
 
-def sync(source: str, destination: str, options: UploadOptions | None = None, comparison: str = "mtime",
-         delete: bool = False, progress: ProgressSink | None = None,
-         session: "boto3.Session | None" = None, remember: bool = True) -> SyncResult:
+def sync(
+    source: str,
+    destination: str,
+    options: UploadOptions | None = None,
+    comparison: str = "mtime",
+    delete: bool = False,
+    progress: ProgressSink | None = None,
+    session: boto3.Session | None = None,
+    remember: bool = True,
+) -> SyncResult:
     """Make ``destination`` (a prefix) hold ``source``'s files (see the module docstring).
     ``remember``: use and keep what syncs learn of objects (else every object whose size
     agrees is read with HeadObject)."""
@@ -80,13 +89,14 @@ def sync(source: str, destination: str, options: UploadOptions | None = None, co
     selection = Selection(settings.filters)
     try:
         rules = DeleteRules(dest.key, settings.filters, skips, _exists_below(source)) if delete else None
-        comparer = Comparer(comparison, reads, state, rules,
-                            refresh=lambda: reads.signer.update(frozen_credentials(control.session)))
+        comparer = Comparer(
+            comparison, reads, state, rules, refresh=lambda: reads.signer.update(frozen_credentials(control.session))
+        )
         walk = walk_tree(source, dest.key, settings.follow_symlinks, skips, selection)
         try:
             with sorted_listing(reads, dest.key) as listing:
                 plan = comparer.decide(merge(walk, listing))
-        except OutOfOrder as exc:           # a defect of the walk: never decide from it
+        except OutOfOrder as exc:  # a defect of the walk: never decide from it
             raise BulkupError(f"{exc}: nothing was sent or deleted") from None
         result = SyncResult(plan=plan, skipped=skips, excluded=selection.excluded, state_unavailable=why_not)
         if not settings.dry_run:
@@ -114,7 +124,7 @@ def _carry_out(result: SyncResult, dest, settings, progress: ProgressSink, contr
             plan.delete = []
         else:
             sent = {f.key for f, _ in plan.send}
-            plan.delete = [k for k in plan.delete if k not in sent]     # never a key written now
+            plan.delete = [k for k in plan.delete if k not in sent]  # never a key written now
             result.delete_failed = delete_keys(control.route(dest.bucket).client, dest.bucket, plan.delete)
             failed = {k for k, _ in result.delete_failed}
             result.deleted = [k for k in plan.delete if k not in failed]
@@ -123,8 +133,9 @@ def _carry_out(result: SyncResult, dest, settings, progress: ProgressSink, contr
     if result.upload is None:
         progress.start(0, 0)
         result.upload = UploadResult(skipped=result.skipped, excluded=result.excluded)
-    progress.finish(result.upload, {**passed_over_lines(found, result.upload), **summary_lines(result)},
-                    summary_fields(result))
+    progress.finish(
+        result.upload, {**passed_over_lines(found, result.upload), **summary_lines(result)}, summary_fields(result)
+    )
 
 
 def _mtime_kept(result: SyncResult) -> None:
@@ -140,17 +151,21 @@ def _mtime_kept(result: SyncResult) -> None:
 def summary_lines(result: SyncResult) -> dict[str, str]:
     """The sync's own line of the run's summary (what it sent and deleted comes after)."""
     plan = result.plan
-    return {"compared": (f"{plan.looked_at:,} objects read (HeadObject), {plan.remembered:,} known "
-                         "from earlier syncs")}
+    return {"compared": (f"{plan.looked_at:,} objects read (HeadObject), {plan.remembered:,} known from earlier syncs")}
 
 
 def summary_fields(result: SyncResult) -> dict[str, object]:
     """The sync's own fields of the JSON summary."""
     plan = result.plan
-    return {"objects_unchanged": plan.unchanged, "objects_deleted": len(result.deleted),
-            "objects_delete_failed": len(result.delete_failed), "objects_not_deleted": dict(plan.kept),
-            "objects_read": plan.looked_at, "objects_remembered": plan.remembered,
-            "entries_skipped": len(result.skipped)}
+    return {
+        "objects_unchanged": plan.unchanged,
+        "objects_deleted": len(result.deleted),
+        "objects_delete_failed": len(result.delete_failed),
+        "objects_not_deleted": dict(plan.kept),
+        "objects_read": plan.looked_at,
+        "objects_remembered": plan.remembered,
+        "entries_skipped": len(result.skipped),
+    }
 
 
 def _remember_written(state: SyncState, plan: SyncPlan, upload: UploadResult) -> None:
@@ -163,6 +178,7 @@ def _remember_written(state: SyncState, plan: SyncPlan, upload: UploadResult) ->
 
 def _open_state(store: str, bucket: str) -> tuple[SyncState | None, str | None]:
     import sqlite3
+
     try:
         return SyncState.open(store.rstrip("/"), bucket), None
     except (OSError, sqlite3.Error) as exc:

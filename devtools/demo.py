@@ -3,6 +3,7 @@
 Run with ``python -m devtools.demo [--size-gib N]``. The sample data set is kept in
 ``.demo/data`` so a second run does not regenerate it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -11,9 +12,9 @@ import random
 import sys
 
 from bulkup import upload
+from bulkup.display import human_bytes, make_progress
 from bulkup.transport.filebody import checksum_file
 from devtools.s3server import DevServer
-from bulkup.display import human_bytes, make_progress
 
 MiB = 1024 * 1024
 
@@ -27,8 +28,9 @@ def make_dataset(root: str, total_gib: float) -> list[str]:
         paths.append(_write(os.path.join(root, "large", f"dataset-{index}.bin"), size, rng))
     for index in range(2000):
         size = rng.choice((0, 100, 4096, 65536, 300_000, 1_000_000))
-        paths.append(_write(os.path.join(root, "small", f"shard-{index // 100:02d}",
-                                         f"record {index:04d}.json"), size, rng))
+        paths.append(
+            _write(os.path.join(root, "small", f"shard-{index // 100:02d}", f"record {index:04d}.json"), size, rng)
+        )
     return paths
 
 
@@ -52,8 +54,9 @@ def verify(server: DevServer, bucket: str, root: str, keys: dict[str, str]) -> i
     bad = 0
     for key, path in keys.items():
         head = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
-        if head["ContentLength"] != os.path.getsize(path) or \
-                head.get("ChecksumCRC64NVME") != checksum_file(path, "crc64nvme"):
+        if head["ContentLength"] != os.path.getsize(path) or head.get("ChecksumCRC64NVME") != checksum_file(
+            path, "crc64nvme"
+        ):
             print(f"MISMATCH {key}", file=sys.stderr)
             bad += 1
     return bad
@@ -71,8 +74,7 @@ def main() -> int:
     with DevServer() as server:
         os.environ.update(server.env())
         server.client().create_bucket(Bucket="demo")
-        result = upload(args.data, "s3://demo/dataset/", endpoint_url=server.https_url,
-                        progress=make_progress("auto"))
+        result = upload(args.data, "s3://demo/dataset/", endpoint_url=server.https_url, progress=make_progress("auto"))
         print("Verifying every object's size and CRC64NVME against the local files...")
         keys = {o.key: o.path for o in result.uploaded}
         bad = verify(server, "demo", args.data, keys)

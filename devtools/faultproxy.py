@@ -21,6 +21,7 @@ bulkup's own question to the store about what it verifies (a multipart upload on
 ``.bulkup-probe-`` key, aborted at once) meets those store behaviours, but never the path's
 faults (resets, slowdowns, holds, corruption) and never counts as an upload's part.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -31,21 +32,25 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import h11
 
-from bulkup.control.verification import PROBE_MARK
+from bulkup.control.probekeys import PROBE_MARK
 
 Predicate = Callable[[str, str], bool]
 CHUNK = 64 * 1024
-SLOWDOWN_XML = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
-                b"<Message>Please reduce your request rate.</Message></Error>")
-UNSUPPORTED_XML = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidArgument</Code>'
-                   b"<Message>Unsupported header 'x-amz-checksum'</Message></Error>")
+SLOWDOWN_XML = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
+    b"<Message>Please reduce your request rate.</Message></Error>"
+)
+UNSUPPORTED_XML = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidArgument</Code>'
+    b"<Message>Unsupported header 'x-amz-checksum'</Message></Error>"
+)
 _HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"upgrade"}
 
 
@@ -61,7 +66,7 @@ class Record:
     started: float
     finished: float | None
     connection: int
-    access_key: str | None = None   # whose credentials signed it (the key id, not the secret)
+    access_key: str | None = None  # whose credentials signed it (the key id, not the secret)
 
 
 def _split(target: str) -> tuple[str, dict[str, list[str]]]:
@@ -112,25 +117,34 @@ class _UpstreamGone(Exception):
 class FaultProxy:
     """Listens on 127.0.0.1 (only) and forwards to ``upstream_url`` (plain http)."""
 
-    def __init__(self, upstream_url: str, seed: int = 0, reset_rate: float = 0.0,
-                 slowdown_rate: float = 0.0, applies_to: Predicate | None = None,
-                 body_rate: float | None = None, corrupt: int = 0,
-                 reject_checksum_headers: bool = False, response_checksums: str = "keep",
-                 skewed_by: float | None = None, write_rate: float | None = None) -> None:
+    def __init__(
+        self,
+        upstream_url: str,
+        seed: int = 0,
+        reset_rate: float = 0.0,
+        slowdown_rate: float = 0.0,
+        applies_to: Predicate | None = None,
+        body_rate: float | None = None,
+        corrupt: int = 0,
+        reject_checksum_headers: bool = False,
+        response_checksums: str = "keep",
+        skewed_by: float | None = None,
+        write_rate: float | None = None,
+    ) -> None:
         parts = urlsplit(upstream_url)
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.reset_rate, self.slowdown_rate, self.body_rate = reset_rate, slowdown_rate, body_rate
-        self.corrupt_left = corrupt                  # bodies still to corrupt
+        self.corrupt_left = corrupt  # bodies still to corrupt
         self.corrupted = 0
         self.reject_checksum_headers = reject_checksum_headers
         assert response_checksums in ("keep", "strip", "alter")
         self.response_checksums = response_checksums
-        self.skewed_by = skewed_by       # seconds the client's clock is off: answer RequestTimeTooSkewed
-        self.write_rate = write_rate         # writes/s above which the store says SlowDown
+        self.skewed_by = skewed_by  # seconds the client's clock is off: answer RequestTimeTooSkewed
+        self.write_rate = write_rate  # writes/s above which the store says SlowDown
         self._write_tokens, self._tokens_at = write_rate or 0.0, time.monotonic()
-        self._outage: tuple[float, str] | None = None      # (until, mode)
-        self.stalled = 0                     # requests an outage held unanswered
-        self.refused_connections = 0         # connections an outage reset as they came
+        self._outage: tuple[float, str] | None = None  # (until, mode)
+        self.stalled = 0  # requests an outage held unanswered
+        self.refused_connections = 0  # connections an outage reset as they came
         self._applies_to = applies_to or (lambda method, target: True)
         self._rng = random.Random(seed)
         self._lock = threading.Condition()
@@ -179,7 +193,7 @@ class FaultProxy:
             self._outage = (time.monotonic() + seconds, mode)
             self._lock.notify_all()
             links = list(self._links) if mode == "reset" else []
-        for link in links:                  # connections break: requests under way too
+        for link in links:  # connections break: requests under way too
             for sock in (link.client, link.upstream):
                 if sock is not None:
                     _shutdown(sock)
@@ -238,14 +252,16 @@ class FaultProxy:
 
     def _start(self, method: str, target: str, connection: int, access_key: str | None) -> int:
         with self._lock:
-            self._records.append(Record(method, target, "in-flight", None, time.monotonic(),
-                                        None, connection, access_key))
+            self._records.append(
+                Record(method, target, "in-flight", None, time.monotonic(), None, connection, access_key)
+            )
             return len(self._records) - 1
 
     def _finish(self, index: int, outcome: str, status: int | None) -> None:
         with self._lock:
-            self._records[index] = replace(self._records[index], outcome=outcome, status=status,
-                                           finished=time.monotonic())
+            self._records[index] = replace(
+                self._records[index], outcome=outcome, status=status, finished=time.monotonic()
+            )
 
     def _decide(self, method: str, target: str, length: int) -> tuple[str, int | None]:
         """("forward" | "slowdown" | "reset", for a reset the body bytes to forward first,
@@ -274,8 +290,7 @@ class FaultProxy:
     def _take_corruption(self, method: str, target: str) -> bool:
         """Whether to corrupt this request's body (one of the first ``corrupt`` that apply)."""
         with self._lock:
-            if self.corrupt_left > 0 and method == "PUT" and self._applies_to(method, target) \
-                    and not is_probe(target):
+            if self.corrupt_left > 0 and method == "PUT" and self._applies_to(method, target) and not is_probe(target):
                 self.corrupt_left -= 1
                 self.corrupted += 1
                 return True
@@ -283,8 +298,12 @@ class FaultProxy:
 
     def _wait_if_held(self, method: str, target: str, answered: bool = False) -> None:
         with self._lock:
-            if self._hold is None or self._hold_answers != answered or is_probe(target) \
-                    or not self._hold(method, target):
+            if (
+                self._hold is None
+                or self._hold_answers != answered
+                or is_probe(target)
+                or not self._hold(method, target)
+            ):
                 return
             releases, self.held = self._releases, self.held + 1
             try:
@@ -304,8 +323,8 @@ class _Link:
         self.up: h11.Connection | None = None
         self.upstream: socket.socket | None = None
         self.record: int | None = None
-        self.request_line = ("", "")     # the current request's method and target
-        self.applies = False            # the current request is one the faults apply to
+        self.request_line = ("", "")  # the current request's method and target
+        self.applies = False  # the current request is one the faults apply to
         self.aborted = False
         self.next_send = 0.0
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -409,8 +428,9 @@ class _Link:
         if not self.down.they_are_waiting_for_100_continue:
             while not isinstance(self.client_event(), h11.EndOfMessage):
                 pass
-        head = self.response(status, reason, [(b"Content-Type", b"application/xml"), (
-            b"Content-Length", str(len(body)).encode())])
+        head = self.response(
+            status, reason, [(b"Content-Type", b"application/xml"), (b"Content-Length", str(len(body)).encode())]
+        )
         self.done(outcome, status)
         for event in (head, h11.Data(data=body), h11.EndOfMessage()):
             self.to_client(event)
@@ -425,8 +445,9 @@ class _Link:
     def send_head(self, request: h11.Request) -> None:
         """Send the request head upstream, Expect included (the upstream may refuse)."""
         self.connect_upstream()
-        self.to_upstream(h11.Request(method=request.method, target=request.target,
-                                     headers=_end_to_end(request.headers)))
+        self.to_upstream(
+            h11.Request(method=request.method, target=request.target, headers=_end_to_end(request.headers))
+        )
 
     def send_body(self, limit: int | None = None, corrupt: bool = False) -> None:
         """Forward the request body upstream, or only its first ``limit`` bytes; with
@@ -438,7 +459,7 @@ class _Link:
             event = self.client_event()
             if isinstance(event, h11.EndOfMessage):
                 return self.to_upstream(event)
-            data = event.data if limit is None else event.data[:limit - sent]
+            data = event.data if limit is None else event.data[: limit - sent]
             if corrupt and data:
                 data = bytes([data[0] ^ 0x01]) + bytes(data[1:])
                 corrupt = False
@@ -449,7 +470,7 @@ class _Link:
         rate = self.proxy.body_rate
         step = max(1, int(rate / 50) if rate else len(data))
         for start in range(0, len(data), step):
-            piece = data[start:start + step]
+            piece = data[start : start + step]
             if rate:
                 time.sleep(max(0.0, self.next_send - time.monotonic()))
                 self.next_send = max(self.next_send, time.monotonic()) + len(piece) / rate
@@ -512,13 +533,14 @@ def _skewed_xml(headers, skewed_by: float) -> bytes:
     """S3's RequestTimeTooSkewed for a request signed at X-Amz-Date by a clock ``skewed_by``
     seconds off the server's."""
     stamp = next((v.decode() for k, v in headers if k == b"x-amz-date"), "")
-    sent = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc) if stamp else \
-        datetime.now(timezone.utc)
+    sent = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC) if stamp else datetime.now(UTC)
     server = (sent - timedelta(seconds=skewed_by)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>RequestTimeTooSkewed</Code>'
-            f"<Message>The difference between the request time and the current time is too large."
-            f"</Message><RequestTime>{stamp}</RequestTime><ServerTime>{server}</ServerTime>"
-            f"<MaxAllowedSkewMilliseconds>900000</MaxAllowedSkewMilliseconds></Error>").encode()
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>RequestTimeTooSkewed</Code>'
+        f"<Message>The difference between the request time and the current time is too large."
+        f"</Message><RequestTime>{stamp}</RequestTime><ServerTime>{server}</ServerTime>"
+        f"<MaxAllowedSkewMilliseconds>900000</MaxAllowedSkewMilliseconds></Error>"
+    ).encode()
 
 
 def _has_checksum_header(headers) -> bool:

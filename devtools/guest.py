@@ -5,6 +5,7 @@ The guest is Debian's generic kernel image, unpacked (never installed) by
 software emulation with the host's root shared read-only and ``rwdir`` shared writable.
 Timings inside are meaningless for performance: the guest is for correctness.
 """
+
 from __future__ import annotations
 
 import glob
@@ -46,12 +47,27 @@ def missing() -> str | None:
 def run(command: str, rwdir: Path, memory: str = "3G", timeout: float = 1800) -> GuestRun:
     """Boot the guest, run ``command`` (a shell line, run from the project root), power off."""
     inside = f"cd {ROOT} && PYTHONDONTWRITEBYTECODE=1 {command}"
-    argv = [str(BIN / "vng"), "--run", str(kernel_image()), "--disable-kvm", "--force-9p",
-            "--append", "module_blacklist=kvm,kvm_amd,kvm_intel", "--memory", memory,
-            "--cpus", "2", "--rwdir", str(rwdir), "--exec", inside]
+    argv = [
+        str(BIN / "vng"),
+        "--run",
+        str(kernel_image()),
+        "--disable-kvm",
+        "--force-9p",
+        "--append",
+        "module_blacklist=kvm,kvm_amd,kvm_intel",
+        "--memory",
+        memory,
+        "--cpus",
+        "2",
+        "--rwdir",
+        str(rwdir),
+        "--exec",
+        inside,
+    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["PATH"] = f"{BIN}:{env.get('PATH', '')}"
     # qemu reopens its stdout: it must be a pipe, never a regular file.
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=timeout, env=env, cwd=ROOT)
+    proc = subprocess.run(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout, env=env, cwd=ROOT
+    )
     return GuestRun(proc.returncode, proc.stdout)

@@ -5,12 +5,13 @@ named after it ("head", "node_b", ...), which manifests can pin objects to. Node
 are children of this process and are all stopped on exit, even if Ray's own shutdown fails.
 Nothing listens beyond 127.0.0.1.
 """
+
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
-import shutil
 import tempfile
 
 # Ray on loopback: keep 127.0.0.1 as every node's address (do not swap in the outward one),
@@ -28,7 +29,7 @@ class LocalRayCluster:
         self.temp_dir = tempfile.mkdtemp(prefix="bulkup-ray-")
         self._saved_env: dict[str, str | None] = {}
 
-    def __enter__(self) -> "LocalRayCluster":
+    def __enter__(self) -> LocalRayCluster:
         # Ray notes the newest cluster's address under RAY_TMPDIR: keep that note in this
         # cluster's own directory, away from the machine's real clusters.
         os.makedirs(os.path.join(self.temp_dir, "ray"))
@@ -44,9 +45,17 @@ class LocalRayCluster:
 
     def _start(self) -> None:
         from ray.cluster_utils import Cluster
-        self.cluster = Cluster(initialize_head=True, head_node_args=dict(
-            num_cpus=self.cpus, resources={"head": 1}, node_ip_address="127.0.0.1",
-            include_dashboard=False, temp_dir=self.temp_dir))
+
+        self.cluster = Cluster(
+            initialize_head=True,
+            head_node_args=dict(
+                num_cpus=self.cpus,
+                resources={"head": 1},
+                node_ip_address="127.0.0.1",
+                include_dashboard=False,
+                temp_dir=self.temp_dir,
+            ),
+        )
         self.nodes["head"] = self.cluster.head_node
         for name in self.worker_names:
             self.add_node(name)
@@ -79,8 +88,9 @@ class LocalRayCluster:
 
     def add_node(self, name: str, **node_args):
         """A node named ``name``; ``node_args`` as Ray's (``env_vars`` for its processes)."""
-        self.nodes[name] = self.cluster.add_node(num_cpus=self.cpus, resources={name: 1},
-                                                 node_ip_address="127.0.0.1", **node_args)
+        self.nodes[name] = self.cluster.add_node(
+            num_cpus=self.cpus, resources={name: 1}, node_ip_address="127.0.0.1", **node_args
+        )
         return self.nodes[name]
 
     def crash_node(self, name: str) -> None:
@@ -100,8 +110,9 @@ class LocalRayCluster:
 
     def worker_pids(self, name: str) -> list[int]:
         """The bulkup actors' processes on one node."""
-        out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(self.raylet_pid(name))],
-                             capture_output=True, text=True).stdout
+        out = subprocess.run(
+            ["ps", "-o", "pid=,args=", "--ppid", str(self.raylet_pid(name))], capture_output=True, text=True
+        ).stdout
         return [int(line.split()[0]) for line in out.splitlines() if "RaySender" in line]
 
     def _all_pids(self) -> list[int]:

@@ -2,6 +2,7 @@
 rclone's S3 server (checks SigV4 and Content-MD5, ignores x-amz-checksum-*) over HTTPS with a
 throwaway CA, and moto's server (checks nothing) over plain HTTP. Both on 127.0.0.1 only.
 """
+
 from __future__ import annotations
 
 import os
@@ -47,9 +48,13 @@ class SmallServer:
         raise NotImplementedError
 
     def env(self) -> dict[str, str]:
-        found = {"AWS_ACCESS_KEY_ID": self.admin.access_key, "AWS_SECRET_ACCESS_KEY": self.admin.secret_key,
-                 "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
-                 "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+        found = {
+            "AWS_ACCESS_KEY_ID": self.admin.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.admin.secret_key,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        }
         if self.ca_file:
             found["AWS_CA_BUNDLE"] = self.ca_file
         return found
@@ -59,17 +64,32 @@ class SmallServer:
         if self._client is None:
             import boto3
             from botocore.config import Config
+
             self._client = boto3.client(
-                "s3", endpoint_url=self.url, region_name="us-east-1", verify=self.ca_file or True,
-                aws_access_key_id=self.admin.access_key, aws_secret_access_key=self.admin.secret_key,
-                config=Config(s3={"addressing_style": "path"}, request_checksum_calculation="when_required",
-                              response_checksum_validation="when_required"))
+                "s3",
+                endpoint_url=self.url,
+                region_name="us-east-1",
+                verify=self.ca_file or True,
+                aws_access_key_id=self.admin.access_key,
+                aws_secret_access_key=self.admin.secret_key,
+                config=Config(
+                    s3={"addressing_style": "path"},
+                    request_checksum_calculation="when_required",
+                    response_checksum_validation="when_required",
+                ),
+            )
         return self._client
 
-    def start(self) -> "SmallServer":
+    def start(self) -> SmallServer:
         log = open(self.log_file, "wb")
-        self._process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.workdir)
+        self._process = subprocess.Popen(
+            self.command(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=self.workdir,
+        )
         log.close()
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
@@ -96,6 +116,7 @@ class SmallServer:
 
     def _answers(self) -> bool:
         import ssl
+
         context = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else None
         try:
             urllib.request.urlopen(self.url + "/", timeout=2, context=context)
@@ -105,7 +126,7 @@ class SmallServer:
             return False
         return True
 
-    def __enter__(self) -> "SmallServer":
+    def __enter__(self) -> SmallServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -125,10 +146,21 @@ class RcloneServer(SmallServer):
     def command(self) -> list[str]:
         data = os.path.join(self.workdir, "data")
         os.makedirs(data)
-        argv = [_tool("rclone"), "serve", "s3", "--auth-key", f"{self.admin.access_key},{self.admin.secret_key}",
-                "--addr", f"127.0.0.1:{self.port}", "--config", os.devnull, data]
+        argv = [
+            _tool("rclone"),
+            "serve",
+            "s3",
+            "--auth-key",
+            f"{self.admin.access_key},{self.admin.secret_key}",
+            "--addr",
+            f"127.0.0.1:{self.port}",
+            "--config",
+            os.devnull,
+            data,
+        ]
         if self.scheme == "https":
             import trustme
+
             ca = trustme.CA(organization_name="bulkup throwaway test CA")
             cert = ca.issue_cert("127.0.0.1")
             self.ca_file = os.path.join(self.workdir, "ca.pem")

@@ -1,4 +1,5 @@
 """Shared fixtures: one real S3 server (SeaweedFS over HTTPS) for the whole session."""
+
 from __future__ import annotations
 
 import functools
@@ -13,8 +14,8 @@ import sys
 import pytest
 
 import bulkup.control.credentials
+from bulkup.control.probekeys import PROBE_MARK
 from devtools.s3server import DevServer, Identity
-from bulkup.control.verification import PROBE_MARK
 from devtools.stores import MotoServer, RcloneServer
 
 LIMITED_BUCKET = "bulkup-limited"
@@ -35,13 +36,16 @@ def own_cache_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def s3server():
-    limited = Identity("limited", "BULKUPLIMITED", "limited-secret-" + os.urandom(8).hex(),
-                       actions=(f"Read:{LIMITED_BUCKET}", f"Write:{LIMITED_BUCKET}",
-                                f"List:{LIMITED_BUCKET}"))
+    limited = Identity(
+        "limited",
+        "BULKUPLIMITED",
+        "limited-secret-" + os.urandom(8).hex(),
+        actions=(f"Read:{LIMITED_BUCKET}", f"Write:{LIMITED_BUCKET}", f"List:{LIMITED_BUCKET}"),
+    )
     rotated = Identity("rotated", "BULKUPROTATED", "rotated-secret-" + os.urandom(8).hex())
     with DevServer(extra_identities=(limited, rotated)) as server:
         server.limited = limited
-        server.rotated = rotated    # an admin's second key pair, for credential rotation
+        server.rotated = rotated  # an admin's second key pair, for credential rotation
         yield server
 
 
@@ -146,11 +150,12 @@ def run_bulkup(*args: str, env: dict[str, str] | None = None, **kwargs) -> subpr
     """Run the CLI as a user would, capturing its output."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "bulkup", *args], env=full_env,
-                          capture_output=True, text=True, timeout=600, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "bulkup", *args], env=full_env, capture_output=True, text=True, timeout=600, **kwargs
+    )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def expected_data_path(scheme: str) -> str:
     """The data path ``bulkup doctor`` says uploads to ``scheme`` (https, http) take here:
     what a test expects, whether or not this kernel has kTLS."""

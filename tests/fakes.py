@@ -16,25 +16,34 @@ multipart uploads, HeadObject, and the ListParts / ListMultipartUploads paginato
 a small in-memory server, and raises ``botocore.exceptions.ClientError`` with a given code
 when told to (``answer_error``).
 """
+
 from __future__ import annotations
 
 import hashlib
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
 import botocore.exceptions as bex
 from botocore.credentials import ReadOnlyCredentials
 
 from bulkup.plan.checksums import get_algorithm
 from bulkup.pools.base import OnMessage, Pool, Worker, WorkerGone, WorkerState
-from bulkup.transport.messages import (BytesSent, PartDone, PartError, PartRetrying, PartTask,
-                                       WorkerConfig, WorkerReady, WorkerStats)
+from bulkup.transport.messages import (
+    BytesSent,
+    PartDone,
+    PartError,
+    PartRetrying,
+    PartTask,
+    WorkerConfig,
+    WorkerReady,
+    WorkerStats,
+)
 from bulkup.transport.request import CredentialSet
 
 OLD_CREDENTIALS = CredentialSet("AKIDOLD", "old-secret", None)
-MAX_ROUNDS = 500        # a run that has not finished by then never will: fail, don't hang
+MAX_ROUNDS = 500  # a run that has not finished by then never will: fail, don't hang
 
 
 def read_range(path: str, offset: int, length: int) -> bytes:
@@ -56,10 +65,18 @@ def etag_of(data: bytes) -> str:
 
 def client_error(code: str, operation: str, message: str = "", status: int | None = None) -> bex.ClientError:
     """A ClientError as botocore raises it for an S3 error answer."""
-    status = status or {"NoSuchUpload": 404, "NoSuchKey": 404, "404": 404, "AccessDenied": 403,
-                        "InternalError": 500, "SlowDown": 503}.get(code, 400)
-    return bex.ClientError({"Error": {"Code": code, "Message": message or f"fake {code}"},
-                            "ResponseMetadata": {"HTTPStatusCode": status}}, operation)
+    status = status or {
+        "NoSuchUpload": 404,
+        "NoSuchKey": 404,
+        "404": 404,
+        "AccessDenied": 403,
+        "InternalError": 500,
+        "SlowDown": 503,
+    }.get(code, 400)
+    return bex.ClientError(
+        {"Error": {"Code": code, "Message": message or f"fake {code}"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        operation,
+    )
 
 
 # -- the pool -------------------------------------------------------------------------------
@@ -84,9 +101,9 @@ class _Death:
 @dataclass
 class _Rule:
     key: str
-    part: int | None            # None: every task of the key (the single PUT included)
+    part: int | None  # None: every task of the key (the single PUT included)
     times: int
-    answer: Callable[["FakePool", FakeWorker, PartTask], list[object]]
+    answer: Callable[[FakePool, FakeWorker, PartTask], list[object]]
 
     def matches(self, task: PartTask) -> bool:
         return self.times > 0 and task.key == self.key and (self.part is None or task.part_number == self.part)
@@ -100,18 +117,25 @@ class FakePool(Pool):
     one's node). ``pace``: tasks a worker answers per round (None: all it holds).
     """
 
-    def __init__(self, workers: int = 2, *, connections: int = 1, nodes: list[str] | None = None,
-                 replacements: int | None = None, pace: int | None = None, store: "FakeS3Client | None" = None,
-                 credentials: CredentialSet = OLD_CREDENTIALS) -> None:
+    def __init__(
+        self,
+        workers: int = 2,
+        *,
+        connections: int = 1,
+        nodes: list[str] | None = None,
+        replacements: int | None = None,
+        pace: int | None = None,
+        store: FakeS3Client | None = None,
+        credentials: CredentialSet = OLD_CREDENTIALS,
+    ) -> None:
         assert nodes is None or len(nodes) == workers
         self.config = WorkerConfig(region="us-east-1", credentials=credentials, connections=connections)
-        self.workers: list[FakeWorker] = [FakeWorker(index=i, node=nodes[i] if nodes else None)
-                                          for i in range(workers)]
+        self.workers: list[FakeWorker] = [FakeWorker(index=i, node=nodes[i] if nodes else None) for i in range(workers)]
         self.replacements_left = 2 * workers if replacements is None else replacements
         self.pace = pace
         self.store = store
-        self.sent: list[tuple[int, object]] = []       # (worker index, message), in order
-        self.replaced: list[int] = []                  # indexes of the dead that replace() was asked for
+        self.sent: list[tuple[int, object]] = []  # (worker index, message), in order
+        self.replaced: list[int] = []  # indexes of the dead that replace() was asked for
         self.rounds = 0
         self.started = self.stopped = False
         self.flushes = 0
@@ -125,21 +149,36 @@ class FakePool(Pool):
         """At its next round with tasks, worker ``worker`` answers ``after`` of them and dies."""
         self._deaths[worker] = _Death(after, why)
 
-    def fail(self, key: str, part: int | None = None, *, message: str = "InternalError: fake failure",
-             fatal: bool = False, code: str = "", times: int = 1) -> None:
+    def fail(
+        self,
+        key: str,
+        part: int | None = None,
+        *,
+        message: str = "InternalError: fake failure",
+        fatal: bool = False,
+        code: str = "",
+        times: int = 1,
+    ) -> None:
         """The next ``times`` sends of ``key`` part ``part`` are given up (PartError)."""
+
         def answer(pool: FakePool, worker: FakeWorker, task: PartTask) -> list[object]:
             return [PartError(task_id=task.task_id, message=message, fatal=fatal, code=code)]
+
         self._rules.append(_Rule(key, part, times, answer))
 
-    def retry(self, key: str, part: int | None = None, *, attempts: int = 2, reason: str = "SlowDown: fake",
-              times: int = 1) -> None:
+    def retry(
+        self, key: str, part: int | None = None, *, attempts: int = 2, reason: str = "SlowDown: fake", times: int = 1
+    ) -> None:
         """The next ``times`` sends of ``key`` part ``part`` take ``attempts`` attempts: a
         PartRetrying for each failed one, then PartDone."""
+
         def answer(pool: FakePool, worker: FakeWorker, task: PartTask) -> list[object]:
-            retrying = [PartRetrying(worker=worker.index, task_id=task.task_id, attempt=n, reason=reason)
-                        for n in range(1, attempts)]
+            retrying = [
+                PartRetrying(worker=worker.index, task_id=task.task_id, attempt=n, reason=reason)
+                for n in range(1, attempts)
+            ]
             return retrying + pool._sent_part(worker, task, attempts)
+
         self._rules.append(_Rule(key, part, times, answer))
 
     def on_round(self, callback: Callable[[int], None]) -> None:
@@ -150,8 +189,7 @@ class FakePool(Pool):
 
     def tasks_sent(self, key: str | None = None) -> list[tuple[int, PartTask]]:
         """(worker index, task) for every task sent, in order."""
-        return [(i, m) for i, m in self.sent
-                if isinstance(m, PartTask) and (key is None or m.key == key)]
+        return [(i, m) for i, m in self.sent if isinstance(m, PartTask) and (key is None or m.key == key)]
 
     def messages_to(self, worker: int, kind: type) -> list[object]:
         return [m for i, m in self.sent if i == worker and isinstance(m, kind)]
@@ -186,20 +224,30 @@ class FakePool(Pool):
                 continue
             if not worker.announced:
                 worker.announced = True
-                batch.append((worker, WorkerReady(worker=worker.index, pid=1000 + worker.index,
-                                                  engine="fake", engine_label="fake", reason="a test",
-                                                  node=worker.node or "")))
+                batch.append(
+                    (
+                        worker,
+                        WorkerReady(
+                            worker=worker.index,
+                            pid=1000 + worker.index,
+                            engine="fake",
+                            engine_label="fake",
+                            reason="a test",
+                            node=worker.node or "",
+                        ),
+                    )
+                )
             death = self._deaths.get(worker.index)
             if death is not None and worker.holding:
                 del self._deaths[worker.index]
-                for task in worker.holding[:death.after]:
+                for task in worker.holding[: death.after]:
                     batch += [(worker, m) for m in self._answer(worker, task)]
                 worker.holding.clear()
                 worker.state = WorkerState.GONE
                 batch.append((worker, WorkerGone(why=death.why)))
                 continue
-            answering = worker.holding[:self.pace] if self.pace else list(worker.holding)
-            del worker.holding[:len(answering)]
+            answering = worker.holding[: self.pace] if self.pace else list(worker.holding)
+            del worker.holding[: len(answering)]
             for task in answering:
                 batch += [(worker, m) for m in self._answer(worker, task)]
         return batch
@@ -221,8 +269,12 @@ class FakePool(Pool):
     def stop(self, on_message: OnMessage) -> None:
         self.stopped = True
         for worker in self.live():
-            on_message(worker, WorkerStats(worker=worker.index, pid=1000 + worker.index,
-                                           cpu_user=0.01, cpu_system=0.01, max_rss=1 << 20))
+            on_message(
+                worker,
+                WorkerStats(
+                    worker=worker.index, pid=1000 + worker.index, cpu_user=0.01, cpu_system=0.01, max_rss=1 << 20
+                ),
+            )
             worker.state = WorkerState.GONE
 
     def serves(self, worker: Worker, node: str | None) -> bool:
@@ -252,12 +304,23 @@ class FakePool(Pool):
             if task.upload_id is None:
                 self.store.put_object(bucket, task.key, len(data), etag, task.checksum_algorithm, checksum)
             else:
-                self.store.put_part(task.upload_id, task.part_number, etag, len(data), task.checksum_algorithm,
-                                    checksum)
-        return [BytesSent(worker=worker.index, nbytes=len(data) * attempts),
-                PartDone(task_id=task.task_id, etag=etag, checksum=checksum, worker=worker.index,
-                         pid=1000 + worker.index, connection=f"{worker.index}.0",
-                         request_on_connection=worker.requests, attempts=attempts, data_path="fake")]
+                self.store.put_part(
+                    task.upload_id, task.part_number, etag, len(data), task.checksum_algorithm, checksum
+                )
+        return [
+            BytesSent(worker=worker.index, nbytes=len(data) * attempts),
+            PartDone(
+                task_id=task.task_id,
+                etag=etag,
+                checksum=checksum,
+                worker=worker.index,
+                pid=1000 + worker.index,
+                connection=f"{worker.index}.0",
+                request_on_connection=worker.requests,
+                attempts=attempts,
+                data_path="fake",
+            ),
+        ]
 
 
 # -- the S3 client ----------------------------------------------------------------------------
@@ -265,7 +328,7 @@ class FakePool(Pool):
 
 @dataclass
 class Call:
-    operation: str          # the boto3 method, e.g. "complete_multipart_upload"
+    operation: str  # the boto3 method, e.g. "complete_multipart_upload"
     params: dict
     answer: dict | None = None
 
@@ -280,7 +343,7 @@ class FakeUpload:
     key: str
     initiated: datetime
     params: dict = field(default_factory=dict)
-    parts: dict[int, dict] = field(default_factory=dict)      # number -> a ListParts entry
+    parts: dict[int, dict] = field(default_factory=dict)  # number -> a ListParts entry
 
 
 @dataclass
@@ -292,10 +355,14 @@ class _Cue:
     took_effect: bool
 
 
-_OPERATION_NAMES = {"create_multipart_upload": "CreateMultipartUpload",
-                    "complete_multipart_upload": "CompleteMultipartUpload",
-                    "abort_multipart_upload": "AbortMultipartUpload", "head_object": "HeadObject",
-                    "list_parts": "ListParts", "list_multipart_uploads": "ListMultipartUploads"}
+_OPERATION_NAMES = {
+    "create_multipart_upload": "CreateMultipartUpload",
+    "complete_multipart_upload": "CompleteMultipartUpload",
+    "abort_multipart_upload": "AbortMultipartUpload",
+    "head_object": "HeadObject",
+    "list_parts": "ListParts",
+    "list_multipart_uploads": "ListMultipartUploads",
+}
 
 
 class FakeS3Client:
@@ -310,47 +377,72 @@ class FakeS3Client:
         self.timeline = timeline
         self.page_size = page_size
         self.uploads: dict[str, FakeUpload] = {}
-        self.objects: dict[tuple[str, str], dict] = {}       # (bucket, key) -> HeadObject answer
+        self.objects: dict[tuple[str, str], dict] = {}  # (bucket, key) -> HeadObject answer
         self._cues: list[_Cue] = []
         self._hooks: dict[str, list] = {}
         self._ids = itertools.count(1)
 
     # -- cues and the server's state ------------------------------------------------------------
 
-    def answer_error(self, operation: str, code: str, *, key: str | None = None, times: int = 1,
-                     message: str = "", took_effect: bool = False) -> None:
+    def answer_error(
+        self,
+        operation: str,
+        code: str,
+        *,
+        key: str | None = None,
+        times: int = 1,
+        message: str = "",
+        took_effect: bool = False,
+    ) -> None:
         """The next ``times`` calls of ``operation`` (for ``key``, or any) answer ``code``.
         ``took_effect``: the server did the work before the error reached the client (a
         retried request whose first answer was lost)."""
         error = client_error(code, _OPERATION_NAMES[operation], message)
         self._cues.append(_Cue(operation, key, error, times, took_effect))
 
-    def add_upload(self, bucket: str, key: str, upload_id: str, *, initiated: datetime | None = None,
-                   parts: dict[int, tuple[str, int, str | None]] | None = None,
-                   checksum_key: str = "ChecksumCRC64NVME") -> None:
+    def add_upload(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        *,
+        initiated: datetime | None = None,
+        parts: dict[int, tuple[str, int, str | None]] | None = None,
+        checksum_key: str = "ChecksumCRC64NVME",
+    ) -> None:
         """An open upload on the server, with parts ``{number: (etag, size, checksum)}``."""
-        upload = FakeUpload(bucket, key, initiated or datetime.now(timezone.utc))
+        upload = FakeUpload(bucket, key, initiated or datetime.now(UTC))
         for number, (etag, size, checksum) in (parts or {}).items():
-            upload.parts[number] = {"PartNumber": number, "ETag": etag, "Size": size,
-                                    "LastModified": upload.initiated,
-                                    **({checksum_key: checksum} if checksum else {})}
+            upload.parts[number] = {
+                "PartNumber": number,
+                "ETag": etag,
+                "Size": size,
+                "LastModified": upload.initiated,
+                **({checksum_key: checksum} if checksum else {}),
+            }
         self.uploads[upload_id] = upload
 
-    def put_part(self, upload_id: str, number: int, etag: str, size: int, algorithm: str,
-                 checksum: str | None) -> None:
+    def put_part(self, upload_id: str, number: int, etag: str, size: int, algorithm: str, checksum: str | None) -> None:
         upload = self.uploads.get(upload_id)
         if upload is not None:
             s3_name = get_algorithm(algorithm).s3_name
-            upload.parts[number] = {"PartNumber": number, "ETag": etag, "Size": size,
-                                    "LastModified": datetime.now(timezone.utc),
-                                    **({f"Checksum{s3_name}": checksum} if s3_name and checksum else {})}
+            upload.parts[number] = {
+                "PartNumber": number,
+                "ETag": etag,
+                "Size": size,
+                "LastModified": datetime.now(UTC),
+                **({f"Checksum{s3_name}": checksum} if s3_name and checksum else {}),
+            }
 
-    def put_object(self, bucket: str, key: str, size: int, etag: str, algorithm: str = "crc64nvme",
-                   checksum: str | None = None) -> None:
+    def put_object(
+        self, bucket: str, key: str, size: int, etag: str, algorithm: str = "crc64nvme", checksum: str | None = None
+    ) -> None:
         s3_name = get_algorithm(algorithm).s3_name
-        self.objects[(bucket, key)] = {"ContentLength": size, "ETag": etag,
-                                       **({f"Checksum{s3_name}": checksum, "ChecksumType": "FULL_OBJECT"}
-                                          if s3_name and checksum else {})}
+        self.objects[(bucket, key)] = {
+            "ContentLength": size,
+            "ETag": etag,
+            **({f"Checksum{s3_name}": checksum, "ChecksumType": "FULL_OBJECT"} if s3_name and checksum else {}),
+        }
 
     # -- queries for tests --------------------------------------------------------------------
 
@@ -372,7 +464,7 @@ class FakeS3Client:
         self._called("create_multipart_upload", params)
         upload_id = f"upload-{next(self._ids)}"
         bucket, key = params["Bucket"], params["Key"]
-        self.uploads[upload_id] = FakeUpload(bucket, key, datetime.now(timezone.utc), params)
+        self.uploads[upload_id] = FakeUpload(bucket, key, datetime.now(UTC), params)
         answer = {"Bucket": bucket, "Key": key, "UploadId": upload_id}
         self.calls[-1].answer = answer
         return answer
@@ -389,8 +481,11 @@ class FakeS3Client:
         for entry in listed:
             held = upload.parts.get(entry["PartNumber"])
             if held is None or held["ETag"] != entry["ETag"]:
-                raise client_error("InvalidPart", "CompleteMultipartUpload",
-                                   f"part {entry['PartNumber']} was not uploaded with that ETag")
+                raise client_error(
+                    "InvalidPart",
+                    "CompleteMultipartUpload",
+                    f"part {entry['PartNumber']} was not uploaded with that ETag",
+                )
         digest = hashlib.md5(b"".join(bytes.fromhex(e["ETag"].strip('"')) for e in listed))
         etag = f'"{digest.hexdigest()}-{len(listed)}"'
         head = {"ContentLength": sum(upload.parts[e["PartNumber"]]["Size"] for e in listed), "ETag": etag}
@@ -423,7 +518,7 @@ class FakeS3Client:
             raise client_error("404", "HeadObject", "Not Found")
         return dict(head)
 
-    def get_paginator(self, operation: str) -> "_Paginator":
+    def get_paginator(self, operation: str) -> _Paginator:
         return _Paginator(self, operation)
 
     # -- the plumbing -------------------------------------------------------------------------
@@ -456,9 +551,11 @@ class FakeS3Client:
 
     def _list_uploads(self, params: dict) -> list[dict]:
         prefix = params.get("Prefix", "")
-        return [{"Key": u.key, "UploadId": upload_id, "Initiated": u.initiated}
-                for upload_id, u in sorted(self.uploads.items(), key=lambda item: (item[1].key, item[0]))
-                if u.bucket == params["Bucket"] and u.key.startswith(prefix)]
+        return [
+            {"Key": u.key, "UploadId": upload_id, "Initiated": u.initiated}
+            for upload_id, u in sorted(self.uploads.items(), key=lambda item: (item[1].key, item[0]))
+            if u.bucket == params["Bucket"] and u.key.startswith(prefix)
+        ]
 
 
 class _Paginator:
@@ -477,7 +574,7 @@ class _Paginator:
         else:
             raise NotImplementedError(operation)
         size = client.page_size
-        pages = [items[i:i + size] for i in range(0, len(items), size)] or [[]]
+        pages = [items[i : i + size] for i in range(0, len(items), size)] or [[]]
         for page in pages:
             yield {name: page} if page else {}
 
@@ -495,7 +592,7 @@ class FakeSession:
     def rotate(self, credentials: CredentialSet) -> None:
         self.current = credentials
 
-    def get_credentials(self) -> "_FakeCredentials":
+    def get_credentials(self) -> _FakeCredentials:
         self.looks += 1
         return _FakeCredentials(self.current)
 

@@ -1,5 +1,6 @@
 """The package's shape: layers along the data path, each importing only those below it, and
 no import cycle anywhere (function-level imports count: hiding a cycle in one is a cycle)."""
+
 from __future__ import annotations
 
 import ast
@@ -9,15 +10,25 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "bulkup"
 
 # Lower ranks are closer to the kernel. A module imports its own subpackage and lower ranks.
 RANKS = {
-    "errors": 0, "redact": 0, "version": 0,
-    "kernel": 1, "plan": 1,
-    "transport": 2, "display": 2,
+    "errors": 0,
+    "redact": 0,
+    "version": 0,
+    "kernel": 1,
+    "plan": 1,
+    "transport": 2,
+    "display": 2,
     "pools": 3,
     "control": 4,
-    "options": 5, "report": 5, "awsconfig": 5,
-    "migrate": 6, "api": 6, "doctor": 6,
-    "sync": 7,                  # sync builds on the API's upload
-    "cli": 8, "__init__": 9, "__main__": 9,
+    "options": 5,
+    "report": 5,
+    "awsconfig": 5,
+    "migrate": 6,
+    "api": 6,
+    "doctor": 6,
+    "sync": 7,  # sync builds on the API's upload
+    "cli": 8,
+    "__init__": 9,
+    "__main__": 9,
 }
 
 
@@ -42,7 +53,9 @@ def imports_of(path: pathlib.Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             if base.startswith("bulkup"):
                 for alias in node.names:
                     candidate = f"{base}.{alias.name}"
@@ -70,7 +83,7 @@ def test_no_module_imports_itself_back_through_others():
     stack: list[str] = []
     cycles: list[list[str]] = []
 
-    def strongconnect(node: str) -> None:       # Tarjan's strongly connected components
+    def strongconnect(node: str) -> None:  # Tarjan's strongly connected components
         index[node] = low[node] = len(index)
         stack.append(node)
         for target in edges.get(node, ()):

@@ -1,20 +1,26 @@
 """The AWS CLI's s3 settings of the profile in use carry over; flags win; doctor says which."""
+
 import json
 
-from bulkup.plan.parts import MiB
-
 from conftest import error_line, run_bulkup, write_random_file
+
+from bulkup.plan.parts import MiB
 
 
 def profile_env(server, tmp_path, s3_lines: list[str]) -> dict[str, str]:
     """A config file with one profile, ``tuned``, holding the server's keys and ``s3_lines``."""
     config = tmp_path / "config"
     who = server.admin
-    config.write_text("[profile tuned]\n"
-                      f"aws_access_key_id = {who.access_key}\naws_secret_access_key = {who.secret_key}\n"
-                      "region = us-east-1\ns3 =\n" + "".join(f"  {line}\n" for line in s3_lines))
-    return {"AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
-            "AWS_CA_BUNDLE": server.ca_file}
+    config.write_text(
+        "[profile tuned]\n"
+        f"aws_access_key_id = {who.access_key}\naws_secret_access_key = {who.secret_key}\n"
+        "region = us-east-1\ns3 =\n" + "".join(f"  {line}\n" for line in s3_lines)
+    )
+    return {
+        "AWS_CONFIG_FILE": str(config),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_CA_BUNDLE": server.ca_file,
+    }
 
 
 def put(server, env, *args):
@@ -59,8 +65,10 @@ def test_doctor_says_where_each_setting_came_from(s3server, tmp_path):
     config = env["AWS_CONFIG_FILE"]
     assert f"part_size: 16.0 MiB  ([profile tuned] s3.multipart_chunksize in {config})" in proc.stdout
     assert "multipart_threshold: 16.0 MiB  (default)" in proc.stdout
-    assert f"payload_signing_enabled: true  ([profile tuned] s3.payload_signing_enabled in {config}: not applied" \
+    assert (
+        f"payload_signing_enabled: true  ([profile tuned] s3.payload_signing_enabled in {config}: not applied"
         in proc.stdout
+    )
 
 
 def test_a_bad_profile_setting_is_one_line_naming_it(s3server, bucket, tmp_path):

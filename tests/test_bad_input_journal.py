@@ -1,21 +1,21 @@
 """A journal that cannot be created or written: one line naming the journal and what to do;
 nothing half-written; and a disk that fills up mid-run leaves a journal a rerun resumes from."""
+
 from __future__ import annotations
 
 import os
 import sqlite3
 import subprocess
+from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pytest
+from conftest import assert_same_bytes, error_line, keys_in, open_uploads
+from test_migrate import make_files, manifest_for, migrate
 
 from bulkup.migrate.journal import Journal
 from bulkup.migrate.loading import load_manifest
-
-from conftest import assert_same_bytes, error_line, keys_in, open_uploads
-from test_migrate import make_files, manifest_for, migrate
 
 
 @contextmanager
@@ -24,15 +24,16 @@ def mounted_tmpfs(path: Path, size: str = "1m", read_only: bool = False) -> Iter
     Skips the test where mounting is not permitted (it needs root)."""
     path.mkdir(exist_ok=True)
     options = f"size={size}" + (",ro" if read_only else "")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, text=True
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
     try:
         yield path
     finally:
         if subprocess.run(["umount", str(path)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "--lazy", str(path)], capture_output=True)   # still in use: detach
+            subprocess.run(["umount", "--lazy", str(path)], capture_output=True)  # still in use: detach
 
 
 def fill(folder: Path, leave: int = 0) -> Path:
@@ -44,7 +45,7 @@ def fill(folder: Path, leave: int = 0) -> Path:
         while True:
             os.write(fd, b"\0" * 4096)
     except OSError:
-        pass                            # ENOSPC: full
+        pass  # ENOSPC: full
     finally:
         os.ftruncate(fd, max(0, os.fstat(fd).st_size - leave))
         os.close(fd)
@@ -93,8 +94,7 @@ def test_a_journal_on_a_full_disk_is_one_line_and_leaves_no_file(s3server, s3, b
     assert keys_in(s3, bucket) == []
 
 
-def test_a_disk_that_fills_up_mid_run_stops_it_with_one_line_and_a_rerun_resumes(s3server, s3, bucket,
-                                                                                   tmp_path):
+def test_a_disk_that_fills_up_mid_run_stops_it_with_one_line_and_a_rerun_resumes(s3server, s3, bucket, tmp_path):
     files = make_files(tmp_path, 60)
     manifest = manifest_for(tmp_path, bucket, files)
     # Every object as a multipart upload: each commits its intent to the journal before the

@@ -1,14 +1,14 @@
 """--bwlimit: one rate for the run, split among the workers with work, kept by each worker."""
+
 import json
 
 import pytest
+from conftest import assert_same_bytes, run_bulkup, write_random_file
+from fakes import FakePool
 
 from bulkup.control.shares import IDLE_SHARE, RateShares
 from bulkup.transport.messages import NewRate
 from bulkup.transport.throttle import BURST, Throttle
-
-from conftest import assert_same_bytes, run_bulkup, write_random_file
-from fakes import FakePool
 
 MiB = 1 << 20
 
@@ -41,7 +41,7 @@ def test_a_pause_earns_no_more_than_a_short_burst():
     clock = FakeClock()
     throttle = Throttle(MiB, clock, clock.sleep)
     throttle.take(MiB)
-    clock.now += 60                                 # idle for a minute
+    clock.now += 60  # idle for a minute
     start = clock.now
     for _ in range(4):
         throttle.take(MiB)
@@ -102,13 +102,23 @@ def test_rates_are_sent_when_they_change_only():
 
 def test_a_limit_holds_the_workers_back_and_cuts_no_request(s3server, s3, bucket, tmp_path):
     path = write_random_file(tmp_path / "f.bin", 2 * MiB)
-    proc = run_bulkup("put", path, f"s3://{bucket}/f.bin", "--bwlimit", "1MiB/s", "--endpoint-url",
-                      s3server.https_url, "--progress", "json", env=s3server.env())
+    proc = run_bulkup(
+        "put",
+        path,
+        f"s3://{bucket}/f.bin",
+        "--bwlimit",
+        "1MiB/s",
+        "--endpoint-url",
+        s3server.https_url,
+        "--progress",
+        "json",
+        env=s3server.env(),
+    )
     assert proc.returncode == 0, proc.stderr
     events = [json.loads(line) for line in proc.stdout.splitlines()]
     notices = [e["text"] for e in events if e["event"] == "notice"]
     assert "bandwidth: at most 1.0 MiB/s (--bwlimit), shared by every worker and connection" in notices
     assert events[-1]["retries"] == 0
     held_back = sum(w["throttled_seconds"] for w in events[-1]["workers"].values())
-    assert held_back >= 1.5             # 2 MiB at 1 MiB/s: the throttles made the senders wait ~2 s
+    assert held_back >= 1.5  # 2 MiB at 1 MiB/s: the throttles made the senders wait ~2 s
     assert_same_bytes(s3, bucket, "f.bin", path)

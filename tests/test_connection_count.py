@@ -1,4 +1,5 @@
 """How many connections a run opens, where they go, and what they share."""
+
 import socket
 from unittest import mock
 
@@ -10,8 +11,8 @@ from bulkup.transport.request import BucketEndpoint
 
 
 def test_the_default_target_sizes_connections_for_the_cores_there_are():
-    assert connections_for(10, workers=2) == 10          # 20 connections for 10 Gbit/s
-    assert connections_for(10, workers=16) == 2          # never fewer than 2 a worker
+    assert connections_for(10, workers=2) == 10  # 20 connections for 10 Gbit/s
+    assert connections_for(10, workers=16) == 2  # never fewer than 2 a worker
 
 
 def test_a_100_gbit_target_on_16_cores_opens_some_200_connections():
@@ -28,7 +29,7 @@ def three_addresses():
     """Listeners on 127.0.0.1, .2 and .3 (all loopback), and a name resolving to all three."""
     listeners = []
     port = 0
-    for last in (1, 2, 3):               # one port on every address, as S3's front ends have
+    for last in (1, 2, 3):  # one port on every address, as S3's front ends have
         sock = socket.socket()
         sock.bind((f"127.0.0.{last}", port))
         sock.listen(16)
@@ -69,7 +70,7 @@ def test_connections_spread_over_every_address_the_name_resolves_to(three_addres
 
 def test_an_address_that_refuses_is_passed_over_for_the_next(three_addresses):
     port, listeners = three_addresses
-    listeners[1].close()                 # 127.0.0.2 refuses
+    listeners[1].close()  # 127.0.0.2 refuses
     conn = HttpConnection.to(BucketEndpoint.from_url(f"http://s3.test:{port}/b"), TlsSettings(), 5, spread=1)
     conn.open()
     assert conn.peer == "127.0.0.3"
@@ -79,4 +80,4 @@ def test_an_address_that_refuses_is_passed_over_for_the_next(three_addresses):
 def test_a_workers_connections_share_one_tls_context():
     endpoint = BucketEndpoint.from_url("https://127.0.0.1:8443/bucket")
     first, second = (HttpConnection.to(endpoint, TlsSettings(), spread=i) for i in range(2))
-    assert first.tls_context is second.tls_context          # the trust store is loaded once
+    assert first.tls_context is second.tls_context  # the trust store is loaded once

@@ -2,12 +2,14 @@
 
 Files are real (in tmp_path), cut into real 5 MiB parts; checksums are the real CRC64NVME.
 """
+
 from __future__ import annotations
 
 import random
 from collections import Counter
 
 import pytest
+from fakes import FakePool, FakeS3Client, FakeSession, checksum_of, etag_of
 
 from bulkup.control.coordinator import Coordinator
 from bulkup.control.credentials import CredentialWatch
@@ -16,13 +18,12 @@ from bulkup.control.plane import BucketRoute
 from bulkup.display.sink import ProgressSink
 from bulkup.errors import FatalRemoteError
 from bulkup.plan.checksums import get_algorithm
+from bulkup.plan.files import SourceFile
 from bulkup.plan.jobs import ObjectSettings, UploadJob
 from bulkup.plan.results import UploadResult
-from bulkup.plan.files import SourceFile
 from bulkup.pools.base import HELD_BYTES_PER_CONNECTION
 from bulkup.transport.messages import NewCredentials
 from bulkup.transport.request import BucketEndpoint, CredentialSet
-from fakes import FakePool, FakeS3Client, FakeSession, checksum_of, etag_of
 
 MiB = 1 << 20
 PART = 5 * MiB
@@ -61,11 +62,24 @@ def parts_sent(pool: FakePool, key: str) -> Counter:
     return Counter(task.part_number for _, task in pool.tasks_sent(key))
 
 
-def upload(pool: FakePool, s3: FakeS3Client, jobs: list[UploadJob], *, listeners=(), sink=None,
-           keep_uploads: bool = False, credentials: CredentialWatch | None = None) -> UploadResult:
+def upload(
+    pool: FakePool,
+    s3: FakeS3Client,
+    jobs: list[UploadJob],
+    *,
+    listeners=(),
+    sink=None,
+    keep_uploads: bool = False,
+    credentials: CredentialWatch | None = None,
+) -> UploadResult:
     events = RunEvents(UploadResult(), sink or ProgressSink(), listeners)
-    coordinator = Coordinator({BUCKET: BucketRoute(client=s3, endpoint=ENDPOINT)}, pool, events,
-                              credentials=credentials, keep_uploads=keep_uploads)
+    coordinator = Coordinator(
+        {BUCKET: BucketRoute(client=s3, endpoint=ENDPOINT)},
+        pool,
+        events,
+        credentials=credentials,
+        keep_uploads=keep_uploads,
+    )
     return coordinator.run(jobs, len(jobs), sum(job.source.size for job in jobs))
 
 
@@ -140,8 +154,13 @@ def test_every_part_is_sent_once_and_complete_lists_them_in_order_with_their_che
     [complete] = s3.calls_to("complete_multipart_upload", source.key)
     assert complete.params["UploadId"] == s3.upload_id_of(source.key)
     assert complete.params["MultipartUpload"]["Parts"] == [
-        {"PartNumber": n, "ETag": etag_of(part_bytes(source, n)),
-         "ChecksumCRC64NVME": checksum_of(part_bytes(source, n), "crc64nvme")} for n in (1, 2, 3)]
+        {
+            "PartNumber": n,
+            "ETag": etag_of(part_bytes(source, n)),
+            "ChecksumCRC64NVME": checksum_of(part_bytes(source, n), "crc64nvme"),
+        }
+        for n in (1, 2, 3)
+    ]
     assert complete.params["ChecksumType"] == "FULL_OBJECT"
     assert complete.params["ChecksumCRC64NVME"] == whole_checksum(source)
     [done] = result.uploaded
@@ -170,10 +189,12 @@ def test_a_single_put_object_is_done_without_create_or_complete(tmp_path, s3):
 def test_a_resumed_upload_sends_only_the_missing_parts_and_completes_with_all(tmp_path, s3):
     source = a_file(tmp_path, "resumed.bin", 2 * PART + 7)
     first = part_bytes(source, 1)
-    s3.add_upload(BUCKET, source.key, "open-1",
-                  parts={1: (etag_of(first), len(first), checksum_of(first, "crc64nvme"))})
-    job = a_job(source, upload_id="open-1", part_size=PART,
-                parts_done={1: (etag_of(first), checksum_of(first, "crc64nvme"))})
+    s3.add_upload(
+        BUCKET, source.key, "open-1", parts={1: (etag_of(first), len(first), checksum_of(first, "crc64nvme"))}
+    )
+    job = a_job(
+        source, upload_id="open-1", part_size=PART, parts_done={1: (etag_of(first), checksum_of(first, "crc64nvme"))}
+    )
     pool = FakePool(2, store=s3)
 
     result = upload(pool, s3, [job])
@@ -202,10 +223,18 @@ def test_an_object_whose_file_checksum_is_not_the_expected_one_fails_and_is_not_
 def test_a_resumed_upload_with_every_part_done_is_completed_without_sending_anything(tmp_path, s3):
     source = a_file(tmp_path, "all-there.bin", PART + 9)
     held = {n: part_bytes(source, n) for n in (1, 2)}
-    s3.add_upload(BUCKET, source.key, "open-2",
-                  parts={n: (etag_of(d), len(d), checksum_of(d, "crc64nvme")) for n, d in held.items()})
-    job = a_job(source, upload_id="open-2", part_size=PART,
-                parts_done={n: (etag_of(d), checksum_of(d, "crc64nvme")) for n, d in held.items()})
+    s3.add_upload(
+        BUCKET,
+        source.key,
+        "open-2",
+        parts={n: (etag_of(d), len(d), checksum_of(d, "crc64nvme")) for n, d in held.items()},
+    )
+    job = a_job(
+        source,
+        upload_id="open-2",
+        part_size=PART,
+        parts_done={n: (etag_of(d), checksum_of(d, "crc64nvme")) for n, d in held.items()},
+    )
     pool = FakePool(1, store=s3)
 
     result = upload(pool, s3, [job])
@@ -252,6 +281,7 @@ def most_held(pool: FakePool) -> list[int]:
     def look(_round: int) -> None:
         for worker in pool.workers:
             most[worker.index] = max(most[worker.index], len(worker.holding))
+
     pool.on_round(look)
     return most
 
@@ -260,7 +290,7 @@ def test_small_objects_fill_each_workers_task_depth(tmp_path, s3):
     pool = FakePool(2, connections=2, pace=1, store=s3)
     held = most_held(pool)
     result = upload(pool, s3, [a_job(a_file(tmp_path, f"s{i:02}", 1000)) for i in range(40)])
-    assert result.ok and held == [pool.task_depth()] * 2          # 4 a connection
+    assert result.ok and held == [pool.task_depth()] * 2  # 4 a connection
 
 
 def test_large_parts_stop_at_the_bytes_a_worker_may_hold(tmp_path, s3):
@@ -268,7 +298,7 @@ def test_large_parts_stop_at_the_bytes_a_worker_may_hold(tmp_path, s3):
     held = most_held(pool)
     result = upload(pool, s3, [a_job(a_file(tmp_path, "big", 40 * PART))])
     budget = HELD_BYTES_PER_CONNECTION * 2
-    assert result.ok and max(held) == budget // PART + 1 < pool.task_depth()    # 7 parts of 5 MiB, not 8
+    assert result.ok and max(held) == budget // PART + 1 < pool.task_depth()  # 7 parts of 5 MiB, not 8
 
 
 # -- workers dying -------------------------------------------------------------------------------
@@ -276,14 +306,14 @@ def test_large_parts_stop_at_the_bytes_a_worker_may_hold(tmp_path, s3):
 
 def test_a_dying_workers_answered_parts_count_and_its_unanswered_parts_go_once_to_another_worker(tmp_path, s3):
     source = a_file(tmp_path, "eight-parts.bin", 7 * PART + 1)
-    pool = FakePool(2, connections=2, store=s3)        # each worker holds up to 4 tasks
+    pool = FakePool(2, connections=2, store=s3)  # each worker holds up to 4 tasks
     pool.die(0, after=1, why="killed by signal 9")
 
     result = upload(pool, s3, [a_job(source)])
 
     sends = pool.tasks_sent(source.key)
     held_by_dead = [task.part_number for worker, task in sends if worker == 0]
-    answered, unanswered = held_by_dead[:1], held_by_dead[1:]      # it answers in the order given
+    answered, unanswered = held_by_dead[:1], held_by_dead[1:]  # it answers in the order given
     assert unanswered, "the dying worker held more than the part it answered"
     assert parts_sent(pool, source.key)[answered[0]] == 1
     for number in unanswered:
@@ -291,7 +321,7 @@ def test_a_dying_workers_answered_parts_count_and_its_unanswered_parts_go_once_t
         assert len(resent_by) == 1, f"part {number} sent again {len(resent_by)} times"
     assert sum(parts_sent(pool, source.key).values()) == 8 + len(unanswered)
     assert result.ok and result.uploaded_count == 1
-    assert result.part_count == 8           # the dead worker's answered part counts once
+    assert result.part_count == 8  # the dead worker's answered part counts once
     [complete] = s3.calls_to("complete_multipart_upload")
     assert [p["PartNumber"] for p in complete.params["MultipartUpload"]["Parts"]] == list(range(1, 9))
     assert pool.replaced == [0]
@@ -368,7 +398,7 @@ def test_an_upload_that_cannot_be_aborted_is_named_and_the_others_are_still_abor
     with pytest.raises(FatalRemoteError) as ended:
         upload(pool, s3, [a_job(first), a_job(second)])
 
-    assert list(s3.uploads) == [s3.upload_id_of(first.key)]          # the second was aborted
+    assert list(s3.uploads) == [s3.upload_id_of(first.key)]  # the second was aborted
     assert ended.value.uploads_left == [f"s3://{BUCKET}/{first.key} (upload {s3.upload_id_of(first.key)})"]
 
 
@@ -394,8 +424,10 @@ def test_retries_reach_the_progress_sink_and_the_retry_count_comes_from_part_don
     result = upload(pool, s3, [a_job(source)], sink=sink)
 
     assert result.ok
-    assert sink.retried == [(0, source.key, 2, 1, "SlowDown: please reduce your request rate"),
-                            (0, source.key, 2, 2, "SlowDown: please reduce your request rate")]
+    assert sink.retried == [
+        (0, source.key, 2, 1, "SlowDown: please reduce your request rate"),
+        (0, source.key, 2, 2, "SlowDown: please reduce your request rate"),
+    ]
     assert result.retries == 2 and result.summary()["retries"] == 2
     assert [p.attempts for p in sorted(result.parts, key=lambda p: p.part_number)] == [1, 3, 1]
     assert sink.state.retries == 2
@@ -406,7 +438,7 @@ def test_retries_reach_the_progress_sink_and_the_retry_count_comes_from_part_don
 
 def test_complete_answering_no_such_upload_is_done_when_the_object_is_there_with_its_checksum(tmp_path, s3):
     source = a_file(tmp_path, "completed-earlier.bin", PART + 1)
-    s3.answer_error("complete_multipart_upload", "NoSuchUpload", took_effect=True)   # first answer lost
+    s3.answer_error("complete_multipart_upload", "NoSuchUpload", took_effect=True)  # first answer lost
     pool = FakePool(1, store=s3)
 
     result = upload(pool, s3, [a_job(source)])
@@ -435,8 +467,7 @@ def test_complete_answering_no_such_upload_with_no_object_there_uploads_it_again
 def test_an_old_object_of_the_same_size_is_not_taken_for_the_upload_that_vanished(tmp_path, s3):
     source = a_file(tmp_path, "overwritten.bin", PART + 1)
     s3.answer_error("complete_multipart_upload", "NoSuchUpload")
-    s3.put_object(BUCKET, source.key, source.size, '"other-2"', "crc64nvme",
-                  checksum_of(b"other bytes", "crc64nvme"))
+    s3.put_object(BUCKET, source.key, source.size, '"other-2"', "crc64nvme", checksum_of(b"other bytes", "crc64nvme"))
     pool = FakePool(1, store=s3)
 
     result = upload(pool, s3, [a_job(source)])
@@ -521,7 +552,7 @@ def test_rotated_credentials_are_sent_to_every_live_worker_once(tmp_path, s3):
     assert pool.config.credentials == NEW_CREDENTIALS
     kinds = [type(message).__name__ for _, message in pool.sent]
     first_new = kinds.index("NewCredentials")
-    assert "PartTask" in kinds[:first_new] and "PartTask" in kinds[first_new:]     # mid-run
+    assert "PartTask" in kinds[:first_new] and "PartTask" in kinds[first_new:]  # mid-run
 
 
 def test_credentials_that_do_not_change_are_not_sent_again(tmp_path, s3):
@@ -529,8 +560,9 @@ def test_credentials_that_do_not_change_are_not_sent_again(tmp_path, s3):
     pool = FakePool(2, pace=1, store=s3)
     session = FakeSession()
 
-    result = upload(pool, s3, [a_job(source) for source in sources],
-                    credentials=CredentialWatch(session, pool, interval=0))
+    result = upload(
+        pool, s3, [a_job(source) for source in sources], credentials=CredentialWatch(session, pool, interval=0)
+    )
 
     assert result.ok and session.looks > 2
     assert [m for _, m in pool.sent if isinstance(m, NewCredentials)] == []
@@ -543,8 +575,9 @@ def test_a_worker_that_died_is_not_sent_new_credentials(tmp_path, s3):
     session = FakeSession()
     pool.on_round(lambda n: n == 1 and session.rotate(NEW_CREDENTIALS))
 
-    result = upload(pool, s3, [a_job(source) for source in sources],
-                    credentials=CredentialWatch(session, pool, interval=0))
+    result = upload(
+        pool, s3, [a_job(source) for source in sources], credentials=CredentialWatch(session, pool, interval=0)
+    )
 
     assert result.ok
     assert pool.messages_to(2, NewCredentials) == []
@@ -567,14 +600,16 @@ def test_a_listener_hears_each_step_in_order_and_flush_comes_before_complete(tmp
         f"creating_upload heard.bin {PART}",
         "create_multipart_upload heard.bin",
         f"upload_created heard.bin {upload_id}",
-        "part_done heard.bin 1", "part_done heard.bin 2", "part_done heard.bin 3",
+        "part_done heard.bin 1",
+        "part_done heard.bin 2",
+        "part_done heard.bin 3",
         "complete_multipart_upload heard.bin",
         "object_done heard.bin",
     ]
     created = timeline.index("create_multipart_upload heard.bin")
-    assert timeline[created - 1] == "flush"     # the intent is on record before the server acts
+    assert timeline[created - 1] == "flush"  # the intent is on record before the server acts
     completed = timeline.index("complete_multipart_upload heard.bin")
-    assert timeline[completed - 1] == "flush"   # every part is on record before Complete
+    assert timeline[completed - 1] == "flush"  # every part is on record before Complete
     assert timeline[-1] == "flush"
 
 
@@ -587,8 +622,11 @@ def test_a_listener_hears_a_failed_object_with_its_reason(tmp_path, s3, timeline
 
     assert not result.ok
     steps = [step for step in timeline if step != "flush"]
-    assert steps[-3:] == ["abort_multipart_upload refused.bin", "list_parts refused.bin",
-                          "object_failed refused.bin: EntityTooLarge: fake"]
+    assert steps[-3:] == [
+        "abort_multipart_upload refused.bin",
+        "list_parts refused.bin",
+        "object_failed refused.bin: EntityTooLarge: fake",
+    ]
     assert "complete_multipart_upload refused.bin" not in steps
     assert not any(step.startswith("object_done") for step in steps)
 
@@ -607,11 +645,10 @@ def test_a_failed_objects_upload_is_aborted_only_once_its_other_parts_in_flight_
     pool = FakePool(4, store=s3)
     pool.fail(source.key, 1)
     aborted_while = []
-    s3.on_call("abort_multipart_upload", lambda: aborted_while.append(
-        sum(1 for w in pool.live() for _ in w.in_flight)))
+    s3.on_call("abort_multipart_upload", lambda: aborted_while.append(sum(1 for w in pool.live() for _ in w.in_flight)))
 
     result = upload(pool, s3, [a_job(source)])
 
     assert not result.ok
-    assert aborted_while == [0]                     # no part of it was still being sent
+    assert aborted_while == [0]  # no part of it was still being sent
     assert s3.uploads == {}

@@ -5,18 +5,19 @@ inside botocore's 15-minute advisory window, so each look at them asks the provi
 the provider hands out the server's second admin key pair once the run is under way. The
 fault proxy records which key signed each request.
 """
-from datetime import datetime, timedelta, timezone
+
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import botocore.session
 import pytest
 from botocore.credentials import CredentialProvider, RefreshableCredentials
+from conftest import assert_same_bytes, write_random_file
 
 import bulkup
-from conftest import assert_same_bytes, write_random_file
 from devtools.faultproxy import FaultProxy, upload_part_of
 
-pytestmark = pytest.mark.slow      # end to end through processes and servers
+pytestmark = pytest.mark.slow  # end to end through processes and servers
 
 MiB = 1024 * 1024
 
@@ -32,24 +33,30 @@ class RotatingProvider(CredentialProvider):
         self.first, self.then, self.rotated = first, then, rotated
 
     def load(self) -> RefreshableCredentials:
-        return RefreshableCredentials.create_from_metadata(self._metadata(), self._metadata,
-                                                           self.METHOD)
+        return RefreshableCredentials.create_from_metadata(self._metadata(), self._metadata, self.METHOD)
 
     def _metadata(self) -> dict:
         who = self.then if self.rotated() else self.first
-        expiry = datetime.now(timezone.utc) + timedelta(minutes=12)
-        return {"access_key": who.access_key, "secret_key": who.secret_key, "token": None,
-                "expiry_time": expiry.isoformat()}
+        expiry = datetime.now(UTC) + timedelta(minutes=12)
+        return {
+            "access_key": who.access_key,
+            "secret_key": who.secret_key,
+            "token": None,
+            "expiry_time": expiry.isoformat(),
+        }
 
 
 def rotating_session(server, proxy: FaultProxy, after_parts: int) -> boto3.Session:
     """A session whose key pair turns into ``server.rotated`` once ``after_parts`` parts
     have been accepted through ``proxy``."""
+
     def rotated() -> bool:
         return sum(1 for r in proxy.snapshot() if upload_part_of(r) and r.status == 200) >= after_parts
+
     core = botocore.session.Session()
     core.get_component("credential_provider").insert_before(
-        "env", RotatingProvider(server.admin, server.rotated, rotated))
+        "env", RotatingProvider(server.admin, server.rotated, rotated)
+    )
     return boto3.Session(botocore_session=core, region_name="us-east-1")
 
 
@@ -58,9 +65,15 @@ def upload_rotating(server, s3, bucket, tmp_path, size: int, **options) -> list:
     after two parts; returns the UploadPart records."""
     path = write_random_file(tmp_path / "f.bin", size)
     with FaultProxy(server.http_url, body_rate=10 * MiB) as proxy:
-        result = bulkup.upload(path, f"s3://{bucket}/f.bin", endpoint_url=proxy.url,
-                               session=rotating_session(server, proxy, after_parts=2),
-                               part_size=5 * MiB, addressing_style="path", **options)
+        result = bulkup.upload(
+            path,
+            f"s3://{bucket}/f.bin",
+            endpoint_url=proxy.url,
+            session=rotating_session(server, proxy, after_parts=2),
+            part_size=5 * MiB,
+            addressing_style="path",
+            **options,
+        )
         records = [r for r in proxy.records if upload_part_of(r)]
     assert result.ok, result.failed
     assert_same_bytes(s3, bucket, "f.bin", path)
@@ -77,7 +90,6 @@ def assert_senders_moved_to_the_new_key(records, server, within: float = 1.0) ->
     assert late and {r.access_key for r in late} == {server.rotated.access_key}
 
 
-def test_rotated_credentials_reach_every_worker_process(s3server, s3, bucket, tmp_path,
-                                                        quick_credential_checks):
+def test_rotated_credentials_reach_every_worker_process(s3server, s3, bucket, tmp_path, quick_credential_checks):
     records = upload_rotating(s3server, s3, bucket, tmp_path, 60 * MiB, workers=2, connections=1)
     assert_senders_moved_to_the_new_key(records, s3server)

@@ -1,4 +1,5 @@
 """The rich dashboard: readable at 80 and 200 columns, redrawn at a bounded rate."""
+
 import io
 import re
 import time
@@ -7,9 +8,9 @@ import pytest
 from rich.console import Console
 
 from bulkup.display.dashboard import REFRESH_PER_SECOND, RichDashboard, render
-from bulkup.transport.messages import WorkerReady
 from bulkup.display.state import ProgressState
 from bulkup.plan.results import ObjectResult, PartRecord, UploadResult
+from bulkup.transport.messages import WorkerReady
 
 
 def busy_state() -> ProgressState:
@@ -34,8 +35,17 @@ def test_every_line_fits_the_terminal(width):
     lines = console.export_text().splitlines()
     assert max(len(line) for line in lines) <= width
     text = "\n".join(lines)
-    for expected in ("objects", "ETA", "large objects in flight", "1/8 parts", "workers",
-                     "kTLS+sendfile", "retrying 1", "failed 1", "BadDigest"):
+    for expected in (
+        "objects",
+        "ETA",
+        "large objects in flight",
+        "1/8 parts",
+        "workers",
+        "kTLS+sendfile",
+        "retrying 1",
+        "failed 1",
+        "BadDigest",
+    ):
         assert expected in text, expected
 
 
@@ -54,8 +64,9 @@ def flood_of_events(seconds: float) -> tuple[int, float, str]:
 
     dashboard.frame = counting_frame
     dashboard.start(10_000_000, 10_000_000)
-    dashboard.worker_ready(WorkerReady(worker=0, pid=1, engine="userspace",
-                                       engine_label="user-space TLS", reason=""), 2)
+    dashboard.worker_ready(
+        WorkerReady(worker=0, pid=1, engine="userspace", engine_label="user-space TLS", reason=""), 2
+    )
     started = time.monotonic()
     i = 0
     while time.monotonic() - started < seconds:
@@ -75,7 +86,7 @@ def test_redraws_are_bounded_whatever_the_event_rate():
 
 def test_the_dashboard_keeps_drawing_while_events_pour_in():
     frames, seconds, drawn = flood_of_events(1.5)
-    assert frames >= 1 + seconds * REFRESH_PER_SECOND / 3     # rich's thread shares the GIL
+    assert frames >= 1 + seconds * REFRESH_PER_SECOND / 3  # rich's thread shares the GIL
     counts = [int(n.replace(",", "")) for n in re.findall(r"([\d,]+)/10,000,000 objects", drawn)]
     assert len(counts) >= 2 and counts == sorted(counts) and counts[-1] > counts[0]
 
@@ -85,17 +96,35 @@ def test_summary_table_names_engines_retries_and_failures():
     dashboard = RichDashboard(console)
     dashboard.start(2, 20)
     result = UploadResult()
-    result.add_part(PartRecord(key="a", part_number=None, worker=0, pid=1, connection="c1",
-                               request_on_connection=1, attempts=3, data_path="kTLS+io_uring"))
-    ok, bad = ObjectResult(key="a", path="/a", size=10), ObjectResult(key="b", path="/b", size=10,
-                                                             error="AccessDenied: no")
+    result.add_part(
+        PartRecord(
+            key="a",
+            part_number=None,
+            worker=0,
+            pid=1,
+            connection="c1",
+            request_on_connection=1,
+            attempts=3,
+            data_path="kTLS+io_uring",
+        )
+    )
+    ok, bad = (
+        ObjectResult(key="a", path="/a", size=10),
+        ObjectResult(key="b", path="/b", size=10, error="AccessDenied: no"),
+    )
     result.object_done(ok)
     result.object_failed(bad)
     result.seconds = 2.0
     dashboard.finish(result, {"migration": "1 of 2 objects done"})
     text = console.export_text()
-    for expected in ("bulkup summary", "1 uploaded, 1 failed", "kTLS+io_uring (1 parts)",
-                     "AccessDenied: no", "migration", "peak"):
+    for expected in (
+        "bulkup summary",
+        "1 uploaded, 1 failed",
+        "kTLS+io_uring (1 parts)",
+        "AccessDenied: no",
+        "migration",
+        "peak",
+    ):
         assert expected in text, expected
     assert re.search(r"retries\s+│\s+2\s+│", text)
 
@@ -114,4 +143,4 @@ def test_a_ray_run_shows_each_node_with_its_workers_and_rate(width):
     node_rows = [line for line in lines if line.strip().startswith("10.0.0.")]
     assert len(node_rows) == 3
     assert all("12 workers" in row and "kTLS+io_uring" in row and "/s" in row for row in node_rows)
-    assert not any(line.strip().startswith("39 ") for line in lines)    # 40 worker rows would not fit
+    assert not any(line.strip().startswith("39 ") for line in lines)  # 40 worker rows would not fit

@@ -1,17 +1,17 @@
 """`bulkup doctor` tells which data path runs here and why, for people and for scripts."""
+
 import json
 import pathlib
 import sys
 import tomllib
 from io import StringIO
 
+from conftest import run_bulkup, write_random_file
 from packaging.requirements import Requirement
 
 from bulkup.doctor import checks, diagnosis, render
 from bulkup.kernel import ktls
 from bulkup.transport.engines import choose_engine
-
-from conftest import run_bulkup, write_random_file
 from devtools.faultproxy import FaultProxy, is_probe
 
 
@@ -38,8 +38,12 @@ def test_doctor_explains_missing_kernel_tls_with_the_fix():
 
 def test_a_node_that_cannot_be_diagnosed_is_named_with_its_reason_and_fails_the_check():
     out = StringIO()
-    status = render({"10.0.3.1": diagnosis(), "10.0.3.7": {"error": "ModuleNotFoundError: No module named 'bulkup'"}},
-                    as_json=False, out=out, cluster=True)
+    status = render(
+        {"10.0.3.1": diagnosis(), "10.0.3.7": {"error": "ModuleNotFoundError: No module named 'bulkup'"}},
+        as_json=False,
+        out=out,
+        cluster=True,
+    )
     assert status == 1
     assert "node 10.0.3.7: cannot diagnose: ModuleNotFoundError: No module named 'bulkup'" in out.getvalue()
     assert "node 10.0.3.1: https uploads use:" in out.getvalue()
@@ -47,6 +51,7 @@ def test_a_node_that_cannot_be_diagnosed_is_named_with_its_reason_and_fails_the_
 
 def test_off_linux_doctor_says_io_uring_and_kernel_tls_are_linux_only(monkeypatch):
     from bulkup.transport.engines import uring
+
     uring.probe.cache_clear()
     monkeypatch.setattr(sys, "platform", "darwin")
     try:
@@ -57,7 +62,10 @@ def test_off_linux_doctor_says_io_uring_and_kernel_tls_are_linux_only(monkeypatc
         uring.probe.cache_clear()
     assert "io_uring exists only in the Linux kernel (this is darwin)" in found["engine uring (http)"].detail
     assert not found["kernel TLS (TLS ULP)"].ok and "Linux feature" in found["kernel TLS (TLS ULP)"].detail
-    assert engine.name == "userspace" and "uring: needs kernel TLS for https: kernel TLS as bulkup uses it is a Linux feature" in reason
+    assert (
+        engine.name == "userspace"
+        and "uring: needs kernel TLS for https: kernel TLS as bulkup uses it is a Linux feature" in reason
+    )
 
 
 def test_liburing_is_required_on_linux_only():

@@ -1,14 +1,14 @@
 """Send engines: each one lands byte-exact, and the choice is explained."""
+
 import os
 
 import pytest
+from conftest import assert_same_bytes, expected_data_path, write_random_file
 
 import bulkup
 from bulkup.kernel import ktls
-from bulkup.transport.engines import ENGINES, EngineUnavailable, choose_engine, path_label
 from bulkup.plan.parts import MiB
-
-from conftest import assert_same_bytes, expected_data_path, write_random_file
+from bulkup.transport.engines import ENGINES, EngineUnavailable, choose_engine, path_label
 
 
 @pytest.mark.parametrize("engine", ["uring", "sendfile", "userspace"])
@@ -17,8 +17,15 @@ def test_each_engine_lands_parts_byte_exact_on_plain_http(aws_env, s3, bucket, t
         pytest.skip(f"{engine}: {ENGINES[engine].available(tls=False).reason}")
     path = write_random_file(tmp_path / "f.bin", 4 * 5 * MiB + 12345)
     small = write_random_file(tmp_path / "s.bin", 1)
-    result = bulkup.upload([path, small], f"s3://{bucket}/", endpoint_url=aws_env.http_url,
-                           part_size=5 * MiB, engine=engine, workers=2, connections=2)
+    result = bulkup.upload(
+        [path, small],
+        f"s3://{bucket}/",
+        endpoint_url=aws_env.http_url,
+        part_size=5 * MiB,
+        engine=engine,
+        workers=2,
+        connections=2,
+    )
     assert result.ok, result.failed
     assert {p.data_path for p in result.parts} == {path_label(ENGINES[engine], tls=False)}
     assert_same_bytes(s3, bucket, "f.bin", path)
@@ -48,12 +55,13 @@ def test_https_falls_back_to_userspace_tls_when_the_kernel_has_no_tls():
 
 def test_zero_copy_engine_on_a_connection_the_kernel_refused_falls_back_and_says_why(s3server, s3, bucket, tmp_path):
     """OpenSSL is asked for kTLS; where the kernel says no, the part still goes (user-space TLS)."""
-    from bulkup.transport.engines.sendfile import SendfileEngine
     from bulkup.plan.files import FileIdentity
+    from bulkup.transport.engines.sendfile import SendfileEngine
     from bulkup.transport.filebody import FileRange
     from bulkup.transport.messages import PartTask, WorkerConfig
     from bulkup.transport.request import BucketEndpoint, CredentialSet, RequestSigner
     from bulkup.transport.sender import PartSender
+
     if ktls.tls_ulp_available():
         pytest.skip("this kernel has kTLS: the kernel would not refuse")
     path = write_random_file(tmp_path / "f.bin", 70000)
@@ -61,8 +69,13 @@ def test_zero_copy_engine_on_a_connection_the_kernel_refused_falls_back_and_says
     config = WorkerConfig(region="us-east-1", credentials=creds, ca_bundle=s3server.ca_file)
     sender = PartSender(0, config, RequestSigner(creds, "us-east-1"), SendfileEngine(), lambda n: None)
     source = FileRange(path=path, offset=0, length=70000, expect=FileIdentity.of(os.stat(path)))
-    task = PartTask(task_id=1, endpoint=BucketEndpoint.from_url(f"{s3server.https_url}/{bucket}"),
-                    key="f.bin", source=source, checksum_algorithm="crc64nvme")
+    task = PartTask(
+        task_id=1,
+        endpoint=BucketEndpoint.from_url(f"{s3server.https_url}/{bucket}"),
+        key="f.bin",
+        source=source,
+        checksum_algorithm="crc64nvme",
+    )
     done = sender.send(task)
     sender.close()
     assert done.data_path == "user-space TLS"

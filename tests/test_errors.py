@@ -1,16 +1,17 @@
 """Bad input: one clear line naming the cause, a non-zero exit, and nothing left behind."""
+
 import json
 import os
 import socket
 import subprocess
 
 import pytest
-
 from conftest import data_uploads, error_line, keys_in, open_uploads, run_bulkup, write_random_file
+
 from devtools.faultproxy import FaultProxy, completes_upload, is_probe
 
 SMALL = 1000
-LARGE = 12 * 1024 * 1024      # multipart at the default 8 MiB threshold
+LARGE = 12 * 1024 * 1024  # multipart at the default 8 MiB threshold
 
 
 @pytest.fixture
@@ -37,8 +38,15 @@ def test_unreadable_source_is_named(s3server, s3, bucket, tmp_path):
     path = write_random_file(tmp_path / "secret.bin", 10)
     os.chmod(path, 0)
     os.chmod(tmp_path, 0o755)
-    proc = run_bulkup("put", path, f"s3://{bucket}/", "--endpoint-url", s3server.https_url,
-                      env=s3server.env(), preexec_fn=_without_root_file_access)
+    proc = run_bulkup(
+        "put",
+        path,
+        f"s3://{bucket}/",
+        "--endpoint-url",
+        s3server.https_url,
+        env=s3server.env(),
+        preexec_fn=_without_root_file_access,
+    )
     assert "secret.bin: permission denied" in error_line(proc)
     assert_nothing_left(s3, bucket)
 
@@ -46,9 +54,10 @@ def test_unreadable_source_is_named(s3server, s3, bucket, tmp_path):
 def _without_root_file_access() -> None:
     """Drop CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH so file modes apply even to root."""
     import ctypes
+
     libc = ctypes.CDLL(None, use_errno=True)
     for capability in (1, 2):
-        libc.prctl(24, capability, 0, 0, 0)      # PR_CAPBSET_DROP
+        libc.prctl(24, capability, 0, 0, 0)  # PR_CAPBSET_DROP
 
 
 def test_directory_where_a_single_object_is_expected(s3server, s3, bucket, tmp_path):
@@ -58,8 +67,10 @@ def test_directory_where_a_single_object_is_expected(s3server, s3, bucket, tmp_p
     assert_nothing_left(s3, bucket)
 
 
-@pytest.mark.parametrize("url,cause", [("bucket/key", "not an S3 URL"), ("s3://", "no bucket name"),
-                                       ("s3://bad_bucket!/k", "invalid bucket name")])
+@pytest.mark.parametrize(
+    "url,cause",
+    [("bucket/key", "not an S3 URL"), ("s3://", "no bucket name"), ("s3://bad_bucket!/k", "invalid bucket name")],
+)
 def test_bad_s3_url_is_named(s3server, files, url, cause):
     assert cause in error_line(put(s3server, files[0], url))
 
@@ -88,9 +99,10 @@ def test_identity_without_write_permission_gets_access_denied(s3server, s3, buck
 def test_unreachable_endpoint_is_named(s3server, files):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]          # nothing listens here once closed
-    proc = run_bulkup("put", files[0], "s3://bucket/", "--endpoint-url", f"https://127.0.0.1:{port}",
-                      env=s3server.env())
+        port = s.getsockname()[1]  # nothing listens here once closed
+    proc = run_bulkup(
+        "put", files[0], "s3://bucket/", "--endpoint-url", f"https://127.0.0.1:{port}", env=s3server.env()
+    )
     assert f"cannot connect to endpoint 127.0.0.1:{port}" in error_line(proc)
 
 
@@ -119,31 +131,32 @@ def test_no_verify_ssl_works_but_warns_loudly(s3server, s3, bucket, files):
 
 
 @pytest.mark.slow
-def test_a_control_plane_call_that_keeps_failing_is_one_line_and_put_aborts_its_upload(s3server, s3, bucket,
-                                                                                       files):
+def test_a_control_plane_call_that_keeps_failing_is_one_line_and_put_aborts_its_upload(s3server, s3, bucket, files):
     _, large = files
     with FaultProxy(s3server.http_url, reset_rate=1.0, applies_to=completes_upload) as proxy:
-        proc = run_bulkup("put", large, f"s3://{bucket}/large.bin", "--endpoint-url", proxy.url,
-                          env=s3server.env())
+        proc = run_bulkup("put", large, f"s3://{bucket}/large.bin", "--endpoint-url", proxy.url, env=s3server.env())
     line = error_line(proc, 1)
     assert "CompleteMultipartUpload" in line or "connection" in line.lower()
     assert_nothing_left(s3, bucket)
 
 
 @pytest.mark.slow
-def test_a_control_plane_call_that_keeps_failing_keeps_a_migrations_upload_for_resuming(s3server, s3, bucket,
-                                                                                          files, tmp_path):
+def test_a_control_plane_call_that_keeps_failing_keeps_a_migrations_upload_for_resuming(
+    s3server, s3, bucket, files, tmp_path
+):
     _, large = files
     manifest = tmp_path / "m.jsonl"
     manifest.write_text(json.dumps({"source": large, "destination": f"s3://{bucket}/large.bin"}) + "\n")
     with FaultProxy(s3server.http_url, reset_rate=1.0, applies_to=completes_upload) as proxy:
-        proc = run_bulkup("migrate", str(manifest), "--endpoint-url", proxy.url, "--progress", "none",
-                          env=s3server.env())
+        proc = run_bulkup(
+            "migrate", str(manifest), "--endpoint-url", proxy.url, "--progress", "none", env=s3server.env()
+        )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "rerun to resume" in proc.stderr
     assert len(data_uploads(s3, bucket)) == 1
-    proc = run_bulkup("migrate", str(manifest), "--endpoint-url", s3server.http_url, "--progress", "none",
-                      env=s3server.env())
+    proc = run_bulkup(
+        "migrate", str(manifest), "--endpoint-url", s3server.http_url, "--progress", "none", env=s3server.env()
+    )
     assert proc.returncode == 0, proc.stderr
     assert data_uploads(s3, bucket) == [] and keys_in(s3, bucket) == ["large.bin"]
 
@@ -151,27 +164,27 @@ def test_a_control_plane_call_that_keeps_failing_keeps_a_migrations_upload_for_r
 @pytest.mark.slow
 def test_a_store_that_says_the_clock_is_wrong_ends_the_run_at_once_with_the_skew(s3server, s3, bucket, files):
     small, large = files
-    with FaultProxy(s3server.http_url, skewed_by=-1200.0,
-                    applies_to=lambda method, target: method == "PUT") as proxy:
-        proc = run_bulkup("put", small, large, f"s3://{bucket}/", "--endpoint-url", proxy.url,
-                          env=s3server.env())
+    with FaultProxy(s3server.http_url, skewed_by=-1200.0, applies_to=lambda method, target: method == "PUT") as proxy:
+        proc = run_bulkup("put", small, large, f"s3://{bucket}/", "--endpoint-url", proxy.url, env=s3server.env())
         puts = [r for r in proxy.records if r.method == "PUT" and not is_probe(r.target)]
     line = error_line(proc, 1)
     assert "clock" in line and "20 min" in line and "behind" in line
-    assert len(puts) <= 4                     # no part was tried again and again
+    assert len(puts) <= 4  # no part was tried again and again
     assert_nothing_left(s3, bucket)
 
 
 def test_a_file_larger_than_s3s_largest_object_is_one_line_before_any_byte(s3server, s3, bucket, tmp_path):
-    roomy = tmp_path / "tmpfs"                 # ext4 cannot hold a 49 TiB file, even sparse
+    roomy = tmp_path / "tmpfs"  # ext4 cannot hold a 49 TiB file, even sparse
     roomy.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(roomy)],
-                      capture_output=True).returncode != 0:
+    if (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(roomy)], capture_output=True).returncode
+        != 0
+    ):
         pytest.skip("cannot mount a tmpfs here (needs root)")
     try:
         huge = roomy / "huge.bin"
         with open(huge, "wb") as f:
-            f.truncate(49 * 1024 ** 4)
+            f.truncate(49 * 1024**4)
         line = error_line(put(s3server, str(huge), f"s3://{bucket}/"))
     finally:
         subprocess.run(["umount", str(roomy)], capture_output=True)

@@ -1,4 +1,5 @@
 """The fault-injecting proxy the other tests put between bulkup and the S3 server."""
+
 from __future__ import annotations
 
 import hashlib
@@ -20,11 +21,12 @@ MiB = 1 << 20
 
 
 def proxied_client(s3server, proxy: FaultProxy, attempts: int = 10):
-    config = Config(retries={"mode": "standard", "total_max_attempts": attempts},
-                    request_checksum_calculation="when_required",
-                    response_checksum_validation="when_required")
-    return s3server.session().client("s3", endpoint_url=proxy.url, region_name="us-east-1",
-                                     config=config)
+    config = Config(
+        retries={"mode": "standard", "total_max_attempts": attempts},
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    return s3server.session().client("s3", endpoint_url=proxy.url, region_name="us-east-1", config=config)
 
 
 def body_of(client, bucket: str, key: str) -> bytes:
@@ -102,8 +104,12 @@ def test_a_fault_free_proxy_passes_objects_through_intact(s3server, bucket):
         assert body_of(client, bucket, "small") == b"hello"
         records = proxy.snapshot()
     assert [(r.method, r.outcome, r.status) for r in records] == [
-        ("PUT", "forwarded", 200), ("PUT", "forwarded", 200), ("HEAD", "forwarded", 200),
-        ("GET", "forwarded", 200), ("GET", "forwarded", 200)]
+        ("PUT", "forwarded", 200),
+        ("PUT", "forwarded", 200),
+        ("HEAD", "forwarded", 200),
+        ("GET", "forwarded", 200),
+        ("GET", "forwarded", 200),
+    ]
     assert all(r.finished >= r.started for r in records)
     assert [is_put_object(r) for r in records] == [True, True, False, False, False]
 
@@ -120,8 +126,7 @@ def test_error_responses_from_upstream_pass_through(s3server, bucket):
 def quick_backoff(monkeypatch):
     """botocore backs off up to seconds after a SlowDown; keep its retries, but 20x faster."""
     delay_amount = ExponentialBackoff.delay_amount
-    monkeypatch.setattr(ExponentialBackoff, "delay_amount",
-                        lambda self, context: delay_amount(self, context) / 20)
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: delay_amount(self, context) / 20)
 
 
 @pytest.mark.slow
@@ -133,18 +138,23 @@ def test_boto3_retries_through_resets_and_slowdowns(s3server, bucket, quick_back
         for key, body in bodies.items():
             client.put_object(Bucket=bucket, Key=key, Body=body)
         upload = client.create_multipart_upload(Bucket=bucket, Key="multi")["UploadId"]
-        etags = [client.upload_part(Bucket=bucket, Key="multi", UploadId=upload, PartNumber=n,
-                                    Body=part)["ETag"] for n, part in enumerate(parts, 1)]
-        client.complete_multipart_upload(Bucket=bucket, Key="multi", UploadId=upload, MultipartUpload={
-            "Parts": [{"PartNumber": n, "ETag": etag} for n, etag in enumerate(etags, 1)]})
+        etags = [
+            client.upload_part(Bucket=bucket, Key="multi", UploadId=upload, PartNumber=n, Body=part)["ETag"]
+            for n, part in enumerate(parts, 1)
+        ]
+        client.complete_multipart_upload(
+            Bucket=bucket,
+            Key="multi",
+            UploadId=upload,
+            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in enumerate(etags, 1)]},
+        )
         records = proxy.snapshot()
     s3 = s3server.client()
     assert all(body_of(s3, bucket, key) == body for key, body in bodies.items())
     assert body_of(s3, bucket, "multi") == b"".join(parts)
     assert {"reset", "slowdown", "forwarded"} <= {r.outcome for r in records}
     assert {r.status for r in records if r.outcome == "slowdown"} == {503}
-    assert {upload_part_of(r) for r in records if upload_part_of(r)} == {
-        (f"/{bucket}/multi", n) for n in (1, 2, 3)}
+    assert {upload_part_of(r) for r in records if upload_part_of(r)} == {(f"/{bucket}/multi", n) for n in (1, 2, 3)}
 
 
 def test_the_same_seed_gives_the_same_faults_for_the_same_requests(s3server, bucket):
@@ -165,8 +175,7 @@ def test_the_same_seed_gives_the_same_faults_for_the_same_requests(s3server, buc
 
 
 def test_faults_apply_only_where_applies_to_says(s3server, bucket):
-    with FaultProxy(s3server.http_url, reset_rate=1.0,
-                    applies_to=lambda method, target: method == "GET") as proxy:
+    with FaultProxy(s3server.http_url, reset_rate=1.0, applies_to=lambda method, target: method == "GET") as proxy:
         client = proxied_client(s3server, proxy, attempts=1)
         client.put_object(Bucket=bucket, Key="k", Body=b"x")
         with pytest.raises(botocore.exceptions.BotoCoreError):
@@ -190,8 +199,11 @@ def test_a_reset_is_a_tcp_rst(fake_upstream):
 
 def test_a_slowdown_is_an_s3_503_answered_after_reading_the_body(fake_upstream):
     with FaultProxy(fake_upstream, slowdown_rate=1.0) as proxy:
-        answer = raw_exchange(proxy, b"PUT /b/k HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
-                                     b"GET /b/k HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = raw_exchange(
+            proxy,
+            b"PUT /b/k HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+            b"GET /b/k HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
         assert answer.count(b"HTTP/1.1 503 ") == 2  # the connection stayed usable
         assert answer.count(SLOWDOWN_XML) == 2
         assert b"Content-Type: application/xml" in answer
@@ -201,8 +213,9 @@ def test_a_slowdown_is_an_s3_503_answered_after_reading_the_body(fake_upstream):
 
 def test_a_slowdown_does_not_wait_for_a_body_the_client_holds_back(fake_upstream):
     with FaultProxy(fake_upstream, slowdown_rate=1.0) as proxy:
-        answer = raw_exchange(proxy, b"PUT /b/k HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
-                                     b"Expect: 100-continue\r\n\r\n")
+        answer = raw_exchange(
+            proxy, b"PUT /b/k HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+        )
         assert answer.startswith(b"HTTP/1.1 503 ") and b"Connection: close" in answer
 
 
@@ -218,12 +231,14 @@ def test_hold_keeps_matching_requests_waiting_until_release(s3server, bucket):
     with FaultProxy(s3server.http_url) as proxy:
         client = proxied_client(s3server, proxy)
         upload = client.create_multipart_upload(Bucket=bucket, Key="held")["UploadId"]
-        etag = client.upload_part(Bucket=bucket, Key="held", UploadId=upload, PartNumber=1,
-                                  Body=b"part")["ETag"]
+        etag = client.upload_part(Bucket=bucket, Key="held", UploadId=upload, PartNumber=1, Body=b"part")["ETag"]
         proxy.hold(completes_upload)
-        completing = threading.Thread(target=client.complete_multipart_upload, kwargs=dict(
-            Bucket=bucket, Key="held", UploadId=upload,
-            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]}))
+        completing = threading.Thread(
+            target=client.complete_multipart_upload,
+            kwargs=dict(
+                Bucket=bucket, Key="held", UploadId=upload, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]}
+            ),
+        )
         completing.start()
         wait_until(lambda: proxy.held == 1)
         assert [r.method for r in proxy.in_flight()] == ["POST"]
@@ -278,8 +293,9 @@ def test_chunked_responses_are_relayed_on_a_kept_alive_connection(fake_upstream)
 
 def test_an_upstream_refusal_reaches_a_client_awaiting_100_continue(fake_upstream):
     with FaultProxy(fake_upstream) as proxy:
-        answer = raw_exchange(proxy, b"PUT /b/k HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
-                                     b"Expect: 100-continue\r\n\r\n")
+        answer = raw_exchange(
+            proxy, b"PUT /b/k HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+        )
         assert answer.startswith(b"HTTP/1.1 403 ") and b"Connection: close" in answer
         assert b" 100 " not in answer
         assert [(r.outcome, r.status) for r in proxy.records] == [("forwarded", 403)]
@@ -289,7 +305,7 @@ def test_writes_above_the_rate_are_answered_slowdown_and_reads_never(s3server, s
     with FaultProxy(s3server.http_url, write_rate=20) as proxy:
         client = proxied_client(s3server, proxy, attempts=1)
         refused = 0
-        for i in range(60):                          # as fast as one client writes: above 20/s
+        for i in range(60):  # as fast as one client writes: above 20/s
             try:
                 client.put_object(Bucket=bucket, Key=f"k{i}", Body=b"x")
             except botocore.exceptions.ClientError as exc:
@@ -319,5 +335,5 @@ def test_a_stall_answers_nothing_until_it_ends_then_the_request_goes_on(s3server
         client = proxied_client(s3server, proxy, attempts=1)
         proxy.outage(1.5, "stall")
         client.put_object(Bucket=bucket, Key="late", Body=b"x")
-        assert proxy.outage_mode() is None                  # answered only once it ended
+        assert proxy.outage_mode() is None  # answered only once it ended
     assert body_of(s3, bucket, "late") == b"x"

@@ -1,4 +1,5 @@
 """A part's byte range: read once when one buffer holds it, read again when asked."""
+
 import os
 from unittest import mock
 
@@ -38,4 +39,4 @@ def test_a_range_larger_than_the_buffer_is_read_on_every_pass(tmp_path):
     path.write_bytes(os.urandom(3 << 20))
     with FileBody(FileRange(path=str(path), offset=1 << 20, length=2 << 20)) as body:
         calls, seen = reads_during(body, 2)
-    assert calls == 4 and seen[0] == seen[1] == path.read_bytes()[1 << 20:]
+    assert calls == 4 and seen[0] == seen[1] == path.read_bytes()[1 << 20 :]

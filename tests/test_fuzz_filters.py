@@ -1,10 +1,12 @@
 """Fuzzing --exclude / --include: any pattern is a rule or one line saying why not, any path
 is admitted or not, and the last matching rule decides."""
+
 import fnmatch
 import glob
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bulkup.errors import UsageError
 from bulkup.options import resolve_filters

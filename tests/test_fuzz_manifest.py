@@ -1,12 +1,14 @@
 """Fuzzing the manifest reader (JSON Lines and CSV) and loading: whatever the bytes, a line is
 an entry or a ManifestError that names it in one line; nothing else is ever raised."""
+
 import json
 import math
 import os
 import string
 import tempfile
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bulkup.errors import UsageError
 from bulkup.migrate.journal import Journal
@@ -17,11 +19,33 @@ FUZZ = settings(max_examples=300, deadline=None)
 
 # JSON values of every kind, with the awkward ones: huge and non-finite numbers, lone
 # surrogates, control characters, deep nesting.
-json_scalars = (st.none() | st.booleans() | st.integers() | st.floats() | st.integers(-10**30, 10**30)
-                | st.text() | st.sampled_from(["", "\0", "\ud800", "s3://bucket/key", "1e400", "NaN",
-                                               "9999-12-31T23:59:59-01:00", "crc64nvme:AAAA", "md5:", "-1"]))
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=3)
-                           | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.integers(-(10**30), 10**30)
+    | st.text()
+    | st.sampled_from(
+        [
+            "",
+            "\0",
+            "\ud800",
+            "s3://bucket/key",
+            "1e400",
+            "NaN",
+            "9999-12-31T23:59:59-01:00",
+            "crc64nvme:AAAA",
+            "md5:",
+            "-1",
+        ]
+    )
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
 rows = st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=6), json_values, max_size=6)
 
 
@@ -43,7 +67,7 @@ def assert_sane(entries: list[ManifestEntry], bad: list[ManifestError], path: st
         assert message.startswith(f"{path}:") and "\n" not in message and "\r" not in message
     for entry in entries:
         assert entry.source and entry.bucket and entry.key
-        entry.source.encode("utf-8")            # a path that can be stored and shown
+        entry.source.encode("utf-8")  # a path that can be stored and shown
         assert entry.size is None or (isinstance(entry.size, int) and entry.size >= 0)
         assert entry.mtime is None or math.isfinite(entry.mtime)
         for name, value in (("content_type", entry.content_type), ("storage_class", entry.storage_class)):
@@ -79,12 +103,15 @@ def test_any_json_lines_are_entries_or_bad_lines_named_by_number(lines):
 
 
 cells = st.text(string.printable + "\u00e9\u2028\0", max_size=12) | st.sampled_from(
-    ["s3://bucket/key", "-1", "1.5", "inf", "nan", "1e400", '{"a": "b"}', '"', "a,b", "9" * 30])
+    ["s3://bucket/key", "-1", "1.5", "inf", "nan", "1e400", '{"a": "b"}', '"', "a,b", "9" * 30]
+)
 
 
 @FUZZ
-@given(header=st.lists(st.sampled_from(FIELDS), min_size=1, max_size=5, unique=True),
-       body=st.lists(st.lists(cells, max_size=6), max_size=5))
+@given(
+    header=st.lists(st.sampled_from(FIELDS), min_size=1, max_size=5, unique=True),
+    body=st.lists(st.lists(cells, max_size=6), max_size=5),
+)
 def test_any_csv_rows_are_entries_or_bad_lines_named_in_one_line(header, body):
     with tempfile.TemporaryDirectory() as folder:
         lines = [",".join(header)] + [",".join(row) for row in body]
@@ -99,14 +126,16 @@ def test_loading_any_lines_into_a_journal_rejects_bad_ones_with_one_line_each(li
     with tempfile.TemporaryDirectory() as folder:
         with open(os.path.join(folder, "present.bin"), "wb") as f:
             f.write(b"x" * 10)
-        lines = [{"source": "present.bin", **row} if n % 2 else row       # some name a file that is there
-                 for n, row in enumerate(lines)]
+        lines = [
+            {"source": "present.bin", **row} if n % 2 else row  # some name a file that is there
+            for n, row in enumerate(lines)
+        ]
         text = "\n".join(json.dumps(line) for line in lines) + "\n"
         path = manifest_file(folder, "m.jsonl", text.encode())
         journal = Journal.open(os.path.join(folder, "m.jsonl.journal"))
         try:
             report = load_manifest(journal, path, skip_bad_lines=True)
-        except UsageError as exc:               # the whole manifest refused: one line
+        except UsageError as exc:  # the whole manifest refused: one line
             assert "\n" not in str(exc)
             return
         finally:

@@ -1,13 +1,15 @@
 """Fuzzing the command line's value parsers: every size, rate, duration and number option
 takes any text and gives a value in range or one line saying why not (exit 2), never a
 traceback."""
+
 import contextlib
 import io
 import string
 from datetime import timedelta
 
 import pytest
-from hypothesis import example, given, settings, strategies as st
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from bulkup.cli.common import upload_options
 from bulkup.cli.main import build_parser
@@ -17,14 +19,48 @@ from bulkup.plan.durations import parse_age
 from bulkup.plan.parts import MAX_SIZE, parse_rate, parse_size
 
 FUZZ = settings(max_examples=300, deadline=None)
-OPTIONS = ["--part-size", "--multipart-threshold", "--expected-size", "--min-rate", "--bwlimit",
-           "--target-throughput", "--retry-deadline", "--workers", "--connections"]
+OPTIONS = [
+    "--part-size",
+    "--multipart-threshold",
+    "--expected-size",
+    "--min-rate",
+    "--bwlimit",
+    "--target-throughput",
+    "--retry-deadline",
+    "--workers",
+    "--connections",
+]
 
 # Text that looks like a number, a unit or both, and anything at all.
 numberish = st.text(string.digits + ".-+eE_ " + "kmgtKMGTiIbB/sp" + "naif", max_size=12)
-values = numberish | st.text(max_size=20) | st.sampled_from(
-    ["inf", "nan", "-inf", "1e400", "-5M", "0", "-0", "1e308t", "9" * 5000, "5.5.5M", "١٠", "100Mbps",
-     "infbit", "nanbit", "-8bit", "0s", "1d12h", "99999999999w", "9" * 40 + "s", "\n5\n"])
+values = (
+    numberish
+    | st.text(max_size=20)
+    | st.sampled_from(
+        [
+            "inf",
+            "nan",
+            "-inf",
+            "1e400",
+            "-5M",
+            "0",
+            "-0",
+            "1e308t",
+            "9" * 5000,
+            "5.5.5M",
+            "١٠",
+            "100Mbps",
+            "infbit",
+            "nanbit",
+            "-8bit",
+            "0s",
+            "1d12h",
+            "99999999999w",
+            "9" * 40 + "s",
+            "\n5\n",
+        ]
+    )
+)
 
 
 def one_line_or_value(argv: list[str]):
@@ -67,8 +103,10 @@ def test_nan_infinite_and_negative_values_are_refused_naming_the_option(option, 
 @pytest.mark.parametrize("option", ["--workers", "--connections"])
 @pytest.mark.parametrize("value", ["0", "-2"])
 def test_no_workers_or_connections_is_refused(option, value):
-    assert one_line_or_value(["put", "f", "s3://bucket/", option, value]) == \
-        f"{option} must be at least 1, not {int(value)}"
+    assert (
+        one_line_or_value(["put", "f", "s3://bucket/", option, value])
+        == f"{option} must be at least 1, not {int(value)}"
+    )
 
 
 @FUZZ

@@ -1,16 +1,16 @@
 """HTTP/1.1 framing, without a network: what a write exchange sends and how answers are read."""
+
 import pytest
 
 from bulkup.transport.http1 import ProtocolError, ResponseReader, request_head
 
-OK = (b"HTTP/1.1 200 OK\r\nETag: \"abc\"\r\nx-amz-checksum-crc64nvme: AAAAAAAAAAA=\r\n"
-      b"Content-Length: 0\r\n\r\n")
+OK = b'HTTP/1.1 200 OK\r\nETag: "abc"\r\nx-amz-checksum-crc64nvme: AAAAAAAAAAA=\r\nContent-Length: 0\r\n\r\n'
 
 
 def read_all(data: bytes, step: int = 0, **options):
     """Feed ``data`` whole, or ``step`` bytes at a time; the response and the reader."""
     reader = ResponseReader(**options)
-    pieces = [data] if not step else [data[i:i + step] for i in range(0, len(data), step)]
+    pieces = [data] if not step else [data[i : i + step] for i in range(0, len(data), step)]
     for piece in pieces:
         if (response := reader.feed(piece)) is not None:
             return response, reader
@@ -22,8 +22,10 @@ def test_request_head_is_the_request_line_and_headers_ending_in_a_blank_line():
     assert head == b"PUT /b/k?partNumber=1&uploadId=x HTTP/1.1\r\nHost: h:1\r\nContent-Length: 3\r\n\r\n"
 
 
-@pytest.mark.parametrize("name, value", [("x-amz-meta-a", "v\r\nX-Injected: 1"), ("x-amz-meta-a", "v\nw"),
-                                         ("bad name", "v"), ("x", "nul\x00")])
+@pytest.mark.parametrize(
+    "name, value",
+    [("x-amz-meta-a", "v\r\nX-Injected: 1"), ("x-amz-meta-a", "v\nw"), ("bad name", "v"), ("x", "nul\x00")],
+)
 def test_request_head_refuses_header_injection(name, value):
     with pytest.raises(ProtocolError):
         request_head("PUT", "/k", [(name, value)])
@@ -44,8 +46,10 @@ def test_a_response_arriving_in_pieces_is_the_same_response(step):
 
 
 def test_chunked_body_is_joined_and_trailers_skipped():
-    data = (b"HTTP/1.1 400 Bad Request\r\nTransfer-Encoding: chunked\r\n\r\n"
-            b"5;ext=1\r\n<Erro\r\nA\r\nr>Bad</Err\r\n0\r\nX-Trailer: t\r\n\r\n")
+    data = (
+        b"HTTP/1.1 400 Bad Request\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5;ext=1\r\n<Erro\r\nA\r\nr>Bad</Err\r\n0\r\nX-Trailer: t\r\n\r\n"
+    )
     for step in (0, 1, 3):
         response, reader = read_all(data, step)
         assert response.body == b"<Error>Bad</Err" and reader.keep_alive
@@ -81,11 +85,17 @@ def test_bodyless_answer_leaves_what_follows_as_trailing():
     assert response.status == 200 and reader.trailing == b"\x16\x03\x03tls"
 
 
-@pytest.mark.parametrize("data", [b"SSH-2.0-OpenSSH\r\n\r\n", b"HTTP/1.1 2x0 OK\r\n\r\n",
-                                  b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
-                                  b"HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\n",
-                                  b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
-                                  b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"SSH-2.0-OpenSSH\r\n\r\n",
+        b"HTTP/1.1 2x0 OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ],
+)
 def test_malformed_responses_are_protocol_errors(data):
     with pytest.raises(ProtocolError):
         read_all(data)

@@ -1,23 +1,23 @@
 """Checksums are really sent, and the server really checks them."""
+
 import json
 import os
 import subprocess
 import sys
 
 import pytest
+from conftest import data_uploads, keys_in, open_uploads, write_random_file
 
 import bulkup
+from bulkup.errors import PartFailed
 from bulkup.plan.checksums import get_algorithm
 from bulkup.plan.files import FileIdentity
-from bulkup.transport.filebody import FileRange, checksum_file
-from bulkup.errors import PartFailed
-from bulkup.transport.messages import PartTask, WorkerConfig
 from bulkup.plan.parts import MiB
-from bulkup.transport.request import BucketEndpoint, CredentialSet, RequestSigner
 from bulkup.transport.engines.userspace import UserspaceEngine
+from bulkup.transport.filebody import FileRange, checksum_file
+from bulkup.transport.messages import PartTask, WorkerConfig
+from bulkup.transport.request import BucketEndpoint, CredentialSet, RequestSigner
 from bulkup.transport.sender import PartSender
-
-from conftest import data_uploads, keys_in, open_uploads, write_random_file
 
 
 def _sender(server) -> PartSender:
@@ -29,8 +29,14 @@ def _sender(server) -> PartSender:
 def _task(server, bucket, path, size, algorithm="crc64nvme", checksum=None) -> PartTask:
     st = os.stat(path)
     source = FileRange(path=str(path), offset=0, length=size, expect=FileIdentity.of(st))
-    return PartTask(task_id=1, endpoint=BucketEndpoint.from_url(f"{server.https_url}/{bucket}"),
-                    key="obj", source=source, checksum_algorithm=algorithm, checksum=checksum)
+    return PartTask(
+        task_id=1,
+        endpoint=BucketEndpoint.from_url(f"{server.https_url}/{bucket}"),
+        key="obj",
+        source=source,
+        checksum_algorithm=algorithm,
+        checksum=checksum,
+    )
 
 
 @pytest.mark.parametrize("algorithm", ["crc64nvme", "crc32c", "crc32", "md5"])
@@ -69,8 +75,9 @@ def test_file_changing_during_upload_fails_that_object_and_leaves_nothing(aws_en
             with open(path, "ab") as f:
                 f.write(b"more")
 
-    result = bulkup.upload(path, f"s3://{bucket}/moving.bin", endpoint_url=aws_env.https_url,
-                           part_size=5 * MiB, progress=GrowFileOnStart())
+    result = bulkup.upload(
+        path, f"s3://{bucket}/moving.bin", endpoint_url=aws_env.https_url, part_size=5 * MiB, progress=GrowFileOnStart()
+    )
     assert not result.ok
     assert "changed while being uploaded" in result.failed[0].error
     assert keys_in(s3, bucket) == []
@@ -81,13 +88,14 @@ def test_a_rewrite_keeping_size_and_mtime_during_upload_fails_that_object(aws_en
     path = write_random_file(tmp_path / "moving.bin", 4 * 5 * MiB)
     before = os.stat(path)
 
-    class RewriteOnStart(bulkup.ProgressSink):        # new bytes in place; only the ctime moves
+    class RewriteOnStart(bulkup.ProgressSink):  # new bytes in place; only the ctime moves
         def start(self, objects, total_bytes):
             write_random_file(path, before.st_size, seed=99)
             os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
 
-    result = bulkup.upload(path, f"s3://{bucket}/moving.bin", endpoint_url=aws_env.https_url,
-                           part_size=5 * MiB, progress=RewriteOnStart())
+    result = bulkup.upload(
+        path, f"s3://{bucket}/moving.bin", endpoint_url=aws_env.https_url, part_size=5 * MiB, progress=RewriteOnStart()
+    )
     assert not result.ok
     assert "changed while being uploaded (its status change time changed)" in result.failed[0].error
     assert keys_in(s3, bucket) == [] and open_uploads(s3, bucket) == []
@@ -99,13 +107,30 @@ def test_a_file_truncated_mid_upload_fails_that_object_alone_and_kills_no_worker
     big = write_random_file(tmp_path / "t" / "big.log", 400 * MiB)
     write_random_file(tmp_path / "t" / "small.txt", 1000)
     env = s3server.env()
-    proc = subprocess.Popen([sys.executable, "-m", "bulkup", "put", str(tmp_path / "t"), f"s3://{bucket}/",
-                             "--endpoint-url", s3server.https_url, "--part-size", "64MiB", "--workers", "2",
-                             "--progress", "json"],
-                            env={**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bulkup",
+            "put",
+            str(tmp_path / "t"),
+            f"s3://{bucket}/",
+            "--endpoint-url",
+            s3server.https_url,
+            "--part-size",
+            "64MiB",
+            "--workers",
+            "2",
+            "--progress",
+            "json",
+        ],
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     events = []
-    for line in proc.stdout:                    # once bytes flow, parts are being read and sent
+    for line in proc.stdout:  # once bytes flow, parts are being read and sent
         events.append(json.loads(line))
         if events[-1]["event"] == "progress" and events[-1]["bytes_sent"] > 0:
             os.truncate(big, MiB)

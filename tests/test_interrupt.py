@@ -1,23 +1,38 @@
 """Ctrl-C stops cleanly: exit 130, one line, and no multipart upload left open."""
+
 import signal
 import subprocess
 import sys
 import time
 
 import pytest
-
 from conftest import data_uploads, keys_in, open_uploads, write_random_file
+
 from devtools.faultproxy import FaultProxy
 
-pytestmark = pytest.mark.slow      # end to end through processes and servers
+pytestmark = pytest.mark.slow  # end to end through processes and servers
 
 
 def test_ctrl_c_aborts_open_multipart_uploads(s3server, s3, bucket, tmp_path):
     path = write_random_file(tmp_path / "big.bin", 400 * 1024 * 1024)
     env = {**s3server.env()}
-    proc = subprocess.Popen([sys.executable, "-m", "bulkup", "put", path, f"s3://{bucket}/big.bin",
-                             "--endpoint-url", s3server.https_url, "--progress", "none"],
-                            env=env, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bulkup",
+            "put",
+            path,
+            f"s3://{bucket}/big.bin",
+            "--endpoint-url",
+            s3server.https_url,
+            "--progress",
+            "none",
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 30
     while not data_uploads(s3, bucket) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -31,9 +46,23 @@ def test_ctrl_c_aborts_open_multipart_uploads(s3server, s3, bucket, tmp_path):
 
 
 def start_put(server, path, bucket, url=None):
-    return subprocess.Popen([sys.executable, "-m", "bulkup", "put", path, f"s3://{bucket}/big.bin",
-                             "--endpoint-url", url or server.https_url, "--progress", "none"],
-                            env={**server.env()}, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bulkup",
+            "put",
+            path,
+            f"s3://{bucket}/big.bin",
+            "--endpoint-url",
+            url or server.https_url,
+            "--progress",
+            "none",
+        ],
+        env={**server.env()},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for_upload(s3, bucket):
@@ -68,7 +97,7 @@ def wait_until_held(proxy, count: int = 1) -> None:
 def test_ctrl_c_while_the_upload_is_being_created_aborts_it(s3server, s3, bucket, tmp_path):
     path = write_random_file(tmp_path / "big.bin", 50 * 1024 * 1024)
     with FaultProxy(s3server.http_url) as proxy:
-        proxy.hold(creates_upload, answered=True)     # the server opened it; bulkup waits
+        proxy.hold(creates_upload, answered=True)  # the server opened it; bulkup waits
         proc = start_put(s3server, path, bucket, url=proxy.url)
         wait_until_held(proxy)
         assert data_uploads(s3, bucket)
@@ -81,8 +110,7 @@ def test_ctrl_c_while_the_upload_is_being_created_aborts_it(s3server, s3, bucket
     assert open_uploads(s3, bucket) == [] and keys_in(s3, bucket) == []
 
 
-def test_a_second_ctrl_c_while_the_upload_is_being_created_says_one_may_be_open(s3server, s3, bucket,
-                                                                                tmp_path):
+def test_a_second_ctrl_c_while_the_upload_is_being_created_says_one_may_be_open(s3server, s3, bucket, tmp_path):
     path = write_random_file(tmp_path / "big.bin", 50 * 1024 * 1024)
     with FaultProxy(s3server.http_url) as proxy:
         proxy.hold(creates_upload, answered=True)
@@ -103,7 +131,7 @@ def test_a_second_ctrl_c_while_the_upload_is_being_created_says_one_may_be_open(
 def test_a_second_ctrl_c_during_the_aborts_names_the_uploads_left_open(s3server, s3, bucket, tmp_path):
     path = write_random_file(tmp_path / "big.bin", 200 * 1024 * 1024)
     with FaultProxy(s3server.http_url, body_rate=20 * 1024 * 1024) as proxy:
-        proxy.hold(lambda method, target: method == "DELETE")          # the Abort
+        proxy.hold(lambda method, target: method == "DELETE")  # the Abort
         proc = start_put(s3server, path, bucket, url=proxy.url)
         wait_for_upload(s3, bucket)
         proc.send_signal(signal.SIGINT)

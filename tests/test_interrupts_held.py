@@ -1,4 +1,5 @@
 """Ctrl-C held back while the store answers a call it acts on (control/interrupts.py)."""
+
 import os
 import signal
 

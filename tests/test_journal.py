@@ -1,19 +1,19 @@
 """A migration's journal on a real SQLite file: what it records at each step, and when."""
+
 from __future__ import annotations
 
 import sqlite3
 
 import pytest
+from test_bad_input_journal import fill, mounted_tmpfs
 
 import bulkup.migrate.journal as journal_module
 from bulkup.errors import UsageError
 from bulkup.migrate.journal import SCHEMA_VERSION, DuplicateDestination, Journal, JournalUnwritable, ObjectState
 from bulkup.plan.checksums import get_algorithm
+from bulkup.plan.files import FileIdentity, SourceFile
 from bulkup.plan.jobs import ObjectSettings, UploadJob
 from bulkup.plan.results import ObjectResult
-from bulkup.plan.files import FileIdentity, SourceFile
-
-from test_bad_input_journal import fill, mounted_tmpfs
 
 MiB = 1 << 20
 SETTINGS = ObjectSettings(checksum=get_algorithm("crc64nvme"))
@@ -21,12 +21,18 @@ SETTINGS = ObjectSettings(checksum=get_algorithm("crc64nvme"))
 
 def line(n: int, size: int = 1000, **attributes) -> tuple:
     """A manifest line's object: (line, source, bucket, key, identity, attributes)."""
-    return (n, f"/data/f{n}.bin", "bucket", key_of(n), FileIdentity(size=size, mtime_ns=1_700_000_000_000_000_000 + n),
-            attributes)
+    return (
+        n,
+        f"/data/f{n}.bin",
+        "bucket",
+        key_of(n),
+        FileIdentity(size=size, mtime_ns=1_700_000_000_000_000_000 + n),
+        attributes,
+    )
 
 
 def key_of(n: int) -> str:
-    return f"k/{'z' * (10 - n)}-f{n}.bin"      # later lines sort first by key: order is by line
+    return f"k/{'z' * (10 - n)}-f{n}.bin"  # later lines sort first by key: order is by line
 
 
 def load(journal: Journal, *lines: tuple) -> None:
@@ -37,8 +43,12 @@ def load(journal: Journal, *lines: tuple) -> None:
 
 
 def job_for(n: int, size: int = 1000, mtime_ns: int | None = None) -> UploadJob:
-    source = SourceFile(path=f"/data/f{n}.bin", key=key_of(n), size=size,
-                        mtime_ns=mtime_ns if mtime_ns is not None else 1_700_000_000_000_000_000 + n)
+    source = SourceFile(
+        path=f"/data/f{n}.bin",
+        key=key_of(n),
+        size=size,
+        mtime_ns=mtime_ns if mtime_ns is not None else 1_700_000_000_000_000_000 + n,
+    )
     return UploadJob(source=source, bucket="bucket", settings=SETTINGS, ref=n)
 
 
@@ -143,8 +153,12 @@ def test_creating_records_the_part_size_and_the_algorithm(journal):
     journal.creating_upload(job_for(1, 20 * MiB), 8 * MiB)
 
     obj = row(journal, 1)
-    assert (obj.state, obj.part_size, obj.algorithm, obj.upload_id) == (ObjectState.CREATING, 8 * MiB,
-                                                                         "crc64nvme", None)
+    assert (obj.state, obj.part_size, obj.algorithm, obj.upload_id) == (
+        ObjectState.CREATING,
+        8 * MiB,
+        "crc64nvme",
+        None,
+    )
     assert obj.since is not None
 
 
@@ -165,8 +179,10 @@ def test_done_records_etag_and_checksum_and_the_object_is_no_longer_unfinished(j
     journal.creating_upload(job_for(1, 20 * MiB), 8 * MiB)
     journal.upload_created(job_for(1, 20 * MiB), "up-1", 8 * MiB)
 
-    journal.object_done(job_for(1, 20 * MiB), ObjectResult(key=key_of(1), path="/data/f1.bin", size=20 * MiB,
-                                                            etag='"abc-3"', checksum="CRC=="))
+    journal.object_done(
+        job_for(1, 20 * MiB),
+        ObjectResult(key=key_of(1), path="/data/f1.bin", size=20 * MiB, etag='"abc-3"', checksum="CRC=="),
+    )
     journal.flush()
 
     assert ids(journal) == [2]
@@ -258,8 +274,14 @@ def test_totals_count_objects_and_bytes_per_state_with_every_state_named(journal
     journal.object_failed(job_for(3, 300), "nope")
     journal.mark_skipped(4, "already there")
 
-    assert journal.totals() == {"pending": (1, 500), "creating": (0, 0), "uploading": (0, 0),
-                                "done": (2, 300), "failed": (1, 300), "skipped": (1, 400)}
+    assert journal.totals() == {
+        "pending": (1, 500),
+        "creating": (0, 0),
+        "uploading": (0, 0),
+        "done": (2, 300),
+        "failed": (1, 300),
+        "skipped": (1, 400),
+    }
     assert journal.unfinished_totals() == (2, 800)
 
 
@@ -313,7 +335,7 @@ def test_unfinished_reads_each_batch_after_committing_the_steps_taken_meanwhile(
     stream = journal.unfinished()
 
     seen = [next(stream).id, next(stream).id]
-    journal.mark_done(4, '"e"', None)           # done while the first batch was being worked on
+    journal.mark_done(4, '"e"', None)  # done while the first batch was being worked on
     seen += [o.id for o in stream]
 
     assert seen == [1, 2, 3, 5, 6]
@@ -352,8 +374,10 @@ def test_a_journal_under_a_file_is_refused_naming_it_and_what_to_do(tmp_path):
     with pytest.raises(UsageError) as refused:
         Journal.open(path, run=True)
 
-    assert str(refused.value) == (f"cannot create the journal ({path}): a part of its path is a file, not a "
-                                  "directory: put it in a directory you can write to (bulkup migrate --journal PATH)")
+    assert str(refused.value) == (
+        f"cannot create the journal ({path}): a part of its path is a file, not a "
+        "directory: put it in a directory you can write to (bulkup migrate --journal PATH)"
+    )
 
 
 def test_a_commit_on_a_full_disk_fails_in_one_line_and_keeps_every_step_committed_before(tmp_path):
@@ -369,13 +393,18 @@ def test_a_commit_on_a_full_disk_fails_in_one_line_and_keeps_every_step_committe
 
         with pytest.raises(JournalUnwritable) as refused:
             journal.flush()
-        journal.mark_skipped(3, "already there")        # later steps are not written either
+        journal.mark_skipped(3, "already there")  # later steps are not written either
         journal.close()
         filler.unlink()
 
-        assert str(refused.value) == (f"cannot write the journal ({path}): no space left on its disk: free "
-                                      "space on its disk, then run the same command again")
+        assert str(refused.value) == (
+            f"cannot write the journal ({path}): no space left on its disk: free "
+            "space on its disk, then run the same command again"
+        )
         again = Journal.open(path)
         assert [(o.id, o.state) for o in again.unfinished()] == [
-            (1, ObjectState.CREATING), (2, ObjectState.PENDING), (3, ObjectState.PENDING)]
+            (1, ObjectState.CREATING),
+            (2, ObjectState.PENDING),
+            (3, ObjectState.PENDING),
+        ]
         again.close()

@@ -6,6 +6,7 @@ emulation with the host's root shared read-only. The guest runs its own S3 serve
 loopback. In CI (CI=true) a guest that cannot boot is a failure; elsewhere a skip that
 says what is missing.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,9 +18,9 @@ import pytest
 
 from devtools import guest as devguest
 
-pytestmark = pytest.mark.slow      # end to end through processes and servers
+pytestmark = pytest.mark.slow  # end to end through processes and servers
 
-GUEST_TESTS = 6       # tests/guest/test_ktls.py: 4 data paths x TLS versions, 2 memory
+GUEST_TESTS = 6  # tests/guest/test_ktls.py: 4 data paths x TLS versions, 2 memory
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +31,11 @@ def guest_results(tmp_path_factory):
             pytest.fail(f"kTLS guest cannot boot: {reason}")
         pytest.skip(f"kTLS guest cannot boot: {reason}")
     out = tmp_path_factory.mktemp("guest")
-    run = devguest.run(f"BULKUP_GUEST=1 {sys.executable} -u -m pytest tests/guest -q -rA "
-                       f"-p no:cacheprovider --junitxml={out}/junit.xml", rwdir=out)
+    run = devguest.run(
+        f"BULKUP_GUEST=1 {sys.executable} -u -m pytest tests/guest -q -rA "
+        f"-p no:cacheprovider --junitxml={out}/junit.xml",
+        rwdir=out,
+    )
     return run, _junit_outcomes(out / "junit.xml")
 
 

@@ -1,5 +1,6 @@
 """Under throttling, outages and a restart of the store, every object arrives: the run slows
 down as one, retries until its deadline, and says how often the store pushed back."""
+
 import json
 import os
 import subprocess
@@ -7,11 +8,10 @@ import sys
 import threading
 
 import pytest
-
-from devtools.s3server import DevServer
-
 from conftest import assert_same_bytes, keys_in, open_uploads, write_random_file
+
 from devtools.faultproxy import FaultProxy
+from devtools.s3server import DevServer
 
 pytestmark = pytest.mark.slow
 
@@ -27,19 +27,39 @@ def tree(root, count: int, size: int, large=()) -> dict[str, str]:
 
 def start_put(server, url, root, prefix, *args) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return subprocess.Popen([sys.executable, "-m", "bulkup", "put", str(root), f"s3://{prefix}/", "--endpoint-url",
-                             url, "--progress", "json", "--part-size", "5MiB", *args],
-                            env={**env, **server.env()}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bulkup",
+            "put",
+            str(root),
+            f"s3://{prefix}/",
+            "--endpoint-url",
+            url,
+            "--progress",
+            "json",
+            "--part-size",
+            "5MiB",
+            *args,
+        ],
+        env={**env, **server.env()},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def when_stored(proxy: FaultProxy, count: int, then) -> threading.Thread:
     """Call ``then()`` once ``count`` writes went through the proxy (in a thread)."""
+
     def watch() -> None:
         while sum(1 for r in proxy.snapshot() if r.method == "PUT" and r.status == 200) < count:
             if proxy.closed:
                 return
             threading.Event().wait(0.05)
         then()
+
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
     return thread
@@ -59,22 +79,21 @@ def assert_all_there(s3, bucket, prefix, files):
     assert open_uploads(s3, bucket) == []
 
 
-def test_every_object_arrives_when_the_store_says_slow_down_above_50_writes_a_second(s3server, s3, bucket,
-                                                                                      tmp_path):
+def test_every_object_arrives_when_the_store_says_slow_down_above_50_writes_a_second(s3server, s3, bucket, tmp_path):
     files = tree(tmp_path / "t", 300, 16 * KiB)
     with FaultProxy(s3server.http_url, write_rate=50) as proxy:
         summary, _ = finished(start_put(s3server, proxy.url, tmp_path / "t", f"{bucket}/p"))
         refused = sum(1 for r in proxy.snapshot() if r.outcome == "slowdown")
     assert refused > 0, "the store never pushed back: the test proves nothing"
     assert summary["objects_uploaded"] == 300 and summary["objects_failed"] == 0
-    assert summary["slowdowns"] == refused                    # every SlowDown heard and counted
-    assert summary["lowest_request_rate"] <= 50               # the whole run slowed to the store's pace
+    assert summary["slowdowns"] == refused  # every SlowDown heard and counted
+    assert summary["lowest_request_rate"] <= 50  # the whole run slowed to the store's pace
     assert_all_there(s3, bucket, "p", files)
 
 
 @pytest.mark.parametrize("mode, seconds", [("reset", 15), ("stall", 15), ("stall", 60)])
 def test_nothing_is_lost_through_an_outage(s3server, s3, bucket, tmp_path, mode, seconds):
-    files = tree(tmp_path / "t", 150, 256 * KiB, large=[12 * MiB])     # parts, creates, completes too
+    files = tree(tmp_path / "t", 150, 256 * KiB, large=[12 * MiB])  # parts, creates, completes too
     with FaultProxy(s3server.http_url, body_rate=4 * MiB) as proxy:
         proc = start_put(s3server, proxy.url, tmp_path / "t", f"{bucket}/p")
         when_stored(proxy, 40, lambda: proxy.outage(seconds, mode))
@@ -82,7 +101,7 @@ def test_nothing_is_lost_through_an_outage(s3server, s3, bucket, tmp_path, mode,
         met = proxy.refused_connections + sum(r.outcome == "reset" for r in proxy.snapshot()) + proxy.stalled
     assert met > 0, "no request met the outage: the test proves nothing"
     if mode == "reset":
-        assert summary["slowdowns"] > 0                       # the run heard the store was gone
+        assert summary["slowdowns"] > 0  # the run heard the store was gone
     assert summary["objects_uploaded"] == len(files) and summary["objects_failed"] == 0
     assert_all_there(s3, bucket, "p", files)
 
@@ -110,7 +129,7 @@ def test_nothing_is_lost_when_the_store_restarts_mid_run(own_server, tmp_path):
     s3 = own_server.client()
     s3.create_bucket(Bucket="restarted")
     files = tree(tmp_path / "t", 300, 64 * KiB, large=[20 * MiB])
-    with FaultProxy(own_server.http_url, body_rate=4 * MiB) as proxy:   # only to see when to restart
+    with FaultProxy(own_server.http_url, body_rate=4 * MiB) as proxy:  # only to see when to restart
         proc = start_put(own_server, proxy.url, tmp_path / "t", "restarted/p")
         when_stored(proxy, 60, own_server.restart)
         summary, _ = finished(proc)

@@ -1,4 +1,5 @@
 """Manifests: both formats parse, bad lines are named by number, reading is streamed."""
+
 import json
 import os
 import subprocess
@@ -7,11 +8,10 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-
-from bulkup.migrate.manifest import ManifestError, read_manifest
-
 from conftest import error_line, run_bulkup, write_random_file
 from test_bad_input_journal import fill, mounted_tmpfs
+
+from bulkup.migrate.manifest import ManifestError, read_manifest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "manifests"
 
@@ -44,20 +44,24 @@ def test_manifest_command_writes_the_tree_and_it_reads_back(tmp_path):
     (tmp_path / "m.jsonl").write_text(proc.stdout)
     entries = list(read_manifest(str(tmp_path / "m.jsonl")))
     assert [(e.key, e.source, e.size) for e in entries] == [
-        (f"pre/{rel}", os.path.abspath(path), os.path.getsize(path)) for rel, path in sorted(files.items())]
+        (f"pre/{rel}", os.path.abspath(path), os.path.getsize(path)) for rel, path in sorted(files.items())
+    ]
     assert all(abs(e.mtime - os.path.getmtime(e.source)) < 1e-3 for e in entries)
 
 
-@pytest.mark.parametrize("line,cause", [
-    ('{"source": "a", "destination": "s3://bucket/k"', "3: not valid JSON"),
-    ('{"source": "a", "destination": "s3://bucket/k", "sise": 1}', "3: unknown field 'sise'"),
-    ('{"source": "a"}', "3: missing 'destination'"),
-    ('{"source": "a", "destination": "s3://Bad_Bucket!/k"}', "3: invalid bucket name"),
-    ('{"source": "a", "destination": "s3://bucket/dir/"}', "3: destination 's3://bucket/dir/' names no object key"),
-    ('{"source": "a", "destination": "s3://bucket/k", "size": -1}', "3: size cannot be negative"),
-    ('{"source": "a", "destination": "s3://bucket/k", "checksum": "sha1:xx"}', "3: checksum must be"),
-    ('{"source": "a", "destination": "s3://bucket/k", "metadata": {"a": 1}}', "3: metadata must be"),
-])
+@pytest.mark.parametrize(
+    "line,cause",
+    [
+        ('{"source": "a", "destination": "s3://bucket/k"', "3: not valid JSON"),
+        ('{"source": "a", "destination": "s3://bucket/k", "sise": 1}', "3: unknown field 'sise'"),
+        ('{"source": "a"}', "3: missing 'destination'"),
+        ('{"source": "a", "destination": "s3://Bad_Bucket!/k"}', "3: invalid bucket name"),
+        ('{"source": "a", "destination": "s3://bucket/dir/"}', "3: destination 's3://bucket/dir/' names no object key"),
+        ('{"source": "a", "destination": "s3://bucket/k", "size": -1}', "3: size cannot be negative"),
+        ('{"source": "a", "destination": "s3://bucket/k", "checksum": "sha1:xx"}', "3: checksum must be"),
+        ('{"source": "a", "destination": "s3://bucket/k", "metadata": {"a": 1}}', "3: metadata must be"),
+    ],
+)
 def test_bad_line_is_named_by_file_and_line_number(tmp_path, line, cause):
     good = '{"source": "a", "destination": "s3://bucket/k"}\n'
     path = write(tmp_path / "m.jsonl", good + "\n" + line + "\n" + good)
@@ -82,22 +86,25 @@ def test_reading_a_long_manifest_holds_one_line_at_a_time(tmp_path):
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert count == 200_000
-    assert peak < 2 * 1024 * 1024       # the file is ~16 MB
+    assert peak < 2 * 1024 * 1024  # the file is ~16 MB
 
 
 KEY = '"destination": "s3://bucket/k"'
 
 
-@pytest.mark.parametrize("line,cause", [
-    ('{"source": "a", %s, "size": 1e400}' % KEY, "2: size must be a whole number, not inf"),
-    ('{"source": "a", %s, "size": 1.5}' % KEY, "2: size must be a whole number, not 1.5"),
-    ('{"source": "a", %s, "mtime": NaN}' % KEY, "2: mtime must be epoch seconds"),
-    ('{"source": "a", %s, "content_type": "a\\r\\nb"}' % KEY, "2: content_type 'a\\\\r\\\\nb' must be"),
-    ('{"source": "a\\u0000b", %s}' % KEY, "2: source contains a NUL character"),
-    ('{"source": "\\ud800", %s}' % KEY, "2: source is not valid Unicode text"),
-    ('{"source": "a", %s, "expires": "9999-12-31T23:59:59-01:00"}' % KEY, "2: expires .* out of range"),
-    ("[" * 100_000 + "]" * 100_000, "2: not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "line,cause",
+    [
+        (f'{{"source": "a", {KEY}, "size": 1e400}}', "2: size must be a whole number, not inf"),
+        (f'{{"source": "a", {KEY}, "size": 1.5}}', "2: size must be a whole number, not 1.5"),
+        (f'{{"source": "a", {KEY}, "mtime": NaN}}', "2: mtime must be epoch seconds"),
+        (f'{{"source": "a", {KEY}, "content_type": "a\\r\\nb"}}', "2: content_type 'a\\\\r\\\\nb' must be"),
+        (f'{{"source": "a\\u0000b", {KEY}}}', "2: source contains a NUL character"),
+        (f'{{"source": "\\ud800", {KEY}}}', "2: source is not valid Unicode text"),
+        (f'{{"source": "a", {KEY}, "expires": "9999-12-31T23:59:59-01:00"}}', "2: expires .* out of range"),
+        ("[" * 100_000 + "]" * 100_000, "2: not valid JSON"),
+    ],
+)
 def test_a_value_out_of_range_is_a_bad_line_not_a_crash(tmp_path, line, cause):
     path = write(tmp_path / "m.jsonl", '{"source": "a", "destination": "s3://bucket/j"}\n' + line + "\n")
     with pytest.raises(ManifestError, match=f"m.jsonl:{cause}"):
@@ -106,9 +113,11 @@ def test_a_value_out_of_range_is_a_bad_line_not_a_crash(tmp_path, line, cause):
 
 def test_a_line_that_is_not_utf8_is_a_bad_line_and_the_others_are_read(tmp_path):
     path = tmp_path / "m.jsonl"
-    path.write_bytes(b'{"source": "a", "destination": "s3://bucket/k1"}\n'
-                     b'{"source": "caf\xe9", "destination": "s3://bucket/k2"}\n'
-                     b'{"source": "b", "destination": "s3://bucket/k3"}\n')
+    path.write_bytes(
+        b'{"source": "a", "destination": "s3://bucket/k1"}\n'
+        b'{"source": "caf\xe9", "destination": "s3://bucket/k2"}\n'
+        b'{"source": "b", "destination": "s3://bucket/k3"}\n'
+    )
     bad = []
     entries = list(read_manifest(str(path), on_error=bad.append))
     assert [e.key for e in entries] == ["k1", "k3"]
@@ -159,7 +168,7 @@ def test_manifest_into_a_missing_directory_is_one_line(tmp_path):
 
 
 def test_manifest_on_a_full_disk_leaves_the_previous_file_as_it_was(tmp_path):
-    tree_of(tmp_path / "tree", 200)                   # some 30 KB of lines, with 8 KiB of room
+    tree_of(tmp_path / "tree", 200)  # some 30 KB of lines, with 8 KiB of room
     with mounted_tmpfs(tmp_path / "disk") as disk:
         output = disk / "m.jsonl"
         output.write_text("the previous manifest\n")
@@ -177,14 +186,21 @@ def test_manifest_to_a_full_standard_output_says_how_many_lines_it_wrote(tmp_pat
     tree_of(tmp_path / "tree", 200)
     with mounted_tmpfs(tmp_path / "disk") as disk:
         fill(disk, leave=8192)
-        with open(disk / "m.jsonl", "w") as out:           # bulkup manifest ... > m.jsonl
-            proc = subprocess.run([sys.executable, "-m", "bulkup", "manifest", str(tmp_path / "tree"), "s3://bucket/"],
-                                  stdout=out, stderr=subprocess.PIPE, text=True, timeout=120)
+        with open(disk / "m.jsonl", "w") as out:  # bulkup manifest ... > m.jsonl
+            proc = subprocess.run(
+                [sys.executable, "-m", "bulkup", "manifest", str(tmp_path / "tree"), "s3://bucket/"],
+                stdout=out,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=120,
+            )
         written = (disk / "m.jsonl").read_text(errors="replace")
     lines = proc.stderr.splitlines()
     assert proc.returncode == 1 and len(lines) == 1 and "Traceback" not in proc.stderr
     complete = written.count("\n")
     assert 0 < complete < 200
-    assert lines[0] == ("bulkup: error: cannot write the manifest (standard output): no space left on device: "
-                        f"the output is INCOMPLETE, it stopped after {complete} lines; run again, with -o FILE "
-                        "(a failure leaves no partial file)")
+    assert lines[0] == (
+        "bulkup: error: cannot write the manifest (standard output): no space left on device: "
+        f"the output is INCOMPLETE, it stopped after {complete} lines; run again, with -o FILE "
+        "(a failure leaves no partial file)"
+    )

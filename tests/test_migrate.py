@@ -1,14 +1,14 @@
 """bulkup migrate: every manifest line ends up on the server, once, and a rerun is a no-op."""
+
 import base64
 import json
 import os
 import sqlite3
 
 import pytest
+from conftest import assert_same_bytes, keys_in, open_uploads, run_bulkup, write_random_file
 
 from bulkup.transport.filebody import checksum_file
-
-from conftest import assert_same_bytes, keys_in, open_uploads, run_bulkup, write_random_file
 
 MiB = 1024 * 1024
 
@@ -24,7 +24,9 @@ def make_files(tmp_path, small: int, large_sizes=()) -> list[tuple[str, str]]:
     """(path, key) pairs: ``small`` files of a few KiB and the given large ones."""
     files = []
     for i in range(small):
-        files.append((write_random_file(tmp_path / "src" / f"s{i:05d}.bin", 1000 + i * 7, seed=i + 1), f"small/{i:05d}"))
+        files.append(
+            (write_random_file(tmp_path / "src" / f"s{i:05d}.bin", 1000 + i * 7, seed=i + 1), f"small/{i:05d}")
+        )
     for i, size in enumerate(large_sizes):
         files.append((write_random_file(tmp_path / "src" / f"l{i}.bin", size, seed=1000 + i), f"large/{i}"))
     return files
@@ -35,8 +37,20 @@ def manifest_for(tmp_path, bucket, files, name="m.jsonl") -> str:
 
 
 def migrate(server, manifest, *args, env=None, url=None):
-    return run_bulkup("migrate", manifest, "--endpoint-url", url or server.https_url, "--workers", "2",
-                      "--part-size", "5MiB", "--progress", "none", *args, env=env or server.env())
+    return run_bulkup(
+        "migrate",
+        manifest,
+        "--endpoint-url",
+        url or server.https_url,
+        "--workers",
+        "2",
+        "--part-size",
+        "5MiB",
+        "--progress",
+        "none",
+        *args,
+        env=env or server.env(),
+    )
 
 
 def assert_migrated(s3, bucket, files):
@@ -67,7 +81,7 @@ def test_rerun_of_a_finished_migration_uploads_nothing(s3server, s3, bucket, tmp
     files = make_files(tmp_path, 5, [11 * MiB])
     manifest = manifest_for(tmp_path, bucket, files)
     assert migrate(s3server, manifest).returncode == 0
-    s3.delete_object(Bucket=bucket, Key=files[0][1])      # not re-sent: the journal says done
+    s3.delete_object(Bucket=bucket, Key=files[0][1])  # not re-sent: the journal says done
     proc = migrate(s3server, manifest)
     assert proc.returncode == 0, proc.stderr
     assert "nothing left to upload" in proc.stderr
@@ -86,9 +100,18 @@ def test_csv_manifest_with_relative_sources(s3server, s3, bucket, tmp_path):
 
 def test_line_attributes_reach_the_object(s3server, s3, bucket, tmp_path):
     path = write_random_file(tmp_path / "photo.raw", 6 * MiB)
-    manifest = write_manifest(tmp_path / "m.jsonl", [
-        {"source": path, "destination": f"s3://{bucket}/p", "content_type": "image/x-raw",
-         "metadata": {"camera": "x100"}, "checksum": "crc64nvme:" + checksum_file(path)}])
+    manifest = write_manifest(
+        tmp_path / "m.jsonl",
+        [
+            {
+                "source": path,
+                "destination": f"s3://{bucket}/p",
+                "content_type": "image/x-raw",
+                "metadata": {"camera": "x100"},
+                "checksum": "crc64nvme:" + checksum_file(path),
+            }
+        ],
+    )
     assert migrate(s3server, manifest, "--multipart-threshold", "5MiB").returncode == 0
     head = s3.head_object(Bucket=bucket, Key="p", ChecksumMode="ENABLED")
     assert head["ContentType"] == "image/x-raw" and head["Metadata"] == {"camera": "x100"}
@@ -100,9 +123,13 @@ def test_wrong_checksum_fails_that_object_only(s3server, s3, bucket, tmp_path, s
     bad = write_random_file(tmp_path / "bad.bin", size)
     good = write_random_file(tmp_path / "good.bin", 3000)
     wrong = base64.b64encode(b"\0" * 8).decode()
-    manifest = write_manifest(tmp_path / "m.jsonl", [
-        {"source": bad, "destination": f"s3://{bucket}/bad", "checksum": f"crc64nvme:{wrong}"},
-        {"source": good, "destination": f"s3://{bucket}/good"}])
+    manifest = write_manifest(
+        tmp_path / "m.jsonl",
+        [
+            {"source": bad, "destination": f"s3://{bucket}/bad", "checksum": f"crc64nvme:{wrong}"},
+            {"source": good, "destination": f"s3://{bucket}/good"},
+        ],
+    )
     proc = migrate(s3server, manifest)
     assert proc.returncode == 1
     assert "bulkup: failed: line 1:" in proc.stderr
@@ -111,10 +138,11 @@ def test_wrong_checksum_fails_that_object_only(s3server, s3, bucket, tmp_path, s
 
 
 def test_md5_checksum_is_verified_by_the_server(s3server, s3, bucket, tmp_path):
-    path = write_random_file(tmp_path / "f.bin", 9 * MiB)      # above the part size: still one PUT
+    path = write_random_file(tmp_path / "f.bin", 9 * MiB)  # above the part size: still one PUT
     md5 = checksum_file(path, "md5")
-    manifest = write_manifest(tmp_path / "m.jsonl", [
-        {"source": path, "destination": f"s3://{bucket}/f", "checksum": f"md5:{md5}"}])
+    manifest = write_manifest(
+        tmp_path / "m.jsonl", [{"source": path, "destination": f"s3://{bucket}/f", "checksum": f"md5:{md5}"}]
+    )
     assert migrate(s3server, manifest).returncode == 0
     assert s3.head_object(Bucket=bucket, Key="f")["ETag"].strip('"') == base64.b64decode(md5).hex()
 
@@ -123,11 +151,19 @@ def test_md5_checksum_is_verified_by_the_server(s3server, s3, bucket, tmp_path):
 def test_failed_objects_are_retried_by_a_rerun(s3server, s3, bucket, tmp_path):
     files = make_files(tmp_path, 3)
     manifest = manifest_for(tmp_path, bucket, files)
-    load_only = migrate(s3server, manifest, url="https://127.0.0.1:9")     # loads, sends nothing
+    load_only = migrate(s3server, manifest, url="https://127.0.0.1:9")  # loads, sends nothing
     assert load_only.returncode == 1 and "cannot connect" in load_only.stderr
-    os.chmod(files[1][0], 0)                     # readable when loaded, not when sent
-    first = run_bulkup("migrate", manifest, "--endpoint-url", s3server.https_url, "--progress", "none",
-                       env=s3server.env(), preexec_fn=_without_root_file_access)
+    os.chmod(files[1][0], 0)  # readable when loaded, not when sent
+    first = run_bulkup(
+        "migrate",
+        manifest,
+        "--endpoint-url",
+        s3server.https_url,
+        "--progress",
+        "none",
+        env=s3server.env(),
+        preexec_fn=_without_root_file_access,
+    )
     assert first.returncode == 1 and "permission denied" in first.stderr.lower(), first.stderr
     assert journal_states(manifest) == {"done": 2, "failed": 1}
     os.chmod(files[1][0], 0o644)
@@ -138,9 +174,10 @@ def test_failed_objects_are_retried_by_a_rerun(s3server, s3, bucket, tmp_path):
 
 def _without_root_file_access() -> None:
     import ctypes
+
     libc = ctypes.CDLL(None, use_errno=True)
     for capability in (1, 2):
-        libc.prctl(24, capability, 0, 0, 0)      # PR_CAPBSET_DROP
+        libc.prctl(24, capability, 0, 0, 0)  # PR_CAPBSET_DROP
 
 
 def test_report_lists_totals_and_failures(s3server, s3, bucket, tmp_path):
@@ -153,7 +190,9 @@ def test_report_lists_totals_and_failures(s3server, s3, bucket, tmp_path):
     assert proc.returncode == 1 and report["ok"] is False
     assert report["run"]["objects_uploaded"] == 3
     assert report["migration"]["done"]["objects"] == 3
-    assert report["migration"]["done"]["bytes"] == sum(os.path.getsize(p) for p, _ in files) - os.path.getsize(files[2][0])
+    assert report["migration"]["done"]["bytes"] == sum(os.path.getsize(p) for p, _ in files) - os.path.getsize(
+        files[2][0]
+    )
     assert [f["line"] for f in report["failures"]] == [3]
     assert s3server.admin.secret_key not in (tmp_path / "r.json").read_text()
 
@@ -174,11 +213,13 @@ def test_status_shows_progress_from_the_journal(s3server, s3, bucket, tmp_path):
 def test_resume_uses_the_options_the_journal_recorded(s3server, s3, bucket, tmp_path):
     files = make_files(tmp_path, 3)
     manifest = manifest_for(tmp_path, bucket, files)
-    loaded = run_bulkup("migrate", manifest, "--endpoint-url", "https://127.0.0.1:9", "--progress",
-                        "none", env=s3server.env())
-    assert loaded.returncode != 0              # unreachable: the journal is loaded, nothing sent
-    proc = run_bulkup("resume", manifest + ".journal", "--endpoint-url", s3server.https_url,
-                      "--progress", "none", env=s3server.env())
+    loaded = run_bulkup(
+        "migrate", manifest, "--endpoint-url", "https://127.0.0.1:9", "--progress", "none", env=s3server.env()
+    )
+    assert loaded.returncode != 0  # unreachable: the journal is loaded, nothing sent
+    proc = run_bulkup(
+        "resume", manifest + ".journal", "--endpoint-url", s3server.https_url, "--progress", "none", env=s3server.env()
+    )
     assert proc.returncode == 0, proc.stderr
     again = run_bulkup("resume", manifest + ".journal", "--progress", "none", env=s3server.env())
     assert again.returncode == 0 and "nothing left to upload" in again.stderr

@@ -3,6 +3,7 @@
 Parts are counted from the server side by the test suite's loopback proxy, so "re-sent"
 means requests the server really received twice.
 """
+
 import os
 import signal
 import sqlite3
@@ -12,24 +13,41 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
-
-from bulkup.pools.base import Pool
-
 from conftest import assert_same_bytes, data_uploads, error_line, open_uploads, run_bulkup, write_random_file
-from devtools.faultproxy import FaultProxy, completes_upload, is_put_object, upload_part_of
 from test_migrate import assert_migrated, journal_states, make_files, manifest_for, migrate
 
-pytestmark = pytest.mark.slow      # end to end through processes and servers
+from bulkup.pools.base import Pool
+from devtools.faultproxy import FaultProxy, completes_upload, is_put_object, upload_part_of
+
+pytestmark = pytest.mark.slow  # end to end through processes and servers
 
 MiB = 1024 * 1024
 
 
 def start_migrate(server, manifest, *args, url=None):
-    return subprocess.Popen([sys.executable, "-m", "bulkup", "migrate", manifest, "--endpoint-url",
-                             url or server.https_url, "--workers", "2", "--connections", "2", "--part-size", "5MiB",
-                             "--progress", "none", *args],
-                            env={**server.env(), "PATH": os.environ["PATH"]},
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bulkup",
+            "migrate",
+            manifest,
+            "--endpoint-url",
+            url or server.https_url,
+            "--workers",
+            "2",
+            "--connections",
+            "2",
+            "--part-size",
+            "5MiB",
+            "--progress",
+            "none",
+            *args,
+        ],
+        env={**server.env(), "PATH": os.environ["PATH"]},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for(condition, timeout=60.0, what="condition"):
@@ -46,8 +64,7 @@ def children(pid: int) -> list[int]:
 
 def worker_pids(coordinator: int) -> list[int]:
     """A running bulkup's worker processes: the children of its zygote."""
-    zygotes = [p for p in children(coordinator)
-               if b"bulkup.pools.zygote" in open(f"/proc/{p}/cmdline", "rb").read()]
+    zygotes = [p for p in children(coordinator) if b"bulkup.pools.zygote" in open(f"/proc/{p}/cmdline", "rb").read()]
     return [worker for zygote in zygotes for worker in children(zygote)]
 
 
@@ -62,7 +79,7 @@ def test_ctrl_c_keeps_uploads_and_says_how_to_resume(s3server, s3, bucket, tmp_p
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("bulkup: interrupted: ")
     assert f"Resume with: bulkup migrate {manifest}" in lines[0]
-    assert len(open_uploads(s3, bucket)) == 1               # kept for the resumed run
+    assert len(open_uploads(s3, bucket)) == 1  # kept for the resumed run
     proc = migrate(s3server, manifest)
     assert proc.returncode == 0, proc.stderr
     assert_migrated(s3, bucket, files)
@@ -84,6 +101,7 @@ def test_killed_worker_is_replaced_and_the_migration_finishes(s3server, s3, buck
 
 
 # -- through the fault proxy: the server side's own count of what was sent -------------------
+
 
 def sent_parts(records) -> list[tuple[str, int | None]]:
     """(key path, part number or None for PutObject) of every object-data request."""
@@ -131,8 +149,8 @@ def interleaved(tmp_path, small: int, large_sizes) -> list[tuple[str, str]]:
     step = max(1, small // len(larges))
     mixed = []
     for i, large in enumerate(larges):
-        mixed += [large, *smalls[i * step:(i + 1) * step]]
-    return mixed + smalls[len(larges) * step:]
+        mixed += [large, *smalls[i * step : (i + 1) * step]]
+    return mixed + smalls[len(larges) * step :]
 
 
 def test_kill_mid_part_resends_only_what_was_in_flight(s3server, s3, bucket, tmp_path):
@@ -140,29 +158,27 @@ def test_kill_mid_part_resends_only_what_was_in_flight(s3server, s3, bucket, tmp
 
     def mid_part(proxy):
         records = proxy.snapshot()
-        return len(accepted_parts(records)) >= 8 and any(
-            upload_part_of(r) and r.finished is None for r in records)
+        return len(accepted_parts(records)) >= 8 and any(upload_part_of(r) and r.finished is None for r in records)
 
-    before, in_flight, after = kill_and_resume(s3server, s3, bucket, tmp_path, files, mid_part,
-                                               body_rate=40 * MiB)
+    before, in_flight, after = kill_and_resume(s3server, s3, bucket, tmp_path, files, mid_part, body_rate=40 * MiB)
     assert any(upload_part_of(r) for r in in_flight), "the kill did not land mid-part"
     accepted = accepted_parts(before)
     resent = [p for p in sent_parts(after) if p in set(sent_parts(before))]
     assert not [p for p in resent if p in accepted], "a part the server had was sent again"
-    queue_depth = 2 * 2 * Pool.queue_depth_per_connection      # workers x connections x tasks each holds
+    queue_depth = 2 * 2 * Pool.queue_depth_per_connection  # workers x connections x tasks each holds
     assert len(resent) <= queue_depth, resent
 
 
 def test_kill_between_last_part_and_complete_resends_nothing(s3server, s3, bucket, tmp_path):
     files = make_files(tmp_path, 20, [16 * MiB])
-    before, _, after = kill_and_resume(s3server, s3, bucket, tmp_path, files,
-                                       lambda proxy: proxy.held >= 1, hold=completes_upload)
-    assert len(accepted_parts(before)) == 4                   # every part was sent before the kill
+    before, _, after = kill_and_resume(
+        s3server, s3, bucket, tmp_path, files, lambda proxy: proxy.held >= 1, hold=completes_upload
+    )
+    assert len(accepted_parts(before)) == 4  # every part was sent before the kill
     assert not [p for p in sent_parts(after) if p[1] is not None], "parts were sent again"
 
 
-def test_an_upload_another_client_started_on_the_key_is_neither_adopted_nor_aborted(s3server, s3, bucket,
-                                                                                      tmp_path):
+def test_an_upload_another_client_started_on_the_key_is_neither_adopted_nor_aborted(s3server, s3, bucket, tmp_path):
     """Killed while its CreateMultipartUpload was held: the upload that appears on the key
     meanwhile is another tool's; the rerun makes its own and leaves that one alone."""
     files = make_files(tmp_path, 5, [12 * MiB])
@@ -175,14 +191,15 @@ def test_an_upload_another_client_started_on_the_key_is_neither_adopted_nor_abor
         first.hold(creating)
         proc = start_migrate(s3server, manifest, url=first.url)
         wait_for(lambda: first.held >= 1, what="bulkup's CreateMultipartUpload")
-        foreign = s3.create_multipart_upload(Bucket=bucket, Key=files[-1][1], ChecksumAlgorithm="CRC64NVME",
-                                             ChecksumType="FULL_OBJECT")["UploadId"]
+        foreign = s3.create_multipart_upload(
+            Bucket=bucket, Key=files[-1][1], ChecksumAlgorithm="CRC64NVME", ChecksumType="FULL_OBJECT"
+        )["UploadId"]
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         first.release()
     rerun = migrate(s3server, manifest)
     assert rerun.returncode == 0, rerun.stderr
-    assert [u["UploadId"] for u in data_uploads(s3, bucket)] == [foreign]     # untouched
+    assert [u["UploadId"] for u in data_uploads(s3, bucket)] == [foreign]  # untouched
     for path, key in files:
         assert_same_bytes(s3, bucket, key, path)
     s3.abort_multipart_upload(Bucket=bucket, Key=files[-1][1], UploadId=foreign)
@@ -201,14 +218,17 @@ def test_resets_and_slowdowns_at_random_still_upload_everything(s3server, s3, bu
 
 # -- reconciling with the server: ListParts is the truth --------------------------------------
 
+
 def killed_with_parts_held(server, bucket, tmp_path, files, hold):
     """Run until ``hold`` holds a request and every other part is accepted, then SIGKILL."""
     manifest = manifest_for(tmp_path, bucket, files)
     with FaultProxy(server.http_url) as proxy:
         proxy.hold(hold)
         proc = start_migrate(server, manifest, url=proxy.url)
-        wait_for(lambda: proxy.held >= 1 and not [r for r in proxy.in_flight() if not hold(r.method, r.target)],
-                 what="the held request")
+        wait_for(
+            lambda: proxy.held >= 1 and not [r for r in proxy.in_flight() if not hold(r.method, r.target)],
+            what="the held request",
+        )
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     return manifest
@@ -231,7 +251,7 @@ def test_part_the_journal_missed_but_the_server_has_is_not_sent_again(s3server, 
     manifest = killed_with_parts_held(s3server, bucket, tmp_path, files, completes_upload)
     assert sorted(journal_parts(manifest)) == [1, 2, 3, 4]
     with sqlite3.connect(manifest + ".journal") as db:
-        db.execute("DELETE FROM parts WHERE number = 2")        # as if the kill came first
+        db.execute("DELETE FROM parts WHERE number = 2")  # as if the kill came first
     assert rerun_counting_parts(s3server, manifest) == []
     assert_migrated(s3, bucket, files)
 
@@ -254,9 +274,9 @@ def test_source_changed_since_its_parts_were_sent_starts_over(s3server, s3, buck
     files = make_files(tmp_path, 0, [16 * MiB])
     manifest = killed_with_parts_held(s3server, bucket, tmp_path, files, completes_upload)
     old_upload = open_uploads(s3, bucket)[0]["UploadId"]
-    write_random_file(files[0][0], 16 * MiB, seed=99)            # same size, new bytes and mtime
+    write_random_file(files[0][0], 16 * MiB, seed=99)  # same size, new bytes and mtime
     assert sorted(n for _, n in rerun_counting_parts(s3server, manifest)) == [1, 2, 3, 4]
-    assert_migrated(s3, bucket, files)                           # the new bytes, nothing left open
+    assert_migrated(s3, bucket, files)  # the new bytes, nothing left open
     assert old_upload not in [u["UploadId"] for u in open_uploads(s3, bucket)]
 
 
@@ -276,8 +296,7 @@ def test_a_second_run_on_the_same_journal_is_refused_naming_the_first(s3server, 
     with FaultProxy(s3server.http_url, body_rate=4 * MiB) as proxy:
         first = start_migrate(s3server, manifest, url=proxy.url)
         wait_for(lambda: data_uploads(s3, bucket), what="the first run's upload")
-        second = run_bulkup("migrate", manifest, "--endpoint-url", proxy.url, "--progress", "none",
-                            env=s3server.env())
+        second = run_bulkup("migrate", manifest, "--endpoint-url", proxy.url, "--progress", "none", env=s3server.env())
         status = run_bulkup("status", manifest + ".journal")
         _, stderr = first.communicate(timeout=120)
     line = error_line(second, 2)
@@ -292,18 +311,38 @@ def test_parts_a_dying_worker_reported_before_it_died_are_not_sent_again(s3serve
     workers are then killed with their reports unread. On SIGCONT it reads each worker's last
     reports and then its death: those parts count, and are not sent again."""
     path = write_random_file(tmp_path / "big.bin", 60 * MiB)
-    parts = lambda method, target: method == "PUT" and "partNumber=" in target
+
+    def parts(method, target):
+        return method == "PUT" and "partNumber=" in target
+
     with FaultProxy(s3server.http_url) as proxy:
         proxy.hold(parts)
-        proc = subprocess.Popen([sys.executable, "-m", "bulkup", "put", path, f"s3://{bucket}/big.bin",
-                                 "--endpoint-url", proxy.url, "--workers", "2", "--part-size", "5MiB",
-                                 "--progress", "none"], env={**s3server.env(), "PATH": os.environ["PATH"]},
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bulkup",
+                "put",
+                path,
+                f"s3://{bucket}/big.bin",
+                "--endpoint-url",
+                proxy.url,
+                "--workers",
+                "2",
+                "--part-size",
+                "5MiB",
+                "--progress",
+                "none",
+            ],
+            env={**s3server.env(), "PATH": os.environ["PATH"]},
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         wait_for(lambda: proxy.held >= 4, what="every connection to hold a part")
         workers = worker_pids(proc.pid)
         os.kill(proc.pid, signal.SIGSTOP)
         proxy.hold(lambda method, target: False)
-        proxy.release()                                  # the parts end while nobody reads the reports
+        proxy.release()  # the parts end while nobody reads the reports
         wait_for(lambda: not proxy.in_flight(), what="the workers' parts in hand to end")
         time.sleep(0.5)
         reported = [upload_part_of(r)[1] for r in proxy.records if upload_part_of(r) and r.status == 200]
@@ -314,5 +353,5 @@ def test_parts_a_dying_worker_reported_before_it_died_are_not_sent_again(s3serve
         sent = [upload_part_of(r)[1] for r in proxy.records if upload_part_of(r)]
     assert proc.returncode == 0, stderr
     assert len(reported) >= 4
-    assert sorted(sent) == sorted(set(sent))             # no part was sent twice
+    assert sorted(sent) == sorted(set(sent))  # no part was sent twice
     assert_same_bytes(s3, bucket, "big.bin", path)

@@ -1,7 +1,9 @@
 """Bad manifests: the line is named, and nothing is uploaded unless bad lines are skipped."""
+
 import json
 
-from conftest import error_line as conftest_error_line, keys_in, write_random_file
+from conftest import error_line as conftest_error_line
+from conftest import keys_in, write_random_file
 from test_migrate import migrate, write_manifest
 
 
@@ -10,8 +12,10 @@ def error_line(proc) -> str:
 
 
 def good_lines(tmp_path, bucket, count=3):
-    return [{"source": write_random_file(tmp_path / f"f{i}", 100 + i), "destination": f"s3://{bucket}/k{i}"}
-            for i in range(count)]
+    return [
+        {"source": write_random_file(tmp_path / f"f{i}", 100 + i), "destination": f"s3://{bucket}/k{i}"}
+        for i in range(count)
+    ]
 
 
 def test_unknown_field_is_named_with_its_line(s3server, s3, bucket, tmp_path):
@@ -61,12 +65,14 @@ def test_no_journal_is_left_by_a_rejected_manifest(s3server, bucket, tmp_path):
 
 def test_skip_bad_lines_uploads_the_rest_and_reports_each(s3server, s3, bucket, tmp_path):
     lines = good_lines(tmp_path, bucket, 3)
-    manifest = write_manifest(tmp_path / "m.jsonl", [lines[0], '{"source": 1}', lines[1],
-                                                     {**lines[2], "destination": lines[0]["destination"]}])
+    manifest = write_manifest(
+        tmp_path / "m.jsonl",
+        [lines[0], '{"source": 1}', lines[1], {**lines[2], "destination": lines[0]["destination"]}],
+    )
     proc = migrate(s3server, manifest, "--skip-bad-lines", "--report", str(tmp_path / "r.json"))
     assert proc.returncode == 0, proc.stderr
     assert keys_in(s3, bucket) == ["k0", "k1"]
-    warnings = [l for l in proc.stderr.splitlines() if l.startswith("bulkup: warning: skipped bad line")]
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("bulkup: warning: skipped bad line")]
     assert len(warnings) == 2 and "m.jsonl:2:" in warnings[0] and "m.jsonl:4:" in warnings[1]
     assert [b["line"] for b in json.loads((tmp_path / "r.json").read_text())["bad_lines"]] == [2, 4]
 
@@ -75,7 +81,7 @@ def test_missing_bucket_is_one_line_and_nothing_is_sent(s3server, s3, bucket, tm
     lines = good_lines(tmp_path, bucket)
     lines[1]["destination"] = "s3://no-such-bucket-here/k"
     proc = migrate(s3server, write_manifest(tmp_path / "m.jsonl", lines))
-    lines_out = [l for l in proc.stderr.splitlines() if l.strip()]
+    lines_out = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 1 and len(lines_out) == 1
     assert "bucket 'no-such-bucket-here' does not exist" in lines_out[0]
     assert keys_in(s3, bucket) == []
@@ -92,8 +98,8 @@ def test_manifest_changed_under_a_journal_is_refused(s3server, s3, bucket, tmp_p
 
 def test_skip_existing_size_skips_objects_already_there(s3server, s3, bucket, tmp_path):
     lines = good_lines(tmp_path, bucket, 3)
-    s3.put_object(Bucket=bucket, Key="k0", Body=b"x" * 100)       # same size: skipped
-    s3.put_object(Bucket=bucket, Key="k1", Body=b"x" * 5)         # other size: uploaded
+    s3.put_object(Bucket=bucket, Key="k0", Body=b"x" * 100)  # same size: skipped
+    s3.put_object(Bucket=bucket, Key="k1", Body=b"x" * 5)  # other size: uploaded
     proc = migrate(s3server, write_manifest(tmp_path / "m.jsonl", lines), "--skip-existing", "size")
     assert proc.returncode == 0, proc.stderr
     assert s3.get_object(Bucket=bucket, Key="k0")["Body"].read() == b"x" * 100
@@ -133,7 +139,7 @@ def test_lines_pinned_to_a_node_warn_that_this_machine_reads_them_without_ray(s3
 
 def test_a_number_out_of_range_is_a_bad_line_named_by_number(s3server, s3, bucket, tmp_path):
     lines = good_lines(tmp_path, bucket)
-    huge = json.dumps(lines[1])[:-1] + ', "size": 1e400}'         # JSON's number that is infinity
+    huge = json.dumps(lines[1])[:-1] + ', "size": 1e400}'  # JSON's number that is infinity
     line = error_line(migrate(s3server, write_manifest(tmp_path / "m.jsonl", [lines[0], huge, lines[2]])))
     assert "m.jsonl:2: size must be a whole number, not inf" in line and "nothing was uploaded" in line
     assert keys_in(s3, bucket) == []

@@ -1,12 +1,13 @@
 """What scripts and logs get: JSON lines that add up, and no terminal codes in pipes."""
+
 import json
 import os
 
 import pytest
-
 from conftest import expected_data_path, keys_in, run_bulkup, write_random_file
-from devtools.faultproxy import FaultProxy
 from test_security import assert_no_secrets
+
+from devtools.faultproxy import FaultProxy
 
 MiB = 1024 * 1024
 
@@ -20,8 +21,19 @@ def tree(tmp_path, small=30, large=(12 * MiB,)):
 
 
 def put(server, src, bucket, *args, url=None):
-    return run_bulkup("put", src, f"s3://{bucket}/", "--endpoint-url", url or server.https_url,
-                      "--workers", "2", "--part-size", "5MiB", *args, env=server.env())
+    return run_bulkup(
+        "put",
+        src,
+        f"s3://{bucket}/",
+        "--endpoint-url",
+        url or server.https_url,
+        "--workers",
+        "2",
+        "--part-size",
+        "5MiB",
+        *args,
+        env=server.env(),
+    )
 
 
 def events(stdout: str) -> list[dict]:
@@ -29,8 +41,9 @@ def events(stdout: str) -> list[dict]:
 
 
 def server_totals(s3, bucket) -> tuple[int, int]:
-    objects = [o for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-               for o in page.get("Contents", [])]
+    objects = [
+        o for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket) for o in page.get("Contents", [])
+    ]
     return len(objects), sum(o["Size"] for o in objects)
 
 
@@ -57,8 +70,9 @@ def test_json_lines_hold_no_secrets(s3server, bucket, tmp_path):
 
 @pytest.mark.slow
 def test_retries_are_reported_as_events_and_totals_still_match(s3server, s3, bucket, tmp_path):
-    with FaultProxy(s3server.http_url, seed=7, reset_rate=0.15,
-                    applies_to=lambda method, target: method == "PUT") as proxy:
+    with FaultProxy(
+        s3server.http_url, seed=7, reset_rate=0.15, applies_to=lambda method, target: method == "PUT"
+    ) as proxy:
         proc = put(s3server, tree(tmp_path, small=40), bucket, "--progress", "json", url=proxy.url)
     assert proc.returncode == 0, proc.stderr
     stream = events(proc.stdout)
@@ -69,7 +83,7 @@ def test_retries_are_reported_as_events_and_totals_still_match(s3server, s3, buc
 
 
 def test_piped_output_has_no_terminal_control_sequences(s3server, bucket, tmp_path):
-    proc = put(s3server, tree(tmp_path), bucket)             # auto: not a terminal
+    proc = put(s3server, tree(tmp_path), bucket)  # auto: not a terminal
     assert proc.returncode == 0, proc.stderr
     for text in (proc.stdout, proc.stderr):
         assert "\x1b" not in text and "\r" not in text
@@ -93,8 +107,9 @@ def test_migration_json_summary_carries_the_migration_totals(s3server, s3, bucke
     source = write_random_file(tmp_path / "a.bin", 1000)
     manifest = tmp_path / "m.jsonl"
     manifest.write_text(json.dumps({"source": source, "destination": f"s3://{bucket}/a"}) + "\n")
-    proc = run_bulkup("migrate", str(manifest), "--endpoint-url", s3server.https_url, "--progress", "json",
-                      env=s3server.env())
+    proc = run_bulkup(
+        "migrate", str(manifest), "--endpoint-url", s3server.https_url, "--progress", "json", env=s3server.env()
+    )
     assert proc.returncode == 0, proc.stderr
     summary = events(proc.stdout)[-1]
     assert summary["event"] == "summary" and summary["migration"].startswith("1 of 1 objects done")

@@ -1,4 +1,5 @@
 """The progress model: the numbers every display shows, from events alone."""
+
 from bulkup.display.state import ProgressState
 
 
@@ -52,7 +53,7 @@ def test_retrying_counts_parts_until_they_succeed_and_keeps_the_reason():
     assert len(state.retrying) == 2 and state.retries == 2
     state.part_done("big", 2, 10, worker=0, data_path="kTLS+io_uring")
     state.object_done("small", 10)
-    assert len(state.retrying) == 1          # an object's done event is not a part's
+    assert len(state.retrying) == 1  # an object's done event is not a part's
     state.object_failed("small", 10, "gave up")
     assert not state.retrying
     assert list(state.errors)[-1] == "failed small: gave up"
@@ -61,7 +62,7 @@ def test_retrying_counts_parts_until_they_succeed_and_keeps_the_reason():
 def test_worker_ktls_column_reflects_the_path_its_parts_took():
     state = started()
     assert state.workers[0].ktls == "on" and state.workers[1].ktls == "off"
-    state.part_done("x", None, 1, worker=0, data_path="user-space TLS")      # fell back
+    state.part_done("x", None, 1, worker=0, data_path="user-space TLS")  # fell back
     assert state.workers[0].ktls == "off"
     state.worker_ready(2, 1, "plain+sendfile", 1)
     assert state.workers[2].ktls == "-"

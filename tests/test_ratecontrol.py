@@ -1,5 +1,6 @@
 """The run's request rate: unlimited until the store pushes back, cut to what it accepted,
 grown back along CUBIC's curve; one law for every worker (a simulated store, a fake clock)."""
+
 import pytest
 
 from bulkup.control.ratecontrol import BETA, EPISODE, FLOOR, RunRate
@@ -47,7 +48,7 @@ def test_the_rate_grows_back_to_where_it_was_cut_then_beyond():
 def test_a_store_that_accepts_nothing_is_asked_at_the_floor():
     rate = RunRate()
     now = accepted(rate, 100, 1)
-    for step in range(20):                 # an outage: every request fails, nothing accepted
+    for step in range(20):  # an outage: every request fails, nothing accepted
         rate.throttled(now + 2 + step)
     assert rate.limit(now + 21) == pytest.approx(FLOOR, rel=0.2)
 
@@ -69,5 +70,5 @@ def test_against_a_store_that_takes_50_writes_a_second_the_run_settles_just_belo
         else:
             refused += 1
             rate.throttled(now + 0.01)
-    assert sent / 60 >= 0.9 * 50                  # at least 90% of what the store allows
-    assert refused <= 0.05 * sent                  # and a few refusals, not a storm
+    assert sent / 60 >= 0.9 * 50  # at least 90% of what the store allows
+    assert refused <= 0.05 * sent  # and a few refusals, not a storm

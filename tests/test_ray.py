@@ -4,6 +4,7 @@ The cluster has a head and two worker nodes, one CPU each, so one bulkup actor p
 Which node sent a part is proven by the process tree: an actor's pid is a child of its
 node's raylet.
 """
+
 import json
 import os
 import re
@@ -15,15 +16,15 @@ import threading
 import time
 
 import pytest
-
-from devtools.raycluster import LocalRayCluster
 from conftest import error_line, keys_in, open_uploads, run_bulkup
-from devtools.faultproxy import FaultProxy
 from test_credentials import assert_senders_moved_to_the_new_key, upload_rotating
 from test_migrate import assert_migrated, make_files, manifest_for, write_manifest
 from test_migrate_crash import wait_for
 
-pytestmark = pytest.mark.slow      # end to end through processes and servers
+from devtools.faultproxy import FaultProxy
+from devtools.raycluster import LocalRayCluster
+
+pytestmark = pytest.mark.slow  # end to end through processes and servers
 
 MiB = 1024 * 1024
 
@@ -35,8 +36,20 @@ def ray_cluster():
 
 
 def ray_command(server, cluster, command, *args, url=None, debug=False):
-    return [sys.executable, "-m", "bulkup", *(["--debug"] if debug else []), command, *args, "--endpoint-url", url or server.https_url,
-            "--ray", cluster.address, "--part-size", "5MiB"]
+    return [
+        sys.executable,
+        "-m",
+        "bulkup",
+        *(["--debug"] if debug else []),
+        command,
+        *args,
+        "--endpoint-url",
+        url or server.https_url,
+        "--ray",
+        cluster.address,
+        "--part-size",
+        "5MiB",
+    ]
 
 
 def ray_env(server, cluster):
@@ -49,12 +62,15 @@ class RayRun:
 
     def __init__(self, server, cluster, command, *args, url=None, debug=False) -> None:
         self.cluster = cluster
-        self.proc = subprocess.Popen(ray_command(server, cluster, command, *args, url=url, debug=debug)
-                                     + ["--progress", "json"],
-                                     env={**ray_env(server, cluster), "PATH": os.environ["PATH"]},
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            ray_command(server, cluster, command, *args, url=url, debug=debug) + ["--progress", "json"],
+            env={**ray_env(server, cluster), "PATH": os.environ["PATH"]},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.lines: list[str] = []
-        self.nodes: dict[int, str | None] = {}      # worker -> node name, by process tree
+        self.nodes: dict[int, str | None] = {}  # worker -> node name, by process tree
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -88,14 +104,13 @@ def events(stdout: str, kind: str) -> list[dict]:
 def test_migration_is_byte_exact_and_sent_from_every_node(s3server, s3, bucket, tmp_path, ray_cluster):
     files = make_files(tmp_path, 60, [23 * MiB, 16 * MiB])
     report = tmp_path / "report.json"
-    proc = run_ray(s3server, ray_cluster, "migrate", manifest_for(tmp_path, bucket, files),
-                   "--report", str(report))
+    proc = run_ray(s3server, ray_cluster, "migrate", manifest_for(tmp_path, bucket, files), "--report", str(report))
     assert proc.returncode == 0, proc.stderr
     assert_migrated(s3, bucket, files)
     assert sorted(proc.nodes.values()) == ["head", "node_b", "node_c"]
     run = json.loads(report.read_text())["run"]
     busy = [node for node, entry in run["nodes"].items() if entry["parts"] > 0]
-    assert len(busy) == 3, run["nodes"]           # parts are spread once every actor is up
+    assert len(busy) == 3, run["nodes"]  # parts are spread once every actor is up
     assert sum(entry["bytes"] for entry in run["nodes"].values()) == sum(os.path.getsize(p) for p, _ in files)
 
 
@@ -108,8 +123,9 @@ def test_put_sends_a_tree_from_the_cluster(s3server, s3, bucket, tmp_path, ray_c
     assert summary["objects_uploaded"] == len(files) and summary["nodes"]
 
 
-def test_a_cluster_without_tls_is_named_once_before_credentials_reach_its_nodes(s3server, s3, bucket,
-                                                                               tmp_path, ray_cluster):
+def test_a_cluster_without_tls_is_named_once_before_credentials_reach_its_nodes(
+    s3server, s3, bucket, tmp_path, ray_cluster
+):
     files = make_files(tmp_path, 2, [])
     run = run_ray(s3server, ray_cluster, "put", str(tmp_path / "src"), f"s3://{bucket}/")
     assert run.returncode == 0, run.stderr
@@ -118,12 +134,15 @@ def test_a_cluster_without_tls_is_named_once_before_credentials_reach_its_nodes(
     assert keys_in(s3, bucket) == sorted(os.path.basename(p) for p, _ in files)
 
 
-def test_ray_require_tls_refuses_a_cluster_without_it_and_sends_nothing(s3server, s3, bucket, tmp_path,
-                                                                        ray_cluster):
+def test_ray_require_tls_refuses_a_cluster_without_it_and_sends_nothing(s3server, s3, bucket, tmp_path, ray_cluster):
     make_files(tmp_path, 2, [])
-    proc = subprocess.run(ray_command(s3server, ray_cluster, "put", str(tmp_path / "src"), f"s3://{bucket}/")
-                          + ["--ray-require-tls"], env={**ray_env(s3server, ray_cluster), "PATH": os.environ["PATH"]},
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        ray_command(s3server, ray_cluster, "put", str(tmp_path / "src"), f"s3://{bucket}/") + ["--ray-require-tls"],
+        env={**ray_env(s3server, ray_cluster), "PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     line = error_line(proc, 2)
     assert "without TLS" in line and "--ray-require-tls" in line
     assert keys_in(s3, bucket) == []
@@ -131,14 +150,22 @@ def test_ray_require_tls_refuses_a_cluster_without_it_and_sends_nothing(s3server
 
 def test_pinned_objects_are_sent_by_their_node_only(s3server, s3, bucket, tmp_path, ray_cluster):
     files = make_files(tmp_path, 12, [12 * MiB])
-    lines = [{"source": p, "destination": f"s3://{bucket}/{k}", "size": os.path.getsize(p),
-              "node": "node_b" if i % 2 else "node_c"} for i, (p, k) in enumerate(files)]
+    lines = [
+        {
+            "source": p,
+            "destination": f"s3://{bucket}/{k}",
+            "size": os.path.getsize(p),
+            "node": "node_b" if i % 2 else "node_c",
+        }
+        for i, (p, k) in enumerate(files)
+    ]
     report = tmp_path / "report.json"
-    proc = run_ray(s3server, ray_cluster, "migrate", write_manifest(tmp_path / "m.jsonl", lines),
-                   "--report", str(report))
+    proc = run_ray(
+        s3server, ray_cluster, "migrate", write_manifest(tmp_path / "m.jsonl", lines), "--report", str(report)
+    )
     assert proc.returncode == 0, proc.stderr
     assert_migrated(s3, bucket, files)
-    sent = {}           # node (by the process tree of its workers) -> bytes its workers sent
+    sent = {}  # node (by the process tree of its workers) -> bytes its workers sent
     for entry in json.loads(report.read_text())["run"]["nodes"].values():
         [node] = {proc.nodes[w] for w in entry["workers"]}
         sent[node] = entry["bytes"]
@@ -151,8 +178,14 @@ def test_pinned_objects_are_sent_by_their_node_only(s3server, s3, bucket, tmp_pa
 def test_a_node_that_cannot_read_the_file_fails_that_object_only(s3server, s3, bucket, tmp_path, ray_cluster):
     files = make_files(tmp_path, 3)
     lines = [{"source": p, "destination": f"s3://{bucket}/{k}"} for p, k in files]
-    lines.append({"source": str(tmp_path / "only-on-another-machine.bin"), "destination": f"s3://{bucket}/local",
-                  "size": 1234, "node": "node_b"})
+    lines.append(
+        {
+            "source": str(tmp_path / "only-on-another-machine.bin"),
+            "destination": f"s3://{bucket}/local",
+            "size": 1234,
+            "node": "node_b",
+        }
+    )
     proc = run_ray(s3server, ray_cluster, "migrate", write_manifest(tmp_path / "m.jsonl", lines))
     assert proc.returncode == 1
     [failed] = proc.events("object_failed")
@@ -161,11 +194,11 @@ def test_a_node_that_cannot_read_the_file_fails_that_object_only(s3server, s3, b
     assert keys_in(s3, bucket) == sorted(k for _, k in files)
 
 
-def test_an_object_pinned_to_no_node_of_the_cluster_fails_with_the_nodes_named(s3server, s3, bucket, tmp_path,
-                                                                               ray_cluster):
+def test_an_object_pinned_to_no_node_of_the_cluster_fails_with_the_nodes_named(
+    s3server, s3, bucket, tmp_path, ray_cluster
+):
     [(path, key)] = make_files(tmp_path, 1)
-    line = {"source": path, "destination": f"s3://{bucket}/{key}", "size": os.path.getsize(path),
-            "node": "rack9-nvme"}
+    line = {"source": path, "destination": f"s3://{bucket}/{key}", "size": os.path.getsize(path), "node": "rack9-nvme"}
     proc = run_ray(s3server, ray_cluster, "migrate", write_manifest(tmp_path / "m.jsonl", [line]))
     assert proc.returncode == 1
     [failed] = proc.events("object_failed")
@@ -186,7 +219,7 @@ def bytes_sent(pids: list[int]) -> int:
     out = subprocess.run(["ss", "-tinpH"], capture_output=True, text=True, check=True).stdout
     total, owner = 0, None
     for line in out.splitlines():
-        if not line[:1].isspace():          # a socket line; its details follow, indented
+        if not line[:1].isspace():  # a socket line; its details follow, indented
             found = re.search(r"pid=(\d+)", line)
             owner = int(found.group(1)) if found else None
         elif owner in pids and (found := re.search(r"bytes_sent:(\d+)", line)):
@@ -226,14 +259,14 @@ def test_a_node_crashing_mid_run_does_not_stop_the_migration(s3server, s3, bucke
     assert_migrated(s3, bucket, files)
     lost = {e["worker"] for e in run.events("worker_lost")}
     assert lost and all(run.nodes[w] == "node_d" for w in lost)
-    assert list(run.nodes.values()).count("node_d") == 1      # not replaced on a dead node
+    assert list(run.nodes.values()).count("node_d") == 1  # not replaced on a dead node
 
 
 def kill_ray_migration_midway(server, cluster, proxy, tmp_path, bucket):
     """A migration on the cluster whose driver is SIGKILLed once parts are journaled."""
     files = make_files(tmp_path, 10, [30 * MiB, 25 * MiB])
     manifest = manifest_for(tmp_path, bucket, files)
-    run = RayRun(server, cluster, "migrate", manifest, "--connections", "2", url=proxy.url)   # slow enough to kill
+    run = RayRun(server, cluster, "migrate", manifest, "--connections", "2", url=proxy.url)  # slow enough to kill
     wait_for(lambda: _journaled_parts(manifest) >= 2, what="parts in the journal")
     os.kill(run.proc.pid, signal.SIGKILL)
     run.wait()
@@ -243,19 +276,27 @@ def kill_ray_migration_midway(server, cluster, proxy, tmp_path, bucket):
 def test_a_killed_driver_resumes_from_its_journal(s3server, s3, bucket, tmp_path, ray_cluster):
     with FaultProxy(s3server.http_url, body_rate=6 * MiB) as proxy:
         files, journal = kill_ray_migration_midway(s3server, ray_cluster, proxy, tmp_path, bucket)
-        resumed = run_bulkup("resume", journal, "--endpoint-url", s3server.https_url,
-                             "--progress", "json", env=ray_env(s3server, ray_cluster))
+        resumed = run_bulkup(
+            "resume",
+            journal,
+            "--endpoint-url",
+            s3server.https_url,
+            "--progress",
+            "json",
+            env=ray_env(s3server, ray_cluster),
+        )
     assert resumed.returncode == 0, resumed.stderr
     assert_migrated(s3, bucket, files)
     workers = events(resumed.stdout, "worker")
-    assert workers and all(w["node"] for w in workers)          # on the cluster again
+    assert workers and all(w["node"] for w in workers)  # on the cluster again
 
 
 def test_a_cluster_migration_resumes_on_this_machine_with_no_ray(s3server, s3, bucket, tmp_path, ray_cluster):
     with FaultProxy(s3server.http_url, body_rate=6 * MiB) as proxy:
         files, journal = kill_ray_migration_midway(s3server, ray_cluster, proxy, tmp_path, bucket)
-    resumed = run_bulkup("resume", journal, "--no-ray", "--endpoint-url", s3server.https_url,
-                         "--progress", "json", env=s3server.env())
+    resumed = run_bulkup(
+        "resume", journal, "--no-ray", "--endpoint-url", s3server.https_url, "--progress", "json", env=s3server.env()
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert_migrated(s3, bucket, files)
     workers = events(resumed.stdout, "worker")
@@ -287,17 +328,25 @@ def test_credentials_never_reach_the_clusters_logs(s3server, s3, bucket, tmp_pat
     assert secret.decode() not in proc.stdout + proc.stderr
 
 
-def test_rotated_credentials_reach_the_actors_on_every_node(s3server, s3, bucket, tmp_path, ray_cluster,
-                                                            quick_credential_checks):
-    records = upload_rotating(s3server, s3, bucket, tmp_path, 90 * MiB, ray=ray_cluster.address,
-                              connections=1)
+def test_rotated_credentials_reach_the_actors_on_every_node(
+    s3server, s3, bucket, tmp_path, ray_cluster, quick_credential_checks
+):
+    records = upload_rotating(s3server, s3, bucket, tmp_path, 90 * MiB, ray=ray_cluster.address, connections=1)
     assert_senders_moved_to_the_new_key(records, s3server)
 
 
 def test_an_unreachable_cluster_is_one_clear_error(s3server, bucket, tmp_path):
     [(path, key)] = make_files(tmp_path, 1)
-    proc = run_bulkup("put", path, f"s3://{bucket}/", "--endpoint-url", s3server.https_url,
-                      "--ray", "127.0.0.1:9", env={**s3server.env(), "RAY_USAGE_STATS_ENABLED": "0"})
+    proc = run_bulkup(
+        "put",
+        path,
+        f"s3://{bucket}/",
+        "--endpoint-url",
+        s3server.https_url,
+        "--ray",
+        "127.0.0.1:9",
+        env={**s3server.env(), "RAY_USAGE_STATS_ENABLED": "0"},
+    )
     assert "cannot join the Ray cluster at 127.0.0.1:9" in error_line(proc, 2)
 
 
@@ -319,12 +368,21 @@ def test_a_node_that_cannot_load_bulkup_is_named_and_not_tried_again(s3server, s
     ray_cluster.add_node("node_x", env_vars={"PYTHONPATH": str(elsewhere)})
     try:
         files = make_files(tmp_path, 12, [12 * MiB])
-        proc = run_bulkup("migrate", manifest_for(tmp_path, bucket, files), "--endpoint-url", s3server.https_url,
-                          "--ray", ray_cluster.address, "--progress", "json", env=ray_env(s3server, ray_cluster),
-                          cwd=tmp_path)      # Ray puts the driver's directory on its workers' path
+        proc = run_bulkup(
+            "migrate",
+            manifest_for(tmp_path, bucket, files),
+            "--endpoint-url",
+            s3server.https_url,
+            "--ray",
+            ray_cluster.address,
+            "--progress",
+            "json",
+            env=ray_env(s3server, ray_cluster),
+            cwd=tmp_path,
+        )  # Ray puts the driver's directory on its workers' path
     finally:
         ray_cluster.crash_node("node_x")
     assert proc.returncode == 0, proc.stderr
     assert_migrated(s3, bucket, files)
-    [lost] = events(proc.stdout, "worker_lost")        # its one actor, not replaced
+    [lost] = events(proc.stdout, "worker_lost")  # its one actor, not replaced
     assert lost["reason"].endswith("cannot start a sender there: ImportError: no bulkup on this node")

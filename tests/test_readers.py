@@ -1,5 +1,6 @@
 """Reading a bucket on bulkup's own connections: every listing page and every HeadObject
 answer arrives whole and right through resets and SlowDowns; a refusal is one line."""
+
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -8,10 +9,9 @@ from bulkup.control.listing import ListingIncomplete, list_prefix
 from bulkup.transport.connection import TlsSettings
 from bulkup.transport.readers import ReadSettings, StoreReadError, StoreReads
 from bulkup.transport.request import BucketEndpoint, CredentialSet, RequestSigner
-
 from devtools.faultproxy import FaultProxy
 
-COUNT = 1200                 # two listing pages
+COUNT = 1200  # two listing pages
 
 
 @pytest.fixture(scope="module")
@@ -20,14 +20,25 @@ def filled(s3server):
     bucket = "test-readers"
     s3.create_bucket(Bucket=bucket)
     with ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda i: s3.put_object(Bucket=bucket, Key=f"r/{i:05d}", Body=b"x" * (i % 7),
-                                              Metadata={"mtime": f"{1_700_000_000 + i}.5"}), range(COUNT)))
+        list(
+            pool.map(
+                lambda i: s3.put_object(
+                    Bucket=bucket, Key=f"r/{i:05d}", Body=b"x" * (i % 7), Metadata={"mtime": f"{1_700_000_000 + i}.5"}
+                ),
+                range(COUNT),
+            )
+        )
     return bucket
 
 
 def reads_for(server, url, bucket, secret=None, ca=None, connections=8):
-    settings = ReadSettings(endpoint=BucketEndpoint.from_url(f"{url}/{bucket}"), bucket=bucket,
-                            tls=TlsSettings(ca_bundle=ca or server.ca_file), connections=connections, timeout=10)
+    settings = ReadSettings(
+        endpoint=BucketEndpoint.from_url(f"{url}/{bucket}"),
+        bucket=bucket,
+        tls=TlsSettings(ca_bundle=ca or server.ca_file),
+        connections=connections,
+        timeout=10,
+    )
     who = server.admin
     return StoreReads(settings, RequestSigner(CredentialSet(who.access_key, secret or who.secret_key), "us-east-1"))
 
@@ -51,7 +62,7 @@ def test_the_whole_listing_arrives_through_resets_and_slowdowns(s3server, filled
         reads = reads_for(s3server, proxy.url, filled)
         listed = list_prefix(reads, "r/")
         reads.close()
-        assert len([r for r in proxy.snapshot() if r.method == "GET"]) > 2     # some pages were asked again
+        assert len([r for r in proxy.snapshot() if r.method == "GET"]) > 2  # some pages were asked again
     assert sorted(listed) == [f"r/{i:05d}" for i in range(COUNT)]
     assert listed["r/00006"].size == 6 and listed["r/00006"].etag
 
@@ -68,6 +79,7 @@ def test_a_wrong_secret_is_one_line_for_heads_and_listings(s3server, filled):
 def test_an_untrusted_certificate_is_refused(s3server, filled, tmp_path):
     other_ca = tmp_path / "other.pem"
     import trustme
+
     trustme.CA().cert_pem.write_to_path(str(other_ca))
     reads = reads_for(s3server, s3server.https_url, filled, ca=str(other_ca))
     with pytest.raises(StoreReadError, match="TLS certificate verification failed"):

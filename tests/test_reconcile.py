@@ -1,22 +1,23 @@
 """Resuming: the Reconciler's decision for each unfinished journal row, from real files in
 tmp_path and a FakeS3Client standing for the server."""
+
 from __future__ import annotations
 
 import os
 import random
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
+from fakes import FakeS3Client, checksum_of, etag_of
 
 from bulkup.migrate.journal import JournalObject, ObjectState
 from bulkup.migrate.reconcile import Action, Reconciler
 from bulkup.plan.checksums import get_algorithm
-from fakes import FakeS3Client, checksum_of, etag_of
 
 MiB = 1 << 20
 PART = 5 * MiB
-SIZE = 2 * PART + MiB           # parts of 5, 5 and 1 MiB
+SIZE = 2 * PART + MiB  # parts of 5, 5 and 1 MiB
 CRC64 = get_algorithm("crc64nvme")
 BUCKET = "bucket"
 KEY = "k/f.bin"
@@ -54,17 +55,34 @@ def whole_checksum(path: str) -> str:
         return checksum_of(f.read(), "crc64nvme")
 
 
-def a_row(path: str, *, state: ObjectState = ObjectState.UPLOADING, upload_id: str | None = "up-1",
-          part_size: int | None = PART, algorithm: str | None = "crc64nvme", attributes: dict | None = None,
-          since: float | None = None, size: int | None = None, mtime_ns: int | None = None) -> JournalObject:
+def a_row(
+    path: str,
+    *,
+    state: ObjectState = ObjectState.UPLOADING,
+    upload_id: str | None = "up-1",
+    part_size: int | None = PART,
+    algorithm: str | None = "crc64nvme",
+    attributes: dict | None = None,
+    since: float | None = None,
+    size: int | None = None,
+    mtime_ns: int | None = None,
+) -> JournalObject:
     """A journal row for the file at ``path`` as it is now (unless size/mtime say otherwise)."""
     st = os.stat(path) if os.path.exists(path) else None
-    return JournalObject(id=1, source=path, bucket=BUCKET, key=KEY,
-                         size=size if size is not None else st.st_size,
-                         mtime_ns=mtime_ns if mtime_ns is not None else st.st_mtime_ns,
-                         attributes=attributes or {}, state=state, upload_id=upload_id,
-                         part_size=part_size, algorithm=algorithm,
-                         since=since if since is not None else time.time() - 60)
+    return JournalObject(
+        id=1,
+        source=path,
+        bucket=BUCKET,
+        key=KEY,
+        size=size if size is not None else st.st_size,
+        mtime_ns=mtime_ns if mtime_ns is not None else st.st_mtime_ns,
+        attributes=attributes or {},
+        state=state,
+        upload_id=upload_id,
+        part_size=part_size,
+        algorithm=algorithm,
+        since=since if since is not None else time.time() - 60,
+    )
 
 
 def a_pending_row(path: str, **fields) -> JournalObject:
@@ -73,7 +91,7 @@ def a_pending_row(path: str, **fields) -> JournalObject:
 
 @pytest.fixture
 def s3() -> FakeS3Client:
-    return FakeS3Client(page_size=1)       # one part per page: every listing spans pages
+    return FakeS3Client(page_size=1)  # one part per page: every listing spans pages
 
 
 def reconciler(s3: FakeS3Client, skip_existing: str | None = None) -> Reconciler:
@@ -92,9 +110,11 @@ def test_an_open_upload_of_an_unchanged_source_continues_with_the_parts_the_serv
 
     assert decision.action is Action.UPLOAD and not decision.replan
     assert decision.upload_id == "up-1"
-    assert decision.parts == {1: journaled(path, 1),        # both have it
-                              3: journaled(path, 3)}        # only the server has it: kept
-    assert 2 not in decision.parts                          # only the journal has it: sent again
+    assert decision.parts == {
+        1: journaled(path, 1),  # both have it
+        3: journaled(path, 3),
+    }  # only the server has it: kept
+    assert 2 not in decision.parts  # only the journal has it: sent again
     assert s3.calls_to("abort_multipart_upload") == []
 
 
@@ -136,7 +156,7 @@ def test_a_source_whose_size_changed_aborts_the_old_upload_and_starts_over(tmp_p
     s3.add_upload(BUCKET, KEY, "up-1", parts={1: listed(path, 1)})
     with open(path, "ab") as f:
         f.write(b"more")
-    os.utime(path, ns=(row.mtime_ns, row.mtime_ns))        # only the size tells
+    os.utime(path, ns=(row.mtime_ns, row.mtime_ns))  # only the size tells
 
     decision = reconciler(s3).decide(row, {1: journaled(path, 1)})
 
@@ -208,8 +228,13 @@ def test_a_vanished_upload_whose_journal_lacks_a_part_starts_over_even_if_an_obj
 def test_an_upload_the_journal_never_recorded_is_neither_adopted_nor_aborted(tmp_path, s3):
     path = a_file(tmp_path)
     since = time.time() - 60
-    s3.add_upload(BUCKET, KEY, "someone-elses", initiated=datetime.fromtimestamp(since + 1, timezone.utc),
-                  parts={1: listed(path, 1)})
+    s3.add_upload(
+        BUCKET,
+        KEY,
+        "someone-elses",
+        initiated=datetime.fromtimestamp(since + 1, UTC),
+        parts={1: listed(path, 1)},
+    )
     row = a_row(path, state=ObjectState.CREATING, upload_id=None, since=since)
 
     decision = reconciler(s3).decide(row, {})

@@ -1,4 +1,5 @@
 """Request heads: keys encoded the way S3 signs them, payload unsigned, checksum signed."""
+
 import calendar
 import datetime
 import hmac
@@ -30,8 +31,9 @@ def test_virtual_host_endpoint_has_no_bucket_in_path():
 
 def test_signed_head_uses_unsigned_payload_and_signs_the_checksum():
     signer = RequestSigner(CredentialSet("AKID", "SECRET", "TOKEN"), "us-east-1")
-    head = signer.sign(ENDPOINT, "PUT", "/bucket/k",
-                       {"Content-Length": "3", "x-amz-checksum-crc64nvme": "AAAAAAAAAAA="})
+    head = signer.sign(
+        ENDPOINT, "PUT", "/bucket/k", {"Content-Length": "3", "x-amz-checksum-crc64nvme": "AAAAAAAAAAA="}
+    )
     headers = {k.lower(): v for k, v in head.headers}
     assert headers["x-amz-content-sha256"] == "UNSIGNED-PAYLOAD"
     assert headers["host"] == "127.0.0.1:8443"
@@ -47,8 +49,10 @@ def test_credentials_never_show_secrets_in_repr():
 
 # -- the signature equals botocore's, the reference implementation S3 accepts ---------------
 
+
 def _botocore_headers(method, url, headers, region, credentials, when):
     from unittest import mock
+
     from botocore.auth import S3SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
@@ -63,21 +67,28 @@ def _botocore_headers(method, url, headers, region, credentials, when):
     return {k.lower(): v for k, v in request.headers.items()}
 
 
-@pytest.mark.parametrize("key, upload", [("plain.bin", None), ("dir/a b+c?d#e%f é~*", None),
-                                         ("k", ("id/with+chars=", 7)), ("deep/k", ("x.y_z-~", 10000))])
+@pytest.mark.parametrize(
+    "key, upload",
+    [("plain.bin", None), ("dir/a b+c?d#e%f é~*", None), ("k", ("id/with+chars=", 7)), ("deep/k", ("x.y_z-~", 10000))],
+)
 @pytest.mark.parametrize("token", [None, "SESSION/TOKEN+=="])
 def test_signature_is_the_one_botocore_computes(key, upload, token):
     when = datetime.datetime(2026, 12, 1, 23, 59, 58)
     credentials = ("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token)
     endpoint = BucketEndpoint.from_url("https://127.0.0.1:8443/bucket", region="eu-west-3")
     target = upload_target(endpoint, key, *(upload or (None, None)))
-    headers = {"Content-Length": "16384", "x-amz-checksum-crc64nvme": "AAAAAAAAAAA=",
-               "Content-Type": "text/plain;  charset=utf-8", "x-amz-meta-note": " two  spaces "}
+    headers = {
+        "Content-Length": "16384",
+        "x-amz-checksum-crc64nvme": "AAAAAAAAAAA=",
+        "Content-Type": "text/plain;  charset=utf-8",
+        "x-amz-meta-note": " two  spaces ",
+    }
     signer = RequestSigner(CredentialSet(*credentials), "us-east-1")
     with mock.patch("time.time", return_value=calendar.timegm(when.timetuple())):
         ours = {k.lower(): v for k, v in signer.sign(endpoint, "PUT", target, headers).headers}
-    theirs = _botocore_headers("PUT", endpoint.url(target), {"Host": endpoint.host_header, **headers},
-                               "eu-west-3", credentials, when)
+    theirs = _botocore_headers(
+        "PUT", endpoint.url(target), {"Host": endpoint.host_header, **headers}, "eu-west-3", credentials, when
+    )
     assert ours["authorization"] == theirs["authorization"]
     assert ours["x-amz-date"] == theirs["x-amz-date"] == "20261201T235958Z"
 
@@ -87,4 +98,4 @@ def test_signing_key_is_derived_once_per_day_and_region():
     with mock.patch("hmac.new", wraps=hmac.new) as calls:
         for _ in range(3):
             signer.sign("PUT", "/b/k", {"Host": "h"}, "us-east-1", now=1_700_000_000)
-    assert calls.call_count == 4 + 3        # the key's four steps once, one signature each
+    assert calls.call_count == 4 + 3  # the key's four steps once, one signature each

@@ -1,9 +1,11 @@
 """A server that trickles its answer, or answers far too much, cannot hold a part forever."""
+
 import os
 import socket
 import threading
 
 import pytest
+from conftest import write_random_file
 
 from bulkup.errors import PartFailed
 from bulkup.plan.files import FileIdentity
@@ -12,8 +14,6 @@ from bulkup.transport.filebody import FileRange
 from bulkup.transport.messages import PartTask, WorkerConfig
 from bulkup.transport.request import BucketEndpoint, CredentialSet, RequestSigner
 from bulkup.transport.sender import PartSender
-
-from conftest import write_random_file
 
 
 class BadServer:
@@ -40,8 +40,9 @@ class BadServer:
             while b"\r\n\r\n" not in data:
                 data += sock.recv(65536)
             head, _, rest = data.partition(b"\r\n\r\n")
-            length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
-                              if line.lower().startswith(b"content-length")))
+            length = int(
+                next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+            )
             while len(rest) < length:
                 rest += sock.recv(65536)
             try:
@@ -54,7 +55,7 @@ class BadServer:
         self.listener.close()
 
 
-ANSWER = b"HTTP/1.1 200 OK\r\nETag: \"x\"\r\nContent-Length: 0\r\n\r\n"
+ANSWER = b'HTTP/1.1 200 OK\r\nETag: "x"\r\nContent-Length: 0\r\n\r\n'
 trickled = []
 
 
@@ -69,7 +70,7 @@ def trickle(sock, done) -> None:
 
 def flood(sock, done) -> None:
     """An answer whose body never ends."""
-    sock.sendall(b"HTTP/1.1 200 OK\r\nETag: \"x\"\r\nTransfer-Encoding: chunked\r\n\r\n")
+    sock.sendall(b'HTTP/1.1 200 OK\r\nETag: "x"\r\nTransfer-Encoding: chunked\r\n\r\n')
     chunk = b"%x\r\n%s\r\n" % (65536, b"x" * 65536)
     while not done.is_set():
         sock.sendall(chunk)
@@ -77,12 +78,15 @@ def flood(sock, done) -> None:
 
 def send_to(server: BadServer, path: str, size: int) -> str:
     creds = CredentialSet("AKIDEXAMPLE", "secret")
-    config = WorkerConfig(region="us-east-1", credentials=creds, retry_deadline=0, timeout=1.0,
-                          min_rate=1 << 20)
+    config = WorkerConfig(region="us-east-1", credentials=creds, retry_deadline=0, timeout=1.0, min_rate=1 << 20)
     sender = PartSender(0, config, RequestSigner(creds, "us-east-1"), UserspaceEngine(), lambda n: None)
-    task = PartTask(task_id=1, endpoint=BucketEndpoint.from_url(f"{server.url}/b"), key="k",
-                    source=FileRange(path=path, offset=0, length=size, expect=FileIdentity.of(os.stat(path))),
-                    checksum_algorithm="crc64nvme")
+    task = PartTask(
+        task_id=1,
+        endpoint=BucketEndpoint.from_url(f"{server.url}/b"),
+        key="k",
+        source=FileRange(path=path, offset=0, length=size, expect=FileIdentity.of(os.stat(path))),
+        checksum_algorithm="crc64nvme",
+    )
     try:
         with pytest.raises(PartFailed) as failure:
             sender.send(task)
@@ -100,7 +104,7 @@ def test_a_trickling_answer_is_cut_at_the_requests_deadline(tmp_path):
     finally:
         server.close()
     assert "timed out" in reason or "deadline" in reason
-    assert sent_when_cut < len(ANSWER)      # cut at its deadline, not after the whole trickle
+    assert sent_when_cut < len(ANSWER)  # cut at its deadline, not after the whole trickle
 
 
 def test_an_answer_that_never_ends_is_refused(tmp_path):

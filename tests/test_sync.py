@@ -1,24 +1,26 @@
 """bulkup sync: only what is new or changed is sent; --delete removes exactly what --dry-run listed."""
+
 import json
 import os
 
 import pytest
-
 from conftest import assert_same_bytes, error_line, keys_in, run_bulkup, write_random_file
 from test_errors import _without_root_file_access
-
 
 # -- against the server ---------------------------------------------------------------------
 
 
 def sync(server, *args, env=None):
-    return run_bulkup("sync", *args, "--endpoint-url", server.https_url, "--progress", "none",
-                      env={**server.env(), **(env or {})})
+    return run_bulkup(
+        "sync", *args, "--endpoint-url", server.https_url, "--progress", "none", env={**server.env(), **(env or {})}
+    )
 
 
 def tree_of(root, count: int) -> dict[str, str]:
-    return {f"d{i % 10}/f{i}.bin": write_random_file(root / f"d{i % 10}" / f"f{i}.bin", 100 + i, seed=i)
-            for i in range(count)}
+    return {
+        f"d{i % 10}/f{i}.bin": write_random_file(root / f"d{i % 10}" / f"f{i}.bin", 100 + i, seed=i)
+        for i in range(count)
+    }
 
 
 def puts_in(proc) -> int:
@@ -34,10 +36,18 @@ def test_a_second_sync_sends_exactly_the_changed_files(s3server, s3, bucket, tmp
     assert len(keys_in(s3, bucket)) == 1000
     changed = ["d1/f1.bin", "d5/f555.bin", "d9/f999.bin"]
     for n, rel in enumerate(changed):
-        write_random_file(root / rel, 100 + 7 * n, seed=10_000 + n)   # same size for some, new bytes
+        write_random_file(root / rel, 100 + 7 * n, seed=10_000 + n)  # same size for some, new bytes
         os.utime(root / rel, ns=(1_800_000_000_000_000_000, 1_800_000_000_000_000_000 + n))
-    second = run_bulkup("sync", str(root), f"s3://{bucket}/t/", "--endpoint-url", s3server.https_url,
-                        "--progress", "json", env=s3server.env())
+    second = run_bulkup(
+        "sync",
+        str(root),
+        f"s3://{bucket}/t/",
+        "--endpoint-url",
+        s3server.https_url,
+        "--progress",
+        "json",
+        env=s3server.env(),
+    )
     assert second.returncode == 0, second.stderr
     assert puts_in(second) == 3
     assert "sync: sent 3 (0 new, 3 changed), 997 unchanged" in second.stderr
@@ -72,7 +82,7 @@ def test_size_only_leaves_a_same_size_change_alone_and_checksum_finds_it(s3serve
     path = write_random_file(root / "a.bin", 1000, seed=1)
     assert sync(s3server, str(root), f"s3://{bucket}/").returncode == 0
     write_random_file(root / "a.bin", 1000, seed=2)
-    os.utime(path, ns=(1, 1))                    # older than the object: mtime says unchanged too
+    os.utime(path, ns=(1, 1))  # older than the object: mtime says unchanged too
     size_only = sync(s3server, str(root), f"s3://{bucket}/", "--size-only")
     assert "sent 0" in size_only.stderr
     by_checksum = sync(s3server, str(root), f"s3://{bucket}/", "--compare", "checksum")
@@ -91,17 +101,35 @@ def test_put_if_size_differ_and_if_source_newer_keep_what_they_should(s3server, 
     root = tmp_path / "tree"
     same, grown = write_random_file(root / "same.bin", 100, seed=1), write_random_file(root / "grown.bin", 100, seed=2)
     assert sync(s3server, str(root), f"s3://{bucket}/").returncode == 0
-    write_random_file(root / "same.bin", 100, seed=3)            # same size, new bytes
+    write_random_file(root / "same.bin", 100, seed=3)  # same size, new bytes
     write_random_file(root / "grown.bin", 200, seed=4)
-    proc = run_bulkup("put", str(root), f"s3://{bucket}/", "--if-size-differ", "--endpoint-url",
-                      s3server.https_url, "--progress", "json", env=s3server.env())
+    proc = run_bulkup(
+        "put",
+        str(root),
+        f"s3://{bucket}/",
+        "--if-size-differ",
+        "--endpoint-url",
+        s3server.https_url,
+        "--progress",
+        "json",
+        env=s3server.env(),
+    )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout.splitlines()[-1])
     assert (summary["objects_uploaded"], summary["objects_kept"]) == (1, 1)
     assert_same_bytes(s3, bucket, "grown.bin", grown)
-    os.utime(same, ns=(1, 1))                                    # older than its object
-    newer = run_bulkup("put", same, f"s3://{bucket}/", "--if-source-newer", "--endpoint-url",
-                       s3server.https_url, "--progress", "json", env=s3server.env())
+    os.utime(same, ns=(1, 1))  # older than its object
+    newer = run_bulkup(
+        "put",
+        same,
+        f"s3://{bucket}/",
+        "--if-source-newer",
+        "--endpoint-url",
+        s3server.https_url,
+        "--progress",
+        "json",
+        env=s3server.env(),
+    )
     assert json.loads(newer.stdout.splitlines()[-1])["objects_kept"] == 1
 
 
@@ -110,14 +138,15 @@ def summary_of(proc) -> dict:
 
 
 def json_sync(server, *args, **kwargs):
-    return run_bulkup("sync", *args, "--endpoint-url", server.https_url, "--progress", "json",
-                      env=server.env(), **kwargs)
+    return run_bulkup(
+        "sync", *args, "--endpoint-url", server.https_url, "--progress", "json", env=server.env(), **kwargs
+    )
 
 
 def test_a_directory_reached_by_a_sibling_link_keeps_its_objects_through_delete(s3server, s3, bucket, tmp_path):
     root = tmp_path / "tree"
     real = {f"zz_real/f{i}": write_random_file(root / "zz_real" / f"f{i}", 100 + i, seed=i) for i in range(3)}
-    os.symlink("zz_real", root / "aa_link")             # sorts first: it once hid zz_real as a "loop"
+    os.symlink("zz_real", root / "aa_link")  # sorts first: it once hid zz_real as a "loop"
     for _ in range(2):
         proc = sync(s3server, str(root), f"s3://{bucket}/t/", "--delete")
         assert proc.returncode == 0, proc.stderr
@@ -156,12 +185,21 @@ def test_delete_deletes_nothing_when_an_entry_cannot_be_read(s3server, s3, bucke
     root = tmp_path / "tree"
     tree_of(root, 20)
     assert sync(s3server, str(root), f"s3://{bucket}/t/").returncode == 0
-    os.remove(root / "d5" / "f5.bin")                        # gone: --delete would remove its object
-    os.chmod(root / "d3", 0)                                 # unreadable: its objects must stay
+    os.remove(root / "d5" / "f5.bin")  # gone: --delete would remove its object
+    os.chmod(root / "d3", 0)  # unreadable: its objects must stay
     try:
-        proc = run_bulkup("sync", str(root), f"s3://{bucket}/t/", "--delete", "--endpoint-url",
-                          s3server.https_url, "--progress", "none", env=s3server.env(),
-                          preexec_fn=_without_root_file_access)
+        proc = run_bulkup(
+            "sync",
+            str(root),
+            f"s3://{bucket}/t/",
+            "--delete",
+            "--endpoint-url",
+            s3server.https_url,
+            "--progress",
+            "none",
+            env=s3server.env(),
+            preexec_fn=_without_root_file_access,
+        )
     finally:
         os.chmod(root / "d3", 0o755)
     assert proc.returncode == 2, proc.stderr
@@ -185,10 +223,11 @@ def test_an_object_another_writer_replaced_is_read_again_not_taken_from_memory(s
     root = tmp_path / "tree"
     files = tree_of(root, 10)
     json_sync(s3server, str(root), f"s3://{bucket}/t/")
-    json_sync(s3server, str(root), f"s3://{bucket}/t/")        # every object's state now known
+    json_sync(s3server, str(root), f"s3://{bucket}/t/")  # every object's state now known
     size = os.path.getsize(files["d4/f4.bin"])
-    s3.put_object(Bucket=bucket, Key="t/d4/f4.bin", Body=b"y" * size,
-                  Metadata={"mtime": "1000000000.5"})            # same size, other bytes and mtime
+    s3.put_object(
+        Bucket=bucket, Key="t/d4/f4.bin", Body=b"y" * size, Metadata={"mtime": "1000000000.5"}
+    )  # same size, other bytes and mtime
     proc = json_sync(s3server, str(root), f"s3://{bucket}/t/")
     summary = summary_of(proc)
     assert (summary["objects_read"], summary["objects_uploaded"]) == (1, 1), proc.stderr
@@ -203,15 +242,27 @@ def test_sync_and_delete_on_stores_that_list_and_verify_differently(store, reque
     s3.create_bucket(Bucket=bucket)
     root = tmp_path / "tree"
     files = tree_of(root, 30)
-    os.makedirs(root / "a-b")                                 # sorts before a/ in S3, after it in a walk
+    os.makedirs(root / "a-b")  # sorts before a/ in S3, after it in a walk
     files["a-b/x"] = write_random_file(root / "a-b" / "x", 10, seed=1)
     files["a/x"] = write_random_file(root / "a" / "x", 11, seed=2)
 
     def run(*args):
-        proc = run_bulkup("sync", str(root), f"s3://{bucket}/t/", "--endpoint-url", server.url,
-                          "--addressing-style", "path", "--progress", "json", *args, env=server.env())
+        proc = run_bulkup(
+            "sync",
+            str(root),
+            f"s3://{bucket}/t/",
+            "--endpoint-url",
+            server.url,
+            "--addressing-style",
+            "path",
+            "--progress",
+            "json",
+            *args,
+            env=server.env(),
+        )
         assert proc.returncode == 0, proc.stderr
         return summary_of(proc)
+
     assert run()["objects_uploaded"] == 32
     os.remove(files.pop("d3/f3.bin"))
     second = run("--delete")

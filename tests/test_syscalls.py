@@ -4,18 +4,18 @@ Counted by strace over the whole process tree (coordinator and workers), plain h
 local S3 server, one worker and connection, 64 MiB parts. Counted per engine: the calls that
 carry bodies (io_uring_enter; sendfile; send/sendto, which also carry the request heads).
 """
+
 import re
 import shutil
 import subprocess
 import sys
 
 import pytest
+from conftest import write_random_file
 
 from bulkup.transport.engines import ENGINES
 
-from conftest import write_random_file
-
-pytestmark = pytest.mark.slow      # end to end through processes and servers
+pytestmark = pytest.mark.slow  # end to end through processes and servers
 
 SIZE = 256 << 20
 BODY_CALLS = {"uring": ("io_uring_enter",), "sendfile": ("sendfile",), "userspace": ("sendto",)}
@@ -23,13 +23,35 @@ BODY_CALLS = {"uring": ("io_uring_enter",), "sendfile": ("sendfile",), "userspac
 
 def body_syscalls_per_gib(server, bucket, path, engine, tmp_path) -> int:
     trace = tmp_path / f"{engine}.strace"
-    cmd = ["strace", "-f", "-c", "-o", str(trace), "-e", "trace=" + ",".join(BODY_CALLS[engine]),
-           sys.executable, "-m", "bulkup", "put", str(path), f"s3://{bucket}/{engine}.bin",
-           "--endpoint-url", server.http_url, "--engine", engine, "--workers", "1",
-           "--connections", "1", "--part-size", "64MiB", "--progress", "none"]
+    cmd = [
+        "strace",
+        "-f",
+        "-c",
+        "-o",
+        str(trace),
+        "-e",
+        "trace=" + ",".join(BODY_CALLS[engine]),
+        sys.executable,
+        "-m",
+        "bulkup",
+        "put",
+        str(path),
+        f"s3://{bucket}/{engine}.bin",
+        "--endpoint-url",
+        server.http_url,
+        "--engine",
+        engine,
+        "--workers",
+        "1",
+        "--connections",
+        "1",
+        "--part-size",
+        "64MiB",
+        "--progress",
+        "none",
+    ]
     env = {**server.env()}
-    proc = subprocess.run(cmd, env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(cmd, env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     total = 0
     for line in trace.read_text().splitlines():
@@ -44,8 +66,10 @@ def test_io_uring_needs_a_small_fraction_of_the_syscalls_of_sendfile_and_writes(
     if not ENGINES["uring"].available(tls=False):
         pytest.skip(ENGINES["uring"].available(tls=False).reason)
     path = write_random_file(tmp_path / "f.bin", SIZE)
-    counts = {engine: body_syscalls_per_gib(s3server, bucket, path, engine, tmp_path)
-              for engine in ("uring", "sendfile", "userspace")}
+    counts = {
+        engine: body_syscalls_per_gib(s3server, bucket, path, engine, tmp_path)
+        for engine in ("uring", "sendfile", "userspace")
+    }
     print(f"syscalls per GiB: {counts}")
     assert counts["uring"] * 5 <= counts["sendfile"]
     assert counts["uring"] * 5 <= counts["userspace"]

@@ -1,4 +1,5 @@
 """The io_uring chain arithmetic: short splices neither lose nor repeat bytes."""
+
 from bulkup.transport.engines.uring import SpliceProgress
 
 MiB = 1 << 20
@@ -22,7 +23,7 @@ def test_a_batch_stops_after_its_chunk_count():
 def test_a_short_send_leaves_bytes_that_the_next_chain_drains_first():
     state = SpliceProgress(0, 4 * MiB)
     ops = state.next_chain(MiB, 16)
-    state.account(ops, stopped_at=3, result=1000)       # second S sent only 1000 bytes
+    state.account(ops, stopped_at=3, result=1000)  # second S sent only 1000 bytes
     assert (state.into_pipe, state.sent, state.in_pipe) == (2 * MiB, MiB + 1000, MiB - 1000)
     again = state.next_chain(MiB, 16)
     assert (again[0].into_pipe, again[0].length) == (False, MiB - 1000)
@@ -32,7 +33,7 @@ def test_a_short_send_leaves_bytes_that_the_next_chain_drains_first():
 def test_a_short_read_resumes_reading_at_the_right_offset():
     state = SpliceProgress(0, 2 * MiB)
     ops = state.next_chain(MiB, 16)
-    state.account(ops, stopped_at=0, result=4096)       # F moved 4 KiB, its S was cancelled
+    state.account(ops, stopped_at=0, result=4096)  # F moved 4 KiB, its S was cancelled
     again = state.next_chain(MiB, 16)
     assert (again[0].into_pipe, again[0].length) == (False, 4096)
     assert (again[1].file_offset, again[1].length) == (4096, MiB - 4096)

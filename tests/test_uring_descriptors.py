@@ -1,24 +1,25 @@
 """The io_uring engine holds a fixed number of descriptors however often connections are
 remade (it once kept a pipe per connection it had ever used: two descriptors leaked per
 reconnect)."""
+
 import os
 
 import pytest
+from conftest import write_random_file
 
 import bulkup.transport.retry
+from bulkup.plan.files import FileIdentity
 from bulkup.plan.parts import MiB
 from bulkup.transport.engines.uring import UringEngine
-from bulkup.plan.files import FileIdentity
 from bulkup.transport.filebody import FileRange
 from bulkup.transport.messages import PartTask, WorkerConfig
 from bulkup.transport.request import BucketEndpoint, CredentialSet, RequestSigner
 from bulkup.transport.sender import PartSender
-
-from conftest import write_random_file
 from devtools.faultproxy import FaultProxy
 
-pytestmark = pytest.mark.skipif(not UringEngine.available(tls=False),
-                                reason=f"io_uring: {UringEngine.available(tls=False).reason}")
+pytestmark = pytest.mark.skipif(
+    not UringEngine.available(tls=False), reason=f"io_uring: {UringEngine.available(tls=False).reason}"
+)
 
 
 def kernel_objects() -> int:
@@ -35,7 +36,7 @@ def kernel_objects() -> int:
 
 
 def test_uring_engine_descriptors_stay_flat_across_forced_reconnects(s3server, bucket, tmp_path, monkeypatch):
-    monkeypatch.setattr(bulkup.transport.retry, "FIRST_PAUSE", 0.001)     # retry at once
+    monkeypatch.setattr(bulkup.transport.retry, "FIRST_PAUSE", 0.001)  # retry at once
     path = write_random_file(tmp_path / "f.bin", MiB)
     creds = CredentialSet(s3server.admin.access_key, s3server.admin.secret_key)
     config = WorkerConfig(region="us-east-1", credentials=creds, retry_deadline=120)
@@ -45,10 +46,13 @@ def test_uring_engine_descriptors_stay_flat_across_forced_reconnects(s3server, b
 
         def send(number: int) -> None:
             source = FileRange(path=path, offset=0, length=MiB, expect=FileIdentity.of(os.stat(path)))
-            sender.send(PartTask(task_id=number, endpoint=endpoint, key=f"k{number}", source=source,
-                                 checksum_algorithm="crc64nvme"))
+            sender.send(
+                PartTask(
+                    task_id=number, endpoint=endpoint, key=f"k{number}", source=source, checksum_algorithm="crc64nvme"
+                )
+            )
 
-        send(0)                      # the ring and the engine's pipe now exist
+        send(0)  # the ring and the engine's pipe now exist
         before = kernel_objects()
         for number in range(1, 40):
             send(number)

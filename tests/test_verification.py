@@ -1,6 +1,7 @@
 """Integrity confirmed, not assumed: each object says how the store verified it, on stores
 that verify everything (SeaweedFS), only Content-MD5 (rclone) or nothing (moto), and through
 paths that refuse checksum headers, strip or alter the store's echo, or corrupt bodies."""
+
 import contextlib
 import json
 import os
@@ -10,12 +11,12 @@ import threading
 import time
 
 import pytest
-
-from devtools.stores import RcloneServer
 from conftest import assert_same_bytes, keys_in, open_uploads, run_bulkup, write_random_file
-from devtools.faultproxy import FaultProxy, completes_upload, is_probe
 
-pytestmark = pytest.mark.slow      # end to end through three stores and a proxy
+from devtools.faultproxy import FaultProxy, completes_upload, is_probe
+from devtools.stores import RcloneServer
+
+pytestmark = pytest.mark.slow  # end to end through three stores and a proxy
 MiB = 1024 * 1024
 
 
@@ -28,14 +29,26 @@ def data_tree(tmp_path, large=12 * MiB, small=3) -> str:
 
 
 def put(server, src, dest, *args, url=None):
-    return run_bulkup("put", src, dest, "--endpoint-url", url or server.url, "--workers", "2",
-                      "--part-size", "5MiB", "--progress", "json", *args, env=server.env())
+    return run_bulkup(
+        "put",
+        src,
+        dest,
+        "--endpoint-url",
+        url or server.url,
+        "--workers",
+        "2",
+        "--part-size",
+        "5MiB",
+        "--progress",
+        "json",
+        *args,
+        env=server.env(),
+    )
 
 
 def verification_of(stdout: str) -> dict[str, str]:
     """Each uploaded object's verification, by key, from the JSON lines."""
-    return {e["key"]: e["verification"] for e in map(json.loads, stdout.splitlines())
-            if e["event"] == "object_done"}
+    return {e["key"]: e["verification"] for e in map(json.loads, stdout.splitlines()) if e["event"] == "object_done"}
 
 
 def checksum_notices(stderr: str) -> list[str]:
@@ -57,6 +70,7 @@ def new_bucket(server, name):
 
 # -- SeaweedFS: verifies flexible checksums and echoes them --------------------------------
 
+
 def test_seaweedfs_verifies_every_object_by_crc64nvme(s3server, s3, bucket, tmp_path):
     src = data_tree(tmp_path)
     proc = put(s3server, src, f"s3://{bucket}/", url=s3server.https_url)
@@ -72,8 +86,9 @@ def test_seaweedfs_verifies_every_object_by_crc64nvme(s3server, s3, bucket, tmp_
 
 def test_an_echo_that_differs_from_what_was_sent_fails_the_part(s3server, s3, bucket, tmp_path):
     path = write_random_file(tmp_path / "f.bin", 1000)
-    with FaultProxy(s3server.http_url, response_checksums="alter",
-                    applies_to=lambda method, target: not is_probe(target)) as proxy:
+    with FaultProxy(
+        s3server.http_url, response_checksums="alter", applies_to=lambda method, target: not is_probe(target)
+    ) as proxy:
         proc = put(s3server, path, f"s3://{bucket}/f.bin", "--checksum", "crc64nvme", url=proxy.url)
     assert proc.returncode == 1
     [failure] = json.loads(proc.stdout.splitlines()[-1])["failures"]
@@ -81,8 +96,7 @@ def test_an_echo_that_differs_from_what_was_sent_fails_the_part(s3server, s3, bu
     assert keys_in(s3, bucket) == []
 
 
-def test_a_path_that_refuses_checksum_headers_falls_back_to_md5_and_says_so_once(s3server, s3, bucket,
-                                                                                  tmp_path):
+def test_a_path_that_refuses_checksum_headers_falls_back_to_md5_and_says_so_once(s3server, s3, bucket, tmp_path):
     src = data_tree(tmp_path)
     with FaultProxy(s3server.http_url, reject_checksum_headers=True) as proxy:
         proc = put(s3server, src, f"s3://{bucket}/", url=proxy.url)
@@ -127,6 +141,7 @@ def test_explicit_checksum_none_warns_that_nothing_is_verified(s3server, s3, buc
 
 # -- rclone serve s3: verifies Content-MD5 only ----------------------------------------------
 
+
 def test_rclone_gets_md5_per_part_chosen_automatically_and_lands_byte_exact(rclone_server, tmp_path):
     bucket = new_bucket(rclone_server, "put-md5")
     src = data_tree(tmp_path)
@@ -142,7 +157,7 @@ def test_rclone_gets_md5_per_part_chosen_automatically_and_lands_byte_exact(rclo
 
 def test_rclone_rejects_a_corrupted_part_which_is_sent_again(tmp_path):
     src = data_tree(tmp_path)
-    with RcloneServer(tls=False) as plain:               # the proxy speaks plain HTTP upstream
+    with RcloneServer(tls=False) as plain:  # the proxy speaks plain HTTP upstream
         bucket = new_bucket(plain, "corrupt")
         with FaultProxy(plain.url, corrupt=2) as proxy:
             proc = put(plain, src, f"s3://{bucket}/", url=proxy.url)
@@ -158,10 +173,25 @@ def test_rclone_migration_lands_byte_exact_and_the_journal_says_how(rclone_serve
     big = write_random_file(tmp_path / "big.bin", 11 * MiB)
     small = write_random_file(tmp_path / "small.bin", 500)
     manifest = tmp_path / "m.jsonl"
-    manifest.write_text("".join(json.dumps({"source": p, "destination": f"s3://{bucket}/{k}"}) + "\n"
-                                for p, k in ((big, "big"), (small, "small"))))
-    proc = run_bulkup("migrate", str(manifest), "--endpoint-url", rclone_server.url, "--part-size", "5MiB",
-                      "--progress", "none", "--report", str(tmp_path / "r.json"), env=rclone_server.env())
+    manifest.write_text(
+        "".join(
+            json.dumps({"source": p, "destination": f"s3://{bucket}/{k}"}) + "\n"
+            for p, k in ((big, "big"), (small, "small"))
+        )
+    )
+    proc = run_bulkup(
+        "migrate",
+        str(manifest),
+        "--endpoint-url",
+        rclone_server.url,
+        "--part-size",
+        "5MiB",
+        "--progress",
+        "none",
+        "--report",
+        str(tmp_path / "r.json"),
+        env=rclone_server.env(),
+    )
     assert proc.returncode == 0, proc.stderr
     client = rclone_server.client()
     assert_same_bytes(client, bucket, "big", big)
@@ -173,6 +203,7 @@ def test_rclone_migration_lands_byte_exact_and_the_journal_says_how(rclone_serve
 
 
 # -- moto: verifies nothing ------------------------------------------------------------------
+
 
 def test_moto_uploads_land_and_are_reported_unverified(moto_server, tmp_path):
     bucket = new_bucket(moto_server, "unverified")
@@ -190,8 +221,9 @@ def test_moto_uploads_land_and_are_reported_unverified(moto_server, tmp_path):
 def test_require_verified_on_moto_exits_1_with_the_reason_and_sends_nothing(moto_server, tmp_path):
     bucket = new_bucket(moto_server, "required")
     src = data_tree(tmp_path)
-    proc = run_bulkup("put", src, f"s3://{bucket}/", "--endpoint-url", moto_server.url, "--require-verified",
-                      env=moto_server.env())
+    proc = run_bulkup(
+        "put", src, f"s3://{bucket}/", "--endpoint-url", moto_server.url, "--require-verified", env=moto_server.env()
+    )
     assert proc.returncode == 1
     assert "--require-verified" in proc.stderr and "verifies no checksum" in proc.stderr
     assert keys_in(moto_server.client(), bucket) == []
@@ -202,8 +234,17 @@ def test_moto_migration_lands_and_is_reported_unverified(moto_server, tmp_path):
     path = write_random_file(tmp_path / "f.bin", 7 * MiB)
     manifest = tmp_path / "m.jsonl"
     manifest.write_text(json.dumps({"source": path, "destination": f"s3://{bucket}/f"}) + "\n")
-    proc = run_bulkup("migrate", str(manifest), "--endpoint-url", moto_server.url, "--part-size", "5MiB",
-                      "--progress", "none", env=moto_server.env())
+    proc = run_bulkup(
+        "migrate",
+        str(manifest),
+        "--endpoint-url",
+        moto_server.url,
+        "--part-size",
+        "5MiB",
+        "--progress",
+        "none",
+        env=moto_server.env(),
+    )
     assert proc.returncode == 0, proc.stderr
     assert_same_bytes(moto_server.client(), bucket, "f", path)
     status = json.loads(run_bulkup("status", str(manifest) + ".journal", "--json").stdout)
@@ -211,6 +252,7 @@ def test_moto_migration_lands_and_is_reported_unverified(moto_server, tmp_path):
 
 
 # -- holes where a wrong object could be recorded as done ------------------------------------
+
 
 @contextlib.contextmanager
 def put_held_at(where, server, path, dest):
@@ -231,25 +273,26 @@ def put_held_at(where, server, path, dest):
         thread.join(120)
 
 
-def test_nosuchupload_at_complete_with_an_old_object_of_the_same_size_uploads_again(s3server, s3, bucket,
-                                                                                     tmp_path):
+def test_nosuchupload_at_complete_with_an_old_object_of_the_same_size_uploads_again(s3server, s3, bucket, tmp_path):
     path = write_random_file(tmp_path / "f.bin", 11 * MiB, seed=1)
     old = write_random_file(tmp_path / "old.bin", 11 * MiB, seed=2)
     with put_held_at(completes_upload, s3server, path, f"s3://{bucket}/f.bin") as run:
-        for upload in open_uploads(s3, bucket):          # a lifecycle rule, a concurrent cleanup
+        for upload in open_uploads(s3, bucket):  # a lifecycle rule, a concurrent cleanup
             s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
-        with open(old, "rb") as f:                       # an old object of the same size
+        with open(old, "rb") as f:  # an old object of the same size
             s3.put_object(Bucket=bucket, Key="f.bin", Body=f.read())
     assert run["proc"].returncode == 0, run["proc"].stderr
     assert_same_bytes(s3, bucket, "f.bin", path)
 
 
-def test_a_file_rewritten_after_its_last_part_was_sent_fails_instead_of_completing(s3server, s3, bucket,
-                                                                                     tmp_path):
+def test_a_file_rewritten_after_its_last_part_was_sent_fails_instead_of_completing(s3server, s3, bucket, tmp_path):
     path = write_random_file(tmp_path / "f.bin", 11 * MiB, seed=1)
-    last_part = lambda method, target: method == "PUT" and "partNumber=3" in target
+
+    def last_part(method, target):
+        return method == "PUT" and "partNumber=3" in target
+
     with put_held_at(last_part, s3server, path, f"s3://{bucket}/f.bin") as run:
-        write_random_file(path, 11 * MiB, seed=9)        # rewritten in place, same size
+        write_random_file(path, 11 * MiB, seed=9)  # rewritten in place, same size
     proc = run["proc"]
     assert proc.returncode == 1
     [failure] = json.loads(proc.stdout.splitlines()[-1])["failures"]
@@ -259,8 +302,9 @@ def test_a_file_rewritten_after_its_last_part_was_sent_fails_instead_of_completi
 
 def pinned_manifest(tmp_path, bucket, path, size) -> str:
     manifest = tmp_path / "m.jsonl"
-    manifest.write_text(json.dumps({"source": path, "destination": f"s3://{bucket}/f", "size": size,
-                                    "node": "this-node"}) + "\n")
+    manifest.write_text(
+        json.dumps({"source": path, "destination": f"s3://{bucket}/f", "size": size, "node": "this-node"}) + "\n"
+    )
     return str(manifest)
 
 
@@ -268,28 +312,58 @@ def test_a_pinned_file_rewritten_at_the_same_size_between_runs_is_not_mixed(s3se
     size = 16 * MiB
     path = write_random_file(tmp_path / "f.bin", size, seed=1)
     manifest = pinned_manifest(tmp_path, bucket, path, size)
-    later_parts = lambda method, target: method == "PUT" and "partNumber=1&" not in target and \
-        "uploadId" in target
+
+    def later_parts(method, target):
+        return method == "PUT" and "partNumber=1&" not in target and "uploadId" in target
+
     with FaultProxy(s3server.http_url) as proxy:
         proxy.hold(later_parts)
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env.update(s3server.env())
-        first = subprocess.Popen([sys.executable, "-m", "bulkup", "migrate", manifest, "--endpoint-url",
-                                  proxy.url, "--part-size", "5MiB", "--workers", "1", "--connections", "1",
-                                  "--progress", "none"], env=env, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True)
+        first = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bulkup",
+                "migrate",
+                manifest,
+                "--endpoint-url",
+                proxy.url,
+                "--part-size",
+                "5MiB",
+                "--workers",
+                "1",
+                "--connections",
+                "1",
+                "--progress",
+                "none",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 60
         while proxy.held < 1 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert proxy.held >= 1
-        time.sleep(0.5)                                   # part 1's answer is journaled
+        time.sleep(0.5)  # part 1's answer is journaled
         first.kill()
         first.wait()
         proxy.hold(lambda method, target: False)
         proxy.release()
-    write_random_file(path, size, seed=2)                 # rewritten in place, same size
-    proc = run_bulkup("migrate", manifest, "--endpoint-url", s3server.http_url, "--part-size", "5MiB",
-                      "--progress", "none", env=s3server.env())
+    write_random_file(path, size, seed=2)  # rewritten in place, same size
+    proc = run_bulkup(
+        "migrate",
+        manifest,
+        "--endpoint-url",
+        s3server.http_url,
+        "--part-size",
+        "5MiB",
+        "--progress",
+        "none",
+        env=s3server.env(),
+    )
     assert proc.returncode == 0, proc.stderr
     assert_same_bytes(s3, bucket, "f", path)
     assert open_uploads(s3, bucket) == []
@@ -297,11 +371,11 @@ def test_a_pinned_file_rewritten_at_the_same_size_between_runs_is_not_mixed(s3se
 
 # -- doctor ----------------------------------------------------------------------------------
 
+
 def test_doctor_shows_what_a_store_verifies(rclone_server, moto_server):
     rclone_bucket = new_bucket(rclone_server, "doctor")
     moto_bucket = new_bucket(moto_server, "doctor")
-    proc = run_bulkup("doctor", "--endpoint-url", rclone_server.url, f"s3://{rclone_bucket}",
-                      env=rclone_server.env())
+    proc = run_bulkup("doctor", "--endpoint-url", rclone_server.url, f"s3://{rclone_bucket}", env=rclone_server.env())
     assert proc.returncode == 0, proc.stderr
     assert "crc64nvme: not confirmed" in proc.stdout and "md5: verified" in proc.stdout
     proc = run_bulkup("doctor", "--endpoint-url", moto_server.url, f"s3://{moto_bucket}", env=moto_server.env())

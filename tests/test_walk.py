@@ -1,19 +1,19 @@
 """The walk of a tree: every file under every path that reaches it, in S3's key order; loops,
 unreadable entries and names that are not UTF-8 passed over with a reason, never a traceback."""
+
 import json
 import os
 import subprocess
 import sys
 
 from hypothesis import HealthCheck, given, settings
+from test_errors import _without_root_file_access
+from trees import build, touch, trees
 
 import bulkup.plan.walk as walk_module
 from bulkup.plan.files import SkipKind
 from bulkup.plan.filters import Filters, Selection
 from bulkup.plan.walk import walk_tree
-
-from test_errors import _without_root_file_access
-from trees import build, touch, trees
 
 
 def walked(root, follow=True, filters=None):
@@ -26,7 +26,7 @@ def walked(root, follow=True, filters=None):
 def test_a_directory_reached_by_two_paths_is_walked_under_both(tmp_path):
     touch(tmp_path / "zz_real" / "a")
     touch(tmp_path / "zz_real" / "sub" / "b")
-    os.symlink("zz_real", tmp_path / "aa_link")            # the link sorts first
+    os.symlink("zz_real", tmp_path / "aa_link")  # the link sorts first
     keys, skips = walked(tmp_path)
     assert keys == ["p/aa_link/a", "p/aa_link/sub/b", "p/zz_real/a", "p/zz_real/sub/b"]
     assert skips == []
@@ -64,7 +64,7 @@ def test_an_entry_that_vanishes_during_the_walk_is_a_read_error(tmp_path, monkey
     touch(tmp_path / "b")
     real_scandir = os.scandir
 
-    class Listing:                   # the directory is read, then a file is deleted before its stat
+    class Listing:  # the directory is read, then a file is deleted before its stat
         def __init__(self, path):
             self.entries = list(real_scandir(path))
             os.unlink(tmp_path / "b")
@@ -74,6 +74,7 @@ def test_an_entry_that_vanishes_during_the_walk_is_a_read_error(tmp_path, monkey
 
         def __exit__(self, *exc):
             return False
+
     monkeypatch.setattr(walk_module.os, "scandir", Listing)
     keys, skips = walked(tmp_path)
     assert keys == ["p/a"]
@@ -108,21 +109,31 @@ def test_unreadable_files_and_directories_are_read_errors(tmp_path):
     touch(tmp_path / "secret.txt")
     os.chmod(tmp_path / "closed", 0)
     os.chmod(tmp_path / "secret.txt", 0)
-    script = ("import json, sys; from bulkup.plan.walk import walk_tree; s = []; "
-              "k = [f.key for f in walk_tree(sys.argv[1], '', True, s)]; "
-              "print(json.dumps([k, [(x.path, x.reason, x.directory, x.kind.value) for x in s]]))")
+    script = (
+        "import json, sys; from bulkup.plan.walk import walk_tree; s = []; "
+        "k = [f.key for f in walk_tree(sys.argv[1], '', True, s)]; "
+        "print(json.dumps([k, [(x.path, x.reason, x.directory, x.kind.value) for x in s]]))"
+    )
     try:
-        proc = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
-                              preexec_fn=_without_root_file_access, check=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            preexec_fn=_without_root_file_access,
+            check=True,
+        )
     finally:
         os.chmod(tmp_path / "closed", 0o755)
     keys, skips = json.loads(proc.stdout)
     assert keys == ["open/f"]
-    assert sorted(skips) == [[str(tmp_path / "closed"), "permission denied", "", "error"],
-                             [str(tmp_path / "secret.txt"), "permission denied", "", "error"]]
+    assert sorted(skips) == [
+        [str(tmp_path / "closed"), "permission denied", "", "error"],
+        [str(tmp_path / "secret.txt"), "permission denied", "", "error"],
+    ]
 
 
 # -- random trees -------------------------------------------------------------------------------
+
 
 def reference_walk(directory, rel, ancestors):
     """The AWS CLI's rule, written plainly: every file by every path, a loop only back to an
@@ -143,11 +154,10 @@ def test_random_trees_walk_as_the_reference_does_in_s3_order(tmp_path_factory, s
     root = str(tmp_path_factory.mktemp("tree"))
     build(root, steps)
     keys, skips = walked(root)
-    expected = sorted(("p/" + k for k in reference_walk(root, "", {os.path.realpath(root)})),
-                      key=lambda k: k.encode())
-    assert keys == expected                               # the same keys, in S3's byte order
+    expected = sorted(("p/" + k for k in reference_walk(root, "", {os.path.realpath(root)})), key=lambda k: k.encode())
+    assert keys == expected  # the same keys, in S3's byte order
     assert all(s.kind is not SkipKind.ERROR for s in skips)
     loops = [s for s in skips if "loop" in s.reason]
-    for s in loops:                                       # a loop is only a link to an ancestor
+    for s in loops:  # a loop is only a link to an ancestor
         target = os.path.realpath(s.path)
         assert os.path.realpath(os.path.dirname(s.path)).startswith(target)

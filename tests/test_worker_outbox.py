@@ -1,4 +1,5 @@
 """A worker's answers share pipe writes, but never wait while the coordinator waits for them."""
+
 import time
 
 from bulkup.transport.worker import REPLY_BATCH, Outbox
@@ -13,7 +14,7 @@ def test_answers_within_the_delay_share_one_write():
     outbox, writes = an_outbox()
     for n in range(5):
         outbox.put(n)
-    assert writes == [] and outbox.due_in() > 0          # held: the first is not yet due
+    assert writes == [] and outbox.due_in() > 0  # held: the first is not yet due
     outbox.flush()
     assert writes == [[0, 1, 2, 3, 4]]
 

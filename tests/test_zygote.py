@@ -1,14 +1,15 @@
 """Local workers are forked by one zygote, a fresh interpreter; nothing outlives the run."""
+
 import os
 import signal
 import time
 
 import pytest
-
 from conftest import write_random_file
-from devtools.faultproxy import FaultProxy
 from test_interrupt import start_put, wait_for_upload
 from test_migrate_crash import children, worker_pids
+
+from devtools.faultproxy import FaultProxy
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +29,7 @@ def test_workers_are_forked_by_one_fresh_zygote(s3server, s3, bucket, tmp_path):
         wait_for_upload(s3, bucket)
         [zygote] = children(proc.pid)
         with open(f"/proc/{zygote}/cmdline", "rb") as f:
-            assert f.read().split(b"\0")[1:3] == [b"-m", b"bulkup.pools.zygote"]    # not a fork of bulkup
+            assert f.read().split(b"\0")[1:3] == [b"-m", b"bulkup.pools.zygote"]  # not a fork of bulkup
         assert len(worker_pids(proc.pid)) == os.cpu_count()
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)

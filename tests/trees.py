@@ -1,5 +1,6 @@
 """Random directory trees for property tests: directories, files, links (to siblings, to
 ancestors, to nothing), FIFOs, unreadable entries and names that are not UTF-8."""
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,13 @@ def build(root: str, steps) -> None:
     for kind, path, target in steps:
         full = os.path.join(root, path)
         parent = os.path.dirname(full)
-        if os.path.lexists(full) or not os.path.isdir(parent) or os.path.islink(parent) \
-                or not os.access(parent, os.W_OK | os.X_OK) or _unreadable(parent):
+        if (
+            os.path.lexists(full)
+            or not os.path.isdir(parent)
+            or os.path.islink(parent)
+            or not os.access(parent, os.W_OK | os.X_OK)
+            or _unreadable(parent)
+        ):
             continue
         if kind == "dir":
             os.mkdir(full)

@@ -1,45 +1,64 @@
 """``bulkup cleanup``: list (and with ``--yes`` remove) stale multipart uploads and the objects
 bulkup's probes left behind."""
+
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import botocore.exceptions as bex
 
 from bulkup.cli.common import add_connection_options, warn_if_insecure
-from bulkup.control.cleanup import (DEFAULT_AGE, ProbeObject, StaleUpload, abort_uploads, delete_probe_objects,
-                                    find_probe_objects, find_stale)
-from bulkup.plan.durations import AGE_HELP, format_age, parse_age
+from bulkup.control.cleanup import (
+    DEFAULT_AGE,
+    ProbeObject,
+    StaleUpload,
+    abort_uploads,
+    delete_probe_objects,
+    find_probe_objects,
+    find_stale,
+)
 from bulkup.control.plane import connect
 from bulkup.control.s3client import ClientSettings, describe, error_code
 from bulkup.display.text import human_bytes
 from bulkup.errors import FatalRemoteError, UsageError
+from bulkup.plan.durations import AGE_HELP, format_age, parse_age
 from bulkup.plan.s3url import S3Url, parse_s3_url
 
 
 def add_parser(commands) -> None:
     """Register ``bulkup cleanup`` on the CLI's subparsers."""
     parser = commands.add_parser(
-        "cleanup", help="list or remove stale multipart uploads and leftover probe objects",
+        "cleanup",
+        help="list or remove stale multipart uploads and leftover probe objects",
         description="List the multipart uploads under s3://bucket/prefix initiated longer ago "
         "than --older-than, with the parts and bytes each holds on the server, and the objects "
         "bulkup's probes left there (a store refused their delete, or the run was killed); with "
-        "--yes, abort and delete them. Without --yes nothing is changed.")
-    parser.add_argument("target", metavar="s3://bucket[/prefix]",
-                        help="bucket and key prefix (a plain string prefix: s3://b/logs also "
-                        "matches logs2/...; end it with / to mean a folder)")
-    parser.add_argument("--older-than", metavar="AGE", default=DEFAULT_AGE,
-                        help=f"only uploads initiated longer ago than AGE: {AGE_HELP}; 0s means "
-                        f"all of them (default {DEFAULT_AGE}). Uploads still running elsewhere "
-                        "count too: pick an age longer than any migration in progress. bulkup's "
-                        "own probe uploads and objects (keys ending in .bulkup-probe- and 12 hex "
-                        "digits) live seconds: they count once older than an hour, or AGE if shorter")
-    parser.add_argument("--yes", action="store_true",
-                        help="abort the uploads and delete the probe objects listed (default: "
-                        "only list them)")
+        "--yes, abort and delete them. Without --yes nothing is changed.",
+    )
+    parser.add_argument(
+        "target",
+        metavar="s3://bucket[/prefix]",
+        help="bucket and key prefix (a plain string prefix: s3://b/logs also "
+        "matches logs2/...; end it with / to mean a folder)",
+    )
+    parser.add_argument(
+        "--older-than",
+        metavar="AGE",
+        default=DEFAULT_AGE,
+        help=f"only uploads initiated longer ago than AGE: {AGE_HELP}; 0s means "
+        f"all of them (default {DEFAULT_AGE}). Uploads still running elsewhere "
+        "count too: pick an age longer than any migration in progress. bulkup's "
+        "own probe uploads and objects (keys ending in .bulkup-probe- and 12 hex "
+        "digits) live seconds: they count once older than an hour, or AGE if shorter",
+    )
+    parser.add_argument(
+        "--yes",
+        action="store_true",
+        help="abort the uploads and delete the probe objects listed (default: only list them)",
+    )
     add_connection_options(parser)
     parser.set_defaults(func=run)
 
@@ -49,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     older_than = _older_than(args.older_than)
     target = parse_s3_url(args.target)
     client = _client(args, target.bucket)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     try:
         uploads = _listed_uploads(client, target, older_than, now)
         probes = _listed_probes(client, target, older_than, now)
@@ -89,25 +108,30 @@ def _listed_probes(client, target: S3Url, older_than: timedelta, now: datetime) 
             found.append(probe)
             print(_probe_line(target.bucket, probe, now), flush=True)
     except (bex.ClientError, bex.BotoCoreError) as exc:
-        print(f"bulkup: warning: could not look for probe objects under {target}: {describe(exc)}",
-              file=sys.stderr)
+        print(f"bulkup: warning: could not look for probe objects under {target}: {describe(exc)}", file=sys.stderr)
     return found
 
 
 def _say_found(uploads: list[StaleUpload], probes: list[ProbeObject]) -> None:
     if uploads:
-        print(f"{_count(len(uploads))} ({human_bytes(sum(u.size for u in uploads))} held); run again with "
-              f"--yes to abort {'it' if len(uploads) == 1 else 'them'}", file=sys.stderr)
+        print(
+            f"{_count(len(uploads))} ({human_bytes(sum(u.size for u in uploads))} held); run again with "
+            f"--yes to abort {'it' if len(uploads) == 1 else 'them'}",
+            file=sys.stderr,
+        )
     if probes:
-        print(f"{_probe_count(len(probes))} ({human_bytes(sum(p.size for p in probes))}); run again with "
-              f"--yes to delete {'it' if len(probes) == 1 else 'them'}", file=sys.stderr)
+        print(
+            f"{_probe_count(len(probes))} ({human_bytes(sum(p.size for p in probes))}); run again with "
+            f"--yes to delete {'it' if len(probes) == 1 else 'them'}",
+            file=sys.stderr,
+        )
 
 
 def _abort_all(client, bucket: str, found: list[StaleUpload]) -> int:
     aborted = 0
     failures: list[tuple[StaleUpload, str]] = []
     try:
-        for upload in found:      # one at a time, so an interruption can say how far it got
+        for upload in found:  # one at a time, so an interruption can say how far it got
             done, failed = abort_uploads(client, bucket, [upload])
             aborted += done
             failures += failed
@@ -118,8 +142,10 @@ def _abort_all(client, bucket: str, found: list[StaleUpload]) -> int:
     freed = sum(u.size for u in found if u.upload_id not in failed_ids)
     print(f"aborted {_count(aborted)} ({human_bytes(freed)} freed)", file=sys.stderr)
     for upload, reason in failures:
-        print(f"bulkup: error: could not abort s3://{bucket}/{_shown(upload.key)} "
-              f"(upload {upload.upload_id}): {reason}", file=sys.stderr)
+        print(
+            f"bulkup: error: could not abort s3://{bucket}/{_shown(upload.key)} (upload {upload.upload_id}): {reason}",
+            file=sys.stderr,
+        )
     return 1 if failures else 0
 
 
@@ -127,7 +153,7 @@ def _delete_all(client, bucket: str, found: list[ProbeObject]) -> int:
     deleted = 0
     failures: list[tuple[ProbeObject, str]] = []
     try:
-        for probe in found:       # one at a time, so an interruption can say how far it got
+        for probe in found:  # one at a time, so an interruption can say how far it got
             done, failed = delete_probe_objects(client, bucket, [probe])
             deleted += done
             failures += failed
@@ -137,8 +163,7 @@ def _delete_all(client, bucket: str, found: list[ProbeObject]) -> int:
     print(f"deleted {_probe_count(deleted)}", file=sys.stderr)
     for probe, reason in failures:
         version = f" (version {probe.version_id})" if probe.version_id else ""
-        print(f"bulkup: error: could not delete s3://{bucket}/{_shown(probe.key)}{version}: {reason}",
-              file=sys.stderr)
+        print(f"bulkup: error: could not delete s3://{bucket}/{_shown(probe.key)}{version}: {reason}", file=sys.stderr)
     return 1 if failures else 0
 
 
@@ -154,24 +179,29 @@ def _client(args: argparse.Namespace, bucket: str):
     if args.ca_bundle and not os.path.isfile(args.ca_bundle):
         raise UsageError(f"CA bundle not found: {args.ca_bundle}")
     warn_if_insecure(args.verify_ssl)
-    settings = ClientSettings(args.endpoint_url, args.region, args.profile, args.addressing_style or "auto",
-                              args.ca_bundle, args.verify_ssl)
+    settings = ClientSettings(
+        args.endpoint_url, args.region, args.profile, args.addressing_style or "auto", args.ca_bundle, args.verify_ssl
+    )
     return connect(settings).route(bucket).client
 
 
 def _line(bucket: str, upload: StaleUpload, now: datetime) -> str:
     initiated = upload.initiated.strftime("%Y-%m-%dT%H:%M:%SZ")
     parts = f"{upload.parts} part{'' if upload.parts == 1 else 's'}"
-    return (f"{initiated}  {format_age(now - upload.initiated):>8}  {parts:>11}  "
-            f"{human_bytes(upload.size):>10}  s3://{bucket}/{_shown(upload.key)}  {upload.upload_id}")
+    return (
+        f"{initiated}  {format_age(now - upload.initiated):>8}  {parts:>11}  "
+        f"{human_bytes(upload.size):>10}  s3://{bucket}/{_shown(upload.key)}  {upload.upload_id}"
+    )
 
 
 def _probe_line(bucket: str, probe: ProbeObject, now: datetime) -> str:
     """Like an upload's line: written, age, what it is, bytes, where, and its version (or -)."""
     written = probe.modified.strftime("%Y-%m-%dT%H:%M:%SZ")
     kind = "delete marker" if probe.delete_marker else "probe object"
-    return (f"{written}  {format_age(now - probe.modified):>8}  {kind:>11}  {human_bytes(probe.size):>10}  "
-            f"s3://{bucket}/{_shown(probe.key)}  {probe.version_id or '-'}")
+    return (
+        f"{written}  {format_age(now - probe.modified):>8}  {kind:>11}  {human_bytes(probe.size):>10}  "
+        f"s3://{bucket}/{_shown(probe.key)}  {probe.version_id or '-'}"
+    )
 
 
 def _count(n: int) -> str:

@@ -1,5 +1,6 @@
 """What the commands share: the options for where, how and what to upload, and turning
 flags into ``UploadOptions``, and the progress display."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,7 +8,7 @@ import dataclasses
 import math
 import re
 import sys
-from typing import Iterable
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from bulkup.awsconfig import SETTINGS, apply_s3_settings, read_s3_settings
@@ -16,15 +17,17 @@ from bulkup.display import CHOICES, ProgressSink, make_progress
 from bulkup.errors import BulkupError
 from bulkup.options import DEFAULT_TARGET_GBPS, PER_CONNECTION_GBPS, UploadOptions
 from bulkup.plan.attributes import CANNED_ACLS, LEGAL_HOLD, LOCK_MODES
+from bulkup.plan.checksums import ALGORITHMS, DEFAULT_ALGORITHM
 from bulkup.plan.durations import parse_age
 from bulkup.plan.files import Skip
-from bulkup.plan.checksums import ALGORITHMS, DEFAULT_ALGORITHM
 from bulkup.plan.parts import parse_rate, parse_size
 from bulkup.plan.results import UploadResult
 from bulkup.transport.engines import ENGINES
 
-INSECURE_WARNING = ("WARNING: TLS certificate verification is OFF (--no-verify-ssl). Anyone on "
-                    "the network path can read and alter this upload. Use --ca-bundle instead.")
+INSECURE_WARNING = (
+    "WARNING: TLS certificate verification is OFF (--no-verify-ssl). Anyone on "
+    "the network path can read and alter this upload. Use --ca-bundle instead."
+)
 
 
 def unverified_error(result: UploadResult, required: bool) -> bool:
@@ -32,8 +35,10 @@ def unverified_error(result: UploadResult, required: bool) -> bool:
     if not required or not result.unverified_count:
         return False
     how = ", ".join(f"{n} {label}" for label, n in result.verification.items() if not label.startswith("server: "))
-    print(f"bulkup: error: {result.unverified_count} objects were not verified by the store ({how}); "
-          "--require-verified", file=sys.stderr)
+    print(
+        f"bulkup: error: {result.unverified_count} objects were not verified by the store ({how}); --require-verified",
+        file=sys.stderr,
+    )
     return True
 
 
@@ -53,58 +58,113 @@ def add_connection_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--endpoint-url", type=endpoint_arg, help="S3-compatible endpoint (default: AWS)")
     p.add_argument("--region")
     p.add_argument("--profile")
-    p.add_argument("--addressing-style", choices=["auto", "path", "virtual"],
-                   help="default: auto, or the profile's s3 addressing_style")
+    p.add_argument(
+        "--addressing-style",
+        choices=["auto", "path", "virtual"],
+        help="default: auto, or the profile's s3 addressing_style",
+    )
     p.add_argument("--ca-bundle", help="PEM file of CA certificates to trust")
-    p.add_argument("--no-verify-ssl", dest="verify_ssl", action="store_false",
-                   help="do not verify TLS certificates (insecure; warns)")
-    p.add_argument("--tls-max-version", choices=["1.2", "1.3"],
-                   help="highest TLS version to offer (kernels offload TLS 1.2 receive too)")
+    p.add_argument(
+        "--no-verify-ssl",
+        dest="verify_ssl",
+        action="store_false",
+        help="do not verify TLS certificates (insecure; warns)",
+    )
+    p.add_argument(
+        "--tls-max-version",
+        choices=["1.2", "1.3"],
+        help="highest TLS version to offer (kernels offload TLS 1.2 receive too)",
+    )
 
 
 def add_upload_options(p: argparse.ArgumentParser) -> None:
     """How objects are cut, checked, sent, and what attributes they get."""
-    p.add_argument("--part-size", type=size_arg, help="multipart part size (default: 8MiB, "
-                   "grown as needed to stay within 10,000 parts)")
-    p.add_argument("--multipart-threshold", type=size_arg,
-                   help="files above this go as multipart uploads (default: the part size)")
-    p.add_argument("--workers", type=count_arg, help="worker processes (default: one per core; "
-                   "with --ray: per node, default one per CPU of each node)")
-    p.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
-                   help="send from the nodes of a Ray cluster (ADDRESS, default: RAY_ADDRESS or "
-                   "the cluster started on this machine); needs pip install 'bulkup[ray]'")
-    p.add_argument("--ray-require-tls", action="store_true",
-                   help="with --ray: refuse a cluster that runs without TLS (RAY_USE_TLS), whose other "
-                   "nodes would receive the credentials in clear")
-    p.add_argument("--connections", type=count_arg,
-                   help="connections per worker (default: sized from --target-throughput)")
-    p.add_argument("--target-throughput", type=gbps_arg, default=DEFAULT_TARGET_GBPS, metavar="GBPS",
-                   help=f"Gbit/s the run should reach (default {DEFAULT_TARGET_GBPS:g}, as the AWS CRT): "
-                   f"S3 serves each connection roughly {PER_CONNECTION_GBPS:g} Gbit/s, so this sizes the "
-                   "connections, spread over every address the endpoint's name resolves to")
-    p.add_argument("--min-rate", type=_rate, default=256 * 1024, metavar="BYTES_PER_S",
-                   help="slowest a request may go (default 256KiB): each request's deadline is 60 s "
-                   "plus its body at this rate; a slower one is cut and sent again")
-    p.add_argument("--retry-deadline", type=duration_arg, metavar="DURATION", default=argparse.SUPPRESS,
-                   help="how long a request is retried while the store refuses it (SlowDown, 5xx, "
-                   "connections refused or reset), the whole run slowing down meanwhile; an object "
-                   "fails only after this (default 5m; 0s: no retry)")
-    p.add_argument("--bwlimit", type=_rate, metavar="RATE",
-                   help="bandwidth for the whole run, shared by every worker and connection: "
-                   "20MiB/s, 50MB/s, 100Mbit (default: none, or the profile's s3 max_bandwidth)")
-    p.add_argument("--engine", default="auto", choices=["auto", *ENGINES],
-                   help="how part bodies are sent (default: best available)")
-    p.add_argument("--checksum", default=AUTO, choices=[AUTO, *ALGORITHMS],
-                   help=f"checksum the store verifies for every part (default auto: {DEFAULT_ALGORITHM} "
-                   "where the store confirms it, else md5 where it checks Content-MD5; bulkup asks "
-                   "the store first and says what it chose)")
-    p.add_argument("--require-verified", action="store_true",
-                   help="exit 1, sending nothing, if the store verifies no checksum bulkup can send "
-                   "(and if any object ends unverified)")
+    p.add_argument(
+        "--part-size",
+        type=size_arg,
+        help="multipart part size (default: 8MiB, grown as needed to stay within 10,000 parts)",
+    )
+    p.add_argument(
+        "--multipart-threshold", type=size_arg, help="files above this go as multipart uploads (default: the part size)"
+    )
+    p.add_argument(
+        "--workers",
+        type=count_arg,
+        help="worker processes (default: one per core; with --ray: per node, default one per CPU of each node)",
+    )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        metavar="ADDRESS",
+        help="send from the nodes of a Ray cluster (ADDRESS, default: RAY_ADDRESS or "
+        "the cluster started on this machine); needs pip install 'bulkup[ray]'",
+    )
+    p.add_argument(
+        "--ray-require-tls",
+        action="store_true",
+        help="with --ray: refuse a cluster that runs without TLS (RAY_USE_TLS), whose other "
+        "nodes would receive the credentials in clear",
+    )
+    p.add_argument(
+        "--connections", type=count_arg, help="connections per worker (default: sized from --target-throughput)"
+    )
+    p.add_argument(
+        "--target-throughput",
+        type=gbps_arg,
+        default=DEFAULT_TARGET_GBPS,
+        metavar="GBPS",
+        help=f"Gbit/s the run should reach (default {DEFAULT_TARGET_GBPS:g}, as the AWS CRT): "
+        f"S3 serves each connection roughly {PER_CONNECTION_GBPS:g} Gbit/s, so this sizes the "
+        "connections, spread over every address the endpoint's name resolves to",
+    )
+    p.add_argument(
+        "--min-rate",
+        type=_rate,
+        default=256 * 1024,
+        metavar="BYTES_PER_S",
+        help="slowest a request may go (default 256KiB): each request's deadline is 60 s "
+        "plus its body at this rate; a slower one is cut and sent again",
+    )
+    p.add_argument(
+        "--retry-deadline",
+        type=duration_arg,
+        metavar="DURATION",
+        default=argparse.SUPPRESS,
+        help="how long a request is retried while the store refuses it (SlowDown, 5xx, "
+        "connections refused or reset), the whole run slowing down meanwhile; an object "
+        "fails only after this (default 5m; 0s: no retry)",
+    )
+    p.add_argument(
+        "--bwlimit",
+        type=_rate,
+        metavar="RATE",
+        help="bandwidth for the whole run, shared by every worker and connection: "
+        "20MiB/s, 50MB/s, 100Mbit (default: none, or the profile's s3 max_bandwidth)",
+    )
+    p.add_argument(
+        "--engine",
+        default="auto",
+        choices=["auto", *ENGINES],
+        help="how part bodies are sent (default: best available)",
+    )
+    p.add_argument(
+        "--checksum",
+        default=AUTO,
+        choices=[AUTO, *ALGORITHMS],
+        help=f"checksum the store verifies for every part (default auto: {DEFAULT_ALGORITHM} "
+        "where the store confirms it, else md5 where it checks Content-MD5; bulkup asks "
+        "the store first and says what it chose)",
+    )
+    p.add_argument(
+        "--require-verified",
+        action="store_true",
+        help="exit 1, sending nothing, if the store verifies no checksum bulkup can send "
+        "(and if any object ends unverified)",
+    )
     p.add_argument("--storage-class")
     p.add_argument("--content-type", help="Content-Type for every object (default: guessed)")
-    p.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE",
-                   help="user metadata (repeatable)")
+    p.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE", help="user metadata (repeatable)")
     p.add_argument("--sse", choices=["AES256", "aws:kms", "aws:kms:dsse"], help="server-side encryption")
     p.add_argument("--sse-kms-key-id")
     p.add_argument("--cache-control", metavar="VALUE")
@@ -117,17 +177,25 @@ def add_upload_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--object-lock-mode", choices=LOCK_MODES)
     p.add_argument("--object-lock-retain-until", metavar="DATE", help="ISO 8601, in the future")
     p.add_argument("--object-lock-legal-hold", choices=LEGAL_HOLD)
-    p.add_argument("--no-overwrite", action="store_true",
-                   help="write an object only if its key is free (If-None-Match: *); one found "
-                   "there is reported as existing, not as a failure")
-    p.add_argument("--preserve-mtime", action="store_true",
-                   help="store each file's mtime as x-amz-meta-mtime, as rclone does")
+    p.add_argument(
+        "--no-overwrite",
+        action="store_true",
+        help="write an object only if its key is free (If-None-Match: *); one found "
+        "there is reported as existing, not as a failure",
+    )
+    p.add_argument(
+        "--preserve-mtime", action="store_true", help="store each file's mtime as x-amz-meta-mtime, as rclone does"
+    )
 
 
 def add_output_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--progress", choices=list(CHOICES), default="auto",
-                   help="auto (default): a live dashboard on a terminal, plain lines otherwise; "
-                   "rich; tqdm bars; json lines on stdout (see README); plain; none")
+    p.add_argument(
+        "--progress",
+        choices=list(CHOICES),
+        default="auto",
+        help="auto (default): a live dashboard on a terminal, plain lines otherwise; "
+        "rich; tqdm bars; json lines on stdout (see README); plain; none",
+    )
     p.add_argument("--quiet", action="store_true", help="errors and the summary only")
 
 
@@ -143,9 +211,15 @@ class _FilterRule(argparse.Action):
 def add_filter_options(p: argparse.ArgumentParser) -> None:
     """``--exclude`` and ``--include``, as the AWS CLI has them."""
     for kind in ("exclude", "include"):
-        p.add_argument(f"--{kind}", dest="filters", action=_FilterRule, default=[], metavar="PATTERN",
-                       help=f"{kind} files whose path below SRC matches PATTERN (* ? [..], '*' also "
-                       "matches '/'); repeatable, the last matching --exclude/--include decides")
+        p.add_argument(
+            f"--{kind}",
+            dest="filters",
+            action=_FilterRule,
+            default=[],
+            metavar="PATTERN",
+            help=f"{kind} files whose path below SRC matches PATTERN (* ? [..], '*' also "
+            "matches '/'); repeatable, the last matching --exclude/--include decides",
+        )
 
 
 def report_missing_attributes(result: UploadResult) -> None:
@@ -165,7 +239,7 @@ def upload_options(args: argparse.Namespace, base: UploadOptions | None = None) 
     """UploadOptions from parsed flags; with ``base``, only the flags given override it."""
     values = {name: getattr(args, name) for name in _OPTION_FLAGS if hasattr(args, name)}
     if values.get("addressing_style", "") is None:
-        del values["addressing_style"]          # not given: auto, or the profile's
+        del values["addressing_style"]  # not given: auto, or the profile's
     if "metadata" in values:
         values["metadata"] = _metadata(values["metadata"])
     if base is None:
@@ -173,15 +247,54 @@ def upload_options(args: argparse.Namespace, base: UploadOptions | None = None) 
     return dataclasses.replace(base, **values)
 
 
-ATTRIBUTE_FLAGS = ("cache_control", "content_encoding", "content_disposition", "content_language", "expires",
-                   "acl", "tags", "object_lock_mode", "object_lock_retain_until", "object_lock_legal_hold",
-                   "no_overwrite", "preserve_mtime")
-_OPTION_FLAGS = ("endpoint_url", "region", "profile", "addressing_style", "ca_bundle", "verify_ssl",
-                 "part_size", "multipart_threshold", "workers", "connections", "target_throughput", "checksum",
-                 "require_verified", "ray_require_tls", "min_rate", "retry_deadline", "bwlimit", "engine",
-                 "storage_class", "content_type", "metadata", "sse", "sse_kms_key_id",
-                 "tls_max_version", "dry_run", "ray", "filters", "follow_symlinks", "if_size_differ",
-                 "if_source_newer", "expected_size", *ATTRIBUTE_FLAGS)
+ATTRIBUTE_FLAGS = (
+    "cache_control",
+    "content_encoding",
+    "content_disposition",
+    "content_language",
+    "expires",
+    "acl",
+    "tags",
+    "object_lock_mode",
+    "object_lock_retain_until",
+    "object_lock_legal_hold",
+    "no_overwrite",
+    "preserve_mtime",
+)
+_OPTION_FLAGS = (
+    "endpoint_url",
+    "region",
+    "profile",
+    "addressing_style",
+    "ca_bundle",
+    "verify_ssl",
+    "part_size",
+    "multipart_threshold",
+    "workers",
+    "connections",
+    "target_throughput",
+    "checksum",
+    "require_verified",
+    "ray_require_tls",
+    "min_rate",
+    "retry_deadline",
+    "bwlimit",
+    "engine",
+    "storage_class",
+    "content_type",
+    "metadata",
+    "sse",
+    "sse_kms_key_id",
+    "tls_max_version",
+    "dry_run",
+    "ray",
+    "filters",
+    "follow_symlinks",
+    "if_size_differ",
+    "if_source_newer",
+    "expected_size",
+    *ATTRIBUTE_FLAGS,
+)
 
 
 def _rate(text: str) -> int:
@@ -212,11 +325,12 @@ def endpoint_arg(text: str) -> str:
     try:
         parts = urlsplit(text)
         valid = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 0) >= 0
-    except ValueError:                  # a bracket left open, a port that is not a number
+    except ValueError:  # a bracket left open, a port that is not a number
         valid = False
     if not valid or not text.isprintable() or " " in text:
-        raise argparse.ArgumentTypeError(f"not an endpoint URL: {text[:60]!r} "
-                                         "(try https://s3.example.com or http://127.0.0.1:9000)")
+        raise argparse.ArgumentTypeError(
+            f"not an endpoint URL: {text[:60]!r} (try https://s3.example.com or http://127.0.0.1:9000)"
+        )
     return text
 
 

@@ -1,4 +1,5 @@
 """The migration commands: ``bulkup migrate``, ``bulkup resume`` and ``bulkup status``."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,14 +8,22 @@ import os
 import sys
 import time
 
-from bulkup.cli.common import (add_connection_options, add_output_options, add_upload_options,
-                               progress_sink, report_missing_attributes, unverified_error, upload_options,
-                               warn_if_insecure, with_profile_settings)
+from bulkup.cli.common import (
+    add_connection_options,
+    add_output_options,
+    add_upload_options,
+    progress_sink,
+    report_missing_attributes,
+    unverified_error,
+    upload_options,
+    warn_if_insecure,
+    with_profile_settings,
+)
+from bulkup.display.text import human_bytes
 from bulkup.errors import BulkupError
 from bulkup.migrate.journal import Journal, JournalBusy, JournalUnwritable
 from bulkup.migrate.run import MigrationResult, default_journal, migrate, stored_options
 from bulkup.options import validate
-from bulkup.display.text import human_bytes
 
 MAX_FAILURES_SHOWN = 20
 
@@ -22,19 +31,28 @@ MAX_FAILURES_SHOWN = 20
 def add_parsers(commands) -> None:
     """Register migrate, resume and status on the CLI's subcommands."""
     migrate_p = commands.add_parser(
-        "migrate", help="upload everything a manifest lists, resumably",
+        "migrate",
+        help="upload everything a manifest lists, resumably",
         description="Upload every object a manifest (JSON Lines or CSV, see manifests/README.md) "
         "lists. A journal beside it records every step; running the same command again, or "
-        "`bulkup resume JOURNAL`, continues after Ctrl-C, a crash or a reboot.")
+        "`bulkup resume JOURNAL`, continues after Ctrl-C, a crash or a reboot.",
+    )
     migrate_p.add_argument("manifest", metavar="MANIFEST")
     resume_p = commands.add_parser(
-        "resume", argument_default=argparse.SUPPRESS,
+        "resume",
+        argument_default=argparse.SUPPRESS,
         help="continue a migration from its journal",
         description="Continue the migration recorded in JOURNAL, with the options it last ran "
-        "with; options given here override them.")
+        "with; options given here override them.",
+    )
     resume_p.add_argument("journal", metavar="JOURNAL")
-    resume_p.add_argument("--no-ray", dest="ray", action="store_const", const=None,
-                          help="send from this machine, though the migration ran with --ray")
+    resume_p.add_argument(
+        "--no-ray",
+        dest="ray",
+        action="store_const",
+        const=None,
+        help="send from this machine, though the migration ran with --ray",
+    )
     for p, func in ((migrate_p, _cmd_migrate), (resume_p, _cmd_resume)):
         add_connection_options(p)
         add_upload_options(p)
@@ -51,13 +69,20 @@ def add_parsers(commands) -> None:
 def _add_migration_options(p: argparse.ArgumentParser, journal_option: bool) -> None:
     if journal_option:
         p.add_argument("--journal", help="the journal file (default: MANIFEST.journal)")
-    p.add_argument("--skip-bad-lines", action="store_true",
-                   help="upload the valid lines of a manifest with bad ones (each is reported)")
-    p.add_argument("--skip-existing", choices=["size", "checksum"],
-                   help="skip objects already on the server with the same size (or checksum)")
+    p.add_argument(
+        "--skip-bad-lines",
+        action="store_true",
+        help="upload the valid lines of a manifest with bad ones (each is reported)",
+    )
+    p.add_argument(
+        "--skip-existing",
+        choices=["size", "checksum"],
+        help="skip objects already on the server with the same size (or checksum)",
+    )
     p.add_argument("--report", metavar="FILE.json", help="write the outcome as JSON")
-    p.add_argument("--dry-run", action="store_true",
-                   help="check every line and show what would be uploaded; send nothing")
+    p.add_argument(
+        "--dry-run", action="store_true", help="check every line and show what would be uploaded; send nothing"
+    )
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
@@ -78,16 +103,25 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _run(manifest: str, journal: str, options, args: argparse.Namespace) -> int:
-    validate(options)           # bad options are one line before the journal is touched
+    validate(options)  # bad options are one line before the journal is touched
     warn_if_insecure(options.verify_ssl)
     try:
-        result = migrate(manifest, options, journal, getattr(args, "skip_bad_lines", False),
-                         getattr(args, "skip_existing", None), progress_sink(args),
-                         report=getattr(args, "report", None))
+        result = migrate(
+            manifest,
+            options,
+            journal,
+            getattr(args, "skip_bad_lines", False),
+            getattr(args, "skip_existing", None),
+            progress_sink(args),
+            report=getattr(args, "report", None),
+        )
     except KeyboardInterrupt:
         where = _where(journal)
-        print(f"bulkup: interrupted: {where + '; ' if where else ''}open uploads are kept for resuming. "
-              f"Resume with: bulkup migrate {manifest} (or: bulkup resume {journal})", file=sys.stderr)
+        print(
+            f"bulkup: interrupted: {where + '; ' if where else ''}open uploads are kept for resuming. "
+            f"Resume with: bulkup migrate {manifest} (or: bulkup resume {journal})",
+            file=sys.stderr,
+        )
         return 130
     except BulkupError as exc:
         where = None if isinstance(exc, JournalBusy) else _where(journal)
@@ -138,13 +172,14 @@ def _print_summary(result: MigrationResult) -> None:
     journal = Journal.open(result.journal, create=False)
     try:
         for obj in journal.failures(MAX_FAILURES_SHOWN):
-            print(f"bulkup: failed: line {obj.id}: {obj.source} -> {obj.destination}: {obj.reason}",
-                  file=sys.stderr)
+            print(f"bulkup: failed: line {obj.id}: {obj.source} -> {obj.destination}: {obj.reason}", file=sys.stderr)
     finally:
         journal.close()
     if failed > MAX_FAILURES_SHOWN:
-        print(f"bulkup: ... and {failed - MAX_FAILURES_SHOWN} more failures: "
-              f"bulkup status {result.journal}", file=sys.stderr)
+        print(
+            f"bulkup: ... and {failed - MAX_FAILURES_SHOWN} more failures: bulkup status {result.journal}",
+            file=sys.stderr,
+        )
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -177,13 +212,18 @@ def _status(journal: Journal) -> dict:
     totals = journal.totals()
     last = journal.db.execute("SELECT MAX(since) FROM objects").fetchone()[0]
     return {
-        "manifest": journal.meta("manifest"), "journal": journal.path,
+        "manifest": journal.meta("manifest"),
+        "journal": journal.path,
         "objects": {state: {"objects": n, "bytes": b} for state, (n, b) in totals.items()},
         "verification": journal.verification(),
         "bad_lines": sum(1 for _ in journal.bad_lines()),
-        "uploading": [{"line": o.id, "destination": o.destination, "parts_done": n}
-                      for o, n in journal.in_progress(MAX_FAILURES_SHOWN)],
-        "failures": [{"line": o.id, "destination": o.destination, "reason": o.reason}
-                     for o in journal.failures(MAX_FAILURES_SHOWN)],
+        "uploading": [
+            {"line": o.id, "destination": o.destination, "parts_done": n}
+            for o, n in journal.in_progress(MAX_FAILURES_SHOWN)
+        ],
+        "failures": [
+            {"line": o.id, "destination": o.destination, "reason": o.reason}
+            for o in journal.failures(MAX_FAILURES_SHOWN)
+        ],
         "last_change": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(last)) if last else None,
     }

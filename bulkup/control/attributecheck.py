@@ -17,6 +17,7 @@ answer is remembered for a day per endpoint and bucket (``storeanswers``), so mo
 no probe object at all. The others are read back from one uploaded object after the run
 (``confirm_attributes``); what is missing is named.
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,8 +33,8 @@ from bulkup.plan.jobs import ATTRIBUTE_OPTIONS, ObjectSettings, attribute_params
 from bulkup.transport.responses import FATAL_CODES
 
 LOCK = ("object_lock_mode", "object_lock_retain_until", "object_lock_legal_hold")
-NO_OVERWRITE = "no-overwrite"           # the question, as the store's answer is remembered
-KEPT, IGNORED = "kept", "ignored"       # what the store did with If-None-Match: *
+NO_OVERWRITE = "no-overwrite"  # the question, as the store's answer is remembered
+KEPT, IGNORED = "kept", "ignored"  # what the store did with If-None-Match: *
 log = logging.getLogger("bulkup")
 
 
@@ -65,8 +66,10 @@ def check_no_overwrite(client, bucket: str, key_hint: str, where: str) -> None:
         if condition is not None:
             remember(NO_OVERWRITE, where, bucket, {"condition": condition})
     if condition == IGNORED:
-        raise AttributeRefused(f"the store at {where} ignores If-None-Match (a conditional write over an "
-                               "object succeeded): --no-overwrite cannot be kept; nothing was sent")
+        raise AttributeRefused(
+            f"the store at {where} ignores If-None-Match (a conditional write over an "
+            "object succeeded): --no-overwrite cannot be kept; nothing was sent"
+        )
 
 
 def _recalled_condition(where: str, bucket: str) -> str | None:
@@ -84,7 +87,7 @@ def _probe_condition(client, bucket: str, key_hint: str, where: str) -> str | No
         versions = [client.put_object(Bucket=bucket, Key=key, Body=b"").get("VersionId")]
     except (bex.ClientError, bex.BotoCoreError) as exc:
         if isinstance(exc, bex.ClientError) and error_code(exc) in FATAL_CODES:
-            raise FatalRemoteError(describe(exc)) from None     # it could not upload either
+            raise FatalRemoteError(describe(exc)) from None  # it could not upload either
         return None
     try:
         versions.append(client.put_object(Bucket=bucket, Key=key, Body=b"", IfNoneMatch="*").get("VersionId"))
@@ -92,8 +95,10 @@ def _probe_condition(client, bucket: str, key_hint: str, where: str) -> str | No
     except bex.ClientError as exc:
         if error_code(exc) == "PreconditionFailed":
             return KEPT
-        raise AttributeRefused(f"the store at {where} cannot tell whether a key is taken "
-                               f"({describe(exc)}): --no-overwrite cannot be kept; nothing was sent") from None
+        raise AttributeRefused(
+            f"the store at {where} cannot tell whether a key is taken "
+            f"({describe(exc)}): --no-overwrite cannot be kept; nothing was sent"
+        ) from None
     except bex.BotoCoreError:
         return None
     finally:
@@ -108,8 +113,12 @@ def _delete_probe_object(client, bucket: str, key: str, versions: list[str | Non
             client.delete_object(Bucket=bucket, Key=key, **({"VersionId": version} if version else {}))
         except (bex.ClientError, bex.BotoCoreError) as exc:
             url = f"s3://{bucket}/{_shown(key)}"
-            log.warning("could not delete the probe object %s (%s); remove it with: bulkup cleanup %s "
-                        "--older-than 0s --yes", url, describe(exc), url)
+            log.warning(
+                "could not delete the probe object %s (%s); remove it with: bulkup cleanup %s --older-than 0s --yes",
+                url,
+                describe(exc),
+                url,
+            )
             return
 
 
@@ -128,8 +137,10 @@ def confirm_after_run(routes, result, settings: ObjectSettings) -> None:
     if not asked or result.sample is None:
         return
     bucket, key = result.sample
-    result.attributes_missing = [f"the store at {routes[bucket].where} did not keep {what} on s3://{bucket}/{key}"
-                                 for what in confirm_attributes(routes[bucket].client, bucket, key, settings)]
+    result.attributes_missing = [
+        f"the store at {routes[bucket].where} did not keep {what} on s3://{bucket}/{key}"
+        for what in confirm_attributes(routes[bucket].client, bucket, key, settings)
+    ]
 
 
 def confirm_attributes(client, bucket: str, key: str, settings: ObjectSettings) -> list[str]:
@@ -155,8 +166,11 @@ def confirm_attributes(client, bucket: str, key: str, settings: ObjectSettings) 
 
 def _read_back(client, bucket: str, key: str, read: str) -> str | None:
     """Why the object shows none of ``read`` (tags, retention, legal hold); None if it does."""
-    call, field = {"tags": ("get_object_tagging", "TagSet"), "retention": ("get_object_retention", "Retention"),
-                   "legal_hold": ("get_object_legal_hold", "LegalHold")}[read]
+    call, field = {
+        "tags": ("get_object_tagging", "TagSet"),
+        "retention": ("get_object_retention", "Retention"),
+        "legal_hold": ("get_object_legal_hold", "LegalHold"),
+    }[read]
     try:
         answer = getattr(client, call)(Bucket=bucket, Key=key)
     except (bex.ClientError, bex.BotoCoreError) as exc:
@@ -164,9 +178,13 @@ def _read_back(client, bucket: str, key: str, read: str) -> str | None:
     return None if answer.get(field) else f"{call} shows none"
 
 
-_HEADERS = {"cache_control": "CacheControl", "content_encoding": "ContentEncoding",
-            "content_disposition": "ContentDisposition", "content_language": "ContentLanguage",
-            "expires": "Expires"}
+_HEADERS = {
+    "cache_control": "CacheControl",
+    "content_encoding": "ContentEncoding",
+    "content_disposition": "ContentDisposition",
+    "content_language": "ContentLanguage",
+    "expires": "Expires",
+}
 _READ_BACK = {"tagging": "tags", "object_lock_mode": "retention", "object_lock_legal_hold": "legal_hold"}
 
 
@@ -193,7 +211,7 @@ def _refusal(client, bucket: str, key_hint: str, params: dict) -> str | None:
     except bex.ClientError as exc:
         return describe(exc)
     except bex.BotoCoreError:
-        return None             # not the attributes' fault: the run will say what is wrong
+        return None  # not the attributes' fault: the run will say what is wrong
     try:
         client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
     except (bex.ClientError, bex.BotoCoreError):

@@ -1,5 +1,6 @@
 """Where bulkup keeps what it may forget: ``$BULKUP_CACHE_DIR``, else ``$XDG_CACHE_HOME/bulkup``,
 else ``~/.cache/bulkup``. Nothing kept there is needed for correctness."""
+
 from __future__ import annotations
 
 import os

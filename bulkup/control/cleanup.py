@@ -11,11 +11,12 @@ A probe (see ``probekeys``) deletes what it wrote at once, but a store may refus
 deleted here too, every version of them on a versioned bucket. A probe lives seconds, so
 its leftovers count as stale after ``STALE_AFTER`` even when the age asked for is longer.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import botocore.exceptions as bex
 
@@ -32,9 +33,9 @@ class StaleUpload:
 
     key: str
     upload_id: str
-    initiated: datetime         # timezone-aware, UTC
-    parts: int                  # distinct part numbers uploaded so far
-    size: int                   # bytes of those parts, as the server lists them
+    initiated: datetime  # timezone-aware, UTC
+    parts: int  # distinct part numbers uploaded so far
+    size: int  # bytes of those parts, as the server lists them
 
 
 @dataclass(frozen=True)
@@ -42,14 +43,15 @@ class ProbeObject:
     """One version of an object a probe left behind (or its delete marker)."""
 
     key: str
-    version_id: str | None      # None: the bucket keeps no versions of it
-    modified: datetime          # timezone-aware, UTC
+    version_id: str | None  # None: the bucket keeps no versions of it
+    modified: datetime  # timezone-aware, UTC
     size: int
     delete_marker: bool = False
 
 
-def find_stale(client, bucket: str, prefix: str, older_than: timedelta,
-               now: datetime | None = None) -> Iterator[StaleUpload]:
+def find_stale(
+    client, bucket: str, prefix: str, older_than: timedelta, now: datetime | None = None
+) -> Iterator[StaleUpload]:
     """The multipart uploads under ``prefix`` initiated more than ``older_than`` before ``now``
     (a probe's: more than ``STALE_AFTER``, if that is shorter).
 
@@ -58,7 +60,7 @@ def find_stale(client, bucket: str, prefix: str, older_than: timedelta,
     was completed or aborted meanwhile (NoSuchUpload) is skipped. Other botocore errors
     propagate.
     """
-    now = _utc(now or datetime.now(timezone.utc))
+    now = _utc(now or datetime.now(UTC))
     pages = client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix)
     for page in pages:
         for upload in page.get("Uploads", []):
@@ -97,8 +99,7 @@ def _parts_held(client, bucket: str, key: str, upload_id: str) -> tuple[int, int
     return len(numbers), size
 
 
-def abort_uploads(client, bucket: str,
-                  uploads: Iterable[StaleUpload]) -> tuple[int, list[tuple[StaleUpload, str]]]:
+def abort_uploads(client, bucket: str, uploads: Iterable[StaleUpload]) -> tuple[int, list[tuple[StaleUpload, str]]]:
     """Abort each upload; return how many are gone and the failures with one-line reasons.
 
     An upload the server no longer knows (NoSuchUpload: completed or aborted meanwhile)
@@ -120,8 +121,9 @@ def abort_uploads(client, bucket: str,
     return aborted, failures
 
 
-def find_probe_objects(client, bucket: str, prefix: str, older_than: timedelta,
-                       now: datetime | None = None) -> Iterator[ProbeObject]:
+def find_probe_objects(
+    client, bucket: str, prefix: str, older_than: timedelta, now: datetime | None = None
+) -> Iterator[ProbeObject]:
     """The versions (delete markers included) of probe objects under ``prefix`` written more
     than ``older_than`` (at most ``STALE_AFTER``) before ``now``; a zero age selects all.
 
@@ -129,7 +131,7 @@ def find_probe_objects(client, bucket: str, prefix: str, older_than: timedelta,
     A store that lists no versions (or not to this identity) is listed plainly; other
     botocore errors propagate.
     """
-    now = _utc(now or datetime.now(timezone.utc))
+    now = _utc(now or datetime.now(UTC))
     for found in _probe_versions(client, bucket, prefix):
         if _old_enough(found.key, found.modified, older_than, now):
             yield found
@@ -163,12 +165,13 @@ def _probe_latest(client, bucket: str, prefix: str) -> Iterator[ProbeObject]:
 def _probe_object(entry: dict, marker: bool) -> ProbeObject:
     version = entry.get("VersionId")
     if version == "null" and not marker:
-        version = None          # the object itself: a plain delete removes it
+        version = None  # the object itself: a plain delete removes it
     return ProbeObject(entry["Key"], version, _utc(entry["LastModified"]), entry.get("Size", 0), marker)
 
 
-def delete_probe_objects(client, bucket: str,
-                         objects: Iterable[ProbeObject]) -> tuple[int, list[tuple[ProbeObject, str]]]:
+def delete_probe_objects(
+    client, bucket: str, objects: Iterable[ProbeObject]
+) -> tuple[int, list[tuple[ProbeObject, str]]]:
     """Delete each version; return how many are gone and the failures with one-line reasons
     (a version already gone counts as gone)."""
     deleted = 0
@@ -192,8 +195,7 @@ def clear_stale_probe_uploads(client, bucket: str, key_hint: str, now: datetime 
     """Abort the uploads earlier runs' probes left next to ``key_hint`` (only a probe's, only
     stale ones); a store that refuses is left as it is (``bulkup cleanup`` reports them)."""
     try:
-        stale = [u for u in find_stale(client, bucket, key_hint + PROBE_MARK, STALE_AFTER, now)
-                 if is_probe_key(u.key)]
+        stale = [u for u in find_stale(client, bucket, key_hint + PROBE_MARK, STALE_AFTER, now) if is_probe_key(u.key)]
         abort_uploads(client, bucket, stale)
     except (bex.ClientError, bex.BotoCoreError):
         pass
@@ -203,8 +205,9 @@ def clear_stale_probe_objects(client, bucket: str, key_hint: str, now: datetime 
     """Delete the objects earlier runs' probes left next to ``key_hint`` (only a probe's, only
     stale ones); a store that refuses is left as it is (``bulkup cleanup`` reports them)."""
     try:
-        delete_probe_objects(client, bucket, list(find_probe_objects(client, bucket, key_hint + PROBE_MARK,
-                                                                     STALE_AFTER, now)))
+        delete_probe_objects(
+            client, bucket, list(find_probe_objects(client, bucket, key_hint + PROBE_MARK, STALE_AFTER, now))
+        )
     except (bex.ClientError, bex.BotoCoreError):
         pass
 
@@ -212,5 +215,5 @@ def clear_stale_probe_objects(client, bucket: str, key_hint: str, now: datetime 
 def _utc(moment: datetime) -> datetime:
     """Aware UTC; a naive time (some stores omit the zone) is taken as UTC."""
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)

@@ -2,13 +2,14 @@
 remembered (``SyncState``) or read (HeadObject, many in flight) only where the listing
 cannot decide (``plan.sync``). Memory holds one batch, whatever the number of objects; the
 files to send and the keys to delete are the plan's only lists."""
+
 from __future__ import annotations
 
 import collections
 import hashlib
 import itertools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 from bulkup.control.syncstate import ObjectFacts, SyncState
 from bulkup.plan.checksums import get_algorithm
@@ -29,9 +30,9 @@ class SyncPlan:
     send: list[tuple[SourceFile, str]] = field(default_factory=list)
     unchanged: int = 0
     delete: list[str] = field(default_factory=list)
-    kept: collections.Counter = field(default_factory=collections.Counter)   # by why --delete keeps them
-    looked_at: int = 0                  # objects read with HeadObject
-    remembered: int = 0                 # objects decided from what an earlier run learned
+    kept: collections.Counter = field(default_factory=collections.Counter)  # by why --delete keeps them
+    looked_at: int = 0  # objects read with HeadObject
+    remembered: int = 0  # objects decided from what an earlier run learned
 
 
 class Comparer:
@@ -40,8 +41,14 @@ class Comparer:
     ``rules`` decide deletions (None: no --delete); ``state`` is what earlier runs learned
     (None: none kept); ``refresh()`` renews the reads' credentials before each batch."""
 
-    def __init__(self, comparison: str, reads: StoreReads, state: SyncState | None,
-                 rules: DeleteRules | None, refresh: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        comparison: str,
+        reads: StoreReads,
+        state: SyncState | None,
+        rules: DeleteRules | None,
+        refresh: Callable[[], None] = lambda: None,
+    ) -> None:
         self.comparison = comparison
         self.reads = reads
         self.state = state
@@ -51,10 +58,10 @@ class Comparer:
 
     def decide(self, pairs: Iterable[tuple[SourceFile | None, RemoteObject | None]]) -> SyncPlan:
         iterator = iter(pairs)
-        gone: list[str] = []            # objects with no file
+        gone: list[str] = []  # objects with no file
         while batch := list(itertools.islice(iterator, BATCH)):
             self._batch(batch, gone)
-        if self.rules is not None:      # only now: the whole walk is known, every skip with it
+        if self.rules is not None:  # only now: the whole walk is known, every skip with it
             for key in gone:
                 reason = self.rules.keep_reason(key)
                 if reason is None:
@@ -109,11 +116,12 @@ class Comparer:
 
     def _learned(self, key: str, answer: HeadAnswer | None) -> ObjectDetail | None:
         if answer is None:
-            return None                 # gone since it was listed
+            return None  # gone since it was listed
         detail = ObjectDetail(parse_mtime(answer.mtime) if answer.mtime else None, answer.crc64nvme, answer.size)
         if self.state is not None:
-            self.state.seen(key, answer.size, answer.etag, answer.last_modified,
-                            ObjectFacts(detail.mtime_ns, detail.crc64nvme))
+            self.state.seen(
+                key, answer.size, answer.etag, answer.last_modified, ObjectFacts(detail.mtime_ns, detail.crc64nvme)
+            )
         return detail
 
 

@@ -6,13 +6,14 @@ lets the scheduler hand tasks to workers, routes the workers' answers, and compl
 aborts each upload through ``S3Calls``. Every step is told once to ``RunEvents``, which
 passes it to the result, the display and listeners (a migration's journal).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import itertools
 import os
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 from bulkup.control.credentials import CredentialWatch
 from bulkup.control.events import RunEvents
@@ -26,21 +27,30 @@ from bulkup.control.shares import RateShares
 from bulkup.control.spool import SpooledPart
 from bulkup.control.verification import verification_label
 from bulkup.errors import FatalRemoteError
+from bulkup.plan.files import FileIdentity, SourceFile
 from bulkup.plan.jobs import UploadJob
 from bulkup.plan.parts import PartRange, choose_part_size, is_multipart, split_parts
 from bulkup.plan.results import ObjectResult, PartRecord, UploadResult
-from bulkup.plan.files import FileIdentity, SourceFile
 from bulkup.pools.base import Pool, Worker, WorkerGone
 from bulkup.transport.filebody import CHANGED, FileRange
-from bulkup.transport.messages import (BytesSent, NewRate, NewRequestRate, PartDone, PartError, PartRetrying,
-                                       PartTask, WorkerReady, WorkerStats)
+from bulkup.transport.messages import (
+    BytesSent,
+    NewRate,
+    NewRequestRate,
+    PartDone,
+    PartError,
+    PartRetrying,
+    PartTask,
+    WorkerReady,
+    WorkerStats,
+)
 
-RECEIVE_WAIT = 0.5          # seconds to wait for workers' messages per round
-STREAM_WAIT = 0.02          # the same while a stream is read (its next part may be ready)
-MAX_PARTS = 10_000          # S3's most parts of one upload
-MAX_RESTARTS = 2            # times an object may start over (a changed file, a lost upload)
-KMS = ("aws:kms", "aws:kms:dsse")     # their part ETags are not the body's MD5
-WRITTEN_BUT_WRONG = ("ChecksumEcho", "ETagMismatch")   # the store took a body it says differs
+RECEIVE_WAIT = 0.5  # seconds to wait for workers' messages per round
+STREAM_WAIT = 0.02  # the same while a stream is read (its next part may be ready)
+MAX_PARTS = 10_000  # S3's most parts of one upload
+MAX_RESTARTS = 2  # times an object may start over (a changed file, a lost upload)
+KMS = ("aws:kms", "aws:kms:dsse")  # their part ETags are not the body's MD5
+WRITTEN_BUT_WRONG = ("ChecksumEcho", "ETagMismatch")  # the store took a body it says differs
 
 
 class Coordinator:
@@ -52,24 +62,32 @@ class Coordinator:
     instead of failing its object.
     """
 
-    def __init__(self, routes: dict[str, BucketRoute], pool: Pool, events: RunEvents,
-                 credentials: CredentialWatch | None = None, keep_uploads: bool = False,
-                 restart_changed: bool = False, bwlimit: float | None = None,
-                 retry_deadline: float = 300.0, clock=time.monotonic) -> None:
+    def __init__(
+        self,
+        routes: dict[str, BucketRoute],
+        pool: Pool,
+        events: RunEvents,
+        credentials: CredentialWatch | None = None,
+        keep_uploads: bool = False,
+        restart_changed: bool = False,
+        bwlimit: float | None = None,
+        retry_deadline: float = 300.0,
+        clock=time.monotonic,
+    ) -> None:
         self.routes = routes
         self.pool = pool
         self.events = events
         self.result: UploadResult = events.result
         self.clock = clock
-        self.rate = RunRate()               # the run's request rate: one for every worker and call
+        self.rate = RunRate()  # the run's request rate: one for every worker and call
         self.store = S3Calls(routes, retry_deadline, self._store_throttled)
         self.scheduler = Scheduler(pool, self._plan)
         self.credentials = credentials
         self.keep_uploads = keep_uploads
         self.restart_changed = restart_changed
         self._open_uploads: dict[str, ObjectUpload] = {}
-        self._interrupted_create: ObjectUpload | None = None   # its upload ID never came
-        self._streams: list[ObjectUpload] = []      # streams still being read
+        self._interrupted_create: ObjectUpload | None = None  # its upload ID never came
+        self._streams: list[ObjectUpload] = []  # streams still being read
         self._task_ids = itertools.count(1)
         self.bandwidth = RateShares(pool, lambda r: NewRate(bytes_per_second=r), bwlimit) if bwlimit else None
         self.requests = RateShares(pool, lambda r: NewRequestRate(requests_per_second=r), interval=0.2)
@@ -80,10 +98,10 @@ class Coordinator:
         """Upload ``jobs`` (``objects`` of them, ``total_bytes`` in all; None: not known, a stream)."""
         started = time.monotonic()
         try:
-            self.pool.start()           # a cluster that cannot be joined ends the run here
+            self.pool.start()  # a cluster that cannot be joined ends the run here
             self.events.run_started(objects, total_bytes)
             if self.bandwidth:
-                self.bandwidth.rebalance(force=True)    # each worker's share, before its first task
+                self.bandwidth.rebalance(force=True)  # each worker's share, before its first task
             self.scheduler.start(jobs)
             while True:
                 if self.bandwidth:
@@ -97,7 +115,7 @@ class Coordinator:
                 if self.credentials is not None:
                     self.credentials.check()
         except BaseException as exc:
-            self.pool.halt()            # no part may land after its upload is aborted
+            self.pool.halt()  # no part may land after its upload is aborted
             if not self.keep_uploads:
                 exc.uploads_left = self._abort_open_uploads()
             raise
@@ -132,8 +150,8 @@ class Coordinator:
             obj.upload_id = job.upload_id
             self._open_uploads[obj.upload_id] = obj
         elif settings.no_overwrite and self.store.head(job) is not None:
-            self._key_taken(obj)        # not a byte sent for a key that is taken already (the
-            return                      # conditional Complete guards against one written later)
+            self._key_taken(obj)  # not a byte sent for a key that is taken already (the
+            return  # conditional Complete guards against one written later)
         elif not self._create_upload(obj, part_size):
             return
         obj.ranges = list(split_parts(source.size, part_size))
@@ -189,10 +207,13 @@ class Coordinator:
         if obj.all_parts_done:
             self._complete(obj)
 
-    def _add_stream_part(self, obj: ObjectUpload, part: "SpooledPart") -> None:
+    def _add_stream_part(self, obj: ObjectUpload, part: SpooledPart) -> None:
         if part.number > MAX_PARTS:
-            self._fail_object(obj, f"the stream is longer than {MAX_PARTS:,} parts of {part.length:,} bytes: "
-                                   "give --expected-size (or a larger --part-size)")
+            self._fail_object(
+                obj,
+                f"the stream is longer than {MAX_PARTS:,} parts of {part.length:,} bytes: "
+                "give --expected-size (or a larger --part-size)",
+            )
             return
         obj.spooled[part.number] = part
         obj.ranges.append(PartRange(part.number, part.offset, part.length))
@@ -200,17 +221,25 @@ class Coordinator:
 
     def _enqueue(self, obj: ObjectUpload, part: PartRange, single: bool) -> None:
         job, route = obj.job, self.routes[obj.job.bucket]
-        source = FileRange(path=job.source.path, offset=part.offset, length=part.length,
-                           expect=None if job.stream is not None else job.source.identity,
-                           growing=job.stream is not None)
-        task = PartTask(task_id=next(self._task_ids), endpoint=route.endpoint,
-                        key=job.source.key, source=source,
-                        checksum_algorithm=obj.settings.checksum.name,
-                        upload_id=None if single else obj.upload_id,
-                        part_number=None if single else part.number,
-                        headers=obj.settings.put_headers(job.source) if single else (),
-                        checksum=job.checksum if single else None,
-                        etag_is_md5=bool(route.checks and route.checks.etag_is_md5) and obj.settings.sse not in KMS)
+        source = FileRange(
+            path=job.source.path,
+            offset=part.offset,
+            length=part.length,
+            expect=None if job.stream is not None else job.source.identity,
+            growing=job.stream is not None,
+        )
+        task = PartTask(
+            task_id=next(self._task_ids),
+            endpoint=route.endpoint,
+            key=job.source.key,
+            source=source,
+            checksum_algorithm=obj.settings.checksum.name,
+            upload_id=None if single else obj.upload_id,
+            part_number=None if single else part.number,
+            headers=obj.settings.put_headers(job.source) if single else (),
+            checksum=job.checksum if single else None,
+            etag_is_md5=bool(route.checks and route.checks.etag_is_md5) and obj.settings.sse not in KMS,
+        )
         self.scheduler.add(obj, task)
 
     def _create_upload(self, obj: ObjectUpload, part_size: int) -> bool:
@@ -223,12 +252,13 @@ class Coordinator:
             obj.upload_id = upload_id
             self._open_uploads[upload_id] = obj
             self.events.upload_created(obj.job, upload_id, part_size)
+
         try:
             self.store.create(obj.job, held=interrupts_held, created=on_record)
         except ObjectFailed as exc:
             self._fail_object(obj, str(exc))
             return False
-        except KeyboardInterrupt:   # a second Ctrl-C: the server may have opened one
+        except KeyboardInterrupt:  # a second Ctrl-C: the server may have opened one
             if obj.upload_id is None:
                 self._interrupted_create = obj
             raise
@@ -242,21 +272,20 @@ class Coordinator:
         if algorithm.full_object:
             whole = algorithm.combine_parts([(obj.done[r.number][1], r.length) for r in obj.ranges])
             if obj.job.checksum is not None and obj.job.checksum != whole:
-                self._fail_object(obj, f"the file's {algorithm.name} {whole} is not the expected "
-                                       f"{obj.job.checksum}")
+                self._fail_object(obj, f"the file's {algorithm.name} {whole} is not the expected {obj.job.checksum}")
                 return
             whole_checksum = {"ChecksumType": "FULL_OBJECT", algorithm.complete_key: whole}
             obj.result.checksum = whole
         if (changed := self._changed_since_planned(obj)) is not None:
             self._file_changed(obj, f"{obj.job.source.path}: {CHANGED} ({changed})")
             return
-        self.events.flush()       # every part is on record before the upload can vanish
+        self.events.flush()  # every part is on record before the upload can vanish
         try:
             answer = self.store.complete(obj.job, obj.upload_id, self._completed_parts(obj), whole_checksum)
         except ObjectFailed as exc:
             self._fail_object(obj, str(exc))
             return
-        except KeyTaken:                # written meanwhile by someone else: theirs stays
+        except KeyTaken:  # written meanwhile by someone else: theirs stays
             self._key_taken(obj)
             return
         if answer is None:
@@ -266,16 +295,20 @@ class Coordinator:
         echo = answer.get(algorithm.complete_key) if algorithm.full_object else None
         if echo is not None and echo != obj.result.checksum:
             self.store.delete(obj.job)
-            self._fail_object(obj, f"the store's whole-object {algorithm.name} {echo} is not the "
-                                   f"file's {obj.result.checksum}: the object was removed")
+            self._fail_object(
+                obj,
+                f"the store's whole-object {algorithm.name} {echo} is not the "
+                f"file's {obj.result.checksum}: the object was removed",
+            )
             return
         obj.result.etag = answer.get("ETag", "") or obj.result.etag
         self._object_done(obj)
 
     def _object_done(self, obj: ObjectUpload) -> None:
         checks = self.routes[obj.job.bucket].checks
-        obj.result.verification = verification_label(obj.settings.checksum, checks, obj.upload_id is not None,
-                                                      echoed_all=obj.unechoed == 0)
+        obj.result.verification = verification_label(
+            obj.settings.checksum, checks, obj.upload_id is not None, echoed_all=obj.unechoed == 0
+        )
         self.events.object_done(obj.job, obj.result)
 
     @staticmethod
@@ -298,12 +331,16 @@ class Coordinator:
         head = self.store.head(obj.job)
         algorithm = obj.settings.checksum
         found = head.get(algorithm.complete_key) if head and algorithm.complete_key else None
-        if head and head.get("ContentLength") == obj.job.source.size and found is not None \
-                and found == obj.result.checksum:
+        if (
+            head
+            and head.get("ContentLength") == obj.job.source.size
+            and found is not None
+            and found == obj.result.checksum
+        ):
             obj.result.etag = head.get("ETag", "")
             self._object_done(obj)
             return
-        obj.upload_id = None            # nothing left to abort
+        obj.upload_id = None  # nothing left to abort
         self._restart(obj, "its multipart upload vanished before it was completed (NoSuchUpload)")
 
     def _changed_since_planned(self, obj: ObjectUpload) -> str | None:
@@ -343,8 +380,12 @@ class Coordinator:
         self._abort_when_idle(obj)
         self.events.object_restarted(job, source, reason)
         obj.result.parts, obj.result.checksum = 1, None
-        self._plan(dataclasses.replace(job, source=source, upload_id=None, part_size=None, parts_done={},
-                                       restarts=job.restarts + 1), result=obj.result)
+        self._plan(
+            dataclasses.replace(
+                job, source=source, upload_id=None, part_size=None, parts_done={}, restarts=job.restarts + 1
+            ),
+            result=obj.result,
+        )
 
     @staticmethod
     def _look_again(job: UploadJob) -> SourceFile:
@@ -358,7 +399,7 @@ class Coordinator:
         if any, is aborted), and that is no failure of the run."""
         if obj.closed:
             return
-        self.events.object_exists(obj.job, obj.result)     # closes it
+        self.events.object_exists(obj.job, obj.result)  # closes it
         self._abort_when_idle(obj)
 
     def _fail_object(self, obj: ObjectUpload, reason: str) -> None:
@@ -385,10 +426,9 @@ class Coordinator:
             for obj in list(self._open_uploads.values()):
                 if self.store.abort(obj.job, obj.upload_id):
                     self._open_uploads.pop(obj.upload_id)
-        except KeyboardInterrupt:       # a second Ctrl-C: stop aborting, and say what is left
+        except KeyboardInterrupt:  # a second Ctrl-C: stop aborting, and say what is left
             pass
-        left = [f"s3://{o.job.bucket}/{o.job.source.key} (upload {o.upload_id})"
-                for o in self._open_uploads.values()]
+        left = [f"s3://{o.job.bucket}/{o.job.source.key} (upload {o.upload_id})" for o in self._open_uploads.values()]
         if (o := self._interrupted_create) is not None:
             left.append(f"s3://{o.job.bucket}/{o.job.source.key} (an upload being created, ID unknown)")
         return left
@@ -452,11 +492,19 @@ class Coordinator:
     def _on_part_done(self, worker: Worker, done: PartDone) -> None:
         self.rate.succeeded(self.clock())
         obj, task = self.scheduler.answered(worker, done.task_id)
-        record = PartRecord(key=task.key, part_number=task.part_number, worker=done.worker,
-                            pid=done.pid, connection=done.connection,
-                            request_on_connection=done.request_on_connection,
-                            attempts=done.attempts, data_path=done.data_path,
-                            fallback=done.fallback, ktls_rx=done.ktls_rx, tls=done.tls)
+        record = PartRecord(
+            key=task.key,
+            part_number=task.part_number,
+            worker=done.worker,
+            pid=done.pid,
+            connection=done.connection,
+            request_on_connection=done.request_on_connection,
+            attempts=done.attempts,
+            data_path=done.data_path,
+            fallback=done.fallback,
+            ktls_rx=done.ktls_rx,
+            tls=done.tls,
+        )
         self.events.part_sent(record, task.source.length)
         if obj.closed:
             self._abort_when_idle(obj)
@@ -472,7 +520,7 @@ class Coordinator:
             return
         obj.done[task.part_number] = (done.etag, done.checksum)
         if obj.spool is not None:
-            obj.spool.release(obj.spooled.pop(task.part_number))      # its memory back
+            obj.spool.release(obj.spooled.pop(task.part_number))  # its memory back
         if obj.all_parts_done:
             self._complete(obj)
 
@@ -480,7 +528,7 @@ class Coordinator:
         """Whether the file a worker found is the one the object's other parts came from
         (a file only its node can read is known from its first part on); what changed."""
         if done.source_seen is None or obj.job.stream is not None:
-            return None             # a stream's spool grows between its parts
+            return None  # a stream's spool grows between its parts
         if obj.seen is None:
             obj.seen = done.source_seen
             if obj.job.source.mtime_ns == 0:
@@ -495,8 +543,7 @@ class Coordinator:
         entry = self.scheduler.lookup(retrying.task_id)
         if entry is not None:
             task = entry[1]
-            self.events.part_retried(retrying.worker, task.key, task.part_number,
-                                     retrying.attempt, retrying.reason)
+            self.events.part_retried(retrying.worker, task.key, task.part_number, retrying.attempt, retrying.reason)
 
     def _on_part_error(self, worker: Worker, error: PartError) -> None:
         obj, _ = self.scheduler.answered(worker, error.task_id)
@@ -519,7 +566,7 @@ class Coordinator:
             self._restart(obj, "its multipart upload vanished while its parts were sent (NoSuchUpload)")
             return
         if error.code in WRITTEN_BUT_WRONG and obj.upload_id is None:
-            self.store.delete(obj.job)      # the store holds a PutObject it says is other bytes
+            self.store.delete(obj.job)  # the store holds a PutObject it says is other bytes
             error = dataclasses.replace(error, message=f"{error.message}; the object was removed")
         self._fail_object(obj, error.message)
 
@@ -529,6 +576,6 @@ class Coordinator:
         self.scheduler.requeue(worker)
         self.pool.replace(worker)
         for obj in [o for o in self._open_uploads.values() if o.closed]:
-            self._abort_when_idle(obj)          # its last part in flight died with the worker
+            self._abort_when_idle(obj)  # its last part in flight died with the worker
         for obj, reason in self.scheduler.drop_unservable():
             self._fail_object(obj, reason)

@@ -1,4 +1,5 @@
 """Keeping workers' credentials fresh: botocore renews them before expiry; this notices."""
+
 from __future__ import annotations
 
 import time
@@ -6,7 +7,7 @@ import time
 from bulkup.control.s3client import frozen_credentials
 from bulkup.pools.base import Pool
 
-CHECK_INTERVAL = 60.0       # seconds between looks at the session's credentials
+CHECK_INTERVAL = 60.0  # seconds between looks at the session's credentials
 
 
 class CredentialWatch:

@@ -1,14 +1,16 @@
 """The run's events, told once by the coordinator and fanned out to everyone who keeps them:
 the run's result, the progress display, and listeners such as a migration's journal."""
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from bulkup.display.sink import ProgressSink
+from bulkup.plan.files import FileIdentity, SourceFile
 from bulkup.plan.jobs import UploadJob
 from bulkup.plan.results import ObjectResult, PartRecord, UploadResult
-from bulkup.plan.files import FileIdentity, SourceFile
 
 if TYPE_CHECKING:
     from bulkup.transport.messages import WorkerReady, WorkerStats
@@ -61,8 +63,7 @@ EXISTS = "exists (--no-overwrite)"
 class RunEvents:
     """One call per event; each reaches the result, the display and every listener."""
 
-    def __init__(self, result: UploadResult, progress: ProgressSink,
-                 listeners: Sequence[UploadListener] = ()) -> None:
+    def __init__(self, result: UploadResult, progress: ProgressSink, listeners: Sequence[UploadListener] = ()) -> None:
         self.result = result
         self.progress = progress
         self.listeners = tuple(listeners)
@@ -71,13 +72,13 @@ class RunEvents:
         self.progress.start(objects, total_bytes)
         self.progress.show_pending_notices()
 
-    def worker_ready(self, ready: "WorkerReady", connections: int) -> None:
+    def worker_ready(self, ready: WorkerReady, connections: int) -> None:
         self.result.engines[ready.worker] = ready.engine_label
         if ready.node:
             self.result.nodes[ready.worker] = ready.node
         self.progress.worker_ready(ready, connections)
 
-    def worker_stats(self, stats: "WorkerStats") -> None:
+    def worker_stats(self, stats: WorkerStats) -> None:
         self.result.workers[stats.worker] = stats
 
     def worker_lost(self, worker: int, why: str) -> None:
@@ -93,7 +94,7 @@ class RunEvents:
     def creating_upload(self, job: UploadJob, part_size: int) -> None:
         for listener in self.listeners:
             listener.creating_upload(job, part_size)
-        self.flush()        # the intent is on record before the server can act on it
+        self.flush()  # the intent is on record before the server can act on it
 
     def upload_created(self, job: UploadJob, upload_id: str, part_size: int) -> None:
         for listener in self.listeners:
@@ -106,8 +107,7 @@ class RunEvents:
         """A part the server accepted, whatever became of its object."""
         self.result.add_part(record, length)
 
-    def part_done(self, job: UploadJob, record: PartRecord, length: int, etag: str,
-                  checksum: str | None) -> None:
+    def part_done(self, job: UploadJob, record: PartRecord, length: int, etag: str, checksum: str | None) -> None:
         """A part of a live object the server accepted."""
         self.progress.part_done(job.source.key, length, record)
         if record.part_number is not None:

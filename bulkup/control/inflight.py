@@ -1,14 +1,15 @@
 """An object being uploaded, as the coordinator tracks it: its multipart state and the
 parts back so far."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from bulkup.control.spool import Spool, SpooledPart
+from bulkup.plan.files import FileIdentity
 from bulkup.plan.jobs import ObjectSettings, UploadJob
 from bulkup.plan.parts import PartRange
 from bulkup.plan.results import ObjectResult
-from bulkup.plan.files import FileIdentity
 
 
 @dataclass(eq=False, kw_only=True)
@@ -19,11 +20,11 @@ class ObjectUpload:
     result: ObjectResult
     upload_id: str | None = None
     ranges: list[PartRange] = field(default_factory=list)
-    done: dict[int, tuple[str, str | None]] = field(default_factory=dict)   # n -> etag, checksum
-    unechoed: int = 0                  # parts the store did not confirm by echoing the checksum
-    seen: FileIdentity | None = None   # the file as the first worker to open it found it
-    retired: bool = False              # started over as another ObjectUpload
-    spooled: dict[int, SpooledPart] = field(default_factory=dict)   # a stream's parts not yet stored
+    done: dict[int, tuple[str, str | None]] = field(default_factory=dict)  # n -> etag, checksum
+    unechoed: int = 0  # parts the store did not confirm by echoing the checksum
+    seen: FileIdentity | None = None  # the file as the first worker to open it found it
+    retired: bool = False  # started over as another ObjectUpload
+    spooled: dict[int, SpooledPart] = field(default_factory=dict)  # a stream's parts not yet stored
 
     @property
     def failed(self) -> bool:

@@ -6,12 +6,13 @@ server opened and the coordinator never heard of: nothing could abort it. Inside
 (the call answered, its upload on record); a second one acts at once, for a user who will
 not wait for a call that hangs.
 """
+
 from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -39,5 +40,5 @@ def interrupts_held() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        if len(pending) == 1:       # a second one has acted already
+        if len(pending) == 1:  # a second one has acted already
             previous[pending[0]](pending[0], None)

@@ -8,6 +8,7 @@ A sync that merged the listing with the walk as it came would take objects for g
 listing is put in order first, in a temporary SQLite table (an external sort: memory stays
 flat at any number of objects), and read back in S3's order.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -16,7 +17,7 @@ import queue
 import sqlite3
 import tempfile
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 import botocore.exceptions as bex
 
@@ -28,7 +29,7 @@ from bulkup.transport.proxy import proxy_environment, proxy_for
 from bulkup.transport.readers import ReadSettings, StoreReadError, StoreReads
 from bulkup.transport.request import RequestSigner
 
-DELETE_BATCH = 1000          # S3's most per DeleteObjects
+DELETE_BATCH = 1000  # S3's most per DeleteObjects
 READ_CONNECTIONS = 16
 PAGES_AHEAD = 2
 
@@ -37,14 +38,23 @@ class ListingIncomplete(StoreReadError):
     """The prefix could not be listed to the end: nothing may be decided from it."""
 
 
-def store_reads(control: ControlPlane, route: BucketRoute, bucket: str, retry_deadline: float = 300.0,
-                connections: int = READ_CONNECTIONS) -> StoreReads:
+def store_reads(
+    control: ControlPlane,
+    route: BucketRoute,
+    bucket: str,
+    retry_deadline: float = 300.0,
+    connections: int = READ_CONNECTIONS,
+) -> StoreReads:
     """Reads of ``bucket`` on bulkup's own connections, signed with the run's credentials."""
     endpoint = route.endpoint
-    settings = ReadSettings(endpoint=endpoint, bucket=bucket,
-                            tls=TlsSettings(control.settings.verify_ssl, control.settings.ca_bundle),
-                            proxy=proxy_for(endpoint.scheme, endpoint.host, endpoint.port, proxy_environment()),
-                            connections=connections, retry_deadline=retry_deadline)
+    settings = ReadSettings(
+        endpoint=endpoint,
+        bucket=bucket,
+        tls=TlsSettings(control.settings.verify_ssl, control.settings.ca_bundle),
+        proxy=proxy_for(endpoint.scheme, endpoint.host, endpoint.port, proxy_environment()),
+        connections=connections,
+        retry_deadline=retry_deadline,
+    )
     return StoreReads(settings, RequestSigner(frozen_credentials(control.session), endpoint.region))
 
 
@@ -77,7 +87,7 @@ def _pages(reads: StoreReads, prefix: str) -> Iterator[list]:
                 if not hand_over(page.objects):
                     return
             hand_over(None)
-        except BaseException as exc:        # handed to the reader, who raises it
+        except BaseException as exc:  # handed to the reader, who raises it
             hand_over(exc)
 
     fetcher = threading.Thread(target=fetch, name="bulkup-listing", daemon=True)
@@ -88,7 +98,7 @@ def _pages(reads: StoreReads, prefix: str) -> Iterator[list]:
                 raise ListingIncomplete(f"{page}: nothing was sent or deleted") from None
             yield page
     finally:
-        stop.set()                          # a fetcher still at work ends after its page
+        stop.set()  # a fetcher still at work ends after its page
 
 
 @contextlib.contextmanager
@@ -98,13 +108,17 @@ def sorted_listing(reads: StoreReads, prefix: str) -> Iterator[Iterator[RemoteOb
     with tempfile.TemporaryDirectory(prefix="bulkup-listing-") as workdir:
         db = sqlite3.connect(os.path.join(workdir, "listing.sqlite3"), isolation_level=None)
         try:
-            db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-8192;"
-                             "CREATE TABLE listed (key TEXT PRIMARY KEY, size INTEGER, last_modified REAL,"
-                             " etag TEXT) WITHOUT ROWID;")
+            db.executescript(
+                "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-8192;"
+                "CREATE TABLE listed (key TEXT PRIMARY KEY, size INTEGER, last_modified REAL,"
+                " etag TEXT) WITHOUT ROWID;"
+            )
             db.execute("BEGIN")
             for page in _pages(reads, prefix):
-                db.executemany("INSERT OR REPLACE INTO listed VALUES (?, ?, ?, ?)",
-                               [(o.key, o.size, o.last_modified, o.etag) for o in page])
+                db.executemany(
+                    "INSERT OR REPLACE INTO listed VALUES (?, ?, ?, ?)",
+                    [(o.key, o.size, o.last_modified, o.etag) for o in page],
+                )
             db.execute("COMMIT")
             rows = db.execute("SELECT key, size, last_modified, etag FROM listed ORDER BY key")
             yield (RemoteObject(*row) for row in rows)
@@ -121,13 +135,15 @@ def delete_keys(client, bucket: str, keys: list[str]) -> list[tuple[str, str]]:
     """Delete ``keys``; the ones that could not be deleted, with why."""
     failed: list[tuple[str, str]] = []
     for start in range(0, len(keys), DELETE_BATCH):
-        batch = keys[start:start + DELETE_BATCH]
+        batch = keys[start : start + DELETE_BATCH]
         try:
-            answer = client.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in batch],
-                                                                  "Quiet": True})
+            answer = client.delete_objects(
+                Bucket=bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True}
+            )
         except (bex.ClientError, bex.BotoCoreError) as exc:
             failed += [(key, describe(exc)) for key in batch]
             continue
-        failed += [(e.get("Key", "?"), f"{e.get('Code', '')}: {e.get('Message', '')}")
-                   for e in answer.get("Errors", [])]
+        failed += [
+            (e.get("Key", "?"), f"{e.get('Code', '')}: {e.get('Message', '')}") for e in answer.get("Errors", [])
+        ]
     return failed

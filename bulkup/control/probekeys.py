@@ -12,6 +12,7 @@ requests, seconds at most with retries; and a client whose clock is more than 15
 the store's cannot sign a request S3 accepts, so an hour covers both with a wide margin while
 keeping leftovers from piling up.
 """
+
 from __future__ import annotations
 
 import re

@@ -23,16 +23,17 @@ A run starts unlimited; throttles within one EPISODE of a cut are the same conge
 cut once. Connection failures count as throttles; the rate never drops below FLOOR, the
 pace at which a store that is down is asked whether it is back.
 """
+
 from __future__ import annotations
 
 import collections
 from dataclasses import dataclass, field
 
-BETA = 0.9            # the rate kept after a throttle
-C = 0.4               # CUBIC's scaling constant (the SDKs')
-FLOOR = 2.0           # requests/s: the least a run keeps asking at
-EPISODE = 0.25        # s: throttles this soon after a cut are the same congestion
-WINDOW = 1.0          # s: how far back the accepted rate is measured
+BETA = 0.9  # the rate kept after a throttle
+C = 0.4  # CUBIC's scaling constant (the SDKs')
+FLOOR = 2.0  # requests/s: the least a run keeps asking at
+EPISODE = 0.25  # s: throttles this soon after a cut are the same congestion
+WINDOW = 1.0  # s: how far back the accepted rate is measured
 
 
 @dataclass
@@ -42,12 +43,12 @@ class RunRate:
     beta: float = BETA
     c: float = C
     floor: float = FLOOR
-    throttles: int = 0                     # throttling answers heard
-    cuts: int = 0                          # times the rate was lowered
-    _w_max: float | None = None            # the rate at the last cut
+    throttles: int = 0  # throttling answers heard
+    cuts: int = 0  # times the rate was lowered
+    _w_max: float | None = None  # the rate at the last cut
     _cut_at: float = float("-inf")
     _started: float | None = None
-    _accepted: collections.deque = field(default_factory=collections.deque)   # times of successes
+    _accepted: collections.deque = field(default_factory=collections.deque)  # times of successes
 
     def succeeded(self, now: float, count: int = 1) -> None:
         """``count`` requests were accepted (at ``now``)."""

@@ -6,11 +6,15 @@ the retry deadline, each refusal slowing the whole run (``throttled``). A failur
 other object can escape (credentials, a missing bucket) raises ``FatalRemoteError``; one
 that ends this object alone raises ``ObjectFailed``.
 """
+
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
-from typing import Callable, ContextManager, Mapping, TypeVar
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from typing import TypeVar
 
 import botocore.exceptions as bex
 
@@ -22,9 +26,8 @@ from bulkup.transport.responses import FATAL_CODES, slows_the_run
 from bulkup.transport.retry import Deadline, pause
 
 T = TypeVar("T")
-LONGEST_PAUSE = 2.0       # s: the coordinator waits in line with everything else it does
-UNREACHABLE = (bex.EndpointConnectionError, bex.ConnectionClosedError, bex.ReadTimeoutError,
-               bex.ConnectTimeoutError)
+LONGEST_PAUSE = 2.0  # s: the coordinator waits in line with everything else it does
+UNREACHABLE = (bex.EndpointConnectionError, bex.ConnectionClosedError, bex.ReadTimeoutError, bex.ConnectTimeoutError)
 
 
 ABORT_ATTEMPTS = 3
@@ -41,14 +44,21 @@ class KeyTaken(Exception):
 class S3Calls:
     """Control-plane calls for the objects of a run, through each bucket's client."""
 
-    def __init__(self, routes: Mapping[str, BucketRoute], retry_deadline: float = 300.0,
-                 throttled: Callable[[], None] = lambda: None, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        routes: Mapping[str, BucketRoute],
+        retry_deadline: float = 300.0,
+        throttled: Callable[[], None] = lambda: None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.routes = routes
         self.retry_deadline = retry_deadline
         self.throttled = throttled
         self._sleep = sleep
 
-    def persist(self, call: Callable[[], T], held: Callable[[], ContextManager] = contextlib.nullcontext) -> T:
+    def persist(
+        self, call: Callable[[], T], held: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext
+    ) -> T:
         """``call()``, asked again while the store refuses it as a busy or absent store does,
         until the retry deadline (then its last error is raised); each attempt runs inside
         ``held()`` (interrupts held while the store acts), the pauses between them do not."""
@@ -68,17 +78,23 @@ class S3Calls:
             self.throttled()
             self._sleep(pause(attempt, LONGEST_PAUSE))
 
-    def create(self, job: UploadJob, held: Callable[[], ContextManager] = contextlib.nullcontext,
-               created: Callable[[str], None] = lambda upload_id: None) -> str:
+    def create(
+        self,
+        job: UploadJob,
+        held: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
+        created: Callable[[str], None] = lambda upload_id: None,
+    ) -> str:
         """A new multipart upload for ``job``; its id, given to ``created`` within the same
         ``held()`` as the call that opened it."""
         client = self._client(job)
 
         def attempt() -> str:
             upload_id = client.create_multipart_upload(
-                Bucket=job.bucket, Key=job.source.key, **job.settings.create_params(job.source))["UploadId"]
+                Bucket=job.bucket, Key=job.source.key, **job.settings.create_params(job.source)
+            )["UploadId"]
             created(upload_id)
             return upload_id
+
         try:
             return self.persist(attempt, held)
         except bex.ClientError as exc:
@@ -86,16 +102,24 @@ class S3Calls:
         except bex.BotoCoreError as exc:
             raise FatalRemoteError(f"CreateMultipartUpload: {describe(exc)}") from None
 
-    def complete(self, job: UploadJob, upload_id: str, parts: list[dict],
-                 whole_checksum: dict[str, str]) -> dict | None:
+    def complete(
+        self, job: UploadJob, upload_id: str, parts: list[dict], whole_checksum: dict[str, str]
+    ) -> dict | None:
         """Complete the upload; the store's answer, or None when it no longer knows it.
         With no-overwrite, only if the key is free (KeyTaken if not)."""
         condition = {"IfNoneMatch": "*"} if job.settings.no_overwrite else {}
         client = self._client(job)
         try:
-            return self.persist(lambda: client.complete_multipart_upload(
-                Bucket=job.bucket, Key=job.source.key, UploadId=upload_id,
-                MultipartUpload={"Parts": parts}, **whole_checksum, **condition))
+            return self.persist(
+                lambda: client.complete_multipart_upload(
+                    Bucket=job.bucket,
+                    Key=job.source.key,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": parts},
+                    **whole_checksum,
+                    **condition,
+                )
+            )
         except bex.ClientError as exc:
             if error_code(exc) == "NoSuchUpload":
                 return None
@@ -122,7 +146,7 @@ class S3Calls:
         where = {"Bucket": job.bucket, "Key": job.source.key, "UploadId": upload_id}
         for _ in range(ABORT_ATTEMPTS):
             for call in (client.abort_multipart_upload, client.list_parts):
-                gone = _gone_after(lambda: self.persist(lambda: call(**where)))
+                gone = _gone_after(functools.partial(self.persist, functools.partial(call, **where)))
                 if gone is not None:
                     return gone
         return False
@@ -131,8 +155,9 @@ class S3Calls:
         """The object's HeadObject answer with checksums, None if it cannot be had."""
         client = self._client(job)
         try:
-            return self.persist(lambda: client.head_object(Bucket=job.bucket, Key=job.source.key,
-                                                           ChecksumMode="ENABLED"))
+            return self.persist(
+                lambda: client.head_object(Bucket=job.bucket, Key=job.source.key, ChecksumMode="ENABLED")
+            )
         except (bex.ClientError, bex.BotoCoreError):
             return None
 

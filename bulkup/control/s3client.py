@@ -1,4 +1,5 @@
 """The coordinator's boto3 side: client construction, bucket endpoint, readable errors."""
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,12 @@ from bulkup.transport.request import BucketEndpoint, CredentialSet
 from bulkup.transport.responses import FATAL_CODES
 
 DEFAULT_REGION = "us-east-1"
-SYSTEM_CA_FILES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
-                   "/etc/ssl/ca-bundle.pem", "/etc/ssl/cert.pem")
+SYSTEM_CA_FILES = (
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+)
 
 
 @dataclass(frozen=True)
@@ -27,7 +32,7 @@ class ClientSettings:
     endpoint_url: str | None = None
     region: str | None = None
     profile: str | None = None
-    addressing_style: str = "auto"      # auto | path | virtual
+    addressing_style: str = "auto"  # auto | path | virtual
     ca_bundle: str | None = None
     verify_ssl: bool = True
 
@@ -62,27 +67,35 @@ def make_client(session: boto3.Session, settings: ClientSettings, region: str | 
     """An S3 client for control-plane calls (create/complete/abort multipart uploads)."""
     if not settings.verify_ssl:
         import urllib3
+
         warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
     config = Config(
         # auto: botocore's choice, or the profile's s3 addressing_style
         s3={"addressing_style": settings.addressing_style} if settings.addressing_style != "auto" else None,
-        retries={"mode": "standard", "max_attempts": 3},     # then S3Calls.persist, to the retry deadline
-        connect_timeout=10, read_timeout=60,
+        retries={"mode": "standard", "max_attempts": 3},  # then S3Calls.persist, to the retry deadline
+        connect_timeout=10,
+        read_timeout=60,
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
     verify: bool | str = (settings.ca_bundle or True) if settings.verify_ssl else False
-    return session.client("s3", endpoint_url=settings.endpoint_url,
-                          region_name=region or settings.region or session.region_name or DEFAULT_REGION,
-                          config=config, verify=verify)
+    return session.client(
+        "s3",
+        endpoint_url=settings.endpoint_url,
+        region_name=region or settings.region or session.region_name or DEFAULT_REGION,
+        config=config,
+        verify=verify,
+    )
 
 
 def frozen_credentials(session: boto3.Session) -> CredentialSet:
     """Current credentials (refreshed by botocore when near expiry)."""
     creds = session.get_credentials()
     if creds is None:
-        raise FatalRemoteError("no AWS credentials found (set AWS_ACCESS_KEY_ID and "
-                               "AWS_SECRET_ACCESS_KEY, use --profile, or configure SSO/roles)")
+        raise FatalRemoteError(
+            "no AWS credentials found (set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, use --profile, or configure SSO/roles)"
+        )
     try:
         frozen = creds.get_frozen_credentials()
     except bex.BotoCoreError as exc:
@@ -124,8 +137,10 @@ def resolve_bucket(client, bucket: str) -> tuple[BucketEndpoint, str | None]:
     return BucketEndpoint.from_url(seen[-1]), region
 
 
-_SSL_REASONS = (re.compile(r"certificate verify failed: ([^(]*)"),
-                re.compile(r"(hostname '[^']*' doesn't match [^\s\")]*)"))
+_SSL_REASONS = (
+    re.compile(r"certificate verify failed: ([^(]*)"),
+    re.compile(r"(hostname '[^']*' doesn't match [^\s\")]*)"),
+)
 
 
 def error_code(exc: bex.ClientError) -> str:

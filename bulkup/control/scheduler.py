@@ -5,17 +5,18 @@ planned into tasks only as workers free up (never more than ``MAX_QUEUED_AHEAD``
 so a run of millions of objects holds a bounded number. Each worker holds at most its
 pool's task depth; the least busy gets the next task.
 """
+
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from bulkup.control.inflight import ObjectUpload
 from bulkup.plan.jobs import UploadJob
 from bulkup.pools.base import Pool, Worker
 from bulkup.transport.messages import PartTask
 
-MAX_QUEUED_AHEAD = 1024     # tasks planned ahead while every free worker waits on pinned ones
+MAX_QUEUED_AHEAD = 1024  # tasks planned ahead while every free worker waits on pinned ones
 
 
 class Scheduler:
@@ -24,8 +25,8 @@ class Scheduler:
     def __init__(self, pool: Pool, plan: Callable[[UploadJob], None]) -> None:
         self.pool = pool
         self._plan = plan
-        self._tasks: dict[int, tuple[ObjectUpload, PartTask]] = {}    # queued or in flight
-        self._queues: dict[str | None, deque[PartTask]] = {None: deque()}   # by pinned node
+        self._tasks: dict[int, tuple[ObjectUpload, PartTask]] = {}  # queued or in flight
+        self._queues: dict[str | None, deque[PartTask]] = {None: deque()}  # by pinned node
         self._queued = 0
         self._jobs: Iterator[UploadJob] = iter(())
         self.exhausted = False
@@ -47,8 +48,12 @@ class Scheduler:
 
     def in_flight_of(self, obj: ObjectUpload) -> int:
         """How many of ``obj``'s tasks a worker holds (sent, not yet answered)."""
-        return sum(1 for worker in self.pool.live() for task_id in worker.in_flight
-                   if self._tasks.get(task_id, (None,))[0] is obj)
+        return sum(
+            1
+            for worker in self.pool.live()
+            for task_id in worker.in_flight
+            if self._tasks.get(task_id, (None,))[0] is obj
+        )
 
     def lookup(self, task_id: int) -> tuple[ObjectUpload, PartTask] | None:
         return self._tasks.get(task_id)
@@ -72,7 +77,7 @@ class Scheduler:
                 worker.held_bytes += task.source.length
                 self.pool.send(worker, task)
             if task is None or not self.pool.may_take_more(worker):
-                open_to.remove(worker)      # full, or nothing it may take this round
+                open_to.remove(worker)  # full, or nothing it may take this round
         self.pool.flush()
 
     def requeue(self, worker: Worker) -> None:

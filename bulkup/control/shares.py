@@ -6,27 +6,34 @@ work: the workers holding tasks split the limit but for a trickle left to each i
 one that is handed work starts at once, and the shares never add up to more than the limit).
 Shares are reconsidered every ``interval`` and sent only when they change.
 """
+
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from bulkup.pools.base import Pool, Worker
 
-IDLE_SHARE = 1 / 16         # of an even share, left to a worker without tasks
-CHANGE = 0.01               # a new share is sent when it differs by more than this fraction
-_UNSENT = object()          # a worker told nothing yet
+IDLE_SHARE = 1 / 16  # of an even share, left to a worker without tasks
+CHANGE = 0.01  # a new share is sent when it differs by more than this fraction
+_UNSENT = object()  # a worker told nothing yet
 
 
 class RateShares:
     """Splits ``limit`` (per second; None: no limit) among ``pool``'s live workers, telling
     each its share with ``message(share)``."""
 
-    def __init__(self, pool: Pool, message: Callable[[float | None], object], limit: float | None = None,
-                 interval: float = 0.5, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        pool: Pool,
+        message: Callable[[float | None], object],
+        limit: float | None = None,
+        interval: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.pool, self.message, self.limit = pool, message, limit
         self.interval, self._clock = interval, clock
-        self._sent: dict[int, object] = {}      # id(worker) -> the share it runs at
+        self._sent: dict[int, object] = {}  # id(worker) -> the share it runs at
         self._last = float("-inf")
 
     def set_limit(self, limit: float | None) -> None:
@@ -57,7 +64,7 @@ class RateShares:
             rate = rates[worker.index]
             before = self._sent.get(id(worker), _UNSENT)
             if before is _UNSENT and rate is None:
-                before = None                   # a worker starts unlimited: nothing to say
+                before = None  # a worker starts unlimited: nothing to say
             elif before is _UNSENT or _changed(before, rate):
                 self.pool.send(worker, self.message(rate))
                 before = rate

@@ -8,6 +8,7 @@ splice where the engine can). Once the store has a part, its range is punched ou
 file and its memory returned; the thread waits while ``max_parts`` parts are held. A stream
 that is not a pipe (a regular file as stdin) is copied with read/write instead.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -39,12 +40,12 @@ class Spool:
         self.source_fd, self.part_size, self.name = source_fd, part_size, name
         self.fd = os.memfd_create(f"bulkup-{name}", os.MFD_CLOEXEC)
         self.path = f"/proc/{os.getpid()}/fd/{self.fd}"
-        self.total = 0                      # bytes read so far
-        self.ended = False                  # the stream's end was read
-        self.error: str | None = None       # why reading stopped early
-        self.drained = False                # every part was handed out (the stream is over)
-        self.peak_held = 0                  # the most memory the spool file held, as the kernel counts it
-        self._splice = True                 # False once the source turned out not to be a pipe
+        self.total = 0  # bytes read so far
+        self.ended = False  # the stream's end was read
+        self.error: str | None = None  # why reading stopped early
+        self.drained = False  # every part was handed out (the stream is over)
+        self.peak_held = 0  # the most memory the spool file held, as the kernel counts it
+        self._splice = True  # False once the source turned out not to be a pipe
         self._ready: queue.Queue[SpooledPart | None] = queue.Queue()
         self._room = threading.Semaphore(max_parts)
         self._thread = threading.Thread(target=self._fill, daemon=True, name="bulkup-spool")
@@ -69,7 +70,7 @@ class Spool:
         try:
             punch_hole(self.fd, part.offset, part.length)
         except OSError:
-            pass            # memory is then held until the spool is closed
+            pass  # memory is then held until the spool is closed
         self._room.release()
 
     def close(self) -> None:
@@ -109,7 +110,7 @@ class Spool:
                 if exc.errno != errno.EINVAL:
                     raise
                 self._splice = False
-        data = os.read(self.source_fd, count)       # not a pipe: copied through user space
+        data = os.read(self.source_fd, count)  # not a pipe: copied through user space
         if data:
             os.pwrite(self.fd, data, self.total)
         return len(data)

@@ -6,6 +6,7 @@ last one stays). The bulkup version is part of the key: another version asks aga
 here is needed for correctness: a missing, expired, unreadable or corrupt answer is asked
 again, and one that cannot be written is forgotten (a line in the debug log, never a failure).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,7 +19,7 @@ import time
 from bulkup.control.cachedir import cache_dir
 from bulkup.version import __version__
 
-LIFETIME = 24 * 3600.0          # s: how long an answer is trusted
+LIFETIME = 24 * 3600.0  # s: how long an answer is trusted
 FOLDER = "store-answers"
 log = logging.getLogger("bulkup")
 
@@ -44,8 +45,7 @@ def recall(question: str, where: str, bucket: str, now: float | None = None) -> 
 def remember(question: str, where: str, bucket: str, answer: dict, now: float | None = None) -> None:
     """Keep the store's ``answer`` to ``question`` for ``LIFETIME``."""
     path = _path(question, where, bucket)
-    kept = {"key": _key(question, where, bucket), "asked_at": time.time() if now is None else now,
-            "answer": answer}
+    kept = {"key": _key(question, where, bucket), "asked_at": time.time() if now is None else now, "answer": answer}
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         fd, partial = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".answer-", suffix=".tmp")

@@ -12,12 +12,13 @@ wrote, before its LastModified is known: the first listing that shows that ETag 
 write: a match is that write.) Losing the file costs one HeadObject per object, once; a
 file that cannot be read or written is said once, and the sync asks the store instead.
 """
+
 from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from bulkup.control.cachedir import cache_dir
 
@@ -45,7 +46,7 @@ CREATE TABLE IF NOT EXISTS objects (
 class ObjectFacts:
     """What an object's HeadObject says beyond the listing."""
 
-    mtime_ns: int | None            # x-amz-meta-mtime, read as a number (None: absent or unreadable)
+    mtime_ns: int | None  # x-amz-meta-mtime, read as a number (None: absent or unreadable)
     crc64nvme: str | None = None
 
 
@@ -59,7 +60,7 @@ class SyncState:
         self._lookup = "SELECT size, etag, last_modified, mtime_ns, crc64nvme FROM objects WHERE place = ? AND key = ?"
 
     @classmethod
-    def open(cls, store: str, bucket: str, path: str | None = None) -> "SyncState":
+    def open(cls, store: str, bucket: str, path: str | None = None) -> SyncState:
         """The state of ``bucket`` at ``store`` (an endpoint's scheme://host:port); OSError or
         sqlite3.Error if the file cannot be used."""
         path = path or os.path.join(cache_dir(), FILE_NAME)
@@ -86,9 +87,10 @@ class SyncState:
         if row is None or not etag or row[0] != size or row[1] != etag:
             return None
         seconds = int(last_modified)
-        if row[2] is None:          # written by bulkup: this listing shows that write
-            self._writes.append(("UPDATE objects SET last_modified = ? WHERE place = ? AND key = ?",
-                                 (seconds, self.place, key)))
+        if row[2] is None:  # written by bulkup: this listing shows that write
+            self._writes.append(
+                ("UPDATE objects SET last_modified = ? WHERE place = ? AND key = ?", (seconds, self.place, key))
+            )
         elif row[2] != seconds:
             return None
         return ObjectFacts(row[3], row[4])
@@ -127,5 +129,9 @@ class SyncState:
             self.db.close()
 
     def _put(self, key: str, size: int, etag: str, last_modified: int | None, facts: ObjectFacts) -> None:
-        self._writes.append(("INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?, ?, ?)",
-                             (self.place, key, size, etag, last_modified, facts.mtime_ns, facts.crc64nvme)))
+        self._writes.append(
+            (
+                "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (self.place, key, size, etag, last_modified, facts.mtime_ns, facts.crc64nvme),
+            )
+        )

@@ -12,6 +12,7 @@ probe one prefix at once do not disturb each other, nor a user's upload. A compl
 remembered for a day per endpoint and bucket (``storeanswers``): most runs ask nothing, and
 say the same about their checksum whether the answer was remembered or just given.
 """
+
 from __future__ import annotations
 
 import base64
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 import botocore.exceptions as bex
 
 from bulkup.control.cleanup import clear_stale_probe_uploads
-from bulkup.control.probekeys import PROBE_MARK, new_probe_key   # PROBE_MARK: also importable from here
+from bulkup.control.probekeys import new_probe_key  # PROBE_MARK: also importable from here
 from bulkup.control.s3client import describe, error_code
 from bulkup.control.storeanswers import recall, remember
 from bulkup.errors import FatalRemoteError
@@ -38,24 +39,24 @@ log = logging.getLogger("bulkup")
 class Support(enum.Enum):
     """How a store treats one kind of checksum."""
 
-    VERIFIED = "verified"              # refuses a wrong value (and, flexible: echoes the right one)
-    NOT_CONFIRMED = "not confirmed"    # accepts it without saying it checked (no echo)
-    ECHO_DIFFERS = "echo differs"      # echoed another value than the one sent
-    UNCHECKED = "not verified"         # accepted a wrong value
-    REFUSED = "refused"                # refuses requests carrying it
-    UNKNOWN = "unknown"                # could not be asked
+    VERIFIED = "verified"  # refuses a wrong value (and, flexible: echoes the right one)
+    NOT_CONFIRMED = "not confirmed"  # accepts it without saying it checked (no echo)
+    ECHO_DIFFERS = "echo differs"  # echoed another value than the one sent
+    UNCHECKED = "not verified"  # accepted a wrong value
+    REFUSED = "refused"  # refuses requests carrying it
+    UNKNOWN = "unknown"  # could not be asked
 
 
 @dataclass(frozen=True, kw_only=True)
 class StoreChecks:
     """What one store (bucket) verifies, as it answered the probe."""
 
-    where: str                         # host:port
-    algorithm: str                     # the flexible checksum asked about
+    where: str  # host:port
+    algorithm: str  # the flexible checksum asked about
     flexible: Support
     md5: Support
-    etag_is_md5: bool = False          # its ETag for a part is the MD5 of the body
-    error: str = ""                    # why it could not be asked
+    etag_is_md5: bool = False  # its ETag for a part is the MD5 of the body
+    error: str = ""  # why it could not be asked
 
     def verifies(self, algorithm: ChecksumAlgorithm) -> bool:
         if algorithm.flexible:
@@ -65,12 +66,14 @@ class StoreChecks:
     def flexible_words(self) -> str:
         """How the store treats the flexible checksum, in a few words."""
         name = f"x-amz-checksum-{self.algorithm}"
-        return {Support.VERIFIED: f"verifies {self.algorithm} (it echoes the right value and refuses a wrong one)",
-                Support.NOT_CONFIRMED: f"does not confirm {name} (no echo)",
-                Support.ECHO_DIFFERS: f"echoes another {self.algorithm} than it was sent",
-                Support.UNCHECKED: f"echoes {name} but accepts a wrong one",
-                Support.REFUSED: "refuses x-amz-checksum-* headers",
-                Support.UNKNOWN: f"could not be asked about {name}"}[self.flexible]
+        return {
+            Support.VERIFIED: f"verifies {self.algorithm} (it echoes the right value and refuses a wrong one)",
+            Support.NOT_CONFIRMED: f"does not confirm {name} (no echo)",
+            Support.ECHO_DIFFERS: f"echoes another {self.algorithm} than it was sent",
+            Support.UNCHECKED: f"echoes {name} but accepts a wrong one",
+            Support.REFUSED: "refuses x-amz-checksum-* headers",
+            Support.UNKNOWN: f"could not be asked about {name}",
+        }[self.flexible]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,8 +86,9 @@ class ChecksumChoice:
     warning: bool
 
 
-def probe_store(client, bucket: str, key_hint: str, algorithm: ChecksumAlgorithm, where: str, *,
-                remembered: bool = True) -> StoreChecks:
+def probe_store(
+    client, bucket: str, key_hint: str, algorithm: ChecksumAlgorithm, where: str, *, remembered: bool = True
+) -> StoreChecks:
     """What the store verifies: as it answered within the last day (``remembered``), else
     asked now (see the module's docstring); a complete answer is remembered. Never leaves an
     object."""
@@ -110,11 +114,12 @@ def _ask(client, bucket: str, key_hint: str, algorithm: ChecksumAlgorithm, where
             found["flexible"], found["etag_is_md5"] = _right_flexible(client, bucket, key, upload_id, algorithm)
         if found["flexible"] is Support.VERIFIED:
             found["flexible"] = _wrong_flexible(client, bucket, key, upload_id, algorithm)
-        found["md5"] = _wrong_md5(client, bucket, key, upload_id, algorithm,
-                                  with_flexible=found["flexible"] is not Support.REFUSED)
+        found["md5"] = _wrong_md5(
+            client, bucket, key, upload_id, algorithm, with_flexible=found["flexible"] is not Support.REFUSED
+        )
     except (bex.ClientError, bex.BotoCoreError) as exc:
         if isinstance(exc, bex.ClientError) and error_code(exc) in FATAL_CODES:
-            raise FatalRemoteError(describe(exc)) from None     # it could not upload either
+            raise FatalRemoteError(describe(exc)) from None  # it could not upload either
         return StoreChecks(where=where, algorithm=algorithm.name, error=describe(exc), **found)
     finally:
         if upload_id is not None:
@@ -136,8 +141,13 @@ def _recalled(question: str, where: str, bucket: str, algorithm: ChecksumAlgorit
     if answer is None:
         return None
     try:
-        checks = StoreChecks(where=where, algorithm=algorithm.name, flexible=Support[answer["flexible"]],
-                             md5=Support[answer["md5"]], etag_is_md5=answer["etag_is_md5"] is True)
+        checks = StoreChecks(
+            where=where,
+            algorithm=algorithm.name,
+            flexible=Support[answer["flexible"]],
+            md5=Support[answer["md5"]],
+            etag_is_md5=answer["etag_is_md5"] is True,
+        )
     except (KeyError, TypeError):
         log.debug("store answers: what %s verifies cannot be read: asking it", where)
         return None
@@ -161,8 +171,9 @@ def _create(client, bucket: str, key: str, algorithm: ChecksumAlgorithm) -> tupl
 def _right_flexible(client, bucket, key, upload_id, algorithm) -> tuple[Support, bool]:
     value = algorithm.text(PROBE_BODY)
     try:
-        answer = client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=1,
-                                    Body=PROBE_BODY, **{algorithm.complete_key: value})
+        answer = client.upload_part(
+            Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=1, Body=PROBE_BODY, **{algorithm.complete_key: value}
+        )
     except bex.ClientError as exc:
         if _status(exc) in (400, 501) and error_code(exc) not in FATAL_CODES:
             return Support.REFUSED, False
@@ -176,8 +187,14 @@ def _right_flexible(client, bucket, key, upload_id, algorithm) -> tuple[Support,
 
 def _wrong_flexible(client, bucket, key, upload_id, algorithm) -> Support:
     try:
-        client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=2, Body=PROBE_BODY,
-                           **{algorithm.complete_key: algorithm.text(PROBE_BODY + b"?")})
+        client.upload_part(
+            Bucket=bucket,
+            Key=key,
+            UploadId=upload_id,
+            PartNumber=2,
+            Body=PROBE_BODY,
+            **{algorithm.complete_key: algorithm.text(PROBE_BODY + b"?")},
+        )
     except bex.ClientError as exc:
         if _refused_digest(exc):
             return Support.VERIFIED
@@ -189,8 +206,9 @@ def _wrong_md5(client, bucket, key, upload_id, algorithm, with_flexible: bool) -
     params = {algorithm.complete_key: algorithm.text(PROBE_BODY)} if with_flexible else {}
     wrong = base64.b64encode(hashlib.md5(PROBE_BODY + b"?").digest()).decode()
     try:
-        client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=3, Body=PROBE_BODY,
-                           ContentMD5=wrong, **params)
+        client.upload_part(
+            Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=3, Body=PROBE_BODY, ContentMD5=wrong, **params
+        )
     except bex.ClientError as exc:
         if _refused_digest(exc):
             return Support.VERIFIED
@@ -201,7 +219,8 @@ def _wrong_md5(client, bucket, key, upload_id, algorithm, with_flexible: bool) -
 def _refused_digest(exc: bex.ClientError) -> bool:
     """The store refused a body whose checksum did not match (not a header it refuses)."""
     return error_code(exc) in DIGEST_CODES or (
-        error_code(exc) == "InvalidRequest" and "checksum" in str(exc).lower() and "mismatch" in str(exc).lower())
+        error_code(exc) == "InvalidRequest" and "checksum" in str(exc).lower() and "mismatch" in str(exc).lower()
+    )
 
 
 def _echo(answer: dict, algorithm: ChecksumAlgorithm) -> str | None:
@@ -217,43 +236,78 @@ def choose_checksum(requested: str, checks: StoreChecks | None) -> ChecksumChoic
     """The checksum to send to a store given what it verifies (``requested``: auto or a
     name; ``checks`` may be None only for none)."""
     if requested == "none":
-        return ChecksumChoice(algorithm=get_algorithm("none"), verified=False, warning=True,
-                              notice="checksums: --checksum none: nothing will be verified by the store")
+        return ChecksumChoice(
+            algorithm=get_algorithm("none"),
+            verified=False,
+            warning=True,
+            notice="checksums: --checksum none: nothing will be verified by the store",
+        )
     where = checks.where
     if checks.error:
         algorithm = get_algorithm("crc64nvme" if requested == AUTO else requested)
-        return ChecksumChoice(algorithm=algorithm, verified=False, warning=True, notice=(
-            f"checksums: could not ask {where} what it verifies ({checks.error}); sending "
-            f"{algorithm.name}, and an object counts as verified only where the store echoes it"))
+        return ChecksumChoice(
+            algorithm=algorithm,
+            verified=False,
+            warning=True,
+            notice=(
+                f"checksums: could not ask {where} what it verifies ({checks.error}); sending "
+                f"{algorithm.name}, and an object counts as verified only where the store echoes it"
+            ),
+        )
     if requested != AUTO:
         return _explicit(get_algorithm(requested), checks)
     flexible = get_algorithm(checks.algorithm)
     if checks.verifies(flexible):
-        return ChecksumChoice(algorithm=flexible, verified=True, warning=False,
-                              notice=f"checksums: {where} {checks.flexible_words()}: using it")
+        return ChecksumChoice(
+            algorithm=flexible,
+            verified=True,
+            warning=False,
+            notice=f"checksums: {where} {checks.flexible_words()}: using it",
+        )
     md5 = get_algorithm("md5")
     if checks.verifies(md5):
-        return ChecksumChoice(algorithm=md5, verified=True, warning=False, notice=(
-            f"checksums: {where} {checks.flexible_words()} but refuses a wrong Content-MD5: using md5"))
+        return ChecksumChoice(
+            algorithm=md5,
+            verified=True,
+            warning=False,
+            notice=(f"checksums: {where} {checks.flexible_words()} but refuses a wrong Content-MD5: using md5"),
+        )
     witness = "; each part's ETag is compared with its MD5" if checks.etag_is_md5 else ""
-    return ChecksumChoice(algorithm=md5, verified=False, warning=True, notice=(
-        f"checksums: {where} {checks.flexible_words()} and accepts a wrong Content-MD5: uploads "
-        f"will not be verified by the store{witness}"))
+    return ChecksumChoice(
+        algorithm=md5,
+        verified=False,
+        warning=True,
+        notice=(
+            f"checksums: {where} {checks.flexible_words()} and accepts a wrong Content-MD5: uploads "
+            f"will not be verified by the store{witness}"
+        ),
+    )
 
 
 def _explicit(algorithm: ChecksumAlgorithm, checks: StoreChecks) -> ChecksumChoice:
     if checks.verifies(algorithm):
-        return ChecksumChoice(algorithm=algorithm, verified=True, warning=False,
-                              notice=f"checksums: {checks.where} verifies {algorithm.name}: using it")
+        return ChecksumChoice(
+            algorithm=algorithm,
+            verified=True,
+            warning=False,
+            notice=f"checksums: {checks.where} verifies {algorithm.name}: using it",
+        )
     why = checks.flexible_words() if algorithm.flexible else "accepts a wrong Content-MD5"
     better = " (--checksum auto would use md5, which it verifies)" if checks.verifies(get_algorithm("md5")) else ""
-    return ChecksumChoice(algorithm=algorithm, verified=False, warning=True, notice=(
-        f"checksums: {checks.where} {why}: --checksum {algorithm.name} uploads will not be "
-        f"verified by the store{better}"))
+    return ChecksumChoice(
+        algorithm=algorithm,
+        verified=False,
+        warning=True,
+        notice=(
+            f"checksums: {checks.where} {why}: --checksum {algorithm.name} uploads will not be "
+            f"verified by the store{better}"
+        ),
+    )
 
 
-def verification_label(algorithm: ChecksumAlgorithm, checks: StoreChecks | None, multipart: bool,
-                       echoed_all: bool) -> str:
+def verification_label(
+    algorithm: ChecksumAlgorithm, checks: StoreChecks | None, multipart: bool, echoed_all: bool
+) -> str:
     """How the store verified one object, in the words every output uses."""
     if algorithm.name == "none":
         return "unverified (--checksum none)"

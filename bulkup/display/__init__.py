@@ -4,6 +4,7 @@ Choose one with ``make_progress``: rich (``dashboard``), tqdm (``tqdmbars``), js
 (``jsonlines``), plain (``plain``), or the summary only. The rich and tqdm displays are
 imported only when chosen (they cost tens of milliseconds to import).
 """
+
 from __future__ import annotations
 
 import sys
@@ -21,6 +22,7 @@ def make_progress(choice: str = "auto", quiet: bool = False) -> ProgressSink:
         raise ValueError(f"unknown progress display {choice!r}")
     if choice == "json":
         from bulkup.display.jsonlines import JsonLinesProgress
+
         return JsonLinesProgress()
     if quiet:
         return SummaryOnlyProgress()
@@ -30,12 +32,21 @@ def make_progress(choice: str = "auto", quiet: bool = False) -> ProgressSink:
         choice = "rich" if sys.stderr.isatty() else "plain"
     if choice == "rich":
         from bulkup.display.dashboard import RichDashboard
+
         return RichDashboard()
     if choice == "tqdm":
         from bulkup.display.tqdmbars import TqdmProgress
+
         return TqdmProgress()
     return PlainProgress()
 
 
-__all__ = ["CHOICES", "ProgressSink", "PlainProgress", "SummaryOnlyProgress", "make_progress",
-           "human_bytes", "format_seconds"]
+__all__ = [
+    "CHOICES",
+    "ProgressSink",
+    "PlainProgress",
+    "SummaryOnlyProgress",
+    "make_progress",
+    "human_bytes",
+    "format_seconds",
+]

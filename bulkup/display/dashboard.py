@@ -3,6 +3,7 @@
 Drawn from the shared progress model by rich's own refresh thread at a fixed rate
 (``REFRESH_PER_SECOND``), whatever the event rate; events only update the numbers.
 """
+
 from __future__ import annotations
 
 import threading
@@ -16,10 +17,17 @@ from rich.table import Table
 from rich.text import Text
 
 from bulkup.display.sink import ProgressSink
-from bulkup.display.text import (format_seconds, human_bytes, node_rows, notice_line, slowed_words, throttle_text,
-                                 verification_text,
-                                 worker_rows)
 from bulkup.display.state import ProgressState
+from bulkup.display.text import (
+    format_seconds,
+    human_bytes,
+    node_rows,
+    notice_line,
+    slowed_words,
+    throttle_text,
+    verification_text,
+    worker_rows,
+)
 
 if TYPE_CHECKING:
     from bulkup.plan.results import UploadResult
@@ -27,7 +35,7 @@ if TYPE_CHECKING:
 REFRESH_PER_SECOND = 4
 MAX_LARGE_SHOWN = 6
 ENGINE_WIDTH = 22
-MAX_WORKER_ROWS_WITH_NODES = 16     # beyond this, a Ray run shows its nodes only
+MAX_WORKER_ROWS_WITH_NODES = 16  # beyond this, a Ray run shows its nodes only
 
 
 class RichDashboard(ProgressSink):
@@ -36,19 +44,26 @@ class RichDashboard(ProgressSink):
     def __init__(self, console: Console | None = None) -> None:
         super().__init__()
         self.console = console or Console(stderr=True)
-        self.lock = threading.Lock()          # rich's refresh thread draws under it
-        self._live = Live(_Frame(self), console=self.console, refresh_per_second=REFRESH_PER_SECOND,
-                          transient=False, redirect_stdout=False, redirect_stderr=False)
+        self.lock = threading.Lock()  # rich's refresh thread draws under it
+        self._live = Live(
+            _Frame(self),
+            console=self.console,
+            refresh_per_second=REFRESH_PER_SECOND,
+            transient=False,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
 
     def show_notice(self, text: str, warning: bool) -> None:
-        self.console.print(notice_line(text, warning), markup=False,
-                           style="yellow" if warning else None, highlight=False)
+        self.console.print(
+            notice_line(text, warning), markup=False, style="yellow" if warning else None, highlight=False
+        )
 
     def start(self, objects: int, total_bytes: int) -> None:
         super().start(objects, total_bytes)
         self._live.start()
 
-    def finish(self, result: "UploadResult", extra: dict[str, str] | None = None, fields: dict | None = None) -> None:
+    def finish(self, result: UploadResult, extra: dict[str, str] | None = None, fields: dict | None = None) -> None:
         super().finish(result, extra, fields)
         self._live.refresh()
         self._live.stop()
@@ -95,17 +110,26 @@ def _overall(state: ProgressState, now: float) -> Group:
     grid.add_column(no_wrap=True)
     grid.add_column(ratio=1)
     grid.add_column(no_wrap=True, justify="right")
-    if state.size_unknown:          # a stream: how much so far, of a total nobody knows yet
-        grid.add_row(Text("bulkup", style="bold"), ProgressBar(total=None, pulse=True),
-                     f"{human_bytes(state.bytes_sent)} sent, size unknown")
+    if state.size_unknown:  # a stream: how much so far, of a total nobody knows yet
+        grid.add_row(
+            Text("bulkup", style="bold"),
+            ProgressBar(total=None, pulse=True),
+            f"{human_bytes(state.bytes_sent)} sent, size unknown",
+        )
     else:
-        grid.add_row(Text("bulkup", style="bold"),
-                     ProgressBar(total=max(state.bytes_total, 1), completed=state.bytes_progress),
-                     f"{percent:3.0f}%  {human_bytes(state.bytes_progress)} / {human_bytes(state.bytes_total)}")
+        grid.add_row(
+            Text("bulkup", style="bold"),
+            ProgressBar(total=max(state.bytes_total, 1), completed=state.bytes_progress),
+            f"{percent:3.0f}%  {human_bytes(state.bytes_progress)} / {human_bytes(state.bytes_total)}",
+        )
     limit = f" (limit {human_bytes(state.bandwidth_limit)}/s)" if state.bandwidth_limit else ""
-    line = Text(f"{state.objects_finished:,}/{state.objects_total:,} objects · "
-                f"{human_bytes(state.rate)}/s{limit} · ETA {format_seconds(eta) if eta is not None else '-'} · "
-                f"elapsed {format_seconds(state.elapsed(now))}", no_wrap=True, overflow="ellipsis")
+    line = Text(
+        f"{state.objects_finished:,}/{state.objects_total:,} objects · "
+        f"{human_bytes(state.rate)}/s{limit} · ETA {format_seconds(eta) if eta is not None else '-'} · "
+        f"elapsed {format_seconds(state.elapsed(now))}",
+        no_wrap=True,
+        overflow="ellipsis",
+    )
     return Group(grid, line)
 
 
@@ -114,8 +138,7 @@ def _counters(state: ProgressState) -> Text:
     text.append(f"done {state.objects_done:,}", style="green")
     text.append(" · ")
     text.append(f"failed {state.objects_failed:,}", style="red" if state.objects_failed else "")
-    text.append(f" · retrying {len(state.retrying)} · skipped {state.objects_skipped:,}"
-                f" · retries {state.retries:,}")
+    text.append(f" · retrying {len(state.retrying)} · skipped {state.objects_skipped:,} · retries {state.retries:,}")
     if state.slowdowns:
         text.append(" · ")
         text.append(slowed_words(state.slowdowns, state.request_rate), style="yellow")
@@ -123,15 +146,25 @@ def _counters(state: ProgressState) -> Text:
 
 
 def _large_objects(state: ProgressState) -> Table:
-    table = Table(title="large objects in flight", title_justify="left", expand=True, box=None,
-                  show_header=False, padding=(0, 1), title_style="bold")
+    table = Table(
+        title="large objects in flight",
+        title_justify="left",
+        expand=True,
+        box=None,
+        show_header=False,
+        padding=(0, 1),
+        title_style="bold",
+    )
     table.add_column(ratio=2, no_wrap=True, overflow="ellipsis")
     table.add_column(ratio=3)
     table.add_column(no_wrap=True, justify="right")
     shown = sorted(state.large.values(), key=lambda o: -o.parts_done / max(o.parts, 1))[:MAX_LARGE_SHOWN]
     for obj in shown:
-        table.add_row(obj.key, ProgressBar(total=max(obj.parts, 1), completed=obj.parts_done),
-                      f"{obj.parts_done}/{obj.parts} parts  {human_bytes(obj.size)}")
+        table.add_row(
+            obj.key,
+            ProgressBar(total=max(obj.parts, 1), completed=obj.parts_done),
+            f"{obj.parts_done}/{obj.parts} parts  {human_bytes(obj.size)}",
+        )
     hidden = len(state.large) - len(shown)
     if hidden > 0:
         table.add_row(Text(f"... and {hidden} more", style="dim"), "", "")
@@ -156,7 +189,7 @@ def _workers(state: ProgressState) -> Text:
     text.append("workers\n", style="bold")
     text.append(f" {'#':>3} {'pid':>7}  {'engine':<{ENGINE_WIDTH}} kTLS  conns        rate\n", style="dim")
     for row in sorted(state.workers.values(), key=lambda r: r.index):
-        engine = row.engine if len(row.engine) <= ENGINE_WIDTH else row.engine[:ENGINE_WIDTH - 1] + "…"
+        engine = row.engine if len(row.engine) <= ENGINE_WIDTH else row.engine[: ENGINE_WIDTH - 1] + "…"
         text.append(f" {row.index:>3} {row.pid:>7}  {engine:<{ENGINE_WIDTH}} ")
         text.append(f"{row.ktls:<4}", style={"on": "green", "off": "yellow"}.get(row.ktls, "dim"))
         text.append(f"  {row.connections:>5}  ")
@@ -168,17 +201,21 @@ def _workers(state: ProgressState) -> Text:
     return text
 
 
-def summary_table(result: "UploadResult", state: ProgressState, extra: dict[str, str] | None) -> Table:
+def summary_table(result: UploadResult, state: ProgressState, extra: dict[str, str] | None) -> Table:
     """The final summary as a table: totals, throughput, engines, retries, failures."""
     table = Table(title="bulkup summary", title_justify="left", show_header=False, title_style="bold")
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
-    table.add_row("objects", f"{result.uploaded_count:,} uploaded, {result.failed_count:,} failed"
-                  + (f", {state.objects_skipped:,} skipped" if state.objects_skipped else ""))
+    table.add_row(
+        "objects",
+        f"{result.uploaded_count:,} uploaded, {result.failed_count:,} failed"
+        + (f", {state.objects_skipped:,} skipped" if state.objects_skipped else ""),
+    )
     table.add_row("bytes", human_bytes(result.bytes_uploaded))
     table.add_row("wall time", f"{result.seconds:.1f} s")
-    table.add_row("throughput", f"{human_bytes(result.rate)}/s average, "
-                                f"{human_bytes(result.peak(state.peak_rate))}/s peak")
+    table.add_row(
+        "throughput", f"{human_bytes(result.rate)}/s average, {human_bytes(result.peak(state.peak_rate))}/s peak"
+    )
     table.add_row("retries", f"{result.retries:,}")
     if result.slowdowns:
         table.add_row("slowed down", Text(throttle_text(result), style="yellow"))

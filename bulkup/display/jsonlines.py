@@ -30,6 +30,7 @@ Events (field ``event``), each with ``time`` (seconds since the run started):
 No secret, signature or URL query ever appears: keys, sizes, ETags, checksums and one-line
 reasons only.
 """
+
 from __future__ import annotations
 
 import json
@@ -66,8 +67,9 @@ class JsonLinesProgress(ProgressSink):
     def worker_ready(self, ready, connections: int = 1) -> None:
         super().worker_ready(ready, connections)
         extra = {"node": ready.node} if ready.node else {}
-        self._emit("worker", worker=ready.worker, pid=ready.pid, engine=ready.engine_label,
-                   connections=connections, **extra)
+        self._emit(
+            "worker", worker=ready.worker, pid=ready.pid, engine=ready.engine_label, connections=connections, **extra
+        )
 
     def bytes_sent(self, worker: int, nbytes: int) -> None:
         super().bytes_sent(worker, nbytes)
@@ -87,8 +89,15 @@ class JsonLinesProgress(ProgressSink):
 
     def object_done(self, result) -> None:
         super().object_done(result)
-        self._emit("object_done", key=result.key, bytes=result.size, parts=result.parts,
-                   etag=result.etag, checksum=result.checksum, verification=result.verification)
+        self._emit(
+            "object_done",
+            key=result.key,
+            bytes=result.size,
+            parts=result.parts,
+            etag=result.etag,
+            checksum=result.checksum,
+            verification=result.verification,
+        )
         self._maybe_totals()
 
     def object_failed(self, result) -> None:
@@ -103,7 +112,7 @@ class JsonLinesProgress(ProgressSink):
         super().worker_lost(worker, why)
         self._emit("worker_lost", worker=worker, reason=why)
 
-    def finish(self, result: "UploadResult", extra: dict | None = None, fields: dict | None = None) -> None:
+    def finish(self, result: UploadResult, extra: dict | None = None, fields: dict | None = None) -> None:
         super().finish(result, extra, fields)
         self._totals()
         self._emit("summary", **result.summary(self.state.peak_rate), **(fields or extra or {}))
@@ -118,12 +127,19 @@ class JsonLinesProgress(ProgressSink):
         state = self.state
         state.tick(time.monotonic())
         eta = state.eta()
-        self._emit("progress", objects_done=state.objects_done, objects_failed=state.objects_failed,
-                   objects_skipped=state.objects_skipped, objects_total=state.objects_total,
-                   bytes_sent=state.bytes_sent, bytes_done=state.bytes_done,
-                   bytes_total=None if state.size_unknown else state.bytes_total,
-                   rate=round(state.rate), eta=None if eta is None else round(eta, 1),
-                   retrying=len(state.retrying))
+        self._emit(
+            "progress",
+            objects_done=state.objects_done,
+            objects_failed=state.objects_failed,
+            objects_skipped=state.objects_skipped,
+            objects_total=state.objects_total,
+            bytes_sent=state.bytes_sent,
+            bytes_done=state.bytes_done,
+            bytes_total=None if state.size_unknown else state.bytes_total,
+            rate=round(state.rate),
+            eta=None if eta is None else round(eta, 1),
+            retrying=len(state.retrying),
+        )
 
     def _emit(self, event: str, **fields) -> None:
         if self.out is None:

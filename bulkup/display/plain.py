@@ -1,5 +1,6 @@
 """``--progress plain``: a status line every few seconds, failures as they happen, a text
 summary; no terminal control sequences (for logs and pipes). And the summary-only display."""
+
 from __future__ import annotations
 
 import sys
@@ -30,11 +31,11 @@ class PlainProgress(ProgressSink):
         super().bytes_sent(worker, nbytes)
         self._maybe_print()
 
-    def object_done(self, result: "ObjectResult") -> None:
+    def object_done(self, result: ObjectResult) -> None:
         super().object_done(result)
         self._maybe_print()
 
-    def object_failed(self, result: "ObjectResult") -> None:
+    def object_failed(self, result: ObjectResult) -> None:
         super().object_failed(result)
         self._print(f"bulkup: failed: {result.key}: {result.error}")
 
@@ -46,12 +47,11 @@ class PlainProgress(ProgressSink):
         super().worker_lost(worker, why)
         self._print(f"bulkup: worker {worker} died ({why}); its parts go to the others")
 
-    def finish(self, result: "UploadResult", extra: dict[str, str] | None = None, fields: dict | None = None) -> None:
+    def finish(self, result: UploadResult, extra: dict[str, str] | None = None, fields: dict | None = None) -> None:
         super().finish(result, extra, fields)
         self.print_summary(result, self.state, extra)
 
-    def print_summary(self, result: "UploadResult", state: ProgressState,
-                      extra: dict[str, str] | None = None) -> None:
+    def print_summary(self, result: UploadResult, state: ProgressState, extra: dict[str, str] | None = None) -> None:
         for line in summary_lines(result, state, extra):
             self._print(line)
 

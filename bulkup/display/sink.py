@@ -3,6 +3,7 @@
 Every display is a sink sharing one model (``bulkup.display.state.ProgressState``) and draws
 it at its own bounded pace, whatever the event rate. A plain ``ProgressSink`` shows nothing.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -11,8 +12,8 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from bulkup.display.text import human_bytes
 from bulkup.display.state import ProgressState
+from bulkup.display.text import human_bytes
 
 log = logging.getLogger("bulkup")
 
@@ -52,14 +53,15 @@ class ProgressSink:
         """The run keeps to this rate (--bwlimit): said once, and shown beside the rate."""
         with self.lock:
             self.state.bandwidth_limit = bytes_per_second
-        self.notice(f"bandwidth: at most {human_bytes(bytes_per_second)}/s (--bwlimit), shared by every "
-                    "worker and connection")
+        self.notice(
+            f"bandwidth: at most {human_bytes(bytes_per_second)}/s (--bwlimit), shared by every worker and connection"
+        )
 
     def start(self, objects: int, total_bytes: int | None) -> None:
         with self.lock:
             self.state.start(objects, total_bytes, time.monotonic())
 
-    def worker_ready(self, ready: "WorkerReady", connections: int = 1) -> None:
+    def worker_ready(self, ready: WorkerReady, connections: int = 1) -> None:
         with self.lock:
             self.state.worker_ready(ready.worker, ready.pid, ready.engine_label, connections, ready.node)
 
@@ -72,7 +74,7 @@ class ProgressSink:
         with self.lock:
             self.state.object_started(key, size, parts)
 
-    def part_done(self, key: str, length: int, part: "PartRecord") -> None:
+    def part_done(self, key: str, length: int, part: PartRecord) -> None:
         with self.lock:
             self.state.part_done(key, part.part_number, length, part.worker, part.data_path)
 
@@ -85,11 +87,11 @@ class ProgressSink:
         with self.lock:
             self.state.object_restarted(key, reason)
 
-    def object_done(self, result: "ObjectResult") -> None:
+    def object_done(self, result: ObjectResult) -> None:
         with self.lock:
             self.state.object_done(result.key, result.size)
 
-    def object_failed(self, result: "ObjectResult") -> None:
+    def object_failed(self, result: ObjectResult) -> None:
         with self.lock:
             self.state.object_failed(result.key, result.size, result.error or "")
 
@@ -111,7 +113,7 @@ class ProgressSink:
         with self.lock:
             self.state.worker_lost(worker, why)
 
-    def finish(self, result: "UploadResult", extra: dict[str, str] | None = None, fields: dict | None = None) -> None:
+    def finish(self, result: UploadResult, extra: dict[str, str] | None = None, fields: dict | None = None) -> None:
         """The run ended; ``extra`` adds lines to the summary (label -> text), ``fields`` the
         same as numbers, for displays that are read by programs."""
         with self.lock:

@@ -3,14 +3,15 @@
 Pure bookkeeping fed by the coordinator's events (no I/O, no clock of its own: callers
 pass ``now``), so every display renders the same numbers and each is testable alone.
 """
+
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
 
-RATE_SAMPLE = 0.5        # seconds between rate samples
-RATE_SMOOTHING = 0.3     # weight of the newest sample in the smoothed rate
-PEAK_WINDOW = 1.0        # peak throughput is the best rate over a window this long
+RATE_SAMPLE = 0.5  # seconds between rate samples
+RATE_SMOOTHING = 0.3  # weight of the newest sample in the smoothed rate
+PEAK_WINDOW = 1.0  # peak throughput is the best rate over a window this long
 MAX_ERRORS = 5
 
 
@@ -18,13 +19,13 @@ MAX_ERRORS = 5
 class WorkerRow:
     index: int
     pid: int
-    engine: str                 # the data path it runs, e.g. "kTLS+io_uring"
+    engine: str  # the data path it runs, e.g. "kTLS+io_uring"
     connections: int
-    ktls: str = "-"             # "on", "off" (fell back), or "-" (plain http)
+    ktls: str = "-"  # "on", "off" (fell back), or "-" (plain http)
     sent: int = 0
     rate: float = 0.0
     alive: bool = True
-    node: str = ""              # where it runs (Ray), else ""
+    node: str = ""  # where it runs (Ray), else ""
     _last_sent: int = 0
 
 
@@ -47,14 +48,14 @@ class ProgressState:
     objects_done: int = 0
     objects_failed: int = 0
     objects_skipped: int = 0
-    bytes_sent: int = 0               # handed to the kernel, retries included
-    bytes_done: int = 0               # in objects (and parts) the server accepted
+    bytes_sent: int = 0  # handed to the kernel, retries included
+    bytes_done: int = 0  # in objects (and parts) the server accepted
     retries: int = 0
-    rate: float = 0.0                 # smoothed bytes per second
-    bandwidth_limit: float | None = None    # bytes per second the run keeps to (--bwlimit)
-    slowdowns: int = 0                # the store asked the run to slow down (or was unreachable)
-    request_rate: float | None = None       # requests per second the run keeps to, once slowed
-    size_unknown: bool = False        # a stream: bytes and rate, no total, no ETA
+    rate: float = 0.0  # smoothed bytes per second
+    bandwidth_limit: float | None = None  # bytes per second the run keeps to (--bwlimit)
+    slowdowns: int = 0  # the store asked the run to slow down (or was unreachable)
+    request_rate: float | None = None  # requests per second the run keeps to, once slowed
+    size_unknown: bool = False  # a stream: bytes and rate, no total, no ETA
     peak_rate: float = 0.0
     retrying: set[tuple[str, int | None]] = field(default_factory=set)
     errors: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_ERRORS))
@@ -83,8 +84,15 @@ class ProgressState:
         for row in self.workers.values():
             if row.node:
                 found.setdefault(row.node, []).append(row)
-        return [(node, sum(r.alive for r in rows), ", ".join(sorted({r.engine for r in rows if r.alive})),
-                 sum(r.rate for r in rows if r.alive)) for node, rows in sorted(found.items())]
+        return [
+            (
+                node,
+                sum(r.alive for r in rows),
+                ", ".join(sorted({r.engine for r in rows if r.alive})),
+                sum(r.rate for r in rows if r.alive),
+            )
+            for node, rows in sorted(found.items())
+        ]
 
     def add_sent(self, worker: int, nbytes: int) -> None:
         self.bytes_sent += nbytes
@@ -155,7 +163,7 @@ class ProgressState:
         if now - self._peak_at >= PEAK_WINDOW:
             self.peak_rate = max(self.peak_rate, (self.bytes_sent - self._peak_sent) / (now - self._peak_at))
             self._peak_at, self._peak_sent = now, self.bytes_sent
-        if now > self.started:       # a run shorter than the window peaks at its average
+        if now > self.started:  # a run shorter than the window peaks at its average
             self.peak_rate = max(self.peak_rate, min(self.bytes_sent, self.bytes_total) / (now - self.started))
 
     @property

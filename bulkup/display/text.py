@@ -1,4 +1,5 @@
 """The words and numbers every display shares: sizes, durations, status and summary lines."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -39,9 +40,12 @@ def status_line(state: ProgressState, now: float) -> str:
     """One line: objects, bytes, percent, rate, ETA, and any failures or retries."""
     percent = 100 * state.bytes_progress / state.bytes_total if state.bytes_total else 100.0
     eta = state.eta()
-    parts = [f"{state.objects_finished}/{state.objects_total} objects",
-             f"{human_bytes(state.bytes_progress)}/{human_bytes(state.bytes_total)} ({percent:.0f}%)",
-             f"{human_bytes(state.rate)}/s", f"ETA {format_seconds(eta)}" if eta is not None else "ETA -"]
+    parts = [
+        f"{state.objects_finished}/{state.objects_total} objects",
+        f"{human_bytes(state.bytes_progress)}/{human_bytes(state.bytes_total)} ({percent:.0f}%)",
+        f"{human_bytes(state.rate)}/s",
+        f"ETA {format_seconds(eta)}" if eta is not None else "ETA -",
+    ]
     if state.objects_failed:
         parts.append(f"{state.objects_failed} failed")
     if state.retrying:
@@ -57,11 +61,13 @@ def slowed_words(slowdowns: int, request_rate: float | None) -> str:
     return f"store said slow down {slowdowns:,} time{'s' * (slowdowns != 1)}{rate}"
 
 
-def summary_lines(result: "UploadResult", state: ProgressState, extra: dict[str, str] | None) -> list[str]:
+def summary_lines(result: UploadResult, state: ProgressState, extra: dict[str, str] | None) -> list[str]:
     """The plain-text summary: totals, throughput, workers, extra lines, failure count."""
-    lines = [f"uploaded {result.uploaded_count} objects, {human_bytes(result.bytes_uploaded)} in "
-             f"{result.seconds:.1f} s ({human_bytes(result.rate)}/s average, "
-             f"{human_bytes(result.peak(state.peak_rate))}/s peak), {result.retries} retries"]
+    lines = [
+        f"uploaded {result.uploaded_count} objects, {human_bytes(result.bytes_uploaded)} in "
+        f"{result.seconds:.1f} s ({human_bytes(result.rate)}/s average, "
+        f"{human_bytes(result.peak(state.peak_rate))}/s peak), {result.retries} retries"
+    ]
     if result.verification:
         lines.append(f"verification: {verification_text(result)}")
     if result.slowdowns:
@@ -74,26 +80,29 @@ def summary_lines(result: "UploadResult", state: ProgressState, extra: dict[str,
     return lines
 
 
-def throttle_text(result: "UploadResult") -> str:
+def throttle_text(result: UploadResult) -> str:
     """How the store pushed back: ``the store asked 37 times (SlowDown, 5xx or no connection);
     the run went down to 45 requests/s, its requests waited 12.3 s in all``."""
     lowest = f"; the run went down to {result.lowest_rate:,.1f} requests/s" if result.lowest_rate else ""
-    return (f"the store asked {result.slowdowns:,} time{'s' * (result.slowdowns != 1)} (SlowDown, 5xx or "
-            f"no connection){lowest}, its requests waited {result.held_back:.1f} s in all")
+    return (
+        f"the store asked {result.slowdowns:,} time{'s' * (result.slowdowns != 1)} (SlowDown, 5xx or "
+        f"no connection){lowest}, its requests waited {result.held_back:.1f} s in all"
+    )
 
 
-def verification_text(result: "UploadResult") -> str:
+def verification_text(result: UploadResult) -> str:
     """How the store verified the objects: ``12 server: crc64nvme, 1 server: crc64nvme full-object``."""
-    return ", ".join(f"{count:,} {label}" for label, count in
-                     sorted(result.verification.items(), key=lambda item: -item[1]))
+    return ", ".join(
+        f"{count:,} {label}" for label, count in sorted(result.verification.items(), key=lambda item: -item[1])
+    )
 
 
-def worker_lines(result: "UploadResult") -> list[str]:
+def worker_lines(result: UploadResult) -> list[str]:
     """One line per worker: the data paths its parts took, and any fallback or death."""
     return [f"  {label}: {text}" for label, text in worker_rows(result)]
 
 
-def worker_rows(result: "UploadResult") -> list[tuple[str, str]]:
+def worker_rows(result: UploadResult) -> list[tuple[str, str]]:
     """(``worker N``, what its parts did) for each worker, then each worker that died."""
     fallbacks, tls = result.fallbacks(), result.tls_by_worker()
     rows = []
@@ -102,22 +111,28 @@ def worker_rows(result: "UploadResult") -> list[tuple[str, str]]:
         used += f"; {', '.join(tls[worker])}" if worker in tls else ""
         note = f"; fell back: {fallbacks[worker]}" if worker in fallbacks else ""
         rows.append((_worker_label(result, worker), used + note))
-    rows += [(_worker_label(result, w), f"died ({why}); its parts were sent by the others")
-             for w, why in result.workers_lost]
+    rows += [
+        (_worker_label(result, w), f"died ({why}); its parts were sent by the others") for w, why in result.workers_lost
+    ]
     return rows
 
 
-def _worker_label(result: "UploadResult", worker: int) -> str:
+def _worker_label(result: UploadResult, worker: int) -> str:
     node = result.nodes.get(worker)
     return f"worker {worker} on {node}" if node else f"worker {worker}"
 
 
-def node_rows(result: "UploadResult") -> list[tuple[str, str]]:
+def node_rows(result: UploadResult) -> list[tuple[str, str]]:
     """(``node X``, its workers, paths, bytes and rate) for each node of a Ray run."""
     rows = []
     for node, entry in result.by_node().items():
         paths = ", ".join(sorted(entry["paths"])) or "no parts"
         workers = len(entry["workers"])
-        rows.append((f"node {node}", f"{workers} worker{'s' * (workers != 1)}, {paths}: {entry['parts']} parts, "
-                                     f"{human_bytes(entry['bytes'])} at {human_bytes(entry['rate'])}/s"))
+        rows.append(
+            (
+                f"node {node}",
+                f"{workers} worker{'s' * (workers != 1)}, {paths}: {entry['parts']} parts, "
+                f"{human_bytes(entry['bytes'])} at {human_bytes(entry['rate'])}/s",
+            )
+        )
     return rows

@@ -1,4 +1,5 @@
 """``--progress tqdm``: an overall bar and one bar per large object in flight (tqdm)."""
+
 from __future__ import annotations
 
 import sys
@@ -14,7 +15,7 @@ from bulkup.display.text import notice_line
 if TYPE_CHECKING:
     from bulkup.plan.results import UploadResult
 
-UPDATE_INTERVAL = 0.2      # seconds between bar updates, whatever the event rate
+UPDATE_INTERVAL = 0.2  # seconds between bar updates, whatever the event rate
 MAX_OBJECT_BARS = 4
 
 
@@ -33,8 +34,16 @@ class TqdmProgress(ProgressSink):
 
     def start(self, objects: int, total_bytes: int) -> None:
         super().start(objects, total_bytes)
-        self._overall = tqdm(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024,
-                             desc="bulkup", file=self.out, dynamic_ncols=True, mininterval=UPDATE_INTERVAL)
+        self._overall = tqdm(
+            total=total_bytes,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc="bulkup",
+            file=self.out,
+            dynamic_ncols=True,
+            mininterval=UPDATE_INTERVAL,
+        )
 
     def bytes_sent(self, worker: int, nbytes: int) -> None:
         super().bytes_sent(worker, nbytes)
@@ -43,8 +52,15 @@ class TqdmProgress(ProgressSink):
     def object_started(self, key: str, size: int, parts: int) -> None:
         super().object_started(key, size, parts)
         if len(self._bars) < MAX_OBJECT_BARS:
-            self._bars[key] = tqdm(total=parts, unit="part", desc=_short(key), leave=False,
-                                   file=self.out, position=len(self._bars) + 1, dynamic_ncols=True)
+            self._bars[key] = tqdm(
+                total=parts,
+                unit="part",
+                desc=_short(key),
+                leave=False,
+                file=self.out,
+                position=len(self._bars) + 1,
+                dynamic_ncols=True,
+            )
 
     def part_done(self, key, length, part) -> None:
         super().part_done(key, length, part)
@@ -65,7 +81,7 @@ class TqdmProgress(ProgressSink):
         super().worker_lost(worker, why)
         tqdm.write(f"bulkup: worker {worker} died ({why}); its parts go to the others", file=self.out)
 
-    def finish(self, result: "UploadResult", extra: dict[str, str] | None = None, fields: dict | None = None) -> None:
+    def finish(self, result: UploadResult, extra: dict[str, str] | None = None, fields: dict | None = None) -> None:
         for key in list(self._bars):
             self._close_bar(key)
         if self._overall is not None:
@@ -86,9 +102,11 @@ class TqdmProgress(ProgressSink):
         self._last = now
         state = self.state
         self._overall.n = state.bytes_progress
-        self._overall.set_postfix_str(f"{state.objects_finished}/{state.objects_total} objects"
-                                      + (f", {state.objects_failed} failed" if state.objects_failed else ""),
-                                      refresh=False)
+        self._overall.set_postfix_str(
+            f"{state.objects_finished}/{state.objects_total} objects"
+            + (f", {state.objects_failed} failed" if state.objects_failed else ""),
+            refresh=False,
+        )
         self._overall.refresh()
 
     def _close_bar(self, key: str) -> None:
@@ -98,4 +116,4 @@ class TqdmProgress(ProgressSink):
 
 
 def _short(key: str, width: int = 30) -> str:
-    return key if len(key) <= width else "…" + key[-(width - 1):]
+    return key if len(key) <= width else "…" + key[-(width - 1) :]

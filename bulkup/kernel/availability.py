@@ -1,4 +1,5 @@
 """An answer to "can this run here?", with the reason in plain words (for ``bulkup doctor``)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -6,6 +6,7 @@ the raw TCP socket (sendfile, splice) are encrypted by the kernel, and OpenSSL's
 and reads on the same socket keep working. The kernel's word is the only evidence trusted:
 ``getsockopt(SOL_TLS, TLS_TX)`` and ``/proc/net/tls_stat``.
 """
+
 from __future__ import annotations
 
 import errno
@@ -16,7 +17,7 @@ import sys
 
 from bulkup.kernel.availability import Availability
 
-OP_ENABLE_KTLS = 1 << 3          # SSL_OP_ENABLE_KTLS (OpenSSL 3); Python 3.11 has no name for it
+OP_ENABLE_KTLS = 1 << 3  # SSL_OP_ENABLE_KTLS (OpenSSL 3); Python 3.11 has no name for it
 SOL_TLS = 282
 TLS_TX, TLS_RX = 1, 2
 TCP_ULP = 31
@@ -44,8 +45,10 @@ def why_not_offloaded(sock: socket.socket) -> str:
         return ulp.reason
     if ssl.OPENSSL_VERSION_INFO < (3, 0):
         return f"{ssl.OPENSSL_VERSION} cannot offload TLS to the kernel (needs OpenSSL 3 built with ktls)"
-    return ("OpenSSL did not offload this connection (cipher or TLS version the kernel does not "
-            "support, or OpenSSL built without ktls)")
+    return (
+        "OpenSSL did not offload this connection (cipher or TLS version the kernel does not "
+        "support, or OpenSSL built without ktls)"
+    )
 
 
 def tls_ulp_available() -> Availability:
@@ -61,8 +64,11 @@ def tls_ulp_available() -> Availability:
         return Availability(True, "kernel TLS (tls module) is available")
     except OSError as exc:
         if exc.errno == errno.ENOENT:
-            return Availability(False, "the kernel has no TLS module loaded (try: sudo modprobe tls; "
-                                       "kernels built without CONFIG_TLS cannot do kTLS)")
+            return Availability(
+                False,
+                "the kernel has no TLS module loaded (try: sudo modprobe tls; "
+                "kernels built without CONFIG_TLS cannot do kTLS)",
+            )
         return Availability(False, f"kernel TLS probe failed: {exc.strerror or exc}")
     finally:
         listener.close()

@@ -5,6 +5,7 @@ liburing's wait calls hold the GIL, so a reaper thread waits in poll() on the ri
 With IOSQE_CQE_SKIP_SUCCESS a chain posts one completion: the last op's, or that of the
 first op that moved fewer bytes than asked (the kernel cancels the rest silently).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -16,11 +17,11 @@ import types
 from types import SimpleNamespace
 
 RING_ENTRIES = 256
-IOSQE_IO_LINK = 1 << 2            # kernel ABI values: the binding does not export them
+IOSQE_IO_LINK = 1 << 2  # kernel ABI values: the binding does not export them
 IOSQE_CQE_SKIP_SUCCESS = 1 << 6
 IORING_FEAT_CQE_SKIP = 1 << 11
 
-Splice = tuple[int, int, int, int, int]     # fd_in, off_in, fd_out, nbytes, flags
+Splice = tuple[int, int, int, int, int]  # fd_in, off_in, fd_out, nbytes, flags
 
 
 def load_liburing() -> SimpleNamespace:
@@ -40,10 +41,23 @@ def load_liburing() -> SimpleNamespace:
         sys.modules["liburing"] = package
     queue = importlib.import_module("liburing.queue")
     ops = importlib.import_module("liburing.os")
-    return SimpleNamespace(**{name: getattr(queue, name) for name in (
-        "io_uring", "io_uring_cqe", "io_uring_queue_init", "io_uring_get_sqe", "io_uring_submit",
-        "io_uring_sqe_set_data64", "io_uring_sqe_set_flags", "io_uring_peek_cqe",
-        "io_uring_cqe_seen")}, io_uring_prep_splice=ops.io_uring_prep_splice)
+    return SimpleNamespace(
+        **{
+            name: getattr(queue, name)
+            for name in (
+                "io_uring",
+                "io_uring_cqe",
+                "io_uring_queue_init",
+                "io_uring_get_sqe",
+                "io_uring_submit",
+                "io_uring_sqe_set_data64",
+                "io_uring_sqe_set_flags",
+                "io_uring_peek_cqe",
+                "io_uring_cqe_seen",
+            )
+        },
+        io_uring_prep_splice=ops.io_uring_prep_splice,
+    )
 
 
 class Ring:
@@ -77,8 +91,7 @@ class Ring:
                 lu.io_uring_prep_splice(sqe, fd_in, off_in, fd_out, -1, nbytes, flags)
                 lu.io_uring_sqe_set_data64(sqe, (chain_id << 16) | (index + 1))
                 if index < len(ops) - 1:
-                    lu.io_uring_sqe_set_flags(sqe, IOSQE_IO_LINK | (IOSQE_CQE_SKIP_SUCCESS
-                                                                     if self.skip_success else 0))
+                    lu.io_uring_sqe_set_flags(sqe, IOSQE_IO_LINK | (IOSQE_CQE_SKIP_SUCCESS if self.skip_success else 0))
             lu.io_uring_submit(self.ring)
         # The socket's send timeout catches a stalled peer; this only guards against a lost
         # chain, allowing for links as slow as 64 KiB/s.
@@ -92,7 +105,7 @@ class Ring:
         poller.register(self.ring.ring_fd, select.POLLIN)
         cqe = self._lu.io_uring_cqe()
         while True:
-            poller.poll()                        # releases the GIL
+            poller.poll()  # releases the GIL
             with self._lock:
                 while self._lu.io_uring_peek_cqe(self.ring, cqe) == 0:
                     data, res = cqe.user_data, cqe.res

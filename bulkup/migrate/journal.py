@@ -10,6 +10,7 @@ which a resumed run reconciles with the server.
 ``synchronous=NORMAL``: a commit survives the process being killed; after a power cut the
 last few may be lost, which a resumed run also reconciles (ListParts, HeadObject).
 """
+
 from __future__ import annotations
 
 import enum
@@ -19,16 +20,16 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import Iterator
 
 from bulkup.control.events import UploadListener
 from bulkup.errors import BulkupError, UsageError
 from bulkup.plan.files import FileIdentity
 from bulkup.plan.results import ObjectResult
 
-SCHEMA_VERSION = 3           # 2: objects.verification; 3: a source's ctime, inode and device
+SCHEMA_VERSION = 3  # 2: objects.verification; 3: a source's ctime, inode and device
 BATCH = 500
 
 _SCHEMA = """
@@ -65,15 +66,16 @@ CREATE TABLE IF NOT EXISTS parts (
 CREATE TABLE IF NOT EXISTS bad_lines (line INTEGER PRIMARY KEY, reason TEXT NOT NULL);
 """
 
+
 class ObjectState(enum.StrEnum):
     """Where an object of a migration stands (stored as its value)."""
 
-    PENDING = "pending"          # not started, or to start afresh
-    CREATING = "creating"        # CreateMultipartUpload sent, its answer not yet recorded
-    UPLOADING = "uploading"      # an open multipart upload, with the parts recorded so far
+    PENDING = "pending"  # not started, or to start afresh
+    CREATING = "creating"  # CreateMultipartUpload sent, its answer not yet recorded
+    UPLOADING = "uploading"  # an open multipart upload, with the parts recorded so far
     DONE = "done"
     FAILED = "failed"
-    SKIPPED = "skipped"          # already on the server (--skip-existing)
+    SKIPPED = "skipped"  # already on the server (--skip-existing)
 
 
 class DuplicateDestination(Exception):
@@ -113,8 +115,9 @@ class JournalObject:
     def identity(self) -> FileIdentity:
         """The source as recorded when its object was (re)planned: what its upload's parts
         were read from."""
-        return FileIdentity(size=self.size, mtime_ns=self.mtime_ns or None, ctime_ns=self.ctime_ns,
-                            inode=self.inode, device=self.device)
+        return FileIdentity(
+            size=self.size, mtime_ns=self.mtime_ns or None, ctime_ns=self.ctime_ns, inode=self.inode, device=self.device
+        )
 
 
 class Journal(UploadListener):
@@ -124,13 +127,13 @@ class Journal(UploadListener):
         self.path = path
         self.created = created
         self.db = db
-        self.seconds = 0.0            # time spent committing steps, for the overhead figure
+        self.seconds = 0.0  # time spent committing steps, for the overhead figure
         self._pending: list[tuple[str, tuple]] = []
         self._lock = lock
-        self._unwritable = False      # a commit failed: the journal holds what was committed before
+        self._unwritable = False  # a commit failed: the journal holds what was committed before
 
     @classmethod
-    def open(cls, path: str, create: bool = True, run: bool = False) -> "Journal":
+    def open(cls, path: str, create: bool = True, run: bool = False) -> Journal:
         """Open (or create) the journal at ``path``. ``run``: for a run that changes it, which
         holds it alone until closed (JournalBusy, naming the holder, if another run does);
         readers (``bulkup status``) need no such hold. UsageError (JournalUnwritable for a
@@ -153,7 +156,7 @@ class Journal(UploadListener):
             if lock is not None:
                 os.close(lock)
             if not exists:
-                _remove_files(path)                 # nothing half-made is left
+                _remove_files(path)  # nothing half-made is left
             elif lock is not None and not held_before:
                 os.unlink(path + ".lock")
             raise _open_error(path, exc, exists) from None
@@ -165,7 +168,7 @@ class Journal(UploadListener):
         version = self.meta("schema")
         if version is None:
             self.set_meta("schema", str(SCHEMA_VERSION))
-        elif version in ("1", "2"):     # the same but for verification (1) and the files' identity
+        elif version in ("1", "2"):  # the same but for verification (1) and the files' identity
             _upgrade(self.db, int(version))
             self.set_meta("schema", str(SCHEMA_VERSION))
         elif version != str(SCHEMA_VERSION):
@@ -183,7 +186,7 @@ class Journal(UploadListener):
                 self.db.close()
                 self.db = None
         if self._lock is not None:
-            os.close(self._lock)            # the kernel lets go of the hold with it
+            os.close(self._lock)  # the kernel lets go of the hold with it
             self._lock = None
 
     def discard(self) -> None:
@@ -205,25 +208,33 @@ class Journal(UploadListener):
 
     def begin_load(self) -> None:
         """Start (or restart) loading a manifest: one transaction, emptied tables."""
-        self.flush()            # a step still waiting must not land in the new load
+        self.flush()  # a step still waiting must not land in the new load
         with self._writing():
             self.db.execute("BEGIN")
             for table in ("objects", "parts", "bad_lines"):
                 self.db.execute(f"DELETE FROM {table}")
             self.db.execute("DELETE FROM meta WHERE name != 'schema'")
 
-    def add_object(self, line: int, source: str, bucket: str, key: str, identity: FileIdentity,
-                   attributes: dict) -> None:
+    def add_object(
+        self, line: int, source: str, bucket: str, key: str, identity: FileIdentity, attributes: dict
+    ) -> None:
         """Record one manifest line; DuplicateDestination if another line has its destination."""
         try:
             with self._writing():
-                self.db.execute("INSERT INTO objects (id, source, bucket, key, size, mtime_ns, ctime_ns, inode,"
-                                " device, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                (line, source, bucket, key, *_identity_values(identity),
-                                 json.dumps(attributes) if attributes else None))
+                self.db.execute(
+                    "INSERT INTO objects (id, source, bucket, key, size, mtime_ns, ctime_ns, inode,"
+                    " device, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        line,
+                        source,
+                        bucket,
+                        key,
+                        *_identity_values(identity),
+                        json.dumps(attributes) if attributes else None,
+                    ),
+                )
         except sqlite3.IntegrityError:
-            other = self.db.execute("SELECT id FROM objects WHERE bucket = ? AND key = ?",
-                                    (bucket, key)).fetchone()
+            other = self.db.execute("SELECT id FROM objects WHERE bucket = ? AND key = ?", (bucket, key)).fetchone()
             raise DuplicateDestination(other[0]) from None
 
     def add_bad_line(self, line: int, reason: str) -> None:
@@ -249,8 +260,10 @@ class Journal(UploadListener):
             self.flush()
             rows = self.db.execute(
                 "SELECT id, source, bucket, key, size, mtime_ns, attributes, state, upload_id,"
-                " part_size, algorithm, since, reason, ctime_ns, inode, device FROM objects WHERE id > ? AND state NOT IN ('done', 'skipped')"
-                " ORDER BY id LIMIT ?", (last, BATCH)).fetchall()
+                " part_size, algorithm, since, reason, ctime_ns, inode, device FROM objects"
+                " WHERE id > ? AND state NOT IN ('done', 'skipped') ORDER BY id LIMIT ?",
+                (last, BATCH),
+            ).fetchall()
             if not rows:
                 return
             for row in rows:
@@ -279,8 +292,9 @@ class Journal(UploadListener):
 
     def unfinished_totals(self) -> tuple[int, int]:
         self.flush()
-        row = self.db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM objects"
-                              " WHERE state NOT IN ('done', 'skipped')").fetchone()
+        row = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM objects WHERE state NOT IN ('done', 'skipped')"
+        ).fetchone()
         return row[0], row[1]
 
     def failures(self, limit: int | None = None) -> Iterator[JournalObject]:
@@ -298,8 +312,10 @@ class Journal(UploadListener):
     def verification(self) -> dict[str, int]:
         """Objects done, by how the store verified them."""
         self.flush()
-        rows = self.db.execute("SELECT COALESCE(verification, 'not recorded'), COUNT(*) FROM objects"
-                               " WHERE state = 'done' GROUP BY 1 ORDER BY 2 DESC")
+        rows = self.db.execute(
+            "SELECT COALESCE(verification, 'not recorded'), COUNT(*) FROM objects"
+            " WHERE state = 'done' GROUP BY 1 ORDER BY 2 DESC"
+        )
         return dict(rows.fetchall())
 
     def bad_lines(self) -> Iterator[tuple[int, str]]:
@@ -307,8 +323,10 @@ class Journal(UploadListener):
 
     def _select(self, where: str, limit: int | None) -> Iterator[JournalObject]:
         self.flush()
-        query = ("SELECT id, source, bucket, key, size, mtime_ns, attributes, state, upload_id,"
-                 f" part_size, algorithm, since, reason, ctime_ns, inode, device FROM objects WHERE {where} ORDER BY id")
+        query = (
+            "SELECT id, source, bucket, key, size, mtime_ns, attributes, state, upload_id,"
+            f" part_size, algorithm, since, reason, ctime_ns, inode, device FROM objects WHERE {where} ORDER BY id"
+        )
         if limit is not None:
             query += f" LIMIT {int(limit)}"
         for row in self.db.execute(query).fetchall():
@@ -318,15 +336,17 @@ class Journal(UploadListener):
 
     def replan(self, object_id: int, identity: FileIdentity) -> None:
         """Start an object afresh from its source as it is now (it changed, or its upload is gone)."""
-        self._write("UPDATE objects SET state = 'pending', upload_id = NULL, part_size = NULL, algorithm = NULL,"
-                    " size = ?, mtime_ns = ?, ctime_ns = ?, inode = ?, device = ?, since = ?, reason = NULL"
-                    " WHERE id = ?", (*_identity_values(identity), time.time(), object_id))
+        self._write(
+            "UPDATE objects SET state = 'pending', upload_id = NULL, part_size = NULL, algorithm = NULL,"
+            " size = ?, mtime_ns = ?, ctime_ns = ?, inode = ?, device = ?, since = ?, reason = NULL"
+            " WHERE id = ?",
+            (*_identity_values(identity), time.time(), object_id),
+        )
         self._write("DELETE FROM parts WHERE object = ?", (object_id,))
 
     def adopt_upload(self, object_id: int, upload_id: str, parts: dict[int, tuple[str, str | None]]) -> None:
         """Record what the server holds of an open upload (after ListParts)."""
-        self._write("UPDATE objects SET state = 'uploading', upload_id = ? WHERE id = ?",
-                    (upload_id, object_id))
+        self._write("UPDATE objects SET state = 'uploading', upload_id = ? WHERE id = ?", (upload_id, object_id))
         self._write("DELETE FROM parts WHERE object = ?", (object_id,))
         for number, (etag, checksum) in parts.items():
             self._write("INSERT INTO parts VALUES (?, ?, ?, ?)", (object_id, number, etag, checksum))
@@ -334,29 +354,38 @@ class Journal(UploadListener):
     def mark_done(self, object_id: int, etag: str, checksum: str | None, verification: str | None = None) -> None:
         """Done: on the server with this ETag and checksum (``verification``: how the store
         verified it; None: found there by a resumed run, as the earlier run left it)."""
-        self._write("UPDATE objects SET state = 'done', upload_id = NULL, etag = ?, checksum = ?,"
-                    " since = ?, reason = NULL, verification = COALESCE(?, verification) WHERE id = ?",
-                    (etag, checksum, time.time(), verification, object_id))
+        self._write(
+            "UPDATE objects SET state = 'done', upload_id = NULL, etag = ?, checksum = ?,"
+            " since = ?, reason = NULL, verification = COALESCE(?, verification) WHERE id = ?",
+            (etag, checksum, time.time(), verification, object_id),
+        )
 
     def mark_skipped(self, object_id: int, reason: str) -> None:
-        self._write("UPDATE objects SET state = 'skipped', since = ?, reason = ? WHERE id = ?",
-                    (time.time(), reason, object_id))
+        self._write(
+            "UPDATE objects SET state = 'skipped', since = ?, reason = ? WHERE id = ?", (time.time(), reason, object_id)
+        )
 
     def mark_failed(self, object_id: int, reason: str) -> None:
-        self._write("UPDATE objects SET state = 'failed', upload_id = NULL, since = ?, reason = ?"
-                    " WHERE id = ?", (time.time(), reason, object_id))
+        self._write(
+            "UPDATE objects SET state = 'failed', upload_id = NULL, since = ?, reason = ? WHERE id = ?",
+            (time.time(), reason, object_id),
+        )
 
     # -- the coordinator's listener -------------------------------------------------------
 
     def creating_upload(self, job, part_size: int) -> None:
-        self._write("UPDATE objects SET state = 'creating', part_size = ?, algorithm = ?, since = ?"
-                    " WHERE id = ?", (part_size, job.settings.checksum.name, time.time(), job.ref))
+        self._write(
+            "UPDATE objects SET state = 'creating', part_size = ?, algorithm = ?, since = ? WHERE id = ?",
+            (part_size, job.settings.checksum.name, time.time(), job.ref),
+        )
 
     def upload_created(self, job, upload_id: str, part_size: int) -> None:
         """The upload is open: its parts will be read from the file as the job found it."""
-        self._write("UPDATE objects SET state = 'uploading', upload_id = ?, part_size = ?,"
-                    " size = ?, mtime_ns = ?, ctime_ns = ?, inode = ?, device = ? WHERE id = ?",
-                    (upload_id, part_size, *_identity_values(job.source.identity), job.ref))
+        self._write(
+            "UPDATE objects SET state = 'uploading', upload_id = ?, part_size = ?,"
+            " size = ?, mtime_ns = ?, ctime_ns = ?, inode = ?, device = ? WHERE id = ?",
+            (upload_id, part_size, *_identity_values(job.source.identity), job.ref),
+        )
 
     def part_done(self, job, number: int, etag: str, checksum: str | None) -> None:
         self._write("INSERT OR REPLACE INTO parts VALUES (?, ?, ?, ?)", (job.ref, number, etag, checksum))
@@ -390,7 +419,7 @@ class Journal(UploadListener):
         try:
             with self._writing():
                 if len(pending) == 1:
-                    self.db.execute(*pending[0])            # a statement on its own commits itself
+                    self.db.execute(*pending[0])  # a statement on its own commits itself
                 else:
                     self.db.execute("BEGIN")
                     for sql, params in pending:
@@ -416,7 +445,7 @@ class Journal(UploadListener):
     def _roll_back(self) -> None:
         """End the open transaction, if any, keeping nothing of it."""
         if self.db.in_transaction:
-            with suppress(sqlite3.Error):           # SQLite may have rolled it back itself
+            with suppress(sqlite3.Error):  # SQLite may have rolled it back itself
                 self.db.execute("ROLLBACK")
 
 
@@ -441,17 +470,27 @@ class JournalUnwritable(BulkupError):
     def __init__(self, path: str, cause: str) -> None:
         self.path = path
         self.cause = cause
-        super().__init__(f"cannot write the journal ({path}): {cause}: {_what_to_do(cause)}, "
-                         "then run the same command again")
+        super().__init__(
+            f"cannot write the journal ({path}): {cause}: {_what_to_do(cause)}, then run the same command again"
+        )
 
 
 FULL = "no space left on its disk"
 OVER_QUOTA = "over the disk quota"
-_SQLITE_CAUSES = {"database or disk is full": FULL, "unable to open database file": "it cannot be opened or created",
-                  "attempt to write a readonly database": "it is read-only"}
-_OS_CAUSES = {errno.ENOSPC: FULL, errno.EDQUOT: OVER_QUOTA, errno.ENOENT: "its directory does not exist",
-              errno.ENOTDIR: "a part of its path is a file, not a directory", errno.EROFS: "read-only file system",
-              errno.EACCES: "permission denied", errno.EPERM: "permission denied"}
+_SQLITE_CAUSES = {
+    "database or disk is full": FULL,
+    "unable to open database file": "it cannot be opened or created",
+    "attempt to write a readonly database": "it is read-only",
+}
+_OS_CAUSES = {
+    errno.ENOSPC: FULL,
+    errno.EDQUOT: OVER_QUOTA,
+    errno.ENOENT: "its directory does not exist",
+    errno.ENOTDIR: "a part of its path is a file, not a directory",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+}
 
 
 def _why(exc: sqlite3.Error | OSError) -> str:
@@ -488,8 +527,10 @@ def _hold(path: str) -> int:
     except BlockingIOError:
         holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
         os.close(fd)
-        raise JournalBusy(f"{path} is in use by another bulkup run (pid {holder}): wait for it to "
-                          f"end or stop it; bulkup status {path} shows where it stands") from None
+        raise JournalBusy(
+            f"{path} is in use by another bulkup run (pid {holder}): wait for it to "
+            f"end or stop it; bulkup status {path} shows where it stands"
+        ) from None
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -532,8 +573,10 @@ def _refuse_other_databases(db: sqlite3.Connection, path: str) -> None:
     not add its own to another program's database."""
     tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if tables and "meta" not in tables:
-        raise UsageError(f"{path}: not a bulkup journal (a database with other tables: "
-                         f"{', '.join(sorted(tables)[:3])}); give a journal's path")
+        raise UsageError(
+            f"{path}: not a bulkup journal (a database with other tables: "
+            f"{', '.join(sorted(tables)[:3])}); give a journal's path"
+        )
 
 
 def _remove_files(path: str) -> None:
@@ -544,11 +587,42 @@ def _remove_files(path: str) -> None:
 
 
 def _object(row: tuple) -> JournalObject:
-    (id_, source, bucket, key, size, mtime_ns, attributes, state, upload_id, part_size,
-     algorithm, since, reason, ctime_ns, inode, device) = row
-    return JournalObject(id_, source, bucket, key, size, mtime_ns,
-                         json.loads(attributes) if attributes else {}, ObjectState(state), upload_id,
-                         part_size, algorithm, since, reason, ctime_ns, inode, device)
+    (
+        id_,
+        source,
+        bucket,
+        key,
+        size,
+        mtime_ns,
+        attributes,
+        state,
+        upload_id,
+        part_size,
+        algorithm,
+        since,
+        reason,
+        ctime_ns,
+        inode,
+        device,
+    ) = row
+    return JournalObject(
+        id_,
+        source,
+        bucket,
+        key,
+        size,
+        mtime_ns,
+        json.loads(attributes) if attributes else {},
+        ObjectState(state),
+        upload_id,
+        part_size,
+        algorithm,
+        since,
+        reason,
+        ctime_ns,
+        inode,
+        device,
+    )
 
 
 def _identity_values(identity: FileIdentity) -> tuple:

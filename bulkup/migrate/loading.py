@@ -5,6 +5,7 @@ manifest states), its destination checked against every other line (the journal'
 index, so a manifest of millions of lines needs no set in memory). Bad lines stop the
 migration before any upload, unless the user asked to skip them.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -12,10 +13,10 @@ import os
 import stat
 from dataclasses import dataclass, field
 
-from bulkup.plan.files import FileIdentity
 from bulkup.errors import UsageError
 from bulkup.migrate.journal import DuplicateDestination, Journal
 from bulkup.migrate.manifest import ManifestEntry, ManifestError, read_manifest
+from bulkup.plan.files import FileIdentity
 from bulkup.plan.parts import MAX_OBJECT_SIZE, MAX_SINGLE_PUT
 
 MAX_LINES_NAMED = 10
@@ -30,7 +31,7 @@ class LoadReport:
     bad: list[ManifestError] = field(default_factory=list)
     bad_count: int = 0
     already_loaded: bool = False
-    pinned: int = 0             # lines with a ``node``
+    pinned: int = 0  # lines with a ``node``
 
     def reject(self, error: ManifestError) -> None:
         self.bad_count += 1
@@ -55,8 +56,10 @@ def load_manifest(journal: Journal, manifest: str, skip_bad_lines: bool = False)
     digest = manifest_digest(manifest)
     if journal.meta("loaded"):
         if journal.meta("manifest_sha256") != digest:
-            raise UsageError(f"{manifest} changed since {journal.path} was written from it; "
-                             "restore it, or start a new migration with another --journal")
+            raise UsageError(
+                f"{manifest} changed since {journal.path} was written from it; "
+                "restore it, or start a new migration with another --journal"
+            )
         return LoadReport(already_loaded=True)
     report = LoadReport()
     journal.begin_load()
@@ -83,8 +86,11 @@ def _load_entry(journal: Journal, entry: ManifestEntry, manifest: str, report: L
         report.reject(exc)
         return
     except DuplicateDestination as dup:
-        report.reject(ManifestError(f"{where}: destination s3://{entry.bucket}/{entry.key} is also "
-                                    f"on line {dup.other_line}", entry.line))
+        report.reject(
+            ManifestError(
+                f"{where}: destination s3://{entry.bucket}/{entry.key} is also on line {dup.other_line}", entry.line
+            )
+        )
         return
     report.objects += 1
     report.total_bytes += identity.size
@@ -98,8 +104,10 @@ def check_source(entry: ManifestEntry, where: str) -> FileIdentity:
     A line pinned to a node is taken at its word (size as stated, mtime unknown: 0): its file
     may exist only on that node, which checks it when it sends the first byte.
     """
+
     def bad(reason: str) -> ManifestError:
         return ManifestError(f"{where}: {reason}", entry.line)
+
     if entry.node is not None:
         if entry.size > MAX_OBJECT_SIZE:
             raise bad(f"source {entry.source} is larger than S3's maximum object size")
@@ -108,7 +116,7 @@ def check_source(entry: ManifestEntry, where: str) -> FileIdentity:
         st = os.stat(entry.source)
     except OSError as exc:
         raise bad(f"source {entry.source}: {exc.strerror.lower() if exc.strerror else exc}") from None
-    except ValueError:                  # a NUL in the path: no file has that name
+    except ValueError:  # a NUL in the path: no file has that name
         raise bad(f"source {entry.source!r} is not a path a file can have") from None
     if not stat.S_ISREG(st.st_mode):
         raise bad(f"source {entry.source} is not a regular file")
@@ -121,14 +129,15 @@ def check_source(entry: ManifestEntry, where: str) -> FileIdentity:
     if st.st_size > MAX_OBJECT_SIZE:
         raise bad(f"source {entry.source} is larger than S3's maximum object size")
     if entry.checksum and entry.checksum[0] == "md5" and st.st_size > MAX_SINGLE_PUT:
-        raise bad("an md5 checksum can be verified only for objects up to 5 GiB (one PUT); "
-                  "give a crc64nvme checksum instead")
+        raise bad(
+            "an md5 checksum can be verified only for objects up to 5 GiB (one PUT); give a crc64nvme checksum instead"
+        )
     return FileIdentity.of(st)
 
 
 def _same_mtime(expected: float, mtime_ns: int) -> bool:
     actual = mtime_ns / 1e9
-    if expected == int(expected):          # whole seconds (ISO 8601 without fraction)
+    if expected == int(expected):  # whole seconds (ISO 8601 without fraction)
         return int(actual) == int(expected)
     return abs(actual - expected) < 1e-3
 
@@ -155,10 +164,12 @@ def _bad_lines_message(report: LoadReport) -> str:
     first = str(report.bad[0])
     if report.bad_count == 1:
         return f"{first} (nothing was uploaded)"
-    others = ", ".join(str(e.line) for e in report.bad[1:MAX_LINES_NAMED + 1])
+    others = ", ".join(str(e.line) for e in report.bad[1 : MAX_LINES_NAMED + 1])
     more = "..." if report.bad_count > MAX_LINES_NAMED + 1 else ""
-    return (f"{first}; {report.bad_count - 1} more bad lines ({others}{more}); nothing was "
-            "uploaded (fix them, or pass --skip-bad-lines to upload the rest)")
+    return (
+        f"{first}; {report.bad_count - 1} more bad lines ({others}{more}); nothing was "
+        "uploaded (fix them, or pass --skip-bad-lines to upload the rest)"
+    )
 
 
 __all__ = ["load_manifest", "LoadReport", "check_source", "attributes"]

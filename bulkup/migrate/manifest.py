@@ -3,6 +3,7 @@
 Formats are specified in manifests/README.md; manifests/schema.json is the JSON Schema of
 one line. Nothing here holds a whole manifest in memory.
 """
+
 from __future__ import annotations
 
 import csv
@@ -12,17 +13,18 @@ import math
 import os
 import re
 import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, Callable, Iterator
+from typing import IO
 
-from bulkup.plan.checksums import ALGORITHMS
 from bulkup.errors import BulkupError, UsageError
-from bulkup.plan.s3url import parse_s3_url
-from bulkup.plan.filters import NO_FILTERS, Filters, Selection
 from bulkup.plan import attributes
+from bulkup.plan.checksums import ALGORITHMS
 from bulkup.plan.files import Skip, shown
+from bulkup.plan.filters import NO_FILTERS, Filters, Selection
+from bulkup.plan.s3url import parse_s3_url
 from bulkup.plan.walk import walk_tree
 
 # Per-object attributes a line may give: field -> (ObjectSettings field, check and normal form).
@@ -35,11 +37,21 @@ LINE_ATTRIBUTES: dict[str, tuple[str, Callable[[str], str]]] = {
     "tags": ("tagging", attributes.tagging),
     "acl": ("acl", lambda v: attributes.choice("acl", v, attributes.CANNED_ACLS)),
 }
-FIELDS = ("source", "destination", "size", "mtime", "checksum", "content_type", "metadata",
-          "storage_class", "node", *LINE_ATTRIBUTES)
+FIELDS = (
+    "source",
+    "destination",
+    "size",
+    "mtime",
+    "checksum",
+    "content_type",
+    "metadata",
+    "storage_class",
+    "node",
+    *LINE_ATTRIBUTES,
+)
 REQUIRED = ("source", "destination")
-HEADER_FIELDS = ("content_type", "storage_class")      # sent as headers: printable ASCII
-_UNDECODABLE = re.compile("[\udc80-\udcff]")            # bytes that were not UTF-8, escaped
+HEADER_FIELDS = ("content_type", "storage_class")  # sent as headers: printable ASCII
+_UNDECODABLE = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8, escaped
 
 
 class ManifestError(UsageError):
@@ -55,21 +67,20 @@ class ManifestEntry:
     """One object to upload, as a manifest line states it."""
 
     line: int
-    source: str                          # absolute, or relative to the manifest's folder
+    source: str  # absolute, or relative to the manifest's folder
     bucket: str
     key: str
     size: int | None = None
-    mtime: float | None = None           # seconds since the epoch
-    checksum: tuple[str, str] | None = None     # (algorithm, base64 value)
+    mtime: float | None = None  # seconds since the epoch
+    checksum: tuple[str, str] | None = None  # (algorithm, base64 value)
     content_type: str | None = None
     metadata: tuple[tuple[str, str], ...] = ()
     storage_class: str | None = None
-    node: str | None = None              # send from this node only (its data is local there)
-    attributes: tuple[tuple[str, str], ...] = ()     # (ObjectSettings field, value), see LINE_ATTRIBUTES
+    node: str | None = None  # send from this node only (its data is local there)
+    attributes: tuple[tuple[str, str], ...] = ()  # (ObjectSettings field, value), see LINE_ATTRIBUTES
 
 
-def read_manifest(path: str, on_error: Callable[[ManifestError], None] | None = None
-                  ) -> Iterator[ManifestEntry]:
+def read_manifest(path: str, on_error: Callable[[ManifestError], None] | None = None) -> Iterator[ManifestEntry]:
     """Entries of a .jsonl/.ndjson or .csv manifest, in order.
 
     A bad line raises ManifestError, or, given ``on_error``, is passed to it and skipped.
@@ -101,7 +112,7 @@ def _jsonl_rows(f: IO[str], path: str) -> Iterator[tuple[int, dict | ManifestErr
             continue
         try:
             row = json.loads(text)
-        except (ValueError, RecursionError) as exc:      # JSONDecodeError, or too deep or long
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, or too deep or long
             why = exc.msg if isinstance(exc, json.JSONDecodeError) else "too deeply nested or too long"
             yield number, ManifestError(f"{path}:{number}: not valid JSON ({why})", number)
             continue
@@ -127,10 +138,14 @@ def _csv_rows(f: IO[str], path: str) -> Iterator[tuple[int, dict | ManifestError
         if any(_UNDECODABLE.search(cell) for cell in row):
             yield reader.line_num, ManifestError(f"{path}:{reader.line_num}: not UTF-8 text", reader.line_num)
         elif len(row) != len(header):
-            yield reader.line_num, ManifestError(
-                f"{path}:{reader.line_num}: {len(row)} fields, header has {len(header)}", reader.line_num)
+            yield (
+                reader.line_num,
+                ManifestError(
+                    f"{path}:{reader.line_num}: {len(row)} fields, header has {len(header)}", reader.line_num
+                ),
+            )
         else:
-            yield reader.line_num, {k: v for k, v in zip(header, row) if v != ""}
+            yield reader.line_num, {k: v for k, v in zip(header, row, strict=False) if v != ""}
 
 
 def _csv_header(reader, path: str) -> list[str]:
@@ -146,8 +161,11 @@ def _csv_header(reader, path: str) -> list[str]:
         raise ManifestError(f"{path}:1: unknown column {_shown(unknown[0])} (columns: {', '.join(FIELDS)})", 1)
     missing = [name for name in REQUIRED if name not in header]
     if missing:
-        raise ManifestError(f"{path}:1: no {missing[0]!r} column: the first line names the columns "
-                            f"({', '.join(REQUIRED)} and any of the others)", 1)
+        raise ManifestError(
+            f"{path}:1: no {missing[0]!r} column: the first line names the columns "
+            f"({', '.join(REQUIRED)} and any of the others)",
+            1,
+        )
     twice = [name for name in header if header.count(name) > 1]
     if twice:
         raise ManifestError(f"{path}:1: column {twice[0]!r} is named twice", 1)
@@ -179,11 +197,19 @@ def _entry(row: dict, line: int, base: str, where: str) -> ManifestEntry:
     if dest.is_prefix:
         raise ManifestError(f"{where}: destination {_shown(row['destination'])} names no object key")
     return ManifestEntry(
-        line=line, source=os.path.join(base, row["source"]), bucket=dest.bucket, key=dest.key,
-        size=_integer(row.get("size"), where, "size"), mtime=_mtime(row.get("mtime"), where),
-        checksum=_checksum(row.get("checksum"), where), content_type=_text(row, "content_type", where),
-        metadata=_metadata(row.get("metadata"), where), storage_class=_text(row, "storage_class", where),
-        node=_node(row, where), attributes=_line_attributes(row, where))
+        line=line,
+        source=os.path.join(base, row["source"]),
+        bucket=dest.bucket,
+        key=dest.key,
+        size=_integer(row.get("size"), where, "size"),
+        mtime=_mtime(row.get("mtime"), where),
+        checksum=_checksum(row.get("checksum"), where),
+        content_type=_text(row, "content_type", where),
+        metadata=_metadata(row.get("metadata"), where),
+        storage_class=_text(row, "storage_class", where),
+        node=_node(row, where),
+        attributes=_line_attributes(row, where),
+    )
 
 
 def _check_text(row: dict, where: str) -> None:
@@ -224,7 +250,7 @@ def _line_attributes(row: dict, where: str) -> tuple[tuple[str, str], ...]:
             found.append((setting, check(value)))
         except ValueError as exc:
             raise ManifestError(f"{where}: {str(exc).lstrip('-')}") from None
-        except OverflowError:           # a date that moves past year 9999 in UTC
+        except OverflowError:  # a date that moves past year 9999 in UTC
             raise ManifestError(f"{where}: {name} {_shown(value)}: out of range") from None
     return tuple(found)
 
@@ -232,8 +258,9 @@ def _line_attributes(row: dict, where: str) -> tuple[tuple[str, str], ...]:
 def _node(row: dict, where: str) -> str | None:
     node = _text(row, "node", where)
     if node is not None and row.get("size") is None:
-        raise ManifestError(f"{where}: a line pinned to a node must state the file's size "
-                            "(the file may be readable only on that node)")
+        raise ManifestError(
+            f"{where}: a line pinned to a node must state the file's size (the file may be readable only on that node)"
+        )
     return node
 
 
@@ -281,8 +308,9 @@ def _checksum(value: object, where: str) -> tuple[str, str] | None:
         return None
     algorithm, sep, encoded = str(value).partition(":")
     if not sep or algorithm not in ALGORITHMS or algorithm == "none" or not encoded:
-        raise ManifestError(f"{where}: checksum must be ALGORITHM:BASE64 with algorithm one of "
-                            "crc64nvme, crc32c, crc32, md5")
+        raise ManifestError(
+            f"{where}: checksum must be ALGORITHM:BASE64 with algorithm one of crc64nvme, crc32c, crc32, md5"
+        )
     return algorithm, encoded
 
 
@@ -294,8 +322,7 @@ def _metadata(value: object, where: str) -> tuple[tuple[str, str], ...]:
             value = json.loads(value)
         except (ValueError, RecursionError):
             raise ManifestError(f"{where}: metadata must be a JSON object") from None
-    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                              for k, v in value.items()):
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise ManifestError(f"{where}: metadata must be an object of strings")
     for key, text in value.items():
         if not (key + text).isascii() or not (key + text).isprintable():
@@ -319,9 +346,14 @@ class OutputFailed(BulkupError):
         self.lines = lines
 
 
-def write_manifest(root: str, destination: str, out: IO[str], follow_symlinks: bool = True,
-                   filters: Filters = NO_FILTERS, leave_out: frozenset[tuple[int, int]] = frozenset()
-                   ) -> tuple[int, list[Skip], int]:
+def write_manifest(
+    root: str,
+    destination: str,
+    out: IO[str],
+    follow_symlinks: bool = True,
+    filters: Filters = NO_FILTERS,
+    leave_out: frozenset[tuple[int, int]] = frozenset(),
+) -> tuple[int, list[Skip], int]:
     """Stream a JSON Lines manifest of the tree under ``root`` to ``out`` (of the files
     ``filters`` admit, as ``bulkup put`` selects them; not the files whose (device, inode) is
     in ``leave_out``: the manifest's own output).
@@ -344,8 +376,18 @@ def write_manifest(root: str, destination: str, out: IO[str], follow_symlinks: b
         if not _encodable(source):
             skipped.append(Skip(shown(source), "its path is not UTF-8: a manifest cannot name it"))
             continue
-        line = json.dumps({"source": source, "destination": f"s3://{dest.bucket}/{f.key}", "size": f.size,
-                           "mtime": f.mtime_ns / 1e9}, ensure_ascii=False) + "\n"
+        line = (
+            json.dumps(
+                {
+                    "source": source,
+                    "destination": f"s3://{dest.bucket}/{f.key}",
+                    "size": f.size,
+                    "mtime": f.mtime_ns / 1e9,
+                },
+                ensure_ascii=False,
+            )
+            + "\n"
+        )
         try:
             out.write(line)
         except OSError as exc:
@@ -365,8 +407,11 @@ def replaced_when_done(path: str) -> Iterator[IO[str]]:
     try:
         fd, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=folder)
     except OSError as exc:
-        todo = "free space on its disk" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else \
-            "give a path in an existing directory you can write to"
+        todo = (
+            "free space on its disk"
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            else "give a path in an existing directory you can write to"
+        )
         raise UsageError(f"cannot write the manifest ({path}): {(exc.strerror or str(exc)).lower()}: {todo}") from None
     try:
         os.fchmod(fd, _mode_for(path))

@@ -14,30 +14,30 @@ slow part (stat, ListParts, HeadObject) can run in a thread pool ahead of the up
   otherwise (another tool's, or one whose id a crash kept from the journal) is left alone,
   for ``bulkup cleanup`` to list.
 """
+
 from __future__ import annotations
 
 import base64
 import enum
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import botocore.exceptions as bex
 
+from bulkup.control.s3client import describe, error_code
+from bulkup.errors import PartFailed
+from bulkup.migrate.journal import JournalObject, ObjectState
 from bulkup.plan.checksums import ChecksumAlgorithm, get_algorithm
 from bulkup.plan.files import FileIdentity
-from bulkup.errors import PartFailed
-from bulkup.transport.filebody import checksum_range
-from bulkup.migrate.journal import JournalObject, ObjectState
 from bulkup.plan.parts import split_parts
-from bulkup.control.s3client import describe, error_code
-
+from bulkup.transport.filebody import checksum_range
 
 
 class Action(enum.Enum):
-    UPLOAD = "upload"       # upload it (continuing its open upload, if it has one)
-    DONE = "done"           # it is on the server already: its Complete succeeded
-    SKIP = "skip"           # on the server already (--skip-existing)
+    UPLOAD = "upload"  # upload it (continuing its open upload, if it has one)
+    DONE = "done"  # it is on the server already: its Complete succeeded
+    SKIP = "skip"  # on the server already (--skip-existing)
     FAIL = "fail"
 
 
@@ -48,9 +48,9 @@ class Decision:
     row: JournalObject
     action: Action
     identity: FileIdentity = FileIdentity(size=0)
-    upload_id: str | None = None          # continue this upload
+    upload_id: str | None = None  # continue this upload
     parts: dict[int, tuple[str, str | None]] = field(default_factory=dict)
-    replan: bool = False                  # forget the journal's upload and parts
+    replan: bool = False  # forget the journal's upload and parts
     reason: str = ""
     etag: str = ""
     checksum: str | None = None
@@ -68,8 +68,12 @@ class Reconciler:
     """Decides per row; ``client_for(bucket)`` gives the bucket's boto3 client and
     ``algorithm_for(bucket)`` the checksum the run sends there."""
 
-    def __init__(self, client_for: Callable[[str], object],
-                 algorithm_for: Callable[[str], ChecksumAlgorithm], skip_existing: str | None) -> None:
+    def __init__(
+        self,
+        client_for: Callable[[str], object],
+        algorithm_for: Callable[[str], ChecksumAlgorithm],
+        skip_existing: str | None,
+    ) -> None:
         self.client_for = client_for
         self.algorithm_for = algorithm_for
         self.skip_existing = skip_existing
@@ -79,7 +83,7 @@ class Reconciler:
         return row.state in (ObjectState.CREATING, ObjectState.UPLOADING) or self.skip_existing is not None
 
     def decide(self, row: JournalObject, journal_parts: dict[int, tuple[str, str | None]]) -> Decision:
-        if _pinned(row):    # node-local data: the node that sends it checks it
+        if _pinned(row):  # node-local data: the node that sends it checks it
             decision = Decision(row, Action.UPLOAD, row.identity)
         else:
             try:
@@ -90,7 +94,7 @@ class Reconciler:
                 return Decision(row, Action.FAIL, reason=f"source {row.source}: {(exc.strerror or str(exc)).lower()}")
             decision = Decision(row, Action.UPLOAD, FileIdentity.of(st))
         try:
-            upload_id = row.upload_id      # only uploads this journal recorded are ours to continue
+            upload_id = row.upload_id  # only uploads this journal recorded are ours to continue
             if upload_id:
                 self._continue(decision, upload_id, journal_parts)
             elif row.state in (ObjectState.CREATING, ObjectState.UPLOADING):
@@ -120,8 +124,9 @@ class Reconciler:
         decision.upload_id = upload_id
         decision.parts = self._kept_parts(row, server_parts, journal_parts)
 
-    def _kept_parts(self, row: JournalObject, server_parts: dict, journal_parts: dict
-                    ) -> dict[int, tuple[str, str | None]]:
+    def _kept_parts(
+        self, row: JournalObject, server_parts: dict, journal_parts: dict
+    ) -> dict[int, tuple[str, str | None]]:
         """The server's parts of the right size, with the checksums Complete needs."""
         algorithm = self._algorithm(row)
         ranges = {r.number: r for r in split_parts(row.size, row.part_size)} if row.part_size else {}
@@ -136,7 +141,7 @@ class Reconciler:
             elif server_checksum or not algorithm.full_object:
                 kept[number] = (etag, server_checksum)
             elif _pinned(row):
-                continue        # its checksum needs the node's file: send the part again
+                continue  # its checksum needs the node's file: send the part again
             else:
                 kept[number] = (etag, checksum_range(row.source, part.offset, part.length, algorithm))
         return kept
@@ -177,7 +182,7 @@ class Reconciler:
         if given and given[0] == algorithm.name:
             value = given[1]
         elif _pinned(row):
-            return ""           # only the node can read the file: not the same as far as we know
+            return ""  # only the node can read the file: not the same as far as we know
         else:
             value = checksum_range(row.source, 0, size, algorithm)
         if algorithm.name == "md5":
@@ -220,4 +225,4 @@ def _abort_quietly(client, row: JournalObject, upload_id: str) -> None:
     try:
         client.abort_multipart_upload(Bucket=row.bucket, Key=row.key, UploadId=upload_id)
     except (bex.ClientError, bex.BotoCoreError):
-        pass    # `bulkup cleanup` finds what could not be aborted
+        pass  # `bulkup cleanup` finds what could not be aborted

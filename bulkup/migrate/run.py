@@ -3,6 +3,7 @@
 Rerunning the same command (or ``bulkup resume JOURNAL``) after Ctrl-C, a crash, kill -9
 or a reboot continues where the journal says the last run stopped.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -10,35 +11,36 @@ import json
 import logging
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING
 
-from bulkup.plan.checksums import get_algorithm
 from bulkup.control.attributecheck import check_attributes, confirm_after_run
 from bulkup.control.coordinator import Coordinator
 from bulkup.control.credentials import CredentialWatch
 from bulkup.control.events import RunEvents
 from bulkup.control.plane import connect
-from bulkup.options import RunSettings, UploadOptions, resolve
-from bulkup.pools.factory import launch_early, make_pool
-from bulkup.plan.jobs import ObjectSettings, UploadJob
-from bulkup.migrate.journal import Journal, JournalObject, ObjectState
-from bulkup.migrate.loading import LoadReport, load_manifest
-from bulkup.plan.parts import MAX_SINGLE_PUT
 from bulkup.display.sink import ProgressSink
 from bulkup.display.text import human_bytes
+from bulkup.migrate.journal import Journal, JournalObject, ObjectState
+from bulkup.migrate.loading import LoadReport, load_manifest
 from bulkup.migrate.reconcile import Action, Decision, Reconciler
-from bulkup.report import write_json
-from bulkup.plan.results import UploadResult
+from bulkup.options import RunSettings, UploadOptions, resolve
+from bulkup.plan.checksums import get_algorithm
 from bulkup.plan.files import SourceFile
+from bulkup.plan.jobs import ObjectSettings, UploadJob
+from bulkup.plan.parts import MAX_SINGLE_PUT
+from bulkup.plan.results import UploadResult
+from bulkup.pools.factory import launch_early, make_pool
+from bulkup.report import write_json
 
 log = logging.getLogger("bulkup")
 
 if TYPE_CHECKING:
     import boto3
 
-LOOKAHEAD = 64            # objects being reconciled ahead of the uploads
+LOOKAHEAD = 64  # objects being reconciled ahead of the uploads
 RECONCILE_THREADS = 8
 
 
@@ -55,21 +57,28 @@ class MigrationResult:
     journal: str
     upload: UploadResult
     load: LoadReport
-    totals: dict[str, tuple[int, int]] = field(default_factory=dict)   # state -> objects, bytes
-    skipped_now: int = 0              # skipped by --skip-existing in this run
+    totals: dict[str, tuple[int, int]] = field(default_factory=dict)  # state -> objects, bytes
+    skipped_now: int = 0  # skipped by --skip-existing in this run
     peak_rate: float | None = None
-    journal_seconds: float = 0.0      # time spent committing the journal's steps
-    load_seconds: float = 0.0         # wall time loading and checking the manifest
+    journal_seconds: float = 0.0  # time spent committing the journal's steps
+    load_seconds: float = 0.0  # wall time loading and checking the manifest
 
     @property
     def ok(self) -> bool:
         return self.totals.get("failed", (0, 0))[0] == 0 and self.upload.ok
 
 
-def migrate(manifest: str, options: UploadOptions | None = None, journal_path: str | None = None,
-            skip_bad_lines: bool = False, skip_existing: str | None = None,
-            progress: ProgressSink | None = None, session: "boto3.Session | None" = None,
-            report: str | None = None, **kwargs) -> MigrationResult:
+def migrate(
+    manifest: str,
+    options: UploadOptions | None = None,
+    journal_path: str | None = None,
+    skip_bad_lines: bool = False,
+    skip_existing: str | None = None,
+    progress: ProgressSink | None = None,
+    session: boto3.Session | None = None,
+    report: str | None = None,
+    **kwargs,
+) -> MigrationResult:
     """Upload everything ``manifest`` lists, journaled; resumes from an existing journal.
 
     ``report``: also write the outcome as JSON there (even when interrupted).
@@ -88,10 +97,14 @@ def migrate(manifest: str, options: UploadOptions | None = None, journal_path: s
                 journal.discard()
             raise
         if load.pinned and not settings.pool.ray:
-            log.warning("%s: %d of its lines name a node, which only --ray honours: this "
-                        "machine reads their files", manifest, load.pinned)
-        result = MigrationResult(manifest, journal.path, UploadResult(record=False), load,
-                                 load_seconds=time.monotonic() - started)
+            log.warning(
+                "%s: %d of its lines name a node, which only --ray honours: this machine reads their files",
+                manifest,
+                load.pinned,
+            )
+        result = MigrationResult(
+            manifest, journal.path, UploadResult(record=False), load, load_seconds=time.monotonic() - started
+        )
         progress = progress or ProgressSink()
         if settings.dry_run:
             result.totals = journal.totals()
@@ -119,20 +132,28 @@ def migrate(manifest: str, options: UploadOptions | None = None, journal_path: s
             journal.close()
 
 
-def _run(journal: Journal, settings: RunSettings, result: MigrationResult,
-         skip_existing: str | None, progress: ProgressSink, session) -> None:
+def _run(
+    journal: Journal,
+    settings: RunSettings,
+    result: MigrationResult,
+    skip_existing: str | None,
+    progress: ProgressSink,
+    session,
+) -> None:
     objects, total_bytes = journal.unfinished_totals()
     if not objects:
         return
-    with launch_early(settings.pool) as launcher:      # the workers start while the run is planned
+    with launch_early(settings.pool) as launcher:  # the workers start while the run is planned
         control = connect(settings.client, session)
         routes, objects_in = {}, {}
         for bucket in journal.buckets():
-            routes[bucket], checksum = control.checksum_for(bucket, journal.first_key(bucket), settings.checksum,
-                                                            settings.require_verified, _once(progress.notice))
+            routes[bucket], checksum = control.checksum_for(
+                bucket, journal.first_key(bucket), settings.checksum, settings.require_verified, _once(progress.notice)
+            )
             objects_in[bucket] = dataclasses.replace(settings.objects, checksum=checksum.algorithm)
-            check_attributes(routes[bucket].client, bucket, journal.first_key(bucket), objects_in[bucket],
-                             routes[bucket].where)
+            check_attributes(
+                routes[bucket].client, bucket, journal.first_key(bucket), objects_in[bucket], routes[bucket].where
+            )
         if not routes:
             return
         if settings.sending.bwlimit:
@@ -142,9 +163,16 @@ def _run(journal: Journal, settings: RunSettings, result: MigrationResult,
         pool = make_pool(settings.pool, config, tls, launcher)
         result.upload = UploadResult(record=False)
         events = RunEvents(result.upload, progress, [journal])
-        coordinator = Coordinator(routes, pool, events, CredentialWatch(control.session, pool),
-                                  keep_uploads=True, restart_changed=True, bwlimit=settings.sending.bwlimit,
-                                  retry_deadline=settings.sending.retry_deadline)
+        coordinator = Coordinator(
+            routes,
+            pool,
+            events,
+            CredentialWatch(control.session, pool),
+            keep_uploads=True,
+            restart_changed=True,
+            bwlimit=settings.sending.bwlimit,
+            retry_deadline=settings.sending.retry_deadline,
+        )
         reconciler = Reconciler(lambda b: routes[b].client, lambda b: objects_in[b].checksum, skip_existing)
         coordinator.run(_JobSource(journal, reconciler, objects_in, result, progress), objects, total_bytes)
         confirm_after_run(routes, result.upload, settings.objects)
@@ -158,14 +186,21 @@ def _once(notify: Callable[[str, bool], None]) -> Callable[[str, bool], None]:
         if text not in told:
             told.add(text)
             notify(text, warning)
+
     return tell
 
 
 class _JobSource:
     """The journal's unfinished objects, reconciled ahead of need, as upload jobs."""
 
-    def __init__(self, journal: Journal, reconciler: Reconciler, base: dict[str, ObjectSettings],
-                 result: MigrationResult, progress: ProgressSink) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        reconciler: Reconciler,
+        base: dict[str, ObjectSettings],
+        result: MigrationResult,
+        progress: ProgressSink,
+    ) -> None:
         self.journal, self.reconciler, self.base, self.result = journal, reconciler, base, result
         self.progress = progress
 
@@ -208,8 +243,15 @@ class _JobSource:
 
     def _job(self, row: JournalObject, decision: Decision) -> UploadJob:
         found = decision.identity
-        source = SourceFile(path=row.source, key=row.key, size=found.size, mtime_ns=found.mtime_ns or 0,
-                            ctime_ns=found.ctime_ns, inode=found.inode, device=found.device)
+        source = SourceFile(
+            path=row.source,
+            key=row.key,
+            size=found.size,
+            mtime_ns=found.mtime_ns or 0,
+            ctime_ns=found.ctime_ns,
+            inode=found.inode,
+            device=found.device,
+        )
         settings = object_settings_for(row, self.base[row.bucket])
         checksum = None
         given = row.attributes.get("checksum")
@@ -218,11 +260,25 @@ class _JobSource:
         if decision.upload_id:
             if row.algorithm:
                 settings = dataclasses.replace(settings, checksum=get_algorithm(row.algorithm))
-            return UploadJob(source=source, bucket=row.bucket, settings=settings, ref=row.id,
-                             upload_id=decision.upload_id, part_size=row.part_size,
-                             parts_done=decision.parts, checksum=checksum, node=row.attributes.get("node"))
-        return UploadJob(source=source, bucket=row.bucket, settings=settings, ref=row.id,
-                         checksum=checksum, node=row.attributes.get("node"))
+            return UploadJob(
+                source=source,
+                bucket=row.bucket,
+                settings=settings,
+                ref=row.id,
+                upload_id=decision.upload_id,
+                part_size=row.part_size,
+                parts_done=decision.parts,
+                checksum=checksum,
+                node=row.attributes.get("node"),
+            )
+        return UploadJob(
+            source=source,
+            bucket=row.bucket,
+            settings=settings,
+            ref=row.id,
+            checksum=checksum,
+            node=row.attributes.get("node"),
+        )
 
 
 def object_settings_for(row: JournalObject, base: ObjectSettings) -> ObjectSettings:
@@ -237,11 +293,11 @@ def object_settings_for(row: JournalObject, base: ObjectSettings) -> ObjectSetti
         changes["metadata"] = tuple(sorted({**dict(base.metadata), **attrs["metadata"]}.items()))
     if "storage_class" in attrs:
         changes["storage_class"] = attrs["storage_class"]
-    changes.update(attrs.get("object", {}))         # cache_control, tagging, acl, ...
+    changes.update(attrs.get("object", {}))  # cache_control, tagging, acl, ...
     if "checksum" in attrs:
         changes["checksum"] = get_algorithm(attrs["checksum"][0])
         if attrs["checksum"][0] == "md5":
-            changes["multipart_threshold"] = MAX_SINGLE_PUT     # md5 is verified on one PUT only
+            changes["multipart_threshold"] = MAX_SINGLE_PUT  # md5 is verified on one PUT only
     return dataclasses.replace(base, **changes)
 
 
@@ -249,11 +305,13 @@ def migration_lines(result: MigrationResult, journal: Journal) -> dict[str, str]
     """The migration's own summary lines, beside the run's."""
     totals = result.totals
     everything = sum(n for n, _ in totals.values())
-    lines = {"migration": f"{totals['done'][0]:,} of {everything:,} objects done "
-                          f"({human_bytes(totals['done'][1])}), {totals['skipped'][0]:,} skipped as "
-                          f"already there, {totals['failed'][0]:,} failed",
-             "journal": f"{journal.path} (manifest checked in {result.load_seconds:.1f} s, "
-                        f"commits {result.journal_seconds:.2f} s)"}
+    lines = {
+        "migration": f"{totals['done'][0]:,} of {everything:,} objects done "
+        f"({human_bytes(totals['done'][1])}), {totals['skipped'][0]:,} skipped as "
+        f"already there, {totals['failed'][0]:,} failed",
+        "journal": f"{journal.path} (manifest checked in {result.load_seconds:.1f} s, "
+        f"commits {result.journal_seconds:.2f} s)",
+    }
     if result.load.bad_count:
         lines["bad lines"] = f"{result.load.bad_count:,} skipped (listed above)"
     return lines
@@ -271,17 +329,22 @@ def write_report(result: MigrationResult, path: str, journal: Journal) -> None:
     """The run and the migration's state as JSON (every failure, skip and bad line)."""
     upload = result.upload
     report = {
-        "manifest": result.manifest, "journal": result.journal,
+        "manifest": result.manifest,
+        "journal": result.journal,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "ok": result.ok,
-        "run": {**upload.summary(result.peak_rate), "skipped_existing": result.skipped_now,
-                "journal_seconds": round(result.journal_seconds, 3),
-                "load_seconds": round(result.load_seconds, 3)},
+        "run": {
+            **upload.summary(result.peak_rate),
+            "skipped_existing": result.skipped_now,
+            "journal_seconds": round(result.journal_seconds, 3),
+            "load_seconds": round(result.load_seconds, 3),
+        },
         "migration": {state: {"objects": n, "bytes": b} for state, (n, b) in result.totals.items()},
-        "failures": [{"line": o.id, "source": o.source, "destination": o.destination, "reason": o.reason}
-                     for o in journal.failures()],
-        "skipped": [{"line": o.id, "destination": o.destination, "reason": o.reason}
-                    for o in journal.skipped()],
+        "failures": [
+            {"line": o.id, "source": o.source, "destination": o.destination, "reason": o.reason}
+            for o in journal.failures()
+        ],
+        "skipped": [{"line": o.id, "destination": o.destination, "reason": o.reason} for o in journal.skipped()],
         "bad_lines": [{"line": line, "reason": reason} for line, reason in journal.bad_lines()],
     }
     write_json(path, report)

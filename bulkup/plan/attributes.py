@@ -2,25 +2,35 @@
 
 Each function raises ``ValueError`` with a one-line reason naming the option.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import email.utils
 from urllib.parse import parse_qsl, quote, urlencode
 
-CANNED_ACLS = ("private", "public-read", "public-read-write", "authenticated-read", "aws-exec-read",
-               "bucket-owner-read", "bucket-owner-full-control")
+CANNED_ACLS = (
+    "private",
+    "public-read",
+    "public-read-write",
+    "authenticated-read",
+    "aws-exec-read",
+    "bucket-owner-read",
+    "bucket-owner-full-control",
+)
 LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
 LEGAL_HOLD = ("ON", "OFF")
-MAX_TAGS = 10                   # S3's limits on object tags
+MAX_TAGS = 10  # S3's limits on object tags
 MAX_TAG_KEY, MAX_TAG_VALUE = 128, 256
 
 
 def header_value(option: str, value: str) -> str:
     """``value`` if it can travel as an HTTP header value (printable ASCII, no line breaks)."""
     if not value.isascii() or not value.isprintable():
-        raise ValueError(f"{option} {value!r}: must be printable ASCII (encode other characters, "
-                         "e.g. filename*=UTF-8''... in Content-Disposition)")
+        raise ValueError(
+            f"{option} {value!r}: must be printable ASCII (encode other characters, "
+            "e.g. filename*=UTF-8''... in Content-Disposition)"
+        )
     return value
 
 
@@ -34,18 +44,18 @@ def when(option: str, text: str) -> dt.datetime:
             moment = email.utils.parsedate_to_datetime(text)
         except (TypeError, ValueError):
             raise ValueError(f"{option} {text!r}: not a date (use ISO 8601, e.g. 2027-01-31T12:00:00Z)") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def http_date(option: str, text: str) -> str:
     """The ``Expires`` header's form of a date."""
-    return email.utils.format_datetime(when(option, text).astimezone(dt.timezone.utc), usegmt=True)
+    return email.utils.format_datetime(when(option, text).astimezone(dt.UTC), usegmt=True)
 
 
 def retain_until(text: str, now: dt.datetime | None = None) -> str:
     """``--object-lock-retain-until`` as S3 takes it (ISO 8601, UTC); it must be in the future."""
-    moment = when("--object-lock-retain-until", text).astimezone(dt.timezone.utc)
-    if moment <= (now or dt.datetime.now(dt.timezone.utc)):
+    moment = when("--object-lock-retain-until", text).astimezone(dt.UTC)
+    if moment <= (now or dt.datetime.now(dt.UTC)):
         raise ValueError(f"--object-lock-retain-until {text!r}: is not in the future")
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -63,8 +73,9 @@ def tagging(text: str) -> str:
         raise ValueError(f"--tags {text!r}: a key is given twice")
     for key, value in pairs:
         if not 0 < len(key) <= MAX_TAG_KEY or len(value) > MAX_TAG_VALUE:
-            raise ValueError(f"--tags: tag {key!r}: keys take 1-{MAX_TAG_KEY} characters, "
-                             f"values at most {MAX_TAG_VALUE}")
+            raise ValueError(
+                f"--tags: tag {key!r}: keys take 1-{MAX_TAG_KEY} characters, values at most {MAX_TAG_VALUE}"
+            )
     return urlencode(pairs, quote_via=quote, safe="")
 
 

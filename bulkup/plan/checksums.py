@@ -3,25 +3,25 @@
 CRCs come from awscrt (hardware-accelerated, with the combine functions that turn
 per-part CRCs into the whole object's FULL_OBJECT checksum without re-reading data).
 """
+
 from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from awscrt import checksums as crt
-
 
 
 @dataclass(frozen=True)
 class ChecksumAlgorithm:
     """A checksum S3 can verify: how to compute it and where it goes in requests."""
 
-    name: str                     # CLI name: crc64nvme, crc32c, crc32, md5, none
-    header: str | None            # request header carrying the value
-    s3_name: str | None           # ChecksumAlgorithm value for CreateMultipartUpload
-    width: int                    # bytes in the big-endian encoding of a CRC (0: digest)
+    name: str  # CLI name: crc64nvme, crc32c, crc32, md5, none
+    header: str | None  # request header carrying the value
+    s3_name: str | None  # ChecksumAlgorithm value for CreateMultipartUpload
+    width: int  # bytes in the big-endian encoding of a CRC (0: digest)
     _crc: Callable[[object, int], int] | None = None
     _combine: Callable[[int, int, int], int] | None = None
 
@@ -89,12 +89,11 @@ class ChecksumAlgorithm:
 ALGORITHMS: dict[str, ChecksumAlgorithm] = {
     a.name: a
     for a in (
-        ChecksumAlgorithm("crc64nvme", "x-amz-checksum-crc64nvme", "CRC64NVME", 8,
-                          crt.crc64nvme, crt.combine_crc64nvme),
-        ChecksumAlgorithm("crc32c", "x-amz-checksum-crc32c", "CRC32C", 4,
-                          crt.crc32c, crt.combine_crc32c),
-        ChecksumAlgorithm("crc32", "x-amz-checksum-crc32", "CRC32", 4,
-                          crt.crc32, crt.combine_crc32),
+        ChecksumAlgorithm(
+            "crc64nvme", "x-amz-checksum-crc64nvme", "CRC64NVME", 8, crt.crc64nvme, crt.combine_crc64nvme
+        ),
+        ChecksumAlgorithm("crc32c", "x-amz-checksum-crc32c", "CRC32C", 4, crt.crc32c, crt.combine_crc32c),
+        ChecksumAlgorithm("crc32", "x-amz-checksum-crc32", "CRC32", 4, crt.crc32, crt.combine_crc32),
         ChecksumAlgorithm("md5", "Content-MD5", None, 0),
         ChecksumAlgorithm("none", None, None, 0),
     )

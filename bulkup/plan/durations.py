@@ -1,4 +1,5 @@
 """Durations as users type them (``90s``, ``30m``, ``12h``, ``7d``, ``1d12h``) and as lines show them."""
+
 from __future__ import annotations
 
 import re
@@ -8,7 +9,7 @@ from bulkup.errors import UsageError
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _AGE = re.compile(r"(\d+)([smhdw])", re.ASCII)
-MAX_DIGITS = 30                 # far beyond any timedelta, and short of int()'s own limit
+MAX_DIGITS = 30  # far beyond any timedelta, and short of int()'s own limit
 AGE_HELP = "a whole number and a unit s, m, h, d or w (e.g. 90s, 30m, 12h, 7d, 2w, 1d12h)"
 
 
@@ -19,7 +20,7 @@ def parse_age(text: str) -> timedelta:
     mean seconds or days, so the unit is required.
     """
     cleaned = text.strip().lower()
-    shown = repr(text) if len(repr(text)) <= 42 else repr(text)[:39] + "..."   # one short line, escaped
+    shown = repr(text) if len(repr(text)) <= 42 else repr(text)[:39] + "..."  # one short line, escaped
     if not cleaned or _AGE.sub("", cleaned) != "":
         raise UsageError(f"invalid age {shown}: expected {AGE_HELP}")
     found = _AGE.findall(cleaned)

@@ -1,13 +1,19 @@
 """What a run knows of a local file: where it goes, what it was when looked at, and what
 was passed over instead of being uploaded."""
+
 from __future__ import annotations
 
 import enum
 import os
 from dataclasses import dataclass
 
-_WHAT_DIFFERS = {"device": "the file it names (another file system)", "inode": "the file it names (replaced)",
-                 "size": "its size", "mtime_ns": "its modification time", "ctime_ns": "its status change time"}
+_WHAT_DIFFERS = {
+    "device": "the file it names (another file system)",
+    "inode": "the file it names (replaced)",
+    "size": "its size",
+    "mtime_ns": "its modification time",
+    "ctime_ns": "its status change time",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -26,11 +32,10 @@ class FileIdentity:
     device: int | None = None
 
     @classmethod
-    def of(cls, st: os.stat_result) -> "FileIdentity":
-        return cls(size=st.st_size, mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns, inode=st.st_ino,
-                   device=st.st_dev)
+    def of(cls, st: os.stat_result) -> FileIdentity:
+        return cls(size=st.st_size, mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns, inode=st.st_ino, device=st.st_dev)
 
-    def differs_from(self, seen: "FileIdentity") -> str | None:
+    def differs_from(self, seen: FileIdentity) -> str | None:
         """What differs in ``seen`` from every field known here (None: nothing)."""
         for name, words in _WHAT_DIFFERS.items():
             mine, theirs = getattr(self, name), getattr(seen, name)
@@ -46,29 +51,37 @@ class SourceFile:
     path: str
     key: str
     size: int
-    mtime_ns: int                  # 0: not known (a file only its node can read)
+    mtime_ns: int  # 0: not known (a file only its node can read)
     ctime_ns: int | None = None
     inode: int | None = None
     device: int | None = None
 
     @classmethod
-    def found(cls, path: str, key: str, st: os.stat_result) -> "SourceFile":
+    def found(cls, path: str, key: str, st: os.stat_result) -> SourceFile:
         """The file at ``path`` as ``st`` shows it."""
-        return cls(path=path, key=key, size=st.st_size, mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns,
-                   inode=st.st_ino, device=st.st_dev)
+        return cls(
+            path=path,
+            key=key,
+            size=st.st_size,
+            mtime_ns=st.st_mtime_ns,
+            ctime_ns=st.st_ctime_ns,
+            inode=st.st_ino,
+            device=st.st_dev,
+        )
 
     @property
     def identity(self) -> FileIdentity:
-        return FileIdentity(size=self.size, mtime_ns=self.mtime_ns or None, ctime_ns=self.ctime_ns,
-                            inode=self.inode, device=self.device)
+        return FileIdentity(
+            size=self.size, mtime_ns=self.mtime_ns or None, ctime_ns=self.ctime_ns, inode=self.inode, device=self.device
+        )
 
 
 class SkipKind(enum.Enum):
     """Why an entry was passed over, which decides what ``sync --delete`` may still delete."""
 
-    ERROR = "error"      # reading failed (permission, vanished, I/O): nothing is deleted at all
-    ENTRY = "entry"      # no object can be made of it (FIFO, loop, not UTF-8...): nothing under its directory
-    CHOSEN = "chosen"    # passed over as asked (a link not followed): its own key is kept
+    ERROR = "error"  # reading failed (permission, vanished, I/O): nothing is deleted at all
+    ENTRY = "entry"  # no object can be made of it (FIFO, loop, not UTF-8...): nothing under its directory
+    CHOSEN = "chosen"  # passed over as asked (a link not followed): its own key is kept
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,14 @@ Matching is case-sensitive.
 rclone differs: its first matching rule decides, and its ``*`` stops at ``/``. bulkup follows
 the AWS CLI, as its option names do.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fnmatch import translate
-from typing import Iterable, Literal
+from typing import Literal
 
 Action = Literal["include", "exclude"]
 
@@ -49,7 +51,7 @@ class Filters:
         object.__setattr__(self, "_compiled", compiled)
 
     @classmethod
-    def of(cls, rules: Iterable[Rule | tuple[str, str]]) -> "Filters":
+    def of(cls, rules: Iterable[Rule | tuple[str, str]]) -> Filters:
         """Filters from rules or ``(action, pattern)`` pairs, in order."""
         return cls(tuple(r if isinstance(r, Rule) else Rule(*r) for r in rules))
 

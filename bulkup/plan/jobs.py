@@ -3,6 +3,7 @@
 `bulkup put` makes jobs from a directory walk; `bulkup migrate` makes them from its journal,
 carrying the open multipart upload and the parts an earlier run already sent.
 """
+
 from __future__ import annotations
 
 import functools
@@ -10,9 +11,9 @@ import mimetypes
 import os
 from dataclasses import dataclass, field
 
-from bulkup.plan.mtime import format_mtime
 from bulkup.plan.checksums import ChecksumAlgorithm
 from bulkup.plan.files import SourceFile
+from bulkup.plan.mtime import format_mtime
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,7 +23,7 @@ class ObjectSettings:
     checksum: ChecksumAlgorithm
     part_size: int | None = None
     multipart_threshold: int | None = None
-    content_type: str | None = None            # None: guessed per file
+    content_type: str | None = None  # None: guessed per file
     metadata: tuple[tuple[str, str], ...] = ()
     storage_class: str | None = None
     sse: str | None = None
@@ -31,14 +32,14 @@ class ObjectSettings:
     content_encoding: str | None = None
     content_disposition: str | None = None
     content_language: str | None = None
-    expires: str | None = None                  # an HTTP date
-    acl: str | None = None                      # a canned ACL
-    tagging: str | None = None                  # URL-encoded k=v&k2=v2
-    object_lock_mode: str | None = None         # GOVERNANCE | COMPLIANCE
-    object_lock_retain_until: str | None = None     # ISO 8601, UTC
-    object_lock_legal_hold: str | None = None   # ON | OFF
-    no_overwrite: bool = False                  # write only if the key is free (If-None-Match: *)
-    preserve_mtime: bool = False                # the file's mtime as x-amz-meta-mtime (as rclone)
+    expires: str | None = None  # an HTTP date
+    acl: str | None = None  # a canned ACL
+    tagging: str | None = None  # URL-encoded k=v&k2=v2
+    object_lock_mode: str | None = None  # GOVERNANCE | COMPLIANCE
+    object_lock_retain_until: str | None = None  # ISO 8601, UTC
+    object_lock_legal_hold: str | None = None  # ON | OFF
+    no_overwrite: bool = False  # write only if the key is free (If-None-Match: *)
+    preserve_mtime: bool = False  # the file's mtime as x-amz-meta-mtime (as rclone)
 
     def object_metadata(self, source: SourceFile) -> tuple[tuple[str, str], ...]:
         """The user metadata (x-amz-meta-*) of ``source``'s object."""
@@ -77,19 +78,22 @@ class ObjectSettings:
 
 
 # Optional object attributes: (ObjectSettings field, boto3 parameter, request header).
-_OPTIONAL = (("storage_class", "StorageClass", "x-amz-storage-class"),
-             ("sse", "ServerSideEncryption", "x-amz-server-side-encryption"),
-             ("sse_kms_key_id", "SSEKMSKeyId", "x-amz-server-side-encryption-aws-kms-key-id"),
-             ("cache_control", "CacheControl", "Cache-Control"),
-             ("content_encoding", "ContentEncoding", "Content-Encoding"),
-             ("content_disposition", "ContentDisposition", "Content-Disposition"),
-             ("content_language", "ContentLanguage", "Content-Language"),
-             ("expires", "Expires", "Expires"),
-             ("acl", "ACL", "x-amz-acl"),
-             ("tagging", "Tagging", "x-amz-tagging"),
-             ("object_lock_mode", "ObjectLockMode", "x-amz-object-lock-mode"),
-             ("object_lock_retain_until", "ObjectLockRetainUntilDate", "x-amz-object-lock-retain-until-date"),
-             ("object_lock_legal_hold", "ObjectLockLegalHoldStatus", "x-amz-object-lock-legal-hold"))
+_OPTIONAL = (
+    ("storage_class", "StorageClass", "x-amz-storage-class"),
+    ("sse", "ServerSideEncryption", "x-amz-server-side-encryption"),
+    ("sse_kms_key_id", "SSEKMSKeyId", "x-amz-server-side-encryption-aws-kms-key-id"),
+    ("cache_control", "CacheControl", "Cache-Control"),
+    ("content_encoding", "ContentEncoding", "Content-Encoding"),
+    ("content_disposition", "ContentDisposition", "Content-Disposition"),
+    ("content_language", "ContentLanguage", "Content-Language"),
+    ("expires", "Expires", "Expires"),
+    ("acl", "ACL", "x-amz-acl"),
+    ("tagging", "Tagging", "x-amz-tagging"),
+    ("object_lock_mode", "ObjectLockMode", "x-amz-object-lock-mode"),
+    ("object_lock_retain_until", "ObjectLockRetainUntilDate", "x-amz-object-lock-retain-until-date"),
+    ("object_lock_legal_hold", "ObjectLockLegalHoldStatus", "x-amz-object-lock-legal-hold"),
+)
+
 
 def attribute_params(settings: ObjectSettings) -> dict[str, tuple[str, str]]:
     """The optional attributes ``settings`` sets: field -> (boto3 parameter, value)."""
@@ -109,14 +113,14 @@ class UploadJob:
     source: SourceFile
     bucket: str
     settings: ObjectSettings
-    ref: int | None = None                 # the journal's id for the object
-    upload_id: str | None = None           # an open multipart upload to continue
-    part_size: int | None = None           # that upload's part size
+    ref: int | None = None  # the journal's id for the object
+    upload_id: str | None = None  # an open multipart upload to continue
+    part_size: int | None = None  # that upload's part size
     parts_done: dict[int, tuple[str, str | None]] = field(default_factory=dict)  # n -> etag, checksum
-    checksum: str | None = None            # the whole file's known checksum (settings.checksum's kind)
-    node: str | None = None                # send only from this node (Ray: IP or custom resource)
-    restarts: int = 0                      # times it started over (a changed file, a lost upload)
-    stream: object | None = None           # a control.spool.Spool: a stream of unknown length
+    checksum: str | None = None  # the whole file's known checksum (settings.checksum's kind)
+    node: str | None = None  # send only from this node (Ray: IP or custom resource)
+    restarts: int = 0  # times it started over (a changed file, a lost upload)
+    stream: object | None = None  # a control.spool.Spool: a stream of unknown length
 
 
 def guess_content_type(path: str) -> str:

@@ -6,6 +6,7 @@ zeros trimmed (``1746439200.5``, ``1746439200``, ``-86400.25`` for 1969-12-30 23
 ``parse_mtime`` reads it as a number (never as text: ``.5`` is ``.500000000``), and
 ``same_mtime`` compares at the precision both sides keep.
 """
+
 from __future__ import annotations
 
 import re

@@ -1,29 +1,30 @@
 """Cutting files into S3 parts: pure arithmetic within S3's multipart rules."""
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Iterator
 
 KiB = 1024
 MiB = 1024 * KiB
 GiB = 1024 * MiB
 TiB = 1024 * GiB
 
-MIN_PART_SIZE = 5 * MiB          # every part but the last
+MIN_PART_SIZE = 5 * MiB  # every part but the last
 MAX_PART_SIZE = 5 * GiB
 MAX_PARTS = 10_000
 MAX_SINGLE_PUT = 5 * GiB
-MAX_OBJECT_SIZE = MAX_PARTS * MAX_PART_SIZE   # 48.8 TiB
-DEFAULT_PART_SIZE = 8 * MiB      # the AWS CLI's default, so results are comparable
+MAX_OBJECT_SIZE = MAX_PARTS * MAX_PART_SIZE  # 48.8 TiB
+DEFAULT_PART_SIZE = 8 * MiB  # the AWS CLI's default, so results are comparable
 
 
 @dataclass(frozen=True)
 class PartRange:
     """One byte range of a file, sent as one part."""
 
-    number: int     # 1-based S3 part number
+    number: int  # 1-based S3 part number
     offset: int
     length: int
 
@@ -62,10 +63,10 @@ def split_parts(size: int, part_size: int) -> Iterator[PartRange]:
         yield PartRange(index + 1, offset, min(part_size, size - offset))
 
 
-MAX_SIZE = 2**63 - 1             # the largest size or rate a value may give (8 EiB)
+MAX_SIZE = 2**63 - 1  # the largest size or rate a value may give (8 EiB)
 _SIZE_UNITS = {"": 1, "k": KiB, "m": MiB, "g": GiB, "t": TiB}
 _BIT_UNITS = (("kbit", 10**3), ("mbit", 10**6), ("gbit", 10**9), ("bit", 1))
-_BITS_PER_SECOND = re.compile(r"(?i:[kmg]?)bps$")       # 100Mbps, 1gbps: bits (a lowercase b)
+_BITS_PER_SECOND = re.compile(r"(?i:[kmg]?)bps$")  # 100Mbps, 1gbps: bits (a lowercase b)
 _NUMBER = re.compile(r"\s*\+?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*", re.ASCII | re.IGNORECASE)
 _EXAMPLES = {"size": "try 64MiB", "rate": "try 20MiB/s or 100Mbit"}
 
@@ -77,11 +78,11 @@ def parse_rate(text: str) -> int:
     Raises ValueError (one line) for anything else, a negative rate or one above 8 EiB/s."""
     s = text.strip()
     if bits := _BITS_PER_SECOND.search(s):
-        s = s[:bits.start()] + s[bits.start():-3] + "bit"
+        s = s[: bits.start()] + s[bits.start() : -3] + "bit"
     s = s.lower().removesuffix("/s").removesuffix("ps")
     for unit, scale in _BIT_UNITS:
         if s.endswith(unit):
-            return _whole(_number(s[:-len(unit)], text, "rate") * scale / 8, text, "rate")
+            return _whole(_number(s[: -len(unit)], text, "rate") * scale / 8, text, "rate")
     return _bytes(s, text, "rate")
 
 
@@ -107,7 +108,7 @@ def _number(digits: str, text: str, what: str) -> Decimal:
     if not _NUMBER.fullmatch(digits):
         raise ValueError(f"not a {what}: {_shown(text)!r} ({_EXAMPLES[what]})")
     number = Decimal(digits.strip())
-    if number.adjusted() > 30:          # far above any size (and cheap to refuse before arithmetic)
+    if number.adjusted() > 30:  # far above any size (and cheap to refuse before arithmetic)
         raise _too_large(text, what)
     return number
 

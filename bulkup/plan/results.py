@@ -4,6 +4,7 @@ Totals are always kept; the per-object and per-part lists only when asked for (t
 API and `bulkup put`), so a migration of millions of objects keeps bounded memory: its
 journal holds the per-object record.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -27,10 +28,10 @@ class PartRecord:
     connection: str
     request_on_connection: int
     attempts: int
-    data_path: str = ""             # e.g. "kTLS+io_uring"
+    data_path: str = ""  # e.g. "kTLS+io_uring"
     fallback: str | None = None
     ktls_rx: bool = False
-    tls: str | None = None          # protocol and cipher negotiated, on a connection's first request
+    tls: str | None = None  # protocol and cipher negotiated, on a connection's first request
 
 
 @dataclass(kw_only=True)
@@ -45,37 +46,37 @@ class ObjectResult:
     parts: int = 1
     error: str | None = None
     bucket: str = ""
-    verification: str = ""            # how the store verified it, e.g. "server: md5 per part"
-    exists: bool = False              # not written: the key was taken (--no-overwrite)
+    verification: str = ""  # how the store verified it, e.g. "server: md5 per part"
+    exists: bool = False  # not written: the key was taken (--no-overwrite)
 
 
 @dataclass
 class UploadResult:
     """The outcome of a run."""
 
-    record: bool = True                     # keep every object and part (else totals only)
+    record: bool = True  # keep every object and part (else totals only)
     objects: list[ObjectResult] = field(default_factory=list)
     failed: list[ObjectResult] = field(default_factory=list)
     failed_count: int = 0
     uploaded_count: int = 0
     bytes_uploaded: int = 0
-    skipped: list["Skip"] = field(default_factory=list)    # tree entries not uploaded
-    excluded: int = 0                       # files --exclude / --include left out
-    existing_count: int = 0                 # objects not written: their key was taken (--no-overwrite)
-    kept_count: int = 0                     # objects not replaced (--if-size-differ / --if-source-newer)
-    stream_peak_held: int | None = None     # a stream's most bytes held in memory at once
-    sample: tuple[str, str] | None = None   # (bucket, key) of the first object uploaded
-    attributes_missing: list[str] = field(default_factory=list)   # asked for, not kept by the store
+    skipped: list[Skip] = field(default_factory=list)  # tree entries not uploaded
+    excluded: int = 0  # files --exclude / --include left out
+    existing_count: int = 0  # objects not written: their key was taken (--no-overwrite)
+    kept_count: int = 0  # objects not replaced (--if-size-differ / --if-source-newer)
+    stream_peak_held: int | None = None  # a stream's most bytes held in memory at once
+    sample: tuple[str, str] | None = None  # (bucket, key) of the first object uploaded
+    attributes_missing: list[str] = field(default_factory=list)  # asked for, not kept by the store
     parts: list[PartRecord] = field(default_factory=list)
     part_count: int = 0
-    retries: int = 0                        # part attempts beyond the first
-    slowdowns: int = 0                      # answers asking the run to slow down (SlowDown, 5xx, no connection)
-    lowest_rate: float | None = None        # requests/s the run was slowed to at most
+    retries: int = 0  # part attempts beyond the first
+    slowdowns: int = 0  # answers asking the run to slow down (SlowDown, 5xx, no connection)
+    lowest_rate: float | None = None  # requests/s the run was slowed to at most
     engines: dict[int, str] = field(default_factory=dict)
-    nodes: dict[int, str] = field(default_factory=dict)     # worker -> node (Ray runs only)
-    workers: dict[int, "WorkerStats"] = field(default_factory=dict)
+    nodes: dict[int, str] = field(default_factory=dict)  # worker -> node (Ray runs only)
+    workers: dict[int, WorkerStats] = field(default_factory=dict)
     workers_lost: list[tuple[int, str]] = field(default_factory=list)
-    verification: dict[str, int] = field(default_factory=dict)    # objects by how verified
+    verification: dict[str, int] = field(default_factory=dict)  # objects by how verified
     seconds: float = 0.0
     _paths: dict[int, dict[str, int]] = field(default_factory=dict)
     _fallbacks: dict[int, str] = field(default_factory=dict)
@@ -176,25 +177,35 @@ class UploadResult:
     def summary(self, peak_rate: float | None = None) -> dict:
         """The run as plain data, for JSON reports and the JSON progress stream."""
         return {
-            "objects_uploaded": self.uploaded_count, "objects_failed": self.failed_count,
-            "objects_excluded": self.excluded, "objects_existing": self.existing_count,
+            "objects_uploaded": self.uploaded_count,
+            "objects_failed": self.failed_count,
+            "objects_excluded": self.excluded,
+            "objects_existing": self.existing_count,
             "objects_kept": self.kept_count,
             **({"stream_peak_bytes_held": self.stream_peak_held} if self.stream_peak_held is not None else {}),
-            "bytes_uploaded": self.bytes_uploaded, "seconds": round(self.seconds, 3),
+            "bytes_uploaded": self.bytes_uploaded,
+            "seconds": round(self.seconds, 3),
             "rate": round(self.rate),
             "peak_rate": None if peak_rate is None else round(self.peak(peak_rate)),
-            "parts": self.part_count, "retries": self.retries,
-            "slowdowns": self.slowdowns, "held_back_seconds": round(self.held_back, 3),
+            "parts": self.part_count,
+            "retries": self.retries,
+            "slowdowns": self.slowdowns,
+            "held_back_seconds": round(self.held_back, 3),
             "lowest_request_rate": None if self.lowest_rate is None else round(self.lowest_rate, 1),
             "verification": dict(sorted(self.verification.items())),
-            "workers": {str(w): {"engine": self.engines.get(w), "paths": paths,
-                                 "fallback": self._fallbacks.get(w),
-                                 "tls": sorted(self._tls.get(w, ())),
-                                 "cpu_seconds": _cpu(self.workers.get(w)),
-                                 "peak_rss": _peak(self.workers.get(w)),
-                                 "throttled_seconds": _throttled(self.workers.get(w)),
-                                 **({"node": self.nodes[w]} if w in self.nodes else {})}
-                        for w, paths in sorted(self._paths.items())},
+            "workers": {
+                str(w): {
+                    "engine": self.engines.get(w),
+                    "paths": paths,
+                    "fallback": self._fallbacks.get(w),
+                    "tls": sorted(self._tls.get(w, ())),
+                    "cpu_seconds": _cpu(self.workers.get(w)),
+                    "peak_rss": _peak(self.workers.get(w)),
+                    "throttled_seconds": _throttled(self.workers.get(w)),
+                    **({"node": self.nodes[w]} if w in self.nodes else {}),
+                }
+                for w, paths in sorted(self._paths.items())
+            },
             **({"nodes": self.by_node()} if self.nodes else {}),
             "workers_lost": [{"worker": w, "reason": why} for w, why in self.workers_lost],
             "failures": [{"key": o.key, "reason": o.error} for o in self.failed],
@@ -202,13 +213,13 @@ class UploadResult:
         }
 
 
-def _peak(stats: "WorkerStats | None") -> int | None:
+def _peak(stats: WorkerStats | None) -> int | None:
     return None if stats is None else stats.max_rss
 
 
-def _throttled(stats: "WorkerStats | None") -> float | None:
+def _throttled(stats: WorkerStats | None) -> float | None:
     return None if stats is None else stats.throttled
 
 
-def _cpu(stats: "WorkerStats | None") -> float | None:
+def _cpu(stats: WorkerStats | None) -> float | None:
     return None if stats is None else round(stats.cpu_user + stats.cpu_system, 3)

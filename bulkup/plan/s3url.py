@@ -1,4 +1,5 @@
 """Parsing of ``s3://bucket/key`` destinations."""
+
 from __future__ import annotations
 
 import re
@@ -33,7 +34,7 @@ def parse_s3_url(text: str) -> S3Url:
     """Parse ``s3://bucket[/key]``; raise UsageError naming what is wrong."""
     if not text.startswith("s3://"):
         raise UsageError(f"not an S3 URL (expected s3://bucket/key): {text!r}")
-    bucket, _, key = text[len("s3://"):].partition("/")
+    bucket, _, key = text[len("s3://") :].partition("/")
     if not bucket:
         raise UsageError(f"S3 URL has no bucket name: {text!r}")
     if not _BUCKET.match(bucket) or ".." in bucket:

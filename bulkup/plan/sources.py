@@ -8,12 +8,13 @@ Rules:
 - Entries of a tree that cannot be uploaded are skipped with a warning (``Skip``); given
   directly as SRC they are an error, before anything is sent.
 """
+
 from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from bulkup.errors import SourceError
 from bulkup.plan.files import Skip, SourceFile
@@ -22,18 +23,18 @@ from bulkup.plan.s3url import S3Url
 from bulkup.plan.walk import kind_name, unfit, walk_tree
 
 
-
 @dataclass
 class Collected:
     """The files found, and what was passed over with the reason."""
 
     files: list[SourceFile] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
-    excluded: int = 0                   # files left out by --exclude / --include
+    excluded: int = 0  # files left out by --exclude / --include
 
 
-def collect_sources(sources: list[str], dest: S3Url, follow_symlinks: bool = True,
-                    filters: Filters = NO_FILTERS) -> Collected:
+def collect_sources(
+    sources: list[str], dest: S3Url, follow_symlinks: bool = True, filters: Filters = NO_FILTERS
+) -> Collected:
     """Resolve every SRC, failing early (before any upload) on unusable input; ``filters``
     select among a tree's files by their path below it (a file given directly, by its name)."""
     found = Collected()
@@ -43,16 +44,18 @@ def collect_sources(sources: list[str], dest: S3Url, follow_symlinks: bool = Tru
     return found
 
 
-def iter_sources(sources: list[str], dest: S3Url, follow_symlinks: bool, selection: Selection,
-                 skipped: list[Skip]) -> Iterator[SourceFile]:
+def iter_sources(
+    sources: list[str], dest: S3Url, follow_symlinks: bool, selection: Selection, skipped: list[Skip]
+) -> Iterator[SourceFile]:
     """The files of every SRC as they are found (streamed: a tree of millions holds no list);
     SourceError on a SRC that cannot be used, or on two files bound for one key."""
     if not sources:
         raise SourceError("no source given")
     if not dest.is_prefix and len(sources) > 1:
-        raise SourceError(f"{len(sources)} sources but {dest} names a single object "
-                          "(end the destination with '/' to upload under it)")
-    keys: dict[str, str] | None = {} if len(sources) > 1 else None    # one tree's keys are unique
+        raise SourceError(
+            f"{len(sources)} sources but {dest} names a single object (end the destination with '/' to upload under it)"
+        )
+    keys: dict[str, str] | None = {} if len(sources) > 1 else None  # one tree's keys are unique
     for src in sources:
         for found in _one_source(src, dest, follow_symlinks, selection, skipped):
             if keys is not None:
@@ -62,13 +65,16 @@ def iter_sources(sources: list[str], dest: S3Url, follow_symlinks: bool, selecti
             yield found
 
 
-def _one_source(src: str, dest: S3Url, follow_symlinks: bool, selection: Selection,
-                skipped: list[Skip]) -> Iterator[SourceFile]:
+def _one_source(
+    src: str, dest: S3Url, follow_symlinks: bool, selection: Selection, skipped: list[Skip]
+) -> Iterator[SourceFile]:
     st = _stat_source(src, follow_symlinks)
     if stat.S_ISDIR(st.st_mode):
         if not dest.is_prefix:
-            raise SourceError(f"{src}: is a directory, but {dest} names a single object "
-                              "(end the destination with '/' to upload the tree under it)")
+            raise SourceError(
+                f"{src}: is a directory, but {dest} names a single object "
+                "(end the destination with '/' to upload the tree under it)"
+            )
         yield from walk_tree(src, dest.key, follow_symlinks, skipped, selection)
     elif stat.S_ISREG(st.st_mode):
         name = os.path.basename(os.path.normpath(src))

@@ -20,17 +20,18 @@ passed over an entry (a FIFO, a loop, a name that is not UTF-8); a key whose pat
 on disk though no file was uploaded from it. Nor, by construction, a key written in this run:
 every local key is matched, never a deletion. Deletions come after every upload succeeded.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
 
 from bulkup.plan.files import Skip, SkipKind, SourceFile
 from bulkup.plan.filters import Filters
 from bulkup.plan.mtime import same_mtime
 
 COMPARISONS = ("mtime", "size", "checksum")
-LOOK = "look"                       # the listing cannot decide: the object's metadata must
+LOOK = "look"  # the listing cannot decide: the object's metadata must
 
 OUTSIDE = "outside the prefix"
 FOLDER_MARKER = "folder markers"
@@ -47,7 +48,7 @@ class RemoteObject:
 
     key: str
     size: int
-    last_modified: float                  # seconds since the epoch
+    last_modified: float  # seconds since the epoch
     etag: str = ""
 
 
@@ -55,17 +56,18 @@ class RemoteObject:
 class ObjectDetail:
     """What deciding needs beyond the listing: from HeadObject, or remembered."""
 
-    mtime_ns: int | None                 # its x-amz-meta-mtime as a number (None: it has none)
-    crc64nvme: str | None = None         # its full-object CRC64NVME, if the store gave one
-    size: int | None = None              # as HeadObject saw it, if it was asked (else the listing's)
+    mtime_ns: int | None  # its x-amz-meta-mtime as a number (None: it has none)
+    crc64nvme: str | None = None  # its full-object CRC64NVME, if the store gave one
+    size: int | None = None  # as HeadObject saw it, if it was asked (else the listing's)
 
 
 class OutOfOrder(Exception):
     """A side of the merge is not in S3's key order (the walk's, or the store's listing)."""
 
 
-def merge(local: Iterable[SourceFile], remote: Iterable[RemoteObject]
-          ) -> Iterator[tuple[SourceFile | None, RemoteObject | None]]:
+def merge(
+    local: Iterable[SourceFile], remote: Iterable[RemoteObject]
+) -> Iterator[tuple[SourceFile | None, RemoteObject | None]]:
     """Pair files and objects by key, both streams in ascending key order: (file, object),
     (file, None) for a file with no object, (None, object) for an object with no file.
     OutOfOrder if either stream is not strictly ascending."""
@@ -102,8 +104,13 @@ def from_listing(local: SourceFile, remote: RemoteObject | None, comparison: str
     return None if comparison == "size" else LOOK
 
 
-def reason_to_send(local: SourceFile, remote: RemoteObject, detail: ObjectDetail | None, comparison: str,
-                   local_checksum: Callable[[SourceFile, str], str | None]) -> str | None:
+def reason_to_send(
+    local: SourceFile,
+    remote: RemoteObject,
+    detail: ObjectDetail | None,
+    comparison: str,
+    local_checksum: Callable[[SourceFile, str], str | None],
+) -> str | None:
     """Why ``local`` must be sent ("gone", "size", "mtime", "newer", "checksum"), or None if
     its object is up to date. ``detail`` is None when the object vanished since it was
     listed. ``local_checksum(file, kind)`` computes the file's ``crc64nvme`` or ``md5``
@@ -119,17 +126,20 @@ def reason_to_send(local: SourceFile, remote: RemoteObject, detail: ObjectDetail
     return "newer" if local.mtime_ns / 1e9 > remote.last_modified else None
 
 
-def _checksum_differs(local: SourceFile, remote: RemoteObject, detail: ObjectDetail,
-                      local_checksum: Callable[[SourceFile, str], str | None]) -> str | None:
+def _checksum_differs(
+    local: SourceFile,
+    remote: RemoteObject,
+    detail: ObjectDetail,
+    local_checksum: Callable[[SourceFile, str], str | None],
+) -> str | None:
     if detail.crc64nvme is not None:
         return None if local_checksum(local, "crc64nvme") == detail.crc64nvme else "checksum"
-    if remote.etag and "-" not in remote.etag:     # a single PUT's ETag is its MD5 (without SSE-KMS)
+    if remote.etag and "-" not in remote.etag:  # a single PUT's ETag is its MD5 (without SSE-KMS)
         return None if local_checksum(local, "md5") == remote.etag else "checksum"
-    return "checksum"                              # nothing to compare with: sent to be sure
+    return "checksum"  # nothing to compare with: sent to be sure
 
 
-def may_overwrite(local: SourceFile, remote: RemoteObject | None, if_size_differ: bool,
-                  if_source_newer: bool) -> bool:
+def may_overwrite(local: SourceFile, remote: RemoteObject | None, if_size_differ: bool, if_source_newer: bool) -> bool:
     """s5cmd's ``--if-size-differ`` / ``--if-source-newer`` on put: an object already there is
     replaced only if each condition given holds (a missing one is always written)."""
     if remote is None:
@@ -163,7 +173,7 @@ class DeleteRules:
             self._passed_over = {s.directory for s in self.skips if s.kind is SkipKind.ENTRY}
         if not key.startswith(self.prefix):
             return OUTSIDE
-        rel = key[len(self.prefix):]
+        rel = key[len(self.prefix) :]
         if not rel or key.endswith("/"):
             return FOLDER_MARKER
         if self.filters and not self.filters.admits(rel):
@@ -183,7 +193,7 @@ class DeleteRules:
             return True
         end = rel.find("/")
         while end >= 0:
-            if rel[:end + 1] in self._passed_over:
+            if rel[: end + 1] in self._passed_over:
                 return True
             end = rel.find("/", end + 1)
         return False
@@ -193,4 +203,3 @@ def _plain_path(rel: str) -> bool:
     """Whether a key's path below the prefix could have come from a walk (no empty, ``.`` or
     ``..`` segments): only such a path can be looked for on disk."""
     return all(part not in ("", ".", "..") for part in rel.split("/"))
-

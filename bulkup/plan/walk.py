@@ -15,12 +15,13 @@ Rules (the AWS CLI's, made safe to delete by):
   siblings sorted by name, a directory by its name followed by ``/``, so every key below
   ``d/`` sorts together. ``sync`` merges the walk with a listing holding neither in memory.
 """
+
 from __future__ import annotations
 
 import errno
 import os
 import stat
-from typing import Iterator
+from collections.abc import Iterator
 
 from bulkup.errors import UsageError
 from bulkup.plan.files import Skip, SkipKind, SourceFile, shown
@@ -33,8 +34,9 @@ NOT_FOLLOWED = "symbolic link (not followed)"
 BROKEN_LINK = "broken symbolic link"
 
 
-def walk_tree(root: str, key_prefix: str, follow_symlinks: bool, skips: list[Skip],
-              selection: Selection | None = None) -> Iterator[SourceFile]:
+def walk_tree(
+    root: str, key_prefix: str, follow_symlinks: bool, skips: list[Skip], selection: Selection | None = None
+) -> Iterator[SourceFile]:
     """The regular files below ``root`` in S3's key order, as they are found (streamed).
 
     Keys are ``key_prefix`` + the path relative to ``root``; what cannot be uploaded is
@@ -45,8 +47,12 @@ def walk_tree(root: str, key_prefix: str, follow_symlinks: bool, skips: list[Ski
 
 def kind_name(mode: int) -> str:
     """What a file that is neither regular nor a directory is, in words."""
-    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
         if test(mode):
             return name
     return "not a regular file"
@@ -58,7 +64,7 @@ class _Walker:
         self.follow = follow
         self.skips = skips
         self.selection = selection
-        self.ancestors: dict[tuple[int, int], str] = {}     # the directories on the current path
+        self.ancestors: dict[tuple[int, int], str] = {}  # the directories on the current path
 
     def tree(self, root: str) -> Iterator[SourceFile]:
         try:
@@ -107,8 +113,12 @@ class _Walker:
             return
         identity = (st.st_dev, st.st_ino)
         if identity in self.ancestors:
-            self._skip(entry.path, rel, f"symbolic link loop (it leads back to {shown(self.ancestors[identity])})",
-                       SkipKind.ENTRY)
+            self._skip(
+                entry.path,
+                rel,
+                f"symbolic link loop (it leads back to {shown(self.ancestors[identity])})",
+                SkipKind.ENTRY,
+            )
             return
         self.ancestors[identity] = entry.path
         try:
@@ -179,4 +189,4 @@ def _is_utf8(name: str) -> bool:
 
 def _parent(rel: str) -> str:
     """The directory a directory (``a/b/``) is in (``a/``)."""
-    return rel[:rel.rstrip("/").rfind("/") + 1] if rel else ""
+    return rel[: rel.rstrip("/").rfind("/") + 1] if rel else ""

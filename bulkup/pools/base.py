@@ -5,14 +5,15 @@ A pool starts workers, carries messages to and from them, notices a death (repor
 (``bulkup.pools.local``) runs them as local processes; ``RayPool``
 (``bulkup.pools.raypool``) as actors on a Ray cluster.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import enum
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from bulkup.transport.messages import NewCredentials, WorkerConfig
 from bulkup.transport.request import CredentialSet
@@ -22,9 +23,9 @@ from bulkup.transport.request import CredentialSet
 class PoolSettings:
     """Where senders run: ``workers`` local processes, or per node of the Ray cluster ``ray``."""
 
-    workers: int | None = None           # None: one per core (per node's CPU with Ray)
+    workers: int | None = None  # None: one per core (per node's CPU with Ray)
     ray: str | None = None
-    ray_require_tls: bool = False        # refuse a cluster whose other nodes get credentials in clear
+    ray_require_tls: bool = False  # refuse a cluster whose other nodes get credentials in clear
 
 
 def local_workers(requested: int | None) -> int:
@@ -40,9 +41,9 @@ class WorkerGone:
 
 
 class WorkerState(enum.Enum):
-    STARTING = "starting"      # alive, not yet taking tasks
-    READY = "ready"            # takes tasks (a local worker's pipe buffers them at once)
-    GONE = "gone"              # died or was stopped
+    STARTING = "starting"  # alive, not yet taking tasks
+    READY = "ready"  # takes tasks (a local worker's pipe buffers them at once)
+    GONE = "gone"  # died or was stopped
 
 
 @dataclass(eq=False, kw_only=True)
@@ -52,8 +53,8 @@ class Worker:
     index: int
     state: WorkerState = WorkerState.STARTING
     in_flight: set[int] = field(default_factory=set)
-    held_bytes: int = 0                             # the body bytes of the tasks it holds
-    outbox: list = field(default_factory=list)     # messages ``send`` queued, delivered by ``flush``
+    held_bytes: int = 0  # the body bytes of the tasks it holds
+    outbox: list = field(default_factory=list)  # messages ``send`` queued, delivered by ``flush``
 
     @property
     def alive(self) -> bool:
@@ -65,7 +66,7 @@ class Worker:
 
 
 OnMessage = Callable[[Worker, object], None]
-HELD_BYTES_PER_CONNECTION = 16 << 20       # two default parts
+HELD_BYTES_PER_CONNECTION = 16 << 20  # two default parts
 
 
 class Pool(ABC):
@@ -124,7 +125,8 @@ class Pool(ABC):
         connections = max(1, self.config.connections)
         held = len(worker.in_flight)
         return held < self.task_depth() and (
-            held < connections or worker.held_bytes < HELD_BYTES_PER_CONNECTION * connections)
+            held < connections or worker.held_bytes < HELD_BYTES_PER_CONNECTION * connections
+        )
 
     def serves(self, worker: Worker, node: str | None) -> bool:
         """Whether ``worker`` may send parts of an object pinned to ``node`` (None: unpinned)."""

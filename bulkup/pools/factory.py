@@ -1,4 +1,5 @@
 """Choosing the pool for a run: local worker processes, or actors on a Ray cluster."""
+
 from __future__ import annotations
 
 from bulkup.pools.base import Pool, PoolSettings, local_workers
@@ -17,8 +18,7 @@ def local_size(settings: PoolSettings) -> int:
     return local_workers(settings.workers)
 
 
-def make_pool(settings: PoolSettings, config: WorkerConfig, tls: bool,
-              launcher: WorkerLauncher | None = None) -> Pool:
+def make_pool(settings: PoolSettings, config: WorkerConfig, tls: bool, launcher: WorkerLauncher | None = None) -> Pool:
     """Local worker processes (those ``launcher`` started early first), or (``settings.ray``)
     actors on a Ray cluster's nodes (each node then chooses its engine: ``config.engine`` may
     be "auto")."""

@@ -7,6 +7,7 @@ coordinator's process (nor multiprocessing's spawn): a caller's script is never 
 and no coordinator thread or lock is inherited. A worker's end of the pair is held by the
 worker alone: its death shows as end-of-file here.
 """
+
 from __future__ import annotations
 
 import socket
@@ -14,7 +15,8 @@ import subprocess
 import time
 from collections import deque
 from dataclasses import dataclass
-from multiprocessing.connection import Connection as Pipe, wait
+from multiprocessing.connection import Connection as Pipe
+from multiprocessing.connection import wait
 
 from bulkup.pools.base import OnMessage, Pool, Worker, WorkerGone, WorkerState
 from bulkup.pools.zygote import ForkedWorker, Zygote
@@ -58,7 +60,7 @@ class WorkerLauncher:
         theirs.close()
         return process, Pipe(ours.detach())
 
-    def __enter__(self) -> "WorkerLauncher":
+    def __enter__(self) -> WorkerLauncher:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -67,7 +69,7 @@ class WorkerLauncher:
     def close(self) -> None:
         while self._early:
             _, pipe = self._early.popleft()
-            pipe.close()            # the worker reads end-of-file and exits
+            pipe.close()  # the worker reads end-of-file and exits
         if self._zygote is not None:
             self._zygote.close()
             self._zygote = None
@@ -79,8 +81,9 @@ class LocalPool(Pool):
     Objects pinned to a node are sent from here like any other: this machine is the node.
     """
 
-    def __init__(self, config: WorkerConfig, tls_endpoint: bool, size: int,
-                 launcher: WorkerLauncher | None = None) -> None:
+    def __init__(
+        self, config: WorkerConfig, tls_endpoint: bool, size: int, launcher: WorkerLauncher | None = None
+    ) -> None:
         self.config = config
         self.launcher = launcher or WorkerLauncher()
         self.tls_endpoint = tls_endpoint
@@ -105,7 +108,7 @@ class LocalPool(Pool):
                 try:
                     worker.pipe.send(batch)
                 except OSError:
-                    pass     # its death shows as end-of-file in receive()
+                    pass  # its death shows as end-of-file in receive()
 
     def receive(self, timeout: float) -> list[tuple[Worker, object]]:
         live = [w for w in self.workers if w.alive]

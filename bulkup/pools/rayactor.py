@@ -6,6 +6,7 @@ bounded-rate progress. Messages wait in a queue until the coordinator's next ``p
 Credentials arrive with ``start`` (a method call's arguments travel to the actor alone;
 an actor's constructor arguments are kept by Ray's control store for restarts).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,7 +20,7 @@ from bulkup.transport.messages import PartDone, PartError, PartTask, WorkerConfi
 from bulkup.transport.request import CredentialSet
 from bulkup.transport.worker import PROGRESS_INTERVAL, SendingWorker
 
-MIN_POLL_INTERVAL = 0.1     # seconds: at most 10 answers a second per actor
+MIN_POLL_INTERVAL = 0.1  # seconds: at most 10 answers a second per actor
 
 
 class RaySender:
@@ -30,7 +31,7 @@ class RaySender:
         self._replies: queue.Queue[object] = queue.Queue()
         self._worker: SendingWorker | None = None
         self._last_answer = 0.0
-        self._holding = 0                       # parts submitted and not yet finished
+        self._holding = 0  # parts submitted and not yet finished
         self._part_ended = threading.Condition()
 
     def start(self, credentials: CredentialSet) -> WorkerReady:
@@ -39,8 +40,7 @@ class RaySender:
             engine, reason = choose_engine(self.config.engine, self.tls_endpoint)
         except EngineUnavailable as exc:
             raise RuntimeError(f"node {self.node}: {exc}") from None
-        config = dataclasses.replace(self.config, engine=engine.name, engine_reason=reason,
-                                     credentials=credentials)
+        config = dataclasses.replace(self.config, engine=engine.name, engine_reason=reason, credentials=credentials)
         self._worker = SendingWorker(self.index, config, self.tls_endpoint, self._reply, self.node)
         self._worker.start()
         return self._worker.ready
@@ -97,7 +97,7 @@ class RaySender:
         return os.getpid()
 
     def _reply(self, message: object) -> None:
-        if isinstance(message, PartError):     # say which machine could not read or send it
+        if isinstance(message, PartError):  # say which machine could not read or send it
             message = dataclasses.replace(message, message=f"on node {self.node}: {message.message}")
         self._replies.put(message)
         if isinstance(message, (PartDone, PartError)):

@@ -10,6 +10,7 @@ its place while the node lives and the budget lasts.
 Each live actor has one ``poll`` call outstanding; ``receive`` waits on all of them at once
 with ``ray.wait``, so one driver thread serves the whole cluster.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -21,17 +22,17 @@ import time
 from dataclasses import dataclass
 
 from bulkup.errors import UsageError
+from bulkup.pools.base import OnMessage, Pool, Worker, WorkerGone, WorkerState
 from bulkup.pools.rayactor import RaySender
 from bulkup.transport.messages import WorkerConfig, WorkerReady
-from bulkup.pools.base import OnMessage, Pool, Worker, WorkerGone, WorkerState
 
 log = logging.getLogger("bulkup")
 
-POLL_WAIT = 0.5            # seconds an actor's poll may wait for something to say
+POLL_WAIT = 0.5  # seconds an actor's poll may wait for something to say
 STOP_GRACE = 10.0
-START_WAIT = 10.0          # seconds the first parts wait for the slowest actor to start
+START_WAIT = 10.0  # seconds the first parts wait for the slowest actor to start
 CONNECT_TIMEOUT = 5.0
-DIAGNOSIS_TIMEOUT = 60.0    # seconds every node has to answer ``bulkup doctor``
+DIAGNOSIS_TIMEOUT = 60.0  # seconds every node has to answer ``bulkup doctor``
 STANDARD_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
 INSTALL_HINT = "the Ray backend needs Ray: pip install 'bulkup[ray]'"
 
@@ -43,8 +44,8 @@ class RayNode:
     node_id: str
     ip: str
     cpus: float
-    resources: tuple[str, ...]      # custom resource names, e.g. ("rack7-nvme",)
-    label: str                      # what displays call it: its IP, made unique if need be
+    resources: tuple[str, ...]  # custom resource names, e.g. ("rack7-nvme",)
+    label: str  # what displays call it: its IP, made unique if need be
 
     def matches(self, pin: str) -> bool:
         return pin in (self.ip, self.node_id) or pin in self.resources
@@ -59,8 +60,13 @@ def cluster_nodes(described: list[dict]) -> list[RayNode]:
     for d in alive:
         ip = d["NodeManagerAddress"]
         label = ip if ips.count(ip) == 1 else f"{ip}#{d['NodeID'][:6]}"
-        custom = tuple(sorted(r for r in d["Resources"]
-                              if r not in STANDARD_RESOURCES and not r.startswith(("node:", "accelerator_type:"))))
+        custom = tuple(
+            sorted(
+                r
+                for r in d["Resources"]
+                if r not in STANDARD_RESOURCES and not r.startswith(("node:", "accelerator_type:"))
+            )
+        )
         nodes.append(RayNode(d["NodeID"], ip, d["Resources"]["CPU"], custom, label))
     return sorted(nodes, key=lambda n: n.label)
 
@@ -71,8 +77,8 @@ class RayWorker(Worker):
 
     node: RayNode | None = None
     actor: object = None
-    pending: object = None          # the outstanding start or poll call
-    cannot_start: bool = False      # its node cannot run it (e.g. no engine): do not replace
+    pending: object = None  # the outstanding start or poll call
+    cannot_start: bool = False  # its node cannot run it (e.g. no engine): do not replace
 
 
 class RayPool(Pool):
@@ -82,8 +88,14 @@ class RayPool(Pool):
     # connection busy until its finished parts have been reported and replaced.
     queue_depth_per_connection = 4
 
-    def __init__(self, config: WorkerConfig, tls_endpoint: bool, address: str,
-                 per_node: int | None = None, require_tls: bool = False) -> None:
+    def __init__(
+        self,
+        config: WorkerConfig,
+        tls_endpoint: bool,
+        address: str,
+        per_node: int | None = None,
+        require_tls: bool = False,
+    ) -> None:
         self.config = config
         self.tls_endpoint = tls_endpoint
         self.address = address
@@ -123,10 +135,12 @@ class RayPool(Pool):
         others = [node.label for node in self.nodes if node.node_id != here]
         if not others:
             return
-        words = (f"the Ray cluster at {self.address} runs without TLS (RAY_USE_TLS is off): the "
-                 f"credentials reach its other nodes ({', '.join(others)}) in clear gRPC; start "
-                 "every node and this driver with RAY_USE_TLS=1 and its certificates (see README)")
-        if self.require_tls:        # stop() ends the connection this pool opened
+        words = (
+            f"the Ray cluster at {self.address} runs without TLS (RAY_USE_TLS is off): the "
+            f"credentials reach its other nodes ({', '.join(others)}) in clear gRPC; start "
+            "every node and this driver with RAY_USE_TLS=1 and its certificates (see README)"
+        )
+        if self.require_tls:  # stop() ends the connection this pool opened
             raise UsageError(f"{words}; --ray-require-tls refuses to send them")
         log.warning("%s", words)
 
@@ -135,10 +149,13 @@ class RayPool(Pool):
 
     def _spawn(self, node: RayNode) -> RayWorker:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
         count = self._count(node)
-        config = dataclasses.replace(self.config, credentials=None)   # sent with start()
+        config = dataclasses.replace(self.config, credentials=None)  # sent with start()
         actor = self._actor_class.options(
-            num_cpus=node.cpus / count, max_concurrency=4, max_restarts=0,
+            num_cpus=node.cpus / count,
+            max_concurrency=4,
+            max_restarts=0,
             scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=False),
         ).remote(len(self.workers), config, self.tls_endpoint, node.label)
         worker = RayWorker(index=len(self.workers), node=node, actor=actor)
@@ -180,7 +197,7 @@ class RayPool(Pool):
         try:
             answer = ray.get(call)
         except ray.exceptions.RayActorError as exc:
-            if getattr(exc, "actor_init_failed", False):    # the node cannot even load it
+            if getattr(exc, "actor_init_failed", False):  # the node cannot even load it
                 worker.cannot_start = True
                 why = f"cannot start a sender there: {_creation_error(str(exc))}"
             else:
@@ -222,8 +239,7 @@ class RayPool(Pool):
     def unservable(self, node: str) -> str | None:
         if any(w.node.matches(node) for w in self.workers if w.alive):
             return None
-        known = ", ".join(f"{n.label}" + (f" [{' '.join(n.resources)}]" if n.resources else "")
-                          for n in self.nodes)
+        known = ", ".join(f"{n.label}" + (f" [{' '.join(n.resources)}]" if n.resources else "") for n in self.nodes)
         return f"no live Ray node matches node {node!r} (nodes: {known})"
 
     # -- stopping ------------------------------------------------------------------------
@@ -266,8 +282,7 @@ def join_cluster(address: str) -> bool:
         return False
     _check_reachable(address)
     try:
-        ray.init(address=None if address == "auto" else address,
-                 logging_level=logging.ERROR, log_to_driver=False)
+        ray.init(address=None if address == "auto" else address, logging_level=logging.ERROR, log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise UsageError(f"cannot join the Ray cluster at {address}: {_first_line(exc)}") from None
     _route_cluster_messages_to_log()
@@ -282,10 +297,15 @@ def on_every_node(address: str, function, timeout: float = DIAGNOSIS_TIMEOUT) ->
     owned = join_cluster(address)
     try:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
         remote = ray.remote(function)
         nodes = cluster_nodes(ray.nodes())
-        calls = {remote.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(
-            node.node_id, soft=False)).remote(): node for node in nodes}
+        calls = {
+            remote.options(
+                num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=False)
+            ).remote(): node
+            for node in nodes
+        }
         ready, _ = ray.wait(list(calls), num_returns=len(calls), timeout=timeout)
         answers = {calls[call].label: _answer(ray, call) for call in ready}
         found = {}
@@ -329,27 +349,30 @@ def _check_reachable(address: str) -> None:
         return
     try:
         from ray._private.services import canonicalize_bootstrap_address_or_die
+
         resolved = canonicalize_bootstrap_address_or_die(None if address == "auto" else address)
     except ConnectionError as exc:
         if address == "auto":
-            raise UsageError("no running Ray cluster found: give --ray ADDRESS (the head's host:port) "
-                             "or set RAY_ADDRESS") from None
+            raise UsageError(
+                "no running Ray cluster found: give --ray ADDRESS (the head's host:port) or set RAY_ADDRESS"
+            ) from None
         raise UsageError(f"cannot join the Ray cluster at {address}: {_first_line(exc)}") from None
-    except Exception:       # Ray's internals moved: let ray.init decide
+    except Exception:  # Ray's internals moved: let ray.init decide
         return
     host, _, port = resolved.rpartition(":")
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT).close()
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__
-        raise UsageError(f"cannot join the Ray cluster at {address}: nothing answers at {resolved} "
-                         f"({reason.lower()})") from None
+        raise UsageError(
+            f"cannot join the Ray cluster at {address}: nothing answers at {resolved} ({reason.lower()})"
+        ) from None
 
 
 def _kill(actor) -> None:
     try:
         _ray().kill(actor, no_restart=True)
-    except Exception:       # already gone, or the cluster is
+    except Exception:  # already gone, or the cluster is
         pass
 
 

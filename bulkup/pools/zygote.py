@@ -10,6 +10,7 @@ per worker with the worker's end of a socket pair attached (SCM_RIGHTS); the zyg
 gives it: minus the signal's number when killed). The zygote ends when the launcher closes
 the control socket, once its workers have ended.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,13 +21,14 @@ import subprocess
 import sys
 import time
 
-POLL = 0.05          # seconds between checks for ended workers, when nothing else wakes us
+POLL = 0.05  # seconds between checks for ended workers, when nothing else wakes us
 
 
 def main(argv: list[str]) -> int:
     """``python -m bulkup.pools.zygote FD``: fork workers on request from the socket FD."""
-    from bulkup.transport import worker      # the imports every worker would otherwise repeat
-    signal.signal(signal.SIGINT, signal.SIG_IGN)     # the coordinator handles Ctrl-C
+    from bulkup.transport import worker  # the imports every worker would otherwise repeat
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator handles Ctrl-C
     control = socket.socket(fileno=int(argv[1]))
     children: set[int] = set()
     open_ = True
@@ -68,7 +70,7 @@ def _tell(control: socket.socket, line: str) -> None:
     try:
         control.sendall(line.encode() + b"\n")
     except OSError:
-        pass            # the launcher is gone: its workers end on their own pipes' end
+        pass  # the launcher is gone: its workers end on their own pipes' end
 
 
 class Zygote:
@@ -76,16 +78,19 @@ class Zygote:
 
     def __init__(self) -> None:
         ours, theirs = socket.socketpair()
-        self.process = subprocess.Popen([sys.executable, "-m", "bulkup.pools.zygote", str(theirs.fileno())],
-                                        pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bulkup.pools.zygote", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL,
+        )
         theirs.close()
         self._control = ours
         self._buffer = b""
-        self.exits: dict[int, int] = {}         # pid -> return code, of workers that ended
-        self.pids: list[int] = []               # forked, in the order asked
+        self.exits: dict[int, int] = {}  # pid -> return code, of workers that ended
+        self.pids: list[int] = []  # forked, in the order asked
         self._asked = 0
 
-    def fork(self, fd: int) -> "ForkedWorker":
+    def fork(self, fd: int) -> ForkedWorker:
         """A worker serving the socket ``fd`` (the worker's end of its pair); returns at once,
         while the zygote may still be importing."""
         socket.send_fds(self._control, [b"w"], [fd])
@@ -131,7 +136,7 @@ class ForkedWorker:
     """A worker forked by the zygote, with what ``subprocess.Popen`` offers the pool."""
 
     def __init__(self, order: int, zygote: Zygote) -> None:
-        self._order = order             # the how-manieth fork asked of the zygote
+        self._order = order  # the how-manieth fork asked of the zygote
         self._zygote = zygote
 
     @property

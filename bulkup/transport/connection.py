@@ -5,6 +5,7 @@ bytes. A request's head and body go to a send engine together, which puts them o
 its own way (one TLS write for a small body, the head held back with MSG_MORE in front of
 sendfile or splice).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -15,8 +16,9 @@ import socket
 import ssl
 import struct
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING
 
 from bulkup.kernel import ktls
 from bulkup.transport.http1 import ProtocolError, Response, ResponseReader, request_head
@@ -28,8 +30,8 @@ if TYPE_CHECKING:
     from bulkup.transport.filebody import FileBody
 
 _RECV_SIZE = 64 * 1024
-DEFAULT_MIN_RATE = 256 * 1024        # bytes/s: an exchange's deadline grows with its body at this
-MAX_RESPONSE_BODY = 1 << 20          # S3 answers a write with headers and at most a small XML
+DEFAULT_MIN_RATE = 256 * 1024  # bytes/s: an exchange's deadline grows with its body at this
+MAX_RESPONSE_BODY = 1 << 20  # S3 answers a write with headers and at most a small XML
 _serials = itertools.count(1)
 
 
@@ -39,7 +41,7 @@ class TlsSettings:
 
     verify: bool = True
     ca_bundle: str | None = None
-    kernel_tls: bool = False        # ask OpenSSL to hand record encryption to the kernel
+    kernel_tls: bool = False  # ask OpenSSL to hand record encryption to the kernel
     max_version: str | None = None  # "1.2" or "1.3"
 
     def context(self) -> ssl.SSLContext:
@@ -49,8 +51,10 @@ class TlsSettings:
 
     def new_context(self) -> ssl.SSLContext:
         where = self.ca_bundle
-        ctx = ssl.create_default_context(cafile=None if where and os.path.isdir(where) else where,
-                                         capath=where if where and os.path.isdir(where) else None)
+        ctx = ssl.create_default_context(
+            cafile=None if where and os.path.isdir(where) else where,
+            capath=where if where and os.path.isdir(where) else None,
+        )
         if not self.verify:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
@@ -89,24 +93,37 @@ def _context_for(settings: TlsSettings) -> ssl.SSLContext:
 class HttpConnection:
     """One keep-alive connection; reopened transparently when the server closes it."""
 
-    def __init__(self, host: str, port: int, tls_context: ssl.SSLContext | None,
-                 timeout: float = 60.0, proxy: Proxy | None = None, spread: int = 0) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        tls_context: ssl.SSLContext | None,
+        timeout: float = 60.0,
+        proxy: Proxy | None = None,
+        spread: int = 0,
+    ) -> None:
         self.host, self.port = host, port
-        self.spread = spread              # which of the name's addresses to try first
-        self.peer: str | None = None      # the address connected to
+        self.spread = spread  # which of the name's addresses to try first
+        self.peer: str | None = None  # the address connected to
         self.proxy = proxy
         self.tls_context = tls_context
         self.timeout = timeout
         self.serial = f"{os.getpid()}:{next(_serials)}"
-        self.requests_sent = 0           # on the current socket
-        self.deadline = float("inf")     # of the exchange under way (time.monotonic)
-        self.stream: socket.socket | None = None     # TCP socket, or the SSLSocket wrapping it
-        self.ktls_tx = self.ktls_rx = False          # as the kernel reports it, per socket
-        self._armed: float | None = None             # the timeout set on the socket now
+        self.requests_sent = 0  # on the current socket
+        self.deadline = float("inf")  # of the exchange under way (time.monotonic)
+        self.stream: socket.socket | None = None  # TCP socket, or the SSLSocket wrapping it
+        self.ktls_tx = self.ktls_rx = False  # as the kernel reports it, per socket
+        self._armed: float | None = None  # the timeout set on the socket now
 
     @classmethod
-    def to(cls, endpoint: BucketEndpoint, tls: TlsSettings, timeout: float = 60.0,
-           proxy: Proxy | None = None, spread: int = 0) -> "HttpConnection":
+    def to(
+        cls,
+        endpoint: BucketEndpoint,
+        tls: TlsSettings,
+        timeout: float = 60.0,
+        proxy: Proxy | None = None,
+        spread: int = 0,
+    ) -> HttpConnection:
         """A connection to ``endpoint``; ``spread`` picks which of its name's addresses it
         goes to (connection i of a run to address i modulo their number)."""
         return cls(endpoint.host, endpoint.port, tls.context() if endpoint.tls else None, timeout, proxy, spread)
@@ -127,8 +144,9 @@ class HttpConnection:
         assert self.stream is not None
         self.stream.settimeout(None)
         seconds = int(self.timeout)
-        self.stream.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO,
-                               struct.pack("ll", seconds, int((self.timeout - seconds) * 1e6)))
+        self.stream.setsockopt(
+            socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", seconds, int((self.timeout - seconds) * 1e6))
+        )
         self._armed = None
         try:
             yield self.stream.fileno()
@@ -170,8 +188,14 @@ class HttpConnection:
                 pass
         self.stream = None
 
-    def exchange(self, head: RequestHead, body: "FileBody", engine: "SendEngine",
-                 progress: Callable[[int], None], min_rate: float = DEFAULT_MIN_RATE) -> Response:
+    def exchange(
+        self,
+        head: RequestHead,
+        body: FileBody,
+        engine: SendEngine,
+        progress: Callable[[int], None],
+        min_rate: float = DEFAULT_MIN_RATE,
+    ) -> Response:
         """Send one request whose body is ``body`` on the open connection; read the response.
 
         The whole exchange has a deadline: the connection's timeout plus the body's size at
@@ -247,8 +271,9 @@ class HttpConnection:
         """Seconds left before the current exchange's deadline; TimeoutError once past it."""
         left = self.deadline - time.monotonic()
         if left <= 0:
-            raise TimeoutError(f"the exchange took longer than its deadline "
-                               f"({self.timeout:.0f} s plus the body at the minimum rate)")
+            raise TimeoutError(
+                f"the exchange took longer than its deadline ({self.timeout:.0f} s plus the body at the minimum rate)"
+            )
         return left
 
     def _read_response(self, bodyless: bool = False, max_body: int = MAX_RESPONSE_BODY) -> Response:

@@ -1,16 +1,17 @@
 """A byte range of a file: what a request body is, without its bytes in memory."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from bulkup.errors import PartFailed
 from bulkup.plan.checksums import ChecksumAlgorithm, get_algorithm
 from bulkup.plan.files import FileIdentity
 
 CHANGED = "file changed while being uploaded"
-READ_SIZE = 1 << 20          # bytes per read: the buffer stays in cache, syscalls stay few
+READ_SIZE = 1 << 20  # bytes per read: the buffer stays in cache, syscalls stay few
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,7 +23,7 @@ class FileRange:
     offset: int
     length: int
     expect: FileIdentity | None = None
-    growing: bool = False     # written past this range meanwhile (a stream's spool): only its size is checked
+    growing: bool = False  # written past this range meanwhile (a stream's spool): only its size is checked
 
 
 class FileBody:
@@ -42,8 +43,8 @@ class FileBody:
         except OSError as exc:
             raise PartFailed(f"{source.path}: cannot open: {exc.strerror}", retryable=False) from None
         self._buffer: memoryview | None = None
-        self._held: memoryview | None = None      # the whole range, when one buffer holds it
-        self.identity = FileIdentity.of(os.fstat(self.fd))     # as opened
+        self._held: memoryview | None = None  # the whole range, when one buffer holds it
+        self.identity = FileIdentity.of(os.fstat(self.fd))  # as opened
         what = source.expect.differs_from(self.identity) if source.expect else None
         if what is None and self.identity.size < source.offset + source.length:
             what = "its size"
@@ -58,8 +59,9 @@ class FileBody:
             now = FileIdentity.of(os.fstat(self.fd))
             at_path = os.stat(self.path).st_ino
         except OSError as exc:
-            raise PartFailed(f"{self.path}: {CHANGED} ({exc.strerror.lower()})", retryable=False,
-                             code="changed") from None
+            raise PartFailed(
+                f"{self.path}: {CHANGED} ({exc.strerror.lower()})", retryable=False, code="changed"
+            ) from None
         if self.growing:
             what = "its size" if now.size < self.offset + self.length else None
         else:
@@ -83,11 +85,12 @@ class FileBody:
             self._buffer = memoryview(bytearray(max(1, min(READ_SIZE, self.length))))
         position, end = self.offset, self.offset + self.length
         while position < end:
-            piece = self._buffer[:min(len(self._buffer), end - position)]
+            piece = self._buffer[: min(len(self._buffer), end - position)]
             got = os.preadv(self.fd, [piece], position)
             if got <= 0:
-                raise PartFailed(f"{self.path}: {CHANGED} (it shrank while being read)", retryable=False,
-                                 code="changed")
+                raise PartFailed(
+                    f"{self.path}: {CHANGED} (it shrank while being read)", retryable=False, code="changed"
+                )
             if got == self.length:
                 self._held = piece
             yield piece[:got]
@@ -103,7 +106,7 @@ class FileBody:
             os.close(self.fd)
             self.fd = -1
 
-    def __enter__(self) -> "FileBody":
+    def __enter__(self) -> FileBody:
         return self
 
     def __exit__(self, *exc: object) -> None:

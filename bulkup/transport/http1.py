@@ -6,13 +6,14 @@ with neither, by the server closing (RFC 9112 section 6.3); interim 1xx answers 
 Anything malformed raises ProtocolError. Kept to what a write exchange needs, so that a
 16 KiB PUT costs a few microseconds of framing rather than tens.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
-MAX_HEAD = 64 * 1024                 # bytes of status line and headers
+MAX_HEAD = 64 * 1024  # bytes of status line and headers
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _UNSAFE_VALUE = re.compile(r"[\x00\r\n]")
 _END_OF_HEAD = re.compile(rb"\r?\n\r?\n")
@@ -92,16 +93,16 @@ class ResponseReader:
                 if len(self._buffer) > MAX_HEAD:
                     raise ProtocolError(f"response head over {MAX_HEAD} bytes")
                 return False
-            head = bytes(self._buffer[:end.start()])
-            del self._buffer[:end.end()]
+            head = bytes(self._buffer[: end.start()])
+            del self._buffer[: end.end()]
             version, status, reason, headers = _parse_head(head)
             if 100 <= status < 200 and status != 101:
-                continue            # 100 Continue and other interim answers: the real one follows
+                continue  # 100 Continue and other interim answers: the real one follows
             self._head = (status, reason, headers)
             self._framing = self._framing_for(version, status, headers)
             return True
 
-    def _framing_for(self, version: str, status: int, headers: dict[str, str]) -> "_Framing":
+    def _framing_for(self, version: str, status: int, headers: dict[str, str]) -> _Framing:
         tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
         self.keep_alive = "keep-alive" in tokens if version == "0" else "close" not in tokens
         if self.bodyless or status in _NO_BODY_STATUSES:
@@ -125,7 +126,7 @@ def _parse_head(head: bytes) -> tuple[str, int, str, dict[str, str]]:
     headers: dict[str, str] = {}
     name = ""
     for line in lines[1:]:
-        if line[:1] in (b" ", b"\t") and name:        # obsolete line folding: one value
+        if line[:1] in (b" ", b"\t") and name:  # obsolete line folding: one value
             headers[name] += " " + line.strip().decode("latin-1")
             continue
         raw_name, colon, value = line.partition(b":")
@@ -134,8 +135,7 @@ def _parse_head(head: bytes) -> tuple[str, int, str, dict[str, str]]:
             raise ProtocolError(f"malformed header line {line[:80]!r}")
         text = value.strip().decode("latin-1")
         headers[name] = f"{headers[name]}, {text}" if name in headers else text
-    return (match.group(1).decode(), int(match.group(2)), (match.group(3) or b"").decode("latin-1"),
-            headers)
+    return (match.group(1).decode(), int(match.group(2)), (match.group(3) or b"").decode("latin-1"), headers)
 
 
 def _content_length(value: str) -> int:
@@ -167,8 +167,8 @@ class _Fixed(_Framing):
     def read(self, buffer: bytearray) -> bytes | None:
         if len(buffer) < self.length:
             return None
-        body = bytes(buffer[:self.length])
-        self.reader.trailing = bytes(buffer[self.length:])
+        body = bytes(buffer[: self.length])
+        self.reader.trailing = bytes(buffer[self.length :])
         buffer.clear()
         return body
 
@@ -204,15 +204,15 @@ class _Chunked(_Framing):
             end = line_end + 1 + size
             if len(buffer) < end + 2:
                 return None
-            if buffer[end:end + 2] != b"\r\n" and buffer[end:end + 1] != b"\n":
+            if buffer[end : end + 2] != b"\r\n" and buffer[end : end + 1] != b"\n":
                 raise ProtocolError("chunk not followed by CRLF")
-            self.body += buffer[line_end + 1:end]
+            self.body += buffer[line_end + 1 : end]
             self._check_size(len(self.body))
-            del buffer[:end + (2 if buffer[end:end + 1] == b"\r" else 1)]
+            del buffer[: end + (2 if buffer[end : end + 1] == b"\r" else 1)]
 
     def _trailers(self, buffer: bytearray, start: int) -> bytes | None:
-        if buffer[start:start + 2] == b"\r\n" or buffer[start:start + 1] == b"\n":
-            end = start + (2 if buffer[start:start + 1] == b"\r" else 1)
+        if buffer[start : start + 2] == b"\r\n" or buffer[start : start + 1] == b"\n":
+            end = start + (2 if buffer[start : start + 1] == b"\r" else 1)
         else:
             found = _END_OF_HEAD.search(buffer, start)
             if found is None:

@@ -4,6 +4,7 @@ Tasks carry descriptors (which byte range of which file, where to send it) and n
 bytes. "path" is always a file; the way bytes travelled is a ``data_path`` (e.g.
 ``kTLS+io_uring``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,19 +19,19 @@ class WorkerConfig:
     """Everything a worker needs to start sending."""
 
     region: str
-    credentials: CredentialSet | None = field(repr=False)   # None only in a Ray actor's constructor
-    engine: str = "userspace"           # an engine's name; "auto" only where a node chooses (Ray)
+    credentials: CredentialSet | None = field(repr=False)  # None only in a Ray actor's constructor
+    engine: str = "userspace"  # an engine's name; "auto" only where a node chooses (Ray)
     engine_reason: str = ""
     connections: int = 1
     verify_tls: bool = True
     ca_bundle: str | None = None
-    timeout: float = 60.0               # seconds: each send and receive, and a request's base deadline
-    min_rate: float = 256 * 1024        # bytes/s: a request's deadline grows with its body at this
+    timeout: float = 60.0  # seconds: each send and receive, and a request's base deadline
+    min_rate: float = 256 * 1024  # bytes/s: a request's deadline grows with its body at this
     proxy_environment: dict[str, str] = field(default_factory=dict, repr=False)  # the driver's *_proxy
-    retry_deadline: float = 300.0       # s: a part is retried this long while the store refuses it
-    tls_max_version: str | None = None     # "1.2" or "1.3"; None: the best both sides speak
-    rate: float | None = None           # bytes/s: this worker's share of --bwlimit (None: no limit)
-    request_rate: float | None = None   # requests/s: its share of the run's rate (None: no limit yet)
+    retry_deadline: float = 300.0  # s: a part is retried this long while the store refuses it
+    tls_max_version: str | None = None  # "1.2" or "1.3"; None: the best both sides speak
+    rate: float | None = None  # bytes/s: this worker's share of --bwlimit (None: no limit)
+    request_rate: float | None = None  # requests/s: its share of the run's rate (None: no limit yet)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,12 +51,12 @@ class PartTask:
     endpoint: BucketEndpoint
     key: str
     source: FileRange
-    checksum_algorithm: str            # crc64nvme, crc32c, crc32, md5 or none
-    upload_id: str | None = None       # None: a single PutObject
+    checksum_algorithm: str  # crc64nvme, crc32c, crc32, md5 or none
+    upload_id: str | None = None  # None: a single PutObject
     part_number: int | None = None
-    headers: tuple[tuple[str, str], ...] = ()   # object headers (PutObject only)
-    checksum: str | None = None        # a known value to send instead of computing one
-    etag_is_md5: bool = False          # the store's ETag is the body's MD5 here: compare them
+    headers: tuple[tuple[str, str], ...] = ()  # object headers (PutObject only)
+    checksum: str | None = None  # a known value to send instead of computing one
+    etag_is_md5: bool = False  # the store's ETag is the body's MD5 here: compare them
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,7 +90,7 @@ class WorkerReady:
     engine: str
     engine_label: str
     reason: str
-    node: str = ""          # the machine it runs on, when there are several (Ray)
+    node: str = ""  # the machine it runs on, when there are several (Ray)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,18 +99,18 @@ class PartDone:
 
     task_id: int
     etag: str
-    checksum: str | None            # base64, as sent and verified by the server
+    checksum: str | None  # base64, as sent and verified by the server
     worker: int
     pid: int
     connection: str
     request_on_connection: int
     attempts: int
-    data_path: str = ""             # e.g. "kTLS+sendfile"
-    fallback: str | None = None     # why the connection fell back from the chosen engine
-    ktls_rx: bool = False           # the kernel also decrypted this connection's responses
-    echoed: bool = False            # the store echoed the flexible checksum it verified
-    source_seen: FileIdentity | None = None    # the file as the worker found it
-    tls: str | None = None          # e.g. "TLSv1.3 TLS_AES_256_GCM_SHA384", on a connection's first request
+    data_path: str = ""  # e.g. "kTLS+sendfile"
+    fallback: str | None = None  # why the connection fell back from the chosen engine
+    ktls_rx: bool = False  # the kernel also decrypted this connection's responses
+    echoed: bool = False  # the store echoed the flexible checksum it verified
+    source_seen: FileIdentity | None = None  # the file as the worker found it
+    tls: str | None = None  # e.g. "TLSv1.3 TLS_AES_256_GCM_SHA384", on a connection's first request
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,7 +119,7 @@ class PartError:
 
     task_id: int
     message: str
-    fatal: bool        # no other upload can succeed either (credentials, TLS, bucket)
+    fatal: bool  # no other upload can succeed either (credentials, TLS, bucket)
     code: str = ""
 
 
@@ -128,7 +129,7 @@ class PartRetrying:
 
     worker: int
     task_id: int
-    attempt: int            # the attempt that failed
+    attempt: int  # the attempt that failed
     reason: str
     throttled: bool = False  # the store asked to slow down, failed or was unreachable: the run slows
 
@@ -149,6 +150,6 @@ class WorkerStats:
     pid: int
     cpu_user: float
     cpu_system: float
-    max_rss: int            # bytes, peak resident set since the worker was ready to send
+    max_rss: int  # bytes, peak resident set since the worker was ready to send
     throttled: float = 0.0  # seconds its connections waited to keep to --bwlimit
     held_back: float = 0.0  # seconds its requests waited for the store: paced to the run's rate, backing off

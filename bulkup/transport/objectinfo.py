@@ -4,6 +4,7 @@ their answers say, with no I/O.
 A listing page of 1,000 objects is parsed with the C XML parser in a few milliseconds, where
 botocore's generic parser takes about 80; a HeadObject answer is read from its headers.
 """
+
 from __future__ import annotations
 
 import email.utils
@@ -15,7 +16,7 @@ from urllib.parse import quote, unquote
 from bulkup.transport.http1 import ProtocolError
 from bulkup.transport.request import BucketEndpoint
 
-PAGE_SIZE = 1000             # S3's most objects a listing page
+PAGE_SIZE = 1000  # S3's most objects a listing page
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,8 +25,8 @@ class ListedObject:
 
     key: str
     size: int
-    last_modified: float     # seconds since the epoch
-    etag: str                # without its quotes
+    last_modified: float  # seconds since the epoch
+    etag: str  # without its quotes
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,10 @@ class HeadAnswer:
     """What HeadObject says of an object that is there."""
 
     size: int
-    etag: str                # without its quotes
+    etag: str  # without its quotes
     last_modified: float | None
-    mtime: str | None        # x-amz-meta-mtime as written
-    crc64nvme: str | None    # the whole object's CRC64NVME, if the store keeps one
+    mtime: str | None  # x-amz-meta-mtime as written
+    crc64nvme: str | None  # the whole object's CRC64NVME, if the store keeps one
 
 
 def list_target(endpoint: BucketEndpoint, prefix: str, token: str | None) -> str:
@@ -60,7 +61,7 @@ def parse_list_page(body: bytes) -> ListPage:
         root = ET.fromstring(body)
     except ET.ParseError as exc:
         raise ProtocolError(f"the listing is not XML ({exc})") from None
-    ns = root.tag[:root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+    ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
     if root.tag != f"{ns}ListBucketResult":
         raise ProtocolError(f"the listing is a {root.tag.removeprefix(ns)!r}, not a ListBucketResult")
     encoded = (root.findtext(f"{ns}EncodingType") or "").lower() == "url"
@@ -71,9 +72,14 @@ def parse_list_page(body: bytes) -> ListPage:
         size = item.findtext(size_tag)
         if key is None or size is None or not size.isdigit():
             raise ProtocolError("a listed object without a key or size")
-        objects.append(ListedObject(unquote(key) if encoded else key, int(size),
-                                    iso_seconds(item.findtext(time_tag) or ""),
-                                    (item.findtext(etag_tag) or "").strip('"')))
+        objects.append(
+            ListedObject(
+                unquote(key) if encoded else key,
+                int(size),
+                iso_seconds(item.findtext(time_tag) or ""),
+                (item.findtext(etag_tag) or "").strip('"'),
+            )
+        )
     truncated = (root.findtext(f"{ns}IsTruncated") or "").strip().lower() == "true"
     return ListPage(objects, truncated, root.findtext(f"{ns}NextContinuationToken") or None)
 
@@ -84,10 +90,13 @@ def head_answer(headers: dict[str, str]) -> HeadAnswer:
     if not length.isdigit():
         raise ProtocolError(f"HeadObject answered without a size ({length!r})")
     whole = headers.get("x-amz-checksum-type", "FULL_OBJECT").upper() == "FULL_OBJECT"
-    return HeadAnswer(size=int(length), etag=headers.get("etag", "").strip('"'),
-                      last_modified=http_seconds(headers.get("last-modified", "")),
-                      mtime=headers.get("x-amz-meta-mtime"),
-                      crc64nvme=headers.get("x-amz-checksum-crc64nvme") if whole else None)
+    return HeadAnswer(
+        size=int(length),
+        etag=headers.get("etag", "").strip('"'),
+        last_modified=http_seconds(headers.get("last-modified", "")),
+        mtime=headers.get("x-amz-meta-mtime"),
+        crc64nvme=headers.get("x-amz-checksum-crc64nvme") if whole else None,
+    )
 
 
 def iso_seconds(text: str) -> float:

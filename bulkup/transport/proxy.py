@@ -7,6 +7,7 @@ TLS to the endpoint inside it, with SNI and certificate checks against the endpo
 kTLS still possible: the socket is TCP); through an http proxy an http endpoint gets
 absolute-form requests. Proxy credentials come from the URL and are never shown.
 """
+
 from __future__ import annotations
 
 import base64
@@ -29,10 +30,10 @@ class Proxy:
 
     host: str
     port: int
-    authorization: str | None = field(default=None, repr=False)   # "Basic ..."
+    authorization: str | None = field(default=None, repr=False)  # "Basic ..."
 
     @classmethod
-    def from_url(cls, url: str) -> "Proxy":
+    def from_url(cls, url: str) -> Proxy:
         parts = urlsplit(url if "://" in url else f"http://{url}")
         auth = None
         if parts.username is not None:
@@ -56,8 +57,10 @@ def proxy_for(scheme: str, host: str, port: int, environment: dict[str, str]) ->
     if not url:
         return None
     bypass = {"no": environment["no_proxy"]} if environment.get("no_proxy") else {}
-    if bypass and (urllib.request.proxy_bypass_environment(host, bypass) or
-                   urllib.request.proxy_bypass_environment(f"{host}:{port}", bypass)):
+    if bypass and (
+        urllib.request.proxy_bypass_environment(host, bypass)
+        or urllib.request.proxy_bypass_environment(f"{host}:{port}", bypass)
+    ):
         return None
     return Proxy.from_url(url)
 
@@ -74,8 +77,10 @@ def open_tunnel(sock: socket.socket, proxy: Proxy, host: str, port: int) -> None
             if not data:
                 raise OSError(errno.ECONNRESET, f"the proxy {proxy.where} closed the tunnel to {target}")
     except ProtocolError as exc:
-        raise OSError(errno.EPROTO, f"the proxy {proxy.where} answered CONNECT {target} with "
-                                    f"something not HTTP ({exc})") from None
+        raise OSError(
+            errno.EPROTO, f"the proxy {proxy.where} answered CONNECT {target} with something not HTTP ({exc})"
+        ) from None
     if answer.status != 200 or reader.trailing:
-        raise OSError(errno.ECONNREFUSED, f"the proxy {proxy.where} answered {answer.status} {answer.reason} "
-                                          f"to CONNECT {target}")
+        raise OSError(
+            errno.ECONNREFUSED, f"the proxy {proxy.where} answered {answer.status} {answer.reason} to CONNECT {target}"
+        )

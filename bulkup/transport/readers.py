@@ -9,6 +9,7 @@ request sent again; an answer the store asks to be repeated (5xx, 429, SlowDown)
 after a growing, jittered pause until the retry deadline (``transport.retry``); every
 other refusal is one line naming the key.
 """
+
 from __future__ import annotations
 
 import collections
@@ -17,8 +18,8 @@ import itertools
 import selectors
 import ssl
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from bulkup.errors import FatalRemoteError
 from bulkup.transport.connection import HttpConnection, TlsSettings
@@ -29,9 +30,14 @@ from bulkup.transport.request import BucketEndpoint, RequestSigner
 from bulkup.transport.responses import error_code_and_message, failure_from_response
 from bulkup.transport.retry import Deadline, pause
 
-MAX_LISTING_PAGE = 64 << 20        # bytes: 1,000 keys of up to 1 KiB each, URL-encoded, with room
-_HEAD_STATUS_WORDS = {400: "bad request (wrong region?)", 401: "not authorized", 403: "access denied",
-                      301: "the bucket is in another region or endpoint", 405: "method not allowed"}
+MAX_LISTING_PAGE = 64 << 20  # bytes: 1,000 keys of up to 1 KiB each, URL-encoded, with room
+_HEAD_STATUS_WORDS = {
+    400: "bad request (wrong region?)",
+    401: "not authorized",
+    403: "access denied",
+    301: "the bucket is in another region or endpoint",
+    405: "method not allowed",
+}
 
 
 class StoreReadError(FatalRemoteError):
@@ -48,7 +54,7 @@ class ReadSettings:
     proxy: Proxy | None = None
     connections: int = 16
     timeout: float = 60.0
-    retry_deadline: float = 300.0      # s: how long a read is retried while the store refuses it
+    retry_deadline: float = 300.0  # s: how long a read is retried while the store refuses it
 
 
 class StoreReads:
@@ -107,8 +113,10 @@ class StoreReads:
                     conn.open()
                 response = conn.request(self.sign("GET", target), max_body=MAX_LISTING_PAGE)
             except ssl.SSLCertVerificationError as exc:
-                raise StoreReadError(f"TLS certificate verification failed for {self.settings.endpoint.host}: "
-                                     f"{exc.verify_message or exc.reason}") from None
+                raise StoreReadError(
+                    f"TLS certificate verification failed for {self.settings.endpoint.host}: "
+                    f"{exc.verify_message or exc.reason}"
+                ) from None
             except (OSError, ProtocolError) as exc:
                 last = describe_failure(exc)
                 continue
@@ -156,7 +164,7 @@ class _HeadRound:
     def __init__(self, reads: StoreReads, keys: list[str]) -> None:
         self.reads = reads
         self.todo: collections.deque[tuple[str, int]] = collections.deque((k, 0) for k in keys)
-        self.later: list[tuple[float, str, int]] = []          # (when, key, attempt): a heap
+        self.later: list[tuple[float, str, int]] = []  # (when, key, attempt): a heap
         self.answers: dict[str, HeadAnswer | None] = {}
         self.selector = selectors.DefaultSelector()
         self.busy: dict[int, _Slot] = {}
@@ -165,7 +173,7 @@ class _HeadRound:
         while len(idle) < wanted:
             idle.append(reads.connection())
         self.free = [_Slot(conn) for conn in idle[:wanted]]
-        self.first_try: dict[str, float] = {}          # key -> when it was first asked
+        self.first_try: dict[str, float] = {}  # key -> when it was first asked
 
     def run(self) -> dict[str, HeadAnswer | None]:
         try:
@@ -204,8 +212,9 @@ class _HeadRound:
             conn.stream.setblocking(False)
         except ssl.SSLCertVerificationError as exc:
             conn.close()
-            raise StoreReadError(f"TLS certificate verification failed for {conn.host}: "
-                                 f"{exc.verify_message or exc.reason}") from None
+            raise StoreReadError(
+                f"TLS certificate verification failed for {conn.host}: {exc.verify_message or exc.reason}"
+            ) from None
         except OSError as exc:
             conn.close()
             self.free.append(slot)
@@ -277,6 +286,7 @@ class _HeadRound:
         attempt = slot.attempt + 1
         tried_for = time.monotonic() - self.first_try[slot.key]
         if tried_for >= self.reads.settings.retry_deadline:
-            raise StoreReadError(f"HeadObject {self.reads.where(slot.key)} failed for {tried_for:.0f} s "
-                                 f"({why}): --retry-deadline")
+            raise StoreReadError(
+                f"HeadObject {self.reads.where(slot.key)} failed for {tried_for:.0f} s ({why}): --retry-deadline"
+            )
         heapq.heappush(self.later, (time.monotonic() + pause(attempt), slot.key, attempt))

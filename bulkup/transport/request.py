@@ -5,6 +5,7 @@ The worker turns a part descriptor into a signed request head here, then writes 
 (as the AWS CLI does over HTTPS): body integrity comes from the checksum header, which is
 signed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -22,11 +23,11 @@ class BucketEndpoint:
     scheme: str
     host: str
     port: int
-    base_path: str     # "/bucket" in path style, "" in virtual-host style
-    region: str = ""   # the bucket's signing region when not the run's
+    base_path: str  # "/bucket" in path style, "" in virtual-host style
+    region: str = ""  # the bucket's signing region when not the run's
 
     @classmethod
-    def from_url(cls, url: str, region: str = "") -> "BucketEndpoint":
+    def from_url(cls, url: str, region: str = "") -> BucketEndpoint:
         """From the bucket's URL as botocore resolved it (no query string)."""
         parts = urlsplit(url)
         if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
@@ -82,16 +83,15 @@ class RequestSigner:
         """Use new (refreshed) credentials from now on."""
         self._sigv4 = SigV4Signer(credentials.access_key, credentials.secret_key, credentials.token)
 
-    def sign(self, endpoint: BucketEndpoint, method: str, target: str,
-             headers: dict[str, str]) -> RequestHead:
+    def sign(self, endpoint: BucketEndpoint, method: str, target: str, headers: dict[str, str]) -> RequestHead:
         """Add Host, date, payload marker, token and Authorization to ``headers``."""
-        signed = self._sigv4.sign(method, target, {"Host": endpoint.host_header, **headers},
-                                  endpoint.region or self.region)
+        signed = self._sigv4.sign(
+            method, target, {"Host": endpoint.host_header, **headers}, endpoint.region or self.region
+        )
         return RequestHead(method, target, list(signed.items()))
 
 
-def upload_target(endpoint: BucketEndpoint, key: str, upload_id: str | None,
-                  part_number: int | None) -> str:
+def upload_target(endpoint: BucketEndpoint, key: str, upload_id: str | None, part_number: int | None) -> str:
     """The target of PutObject (no upload id) or UploadPart."""
     if upload_id is None:
         return endpoint.target(key)

@@ -1,4 +1,5 @@
 """Reading S3's answers to object writes: success, or which kind of failure (no I/O)."""
+
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
@@ -18,13 +19,30 @@ FATAL_CODES = {
     "AuthorizationHeaderMalformed": "authorization header malformed (wrong region?)",
     "PermanentRedirect": "the bucket is in another region or endpoint",
 }
-RETRYABLE_CODES = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable",
-                   "OperationAborted", "Throttling", "RequestLimitExceeded"}
+RETRYABLE_CODES = {
+    "SlowDown",
+    "RequestTimeout",
+    "InternalError",
+    "ServiceUnavailable",
+    "OperationAborted",
+    "Throttling",
+    "RequestLimitExceeded",
+}
 # The store is asked too much, or is not (fully) there: the whole run slows down. A failure's
 # code is S3's error code, the HTTP status when there is none, or "connection".
-THROTTLING_CODES = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "Throttling",
-                    "ThrottlingException", "RequestLimitExceeded", "TooManyRequests", "RequestThrottled",
-                    "429", "connection"}
+THROTTLING_CODES = {
+    "SlowDown",
+    "RequestTimeout",
+    "InternalError",
+    "ServiceUnavailable",
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequests",
+    "RequestThrottled",
+    "429",
+    "connection",
+}
 # The store found the body does not match its checksum: corrupted on the way, most likely.
 # The part is read and checked again, then sent again.
 DIGEST_CODES = {"BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch"}
@@ -42,9 +60,8 @@ def error_code_and_message(body: bytes) -> tuple[str, str]:
 def failure_from_response(status: int, body: bytes) -> PartFailed:
     """Classify a non-2xx answer to PutObject/UploadPart."""
     code, message = error_code_and_message(body)
-    if code == "RequestTimeTooSkewed":      # every request would be refused the same way
-        return PartFailed(f"RequestTimeTooSkewed: {clock_skew_words(body)}", retryable=False, fatal=True,
-                          code=code)
+    if code == "RequestTimeTooSkewed":  # every request would be refused the same way
+        return PartFailed(f"RequestTimeTooSkewed: {clock_skew_words(body)}", retryable=False, fatal=True, code=code)
     if code in FATAL_CODES:
         return PartFailed(f"{code}: {FATAL_CODES[code]}", retryable=False, fatal=True, code=code)
     if code == "" and status in (401, 403):

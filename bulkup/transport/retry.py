@@ -6,19 +6,20 @@ after a pause drawn at random below a doubling cap ("full jitter": retries of ma
 spread out instead of arriving together), until the retry deadline: an object fails only
 when the store has kept refusing for that long, however many attempts that took.
 """
+
 from __future__ import annotations
 
 import random
 import time
-from typing import Callable
+from collections.abc import Callable
 
-FIRST_PAUSE = 0.2          # s: the cap of the first pause
-LONGEST_PAUSE = 5.0        # s: a store that is back is found within this
+FIRST_PAUSE = 0.2  # s: the cap of the first pause
+LONGEST_PAUSE = 5.0  # s: a store that is back is found within this
 
 
 def pause(attempt: int, longest: float = LONGEST_PAUSE) -> float:
     """Seconds to wait after failed attempt ``attempt`` (1, 2, ...)."""
-    return random.uniform(0, min(longest, FIRST_PAUSE * 2 ** attempt))
+    return random.uniform(0, min(longest, FIRST_PAUSE * 2**attempt))
 
 
 class Deadline:

@@ -1,4 +1,5 @@
 """Sending one part on one connection, with retries: checksum, sign, send, read the answer."""
+
 from __future__ import annotations
 
 import base64
@@ -6,15 +7,15 @@ import os
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
+from bulkup.errors import PartFailed
+from bulkup.kernel import ktls
 from bulkup.plan.checksums import get_algorithm
 from bulkup.transport.connection import HttpConnection, TlsSettings
-from bulkup.kernel import ktls
 from bulkup.transport.engines import SendEngine, path_label
 from bulkup.transport.engines.userspace import UserspaceEngine
-from bulkup.errors import PartFailed
 from bulkup.transport.filebody import FileBody
 from bulkup.transport.http1 import ProtocolError
 from bulkup.transport.messages import PartDone, PartTask, WorkerConfig
@@ -24,29 +25,36 @@ from bulkup.transport.responses import DIGEST_CODES, etag_of, failure_from_respo
 from bulkup.transport.retry import Deadline, pause
 
 
-
 class PartSender:
     """Owns persistent connections (one per endpoint) and sends parts on them."""
 
-    def __init__(self, worker: int, config: WorkerConfig, signer: RequestSigner,
-                 engine: SendEngine, progress: Callable[[int], None],
-                 on_retry: Callable[[PartTask, int, PartFailed], None] | None = None, spread: int = 0,
-                 pace: Callable[[], None] = lambda: None, backed_off: Callable[[float], None] = lambda s: None
-                 ) -> None:
+    def __init__(
+        self,
+        worker: int,
+        config: WorkerConfig,
+        signer: RequestSigner,
+        engine: SendEngine,
+        progress: Callable[[int], None],
+        on_retry: Callable[[PartTask, int, PartFailed], None] | None = None,
+        spread: int = 0,
+        pace: Callable[[], None] = lambda: None,
+        backed_off: Callable[[float], None] = lambda s: None,
+    ) -> None:
         self.worker = worker
-        self.spread = spread         # which of an endpoint's addresses this sender's connection uses
+        self.spread = spread  # which of an endpoint's addresses this sender's connection uses
         self.config = config
         self.signer = signer
         self.engine = engine
         self.progress = progress
         self.on_retry = on_retry or (lambda task, attempt, failure: None)
-        self.pace = pace                  # waits for the worker's share of the run's request rate
-        self.backed_off = backed_off      # told each pause between attempts
-        self.tls = TlsSettings(config.verify_tls, config.ca_bundle, kernel_tls=engine.needs_kernel_tls,
-                               max_version=config.tls_max_version)
+        self.pace = pace  # waits for the worker's share of the run's request rate
+        self.backed_off = backed_off  # told each pause between attempts
+        self.tls = TlsSettings(
+            config.verify_tls, config.ca_bundle, kernel_tls=engine.needs_kernel_tls, max_version=config.tls_max_version
+        )
         self.fallback = UserspaceEngine()
         self._connections: dict[BucketEndpoint, HttpConnection] = {}
-        self._fallback_reasons: dict[str, str] = {}     # connection serial -> why not kTLS
+        self._fallback_reasons: dict[str, str] = {}  # connection serial -> why not kTLS
 
     def send(self, task: PartTask) -> PartDone:
         """Send ``task``, retrying transient failures with backoff and full jitter until the
@@ -67,12 +75,14 @@ class PartSender:
                     return sent.done(task, self.worker, attempt, body)
                 except PartFailed as failure:
                     if failure.code == "connection":
-                        body.check_unchanged()      # sendfile and splice stop short at a shrunk file
+                        body.check_unchanged()  # sendfile and splice stop short at a shrunk file
                     if failure.code in DIGEST_CODES:
                         checksum = self._checked_again(task, body, checksum, failure)
                     if failure.retryable and deadline.passed:
-                        failure.args = (f"{failure} (still refused after {deadline.elapsed:.0f} s and {attempt} "
-                                        f"attempts: --retry-deadline {self.config.retry_deadline:g}s)",)
+                        failure.args = (
+                            f"{failure} (still refused after {deadline.elapsed:.0f} s and {attempt} "
+                            f"attempts: --retry-deadline {self.config.retry_deadline:g}s)",
+                        )
                         raise
                     if not failure.retryable:
                         if attempt > 1:
@@ -102,14 +112,19 @@ class PartSender:
         body.forget()
         again = _computed(task, body)
         if task.checksum is not None and again != task.checksum:
-            raise PartFailed(f"{failure}: the file's {task.checksum_algorithm} {again} is not the expected "
-                             f"{task.checksum}", retryable=False, code="checksum")
+            raise PartFailed(
+                f"{failure}: the file's {task.checksum_algorithm} {again} is not the expected {task.checksum}",
+                retryable=False,
+                code="checksum",
+            )
         if again == sent:
-            failure.args = (f"{failure}: the store's copy of the body did not match; the file has "
-                            "not changed, so it was altered on the way",)
+            failure.args = (
+                f"{failure}: the store's copy of the body did not match; the file has "
+                "not changed, so it was altered on the way",
+            )
         return again
 
-    def _attempt(self, task: PartTask, body: FileBody, checksum: str | None) -> "_Sent":
+    def _attempt(self, task: PartTask, body: FileBody, checksum: str | None) -> _Sent:
         conn = self._connection(task.endpoint)
         headers = dict(task.headers) if task.upload_id is None else {}
         headers["Content-Length"] = str(task.source.length)
@@ -124,18 +139,25 @@ class PartSender:
             engine = self._engine_for(conn)
             response = conn.exchange(head, body, engine, self.progress, self.config.min_rate)
         except ssl.SSLCertVerificationError as exc:
-            raise PartFailed(f"TLS certificate verification failed for {task.endpoint.host}: "
-                             f"{exc.verify_message or exc.reason}", retryable=False, fatal=True,
-                             code="TLS") from None
+            raise PartFailed(
+                f"TLS certificate verification failed for {task.endpoint.host}: {exc.verify_message or exc.reason}",
+                retryable=False,
+                fatal=True,
+                code="TLS",
+            ) from None
         except (OSError, ProtocolError) as exc:
-            raise PartFailed(_describe_transport_error(task.endpoint, exc), retryable=True,
-                             code="connection") from None
+            raise PartFailed(_describe_transport_error(task.endpoint, exc), retryable=True, code="connection") from None
         if not 200 <= response.status < 300:
             raise failure_from_response(response.status, response.body)
         etag = etag_of(response.headers)
-        return _Sent(etag=etag, checksum=checksum, conn=conn, engine=engine,
-                     echoed=_confirmed(task, checksum, etag, response.headers),
-                     fallback=self._fallback_reasons.get(conn.serial))
+        return _Sent(
+            etag=etag,
+            checksum=checksum,
+            conn=conn,
+            engine=engine,
+            echoed=_confirmed(task, checksum, etag, response.headers),
+            fallback=self._fallback_reasons.get(conn.serial),
+        )
 
     def _engine_for(self, conn: HttpConnection) -> SendEngine:
         """The chosen engine, or user-space TLS on a connection the kernel did not take over."""
@@ -149,8 +171,9 @@ class PartSender:
         conn = self._connections.get(endpoint)
         if conn is None:
             proxy = proxy_for(endpoint.scheme, endpoint.host, endpoint.port, self.config.proxy_environment)
-            conn = self._connections[endpoint] = HttpConnection.to(endpoint, self.tls, self.config.timeout, proxy,
-                                                                   self.spread)
+            conn = self._connections[endpoint] = HttpConnection.to(
+                endpoint, self.tls, self.config.timeout, proxy, self.spread
+            )
         return conn
 
 
@@ -166,12 +189,22 @@ class _Sent:
     fallback: str | None
 
     def done(self, task: PartTask, worker: int, attempts: int, body: FileBody) -> PartDone:
-        return PartDone(task_id=task.task_id, etag=self.etag, checksum=self.checksum,
-                        worker=worker, pid=os.getpid(), connection=self.conn.serial,
-                        request_on_connection=self.conn.requests_sent, attempts=attempts,
-                        data_path=path_label(self.engine, self.conn.tls), fallback=self.fallback,
-                        ktls_rx=self.conn.ktls_rx, echoed=self.echoed, source_seen=body.identity,
-                        tls=self.conn.negotiated() if self.conn.requests_sent == 1 else None)
+        return PartDone(
+            task_id=task.task_id,
+            etag=self.etag,
+            checksum=self.checksum,
+            worker=worker,
+            pid=os.getpid(),
+            connection=self.conn.serial,
+            request_on_connection=self.conn.requests_sent,
+            attempts=attempts,
+            data_path=path_label(self.engine, self.conn.tls),
+            fallback=self.fallback,
+            ktls_rx=self.conn.ktls_rx,
+            echoed=self.echoed,
+            source_seen=body.identity,
+            tls=self.conn.negotiated() if self.conn.requests_sent == 1 else None,
+        )
 
 
 def _computed(task: PartTask, body: FileBody) -> str | None:
@@ -187,14 +220,18 @@ def _confirmed(task: PartTask, checksum: str | None, etag: str, headers: dict[st
     if algorithm.flexible:
         echo = headers.get(algorithm.header.lower())
         if echo is not None and echo != checksum:
-            raise PartFailed(f"the store echoed {algorithm.name} {echo}, not the {checksum} sent",
-                             retryable=True, code="ChecksumEcho")
+            raise PartFailed(
+                f"the store echoed {algorithm.name} {echo}, not the {checksum} sent",
+                retryable=True,
+                code="ChecksumEcho",
+            )
         return echo is not None
     if algorithm.name == "md5" and task.etag_is_md5:
         digest = base64.b64decode(checksum).hex()
         if etag.strip('"').lower() != digest:
-            raise PartFailed(f"the store's ETag {etag} is not the MD5 {digest} of the part sent",
-                             retryable=True, code="ETagMismatch")
+            raise PartFailed(
+                f"the store's ETag {etag} is not the MD5 {digest} of the part sent", retryable=True, code="ETagMismatch"
+            )
     return False
 
 

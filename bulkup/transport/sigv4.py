@@ -7,6 +7,7 @@ is covered: a method, an already percent-encoded target with an optional query, 
 the caller chose, every one of them signed. The payload is ``UNSIGNED-PAYLOAD``: bodies are
 covered by the checksum header, which is signed.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,7 +26,7 @@ class SigV4Signer:
         self._secret_key = secret_key
         self._token = token
         self.service = service
-        self._keys: dict[tuple[str, str], bytes] = {}      # (day, region) -> signing key
+        self._keys: dict[tuple[str, str], bytes] = {}  # (day, region) -> signing key
 
     def signing_key(self, day: str, region: str) -> bytes:
         """HMAC chain of secret, day (YYYYMMDD), region, service and "aws4_request"."""
@@ -39,8 +40,9 @@ class SigV4Signer:
             self._keys[(day, region)] = key
         return key
 
-    def sign(self, method: str, target: str, headers: dict[str, str], region: str,
-             now: float | None = None) -> dict[str, str]:
+    def sign(
+        self, method: str, target: str, headers: dict[str, str], region: str, now: float | None = None
+    ) -> dict[str, str]:
         """``headers`` (which must include Host) plus X-Amz-Date, X-Amz-Content-SHA256, the
         session token if any, and Authorization over all of them."""
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now))
@@ -53,8 +55,9 @@ class SigV4Signer:
         scope = f"{stamp[:8]}/{region}/{self.service}/aws4_request"
         to_sign = f"{ALGORITHM}\n{stamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
         signature = hmac.new(self.signing_key(stamp[:8], region), to_sign.encode(), hashlib.sha256).hexdigest()
-        signed["Authorization"] = (f"{ALGORITHM} Credential={self.access_key}/{scope}, "
-                                   f"SignedHeaders={names}, Signature={signature}")
+        signed["Authorization"] = (
+            f"{ALGORITHM} Credential={self.access_key}/{scope}, SignedHeaders={names}, Signature={signature}"
+        )
         return signed
 
 

@@ -5,6 +5,7 @@ rate; one sender thread per connection sends parts (socket writes, sendfile and 
 code release the GIL, so connections overlap). Messages travel in lists both ways: answers
 wait up to ``REPLY_DELAY`` to share a pipe write, unless the worker runs out of work.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,21 +15,32 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection as Pipe
-from typing import Callable
 
-from bulkup.transport.engines import ENGINES, path_label
 from bulkup.errors import PartFailed
-from bulkup.transport.messages import (BytesSent, NewCredentials, NewRate, NewRequestRate, PartError, PartRetrying,
-                                       PartTask, WorkerConfig, WorkerReady, WorkerStart, WorkerStats)
-from bulkup.transport.responses import slows_the_run
+from bulkup.transport.engines import ENGINES, path_label
+from bulkup.transport.messages import (
+    BytesSent,
+    NewCredentials,
+    NewRate,
+    NewRequestRate,
+    PartError,
+    PartRetrying,
+    PartTask,
+    WorkerConfig,
+    WorkerReady,
+    WorkerStart,
+    WorkerStats,
+)
 from bulkup.transport.request import RequestSigner
-from bulkup.transport.throttle import Throttle
+from bulkup.transport.responses import slows_the_run
 from bulkup.transport.sender import PartSender
+from bulkup.transport.throttle import Throttle
 
-PROGRESS_INTERVAL = 0.1     # seconds between progress reports, whatever the part count
-REPLY_DELAY = 0.002         # seconds an answer may wait for others to share its pipe write
-REPLY_BATCH = 128           # answers that go at once, however young
+PROGRESS_INTERVAL = 0.1  # seconds between progress reports, whatever the part count
+REPLY_DELAY = 0.002  # seconds an answer may wait for others to share its pipe write
+REPLY_BATCH = 128  # answers that go at once, however young
 
 
 class _ProgressMeter:
@@ -87,7 +99,7 @@ class Outbox:
 
 def main(argv: list[str]) -> int:
     """``python -m bulkup.transport.worker FD``: serve the coordinator on the socket FD."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)   # the coordinator handles Ctrl-C
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator handles Ctrl-C
     pipe = Pipe(int(argv[1]))
     try:
         start = pipe.recv()
@@ -105,33 +117,64 @@ class SendingWorker:
     any thread) with each result. Bytes sent are counted, and drained by ``progress``.
     """
 
-    def __init__(self, worker: int, config: WorkerConfig, tls_endpoint: bool,
-                 reply: Callable[[object], None], node: str = "",
-                 idle: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        worker: int,
+        config: WorkerConfig,
+        tls_endpoint: bool,
+        reply: Callable[[object], None],
+        node: str = "",
+        idle: Callable[[], None] = lambda: None,
+    ) -> None:
         self.worker = worker
         self.engine_cls = ENGINES[config.engine]
-        self.ready = WorkerReady(worker=worker, pid=os.getpid(), engine=self.engine_cls.name,
-                                 engine_label=path_label(self.engine_cls, tls_endpoint),
-                                 reason=config.engine_reason, node=node)
+        self.ready = WorkerReady(
+            worker=worker,
+            pid=os.getpid(),
+            engine=self.engine_cls.name,
+            engine_label=path_label(self.engine_cls, tls_endpoint),
+            reason=config.engine_reason,
+            node=node,
+        )
         self.signer = RequestSigner(config.credentials, config.region)
         self._meter = _ProgressMeter()
         self.throttle = Throttle(config.rate)
-        self.requests = Throttle(config.request_rate)     # its share of the run's request rate
+        self.requests = Throttle(config.request_rate)  # its share of the run's request rate
         self._backoff = _Seconds()
         self._tasks: queue.Queue[PartTask | None] = queue.Queue()
 
         def retrying(task: PartTask, attempt: int, failure: PartFailed) -> None:
             throttled = slows_the_run(failure.code)
-            reply(PartRetrying(worker=worker, task_id=task.task_id, attempt=attempt, reason=str(failure),
-                               throttled=throttled))
+            reply(
+                PartRetrying(
+                    worker=worker, task_id=task.task_id, attempt=attempt, reason=str(failure), throttled=throttled
+                )
+            )
 
         count = max(1, config.connections)
-        self._threads = [threading.Thread(target=_sender_loop, daemon=True, args=(
-            PartSender(worker, config, self.signer, self.engine_cls(), self._sent, retrying,
-                       spread=worker * count + i, pace=lambda: self.requests.take(1),
-                       backed_off=self._backoff.add),
-            self._tasks, reply, idle))
-            for i in range(count)]
+        self._threads = [
+            threading.Thread(
+                target=_sender_loop,
+                daemon=True,
+                args=(
+                    PartSender(
+                        worker,
+                        config,
+                        self.signer,
+                        self.engine_cls(),
+                        self._sent,
+                        retrying,
+                        spread=worker * count + i,
+                        pace=lambda: self.requests.take(1),
+                        backed_off=self._backoff.add,
+                    ),
+                    self._tasks,
+                    reply,
+                    idle,
+                ),
+            )
+            for i in range(count)
+        ]
 
     def start(self) -> None:
         for thread in self._threads:
@@ -169,12 +212,14 @@ class SendingWorker:
         for thread in self._threads:
             thread.join(timeout=5)
         last = self.progress()
-        return ([last] if last else []) + [_own_stats(self.worker, self.throttle.waited,
-                                                      self.requests.waited + self._backoff.total)]
+        return ([last] if last else []) + [
+            _own_stats(self.worker, self.throttle.waited, self.requests.waited + self._backoff.total)
+        ]
 
 
 def worker_main(worker: int, pipe: Pipe, config: WorkerConfig, tls_endpoint: bool) -> None:
     """Send parts for the coordinator until it says stop (None) or goes away."""
+
     def write(batch: list) -> None:
         try:
             pipe.send(batch)
@@ -228,9 +273,15 @@ def _own_stats(worker: int, throttled: float = 0.0, held_back: float = 0.0) -> W
         peak = int(status["VmHWM"].split()[0]) * 1024
     except (OSError, ValueError, KeyError):
         pass
-    return WorkerStats(worker=worker, pid=os.getpid(), cpu_user=usage.ru_utime,
-                       cpu_system=usage.ru_stime, max_rss=peak, throttled=round(throttled, 3),
-                       held_back=round(held_back, 3))
+    return WorkerStats(
+        worker=worker,
+        pid=os.getpid(),
+        cpu_user=usage.ru_utime,
+        cpu_system=usage.ru_stime,
+        max_rss=peak,
+        throttled=round(throttled, 3),
+        held_back=round(held_back, 3),
+    )
 
 
 def _read_loop(pipe: Pipe, sending: SendingWorker, outbox: Outbox) -> None:
@@ -256,22 +307,26 @@ def _read_loop(pipe: Pipe, sending: SendingWorker, outbox: Outbox) -> None:
             outbox.flush()
 
 
-def _sender_loop(sender: PartSender, tasks: "queue.Queue[PartTask | None]", reply,
-                 idle: Callable[[], None]) -> None:
+def _sender_loop(sender: PartSender, tasks: queue.Queue[PartTask | None], reply, idle: Callable[[], None]) -> None:
     try:
         while True:
             if tasks.empty():
-                idle()          # answers must not wait while the coordinator waits for them
+                idle()  # answers must not wait while the coordinator waits for them
             if (task := tasks.get()) is None:
                 break
             try:
                 reply(sender.send(task))
             except PartFailed as failure:
-                reply(PartError(task_id=task.task_id, message=str(failure), fatal=failure.fatal,
-                                code=failure.code))
-            except Exception as exc:   # a bug must fail the part, not hang the upload
-                reply(PartError(task_id=task.task_id, message=f"internal error: "
-                                f"{exc.__class__.__name__}: {exc}", fatal=False, code="internal"))
+                reply(PartError(task_id=task.task_id, message=str(failure), fatal=failure.fatal, code=failure.code))
+            except Exception as exc:  # a bug must fail the part, not hang the upload
+                reply(
+                    PartError(
+                        task_id=task.task_id,
+                        message=f"internal error: {exc.__class__.__name__}: {exc}",
+                        fatal=False,
+                        code="internal",
+                    )
+                )
     finally:
         sender.close()
 

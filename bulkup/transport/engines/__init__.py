@@ -1,4 +1,5 @@
 """Send engines, best first, and the choice among them."""
+
 from __future__ import annotations
 
 from bulkup.kernel.availability import Availability

@@ -1,9 +1,11 @@
 """The send-engine interface: how a request body travels from a file to a socket."""
+
 from __future__ import annotations
 
 import socket
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Callable, ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar
 
 from bulkup.kernel.availability import Availability
 
@@ -22,10 +24,10 @@ class SendEngine(ABC):
     """
 
     name: ClassVar[str]
-    label: ClassVar[str]            # what a user sees, e.g. "user-space TLS"
-    needs_kernel_tls: ClassVar[bool] = False   # on TLS connections: only where kTLS TX engaged
-    path_name: ClassVar[str] = ""              # name in data-path labels (default: name)
-    ranked_because: ClassVar[str] = ""         # why it comes where it does in PREFERENCE
+    label: ClassVar[str]  # what a user sees, e.g. "user-space TLS"
+    needs_kernel_tls: ClassVar[bool] = False  # on TLS connections: only where kTLS TX engaged
+    path_name: ClassVar[str] = ""  # name in data-path labels (default: name)
+    ranked_because: ClassVar[str] = ""  # why it comes where it does in PREFERENCE
 
     @classmethod
     @abstractmethod
@@ -33,12 +35,11 @@ class SendEngine(ABC):
         """Probe this machine for the engine; never raises."""
 
     @abstractmethod
-    def send(self, conn: "HttpConnection", head: bytes, body: "FileBody",
-             progress: Callable[[int], None]) -> None:
+    def send(self, conn: HttpConnection, head: bytes, body: FileBody, progress: Callable[[int], None]) -> None:
         """Write the request ``head`` then all of ``body`` to ``conn``; call ``progress(n)``
         as body bytes leave."""
 
-    def can_send_on(self, conn: "HttpConnection") -> bool:
+    def can_send_on(self, conn: HttpConnection) -> bool:
         """Whether this engine may write ``conn``'s raw socket (plain, or kTLS TX engaged)."""
         return not (self.needs_kernel_tls and conn.tls and not conn.ktls_tx)
 
@@ -46,7 +47,7 @@ class SendEngine(ABC):
         """Release what the engine holds (rings, pipes)."""
 
 
-def send_head_held(conn: "HttpConnection", head: bytes, body_follows: bool) -> None:
+def send_head_held(conn: HttpConnection, head: bytes, body_follows: bool) -> None:
     """Write ``head`` to the raw socket (plain, or kTLS where the kernel encrypts); with a
     body following, the kernel holds it back (MSG_MORE) to leave with the body's first bytes
     instead of in a packet (and TLS record) of its own. Inside ``conn.kernel_send()``."""

@@ -3,10 +3,12 @@
 Usable on plain TCP sockets (http endpoints) and on sockets whose TLS record layer the
 kernel runs (kTLS), where the kernel also encrypts. Not on user-space TLS sockets.
 """
+
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from bulkup.kernel import ktls
 from bulkup.kernel.availability import Availability
@@ -36,16 +38,15 @@ class SendfileEngine(SendEngine):
             return Availability(True, "kernel TLS available: the kernel encrypts file pages as it sends them")
         return Availability(True, "plain TCP endpoint: the kernel sends file pages directly")
 
-    def send(self, conn: "HttpConnection", head: bytes, body: "FileBody",
-             progress: Callable[[int], None]) -> None:
+    def send(self, conn: HttpConnection, head: bytes, body: FileBody, progress: Callable[[int], None]) -> None:
         offset, end = body.offset, body.offset + body.length
         with conn.kernel_send() as out:
             send_head_held(conn, head, body_follows=end > offset)
             while offset < end:
-                conn.remaining()            # past the exchange's deadline: TimeoutError
+                conn.remaining()  # past the exchange's deadline: TimeoutError
                 try:
                     sent = os.sendfile(out, body.fd, offset, min(STEP, end - offset))
-                except BlockingIOError:     # the send timeout ran out with nothing sent
+                except BlockingIOError:  # the send timeout ran out with nothing sent
                     raise TimeoutError(f"socket took no data for {conn.timeout:.0f} s") from None
                 if sent == 0:
                     raise ConnectionResetError("sendfile sent nothing: peer closed or file shrank")

@@ -16,6 +16,7 @@ Chunk and batch sizes are measured (see README): 1 MiB chunks (the pipe size; 64
 cost 3.5x the CPU) and up to 64 chunks per submit (batches of 4 to 64 cost the same CPU; 64
 means 16 io_uring_enter calls per GiB where parts are large).
 """
+
 from __future__ import annotations
 
 import errno
@@ -27,8 +28,9 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from bulkup.kernel import ktls
 from bulkup.kernel.availability import Availability
@@ -48,10 +50,11 @@ F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
 
 # -- the chain arithmetic (no I/O) -------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class SpliceOp:
-    into_pipe: bool        # True: file -> pipe (F); False: pipe -> socket (S)
-    file_offset: int       # for F ops
+    into_pipe: bool  # True: file -> pipe (F); False: pipe -> socket (S)
+    file_offset: int  # for F ops
     length: int
 
 
@@ -86,7 +89,7 @@ class SpliceProgress:
 
     def account(self, ops: list[SpliceOp], stopped_at: int, result: int) -> None:
         """Record a chain's outcome: ops before ``stopped_at`` moved all, that one ``result``."""
-        for index, op in enumerate(ops[:stopped_at + 1]):
+        for index, op in enumerate(ops[: stopped_at + 1]):
             moved = op.length if index < stopped_at else max(result, 0)
             if op.into_pipe:
                 self.into_pipe += moved
@@ -103,19 +106,21 @@ _SELF_TEST = "import sys; from bulkup.transport.engines.uring import _self_test;
 def probe() -> Availability:
     """Run a real splice through a ring in a child process; a crash there is only a 'no'."""
     if not sys.platform.startswith("linux"):
-        return Availability(False, f"io_uring exists only in the Linux kernel (this is {sys.platform}); "
-                                   "bulkup installs without liburing here")
+        return Availability(
+            False,
+            f"io_uring exists only in the Linux kernel (this is {sys.platform}); bulkup installs without liburing here",
+        )
     try:
-        proc = subprocess.run([sys.executable, "-c", _SELF_TEST],
-                              capture_output=True, text=True, timeout=30)
+        proc = subprocess.run([sys.executable, "-c", _SELF_TEST], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return Availability(False, f"io_uring probe could not run: {exc}")
     if proc.returncode == 0:
         return Availability(True, proc.stdout.strip() or "io_uring splice works")
     if proc.returncode < 0:
         name = signal.Signals(-proc.returncode).name
-        return Availability(False, f"liburing crashed in the probe ({name}): the installed binding "
-                                   "does not run on this CPU or kernel")
+        return Availability(
+            False, f"liburing crashed in the probe ({name}): the installed binding does not run on this CPU or kernel"
+        )
     lines = (proc.stdout + proc.stderr).strip().splitlines()
     return Availability(False, lines[-1] if lines else f"io_uring probe failed ({proc.returncode})")
 
@@ -128,6 +133,7 @@ def _self_test() -> int:
         print(f"liburing is not importable: {exc}")
         return 1
     import tempfile
+
     data = os.urandom(300 * 1024 + 7)
     a, b = socket.socketpair()
     with tempfile.TemporaryFile() as f, a, b:
@@ -146,8 +152,10 @@ def _self_test() -> int:
         if bytes(received) != data:
             print("io_uring splice delivered wrong bytes")
             return 1
-    print(f"io_uring splice works (kernel {os.uname().release}, "
-          f"{'one completion per chain' if ring.skip_success else 'a completion per op'})")
+    print(
+        f"io_uring splice works (kernel {os.uname().release}, "
+        f"{'one completion per chain' if ring.skip_success else 'a completion per op'})"
+    )
     return 0
 
 
@@ -160,6 +168,7 @@ def _read_exactly(sock: socket.socket, n: int, into: bytearray) -> None:
 
 
 # -- sending ------------------------------------------------------------------------------
+
 
 class Pipe:
     """A pipe as large as the system allows (up to the chunk size)."""
@@ -179,15 +188,27 @@ class Pipe:
                 pass
 
 
-def _send_range(ring: Ring, pipe: Pipe, file_fd: int, offset: int, length: int, sock_fd: int,
-                progress: Callable[[int], None], timeout: float,
-                remaining: Callable[[], float] = lambda: float("inf")) -> None:
+def _send_range(
+    ring: Ring,
+    pipe: Pipe,
+    file_fd: int,
+    offset: int,
+    length: int,
+    sock_fd: int,
+    progress: Callable[[int], None],
+    timeout: float,
+    remaining: Callable[[], float] = lambda: float("inf"),
+) -> None:
     state = SpliceProgress(offset, offset + length)
     while not state.done:
-        remaining()                     # past the exchange's deadline: TimeoutError
+        remaining()  # past the exchange's deadline: TimeoutError
         ops = state.next_chain(pipe.size, BATCH)
-        raw = [(file_fd, op.file_offset, pipe.w, op.length, 0) if op.into_pipe else
-               (pipe.r, -1, sock_fd, op.length, SPLICE_F_MORE) for op in ops]
+        raw = [
+            (file_fd, op.file_offset, pipe.w, op.length, 0)
+            if op.into_pipe
+            else (pipe.r, -1, sock_fd, op.length, SPLICE_F_MORE)
+            for op in ops
+        ]
         raw[-1] = raw[-1][:4] + (0,)
         before = state.sent
         stopped_at, result = ring.run(raw, timeout)
@@ -213,7 +234,7 @@ class UringEngine(SendEngine):
 
     @classmethod
     def available(cls, tls: bool) -> Availability:
-        if tls:             # the cheap question first: the ring probe starts a process
+        if tls:  # the cheap question first: the ring probe starts a process
             ulp = ktls.tls_ulp_available()
             if not ulp:
                 return Availability(False, f"needs kernel TLS for https: {ulp.reason}")
@@ -222,17 +243,25 @@ class UringEngine(SendEngine):
             return ring
         return Availability(True, f"{ring.reason}; kernel TLS available")
 
-    def send(self, conn: "HttpConnection", head: bytes, body: "FileBody",
-             progress: Callable[[int], None]) -> None:
+    def send(self, conn: HttpConnection, head: bytes, body: FileBody, progress: Callable[[int], None]) -> None:
         if self._pipe is None:
             self._pipe = Pipe()
         try:
             with conn.kernel_send() as sock_fd:
                 send_head_held(conn, head, body_follows=body.length > 0)
-                _send_range(shared_ring(), self._pipe, body.fd, body.offset, body.length, sock_fd,
-                            progress, conn.timeout, conn.remaining)
+                _send_range(
+                    shared_ring(),
+                    self._pipe,
+                    body.fd,
+                    body.offset,
+                    body.length,
+                    sock_fd,
+                    progress,
+                    conn.timeout,
+                    conn.remaining,
+                )
         except BaseException:
-            self.close()                     # bytes may be left in the pipe: never reuse it
+            self.close()  # bytes may be left in the pipe: never reuse it
             raise
 
     def close(self) -> None:

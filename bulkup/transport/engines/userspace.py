@@ -4,14 +4,16 @@ The body is read (pread) into one reused buffer and OpenSSL encrypts from there:
 from the page cache, which also keeps a file that shrinks under the upload an error of
 that part (a memory map of it would kill the worker with SIGBUS).
 """
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from bulkup.kernel.availability import Availability
 from bulkup.transport.engines.base import SendEngine
 
-COALESCE = 64 * 1024     # a head and first chunk up to this size leave in one TLS write
+COALESCE = 64 * 1024  # a head and first chunk up to this size leave in one TLS write
 
 if TYPE_CHECKING:
     from bulkup.transport.connection import HttpConnection
@@ -28,14 +30,13 @@ class UserspaceEngine(SendEngine):
             return Availability(True, "always available: writes the file's bytes from a buffer")
         return Availability(True, "always available: OpenSSL encrypts the file's bytes in this process")
 
-    def send(self, conn: "HttpConnection", head: bytes, body: "FileBody",
-             progress: Callable[[int], None]) -> None:
+    def send(self, conn: HttpConnection, head: bytes, body: FileBody, progress: Callable[[int], None]) -> None:
         assert conn.stream is not None
         conn.arm_timeout()
         held = head
         for chunk in body.chunks():
             if held and len(held) + len(chunk) <= COALESCE:
-                conn.stream.sendall(held + chunk)       # a small object: one record set, one syscall
+                conn.stream.sendall(held + chunk)  # a small object: one record set, one syscall
             else:
                 if held:
                     conn.stream.sendall(held)
