@@ -45,22 +45,22 @@ $(PEERS_STAMP): bench/peers-requirements.txt
 ## changed and uploads to a store that says slow down, against rclone, aws-cli and s5cmd; then the
 ## migration bookkeeping and the progress displays' costs. Writes bench/results/latest.{md,png}.
 bench: $(BENCH_STAMP) $(PEERS_STAMP)
-	$(PY) bench/compare.py
-	$(PY) bench/bench_sync.py
-	$(PY) bench/bench_throttle.py
-	$(PY) bench/bench_migrate.py
-	$(PY) bench/bench_progress.py
-	$(PY) bench/bench_ray.py
+	$(PY) -m bench.compare
+	$(PY) -m bench.bench_sync
+	$(PY) -m bench.bench_throttle
+	$(PY) -m bench.bench_migrate
+	$(PY) -m bench.bench_progress
+	$(PY) -m bench.bench_ray
 
 ## The same comparison on small data sets, in under 3 minutes.
 bench-quick: $(BENCH_STAMP) $(PEERS_STAMP)
-	$(PY) bench/compare.py --quick
-	$(PY) bench/bench_sync.py --quick
-	$(PY) bench/bench_throttle.py --quick
+	$(PY) -m bench.compare --quick
+	$(PY) -m bench.bench_sync --quick
+	$(PY) -m bench.bench_throttle --quick
 
 ## bulkup's kTLS engines inside the emulated kTLS guest kernel (slow: shows they work, not speed).
 bench-guest: $(STAMP) guest-kernel
-	$(PY) bench/bench_upload.py --guest-only
+	$(PY) -m bench.bench_upload --guest-only
 
 clean:
 	rm -rf $(VENV) .demo .cache .pytest_cache build *.egg-info

@@ -19,13 +19,9 @@ import os
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # devtools
-
-from results_md import append_section  # noqa: E402
-from treeusage import measure  # noqa: E402
-
-from devtools.s3server import DevServer  # noqa: E402
+from bench.lib.results import append_section
+from bench.lib.treeusage import measure
+from devtools.s3server import DevServer
 
 MiB = 1 << 20
 

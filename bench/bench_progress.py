@@ -18,16 +18,12 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # devtools
-
-from results_md import append_section  # noqa: E402
-from treeusage import measure  # noqa: E402
-
-from bulkup.display import PlainProgress, ProgressSink  # noqa: E402
-from bulkup.plan.results import ObjectResult  # noqa: E402
-from bulkup.transport.messages import WorkerReady  # noqa: E402
-from devtools.s3server import DevServer  # noqa: E402
+from bench.lib.results import append_section
+from bench.lib.treeusage import measure
+from bulkup.display import PlainProgress, ProgressSink
+from bulkup.plan.results import ObjectResult
+from bulkup.transport.messages import WorkerReady
+from devtools.s3server import DevServer
 
 WORKERS = 16
 

@@ -22,18 +22,14 @@ import os
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # devtools
-
-import datasets  # noqa: E402
-from compare import DUMMY_CREDENTIALS, data_requests, expected_puts  # noqa: E402
-from discard import DiscardEndpoint  # noqa: E402
-from results_md import append_section  # noqa: E402
-from treeusage import measure  # noqa: E402
-
-from devtools.raycluster import LocalRayCluster  # noqa: E402
+from bench.lib import datasets
+from bench.lib.discard import DUMMY_CREDENTIALS, DiscardEndpoint, data_requests
+from bench.lib.results import append_section
+from bench.lib.treeusage import measure
+from devtools.raycluster import LocalRayCluster
 
 MiB, GiB = 1 << 20, 1 << 30
+PART = 8 * MiB
 # (data set, times each file is listed under another key): 4 x the 4 GiB file is a 16 GiB run.
 SETS = ((datasets.FULL[0], 1), (datasets.FULL[0], 4), (datasets.FULL[1].scaled(count=2000), 1))
 QUICK_SETS = ((datasets.FULL[0].scaled(size=GiB), 1), (datasets.FULL[1].scaled(count=500), 1))
@@ -79,7 +75,7 @@ def run(manifest: str, work: str, discard: DiscardEndpoint, env: dict, ray: str 
         "--connections",
         "4",
         "--part-size",
-        "8MiB",
+        f"{PART // MiB}MiB",
         "--checksum",
         "crc64nvme",
         "--progress",
@@ -105,7 +101,7 @@ def section(data_root: str, work: str, sets, cluster: LocalRayCluster) -> list[s
             folder = datasets.materialize(data_root, data)
             datasets.warm(folder)
             manifest = manifest_for(folder, os.path.join(work, f"ray-{data.slug}-{copies}.jsonl"), data.slug, copies)
-            expected = expected_puts(folder) * copies
+            expected = datasets.expected_puts(folder, PART) * copies
             name = data.name if copies == 1 else f"{copies} x {data.name} ({data.total * copies // GiB} GiB)"
             best: dict[str, tuple[float, float, int]] = {}
             for attempt in range(2):

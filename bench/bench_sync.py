@@ -20,15 +20,11 @@ import statistics
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # devtools
+from bench.lib.paths import BENCH_DATA, PEERS
+from bench.lib.results import write_result
+from bench.lib.treeusage import Usage, measure
+from devtools.s3server import DevServer
 
-from tools import PEERS  # noqa: E402
-from treeusage import Usage, measure  # noqa: E402
-
-from devtools.s3server import DevServer  # noqa: E402
-
-HERE = os.path.dirname(os.path.abspath(__file__))
 BUCKET = "bench-sync"
 
 
@@ -150,13 +146,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="20,000 files, 2 rounds")
     parser.add_argument("--files", type=int, help="tree size (default 200,000; quick 20,000)")
     parser.add_argument("--rounds", type=int, help="runs of each tool (default 3; quick 2)")
-    parser.add_argument("--work", default=os.path.join(os.path.dirname(HERE), ".cache", "bench-data"))
+    parser.add_argument("--work", default=BENCH_DATA)
     args = parser.parse_args()
     count = args.files or (20_000 if args.quick else 200_000)
     lines = run(count, args.rounds or (2 if args.quick else 3), args.work)
     print("\n".join(lines))
-    with open(os.path.join(HERE, "results", "sync.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    write_result("sync.md", lines)
 
 
 if __name__ == "__main__":

@@ -18,15 +18,11 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # devtools
+from bench.lib.paths import BENCH_DATA, PEERS
+from bench.lib.results import write_result
+from devtools.faultproxy import FaultProxy
+from devtools.s3server import DevServer
 
-from tools import PEERS  # noqa: E402
-
-from devtools.faultproxy import FaultProxy  # noqa: E402
-from devtools.s3server import DevServer  # noqa: E402
-
-HERE = os.path.dirname(os.path.abspath(__file__))
 BUCKET = "bench-throttle"
 WRITES_PER_SECOND = 50
 
@@ -160,12 +156,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="300 files, 2 rounds")
     parser.add_argument("--rounds", type=int)
-    parser.add_argument("--work", default=os.path.join(os.path.dirname(HERE), ".cache", "bench-data"))
+    parser.add_argument("--work", default=BENCH_DATA)
     args = parser.parse_args()
     lines = run(300 if args.quick else 1000, args.rounds or (2 if args.quick else 3), args.work)
     print("\n".join(lines))
-    with open(os.path.join(HERE, "results", "throttle.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    write_result("throttle.md", lines)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ The host kernel here has no kTLS, so the kTLS+io_uring and kTLS+sendfile paths c
 in the guest (qemu, software emulation): these rows show that they work and how they compare
 with each other there, not real speed. Each upload is verified on the guest's own server
 (size and CRC64NVME). Appends a section to bench/results/latest.md. (`make bench` compares
-bulkup with its peers on the host: bench/compare.py.)
+bulkup with its peers on the host: ``python -m bench.compare``.)
 """
 
 from __future__ import annotations
@@ -21,14 +21,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # devtools
-
-from results_md import append_section  # noqa: E402
-from treeusage import Usage, measure  # noqa: E402
-
-from bulkup.transport.filebody import checksum_file  # noqa: E402
-from devtools.s3server import DevServer  # noqa: E402
+from bench.lib.results import append_section
+from bench.lib.treeusage import Usage, measure
+from bulkup.transport.filebody import checksum_file
+from devtools.s3server import DevServer
 
 MiB, GiB = 1 << 20, 1 << 30
 
@@ -151,7 +147,7 @@ def guest_rows(args) -> list[Row]:
         return []
     with tempfile.TemporaryDirectory(prefix="bulkup-bench-guest-") as out:
         run = devguest.run(
-            f"{sys.executable} -u bench/bench_upload.py --inside-guest {out}/rows.json "
+            f"{sys.executable} -u -m bench.bench_upload --inside-guest {out}/rows.json "
             f"--size-gib {args.guest_size_gib} --data /tmp/bench",
             rwdir=Path(out),
         )

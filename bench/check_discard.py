@@ -1,4 +1,4 @@
-"""Self-check of bench/discard.py: every benchmarked tool uploads through the discard endpoint.
+"""Self-check of bench/lib/discard.py: every benchmarked tool uploads through the discard endpoint.
 
 Starts one endpoint, then has each tool upload a 50 MiB file (multipart, 8 MiB parts) and a
 directory of 20 small files, over HTTPS (trusting the endpoint's CA) and plain HTTP. A run
@@ -6,7 +6,7 @@ passes when the tool exits 0 and the endpoint saw the requests it should have (t
 one Complete, one PutObject per small file) and, over HTTPS, at least the data's bytes.
 Prints OK/FAIL per tool and scheme with the request counts; exits 1 if any failed.
 
-    python bench/check_discard.py [--only api,boto3,boto3-crt,aws-cli,rclone,bulkup]
+    python -m bench.check_discard [--only api,boto3,boto3-crt,aws-cli,rclone,bulkup]
                                   [--scheme https|http] [--peers BIN_DIR] [-v]
 
 The peers (boto3, its CRT client, the AWS CLI, rclone) run from BIN_DIR: by default the peers'
@@ -26,12 +26,9 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+from bench.lib.discard import DiscardEndpoint
+from bench.lib.paths import PEERS
 
-from discard import DiscardEndpoint  # noqa: E402
-
-PEERS = os.path.join(os.path.dirname(HERE), ".cache", "bench-peers", "bin")
 MiB = 1 << 20
 BIG = 50 * MiB
 PART = 8 * MiB

@@ -1,7 +1,7 @@
-"""Self-check of bench/link.py: is the emulated link's round trip real, does one TCP connection
+"""Self-check of bench/lib/link.py: is the emulated link's round trip real, does one TCP connection
 stay under the rate (its window over the round trip), do parallel connections reach it?
 
-    sudo .venv/bin/python bench/check_link.py [--rate 1gbit] [--rtt-ms 100] [--seconds 4]
+    sudo .venv/bin/python -m bench.check_link [--rate 1gbit] [--rtt-ms 100] [--seconds 4]
 
 A discarding sink and an echo server run in the server namespace, a sender in the client
 namespace (separate processes, plain Python sockets). Prints one table; exits non-zero when
@@ -20,9 +20,7 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from link import SlowLink, rate_bytes  # noqa: E402
+from bench.lib.link import SlowLink, rate_bytes
 
 SINK_PORT, ECHO_PORT = 9000, 9001
 CHUNK = 1 << 20
@@ -118,7 +116,7 @@ def main() -> int:
         send(args.send[0], int(args.send[1]), float(args.send[2]), float(args.send[3]))
         return 0
 
-    me = [sys.executable, os.path.abspath(__file__)]
+    me = [sys.executable, "-m", "bench.check_link"]
     rate = rate_bytes(args.rate)
     rows, ok = [], True
     with SlowLink(rate=args.rate, rtt_ms=args.rtt_ms, congestion=args.congestion) as link:

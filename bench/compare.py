@@ -23,24 +23,15 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # devtools
-
-import datasets  # noqa: E402
-import floor  # noqa: E402
-from tools import (
-    Endpoint,
-    Tool,
-    aws_cli_tool,
-    boto3_tool,
-    bulkup_tool,
-    rclone_tool,  # noqa: E402
-    s5cmd_tool,
-)
-from treeusage import Usage, measure  # noqa: E402
+from bench import engines_floor, linkbench, small_objects
+from bench.lib import datasets, floor
+from bench.lib.comparison_report import write_results
+from bench.lib.discard import DUMMY_CREDENTIALS, DiscardEndpoint, data_requests
+from bench.lib.seaweedfs import warm_up
+from bench.lib.tools import Endpoint, Tool, aws_cli_tool, boto3_tool, bulkup_tool, rclone_tool, s5cmd_tool
+from bench.lib.treeusage import Usage, measure
 
 MiB, GiB = 1 << 20, 1 << 30
-HERE = os.path.dirname(os.path.abspath(__file__))
 PART = 8 * MiB
 CONCURRENCY = 8  # requests in flight, for every tool that has the setting
 WORKERS, CONNECTIONS = 2, 4  # bulkup: 2 x 4 = 8
@@ -112,23 +103,6 @@ def run_tool(tool: Tool, endpoint: Endpoint, folder: str) -> Usage:
     raise SystemExit(f"{tool.name} failed twice on {endpoint.name}")
 
 
-def warm_up(client) -> None:
-    """SeaweedFS grows a bucket's volumes on its first writes: pay for that before the first
-    tool, so it does not fall on whichever tool runs first."""
-    for i in range(16):
-        client.put_object(Bucket="bench", Key=f"warm-up/{i}", Body=os.urandom(MiB))
-    upload = client.create_multipart_upload(Bucket="bench", Key="warm-up/multipart")["UploadId"]
-    part = client.upload_part(
-        Bucket="bench", Key="warm-up/multipart", UploadId=upload, PartNumber=1, Body=os.urandom(8 * MiB)
-    )
-    client.complete_multipart_upload(
-        Bucket="bench",
-        Key="warm-up/multipart",
-        UploadId=upload,
-        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
-    )
-
-
 def verify_on_server(client, bucket: str, prefix: str, expected: dict[str, tuple[int, str]]) -> str:
     """Every object's size and ETag equal what the local files give, or the run stops."""
     found = {}
@@ -167,8 +141,6 @@ def real_server_rows(sets, data_root: str, config_dir: str) -> list[Row]:
 
 
 def discard_rows(sets: dict, data_root: str, config_dir: str) -> list[Row]:
-    from discard import DiscardEndpoint
-
     rows = []
     with DiscardEndpoint() as discard:
         for scheme in sets:
@@ -176,7 +148,7 @@ def discard_rows(sets: dict, data_root: str, config_dir: str) -> list[Row]:
             endpoint = Endpoint(f"discard ({scheme.upper()})", url, ca, DUMMY_CREDENTIALS)
             for data in sets[scheme]:
                 folder = datasets.materialize(data_root, data)
-                puts = expected_puts(folder)
+                puts = datasets.expected_puts(folder, PART)
                 for tool in tools_for(endpoint, folder, data.slug, config_dir):
                     before = data_requests(discard.requests())
                     usage = run_tool(tool, endpoint, folder)
@@ -186,23 +158,6 @@ def discard_rows(sets: dict, data_root: str, config_dir: str) -> list[Row]:
                     rows.append(Row(endpoint.name, data, tool, usage, f"{received:,} PUTs received"))
                     report_progress(rows[-1])
     return rows
-
-
-DUMMY_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "BENCHDISCARD",
-    "AWS_SECRET_ACCESS_KEY": "not-checked",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_CONFIG_FILE": os.devnull,
-    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-}
-
-
-def data_requests(counts: dict[str, int]) -> int:
-    return counts.get("PutObject", 0) + counts.get("UploadPart", 0)
-
-
-def expected_puts(folder: str) -> int:
-    return sum(1 if os.path.getsize(p) <= PART else -(-os.path.getsize(p) // PART) for p in datasets.files(folder))
 
 
 def report_progress(row: Row) -> None:
@@ -251,8 +206,6 @@ def main() -> int:
         extra += [] if "link" in args.skip else link_section(args.work, args.quick)
         extra += [] if "bwlimit" in args.skip else bwlimit_section(args.work, args.quick)
     floors = floor.floors()
-    from results_md import write_results
-
     write_results(rows, floors, extra, time.monotonic() - started, args.quick)
     return 0
 
@@ -261,27 +214,19 @@ SECTIONS = ["real", "discard", "small", "floor", "link", "bwlimit"]
 
 
 def small_objects_section(work: str, quick: bool) -> list[str]:
-    from small_objects import run_small_objects
-
-    return run_small_objects(work, quick, DUMMY_CREDENTIALS)
+    return small_objects.run_small_objects(work, quick, DUMMY_CREDENTIALS)
 
 
 def floor_section(work: str, quick: bool) -> list[str]:
-    from engines_floor import run_engines_floor
-
-    return run_engines_floor(work, quick, DUMMY_CREDENTIALS)
+    return engines_floor.run_engines_floor(work, quick, DUMMY_CREDENTIALS)
 
 
 def link_section(work: str, quick: bool) -> list[str]:
-    from linkbench import run_connections_bench, run_link_bench
-
-    return run_link_bench(work, quick) + run_connections_bench(work, quick)
+    return linkbench.run_link_bench(work, quick) + linkbench.run_connections_bench(work, quick)
 
 
 def bwlimit_section(work: str, quick: bool) -> list[str]:
-    from linkbench import run_bwlimit_bench
-
-    return run_bwlimit_bench(work, quick)
+    return linkbench.run_bwlimit_bench(work, quick)
 
 
 if __name__ == "__main__":

@@ -13,12 +13,13 @@ from __future__ import annotations
 import os
 import sys
 
-import datasets
-from tools import Endpoint, bulkup_tool
-from treeusage import Usage, measure
+from bench.lib import datasets
+from bench.lib.discard import DiscardEndpoint
+from bench.lib.paths import FLOOR_UPLOAD
+from bench.lib.tools import Endpoint, bulkup_tool
+from bench.lib.treeusage import Usage, measure
 
 MiB, GiB = 1 << 20, 1 << 30
-HERE = os.path.dirname(os.path.abspath(__file__))
 RUNS = 2
 
 
@@ -35,8 +36,6 @@ def _best(argv: list[str], env: dict[str, str], folder: str, runs: int) -> Usage
 
 
 def run_engines_floor(work: str, quick: bool, credentials: dict[str, str]) -> list[str]:
-    from discard import DiscardEndpoint
-
     from bulkup.transport.engines import ENGINES, choose_engine, path_label
 
     size = 512 * MiB if quick else 2 * GiB
@@ -52,7 +51,7 @@ def run_engines_floor(work: str, quick: bool, credentials: dict[str, str]) -> li
             url, ca = (discard.http_url, None) if scheme == "http" else (discard.https_url, discard.ca_file)
             endpoint = Endpoint(f"discard ({scheme.upper()})", url, ca, credentials)
             mode = "sendfile" if scheme == "http" else "tls"
-            floor_argv = [sys.executable, os.path.join(HERE, "floor_upload.py"), mode, url, path] + ([ca] if ca else [])
+            floor_argv = [sys.executable, FLOOR_UPLOAD, mode, url, path] + ([ca] if ca else [])
             floor = _best(floor_argv, env, folder, runs)
             floor_cpu = floor.cpu / (size / GiB)
             fixed = _best(bulkup_tool("userspace", "", endpoint, tiny, "fixed/", 8 * MiB, 2, 4).argv, env, tiny, runs)

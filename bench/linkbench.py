@@ -1,6 +1,6 @@
 """The slow, distant link: workers x connections against what one connection can carry.
 
-Client and server sit in two network namespaces joined by an emulated link (bench/link.py:
+Client and server sit in two network namespaces joined by an emulated link (bench/lib/link.py:
 tbf rate shaping, and a round-trip delay by netem where the kernel has it, otherwise by a
 userspace wire between two TUN devices, so TCP still runs end to end and sees the delay).
 One TCP connection is limited by its window over the round trip; more connections in
@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import os
 
-import datasets
-from compare import warm_up
-from link import SlowLink
-from tools import Endpoint, Tool, boto3_tool, bulkup_tool
-from treeusage import measure
+from bench.lib import datasets
+from bench.lib.link import SlowLink
+from bench.lib.seaweedfs import warm_up
+from bench.lib.tools import Endpoint, Tool, boto3_tool, bulkup_tool
+from bench.lib.treeusage import measure
 
 MiB, GiB = 1 << 20, 1 << 30
 PART = 8 * MiB

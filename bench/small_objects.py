@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import datasets
-from tools import Endpoint, Tool, boto3_tool, rclone_tool, s5cmd_tool, with_setting
-from treeusage import Usage, measure
+from bench.lib import datasets
+from bench.lib.discard import DiscardEndpoint, data_requests
+from bench.lib.tools import Endpoint, Tool, boto3_tool, rclone_tool, s5cmd_tool, with_setting
+from bench.lib.treeusage import Usage, measure
 
 KiB, MiB = 1 << 10, 1 << 20
 RUNS = 2
@@ -94,9 +95,9 @@ def best_of(tool: Tool, endpoint: Endpoint, folder: str, discard, objects: int, 
     best = None
     for _ in range(runs):
         datasets.warm(folder)
-        before = _puts(discard)
+        before = data_requests(discard.requests())
         usage = measure(tool.argv, {**os.environ, **endpoint.env, **tool.env})
-        received = _puts(discard) - before
+        received = data_requests(discard.requests()) - before
         if usage.returncode != 0 or received < objects:
             raise SystemExit(
                 f"{tool.name} ({tool.settings}) failed: exit {usage.returncode}, "
@@ -113,14 +114,7 @@ def best_of(tool: Tool, endpoint: Endpoint, folder: str, discard, objects: int, 
     return point
 
 
-def _puts(discard) -> int:
-    counts = discard.requests()
-    return counts.get("PutObject", 0) + counts.get("UploadPart", 0)
-
-
 def run_small_objects(work: str, quick: bool, credentials: dict[str, str]) -> list[str]:
-    from discard import DiscardEndpoint
-
     counts = (2_000,) if quick else (10_000, 100_000)
     lines: list[str] = []
     with DiscardEndpoint() as discard:

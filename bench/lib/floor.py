@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import platform
 import re
-import ssl
 import subprocess
 import time
 
@@ -35,30 +33,6 @@ def memcpy_rate(size: int = 256 << 20, rounds: int = 8) -> float:
     for _ in range(rounds):
         view[:] = source
     return size * rounds / (time.perf_counter() - started)
-
-
-def machine() -> str:
-    """One line describing the machine the figures come from."""
-    model = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
-    except OSError:
-        pass
-    flags = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            text = f.read()
-        flags = ", ".join(
-            flag for flag in ("aes", "pclmulqdq", "avx2", "vaes", "vpclmulqdq") if re.search(rf"\b{flag}\b", text)
-        )
-    except OSError:
-        pass
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GiB
-    return (
-        f"{model or platform.processor()} ({flags}), {os.cpu_count()} cores, {memory:.0f} GiB, "
-        f"Linux {platform.release()}, Python {platform.python_version()}, {ssl.OPENSSL_VERSION}"
-    )
 
 
 def floors() -> dict[str, float | None]:

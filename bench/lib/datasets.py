@@ -105,3 +105,8 @@ def etag_of(path: str, part_size: int, threshold: int) -> str:
         while chunk := f.read(part_size):
             digests.append(hashlib.md5(chunk, usedforsecurity=False).digest())
     return f"{hashlib.md5(b''.join(digests), usedforsecurity=False).hexdigest()}-{len(digests)}"
+
+
+def expected_puts(folder: str, part_size: int) -> int:
+    """PUTs (PutObject or UploadPart) that uploading ``folder`` with ``part_size`` parts takes."""
+    return sum(1 if os.path.getsize(p) <= part_size else -(-os.path.getsize(p) // part_size) for p in files(folder))

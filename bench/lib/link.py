@@ -18,8 +18,8 @@ time written into a packet by a BPF program, the "EDT" way of delaying) and with
 ``sch_bpf``, and with no module to load, as the one these benchmarks were first run on, can
 shape a veth pair's rate but cannot delay its packets. ``SlowLink`` therefore
 checks for netem and uses it when the kernel has it (``delay_method == "netem"``); otherwise
-the two ends are joined by a *wire*: a small process holding one TUN device in each
-namespace, which reads every packet the kernel sends out of one end and writes it into the
+the two ends are joined by a *wire* (``bench.lib.wire``): a small process holding one TUN device
+in each namespace, which reads every packet the kernel sends out of one end and writes it into the
 other end RTT/2 later (``delay_method == "userspace wire"``).
 
 The wire works on packets, not on connections: the client's TCP talks to the server's TCP
@@ -62,22 +62,18 @@ removed by the next ``SlowLink``.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import errno
 import json
 import os
 import re
 import secrets
-import select
 import signal
-import struct
 import subprocess
 import sys
 import threading
 import time
-from collections import deque
-from fcntl import ioctl
+
+from bench.lib import wire
+from bench.lib.netns import inside
 
 PREFIX = "bulkup-bench-"
 CLIENT_ADDRESS = "10.254.0.2"
@@ -87,15 +83,6 @@ DEVICE = "wire0"
 # Linux's defaults, written into both namespaces so that the host's tuning does not leak in.
 TCP_WMEM = (4096, 16384, 4 << 20)
 TCP_RMEM = (4096, 131072, 6 << 20)
-
-# <linux/if_tun.h>
-TUNSETIFF = 0x400454CA
-TUNSETOFFLOAD = 0x400454D0
-IFF_TUN, IFF_NO_PI, IFF_VNET_HDR = 0x0001, 0x1000, 0x4000
-TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, TUN_F_TSO_ECN = 0x01, 0x02, 0x04, 0x08
-VNET_HDR_LEN = 10  # struct virtio_net_hdr, the default size
-READ_SIZE = VNET_HDR_LEN + (1 << 16) + 256
-CLONE_NEWNET = 0x40000000
 
 
 def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -119,34 +106,6 @@ def window_for(rate: str, rtt_ms: float) -> int:
     window it may have in flight (the kernel advertises about half of a receive buffer as
     window, keeping the rest for its own bookkeeping)."""
     return int(rate_bytes(rate) * rtt_ms / 1000 * 2)
-
-
-def setns(name: str) -> None:
-    """Move the calling thread into network namespace ``name`` (a name from ``ip netns``, or a
-    path such as /proc/thread-self/ns/net). Sockets it then creates, threads it starts and
-    processes it spawns belong to that namespace; other threads stay where they are."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(name if name.startswith("/") else f"/run/netns/{name}", os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"setns {name}: {os.strerror(err)}")
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def inside(name: str):
-    """Run the with-block's calling thread in network namespace ``name``, then move it back."""
-    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    try:
-        setns(name)
-        try:
-            yield
-        finally:
-            setns(f"/proc/self/fd/{home}")
-    finally:
-        os.close(home)
 
 
 def _netem_available() -> bool:
@@ -384,8 +343,9 @@ class SlowLink:
         self._wire = subprocess.Popen(
             [
                 sys.executable,
-                os.path.abspath(__file__),
-                "--wire",
+                "-m",
+                wire.__name__,
+                DEVICE,
                 self.client_ns,
                 self.server_ns,
                 str(self.rtt_ms / 2000),
@@ -432,101 +392,3 @@ class SlowLink:
             _run("tc", "-n", name, "qdisc", "add", "dev", DEVICE, "parent", "1:1", "handle", "10:", *tbf)
         else:
             _run("tc", "-n", name, "qdisc", "replace", "dev", DEVICE, "root", *tbf)
-
-
-# -- the wire: runs as its own process ------------------------------------------------
-def _open_tun(namespace: str) -> int:
-    setns(namespace)
-    fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK)
-    ioctl(fd, TUNSETIFF, struct.pack("16sH22x", DEVICE.encode(), IFF_TUN | IFF_NO_PI | IFF_VNET_HDR))
-    ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN)
-    return fd
-
-
-def _wire_main(client_ns: str, server_ns: str, one_way: float, max_in_flight: int) -> None:
-    """Read packets from either end, write each into the other end ``one_way`` seconds
-    later, in order. Answers 'stats' lines on stdin with a JSON line; leaves at end of input."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when the wire ends
-    try:
-        os.setpriority(os.PRIO_PROCESS, 0, -10)  # a link keeps time even on a busy machine
-    except OSError:
-        pass
-    ends = [_open_tun(client_ns), _open_tun(server_ns)]
-    os.set_blocking(0, False)
-    print("ready", flush=True)
-    held: list[deque] = [deque(), deque()]  # per direction: (due, packet)
-    held_bytes = [0, 0]
-    moved = [0, 0]
-    packets = [0, 0]
-    drops = [0, 0]
-    poller = select.epoll()
-    for fd in ends:
-        poller.register(fd, select.EPOLLIN)
-    poller.register(0, select.EPOLLIN)
-    clock = time.monotonic
-    stdin_buffer = b""
-    while True:
-        now = clock()
-        # Release what is due (0.2 ms early at most, to keep to the clock's tick).
-        for direction in (0, 1):
-            queue, out = held[direction], ends[1 - direction]
-            while queue and queue[0][0] <= now + 0.0002:
-                packet = queue.popleft()[1]
-                held_bytes[direction] -= len(packet) - VNET_HDR_LEN
-                try:
-                    os.write(out, packet)
-                except OSError:  # e.g. the end is down: the packet is lost
-                    drops[direction] += 1
-        heads = [q[0][0] for q in held if q]
-        timeout = max(0.0, min(heads) - clock()) if heads else -1
-        for fd, _ in poller.poll(timeout):
-            if fd == 0:
-                try:
-                    data = os.read(0, 4096)
-                except BlockingIOError:
-                    continue
-                if not data:
-                    return
-                stdin_buffer += data
-                while b"\n" in stdin_buffer:
-                    line, stdin_buffer = stdin_buffer.split(b"\n", 1)
-                    if line.strip() == b"stats":
-                        cpu = os.times()
-                        print(
-                            json.dumps(
-                                {
-                                    "bytes": moved,
-                                    "packets": packets,
-                                    "drops": drops,
-                                    "cpu_seconds": cpu.user + cpu.system,
-                                    "user": cpu.user,
-                                    "system": cpu.system,
-                                }
-                            ),
-                            flush=True,
-                        )
-                continue
-            direction = ends.index(fd)
-            queue = held[direction]
-            due = clock() + one_way
-            for _ in range(256):  # then let the other side have its turn
-                try:
-                    packet = os.read(fd, READ_SIZE)
-                except BlockingIOError:
-                    break
-                except OSError as e:
-                    if e.errno in (errno.EIO, errno.EBADFD):
-                        break
-                    raise
-                size = len(packet) - VNET_HDR_LEN
-                if held_bytes[direction] + size > max_in_flight:
-                    drops[direction] += 1
-                    continue
-                queue.append((due, packet))
-                held_bytes[direction] += size
-                moved[direction] += size
-                packets[direction] += 1
-
-
-if __name__ == "__main__" and sys.argv[1:2] == ["--wire"]:
-    _wire_main(sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5]))

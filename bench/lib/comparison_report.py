@@ -1,4 +1,4 @@
-"""The comparison's output: a markdown table per endpoint and data set, a PNG chart, the floor."""
+"""The comparison's report: a markdown table per endpoint and data set, the floor, a PNG chart."""
 
 from __future__ import annotations
 
@@ -6,19 +6,10 @@ import os
 import time
 from collections import OrderedDict
 
-import floor
+from bench.lib import machine
+from bench.lib.paths import LATEST_MD, RESULTS
 
 MiB, GiB = 1 << 20, 1 << 30
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def append_section(lines: list[str], print_only: bool = False) -> None:
-    """Print a benchmark's section and, unless ``print_only``, add it to results/latest.md."""
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not print_only:
-        with open(os.path.join(HERE, "results", "latest.md"), "a") as f:
-            f.write(text)
 
 
 def groups(rows) -> OrderedDict[tuple[str, str], list]:
@@ -77,7 +68,7 @@ def write_results(rows, floors: dict, link_lines: list[str], seconds: float, qui
     lines = [
         f"# bulkup against its peers ({time.strftime('%Y-%m-%d')}{', quick' if quick else ''})",
         "",
-        f"Machine: {floor.machine()}. The whole run took {seconds / 60:.1f} minutes.",
+        f"Machine: {machine.describe()}. The whole run took {seconds / 60:.1f} minutes.",
         "",
         "CPU is user + system seconds of the whole client process tree (children included); "
         "peak private memory is the tree's anonymous resident memory at its largest (peak RSS "
@@ -96,11 +87,11 @@ def write_results(rows, floors: dict, link_lines: list[str], seconds: float, qui
         lines += [f"## {endpoint}: {data}", "", *table(group), ""]
     lines += floor_lines(rows, floors) + [""] + link_lines
     lines += ["", "![throughput and CPU per GiB](latest.png)", ""]
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    with open(os.path.join(HERE, "results", "latest.md"), "w") as f:
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(LATEST_MD, "w") as f:
         f.write("\n".join(lines))
     if rows:
-        chart(rows, os.path.join(HERE, "results", "latest.png"))
+        chart(rows, os.path.join(RESULTS, "latest.png"))
     print("\n".join(lines))
 
 

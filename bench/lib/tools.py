@@ -11,8 +11,8 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-PEERS = os.path.join(os.path.dirname(HERE), ".cache", "bench-peers", "bin")
+from bench.lib.paths import PEERS, RUN_BOTO3
+
 MiB = 1 << 20
 
 
@@ -77,7 +77,7 @@ def bulkup_tool(
 def boto3_tool(kind: str, endpoint: Endpoint, folder: str, prefix: str, part: int, concurrency: int) -> Tool:
     argv = [
         os.path.join(PEERS, "python"),
-        os.path.join(HERE, "run_boto3.py"),
+        RUN_BOTO3,
         kind,
         folder,
         endpoint.bucket,

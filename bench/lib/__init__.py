@@ -1,0 +1,1 @@
+"""What the benchmarks share: the tools compared, data sets, endpoints, links, measuring, results."""
