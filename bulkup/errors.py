@@ -27,13 +27,3 @@ class NotVerifiedError(BulkupError):
 
 class FatalRemoteError(BulkupError):
     """A failure that no other object can escape (credentials, TLS, missing bucket)."""
-
-
-class PartFailed(Exception):
-    """A part (or single PUT) the worker gave up on; carries a retryable flag."""
-
-    def __init__(self, message: str, retryable: bool, fatal: bool = False, code: str = "") -> None:
-        super().__init__(message)
-        self.retryable = retryable
-        self.fatal = fatal
-        self.code = code

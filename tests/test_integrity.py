@@ -9,11 +9,11 @@ import pytest
 from conftest import data_uploads, keys_in, open_uploads, write_random_file
 
 import bulkup
-from bulkup.errors import PartFailed
 from bulkup.plan.checksums import get_algorithm
 from bulkup.plan.files import FileIdentity
 from bulkup.plan.parts import MiB
 from bulkup.transport.engines.userspace import UserspaceEngine
+from bulkup.transport.failures import PartFailed
 from bulkup.transport.filebody import FileRange, checksum_file
 from bulkup.transport.messages import PartTask, WorkerConfig
 from bulkup.transport.request import BucketEndpoint, CredentialSet, RequestSigner

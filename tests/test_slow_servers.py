@@ -7,9 +7,9 @@ import threading
 import pytest
 from conftest import write_random_file
 
-from bulkup.errors import PartFailed
 from bulkup.plan.files import FileIdentity
 from bulkup.transport.engines.userspace import UserspaceEngine
+from bulkup.transport.failures import PartFailed
 from bulkup.transport.filebody import FileRange
 from bulkup.transport.messages import PartTask, WorkerConfig
 from bulkup.transport.request import BucketEndpoint, CredentialSet, RequestSigner

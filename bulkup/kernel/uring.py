@@ -15,6 +15,7 @@ import sys
 import threading
 import types
 from types import SimpleNamespace
+from typing import Protocol, cast
 
 RING_ENTRIES = 256
 IOSQE_IO_LINK = 1 << 2  # kernel ABI values: the binding does not export them
@@ -24,7 +25,46 @@ IORING_FEAT_CQE_SKIP = 1 << 11
 Splice = tuple[int, int, int, int, int]  # fd_in, off_in, fd_out, nbytes, flags
 
 
-def load_liburing() -> SimpleNamespace:
+class IoUring(Protocol):
+    """liburing's ``io_uring``: one ring (the binding ships no types)."""
+
+    @property
+    def ring_fd(self) -> int: ...
+    @property
+    def features(self) -> int: ...
+
+
+class IoUringSqe(Protocol):
+    """liburing's ``io_uring_sqe``: a submission queue entry, filled by the prep calls."""
+
+
+class IoUringCqe(Protocol):
+    """liburing's ``io_uring_cqe``: a completion, read in place."""
+
+    @property
+    def user_data(self) -> int: ...
+    @property
+    def res(self) -> int: ...
+
+
+class Liburing(Protocol):
+    """The part of liburing bulkup calls, with the types its Cython sources declare."""
+
+    def io_uring(self) -> IoUring: ...
+    def io_uring_cqe(self) -> IoUringCqe: ...
+    def io_uring_queue_init(self, entries: int, ring: IoUring, flags: int = 0) -> int: ...
+    def io_uring_get_sqe(self, ring: IoUring) -> IoUringSqe: ...
+    def io_uring_submit(self, ring: IoUring) -> int: ...
+    def io_uring_sqe_set_data64(self, sqe: IoUringSqe, data: int) -> None: ...
+    def io_uring_sqe_set_flags(self, sqe: IoUringSqe, flags: int) -> None: ...
+    def io_uring_peek_cqe(self, ring: IoUring, cqe: IoUringCqe) -> int: ...
+    def io_uring_cqe_seen(self, ring: IoUring, cqe: IoUringCqe) -> None: ...
+    def io_uring_prep_splice(
+        self, sqe: IoUringSqe, fd_in: int, off_in: int, fd_out: int, off_out: int, nbytes: int, flags: int
+    ) -> None: ...
+
+
+def load_liburing() -> Liburing:
     """liburing's compiled modules, imported without running the package's __init__.
 
     That __init__ (dynamic-import) rewrites a cache file inside site-packages on every
@@ -41,7 +81,7 @@ def load_liburing() -> SimpleNamespace:
         sys.modules["liburing"] = package
     queue = importlib.import_module("liburing.queue")
     ops = importlib.import_module("liburing.os")
-    return SimpleNamespace(
+    found = SimpleNamespace(
         **{
             name: getattr(queue, name)
             for name in (
@@ -58,6 +98,7 @@ def load_liburing() -> SimpleNamespace:
         },
         io_uring_prep_splice=ops.io_uring_prep_splice,
     )
+    return cast(Liburing, found)
 
 
 class Ring:

@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 import botocore.exceptions as bex
 
 from bulkup.control.s3client import describe, error_code
-from bulkup.errors import PartFailed
 from bulkup.migrate.journal import JournalObject, ObjectState
 from bulkup.plan.checksums import ChecksumAlgorithm, get_algorithm
 from bulkup.plan.files import FileIdentity
 from bulkup.plan.parts import split_parts
+from bulkup.transport.failures import PartFailed
 from bulkup.transport.filebody import checksum_range
 
 

@@ -82,6 +82,7 @@ def connect_spread(host: str, port: int, spread: int, timeout: float) -> socket.
         except OSError as exc:
             sock.close()
             error = exc
+    assert error is not None  # getaddrinfo names at least one address or raises
     raise error
 
 
@@ -237,7 +238,7 @@ class HttpConnection:
 
     def negotiated(self) -> str | None:
         """The TLS protocol and cipher this connection runs, e.g. ``TLSv1.3 TLS_AES_256_GCM_SHA384``."""
-        if not self.tls or self.stream is None:
+        if not self.tls or not isinstance(self.stream, ssl.SSLSocket):
             return None
         cipher = self.stream.cipher()
         return f"{self.stream.version()} {cipher[0]}" if cipher else None
@@ -248,6 +249,7 @@ class HttpConnection:
         left = self.remaining()
         wanted = self.timeout if left >= self.timeout else left
         if wanted != self._armed:
+            assert self.stream is not None, "open() the connection first"
             self.stream.settimeout(wanted)
             self._armed = wanted
 

@@ -6,9 +6,9 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from bulkup.errors import PartFailed
 from bulkup.plan.checksums import ChecksumAlgorithm, get_algorithm
 from bulkup.plan.files import FileIdentity
+from bulkup.transport.failures import PartFailed
 
 CHANGED = "file changed while being uploaded"
 READ_SIZE = 1 << 20  # bytes per read: the buffer stays in cache, syscalls stay few
@@ -60,7 +60,7 @@ class FileBody:
             at_path = os.stat(self.path).st_ino
         except OSError as exc:
             raise PartFailed(
-                f"{self.path}: {CHANGED} ({exc.strerror.lower()})", retryable=False, code="changed"
+                f"{self.path}: {CHANGED} ({(exc.strerror or str(exc)).lower()})", retryable=False, code="changed"
             ) from None
         if self.growing:
             what = "its size" if now.size < self.offset + self.length else None

@@ -72,6 +72,7 @@ class ResponseReader:
         self._buffer += data
         if self._head is None and not self._read_head():
             return None
+        assert self._head is not None and self._framing is not None  # both set by _read_head
         body = self._framing.read(self._buffer)
         if body is None:
             return None

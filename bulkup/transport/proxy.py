@@ -57,12 +57,15 @@ def proxy_for(scheme: str, host: str, port: int, environment: dict[str, str]) ->
     if not url:
         return None
     bypass = {"no": environment["no_proxy"]} if environment.get("no_proxy") else {}
-    if bypass and (
-        urllib.request.proxy_bypass_environment(host, bypass)
-        or urllib.request.proxy_bypass_environment(f"{host}:{port}", bypass)
-    ):
+    if bypass and (_bypassed(host, bypass) or _bypassed(f"{host}:{port}", bypass)):
         return None
     return Proxy.from_url(url)
+
+
+def _bypassed(host: str, proxies: dict[str, str]) -> bool:
+    """Whether ``proxies["no"]`` (a NO_PROXY value) names ``host``, by urllib's own rules."""
+    # Undocumented in urllib.request, so typeshed leaves it out.
+    return bool(urllib.request.proxy_bypass_environment(host, proxies))  # type: ignore[attr-defined]
 
 
 def open_tunnel(sock: socket.socket, proxy: Proxy, host: str, port: int) -> None:

@@ -26,7 +26,7 @@ from bulkup.transport.connection import HttpConnection, TlsSettings
 from bulkup.transport.http1 import ProtocolError, Response, ResponseReader, request_head
 from bulkup.transport.objectinfo import HeadAnswer, ListPage, head_answer, list_target, parse_list_page
 from bulkup.transport.proxy import Proxy
-from bulkup.transport.request import BucketEndpoint, RequestSigner
+from bulkup.transport.request import BucketEndpoint, RequestHead, RequestSigner
 from bulkup.transport.responses import error_code_and_message, failure_from_response
 from bulkup.transport.retry import Deadline, pause
 
@@ -130,7 +130,7 @@ class StoreReads:
 
     # -- shared -----------------------------------------------------------------------------
 
-    def sign(self, method: str, target: str, extra: dict[str, str] | None = None):
+    def sign(self, method: str, target: str, extra: dict[str, str] | None = None) -> RequestHead:
         return self.signer.sign(self.settings.endpoint, method, target, dict(extra or {}))
 
     def connection(self) -> HttpConnection:
@@ -142,9 +142,11 @@ class StoreReads:
 
 
 def describe_failure(exc: BaseException) -> str:
-    if isinstance(exc, (TimeoutError, ssl.SSLError)) or not getattr(exc, "strerror", None):
+    """A failed read in a few words: the system's own for an OSError that has them."""
+    strerror = exc.strerror if isinstance(exc, OSError) else None
+    if isinstance(exc, (TimeoutError, ssl.SSLError)) or not strerror:
         return f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
-    return exc.strerror.lower()
+    return strerror.lower()
 
 
 @dataclass
@@ -184,7 +186,7 @@ class _HeadRound:
             for slot in list(self.busy.values()):
                 slot.conn.close()
             for slot in self.free:
-                if slot.conn.is_open:
+                if slot.conn.stream is not None:
                     slot.conn.stream.setblocking(True)
             self.selector.close()
         return self.answers
@@ -207,9 +209,11 @@ class _HeadRound:
         try:
             if not conn.is_open:
                 conn.open()
-            conn.stream.settimeout(conn.timeout)
-            conn.stream.sendall(request_head(head.method, head.target, head.headers))
-            conn.stream.setblocking(False)
+            stream = conn.stream
+            assert stream is not None  # open() sets it or raises
+            stream.settimeout(conn.timeout)
+            stream.sendall(request_head(head.method, head.target, head.headers))
+            stream.setblocking(False)
         except ssl.SSLCertVerificationError as exc:
             conn.close()
             raise StoreReadError(
@@ -222,8 +226,8 @@ class _HeadRound:
             return
         slot.reader = ResponseReader(bodyless=True)
         slot.deadline = time.monotonic() + conn.timeout
-        self.busy[conn.stream.fileno()] = slot
-        self.selector.register(conn.stream, selectors.EVENT_READ, slot)
+        self.busy[stream.fileno()] = slot
+        self.selector.register(stream, selectors.EVENT_READ, slot)
 
     def _wait(self) -> None:
         if not self.busy:
@@ -242,7 +246,8 @@ class _HeadRound:
             self._again(slot, f"no answer in {slot.conn.timeout:.0f} s")
 
     def _readable(self, slot: _Slot) -> None:
-        stream = slot.conn.stream
+        stream, reader = slot.conn.stream, slot.reader
+        assert stream is not None and reader is not None  # a busy slot's
         response = None
         try:
             while response is None:
@@ -250,16 +255,17 @@ class _HeadRound:
                     data = stream.recv(65536)
                 except (ssl.SSLWantReadError, BlockingIOError):
                     return
-                response = slot.reader.feed(data) if data else slot.reader.end_of_stream()
+                response = reader.feed(data) if data else reader.end_of_stream()
         except (OSError, ProtocolError) as exc:
             self._done_with(slot, keep=False)
             self._again(slot, describe_failure(exc))
             return
-        self._done_with(slot, keep=slot.reader.keep_alive and not slot.reader.trailing)
+        self._done_with(slot, keep=reader.keep_alive and not reader.trailing)
         self._answered(slot, response)
 
     def _done_with(self, slot: _Slot, keep: bool) -> None:
         stream = slot.conn.stream
+        assert stream is not None  # a busy slot's
         self.selector.unregister(stream)
         del self.busy[stream.fileno()]
         if not keep:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from datetime import datetime
 
-from bulkup.errors import PartFailed
+from bulkup.transport.failures import PartFailed
 
 # Failures no other request can escape: stop the whole run.
 FATAL_CODES = {

@@ -10,12 +10,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bulkup.errors import PartFailed
 from bulkup.kernel import ktls
 from bulkup.plan.checksums import get_algorithm
 from bulkup.transport.connection import HttpConnection, TlsSettings
 from bulkup.transport.engines import SendEngine, path_label
 from bulkup.transport.engines.userspace import UserspaceEngine
+from bulkup.transport.failures import PartFailed
 from bulkup.transport.filebody import FileBody
 from bulkup.transport.http1 import ProtocolError
 from bulkup.transport.messages import PartDone, PartTask, WorkerConfig
@@ -164,6 +164,7 @@ class PartSender:
         if self.engine.can_send_on(conn):
             return self.engine
         if conn.serial not in self._fallback_reasons:
+            assert conn.stream is not None  # the caller opened it
             self._fallback_reasons[conn.serial] = ktls.why_not_offloaded(conn.stream)
         return self.fallback
 
@@ -217,7 +218,7 @@ def _confirmed(task: PartTask, checksum: str | None, etag: str, headers: dict[st
     algorithm = get_algorithm(task.checksum_algorithm)
     if checksum is None:
         return False
-    if algorithm.flexible:
+    if algorithm.flexible and algorithm.header is not None:
         echo = headers.get(algorithm.header.lower())
         if echo is not None and echo != checksum:
             raise PartFailed(

@@ -16,10 +16,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from multiprocessing.connection import Connection as Pipe
+from multiprocessing.connection import Connection
+from typing import NoReturn, TypeAlias, cast
 
-from bulkup.errors import PartFailed
 from bulkup.transport.engines import ENGINES, path_label
+from bulkup.transport.failures import PartFailed
 from bulkup.transport.messages import (
     BytesSent,
     NewCredentials,
@@ -41,6 +42,10 @@ from bulkup.transport.throttle import Throttle
 PROGRESS_INTERVAL = 0.1  # seconds between progress reports, whatever the part count
 REPLY_DELAY = 0.002  # seconds an answer may wait for others to share its pipe write
 REPLY_BATCH = 128  # answers that go at once, however young
+
+# The coordinator's end as a worker sees it: lists of messages out; in, a WorkerStart, then
+# lists of messages.
+Pipe: TypeAlias = "Connection[list[object], object]"
 
 
 class _ProgressMeter:
@@ -64,11 +69,11 @@ class Outbox:
     """Messages for the coordinator, written in lists: one write carries every answer that
     arrived within ``delay`` of the first (or ``REPLY_BATCH`` of them)."""
 
-    def __init__(self, write: Callable[[list], None], delay: float = REPLY_DELAY) -> None:
+    def __init__(self, write: Callable[[list[object]], None], delay: float = REPLY_DELAY) -> None:
         self._write = write
         self._delay = delay
         self._lock = threading.Lock()
-        self._messages: list = []
+        self._messages: list[object] = []
         self._first_at = 0.0
 
     def put(self, message: object, now: bool = False) -> None:
@@ -100,7 +105,7 @@ class Outbox:
 def main(argv: list[str]) -> int:
     """``python -m bulkup.transport.worker FD``: serve the coordinator on the socket FD."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator handles Ctrl-C
-    pipe = Pipe(int(argv[1]))
+    pipe: Pipe = Connection(int(argv[1]))
     try:
         start = pipe.recv()
     except EOFError:
@@ -136,6 +141,7 @@ class SendingWorker:
             reason=config.engine_reason,
             node=node,
         )
+        assert config.credentials is not None, "a sending worker needs credentials"
         self.signer = RequestSigner(config.credentials, config.region)
         self._meter = _ProgressMeter()
         self.throttle = Throttle(config.rate)
@@ -220,7 +226,7 @@ class SendingWorker:
 def worker_main(worker: int, pipe: Pipe, config: WorkerConfig, tls_endpoint: bool) -> None:
     """Send parts for the coordinator until it says stop (None) or goes away."""
 
-    def write(batch: list) -> None:
+    def write(batch: list[object]) -> None:
         try:
             pipe.send(batch)
         except OSError:
@@ -238,7 +244,7 @@ def worker_main(worker: int, pipe: Pipe, config: WorkerConfig, tls_endpoint: boo
         outbox.flush()
 
 
-def _coordinator_gone() -> None:
+def _coordinator_gone() -> NoReturn:
     """Nobody is left to record what this worker sends: stop at once, quietly."""
     os._exit(0)
 
@@ -290,14 +296,14 @@ def _read_loop(pipe: Pipe, sending: SendingWorker, outbox: Outbox) -> None:
         due = outbox.due_in()
         if pipe.poll(PROGRESS_INTERVAL if due is None else due):
             try:
-                batch = pipe.recv()
+                batch = cast("list[object]", pipe.recv())
             except (EOFError, OSError):
                 _coordinator_gone()
             for message in batch:
                 if message is None:
                     return
                 if not sending.control(message):
-                    sending.submit(message)
+                    sending.submit(cast(PartTask, message))  # what does not control the worker is a task
         now = time.monotonic()
         if now - last_report >= PROGRESS_INTERVAL:
             last_report = now
@@ -307,7 +313,9 @@ def _read_loop(pipe: Pipe, sending: SendingWorker, outbox: Outbox) -> None:
             outbox.flush()
 
 
-def _sender_loop(sender: PartSender, tasks: queue.Queue[PartTask | None], reply, idle: Callable[[], None]) -> None:
+def _sender_loop(
+    sender: PartSender, tasks: queue.Queue[PartTask | None], reply: Callable[[object], None], idle: Callable[[], None]
+) -> None:
     try:
         while True:
             if tasks.empty():

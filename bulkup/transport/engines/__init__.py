@@ -31,7 +31,7 @@ def choose_engine(requested: str, tls: bool) -> tuple[type[SendEngine], str]:
         if not verdict:
             raise EngineUnavailable(f"engine {requested} cannot run: {verdict.reason}")
         return engine, f"forced: {verdict.reason}"
-    reasons = []
+    reasons: list[str] = []
     for engine in PREFERENCE:
         verdict = engine.available(tls)
         if verdict:

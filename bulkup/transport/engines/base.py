@@ -51,6 +51,7 @@ def send_head_held(conn: HttpConnection, head: bytes, body_follows: bool) -> Non
     """Write ``head`` to the raw socket (plain, or kTLS where the kernel encrypts); with a
     body following, the kernel holds it back (MSG_MORE) to leave with the body's first bytes
     instead of in a packet (and TLS record) of its own. Inside ``conn.kernel_send()``."""
+    assert conn.stream is not None, "open() the connection first"
     socket.socket.sendall(conn.stream, head, socket.MSG_MORE if body_follows else 0)
 
 

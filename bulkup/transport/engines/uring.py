@@ -44,8 +44,8 @@ if TYPE_CHECKING:
 CHUNK = 1 << 20
 BATCH = 64
 SPLICE_F_MORE = 4
-F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
-F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)
+F_SETPIPE_SZ: int = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+F_GETPIPE_SZ: int = getattr(fcntl, "F_GETPIPE_SZ", 1032)
 
 
 # -- the chain arithmetic (no I/O) -------------------------------------------------------
