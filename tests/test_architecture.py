@@ -21,7 +21,6 @@ RANKS = {
     "control": 4,
     "options": 5,
     "report": 5,
-    "awsconfig": 5,
     "migrate": 6,
     "api": 6,
     "doctor": 6,

@@ -69,12 +69,13 @@ def test_a_date_past_the_last_one_is_one_line(source):
 # A bug in bulkup (here: doctor's report raises) must still end in one line.
 BROKEN = """
 import sys
+import bulkup.cli.doctor
 import bulkup.cli.main as cli
 
 def report(**kwargs):
     raise RuntimeError("a bug\\nover two lines")
 
-cli.report = report
+bulkup.cli.doctor.report = report
 sys.exit(cli.main())
 """
 

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from bulkup.cli.common import upload_options
+from bulkup.cli.arguments import options_from
 from bulkup.cli.main import build_parser
 from bulkup.errors import UsageError
-from bulkup.options import validate
+from bulkup.options import UploadOptions, validate
 from bulkup.plan.durations import parse_age
 from bulkup.plan.parts import MAX_SIZE, parse_rate, parse_size
 
@@ -74,7 +74,7 @@ def one_line_or_value(argv: list[str]):
         lines = stderr.getvalue().splitlines()
         assert exit.code == 2 and len(lines) == 1 and lines[0].startswith("bulkup: error: "), lines
         return lines[0]
-    options = upload_options(args)
+    options = options_from(args, UploadOptions)
     try:
         validate(options)
     except UsageError as exc:

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import botocore.exceptions as bex
 
-from bulkup.cli.common import add_connection_options, warn_if_insecure
+from bulkup.cli.arguments import add_options, options_from
+from bulkup.cli.common import warn_if_insecure
 from bulkup.control.cleanup import (
-    DEFAULT_AGE,
     ProbeObject,
     StaleUpload,
     abort_uploads,
@@ -21,10 +21,12 @@ from bulkup.control.cleanup import (
     find_stale,
 )
 from bulkup.control.plane import connect
-from bulkup.control.s3client import ClientSettings, describe, error_code
+from bulkup.control.s3client import describe, error_code
 from bulkup.display.text import human_bytes
 from bulkup.errors import FatalRemoteError, UsageError
-from bulkup.plan.durations import AGE_HELP, format_age, parse_age
+from bulkup.options import CleanupOptions, UploadOptions
+from bulkup.options.resolve import client_settings
+from bulkup.plan.durations import format_age, parse_age
 from bulkup.plan.s3url import S3Url, parse_s3_url
 
 
@@ -44,28 +46,14 @@ def add_parser(commands) -> None:
         help="bucket and key prefix (a plain string prefix: s3://b/logs also "
         "matches logs2/...; end it with / to mean a folder)",
     )
-    parser.add_argument(
-        "--older-than",
-        metavar="AGE",
-        default=DEFAULT_AGE,
-        help=f"only uploads initiated longer ago than AGE: {AGE_HELP}; 0s means "
-        f"all of them (default {DEFAULT_AGE}). Uploads still running elsewhere "
-        "count too: pick an age longer than any migration in progress. bulkup's "
-        "own probe uploads and objects (keys ending in .bulkup-probe- and 12 hex "
-        "digits) live seconds: they count once older than an hour, or AGE if shorter",
-    )
-    parser.add_argument(
-        "--yes",
-        action="store_true",
-        help="abort the uploads and delete the probe objects listed (default: only list them)",
-    )
-    add_connection_options(parser)
+    add_options(parser, "cleanup", CleanupOptions, UploadOptions)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """``bulkup cleanup``: listing on stdout, summary and errors on stderr."""
-    older_than = _older_than(args.older_than)
+    own = options_from(args, CleanupOptions)
+    older_than = _older_than(own.older_than)
     target = parse_s3_url(args.target)
     client = _client(args, target.bucket)
     now = datetime.now(UTC)
@@ -76,9 +64,9 @@ def run(args: argparse.Namespace) -> int:
         print("bulkup: interrupted: nothing was aborted", file=sys.stderr)
         return 130
     if not uploads and not probes:
-        print(f"no multipart uploads under {target} older than {args.older_than.strip()}", file=sys.stderr)
+        print(f"no multipart uploads under {target} older than {own.older_than.strip()}", file=sys.stderr)
         return 0
-    if not args.yes:
+    if not own.yes:
         _say_found(uploads, probes)
         return 0
     status = _abort_all(client, target.bucket, uploads) if uploads else 0
@@ -176,13 +164,11 @@ def _older_than(text: str) -> timedelta:
 
 def _client(args: argparse.Namespace, bucket: str):
     """An S3 client as ``bulkup put`` makes it, checked against the bucket (one-line errors)."""
-    if args.ca_bundle and not os.path.isfile(args.ca_bundle):
-        raise UsageError(f"CA bundle not found: {args.ca_bundle}")
-    warn_if_insecure(args.verify_ssl)
-    settings = ClientSettings(
-        args.endpoint_url, args.region, args.profile, args.addressing_style or "auto", args.ca_bundle, args.verify_ssl
-    )
-    return connect(settings).route(bucket).client
+    options = options_from(args, UploadOptions)
+    if options.ca_bundle and not os.path.isfile(options.ca_bundle):
+        raise UsageError(f"CA bundle not found: {options.ca_bundle}")
+    warn_if_insecure(options.verify_ssl)
+    return connect(client_settings(options)).route(bucket).client
 
 
 def _line(bucket: str, upload: StaleUpload, now: datetime) -> str:

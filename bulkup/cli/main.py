@@ -10,18 +10,11 @@ import re
 import signal
 import sys
 import traceback
-from typing import IO, NoReturn
+from typing import NoReturn
 
 from bulkup import redact
-from bulkup.cli import cleanup, migrate, put, sync
-from bulkup.cli.common import add_connection_options, add_filter_options, warn_if_insecure, warn_skipped
-from bulkup.control.s3client import ClientSettings
-from bulkup.doctor import report
+from bulkup.cli import cleanup, doctor, manifest, migrate, put, sync
 from bulkup.errors import BulkupError
-from bulkup.migrate.manifest import OutputFailed, replaced_when_done, write_manifest
-from bulkup.options import resolve_filters
-from bulkup.plan.filters import Filters
-from bulkup.plan.s3url import parse_s3_url
 from bulkup.version import __version__
 
 # An upload outlives its reader: `bulkup put ... --progress json | head` finishes the upload.
@@ -125,158 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     put.add_parser(commands)
     sync.add_parser(commands)
     migrate.add_parsers(commands)
-    manifest = commands.add_parser(
-        "manifest",
-        help="write a JSON Lines manifest of a directory tree",
-        description="Write a manifest (JSON Lines) of every file under "
-        "DIR, destined for s3://bucket/prefix/, to standard output or FILE.",
-    )
-    manifest.add_argument("directory", metavar="DIR")
-    manifest.add_argument("destination", metavar="s3://bucket/prefix/")
-    manifest.add_argument(
-        "-o",
-        "--output",
-        metavar="FILE",
-        help="write the manifest to FILE, which appears only once it is complete "
-        "(a failure leaves no FILE, or the one there was)",
-    )
-    manifest.add_argument("--no-follow-symlinks", dest="follow_symlinks", action="store_false")
-    add_filter_options(manifest)
-    manifest.set_defaults(func=_cmd_manifest)
-    doctor = commands.add_parser("doctor", help="which data path uploads take here, and why")
-    doctor.add_argument("--json", action="store_true", help="machine-readable output")
-    doctor.add_argument(
-        "--ray",
-        nargs="?",
-        const="auto",
-        metavar="ADDRESS",
-        help="diagnose every node of a Ray cluster instead of this machine",
-    )
-    doctor.add_argument(
-        "store",
-        nargs="?",
-        metavar="s3://bucket",
-        help="ask the store (--endpoint-url, or AWS) which checksums it verifies, "
-        "with a multipart upload in this bucket that is aborted at once",
-    )
-    add_connection_options(doctor)
-    doctor.set_defaults(func=_cmd_doctor)
+    manifest.add_parser(commands)
+    doctor.add_parser(commands)
     cleanup.add_parser(commands)
     for command in commands.choices.values():  # `bulkup put ... --debug`, as aws-cli takes it
         command.add_argument(
             "--debug", action="store_true", default=argparse.SUPPRESS, help="verbose logs (secrets never shown)"
         )
     return parser
-
-
-def _cmd_manifest(args: argparse.Namespace) -> int:
-    filters = resolve_filters(args.filters)
-    if args.output in (None, "-"):
-        found = _manifest_to_stdout(args, filters)
-    else:
-        found = _manifest_to_file(args, filters)
-    if found is None:
-        return 130  # interrupted, and said so
-    count, skipped, excluded = found
-    warn_skipped(skipped)
-    left_out = f" ({excluded:,} files excluded by filters)" if excluded else ""
-    print(f"bulkup: {count} entries written{left_out}", file=sys.stderr)
-    return 2 if skipped else 0
-
-
-def _manifest_to_file(args: argparse.Namespace, filters: Filters) -> tuple | None:
-    """The manifest into ``--output``, put in place only once complete (None: interrupted)."""
-    path = args.output
-    kept = f"{path} is as it was" if os.path.exists(path) else f"no {path} was written"
-    try:
-        with replaced_when_done(path) as out:
-            return write_manifest(
-                args.directory, args.destination, out, args.follow_symlinks, filters, _own_files(out, path)
-            )
-    except OutputFailed as exc:
-        raise BulkupError(
-            f"cannot write the manifest ({path}): {exc.reason.lower()}: {kept}; "
-            "free space on its disk (or choose another -o) and run again"
-        ) from None
-    except KeyboardInterrupt:
-        print(f"bulkup: interrupted: {kept}", file=sys.stderr)
-        return None
-
-
-def _manifest_to_stdout(args: argparse.Namespace, filters: Filters) -> tuple | None:
-    """The manifest on standard output, a line at a time, so that a failure can say how far
-    it got (None: interrupted)."""
-    out = _Lines(sys.stdout)
-    try:
-        return write_manifest(
-            args.directory, args.destination, out, args.follow_symlinks, filters, _own_files(sys.stdout)
-        )
-    except OutputFailed as exc:
-        raise BulkupError(
-            f"cannot write the manifest (standard output): {exc.reason.lower()}: the output is "
-            f"INCOMPLETE, it stopped after {out.lines:,} lines; run again, with -o FILE "
-            "(a failure leaves no partial file)"
-        ) from None
-    except KeyboardInterrupt:
-        print(
-            f"bulkup: interrupted: the manifest on standard output is INCOMPLETE, it stopped after {out.lines:,} lines",
-            file=sys.stderr,
-        )
-        return None
-
-
-class _Lines:
-    """Writes text to a stream unbuffered (UTF-8, straight to its file descriptor where it has
-    one), counting the lines written in full: a failure knows exactly where it stopped."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self.stream = stream
-        self.lines = 0
-        try:
-            stream.flush()
-            self.fd: int | None = stream.fileno()
-        except (OSError, ValueError):  # a stream of no file (in-process callers)
-            self.fd = None
-
-    def write(self, text: str) -> int:
-        if self.fd is None:
-            self.stream.write(text)
-        else:
-            data = memoryview(text.encode("utf-8"))
-            while data:
-                data = data[os.write(self.fd, data) :]
-        self.lines += text.count("\n")
-        return len(text)
-
-
-def _own_files(out: IO[str], path: str | None = None) -> frozenset[tuple[int, int]]:
-    """(device, inode) of the manifest's own output (and the file it replaces), which a tree
-    that holds them must not list."""
-    found = set()
-    for stat_of in (lambda: os.fstat(out.fileno()), lambda: os.stat(path)):
-        try:
-            st = stat_of()
-        except (OSError, TypeError, ValueError):
-            continue
-        found.add((st.st_dev, st.st_ino))
-    return frozenset(found)
-
-
-def _cmd_doctor(args: argparse.Namespace) -> int:
-    store = None
-    if args.store or args.endpoint_url:
-        warn_if_insecure(args.verify_ssl)
-        settings = ClientSettings(
-            args.endpoint_url,
-            args.region,
-            args.profile,
-            args.addressing_style or "auto",
-            args.ca_bundle,
-            args.verify_ssl,
-        )
-        store = (settings, parse_s3_url(args.store).bucket if args.store else None)
-    return report(as_json=args.json, ray=args.ray, store=store, profile=args.profile)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -3,32 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 import time
 
+from bulkup.cli.arguments import add_options, options_from
 from bulkup.cli.common import (
-    add_connection_options,
-    add_output_options,
-    add_upload_options,
     progress_sink,
     report_missing_attributes,
     unverified_error,
     upload_options,
     warn_if_insecure,
-    with_profile_settings,
 )
 from bulkup.display.text import human_bytes
 from bulkup.errors import BulkupError
 from bulkup.migrate.journal import Journal, JournalBusy, JournalUnwritable
 from bulkup.migrate.run import MigrationResult, default_journal, migrate, stored_options
-from bulkup.options import validate
+from bulkup.options import MigrateOptions, OutputOptions, UploadOptions, validate
 
 MAX_FAILURES_SHOWN = 20
 
 
-def add_parsers(commands) -> None:
+def add_parsers(commands: argparse._SubParsersAction) -> None:
     """Register migrate, resume and status on the CLI's subcommands."""
     migrate_p = commands.add_parser(
         "migrate",
@@ -40,24 +38,13 @@ def add_parsers(commands) -> None:
     migrate_p.add_argument("manifest", metavar="MANIFEST")
     resume_p = commands.add_parser(
         "resume",
-        argument_default=argparse.SUPPRESS,
         help="continue a migration from its journal",
         description="Continue the migration recorded in JOURNAL, with the options it last ran "
         "with; options given here override them.",
     )
     resume_p.add_argument("journal", metavar="JOURNAL")
-    resume_p.add_argument(
-        "--no-ray",
-        dest="ray",
-        action="store_const",
-        const=None,
-        help="send from this machine, though the migration ran with --ray",
-    )
-    for p, func in ((migrate_p, _cmd_migrate), (resume_p, _cmd_resume)):
-        add_connection_options(p)
-        add_upload_options(p)
-        _add_migration_options(p, journal_option=p is migrate_p)
-        add_output_options(p)
+    for p, command, func in ((migrate_p, "migrate", _cmd_migrate), (resume_p, "resume", _cmd_resume)):
+        add_options(p, command, MigrateOptions, UploadOptions, OutputOptions)
         p.set_defaults(func=func)
 
     status_p = commands.add_parser("status", help="show a migration's progress from its journal")
@@ -66,28 +53,9 @@ def add_parsers(commands) -> None:
     status_p.set_defaults(func=_cmd_status)
 
 
-def _add_migration_options(p: argparse.ArgumentParser, journal_option: bool) -> None:
-    if journal_option:
-        p.add_argument("--journal", help="the journal file (default: MANIFEST.journal)")
-    p.add_argument(
-        "--skip-bad-lines",
-        action="store_true",
-        help="upload the valid lines of a manifest with bad ones (each is reported)",
-    )
-    p.add_argument(
-        "--skip-existing",
-        choices=["size", "checksum"],
-        help="skip objects already on the server with the same size (or checksum)",
-    )
-    p.add_argument("--report", metavar="FILE.json", help="write the outcome as JSON")
-    p.add_argument(
-        "--dry-run", action="store_true", help="check every line and show what would be uploaded; send nothing"
-    )
-
-
 def _cmd_migrate(args: argparse.Namespace) -> int:
-    journal = args.journal or default_journal(args.manifest)
-    return _run(args.manifest, journal, with_profile_settings(args, upload_options(args)), args)
+    own = options_from(args, MigrateOptions)
+    return _run(args.manifest, own.journal or default_journal(args.manifest), upload_options(args), own, args)
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
@@ -99,10 +67,14 @@ def _cmd_resume(args: argparse.Namespace) -> int:
         stored.close()
     if not manifest:
         raise BulkupError(f"{args.journal}: the journal names no manifest (it was never loaded)")
-    return _run(manifest, args.journal, upload_options(args, base), args)
+    own = options_from(args, MigrateOptions)
+    options = upload_options(args, base)
+    if own.no_ray:
+        options = dataclasses.replace(options, ray=None)
+    return _run(manifest, args.journal, options, own, args)
 
 
-def _run(manifest: str, journal: str, options, args: argparse.Namespace) -> int:
+def _run(manifest: str, journal: str, options: UploadOptions, own: MigrateOptions, args: argparse.Namespace) -> int:
     validate(options)  # bad options are one line before the journal is touched
     warn_if_insecure(options.verify_ssl)
     try:
@@ -110,10 +82,10 @@ def _run(manifest: str, journal: str, options, args: argparse.Namespace) -> int:
             manifest,
             options,
             journal,
-            getattr(args, "skip_bad_lines", False),
-            getattr(args, "skip_existing", None),
+            own.skip_bad_lines,
+            own.skip_existing,
             progress_sink(args),
-            report=getattr(args, "report", None),
+            report=options_from(args, OutputOptions).report,
         )
     except KeyboardInterrupt:
         where = _where(journal)

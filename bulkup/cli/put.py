@@ -5,27 +5,22 @@ from __future__ import annotations
 import argparse
 
 from bulkup.api import Planned, planned, stream_source, upload
+from bulkup.cli.arguments import add_options, options_from
 from bulkup.cli.common import (
-    add_connection_options,
-    add_filter_options,
-    add_output_options,
-    add_upload_options,
     progress_sink,
     report_missing_attributes,
-    size_arg,
     unverified_error,
     upload_options,
     warn_if_insecure,
     warn_skipped,
-    with_profile_settings,
 )
 from bulkup.display.text import human_bytes
-from bulkup.options import UploadOptions
+from bulkup.options import OutputOptions, UploadOptions
 from bulkup.plan.parts import choose_part_size, is_multipart
 from bulkup.report import write_json
 
 
-def add_parser(commands) -> None:
+def add_parser(commands: argparse._SubParsersAction) -> None:
     """Register ``bulkup put`` on the CLI's subcommands."""
     put = commands.add_parser(
         "put",
@@ -34,55 +29,21 @@ def add_parser(commands) -> None:
     )
     put.add_argument("sources", nargs="+", metavar="SRC")
     put.add_argument("destination", metavar="s3://bucket/prefix/")
-    add_connection_options(put)
-    add_upload_options(put)
-    put.add_argument(
-        "--no-follow-symlinks",
-        dest="follow_symlinks",
-        action="store_false",
-        help="skip symbolic links instead of uploading what they point to",
-    )
-    add_filter_options(put)
-    put.add_argument(
-        "--no-clobber",
-        "-n",
-        dest="no_overwrite",
-        action="store_true",
-        help="as s5cmd's: the same as --no-overwrite (a conditional write)",
-    )
-    put.add_argument(
-        "--expected-size",
-        type=size_arg,
-        metavar="SIZE",
-        help="a stream's size (SRC -, a FIFO), roughly: its parts are sized to fit "
-        "10,000 (default: --part-size, so streams up to 10,000 parts of it)",
-    )
-    put.add_argument(
-        "--if-size-differ",
-        action="store_true",
-        help="replace an object already there only if its size differs (as s5cmd)",
-    )
-    put.add_argument(
-        "--if-source-newer",
-        action="store_true",
-        help="replace an object already there only if the file is newer (as s5cmd)",
-    )
-    put.add_argument("--dry-run", action="store_true", help="show what would be uploaded")
-    put.add_argument("--report", metavar="FILE.json", help="write the run's summary as JSON")
-    add_output_options(put)
+    add_options(put, "put", UploadOptions, OutputOptions)
     put.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    warn_if_insecure(args.verify_ssl)
-    options = with_profile_settings(args, upload_options(args))
-    if args.dry_run and stream_source(args.sources) is None:
+    options = upload_options(args)
+    output = options_from(args, OutputOptions)
+    warn_if_insecure(options.verify_ssl)
+    if options.dry_run and stream_source(args.sources) is None:
         return _print_dry_run(planned(args.sources, args.destination, options), args.destination, options)
     progress = progress_sink(args)
     result = upload(args.sources, args.destination, options, progress=progress)
-    if args.report and not args.dry_run:
+    if output.report and not options.dry_run:
         write_json(
-            args.report,
+            output.report,
             {
                 **result.summary(progress.state.peak_rate),
                 "skipped": [{"path": s.path, "reason": s.reason} for s in result.skipped],

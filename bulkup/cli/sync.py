@@ -5,23 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 
+from bulkup.cli.arguments import add_options, options_from
 from bulkup.cli.common import (
-    add_connection_options,
-    add_filter_options,
-    add_output_options,
-    add_upload_options,
     progress_sink,
     report_missing_attributes,
     upload_options,
     warn_if_insecure,
     warn_skipped,
-    with_profile_settings,
 )
 from bulkup.display.text import counted
+from bulkup.options import OutputOptions, SyncOptions, UploadOptions
 from bulkup.sync import SyncResult, sync
 
 
-def add_parser(commands) -> None:
+def add_parser(commands: argparse._SubParsersAction) -> None:
     """Register ``bulkup sync`` on the CLI's subcommands."""
     p = commands.add_parser(
         "sync",
@@ -32,59 +29,22 @@ def add_parser(commands) -> None:
     )
     p.add_argument("source", metavar="DIR")
     p.add_argument("destination", metavar="s3://bucket/prefix/")
-    p.add_argument(
-        "--compare",
-        choices=["mtime", "size", "checksum"],
-        default="mtime",
-        help="when sizes agree: mtime (default: the x-amz-meta-mtime sync writes, else the "
-        "object's time), size (as --size-only), checksum (the object's whole CRC64NVME or "
-        "MD5 ETag against the file's, read now: rclone's --checksum)",
-    )
-    p.add_argument(
-        "--size-only",
-        dest="compare",
-        action="store_const",
-        const="size",
-        help="compare sizes only (as aws-cli and rclone)",
-    )
-    p.add_argument(
-        "--delete",
-        action="store_true",
-        help="delete objects under the prefix whose file is gone (after every upload "
-        "succeeded; never outside the prefix; --dry-run lists them first)",
-    )
-    p.add_argument(
-        "--no-follow-symlinks",
-        dest="follow_symlinks",
-        action="store_false",
-        help="skip symbolic links instead of uploading what they point to",
-    )
-    p.add_argument("--dry-run", action="store_true", help="show what would be sent and deleted")
-    p.add_argument(
-        "--no-sync-state",
-        dest="remember",
-        action="store_false",
-        help="neither use nor keep what syncs remember of objects (in ~/.cache/bulkup): "
-        "read every object whose size agrees with HeadObject, as rclone does",
-    )
-    add_filter_options(p)
-    add_connection_options(p)
-    add_upload_options(p)
-    add_output_options(p)
+    add_options(p, "sync", SyncOptions, UploadOptions, OutputOptions)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    warn_if_insecure(args.verify_ssl)
-    options = with_profile_settings(args, upload_options(args))
+    options = upload_options(args)
+    own = options_from(args, SyncOptions)
+    warn_if_insecure(options.verify_ssl)
     result = sync(
         args.source,
         args.destination,
         options,
-        comparison=args.compare,
-        delete=args.delete,
+        comparison="size" if own.size_only else own.compare,
+        delete=own.delete,
         progress=progress_sink(args),
-        remember=args.remember,
+        remember=own.remember,
     )
     bucket = args.destination[len("s3://") :].split("/", 1)[0]
     if result.state_unavailable:
@@ -99,13 +59,13 @@ def run(args: argparse.Namespace) -> int:
             "LastModified there (the AWS CLI's rule)",
             file=sys.stderr,
         )
-    if args.dry_run:
+    if options.dry_run:
         for local, why in result.plan.send:
             print(f"(dry run) upload: {local.path} -> s3://{bucket}/{local.key} ({why})")
         for key in result.plan.delete:
             print(f"(dry run) delete: s3://{bucket}/{key}")
     warn_skipped(result.skipped)
-    _print_outcome(result, bucket, dry=args.dry_run)
+    _print_outcome(result, bucket, dry=options.dry_run)
     if result.upload is not None:
         report_missing_attributes(result.upload)
     if not result.ok:

@@ -29,7 +29,8 @@ from bulkup.control.probekeys import new_probe_key
 from bulkup.control.s3client import describe, error_code
 from bulkup.control.storeanswers import recall, remember
 from bulkup.errors import FatalRemoteError
-from bulkup.plan.jobs import ATTRIBUTE_OPTIONS, ObjectSettings, attribute_params
+from bulkup.plan.attributes import BY_NAME
+from bulkup.plan.jobs import ObjectSettings
 from bulkup.transport.responses import FATAL_CODES
 
 LOCK = ("object_lock_mode", "object_lock_retain_until", "object_lock_legal_hold")
@@ -133,7 +134,7 @@ MTIME_DROPPED = "--preserve-mtime (no x-amz-meta-mtime)"
 def confirm_after_run(routes, result, settings: ObjectSettings) -> None:
     """Read one uploaded object's attributes back; note in ``result`` those the store did
     not keep (nothing is read if no attribute beyond the defaults was asked for)."""
-    asked = [n for n in (*_HEADERS, *_READ_BACK) if getattr(settings, n)] or settings.preserve_mtime
+    asked = [n for n, _ in settings.attributes if BY_NAME[n].read_back] or settings.preserve_mtime
     if not asked or result.sample is None:
         return
     bucket, key = result.sample
@@ -151,16 +152,14 @@ def confirm_attributes(client, bucket: str, key: str, settings: ObjectSettings) 
         head = client.head_object(Bucket=bucket, Key=key)
     except (bex.ClientError, bex.BotoCoreError) as exc:
         return [f"every attribute (HeadObject: {describe(exc)})"]
-    for name, param in _HEADERS.items():
-        if getattr(settings, name) and head.get(param) is None:
-            missing.append(f"{ATTRIBUTE_OPTIONS[name]} (HeadObject has no {param})")
+    for name, _ in settings.attributes:
+        attribute = BY_NAME[name]
+        if attribute.read_back == "head" and head.get(attribute.param) is None:
+            missing.append(f"{attribute.flag} (HeadObject has no {attribute.param})")
+        elif attribute.read_back not in ("", "head") and (why := _read_back(client, bucket, key, attribute.read_back)):
+            missing.append(f"{attribute.flag} ({why})")
     if settings.preserve_mtime and "mtime" not in head.get("Metadata", {}):
         missing.append(MTIME_DROPPED)
-    for name, read in _READ_BACK.items():
-        if getattr(settings, name):
-            why = _read_back(client, bucket, key, read)
-            if why:
-                missing.append(f"{ATTRIBUTE_OPTIONS[name]} ({why})")
     return missing
 
 
@@ -178,23 +177,14 @@ def _read_back(client, bucket: str, key: str, read: str) -> str | None:
     return None if answer.get(field) else f"{call} shows none"
 
 
-_HEADERS = {
-    "cache_control": "CacheControl",
-    "content_encoding": "ContentEncoding",
-    "content_disposition": "ContentDisposition",
-    "content_language": "ContentLanguage",
-    "expires": "Expires",
-}
-_READ_BACK = {"tagging": "tags", "object_lock_mode": "retention", "object_lock_legal_hold": "legal_hold"}
-
-
 def _groups(settings: ObjectSettings) -> dict[str, dict[str, str]]:
     """The attributes asked for, by the options that set them (a lock's fields together)."""
-    params = attribute_params(settings)
+    names = [name for name, _ in settings.attributes]
+    lock = "/".join(BY_NAME[n].flag for n in LOCK if n in names)
     groups: dict[str, dict[str, str]] = {}
-    for name, (param, value) in params.items():
-        label = "/".join(ATTRIBUTE_OPTIONS[n] for n in LOCK if n in params) if name in LOCK else ATTRIBUTE_OPTIONS[name]
-        groups.setdefault(label, {})[param] = value
+    for name, value in settings.attributes:
+        attribute = BY_NAME[name]
+        groups.setdefault(lock if name in LOCK else attribute.flag, {})[attribute.param] = value
     return groups
 
 

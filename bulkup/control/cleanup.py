@@ -23,7 +23,6 @@ import botocore.exceptions as bex
 from bulkup.control.probekeys import PROBE_MARK, STALE_AFTER, is_probe_key
 from bulkup.control.s3client import describe, error_code
 
-DEFAULT_AGE = "7d"
 _GONE = {"NoSuchKey", "NoSuchVersion"}
 
 

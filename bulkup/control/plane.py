@@ -16,9 +16,9 @@ from bulkup.control.s3client import (
     make_session,
     resolve_bucket,
 )
-from bulkup.control.verification import AUTO, ChecksumChoice, StoreChecks, choose_checksum, probe_store
+from bulkup.control.verification import ChecksumChoice, StoreChecks, choose_checksum, probe_store
 from bulkup.errors import NotVerifiedError, UsageError
-from bulkup.plan.checksums import DEFAULT_ALGORITHM, ChecksumAlgorithm, get_algorithm
+from bulkup.plan.checksums import AUTO, DEFAULT_ALGORITHM, ChecksumAlgorithm, get_algorithm
 from bulkup.transport.engines import EngineUnavailable, choose_engine
 from bulkup.transport.messages import WorkerConfig
 from bulkup.transport.proxy import proxy_environment

@@ -28,11 +28,10 @@ from bulkup.control.probekeys import new_probe_key  # PROBE_MARK: also importabl
 from bulkup.control.s3client import describe, error_code
 from bulkup.control.storeanswers import recall, remember
 from bulkup.errors import FatalRemoteError
-from bulkup.plan.checksums import ChecksumAlgorithm, get_algorithm
+from bulkup.plan.checksums import AUTO, ChecksumAlgorithm, get_algorithm
 from bulkup.transport.responses import DIGEST_CODES, FATAL_CODES
 
 PROBE_BODY = b"bulkup asks which checksums this store verifies\n"
-AUTO = "auto"
 log = logging.getLogger("bulkup")
 
 

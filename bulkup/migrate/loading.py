@@ -149,8 +149,6 @@ def attributes(entry: ManifestEntry) -> dict:
         found["content_type"] = entry.content_type
     if entry.metadata:
         found["metadata"] = dict(entry.metadata)
-    if entry.storage_class:
-        found["storage_class"] = entry.storage_class
     if entry.checksum:
         found["checksum"] = list(entry.checksum)
     if entry.node:

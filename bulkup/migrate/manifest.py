@@ -20,37 +20,18 @@ from datetime import datetime
 from typing import IO
 
 from bulkup.errors import BulkupError, UsageError
-from bulkup.plan import attributes
+from bulkup.plan.attributes import ATTRIBUTES
 from bulkup.plan.checksums import ALGORITHMS
 from bulkup.plan.files import Skip, shown
 from bulkup.plan.filters import NO_FILTERS, Filters, Selection
 from bulkup.plan.s3url import parse_s3_url
 from bulkup.plan.walk import walk_tree
 
-# Per-object attributes a line may give: field -> (ObjectSettings field, check and normal form).
-LINE_ATTRIBUTES: dict[str, tuple[str, Callable[[str], str]]] = {
-    "cache_control": ("cache_control", lambda v: attributes.header_value("cache_control", v)),
-    "content_encoding": ("content_encoding", lambda v: attributes.header_value("content_encoding", v)),
-    "content_disposition": ("content_disposition", lambda v: attributes.header_value("content_disposition", v)),
-    "content_language": ("content_language", lambda v: attributes.header_value("content_language", v)),
-    "expires": ("expires", lambda v: attributes.http_date("expires", v)),
-    "tags": ("tagging", attributes.tagging),
-    "acl": ("acl", lambda v: attributes.choice("acl", v, attributes.CANNED_ACLS)),
-}
-FIELDS = (
-    "source",
-    "destination",
-    "size",
-    "mtime",
-    "checksum",
-    "content_type",
-    "metadata",
-    "storage_class",
-    "node",
-    *LINE_ATTRIBUTES,
-)
+# Per-object attributes a line may give (plan.attributes), by the line's field.
+LINE_ATTRIBUTES = {a.option: a for a in ATTRIBUTES if a.in_manifest}
+FIELDS = ("source", "destination", "size", "mtime", "checksum", "content_type", "metadata", "node", *LINE_ATTRIBUTES)
 REQUIRED = ("source", "destination")
-HEADER_FIELDS = ("content_type", "storage_class")  # sent as headers: printable ASCII
+HEADER_FIELDS = ("content_type",)  # sent as a header: printable ASCII
 _UNDECODABLE = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8, escaped
 
 
@@ -75,9 +56,8 @@ class ManifestEntry:
     checksum: tuple[str, str] | None = None  # (algorithm, base64 value)
     content_type: str | None = None
     metadata: tuple[tuple[str, str], ...] = ()
-    storage_class: str | None = None
     node: str | None = None  # send from this node only (its data is local there)
-    attributes: tuple[tuple[str, str], ...] = ()  # (ObjectSettings field, value), see LINE_ATTRIBUTES
+    attributes: tuple[tuple[str, str], ...] = ()  # (plan.attributes name, value), see LINE_ATTRIBUTES
 
 
 def read_manifest(path: str, on_error: Callable[[ManifestError], None] | None = None) -> Iterator[ManifestEntry]:
@@ -206,7 +186,6 @@ def _entry(row: dict, line: int, base: str, where: str) -> ManifestEntry:
         checksum=_checksum(row.get("checksum"), where),
         content_type=_text(row, "content_type", where),
         metadata=_metadata(row.get("metadata"), where),
-        storage_class=_text(row, "storage_class", where),
         node=_node(row, where),
         attributes=_line_attributes(row, where),
     )
@@ -242,12 +221,12 @@ def _shown(value: object, limit: int = 60) -> str:
 
 def _line_attributes(row: dict, where: str) -> tuple[tuple[str, str], ...]:
     found = []
-    for name, (setting, check) in LINE_ATTRIBUTES.items():
+    for name, attribute in LINE_ATTRIBUTES.items():
         value = _text(row, name, where)
         if value is None:
             continue
         try:
-            found.append((setting, check(value)))
+            found.append((attribute.name, attribute.check(name, value)))
         except ValueError as exc:
             raise ManifestError(f"{where}: {str(exc).lstrip('-')}") from None
         except OverflowError:  # a date that moves past year 9999 in UTC

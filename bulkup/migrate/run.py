@@ -27,6 +27,7 @@ from bulkup.migrate.journal import Journal, JournalObject, ObjectState
 from bulkup.migrate.loading import LoadReport, load_manifest
 from bulkup.migrate.reconcile import Action, Decision, Reconciler
 from bulkup.options import RunSettings, UploadOptions, resolve
+from bulkup.plan.attributes import merged
 from bulkup.plan.checksums import get_algorithm
 from bulkup.plan.files import SourceFile
 from bulkup.plan.jobs import ObjectSettings, UploadJob
@@ -291,9 +292,10 @@ def object_settings_for(row: JournalObject, base: ObjectSettings) -> ObjectSetti
         changes["content_type"] = attrs["content_type"]
     if "metadata" in attrs:
         changes["metadata"] = tuple(sorted({**dict(base.metadata), **attrs["metadata"]}.items()))
-    if "storage_class" in attrs:
-        changes["storage_class"] = attrs["storage_class"]
-    changes.update(attrs.get("object", {}))  # cache_control, tagging, acl, ...
+    own = {"storage_class": attrs["storage_class"]} if "storage_class" in attrs else {}   # journals before 3
+    own.update(attrs.get("object", {}))  # storage_class, cache_control, tagging, acl, ...
+    if own:
+        changes["attributes"] = merged(base.attributes, own)
     if "checksum" in attrs:
         changes["checksum"] = get_algorithm(attrs["checksum"][0])
         if attrs["checksum"][0] == "md5":

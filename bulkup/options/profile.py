@@ -6,27 +6,21 @@ carries over to bulkup:
       multipart_chunksize = 16MB
       max_concurrent_requests = 40
 
-Flags given on the command line win; ``bulkup doctor`` shows where each setting came from.
-Sizes read as the AWS CLI reads them (``MB`` is 2**20 bytes).
+Which option a setting gives, and how its text is read, is declared with the option
+(``Option.aws``, ``Option.from_aws``). Flags given on the command line win; ``bulkup doctor``
+shows where each setting came from. Sizes read as the AWS CLI reads them (``MB`` is 2**20
+bytes). botocore, which reads the files, is imported only when a profile is read.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-import botocore.exceptions as bex
-import botocore.session
 
 from bulkup.errors import UsageError
-from bulkup.plan.parts import parse_rate, parse_size
-from bulkup.pools.base import local_workers
-
-if TYPE_CHECKING:
-    from bulkup.options import UploadOptions
+from bulkup.options.declared import UploadOptions
+from bulkup.options.registry import declared
 
 DEFAULT = "default"
 FLAG = "command line"
@@ -50,6 +44,9 @@ class ProfileS3Settings:
 
 def read_s3_settings(profile: str | None) -> ProfileS3Settings:
     """The profile's (else AWS_PROFILE's, else default's) ``s3`` settings; empty if none."""
+    import botocore.exceptions as bex
+    import botocore.session
+
     session = botocore.session.Session(profile=profile)
     config_file = os.path.expanduser(session.get_config_variable("config_file") or "~/.aws/config")
     name = profile or session.profile or "default"
@@ -68,7 +65,7 @@ def apply_s3_settings(
     and for each setting, where its value came from."""
     changes: dict = {}
     origins: dict[str, str] = {}
-    for option, setting, convert in _MAPPING:
+    for option, setting, convert in MAPPING:
         if option in given:
             origins[option] = FLAG
         elif setting in found.values:
@@ -85,34 +82,6 @@ def apply_s3_settings(
     return dataclasses.replace(options, **changes), origins
 
 
-def _size(text: str, options: UploadOptions) -> int:
-    return parse_size(text)
-
-
-def _connections(text: str, options: UploadOptions) -> int:
-    """max_concurrent_requests counts requests in flight in all: per worker, rounded up."""
-    total = int(text)
-    if total < 1:
-        raise ValueError(f"max_concurrent_requests must be at least 1, not {total}")
-    return max(1, math.ceil(total / local_workers(options.workers)))
-
-
-def _rate(text: str, options: UploadOptions) -> int:
-    return parse_rate(text)
-
-
-def _addressing(text: str, options: UploadOptions) -> str:
-    if text not in ("auto", "path", "virtual"):
-        raise ValueError(f"addressing_style must be auto, path or virtual, not {text!r}")
-    return text
-
-
-# UploadOptions field, AWS CLI s3 setting, conversion.
-_MAPPING = (
-    ("part_size", "multipart_chunksize", _size),
-    ("multipart_threshold", "multipart_threshold", _size),
-    ("connections", "max_concurrent_requests", _connections),
-    ("addressing_style", "addressing_style", _addressing),
-    ("bwlimit", "max_bandwidth", _rate),
-)
-SETTINGS = tuple(option for option, _, _ in _MAPPING)
+# (UploadOptions field, AWS CLI s3 setting, conversion), as the options declare them.
+MAPPING = tuple((name, opt.aws, opt.from_aws) for name, opt in declared(UploadOptions) if opt.aws and opt.from_aws)
+SETTINGS = tuple(name for name, _, _ in MAPPING)

@@ -99,6 +99,7 @@ ALGORITHMS: dict[str, ChecksumAlgorithm] = {
     )
 }
 DEFAULT_ALGORITHM = "crc64nvme"
+AUTO = "auto"  # asked for: the best checksum the store verifies
 
 
 def get_algorithm(name: str) -> ChecksumAlgorithm:

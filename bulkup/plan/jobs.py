@@ -11,6 +11,7 @@ import mimetypes
 import os
 from dataclasses import dataclass, field
 
+from bulkup.plan.attributes import BY_NAME
 from bulkup.plan.checksums import ChecksumAlgorithm
 from bulkup.plan.files import SourceFile
 from bulkup.plan.mtime import format_mtime
@@ -25,21 +26,17 @@ class ObjectSettings:
     multipart_threshold: int | None = None
     content_type: str | None = None  # None: guessed per file
     metadata: tuple[tuple[str, str], ...] = ()
-    storage_class: str | None = None
-    sse: str | None = None
-    sse_kms_key_id: str | None = None
-    cache_control: str | None = None
-    content_encoding: str | None = None
-    content_disposition: str | None = None
-    content_language: str | None = None
-    expires: str | None = None  # an HTTP date
-    acl: str | None = None  # a canned ACL
-    tagging: str | None = None  # URL-encoded k=v&k2=v2
-    object_lock_mode: str | None = None  # GOVERNANCE | COMPLIANCE
-    object_lock_retain_until: str | None = None  # ISO 8601, UTC
-    object_lock_legal_hold: str | None = None  # ON | OFF
+    attributes: tuple[tuple[str, str], ...] = ()  # (plan.attributes name, the value S3 takes), as set
     no_overwrite: bool = False  # write only if the key is free (If-None-Match: *)
     preserve_mtime: bool = False  # the file's mtime as x-amz-meta-mtime (as rclone)
+
+    def attribute(self, name: str) -> str | None:
+        """The value of the attribute ``name`` (plan.attributes), if set."""
+        return dict(self.attributes).get(name)
+
+    @property
+    def sse(self) -> str | None:
+        return self.attribute("sse")
 
     def object_metadata(self, source: SourceFile) -> tuple[tuple[str, str], ...]:
         """The user metadata (x-amz-meta-*) of ``source``'s object."""
@@ -58,7 +55,7 @@ class ObjectSettings:
     def _same_headers(self) -> tuple[tuple[str, str], ...]:
         """The headers every single PutObject with these settings carries, worked out once."""
         headers = [(f"x-amz-meta-{k}", v) for k, v in self.metadata]
-        headers += [(header, getattr(self, name)) for name, _, header in _OPTIONAL if getattr(self, name)]
+        headers += [(BY_NAME[name].header, value) for name, value in self.attributes]
         if self.no_overwrite:
             headers.append(("If-None-Match", "*"))
         return tuple(headers)
@@ -69,41 +66,12 @@ class ObjectSettings:
         params: dict = {"ContentType": self.content_type or guess_content_type(source.path)}
         if metadata := self.object_metadata(source):
             params["Metadata"] = dict(metadata)
-        params.update({param: value for param, value in attribute_params(self).values()})
+        params.update({BY_NAME[name].param: value for name, value in self.attributes})
         if self.checksum.s3_name:
             params["ChecksumAlgorithm"] = self.checksum.s3_name
             if self.checksum.full_object:
                 params["ChecksumType"] = "FULL_OBJECT"
         return params
-
-
-# Optional object attributes: (ObjectSettings field, boto3 parameter, request header).
-_OPTIONAL = (
-    ("storage_class", "StorageClass", "x-amz-storage-class"),
-    ("sse", "ServerSideEncryption", "x-amz-server-side-encryption"),
-    ("sse_kms_key_id", "SSEKMSKeyId", "x-amz-server-side-encryption-aws-kms-key-id"),
-    ("cache_control", "CacheControl", "Cache-Control"),
-    ("content_encoding", "ContentEncoding", "Content-Encoding"),
-    ("content_disposition", "ContentDisposition", "Content-Disposition"),
-    ("content_language", "ContentLanguage", "Content-Language"),
-    ("expires", "Expires", "Expires"),
-    ("acl", "ACL", "x-amz-acl"),
-    ("tagging", "Tagging", "x-amz-tagging"),
-    ("object_lock_mode", "ObjectLockMode", "x-amz-object-lock-mode"),
-    ("object_lock_retain_until", "ObjectLockRetainUntilDate", "x-amz-object-lock-retain-until-date"),
-    ("object_lock_legal_hold", "ObjectLockLegalHoldStatus", "x-amz-object-lock-legal-hold"),
-)
-
-
-def attribute_params(settings: ObjectSettings) -> dict[str, tuple[str, str]]:
-    """The optional attributes ``settings`` sets: field -> (boto3 parameter, value)."""
-    return {name: (param, getattr(settings, name)) for name, param, _ in _OPTIONAL if getattr(settings, name)}
-
-
-# Which option sets each attribute, to name it when a store refuses it.
-ATTRIBUTE_OPTIONS = {name: "--" + name.replace("_", "-") for name, _, _ in _OPTIONAL}
-ATTRIBUTE_OPTIONS["tagging"] = "--tags"
-ATTRIBUTE_OPTIONS["sse"] = "--sse"
 
 
 @dataclass(kw_only=True)
