@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass
 
 import botocore.exceptions as bex
 
-from bulkup.options.profile import apply_s3_settings, read_s3_settings
 from bulkup.control.plane import connect
 from bulkup.control.s3client import ClientSettings, describe
 from bulkup.control.verification import Support, choose_checksum
@@ -20,6 +19,7 @@ from bulkup.display.text import human_bytes
 from bulkup.errors import FatalRemoteError, UsageError
 from bulkup.kernel import ktls
 from bulkup.options import UploadOptions, connections_for
+from bulkup.options.profile import apply_s3_settings, read_s3_settings
 from bulkup.plan.checksums import AUTO, DEFAULT_ALGORITHM, get_algorithm
 from bulkup.plan.parts import DEFAULT_PART_SIZE
 from bulkup.pools.raypool import on_every_node

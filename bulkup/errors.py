@@ -1,12 +1,20 @@
-"""Error types whose message is the one line a user sees."""
+"""The errors a user sees: each class carries its exit status, and ``str()`` is the one line
+that names the cause (the file or key it concerns) and, where there is one, what to do."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class BulkupError(Exception):
-    """Any failure bulkup reports to the user; ``str()`` is one line naming the cause."""
+    """Any failure bulkup reports to the user. ``uploads_left``: multipart uploads the
+    stopped run could not abort, which its line names instead of "aborted"."""
 
     exit_code = 1
+
+    def __init__(self, message: str = "", uploads_left: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.uploads_left = list(uploads_left)
 
 
 class UsageError(BulkupError):
@@ -27,3 +35,10 @@ class NotVerifiedError(BulkupError):
 
 class FatalRemoteError(BulkupError):
     """A failure that no other object can escape (credentials, TLS, missing bucket)."""
+
+
+class Interrupted(BulkupError):
+    """Ctrl-C or SIGTERM stopped a run (its open uploads aborted, unless it keeps them for a
+    resumed run or ``uploads_left`` names those it could not)."""
+
+    exit_code = 130

@@ -22,12 +22,12 @@ RANKS = {
     "options": 5,
     "report": 5,
     "migrate": 6,
-    "api": 6,
     "doctor": 6,
-    "sync": 7,  # sync builds on the API's upload
-    "cli": 8,
-    "__init__": 9,
-    "__main__": 9,
+    "ops": 7,  # put, sync, migrate: built from the same steps
+    "api": 8,  # thin over ops
+    "cli": 9,
+    "__init__": 10,
+    "__main__": 10,
 }
 
 

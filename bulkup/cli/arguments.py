@@ -26,8 +26,11 @@ class FilterRule(argparse.Action):
 def add_options(parser: argparse.ArgumentParser, command: str, *classes: type) -> None:
     """Add every option of ``classes`` that ``command`` takes, grouped as declared."""
     chosen = [(cls, name, opt) for cls in classes for name, opt in declared(cls) if command in opt.commands]
-    groups = {group: parser.add_argument_group(f"{group.value}") for group in Group
-              if any(opt.group is group for _, _, opt in chosen)}
+    groups = {
+        group: parser.add_argument_group(f"{group.value}")
+        for group in Group
+        if any(opt.group is group for _, _, opt in chosen)
+    }
     for cls, name, opt in chosen:
         groups[opt.group].add_argument(*opt.flags_for(command), **_argument(cls, name, opt))
 
@@ -55,11 +58,13 @@ def help_text(cls: type, name: str, opt: Option) -> str:
 
 def _typed(parse: Callable[[str], Any], flag: str) -> Callable[[str], Any]:
     """An argparse type from a parser that raises ValueError: argparse names the option."""
+
     def typed(text: str) -> Any:
         try:
             return parse(text)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
+
     typed.__name__ = flag.lstrip("-")
     return typed
 

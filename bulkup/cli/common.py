@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 from bulkup.cli.arguments import given, options_from
 from bulkup.display import ProgressSink, make_progress
+from bulkup.ops.steps import verdict
 from bulkup.options import OutputOptions, UploadOptions
 from bulkup.options.profile import apply_s3_settings, read_s3_settings
 from bulkup.plan.files import Skip
@@ -20,16 +21,13 @@ INSECURE_WARNING = (
 )
 
 
-def unverified_error(result: UploadResult, required: bool) -> bool:
-    """With --require-verified, say (one line) that some objects ended unverified; whether so."""
-    if not required or not result.unverified_count:
-        return False
-    how = ", ".join(f"{n} {label}" for label, n in result.verification.items() if not label.startswith("server: "))
-    print(
-        f"bulkup: error: {result.unverified_count} objects were not verified by the store ({how}); --require-verified",
-        file=sys.stderr,
-    )
-    return True
+def said_verdict(result: UploadResult, require_verified: bool) -> bool:
+    """Say (a line each) what went wrong that the failures do not already say: attributes the
+    store did not keep, objects it did not verify under --require-verified; whether any."""
+    lines = verdict(result, require_verified)
+    for line in lines:
+        print(f"bulkup: error: {line}", file=sys.stderr)
+    return bool(lines)
 
 
 def warn_if_insecure(verify_ssl: bool) -> None:
@@ -42,12 +40,6 @@ def warn_skipped(skipped: Iterable[Skip]) -> None:
     """One warning line per tree entry that was not uploaded, naming it and why."""
     for skip in skipped:
         print(f"bulkup: warning: skipped {skip.path}: {skip.reason}", file=sys.stderr)
-
-
-def report_missing_attributes(result: UploadResult) -> None:
-    """One line per attribute the store did not keep (read back from an uploaded object)."""
-    for line in result.attributes_missing:
-        print(f"bulkup: error: {line}", file=sys.stderr)
 
 
 def with_profile_settings(args: argparse.Namespace, options: UploadOptions) -> UploadOptions:

@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from bulkup import redact
 from bulkup.cli import cleanup, doctor, manifest, migrate, put, sync
-from bulkup.errors import BulkupError
+from bulkup.errors import BulkupError, Interrupted
 from bulkup.version import __version__
 
 # An upload outlives its reader: `bulkup put ... --progress json | head` finishes the upload.
@@ -52,12 +52,15 @@ def _main(argv: list[str]) -> int:
             logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         return args.func(args)
+    except Interrupted as exc:
+        print(interrupted_line(exc.uploads_left), file=sys.stderr)
+        return exc.exit_code
     except BulkupError as exc:
         print(f"bulkup: error: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt as exc:
-        print(interrupted_line(getattr(exc, "uploads_left", [])), file=sys.stderr)
-        return 130
+    except KeyboardInterrupt:
+        print(interrupted_line([]), file=sys.stderr)
+        return Interrupted.exit_code
 
 
 def one_line(text: str) -> str:

@@ -52,9 +52,7 @@ def _manifest_to_file(args: argparse.Namespace, path: str, follow: bool, filters
     kept = f"{path} is as it was" if os.path.exists(path) else f"no {path} was written"
     try:
         with replaced_when_done(path) as out:
-            return write_manifest(
-                args.directory, args.destination, out, follow, filters, _own_files(out, path)
-            )
+            return write_manifest(args.directory, args.destination, out, follow, filters, _own_files(out, path))
     except OutputFailed as exc:
         raise BulkupError(
             f"cannot write the manifest ({path}): {exc.reason.lower()}: {kept}; "
@@ -70,9 +68,7 @@ def _manifest_to_stdout(args: argparse.Namespace, follow: bool, filters: Filters
     it got (None: interrupted)."""
     out = _Lines(sys.stdout)
     try:
-        return write_manifest(
-            args.directory, args.destination, out, follow, filters, _own_files(sys.stdout)
-        )
+        return write_manifest(args.directory, args.destination, out, follow, filters, _own_files(sys.stdout))
     except OutputFailed as exc:
         raise BulkupError(
             f"cannot write the manifest (standard output): {exc.reason.lower()}: the output is "

@@ -9,18 +9,18 @@ import os
 import sys
 import time
 
+from bulkup.api import migrate
 from bulkup.cli.arguments import add_options, options_from
 from bulkup.cli.common import (
     progress_sink,
-    report_missing_attributes,
-    unverified_error,
+    said_verdict,
     upload_options,
     warn_if_insecure,
 )
 from bulkup.display.text import human_bytes
-from bulkup.errors import BulkupError
+from bulkup.errors import BulkupError, Interrupted
 from bulkup.migrate.journal import Journal, JournalBusy, JournalUnwritable
-from bulkup.migrate.run import MigrationResult, default_journal, migrate, stored_options
+from bulkup.ops.migrate import MigrationResult, default_journal, stored_options
 from bulkup.options import MigrateOptions, OutputOptions, UploadOptions, validate
 
 MAX_FAILURES_SHOWN = 20
@@ -87,7 +87,7 @@ def _run(manifest: str, journal: str, options: UploadOptions, own: MigrateOption
             progress_sink(args),
             report=options_from(args, OutputOptions).report,
         )
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         where = _where(journal)
         print(
             f"bulkup: interrupted: {where + '; ' if where else ''}open uploads are kept for resuming. "
@@ -110,10 +110,9 @@ def _run(manifest: str, journal: str, options: UploadOptions, own: MigrateOption
         print(f"(dry run) {count} objects, {human_bytes(size)} would be uploaded; nothing was sent")
         return 0
     _print_summary(result)
-    report_missing_attributes(result.upload)
-    if unverified_error(result.upload, options.require_verified):
+    if said_verdict(result.upload, options.require_verified):
         return 1
-    return 0 if result.ok and not result.upload.attributes_missing else 1
+    return 0 if result.ok else 1
 
 
 def _where(journal_path: str) -> str | None:

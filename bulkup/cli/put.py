@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from bulkup.api import Planned, planned, stream_source, upload
+from bulkup.api import planned, upload
 from bulkup.cli.arguments import add_options, options_from
 from bulkup.cli.common import (
     progress_sink,
-    report_missing_attributes,
-    unverified_error,
+    said_verdict,
     upload_options,
     warn_if_insecure,
     warn_skipped,
 )
 from bulkup.display.text import human_bytes
+from bulkup.ops.put import Planned, stream_source
 from bulkup.options import OutputOptions, UploadOptions
 from bulkup.plan.parts import choose_part_size, is_multipart
 from bulkup.report import write_json
@@ -50,8 +50,7 @@ def run(args: argparse.Namespace) -> int:
             },
         )
     warn_skipped(result.skipped)
-    report_missing_attributes(result)
-    if not result.ok or unverified_error(result, options.require_verified):
+    if said_verdict(result, options.require_verified) or not result.ok:
         return 1
     return 2 if result.skipped else 0
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 
+from bulkup.api import sync
 from bulkup.cli.arguments import add_options, options_from
 from bulkup.cli.common import (
     progress_sink,
-    report_missing_attributes,
+    said_verdict,
     upload_options,
     warn_if_insecure,
     warn_skipped,
 )
 from bulkup.display.text import counted
+from bulkup.ops.sync import SyncResult
 from bulkup.options import OutputOptions, SyncOptions, UploadOptions
-from bulkup.sync import SyncResult, sync
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -66,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"(dry run) delete: s3://{bucket}/{key}")
     warn_skipped(result.skipped)
     _print_outcome(result, bucket, dry=options.dry_run)
-    if result.upload is not None:
-        report_missing_attributes(result.upload)
+    if result.upload is not None and said_verdict(result.upload, options.require_verified):
+        return 1
     if not result.ok:
         return 1
     return 2 if result.skipped else 0

@@ -26,7 +26,7 @@ from bulkup.control.scheduler import Scheduler
 from bulkup.control.shares import RateShares
 from bulkup.control.spool import SpooledPart
 from bulkup.control.verification import verification_label
-from bulkup.errors import FatalRemoteError
+from bulkup.errors import BulkupError, FatalRemoteError, Interrupted
 from bulkup.plan.files import FileIdentity, SourceFile
 from bulkup.plan.jobs import UploadJob
 from bulkup.plan.parts import PartRange, choose_part_size, is_multipart, split_parts
@@ -114,10 +114,13 @@ class Coordinator:
                 self._handle_messages()
                 if self.credentials is not None:
                     self.credentials.check()
-        except BaseException as exc:
-            self.pool.halt()  # no part may land after its upload is aborted
-            if not self.keep_uploads:
-                exc.uploads_left = self._abort_open_uploads()
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted", self._stop()) from None
+        except BulkupError as exc:
+            exc.uploads_left = self._stop()
+            raise
+        except BaseException:
+            self._stop()
             raise
         finally:
             self.events.flush()
@@ -418,6 +421,12 @@ class Coordinator:
     def _abort(self, obj: ObjectUpload) -> None:
         self.store.abort(obj.job, obj.upload_id)
         self._open_uploads.pop(obj.upload_id, None)
+
+    def _stop(self) -> list[str]:
+        """Halt the workers (no part may land after its upload is aborted), then abort the
+        open uploads unless a journal keeps them; the ones left open."""
+        self.pool.halt()
+        return [] if self.keep_uploads else self._abort_open_uploads()
 
     def _abort_open_uploads(self) -> list[str]:
         """Abort every open upload (the workers are halted); the ones left open, as

@@ -486,10 +486,14 @@ class ManifestOptions:
     """What only ``bulkup manifest`` takes."""
 
     output: str | None = option(
-        flags=("-o", "--output"), metavar="FILE", group=Group.OUTPUT, commands=frozenset({"manifest"}),
+        flags=("-o", "--output"),
+        metavar="FILE",
+        group=Group.OUTPUT,
+        commands=frozenset({"manifest"}),
         shown_default="standard output",
         help="write the manifest to FILE, which appears only once it is complete (a failure leaves no FILE, or the "
-        "one there was)")
+        "one there was)",
+    )
 
 
 @dataclass
@@ -497,22 +501,44 @@ class CleanupOptions:
     """What only ``bulkup cleanup`` takes."""
 
     older_than: str = option(
-        "7d", flags=("--older-than",), metavar="AGE", group=Group.SOURCE, commands=frozenset({"cleanup"}),
+        "7d",
+        flags=("--older-than",),
+        metavar="AGE",
+        group=Group.SOURCE,
+        commands=frozenset({"cleanup"}),
         help="only uploads initiated longer ago than AGE (90s, 30m, 12h, 7d, 2w, 1d12h); 0s means all of them. "
         "Uploads still running elsewhere count too: pick an age longer than any migration in progress. bulkup's own "
         "probe uploads and objects (keys ending in .bulkup-probe- and 12 hex digits) live seconds: they count once "
-        "older than an hour, or AGE if shorter")
-    yes: bool = option(False, flags=("--yes",), action="store_true", group=Group.SOURCE,
-                       commands=frozenset({"cleanup"}),
-                       help="abort the uploads and delete the probe objects listed (default: only list them)")
+        "older than an hour, or AGE if shorter",
+    )
+    yes: bool = option(
+        False,
+        flags=("--yes",),
+        action="store_true",
+        group=Group.SOURCE,
+        commands=frozenset({"cleanup"}),
+        help="abort the uploads and delete the probe objects listed (default: only list them)",
+    )
 
 
 @dataclass
 class DoctorOptions:
     """What only ``bulkup doctor`` takes."""
 
-    json: bool = option(False, flags=("--json",), action="store_true", group=Group.OUTPUT,
-                        commands=frozenset({"doctor", "status"}), help="machine-readable output")
-    cluster: str | None = option(flags=("--ray",), nargs="?", const="auto", metavar="ADDRESS", group=Group.DESTINATION,
-                                 commands=frozenset({"doctor"}),
-                                 help="diagnose every node of a Ray cluster instead of this machine")
+    json: bool = option(
+        False,
+        flags=("--json",),
+        action="store_true",
+        group=Group.OUTPUT,
+        commands=frozenset({"doctor", "status"}),
+        help="machine-readable output",
+    )
+    cluster: str | None = option(
+        flags=("--ray",),
+        nargs="?",
+        const="auto",
+        metavar="ADDRESS",
+        group=Group.DESTINATION,
+        commands=frozenset({"doctor"}),
+        help="diagnose every node of a Ray cluster instead of this machine",
+    )

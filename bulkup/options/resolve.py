@@ -26,21 +26,36 @@ MAX_CONNECTIONS = 64  # per worker: sender threads of one process
 
 
 @dataclass(frozen=True)
+class SourceSettings:
+    """Which files a run sends, and which objects it may replace."""
+
+    follow_symlinks: bool = True
+    filters: Filters = NO_FILTERS
+    if_size_differ: bool = False
+    if_source_newer: bool = False
+    expected_size: int | None = None  # a stream's, roughly
+
+
+@dataclass(frozen=True)
+class CheckSettings:
+    """What the store is asked to verify, and whether the run insists."""
+
+    checksum: str = AUTO  # asked for: auto, or an algorithm's name
+    require_verified: bool = False
+
+
+@dataclass(frozen=True)
 class RunSettings:
-    """A run's options, checked and split by the layer that uses them."""
+    """A run's options, checked and split by the layer that uses them (one frozen value,
+    resolved once: nothing downstream reads options again)."""
 
     client: ClientSettings
     objects: ObjectSettings
     sending: SendSettings
     pool: PoolSettings
-    follow_symlinks: bool = True
-    filters: Filters = NO_FILTERS
-    if_size_differ: bool = False
-    if_source_newer: bool = False
-    expected_size: int | None = None
+    sources: SourceSettings = SourceSettings()
+    checks: CheckSettings = CheckSettings()
     dry_run: bool = False
-    checksum: str = AUTO  # asked for: auto, or an algorithm's name
-    require_verified: bool = False
 
 
 def connections_for(target_gbps: float, workers: int | None) -> int:
@@ -68,21 +83,28 @@ def resolve(options: UploadOptions) -> RunSettings:
         ),
         sending=_send_settings(options),
         pool=PoolSettings(workers=options.workers, ray=options.ray, ray_require_tls=options.ray_require_tls),
-        follow_symlinks=options.follow_symlinks,
-        filters=resolve_filters(options.filters),
-        if_size_differ=options.if_size_differ,
-        if_source_newer=options.if_source_newer,
-        expected_size=options.expected_size,
+        sources=SourceSettings(
+            follow_symlinks=options.follow_symlinks,
+            filters=resolve_filters(options.filters),
+            if_size_differ=options.if_size_differ,
+            if_source_newer=options.if_source_newer,
+            expected_size=options.expected_size,
+        ),
+        checks=CheckSettings(checksum=options.checksum, require_verified=options.require_verified),
         dry_run=options.dry_run,
-        checksum=options.checksum,
-        require_verified=options.require_verified,
     )
 
 
 def client_settings(options: UploadOptions) -> ClientSettings:
     """Where and how to reach the store (what doctor and cleanup need of the options)."""
-    return ClientSettings(options.endpoint_url, options.region, options.profile, options.addressing_style,
-                          options.ca_bundle, options.verify_ssl)
+    return ClientSettings(
+        options.endpoint_url,
+        options.region,
+        options.profile,
+        options.addressing_style,
+        options.ca_bundle,
+        options.verify_ssl,
+    )
 
 
 def _send_settings(options: UploadOptions) -> SendSettings:

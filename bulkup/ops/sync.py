@@ -1,5 +1,5 @@
-"""``bulkup sync DIR s3://bucket/prefix/``: send what is new or changed, and with ``delete``
-remove the objects under the prefix whose file is gone.
+"""``sync``: send what is new or changed under a prefix, and with ``delete`` remove the
+objects under it whose file is gone.
 
 The walk and the listing are merged as they come (``control.compare``); what the listing
 cannot decide is decided from what earlier syncs learned (``control.syncstate``) or, failing
@@ -11,13 +11,11 @@ upload succeeded, and only as ``plan.sync.DeleteRules`` allow.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bulkup.api import passed_over_lines, upload_files
 from bulkup.control.attributecheck import MTIME_DROPPED
 from bulkup.control.compare import Comparer, SyncPlan
 from bulkup.control.listing import delete_keys, sorted_listing, store_reads
@@ -26,7 +24,9 @@ from bulkup.control.s3client import frozen_credentials
 from bulkup.control.syncstate import ObjectFacts, SyncState
 from bulkup.display.sink import ProgressSink
 from bulkup.errors import BulkupError, UsageError
-from bulkup.options import UploadOptions, resolve
+from bulkup.ops.put import put_files
+from bulkup.ops.steps import passed_over_lines
+from bulkup.options.resolve import RunSettings
 from bulkup.plan.files import Skip
 from bulkup.plan.filters import Selection
 from bulkup.plan.results import UploadResult
@@ -61,21 +61,18 @@ class SyncResult:
 def sync(
     source: str,
     destination: str,
-    options: UploadOptions | None = None,
+    settings: RunSettings,
+    progress: ProgressSink,
     comparison: str = "mtime",
     delete: bool = False,
-    progress: ProgressSink | None = None,
     session: boto3.Session | None = None,
     remember: bool = True,
 ) -> SyncResult:
-    """Make ``destination`` (a prefix) hold ``source``'s files (see the module docstring).
-    ``remember``: use and keep what syncs learn of objects (else every object whose size
-    agrees is read with HeadObject)."""
+    """Make ``destination`` (a prefix) hold ``source``'s files (see the module docstring);
+    ``settings`` write each file's mtime (``preserve_mtime``). ``remember``: use and keep
+    what syncs learn of objects (else every object whose size agrees is read with HeadObject)."""
     if comparison not in COMPARISONS:
         raise UsageError(f"comparison must be one of {', '.join(COMPARISONS)}, not {comparison!r}")
-    options = dataclasses.replace(options or UploadOptions(), preserve_mtime=True)
-    settings = resolve(options)
-    progress = progress or ProgressSink()
     dest = parse_s3_url(destination)
     if not dest.is_prefix:
         raise UsageError(f"{destination}: sync needs a prefix (end it with '/')")
@@ -86,13 +83,13 @@ def sync(
     reads = store_reads(control, route, dest.bucket, settings.sending.retry_deadline)
     state, why_not = _open_state(route.endpoint.url(""), dest.bucket) if remember else (None, None)
     skips: list[Skip] = []
-    selection = Selection(settings.filters)
+    selection = Selection(settings.sources.filters)
     try:
-        rules = DeleteRules(dest.key, settings.filters, skips, _exists_below(source)) if delete else None
+        rules = DeleteRules(dest.key, settings.sources.filters, skips, _exists_below(source)) if delete else None
         comparer = Comparer(
             comparison, reads, state, rules, refresh=lambda: reads.signer.update(frozen_credentials(control.session))
         )
-        walk = walk_tree(source, dest.key, settings.follow_symlinks, skips, selection)
+        walk = walk_tree(source, dest.key, settings.sources.follow_symlinks, skips, selection)
         try:
             with sorted_listing(reads, dest.key) as listing:
                 plan = comparer.decide(merge(walk, listing))
@@ -114,7 +111,7 @@ def _carry_out(result: SyncResult, dest, settings, progress: ProgressSink, contr
     found = Collected(files=[f for f, _ in plan.send], skipped=result.skipped, excluded=result.excluded)
     if plan.send:
         with launch_early(settings.pool) as launcher:
-            result.upload = upload_files(found, dest, settings, progress, control, launcher, finish=False)
+            result.upload = put_files(found, dest, settings, progress, control, launcher, finish=False)
         _mtime_kept(result)
         if state is not None:
             _remember_written(state, plan, result.upload)
@@ -134,7 +131,9 @@ def _carry_out(result: SyncResult, dest, settings, progress: ProgressSink, contr
         progress.start(0, 0)
         result.upload = UploadResult(skipped=result.skipped, excluded=result.excluded)
     progress.finish(
-        result.upload, {**passed_over_lines(found, result.upload), **summary_lines(result)}, summary_fields(result)
+        result.upload,
+        {**passed_over_lines(result.upload, found.skipped, found.excluded), **summary_lines(result)},
+        summary_fields(result),
     )
 
 

@@ -1,4 +1,5 @@
-"""Manifest-driven migrations: load the manifest into a journal, then upload what is left.
+"""``migrate``: load a manifest into a journal, then upload what is left (the migration's
+pieces, manifest, journal and reconciling, are in ``bulkup.migrate``).
 
 Rerunning the same command (or ``bulkup resume JOURNAL``) after Ctrl-C, a crash, kill -9
 or a reboot continues where the journal says the last run stopped.
@@ -16,9 +17,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bulkup.control.attributecheck import check_attributes, confirm_after_run
-from bulkup.control.coordinator import Coordinator
-from bulkup.control.credentials import CredentialWatch
 from bulkup.control.events import RunEvents
 from bulkup.control.plane import connect
 from bulkup.display.sink import ProgressSink
@@ -26,14 +24,15 @@ from bulkup.display.text import human_bytes
 from bulkup.migrate.journal import Journal, JournalObject, ObjectState
 from bulkup.migrate.loading import LoadReport, load_manifest
 from bulkup.migrate.reconcile import Action, Decision, Reconciler
-from bulkup.options import RunSettings, UploadOptions, resolve
+from bulkup.ops.steps import ask_store, run_jobs
+from bulkup.options import RunSettings, UploadOptions
 from bulkup.plan.attributes import merged
 from bulkup.plan.checksums import get_algorithm
 from bulkup.plan.files import SourceFile
 from bulkup.plan.jobs import ObjectSettings, UploadJob
 from bulkup.plan.parts import MAX_SINGLE_PUT
 from bulkup.plan.results import UploadResult
-from bulkup.pools.factory import launch_early, make_pool
+from bulkup.pools.factory import launch_early
 from bulkup.report import write_json
 
 log = logging.getLogger("bulkup")
@@ -71,21 +70,19 @@ class MigrationResult:
 
 def migrate(
     manifest: str,
-    options: UploadOptions | None = None,
+    settings: RunSettings,
+    recorded: UploadOptions,
+    progress: ProgressSink,
     journal_path: str | None = None,
     skip_bad_lines: bool = False,
     skip_existing: str | None = None,
-    progress: ProgressSink | None = None,
     session: boto3.Session | None = None,
     report: str | None = None,
-    **kwargs,
 ) -> MigrationResult:
     """Upload everything ``manifest`` lists, journaled; resumes from an existing journal.
-
-    ``report``: also write the outcome as JSON there (even when interrupted).
-    """
-    options = options or UploadOptions(**kwargs)
-    settings = resolve(options)
+    ``recorded``: the options ``settings`` were resolved from, which the journal keeps for
+    ``bulkup resume``. ``report``: also write the outcome as JSON there (even when
+    interrupted)."""
     if skip_existing not in (None, "size", "checksum"):
         raise ValueError("skip_existing must be None, 'size' or 'checksum'")
     journal = Journal.open(journal_path or default_journal(manifest), run=True)
@@ -106,13 +103,12 @@ def migrate(
         result = MigrationResult(
             manifest, journal.path, UploadResult(record=False), load, load_seconds=time.monotonic() - started
         )
-        progress = progress or ProgressSink()
         if settings.dry_run:
             result.totals = journal.totals()
             if journal.created:
                 journal.discard()
             return result
-        journal.set_meta("options", json.dumps({**dataclasses.asdict(options), "dry_run": False}))
+        journal.set_meta("options", json.dumps({**dataclasses.asdict(recorded), "dry_run": False}))
         try:
             _run(journal, settings, result, skip_existing, progress, session)
         except BaseException:
@@ -139,7 +135,7 @@ def _run(
     result: MigrationResult,
     skip_existing: str | None,
     progress: ProgressSink,
-    session,
+    session: boto3.Session | None,
 ) -> None:
     objects, total_bytes = journal.unfinished_totals()
     if not objects:
@@ -148,35 +144,18 @@ def _run(
         control = connect(settings.client, session)
         routes, objects_in = {}, {}
         for bucket in journal.buckets():
-            routes[bucket], checksum = control.checksum_for(
-                bucket, journal.first_key(bucket), settings.checksum, settings.require_verified, _once(progress.notice)
-            )
-            objects_in[bucket] = dataclasses.replace(settings.objects, checksum=checksum.algorithm)
-            check_attributes(
-                routes[bucket].client, bucket, journal.first_key(bucket), objects_in[bucket], routes[bucket].where
+            routes[bucket], objects_in[bucket] = ask_store(
+                control, bucket, journal.first_key(bucket), settings, _once(progress.notice)
             )
         if not routes:
             return
-        if settings.sending.bwlimit:
-            progress.limit_bandwidth(settings.sending.bwlimit)
-        tls = any(route.endpoint.tls for route in routes.values())
-        config = control.worker_config(settings.sending, tls, choose_here=not settings.pool.ray)
-        pool = make_pool(settings.pool, config, tls, launcher)
         result.upload = UploadResult(record=False)
         events = RunEvents(result.upload, progress, [journal])
-        coordinator = Coordinator(
-            routes,
-            pool,
-            events,
-            CredentialWatch(control.session, pool),
-            keep_uploads=True,
-            restart_changed=True,
-            bwlimit=settings.sending.bwlimit,
-            retry_deadline=settings.sending.retry_deadline,
-        )
         reconciler = Reconciler(lambda b: routes[b].client, lambda b: objects_in[b].checksum, skip_existing)
-        coordinator.run(_JobSource(journal, reconciler, objects_in, result, progress), objects, total_bytes)
-        confirm_after_run(routes, result.upload, settings.objects)
+        jobs = _JobSource(journal, reconciler, objects_in, result, progress)
+        run_jobs(
+            jobs, objects, total_bytes, routes, settings.objects, settings, control, launcher, events, journaled=True
+        )
 
 
 def _once(notify: Callable[[str, bool], None]) -> Callable[[str, bool], None]:
@@ -292,7 +271,7 @@ def object_settings_for(row: JournalObject, base: ObjectSettings) -> ObjectSetti
         changes["content_type"] = attrs["content_type"]
     if "metadata" in attrs:
         changes["metadata"] = tuple(sorted({**dict(base.metadata), **attrs["metadata"]}.items()))
-    own = {"storage_class": attrs["storage_class"]} if "storage_class" in attrs else {}   # journals before 3
+    own = {"storage_class": attrs["storage_class"]} if "storage_class" in attrs else {}  # journals before 3
     own.update(attrs.get("object", {}))  # storage_class, cache_control, tagging, acl, ...
     if own:
         changes["attributes"] = merged(base.attributes, own)

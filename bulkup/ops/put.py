@@ -1,0 +1,201 @@
+"""``put``: files, trees and streams to S3 (plan the sources, ask the store, run, judge)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import botocore.exceptions as bex
+
+from bulkup.control.events import EXISTS, RunEvents
+from bulkup.control.listing import list_prefix, store_reads
+from bulkup.control.plane import ControlPlane, connect
+from bulkup.control.s3client import describe, error_code
+from bulkup.control.spool import Spool
+from bulkup.display.sink import ProgressSink
+from bulkup.errors import FatalRemoteError, UsageError
+from bulkup.ops.steps import ask_store, passed_over_lines, run_jobs
+from bulkup.options.resolve import RunSettings
+from bulkup.plan.files import Skip, SourceFile
+from bulkup.plan.filters import Selection
+from bulkup.plan.jobs import UploadJob, guess_content_type
+from bulkup.plan.parts import choose_part_size
+from bulkup.plan.results import ObjectResult, UploadResult
+from bulkup.plan.s3url import S3Url, parse_s3_url
+from bulkup.plan.sources import Collected, collect_sources, iter_sources
+from bulkup.plan.sync import may_overwrite
+from bulkup.pools.base import local_workers
+from bulkup.pools.factory import launch_early
+from bulkup.pools.local import WorkerLauncher
+
+if TYPE_CHECKING:
+    import boto3
+
+
+def put(
+    sources: list[str],
+    destination: str,
+    settings: RunSettings,
+    progress: ProgressSink,
+    session: boto3.Session | None = None,
+) -> UploadResult:
+    """Upload ``sources`` (files, trees, or one stream) under ``destination``; per-object
+    failures are in the result, BulkupError (one line) when nothing can be uploaded."""
+    dest = parse_s3_url(destination)
+    if (stream := stream_source(sources)) is not None:
+        return _put_stream(stream, dest, settings, progress, session)
+    follow, filters = settings.sources.follow_symlinks, settings.sources.filters
+    if settings.dry_run:
+        return _dry_run_result(collect_sources(sources, dest, follow, filters))
+    with launch_early(settings.pool) as launcher:  # the workers start while the run is planned
+        found = collect_sources(sources, dest, follow, filters)
+        control = connect(settings.client, session)
+        kept = 0
+        if settings.sources.if_size_differ or settings.sources.if_source_newer:
+            found, kept = _replaceable(found, dest, settings, control)
+        return put_files(found, dest, settings, progress, control, launcher, kept)
+
+
+def put_files(
+    found: Collected,
+    dest: S3Url,
+    settings: RunSettings,
+    progress: ProgressSink,
+    control: ControlPlane,
+    launcher: WorkerLauncher,
+    kept: int = 0,
+    stream: Spool | None = None,
+    finish: bool = True,
+) -> UploadResult:
+    """Upload the files ``found`` (their keys already under ``dest``) through ``control``,
+    with workers from ``launcher`` (``kept``: objects left as they were, for the summary;
+    ``stream``: the one file found is this stream's spool; ``finish``: end the progress
+    display with the summary, else the caller does, after more work)."""
+    route, objects = ask_store(control, dest.bucket, dest.key, settings, progress.notice)
+    jobs = [UploadJob(source=f, bucket=dest.bucket, settings=objects, stream=stream) for f in found.files]
+    events = RunEvents(UploadResult(skipped=found.skipped, excluded=found.excluded, kept_count=kept), progress)
+    total = None if stream else sum(f.size for f in found.files)
+    try:
+        result = run_jobs(jobs, len(jobs), total, {dest.bucket: route}, objects, settings, control, launcher, events)
+    except BaseException:
+        progress.close()
+        raise
+    if finish:
+        progress.finish(result, passed_over_lines(result, found.skipped, found.excluded))
+    return result
+
+
+@dataclass
+class Planned:
+    """The files a put would upload, found as ``files`` is iterated (a tree of millions is
+    never held in memory), and once it is done, what was passed over."""
+
+    files: Iterator[SourceFile]
+    skipped: list[Skip]
+    selection: Selection
+
+    @property
+    def excluded(self) -> int:
+        return self.selection.excluded
+
+
+def planned(sources: list[str], destination: str, settings: RunSettings) -> Planned:
+    """What ``put(sources, destination, settings)`` would upload, streamed (a dry run)."""
+    dest = parse_s3_url(destination)
+    skipped: list[Skip] = []
+    selection = Selection(settings.sources.filters)
+    files = iter_sources(sources, dest, settings.sources.follow_symlinks, selection, skipped)
+    return Planned(files, skipped, selection)
+
+
+def stream_source(paths: list[str]) -> str | None:
+    """The one source if it is a stream (``-`` for stdin, a FIFO, a pipe as /dev/fd/N)."""
+    if len(paths) != 1:
+        return None
+    if paths[0] == "-":
+        return "-"
+    try:
+        return paths[0] if stat.S_ISFIFO(os.stat(paths[0]).st_mode) else None
+    except OSError:
+        return None
+
+
+def _put_stream(
+    name: str, dest: S3Url, settings: RunSettings, progress: ProgressSink, session: boto3.Session | None
+) -> UploadResult:
+    """One object from a stream of unknown length, in parts held in memory a few at a time."""
+    if dest.is_prefix:
+        raise UsageError(f"a stream has no name: give the object's key, not the prefix {dest}")
+    if settings.pool.ray:
+        raise UsageError("a stream is read on this machine: it cannot be sent with --ray")
+    control = connect(settings.client, session)
+    if settings.objects.no_overwrite and _key_taken(control, dest):  # before a byte is read
+        return _left_as_it_was(name, dest, progress)
+    part_size = choose_part_size(settings.sources.expected_size or 0, settings.objects.part_size)
+    connections = local_workers(settings.pool.workers) * settings.sending.connections
+    fd = 0 if name == "-" else os.open(name, os.O_RDONLY)
+    spool = Spool(fd, part_size, max_parts=connections + 2, name="stdin" if name == "-" else name)
+    content_type = settings.objects.content_type or guess_content_type(dest.key)
+    settings = dataclasses.replace(settings, objects=dataclasses.replace(settings.objects, content_type=content_type))
+    source = SourceFile(path=spool.path, key=dest.key, size=0, mtime_ns=0, ctime_ns=0, inode=0)
+    spool.start()
+    try:
+        with launch_early(settings.pool) as launcher:
+            return put_files(Collected(files=[source]), dest, settings, progress, control, launcher, stream=spool)
+    finally:
+        spool.close()
+        if fd != 0:
+            os.close(fd)
+
+
+def _key_taken(control: ControlPlane, dest: S3Url) -> bool:
+    """Whether an object is at ``dest`` (HeadObject); FatalRemoteError if the store cannot say."""
+    client = control.route(dest.bucket).client
+    try:
+        client.head_object(Bucket=dest.bucket, Key=dest.key)
+    except bex.ClientError as exc:
+        if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise FatalRemoteError(
+            f"cannot tell whether {dest} exists ({describe(exc)}): nothing was read from the stream"
+        ) from None
+    except bex.BotoCoreError as exc:
+        raise FatalRemoteError(f"cannot tell whether {dest} exists ({describe(exc)})") from None
+    return True
+
+
+def _left_as_it_was(name: str, dest: S3Url, progress: ProgressSink) -> UploadResult:
+    """The run's result when --no-overwrite finds the stream's key taken: nothing read or sent."""
+    result = UploadResult()
+    obj = ObjectResult(key=dest.key, path=name, size=0, bucket=dest.bucket, exists=True)
+    result.add_object(obj)
+    result.object_exists(obj)
+    progress.start(1, None)
+    progress.object_skipped(dest.key, 0, EXISTS)
+    progress.finish(result, passed_over_lines(result, [], 0))
+    return result
+
+
+def _replaceable(found: Collected, dest: S3Url, settings: RunSettings, control: ControlPlane) -> tuple[Collected, int]:
+    """The files whose object may be written under --if-size-differ / --if-source-newer, and
+    how many objects are kept as they are (the prefix is listed once)."""
+    reads = store_reads(control, control.route(dest.bucket), dest.bucket, settings.sending.retry_deadline)
+    try:
+        there = list_prefix(reads, dest.key)
+    finally:
+        reads.close()
+    size, newer = settings.sources.if_size_differ, settings.sources.if_source_newer
+    files = [f for f in found.files if may_overwrite(f, there.get(f.key), size, newer)]
+    return dataclasses.replace(found, files=files), len(found.files) - len(files)
+
+
+def _dry_run_result(found: Collected) -> UploadResult:
+    return UploadResult(
+        objects=[ObjectResult(key=f.key, path=f.path, size=f.size) for f in found.files],
+        skipped=found.skipped,
+        excluded=found.excluded,
+    )
