@@ -194,6 +194,7 @@ def store_diagnosis(settings: ClientSettings, bucket: str | None) -> dict:
         bucket = buckets[0]["Name"]
     route = control.ask_store(bucket, "", get_algorithm(DEFAULT_ALGORITHM), remembered=False)  # ask now
     checks = route.checks
+    assert checks is not None  # ask_store asked
     auto = choose_checksum(AUTO, checks)
     return {
         "where": checks.where,

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from bulkup.options.registry import Group, Option, declared, default_of
 
@@ -81,9 +81,5 @@ def options_from(args: argparse.Namespace, cls: type[T], base: T | None = None) 
         if hasattr(args, name):
             value = getattr(args, name)
             values[name] = opt.collect(value) if opt.collect is not None else value
-    return dataclasses.replace(base if base is not None else cls(), **values)
-
-
-def option_names(classes: Sequence[type]) -> list[str]:
-    """Every flag the classes declare (for checks and docs)."""
-    return [flag for cls in classes for _, opt in declared(cls) for flag in opt.flags]
+    start: Any = base if base is not None else cls()
+    return cast(T, dataclasses.replace(start, **values))

@@ -111,7 +111,7 @@ def _own_files(out: IO[str], path: str | None = None) -> frozenset[tuple[int, in
     """(device, inode) of the manifest's own output (and the file it replaces), which a tree
     that holds them must not list."""
     found = set()
-    for stat_of in (lambda: os.fstat(out.fileno()), lambda: os.stat(path)):
+    for stat_of in (lambda: os.fstat(out.fileno()), lambda: os.stat(path or "")):
         try:
             st = stat_of()
         except (OSError, TypeError, ValueError):

@@ -21,7 +21,7 @@ from bulkup.display.text import human_bytes
 from bulkup.errors import BulkupError, Interrupted
 from bulkup.migrate.journal import Journal, JournalBusy, JournalUnwritable
 from bulkup.ops.migrate import MigrationResult, default_journal, stored_options
-from bulkup.options import MigrateOptions, OutputOptions, UploadOptions, validate
+from bulkup.options import DoctorOptions, MigrateOptions, OutputOptions, UploadOptions, validate
 
 MAX_FAILURES_SHOWN = 20
 
@@ -49,7 +49,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
     status_p = commands.add_parser("status", help="show a migration's progress from its journal")
     status_p.add_argument("journal", metavar="JOURNAL")
-    status_p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_options(status_p, "status", DoctorOptions)
     status_p.set_defaults(func=_cmd_status)
 
 
@@ -159,7 +159,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         status = _status(journal)
     finally:
         journal.close()
-    if args.json:
+    if options_from(args, DoctorOptions).json:
         print(json.dumps(status, indent=2))
         return 0
     print(f"migration of {status['manifest']}")

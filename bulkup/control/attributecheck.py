@@ -21,17 +21,23 @@ no probe object at all. The others are read back from one uploaded object after 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import botocore.exceptions as bex
 
 from bulkup.control.cleanup import clear_stale_probe_objects
 from bulkup.control.probekeys import new_probe_key
-from bulkup.control.s3client import describe, error_code
+from bulkup.control.s3client import S3Client, describe, error_code
 from bulkup.control.storeanswers import recall, remember
 from bulkup.errors import FatalRemoteError
 from bulkup.plan.attributes import BY_NAME
 from bulkup.plan.jobs import ObjectSettings
 from bulkup.transport.responses import FATAL_CODES
+
+if TYPE_CHECKING:
+    from bulkup.control.plane import BucketRoute
+    from bulkup.plan.results import UploadResult
 
 LOCK = ("object_lock_mode", "object_lock_retain_until", "object_lock_legal_hold")
 NO_OVERWRITE = "no-overwrite"  # the question, as the store's answer is remembered
@@ -43,7 +49,7 @@ class AttributeRefused(FatalRemoteError):
     """The store refuses an object attribute the run asks for."""
 
 
-def check_attributes(client, bucket: str, key_hint: str, settings: ObjectSettings, where: str) -> None:
+def check_attributes(client: S3Client, bucket: str, key_hint: str, settings: ObjectSettings, where: str) -> None:
     """Raise AttributeRefused, naming the option, if the store refuses an attribute of
     ``settings``; nothing if it takes them all (or none is asked for)."""
     if settings.no_overwrite:
@@ -58,7 +64,7 @@ def check_attributes(client, bucket: str, key_hint: str, settings: ObjectSetting
             raise AttributeRefused(f"the store at {where} refuses {options}{hint}: {refusal}; nothing was sent")
 
 
-def check_no_overwrite(client, bucket: str, key_hint: str, where: str) -> None:
+def check_no_overwrite(client: S3Client, bucket: str, key_hint: str, where: str) -> None:
     """AttributeRefused if the store writes over an object despite If-None-Match: * (as it
     answered within the last day, else asked now with a probe object)."""
     condition = _recalled_condition(where, bucket)
@@ -79,13 +85,13 @@ def _recalled_condition(where: str, bucket: str) -> str | None:
     return condition if condition in (KEPT, IGNORED) else None
 
 
-def _probe_condition(client, bucket: str, key_hint: str, where: str) -> str | None:
+def _probe_condition(client: S3Client, bucket: str, key_hint: str, where: str) -> str | None:
     """KEPT or IGNORED, from a probe object written twice (the second time conditionally);
     None if the store could not be asked (not the condition's fault: the run will say)."""
     clear_stale_probe_objects(client, bucket, key_hint)
     key = new_probe_key(key_hint)
     try:
-        versions = [client.put_object(Bucket=bucket, Key=key, Body=b"").get("VersionId")]
+        versions: list[str | None] = [client.put_object(Bucket=bucket, Key=key, Body=b"").get("VersionId")]
     except (bex.ClientError, bex.BotoCoreError) as exc:
         if isinstance(exc, bex.ClientError) and error_code(exc) in FATAL_CODES:
             raise FatalRemoteError(describe(exc)) from None  # it could not upload either
@@ -106,7 +112,7 @@ def _probe_condition(client, bucket: str, key_hint: str, where: str) -> str | No
         _delete_probe_object(client, bucket, key, versions)
 
 
-def _delete_probe_object(client, bucket: str, key: str, versions: list[str | None]) -> None:
+def _delete_probe_object(client: S3Client, bucket: str, key: str, versions: list[str | None]) -> None:
     """Delete each version the probe wrote (the key itself where the bucket keeps none); one
     warning line if the store refuses."""
     for version in dict.fromkeys(v for v in versions if v) or [None]:
@@ -131,7 +137,7 @@ def _shown(key: str) -> str:
 MTIME_DROPPED = "--preserve-mtime (no x-amz-meta-mtime)"
 
 
-def confirm_after_run(routes, result, settings: ObjectSettings) -> None:
+def confirm_after_run(routes: Mapping[str, BucketRoute], result: UploadResult, settings: ObjectSettings) -> None:
     """Read one uploaded object's attributes back; note in ``result`` those the store did
     not keep (nothing is read if no attribute beyond the defaults was asked for)."""
     asked = [n for n, _ in settings.attributes if BY_NAME[n].read_back] or settings.preserve_mtime
@@ -144,10 +150,10 @@ def confirm_after_run(routes, result, settings: ObjectSettings) -> None:
     ]
 
 
-def confirm_attributes(client, bucket: str, key: str, settings: ObjectSettings) -> list[str]:
+def confirm_attributes(client: S3Client, bucket: str, key: str, settings: ObjectSettings) -> list[str]:
     """The options whose attribute the object at ``key`` does not have, each with what the
     store answered (an empty list: every one asked for is there)."""
-    missing = []
+    missing: list[str] = []
     try:
         head = client.head_object(Bucket=bucket, Key=key)
     except (bex.ClientError, bex.BotoCoreError) as exc:
@@ -163,7 +169,7 @@ def confirm_attributes(client, bucket: str, key: str, settings: ObjectSettings) 
     return missing
 
 
-def _read_back(client, bucket: str, key: str, read: str) -> str | None:
+def _read_back(client: S3Client, bucket: str, key: str, read: str) -> str | None:
     """Why the object shows none of ``read`` (tags, retention, legal hold); None if it does."""
     call, field = {
         "tags": ("get_object_tagging", "TagSet"),
@@ -188,11 +194,11 @@ def _groups(settings: ObjectSettings) -> dict[str, dict[str, str]]:
     return groups
 
 
-def _accepted(client, bucket: str, key_hint: str, params: dict) -> bool:
+def _accepted(client: S3Client, bucket: str, key_hint: str, params: Mapping[str, str]) -> bool:
     return _refusal(client, bucket, key_hint, params) is None
 
 
-def _refusal(client, bucket: str, key_hint: str, params: dict) -> str | None:
+def _refusal(client: S3Client, bucket: str, key_hint: str, params: Mapping[str, str]) -> str | None:
     """Why the store refuses a multipart upload with ``params`` (None: it took it; the upload
     is aborted at once)."""
     key = new_probe_key(key_hint)

@@ -17,11 +17,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import botocore.exceptions as bex
 
 from bulkup.control.probekeys import PROBE_MARK, STALE_AFTER, is_probe_key
-from bulkup.control.s3client import describe, error_code
+from bulkup.control.s3client import S3Client, describe, error_code
 
 _GONE = {"NoSuchKey", "NoSuchVersion"}
 
@@ -49,7 +50,7 @@ class ProbeObject:
 
 
 def find_stale(
-    client, bucket: str, prefix: str, older_than: timedelta, now: datetime | None = None
+    client: S3Client, bucket: str, prefix: str, older_than: timedelta, now: datetime | None = None
 ) -> Iterator[StaleUpload]:
     """The multipart uploads under ``prefix`` initiated more than ``older_than`` before ``now``
     (a probe's: more than ``STALE_AFTER``, if that is shorter).
@@ -82,7 +83,7 @@ def _old_enough(key: str, created: datetime, older_than: timedelta, now: datetim
     return created < now - age
 
 
-def _parts_held(client, bucket: str, key: str, upload_id: str) -> tuple[int, int]:
+def _parts_held(client: S3Client, bucket: str, key: str, upload_id: str) -> tuple[int, int]:
     """Distinct part numbers and total bytes listed for one upload.
 
     Some stores (SeaweedFS) list every upload of a re-sent part number; each copy is kept
@@ -98,7 +99,9 @@ def _parts_held(client, bucket: str, key: str, upload_id: str) -> tuple[int, int
     return len(numbers), size
 
 
-def abort_uploads(client, bucket: str, uploads: Iterable[StaleUpload]) -> tuple[int, list[tuple[StaleUpload, str]]]:
+def abort_uploads(
+    client: S3Client, bucket: str, uploads: Iterable[StaleUpload]
+) -> tuple[int, list[tuple[StaleUpload, str]]]:
     """Abort each upload; return how many are gone and the failures with one-line reasons.
 
     An upload the server no longer knows (NoSuchUpload: completed or aborted meanwhile)
@@ -121,7 +124,7 @@ def abort_uploads(client, bucket: str, uploads: Iterable[StaleUpload]) -> tuple[
 
 
 def find_probe_objects(
-    client, bucket: str, prefix: str, older_than: timedelta, now: datetime | None = None
+    client: S3Client, bucket: str, prefix: str, older_than: timedelta, now: datetime | None = None
 ) -> Iterator[ProbeObject]:
     """The versions (delete markers included) of probe objects under ``prefix`` written more
     than ``older_than`` (at most ``STALE_AFTER``) before ``now``; a zero age selects all.
@@ -136,7 +139,7 @@ def find_probe_objects(
             yield found
 
 
-def _probe_versions(client, bucket: str, prefix: str) -> Iterator[ProbeObject]:
+def _probe_versions(client: S3Client, bucket: str, prefix: str) -> Iterator[ProbeObject]:
     pages = client.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix)
     listed = False
     try:
@@ -154,14 +157,14 @@ def _probe_versions(client, bucket: str, prefix: str) -> Iterator[ProbeObject]:
         yield from _probe_latest(client, bucket, prefix)
 
 
-def _probe_latest(client, bucket: str, prefix: str) -> Iterator[ProbeObject]:
+def _probe_latest(client: S3Client, bucket: str, prefix: str) -> Iterator[ProbeObject]:
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for entry in page.get("Contents", []):
             if is_probe_key(entry["Key"]):
                 yield _probe_object(entry, marker=False)
 
 
-def _probe_object(entry: dict, marker: bool) -> ProbeObject:
+def _probe_object(entry: dict[str, Any], marker: bool) -> ProbeObject:
     version = entry.get("VersionId")
     if version == "null" and not marker:
         version = None  # the object itself: a plain delete removes it
@@ -169,7 +172,7 @@ def _probe_object(entry: dict, marker: bool) -> ProbeObject:
 
 
 def delete_probe_objects(
-    client, bucket: str, objects: Iterable[ProbeObject]
+    client: S3Client, bucket: str, objects: Iterable[ProbeObject]
 ) -> tuple[int, list[tuple[ProbeObject, str]]]:
     """Delete each version; return how many are gone and the failures with one-line reasons
     (a version already gone counts as gone)."""
@@ -190,7 +193,7 @@ def delete_probe_objects(
     return deleted, failures
 
 
-def clear_stale_probe_uploads(client, bucket: str, key_hint: str, now: datetime | None = None) -> None:
+def clear_stale_probe_uploads(client: S3Client, bucket: str, key_hint: str, now: datetime | None = None) -> None:
     """Abort the uploads earlier runs' probes left next to ``key_hint`` (only a probe's, only
     stale ones); a store that refuses is left as it is (``bulkup cleanup`` reports them)."""
     try:
@@ -200,7 +203,7 @@ def clear_stale_probe_uploads(client, bucket: str, key_hint: str, now: datetime 
         pass
 
 
-def clear_stale_probe_objects(client, bucket: str, key_hint: str, now: datetime | None = None) -> None:
+def clear_stale_probe_objects(client: S3Client, bucket: str, key_hint: str, now: datetime | None = None) -> None:
     """Delete the objects earlier runs' probes left next to ``key_hint`` (only a probe's, only
     stale ones); a store that refuses is left as it is (``bulkup cleanup`` reports them)."""
     try:

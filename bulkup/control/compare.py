@@ -30,7 +30,7 @@ class SyncPlan:
     send: list[tuple[SourceFile, str]] = field(default_factory=list)
     unchanged: int = 0
     delete: list[str] = field(default_factory=list)
-    kept: collections.Counter = field(default_factory=collections.Counter)  # by why --delete keeps them
+    kept: collections.Counter[str] = field(default_factory=collections.Counter)  # by why --delete keeps them
     looked_at: int = 0  # objects read with HeadObject
     remembered: int = 0  # objects decided from what an earlier run learned
 
@@ -75,19 +75,19 @@ class Comparer:
         unknown: list[str] = []
         for local, remote in batch:
             if local is None:
-                if self.rules is not None:
+                if self.rules is not None and remote is not None:  # merge() never pairs None with None
                     gone.append(remote.key)
                 continue
             why = from_listing(local, remote, self.comparison)
             detail = None
-            if why == LOOK:
+            if why == LOOK and remote is not None:  # LOOK: there is an object to look at
                 detail = self._remembered(remote)
                 if detail is None:
                     unknown.append(remote.key)
             decided.append((local, remote, why, detail))
         answers = self._look_at(unknown)
         for local, remote, why, detail in decided:
-            if why == LOOK:
+            if why == LOOK and remote is not None:
                 if detail is None:
                     detail = self._learned(remote.key, answers[remote.key])
                 why = reason_to_send(local, remote, detail, self.comparison, file_checksum)

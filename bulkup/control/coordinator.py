@@ -13,7 +13,7 @@ import dataclasses
 import itertools
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from bulkup.control.credentials import CredentialWatch
 from bulkup.control.events import RunEvents
@@ -24,7 +24,7 @@ from bulkup.control.ratecontrol import RunRate
 from bulkup.control.s3calls import KeyTaken, ObjectFailed, S3Calls
 from bulkup.control.scheduler import Scheduler
 from bulkup.control.shares import RateShares
-from bulkup.control.spool import SpooledPart
+from bulkup.control.spool import Spool, SpooledPart
 from bulkup.control.verification import verification_label
 from bulkup.errors import BulkupError, FatalRemoteError, Interrupted
 from bulkup.plan.files import FileIdentity, SourceFile
@@ -72,7 +72,7 @@ class Coordinator:
         restart_changed: bool = False,
         bwlimit: float | None = None,
         retry_deadline: float = 300.0,
-        clock=time.monotonic,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.routes = routes
         self.pool = pool
@@ -138,8 +138,8 @@ class Coordinator:
             result = ObjectResult(key=source.key, path=source.path, size=source.size, bucket=job.bucket)
             self.events.object_planned(result)
         obj = ObjectUpload(job=job, result=result)
-        if job.stream is not None:
-            self._plan_stream(obj)
+        if obj.spool is not None:  # the job's stream
+            self._plan_stream(obj, obj.spool)
             return
         if job.node is not None and (why := self.pool.unservable(job.node)):
             self._fail_object(obj, why)
@@ -169,10 +169,9 @@ class Coordinator:
 
     # -- streams (a pipe, stdin) -----------------------------------------------------------
 
-    def _plan_stream(self, obj: ObjectUpload) -> None:
+    def _plan_stream(self, obj: ObjectUpload, spool: Spool) -> None:
         """A stream's first part decides: the stream ended within it (one PutObject), or a
         multipart upload whose parts are queued as they are read (``_feed_streams``)."""
-        spool = obj.spool
         obj.result.path = spool.name
         first = spool.next_part(timeout=None)
         self.result.stream_peak_held = spool.peak_held
@@ -194,19 +193,20 @@ class Coordinator:
         complete its upload once every part is stored."""
         for obj in list(self._streams):
             spool = obj.spool
+            assert spool is not None  # a stream's object
             while not obj.closed and (part := spool.next_part(timeout=0)) is not None:
                 self._add_stream_part(obj, part)
             self.result.stream_peak_held = spool.peak_held
             if obj.closed or spool.drained:
                 self._streams.remove(obj)
             if not obj.closed and spool.drained:
-                self._stream_ended(obj)
+                self._stream_ended(obj, spool)
 
-    def _stream_ended(self, obj: ObjectUpload) -> None:
-        if obj.spool.error is not None:
-            self._fail_object(obj, obj.spool.error)
+    def _stream_ended(self, obj: ObjectUpload, spool: Spool) -> None:
+        if spool.error is not None:
+            self._fail_object(obj, spool.error)
             return
-        obj.result.size, obj.result.parts = obj.spool.total, len(obj.ranges)
+        obj.result.size, obj.result.parts = spool.total, len(obj.ranges)
         if obj.all_parts_done:
             self._complete(obj)
 
@@ -270,21 +270,24 @@ class Coordinator:
     # -- finishing objects -----------------------------------------------------------------
 
     def _complete(self, obj: ObjectUpload) -> None:
+        upload_id = obj.upload_id
+        assert upload_id is not None  # only a multipart upload is completed
         algorithm = obj.settings.checksum
+        whole_key = algorithm.complete_key if algorithm.full_object else None  # None: per-part checksums only
         whole_checksum: dict[str, str] = {}
-        if algorithm.full_object:
-            whole = algorithm.combine_parts([(obj.done[r.number][1], r.length) for r in obj.ranges])
+        if whole_key is not None:
+            whole = algorithm.combine_parts(self._part_checksums(obj))
             if obj.job.checksum is not None and obj.job.checksum != whole:
                 self._fail_object(obj, f"the file's {algorithm.name} {whole} is not the expected {obj.job.checksum}")
                 return
-            whole_checksum = {"ChecksumType": "FULL_OBJECT", algorithm.complete_key: whole}
+            whole_checksum = {"ChecksumType": "FULL_OBJECT", whole_key: whole}
             obj.result.checksum = whole
         if (changed := self._changed_since_planned(obj)) is not None:
             self._file_changed(obj, f"{obj.job.source.path}: {CHANGED} ({changed})")
             return
         self.events.flush()  # every part is on record before the upload can vanish
         try:
-            answer = self.store.complete(obj.job, obj.upload_id, self._completed_parts(obj), whole_checksum)
+            answer = self.store.complete(obj.job, upload_id, self._completed_parts(obj), whole_checksum)
         except ObjectFailed as exc:
             self._fail_object(obj, str(exc))
             return
@@ -292,10 +295,10 @@ class Coordinator:
             self._key_taken(obj)
             return
         if answer is None:
-            self._completed_meanwhile(obj)
+            self._completed_meanwhile(obj, upload_id)
             return
-        self._open_uploads.pop(obj.upload_id, None)
-        echo = answer.get(algorithm.complete_key) if algorithm.full_object else None
+        self._open_uploads.pop(upload_id, None)
+        echo = answer.get(whole_key) if whole_key is not None else None
         if echo is not None and echo != obj.result.checksum:
             self.store.delete(obj.job)
             self._fail_object(
@@ -315,22 +318,32 @@ class Coordinator:
         self.events.object_done(obj.job, obj.result)
 
     @staticmethod
-    def _completed_parts(obj: ObjectUpload) -> list[dict]:
+    def _part_checksums(obj: ObjectUpload) -> list[tuple[str, int]]:
+        """Each part's checksum and length, in order (for a FULL_OBJECT checksum: each has one)."""
+        parts: list[tuple[str, int]] = []
+        for r in obj.ranges:
+            checksum = obj.done[r.number][1]
+            assert checksum is not None, f"part {r.number} came back without its checksum"
+            parts.append((checksum, r.length))
+        return parts
+
+    @staticmethod
+    def _completed_parts(obj: ObjectUpload) -> list[dict[str, str | int]]:
         key = obj.settings.checksum.complete_key
         parts = []
         for number in range(1, len(obj.ranges) + 1):
             etag, checksum = obj.done[number]
-            entry = {"PartNumber": number, "ETag": etag}
+            entry: dict[str, str | int] = {"PartNumber": number, "ETag": etag}
             if key and checksum:
                 entry[key] = checksum
             parts.append(entry)
         return parts
 
-    def _completed_meanwhile(self, obj: ObjectUpload) -> None:
+    def _completed_meanwhile(self, obj: ObjectUpload, upload_id: str) -> None:
         """After NoSuchUpload at Complete: an earlier (retried) Complete may have succeeded, or
         a lifecycle rule or a cleanup aborted the upload. The object there is this upload only
         if it has this upload's whole-object checksum; otherwise the object starts over."""
-        self._open_uploads.pop(obj.upload_id, None)
+        self._open_uploads.pop(upload_id, None)
         head = self.store.head(obj.job)
         algorithm = obj.settings.checksum
         found = head.get(algorithm.complete_key) if head and algorithm.complete_key else None
@@ -416,11 +429,11 @@ class Coordinator:
         """Abort the object's upload once none of its parts is in flight (a part still being
         sent may survive an Abort); it is called again as each of them is answered."""
         if obj.upload_id and obj.upload_id in self._open_uploads and not self.scheduler.in_flight_of(obj):
-            self._abort(obj)
+            self._abort(obj, obj.upload_id)
 
-    def _abort(self, obj: ObjectUpload) -> None:
-        self.store.abort(obj.job, obj.upload_id)
-        self._open_uploads.pop(obj.upload_id, None)
+    def _abort(self, obj: ObjectUpload, upload_id: str) -> None:
+        self.store.abort(obj.job, upload_id)
+        self._open_uploads.pop(upload_id, None)
 
     def _stop(self) -> list[str]:
         """Halt the workers (no part may land after its upload is aborted), then abort the
@@ -432,9 +445,9 @@ class Coordinator:
         """Abort every open upload (the workers are halted); the ones left open, as
         ``s3://bucket/key (upload ID)``, if aborting failed or was interrupted."""
         try:
-            for obj in list(self._open_uploads.values()):
-                if self.store.abort(obj.job, obj.upload_id):
-                    self._open_uploads.pop(obj.upload_id)
+            for upload_id, obj in list(self._open_uploads.items()):
+                if self.store.abort(obj.job, upload_id):
+                    self._open_uploads.pop(upload_id)
         except KeyboardInterrupt:  # a second Ctrl-C: stop aborting, and say what is left
             pass
         left = [f"s3://{o.job.bucket}/{o.job.source.key} (upload {o.upload_id})" for o in self._open_uploads.values()]
@@ -527,9 +540,11 @@ class Coordinator:
             obj.result.etag, obj.result.checksum = done.etag, done.checksum
             self._object_done(obj)
             return
-        obj.done[task.part_number] = (done.etag, done.checksum)
+        number = task.part_number
+        assert number is not None  # a part of the multipart upload
+        obj.done[number] = (done.etag, done.checksum)
         if obj.spool is not None:
-            obj.spool.release(obj.spooled.pop(task.part_number))  # its memory back
+            obj.spool.release(obj.spooled.pop(number))  # its memory back
         if obj.all_parts_done:
             self._complete(obj)
 

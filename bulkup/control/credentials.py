@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from bulkup.control.s3client import frozen_credentials
 from bulkup.pools.base import Pool
+
+if TYPE_CHECKING:
+    import boto3
 
 CHECK_INTERVAL = 60.0  # seconds between looks at the session's credentials
 
@@ -13,7 +17,7 @@ CHECK_INTERVAL = 60.0  # seconds between looks at the session's credentials
 class CredentialWatch:
     """Sends the session's credentials to the pool's workers whenever they change."""
 
-    def __init__(self, session, pool: Pool, interval: float | None = None) -> None:
+    def __init__(self, session: boto3.Session, pool: Pool, interval: float | None = None) -> None:
         self.session = session
         self.pool = pool
         self.interval = CHECK_INTERVAL if interval is None else interval

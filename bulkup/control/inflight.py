@@ -4,6 +4,7 @@ parts back so far."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 from bulkup.control.spool import Spool, SpooledPart
 from bulkup.plan.files import FileIdentity
@@ -38,7 +39,7 @@ class ObjectUpload:
     @property
     def spool(self) -> Spool | None:
         """A stream's spool: its parts arrive as it is read."""
-        return self.job.stream
+        return cast(Spool | None, self.job.stream)  # the plan cannot name the control plane's Spool
 
     @property
     def settings(self) -> ObjectSettings:

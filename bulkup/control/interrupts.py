@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import FrameType
+from typing import Any
 
 HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_Handler = Callable[[int, FrameType | None], Any]  # a signal handler set in Python
 
 
 @contextmanager
@@ -25,10 +28,10 @@ def interrupts_held() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {s: h for s in HELD_SIGNALS if callable(h := signal.getsignal(s))}
+    previous: dict[int, _Handler] = {s: h for s in HELD_SIGNALS if callable(h := signal.getsignal(s))}
     pending: list[int] = []
 
-    def note(signum: int, frame) -> None:
+    def note(signum: int, frame: FrameType | None) -> None:
         if pending:
             previous[signum](signum, frame)
         pending.append(signum)

@@ -22,9 +22,10 @@ from collections.abc import Iterator
 import botocore.exceptions as bex
 
 from bulkup.control.plane import BucketRoute, ControlPlane
-from bulkup.control.s3client import describe, frozen_credentials
+from bulkup.control.s3client import S3Client, describe, frozen_credentials
 from bulkup.plan.sync import RemoteObject
 from bulkup.transport.connection import TlsSettings
+from bulkup.transport.objectinfo import ListedObject
 from bulkup.transport.proxy import proxy_environment, proxy_for
 from bulkup.transport.readers import ReadSettings, StoreReadError, StoreReads
 from bulkup.transport.request import RequestSigner
@@ -65,14 +66,14 @@ def listed_objects(reads: StoreReads, prefix: str) -> Iterator[RemoteObject]:
             yield RemoteObject(o.key, o.size, o.last_modified, o.etag)
 
 
-def _pages(reads: StoreReads, prefix: str) -> Iterator[list]:
+def _pages(reads: StoreReads, prefix: str) -> Iterator[list[ListedObject]]:
     """The listing's pages of ``prefix``: a thread fetches the next page while this one is
     used, and at most PAGES_AHEAD pages are held. ListingIncomplete if a page fails or the
     store ends the listing early."""
-    pages: queue.Queue = queue.Queue(maxsize=PAGES_AHEAD)
+    pages: queue.Queue[list[ListedObject] | BaseException | None] = queue.Queue(maxsize=PAGES_AHEAD)
     stop = threading.Event()
 
-    def hand_over(item: object) -> bool:
+    def hand_over(item: list[ListedObject] | BaseException | None) -> bool:
         while not stop.is_set():
             try:
                 pages.put(item, timeout=0.1)
@@ -131,7 +132,7 @@ def list_prefix(reads: StoreReads, prefix: str) -> dict[str, RemoteObject]:
     return {o.key: o for o in listed_objects(reads, prefix)}
 
 
-def delete_keys(client, bucket: str, keys: list[str]) -> list[tuple[str, str]]:
+def delete_keys(client: S3Client, bucket: str, keys: list[str]) -> list[tuple[str, str]]:
     """Delete ``keys``; the ones that could not be deleted, with why."""
     failed: list[tuple[str, str]] = []
     for start in range(0, len(keys), DELETE_BATCH):

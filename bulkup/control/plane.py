@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from bulkup.control.s3client import (
     ClientSettings,
+    S3Client,
     effective_ca_bundle,
     frozen_credentials,
     make_client,
@@ -47,7 +48,7 @@ class BucketRoute:
     """How to reach one bucket: the control-plane client, the data-plane endpoint, and what
     the store verifies (once asked)."""
 
-    client: object
+    client: S3Client
     endpoint: BucketEndpoint
     checks: StoreChecks | None = None
 
@@ -63,7 +64,7 @@ class ControlPlane:
 
     session: boto3.Session
     settings: ClientSettings
-    client: object
+    client: S3Client
     routes: dict[str, BucketRoute] = field(default_factory=dict)
 
     def route(self, bucket: str) -> BucketRoute:

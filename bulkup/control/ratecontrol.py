@@ -48,7 +48,7 @@ class RunRate:
     _w_max: float | None = None  # the rate at the last cut
     _cut_at: float = float("-inf")
     _started: float | None = None
-    _accepted: collections.deque = field(default_factory=collections.deque)  # times of successes
+    _accepted: collections.deque[float] = field(default_factory=collections.deque)  # times of successes
 
     def succeeded(self, now: float, count: int = 1) -> None:
         """``count`` requests were accepted (at ``now``)."""
@@ -77,7 +77,7 @@ class RunRate:
         """The rate the run may send at now (None: unlimited, nothing refused yet)."""
         if self._w_max is None:
             return None
-        k = (self._w_max * (1 - self.beta) / self.c) ** (1 / 3)
+        k: float = (self._w_max * (1 - self.beta) / self.c) ** (1 / 3)
         return max(self.floor, self.c * (now - self._cut_at - k) ** 3 + self._w_max)
 
     def accepted_rate(self, now: float) -> float:

@@ -14,12 +14,12 @@ import functools
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import botocore.exceptions as bex
 
 from bulkup.control.plane import BucketRoute
-from bulkup.control.s3client import describe, error_code
+from bulkup.control.s3client import S3Client, describe, error_code
 from bulkup.errors import FatalRemoteError
 from bulkup.plan.jobs import UploadJob
 from bulkup.transport.responses import FATAL_CODES, slows_the_run
@@ -89,7 +89,7 @@ class S3Calls:
         client = self._client(job)
 
         def attempt() -> str:
-            upload_id = client.create_multipart_upload(
+            upload_id: str = client.create_multipart_upload(
                 Bucket=job.bucket, Key=job.source.key, **job.settings.create_params(job.source)
             )["UploadId"]
             created(upload_id)
@@ -103,14 +103,14 @@ class S3Calls:
             raise FatalRemoteError(f"CreateMultipartUpload: {describe(exc)}") from None
 
     def complete(
-        self, job: UploadJob, upload_id: str, parts: list[dict], whole_checksum: dict[str, str]
-    ) -> dict | None:
+        self, job: UploadJob, upload_id: str, parts: list[dict[str, str | int]], whole_checksum: dict[str, str]
+    ) -> dict[str, Any] | None:
         """Complete the upload; the store's answer, or None when it no longer knows it.
         With no-overwrite, only if the key is free (KeyTaken if not)."""
         condition = {"IfNoneMatch": "*"} if job.settings.no_overwrite else {}
         client = self._client(job)
         try:
-            return self.persist(
+            answer: dict[str, Any] = self.persist(
                 lambda: client.complete_multipart_upload(
                     Bucket=job.bucket,
                     Key=job.source.key,
@@ -120,6 +120,7 @@ class S3Calls:
                     **condition,
                 )
             )
+            return answer
         except bex.ClientError as exc:
             if error_code(exc) == "NoSuchUpload":
                 return None
@@ -151,17 +152,18 @@ class S3Calls:
                     return gone
         return False
 
-    def head(self, job: UploadJob) -> dict | None:
+    def head(self, job: UploadJob) -> dict[str, Any] | None:
         """The object's HeadObject answer with checksums, None if it cannot be had."""
         client = self._client(job)
         try:
-            return self.persist(
+            answer: dict[str, Any] = self.persist(
                 lambda: client.head_object(Bucket=job.bucket, Key=job.source.key, ChecksumMode="ENABLED")
             )
+            return answer
         except (bex.ClientError, bex.BotoCoreError):
             return None
 
-    def _client(self, job: UploadJob):
+    def _client(self, job: UploadJob) -> S3Client:
         return self.routes[job.bucket].client
 
 

@@ -7,6 +7,7 @@ import re
 import ssl
 import warnings
 from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 import boto3
 import botocore.exceptions as bex
@@ -15,6 +16,10 @@ from botocore.config import Config
 from bulkup.errors import BulkupError, FatalRemoteError
 from bulkup.transport.request import BucketEndpoint, CredentialSet
 from bulkup.transport.responses import FATAL_CODES
+
+S3Client: TypeAlias = Any
+"""A boto3 S3 client, as it is passed around. boto3 ships no types, so to mypy its clients are
+``Any``: this one name stands for them (and is where typed stubs would go)."""
 
 DEFAULT_REGION = "us-east-1"
 SYSTEM_CA_FILES = (
@@ -63,7 +68,7 @@ def system_trust_store() -> str | None:
     return None
 
 
-def make_client(session: boto3.Session, settings: ClientSettings, region: str | None = None):
+def make_client(session: boto3.Session, settings: ClientSettings, region: str | None = None) -> S3Client:
     """An S3 client for control-plane calls (create/complete/abort multipart uploads)."""
     if not settings.verify_ssl:
         import urllib3
@@ -103,7 +108,7 @@ def frozen_credentials(session: boto3.Session) -> CredentialSet:
     return CredentialSet(frozen.access_key, frozen.secret_key, frozen.token)
 
 
-def resolve_bucket(client, bucket: str) -> tuple[BucketEndpoint, str | None]:
+def resolve_bucket(client: S3Client, bucket: str) -> tuple[BucketEndpoint, str | None]:
     """Check the bucket and learn the URL botocore uses for it (addressing style applied).
 
     Returns the endpoint and the bucket's region when the server names it. A missing
@@ -112,11 +117,11 @@ def resolve_bucket(client, bucket: str) -> tuple[BucketEndpoint, str | None]:
     """
     seen: list[str] = []
 
-    def capture(request, **_: object) -> None:
+    def capture(request: Any, **_: object) -> None:  # a botocore AWSRequest
         seen.append(request.url.split("?", 1)[0])
 
     client.meta.events.register("before-sign.s3.HeadBucket", capture)
-    region = None
+    region: str | None = None
     try:
         response = client.head_bucket(Bucket=bucket)
         region = response["ResponseMetadata"]["HTTPHeaders"].get("x-amz-bucket-region")
@@ -145,7 +150,8 @@ _SSL_REASONS = (
 
 def error_code(exc: bex.ClientError) -> str:
     """The S3 error code of a failed call ("NoSuchUpload", "SlowDown", "404", ...)."""
-    return exc.response.get("Error", {}).get("Code", "")
+    code: str = exc.response.get("Error", {}).get("Code", "")
+    return code
 
 
 def describe(exc: BaseException) -> str:

@@ -16,7 +16,6 @@ from bulkup.pools.base import Pool, Worker
 
 IDLE_SHARE = 1 / 16  # of an even share, left to a worker without tasks
 CHANGE = 0.01  # a new share is sent when it differs by more than this fraction
-_UNSENT = object()  # a worker told nothing yet
 
 
 class RateShares:
@@ -33,7 +32,7 @@ class RateShares:
     ) -> None:
         self.pool, self.message, self.limit = pool, message, limit
         self.interval, self._clock = interval, clock
-        self._sent: dict[int, object] = {}  # id(worker) -> the share it runs at
+        self._sent: dict[int, float | None] = {}  # id(worker) -> the share it runs at
         self._last = float("-inf")
 
     def set_limit(self, limit: float | None) -> None:
@@ -59,13 +58,11 @@ class RateShares:
         self._last = now
         live = self.pool.live()
         rates = self.rates(live)
-        sent = {}
+        sent: dict[int, float | None] = {}
         for worker in live:
             rate = rates[worker.index]
-            before = self._sent.get(id(worker), _UNSENT)
-            if before is _UNSENT and rate is None:
-                before = None  # a worker starts unlimited: nothing to say
-            elif before is _UNSENT or _changed(before, rate):
+            before = self._sent.get(id(worker))  # a worker told nothing yet runs unlimited
+            if _changed(before, rate):
                 self.pool.send(worker, self.message(rate))
                 before = rate
             sent[id(worker)] = before

@@ -18,6 +18,7 @@ import functools
 import os
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE = 0x01, 0x02
@@ -125,7 +126,7 @@ def punch_hole(fd: int, offset: int, length: int) -> None:
 
 
 @functools.lru_cache(maxsize=1)
-def _fallocate():
+def _fallocate() -> Callable[[int, int, int, int], int]:
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     libc.fallocate.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long)
     return libc.fallocate

@@ -15,6 +15,8 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from bulkup.control.cachedir import cache_dir
 from bulkup.version import __version__
@@ -24,7 +26,7 @@ FOLDER = "store-answers"
 log = logging.getLogger("bulkup")
 
 
-def recall(question: str, where: str, bucket: str, now: float | None = None) -> dict | None:
+def recall(question: str, where: str, bucket: str, now: float | None = None) -> dict[str, Any] | None:
     """The store's answer to ``question`` given less than ``LIFETIME`` ago (None: ask it)."""
     path = _path(question, where, bucket)
     try:
@@ -42,7 +44,7 @@ def recall(question: str, where: str, bucket: str, now: float | None = None) -> 
         return None
 
 
-def remember(question: str, where: str, bucket: str, answer: dict, now: float | None = None) -> None:
+def remember(question: str, where: str, bucket: str, answer: Mapping[str, object], now: float | None = None) -> None:
     """Keep the store's ``answer`` to ``question`` for ``LIFETIME``."""
     path = _path(question, where, bucket)
     kept = {"key": _key(question, where, bucket), "asked_at": time.time() if now is None else now, "answer": answer}

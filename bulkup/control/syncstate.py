@@ -24,6 +24,7 @@ from bulkup.control.cachedir import cache_dir
 
 FILE_NAME = "sync-state.sqlite3"
 FORMAT = "1"
+_Write = tuple[str, tuple[str | int | None, ...]]  # a statement and its parameters
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -56,7 +57,7 @@ class SyncState:
     def __init__(self, db: sqlite3.Connection, place: int) -> None:
         self.db = db
         self.place = place
-        self._writes: list[tuple] = []
+        self._writes: list[_Write] = []
         self._lookup = "SELECT size, etag, last_modified, mtime_ns, crc64nvme FROM objects WHERE place = ? AND key = ?"
 
     @classmethod

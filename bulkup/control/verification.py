@@ -20,12 +20,13 @@ import enum
 import hashlib
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import botocore.exceptions as bex
 
 from bulkup.control.cleanup import clear_stale_probe_uploads
 from bulkup.control.probekeys import new_probe_key  # PROBE_MARK: also importable from here
-from bulkup.control.s3client import describe, error_code
+from bulkup.control.s3client import S3Client, describe, error_code
 from bulkup.control.storeanswers import recall, remember
 from bulkup.errors import FatalRemoteError
 from bulkup.plan.checksums import AUTO, ChecksumAlgorithm, get_algorithm
@@ -86,7 +87,7 @@ class ChecksumChoice:
 
 
 def probe_store(
-    client, bucket: str, key_hint: str, algorithm: ChecksumAlgorithm, where: str, *, remembered: bool = True
+    client: S3Client, bucket: str, key_hint: str, algorithm: ChecksumAlgorithm, where: str, *, remembered: bool = True
 ) -> StoreChecks:
     """What the store verifies: as it answered within the last day (``remembered``), else
     asked now (see the module's docstring); a complete answer is remembered. Never leaves an
@@ -101,35 +102,40 @@ def probe_store(
     return checks
 
 
-def _ask(client, bucket: str, key_hint: str, algorithm: ChecksumAlgorithm, where: str) -> StoreChecks:
+def _ask(client: S3Client, bucket: str, key_hint: str, algorithm: ChecksumAlgorithm, where: str) -> StoreChecks:
     """The probe itself: one multipart upload of its own, aborted at once."""
     key = new_probe_key(key_hint)
-    found = {"flexible": Support.UNKNOWN, "md5": Support.UNKNOWN, "etag_is_md5": False}
+    flexible, md5, etag_is_md5 = Support.UNKNOWN, Support.UNKNOWN, False
     upload_id = None
     try:
         clear_stale_probe_uploads(client, bucket, key_hint)
-        upload_id, found["flexible"] = _create(client, bucket, key, algorithm)
-        if found["flexible"] is Support.UNKNOWN:
-            found["flexible"], found["etag_is_md5"] = _right_flexible(client, bucket, key, upload_id, algorithm)
-        if found["flexible"] is Support.VERIFIED:
-            found["flexible"] = _wrong_flexible(client, bucket, key, upload_id, algorithm)
-        found["md5"] = _wrong_md5(
-            client, bucket, key, upload_id, algorithm, with_flexible=found["flexible"] is not Support.REFUSED
-        )
+        upload_id, flexible = _create(client, bucket, key, algorithm)
+        if flexible is Support.UNKNOWN:
+            flexible, etag_is_md5 = _right_flexible(client, bucket, key, upload_id, algorithm)
+        if flexible is Support.VERIFIED:
+            flexible = _wrong_flexible(client, bucket, key, upload_id, algorithm)
+        md5 = _wrong_md5(client, bucket, key, upload_id, algorithm, with_flexible=flexible is not Support.REFUSED)
     except (bex.ClientError, bex.BotoCoreError) as exc:
         if isinstance(exc, bex.ClientError) and error_code(exc) in FATAL_CODES:
             raise FatalRemoteError(describe(exc)) from None  # it could not upload either
-        return StoreChecks(where=where, algorithm=algorithm.name, error=describe(exc), **found)
+        return StoreChecks(
+            where=where,
+            algorithm=algorithm.name,
+            flexible=flexible,
+            md5=md5,
+            etag_is_md5=etag_is_md5,
+            error=describe(exc),
+        )
     finally:
         if upload_id is not None:
             try:
                 client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
             except (bex.ClientError, bex.BotoCoreError):
                 pass
-    return StoreChecks(where=where, algorithm=algorithm.name, **found)
+    return StoreChecks(where=where, algorithm=algorithm.name, flexible=flexible, md5=md5, etag_is_md5=etag_is_md5)
 
 
-def _answer(checks: StoreChecks) -> dict:
+def _answer(checks: StoreChecks) -> dict[str, str | bool]:
     """``checks`` as plain data to remember (the address and algorithm are in the question)."""
     return {"flexible": checks.flexible.name, "md5": checks.md5.name, "etag_is_md5": checks.etag_is_md5}
 
@@ -154,7 +160,7 @@ def _recalled(question: str, where: str, bucket: str, algorithm: ChecksumAlgorit
     return checks
 
 
-def _create(client, bucket: str, key: str, algorithm: ChecksumAlgorithm) -> tuple[str, Support]:
+def _create(client: S3Client, bucket: str, key: str, algorithm: ChecksumAlgorithm) -> tuple[str, Support]:
     """A probe upload that expects ``algorithm``; a plain one if the store refuses that."""
     try:
         params = {"ChecksumAlgorithm": algorithm.s3_name}
@@ -167,11 +173,18 @@ def _create(client, bucket: str, key: str, algorithm: ChecksumAlgorithm) -> tupl
     return client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"], Support.REFUSED
 
 
-def _right_flexible(client, bucket, key, upload_id, algorithm) -> tuple[Support, bool]:
+def _right_flexible(
+    client: S3Client, bucket: str, key: str, upload_id: str, algorithm: ChecksumAlgorithm
+) -> tuple[Support, bool]:
     value = algorithm.text(PROBE_BODY)
     try:
         answer = client.upload_part(
-            Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=1, Body=PROBE_BODY, **{algorithm.complete_key: value}
+            Bucket=bucket,
+            Key=key,
+            UploadId=upload_id,
+            PartNumber=1,
+            Body=PROBE_BODY,
+            **{_flexible_key(algorithm): value},
         )
     except bex.ClientError as exc:
         if _status(exc) in (400, 501) and error_code(exc) not in FATAL_CODES:
@@ -184,7 +197,7 @@ def _right_flexible(client, bucket, key, upload_id, algorithm) -> tuple[Support,
     return (Support.VERIFIED if echo == value else Support.ECHO_DIFFERS), etag_is_md5
 
 
-def _wrong_flexible(client, bucket, key, upload_id, algorithm) -> Support:
+def _wrong_flexible(client: S3Client, bucket: str, key: str, upload_id: str, algorithm: ChecksumAlgorithm) -> Support:
     try:
         client.upload_part(
             Bucket=bucket,
@@ -192,7 +205,7 @@ def _wrong_flexible(client, bucket, key, upload_id, algorithm) -> Support:
             UploadId=upload_id,
             PartNumber=2,
             Body=PROBE_BODY,
-            **{algorithm.complete_key: algorithm.text(PROBE_BODY + b"?")},
+            **{_flexible_key(algorithm): algorithm.text(PROBE_BODY + b"?")},
         )
     except bex.ClientError as exc:
         if _refused_digest(exc):
@@ -201,8 +214,10 @@ def _wrong_flexible(client, bucket, key, upload_id, algorithm) -> Support:
     return Support.UNCHECKED
 
 
-def _wrong_md5(client, bucket, key, upload_id, algorithm, with_flexible: bool) -> Support:
-    params = {algorithm.complete_key: algorithm.text(PROBE_BODY)} if with_flexible else {}
+def _wrong_md5(
+    client: S3Client, bucket: str, key: str, upload_id: str, algorithm: ChecksumAlgorithm, with_flexible: bool
+) -> Support:
+    params = {_flexible_key(algorithm): algorithm.text(PROBE_BODY)} if with_flexible else {}
     wrong = base64.b64encode(hashlib.md5(PROBE_BODY + b"?").digest()).decode()
     try:
         client.upload_part(
@@ -222,13 +237,22 @@ def _refused_digest(exc: bex.ClientError) -> bool:
     )
 
 
-def _echo(answer: dict, algorithm: ChecksumAlgorithm) -> str | None:
+def _echo(answer: dict[str, Any], algorithm: ChecksumAlgorithm) -> str | None:
     headers = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-    return headers.get(algorithm.header.lower()) or answer.get(algorithm.complete_key)
+    assert algorithm.header is not None  # a flexible checksum's header
+    echo: str | None = headers.get(algorithm.header.lower()) or answer.get(_flexible_key(algorithm))
+    return echo
+
+
+def _flexible_key(algorithm: ChecksumAlgorithm) -> str:
+    """The parameter that carries ``algorithm`` (the probe asks only about flexible checksums)."""
+    assert algorithm.complete_key is not None, f"{algorithm.name} is not a flexible checksum"
+    return algorithm.complete_key
 
 
 def _status(exc: bex.ClientError) -> int | None:
-    return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    status: int | None = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return status
 
 
 def choose_checksum(requested: str, checks: StoreChecks | None) -> ChecksumChoice:
@@ -241,6 +265,7 @@ def choose_checksum(requested: str, checks: StoreChecks | None) -> ChecksumChoic
             warning=True,
             notice="checksums: --checksum none: nothing will be verified by the store",
         )
+    assert checks is not None, "the store is asked for every checksum but none"
     where = checks.where
     if checks.error:
         algorithm = get_algorithm("crc64nvme" if requested == AUTO else requested)

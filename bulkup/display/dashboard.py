@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.progress_bar import ProgressBar
 from rich.table import Table
@@ -59,11 +60,13 @@ class RichDashboard(ProgressSink):
             notice_line(text, warning), markup=False, style="yellow" if warning else None, highlight=False
         )
 
-    def start(self, objects: int, total_bytes: int) -> None:
+    def start(self, objects: int, total_bytes: int | None) -> None:
         super().start(objects, total_bytes)
         self._live.start()
 
-    def finish(self, result: UploadResult, extra: dict[str, str] | None = None, fields: dict | None = None) -> None:
+    def finish(
+        self, result: UploadResult, extra: dict[str, str] | None = None, fields: Mapping[str, object] | None = None
+    ) -> None:
         super().finish(result, extra, fields)
         self._live.refresh()
         self._live.stop()
@@ -90,7 +93,7 @@ class _Frame:
 
 def render(state: ProgressState, now: float) -> Group:
     """The dashboard for ``state``: fits 80 columns, uses the room it gets up to 200."""
-    parts = [_overall(state, now), _counters(state)]
+    parts: list[RenderableType] = [_overall(state, now), _counters(state)]
     if state.large:
         parts.append(_large_objects(state))
     nodes = state.nodes()

@@ -37,13 +37,15 @@ import json
 import os
 import sys
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, TextIO
 
 from bulkup.display.sink import ProgressSink
 from bulkup.display.text import notice_line
 
 if TYPE_CHECKING:
-    from bulkup.plan.results import UploadResult
+    from bulkup.plan.results import ObjectResult, UploadResult
+    from bulkup.transport.messages import WorkerReady
 
 INTERVAL = 1.0
 
@@ -51,7 +53,7 @@ INTERVAL = 1.0
 class JsonLinesProgress(ProgressSink):
     def __init__(self, out: TextIO = sys.stdout) -> None:
         super().__init__()
-        self.out = out
+        self.out: TextIO | None = out  # None once the reader went away
         self._last = 0.0
 
     def show_notice(self, text: str, warning: bool) -> None:
@@ -59,12 +61,12 @@ class JsonLinesProgress(ProgressSink):
         print(notice_line(text, warning), file=sys.stderr, flush=True)
         self._emit("notice", text=text, warning=warning)
 
-    def start(self, objects: int, total_bytes: int) -> None:
+    def start(self, objects: int, total_bytes: int | None) -> None:
         super().start(objects, total_bytes)
         self._last = self.state.started
         self._emit("start", objects=objects, bytes=total_bytes)
 
-    def worker_ready(self, ready, connections: int = 1) -> None:
+    def worker_ready(self, ready: WorkerReady, connections: int = 1) -> None:
         super().worker_ready(ready, connections)
         extra = {"node": ready.node} if ready.node else {}
         self._emit(
@@ -79,7 +81,7 @@ class JsonLinesProgress(ProgressSink):
         super().object_started(key, size, parts)
         self._emit("object_started", key=key, bytes=size, parts=parts)
 
-    def part_retried(self, worker, key, part, attempt, reason) -> None:
+    def part_retried(self, worker: int, key: str, part: int | None, attempt: int, reason: str) -> None:
         super().part_retried(worker, key, part, attempt, reason)
         self._emit("part_retried", key=key, part=part, attempt=attempt, worker=worker, reason=reason)
 
@@ -87,7 +89,7 @@ class JsonLinesProgress(ProgressSink):
         super().object_restarted(key, reason)
         self._emit("object_restarted", key=key, reason=reason)
 
-    def object_done(self, result) -> None:
+    def object_done(self, result: ObjectResult) -> None:
         super().object_done(result)
         self._emit(
             "object_done",
@@ -100,7 +102,7 @@ class JsonLinesProgress(ProgressSink):
         )
         self._maybe_totals()
 
-    def object_failed(self, result) -> None:
+    def object_failed(self, result: ObjectResult) -> None:
         super().object_failed(result)
         self._emit("object_failed", key=result.key, bytes=result.size, reason=result.error)
 
@@ -112,7 +114,9 @@ class JsonLinesProgress(ProgressSink):
         super().worker_lost(worker, why)
         self._emit("worker_lost", worker=worker, reason=why)
 
-    def finish(self, result: UploadResult, extra: dict | None = None, fields: dict | None = None) -> None:
+    def finish(
+        self, result: UploadResult, extra: dict[str, str] | None = None, fields: Mapping[str, object] | None = None
+    ) -> None:
         super().finish(result, extra, fields)
         self._totals()
         self._emit("summary", **result.summary(self.state.peak_rate), **(fields or extra or {}))
@@ -141,7 +145,7 @@ class JsonLinesProgress(ProgressSink):
             retrying=len(state.retrying),
         )
 
-    def _emit(self, event: str, **fields) -> None:
+    def _emit(self, event: str, **fields: object) -> None:
         if self.out is None:
             return
         record = {"event": event, "time": round(time.monotonic() - self.state.started, 3), **fields}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, TextIO
 
 from bulkup.display.sink import ProgressSink
@@ -47,7 +48,9 @@ class PlainProgress(ProgressSink):
         super().worker_lost(worker, why)
         self._print(f"bulkup: worker {worker} died ({why}); its parts go to the others")
 
-    def finish(self, result: UploadResult, extra: dict[str, str] | None = None, fields: dict | None = None) -> None:
+    def finish(
+        self, result: UploadResult, extra: dict[str, str] | None = None, fields: Mapping[str, object] | None = None
+    ) -> None:
         super().finish(result, extra, fields)
         self.print_summary(result, self.state, extra)
 

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from bulkup.display.state import ProgressState
@@ -28,7 +29,7 @@ class ProgressSink:
     def __init__(self) -> None:
         self.state = ProgressState()
         # Held while the numbers change; a display drawing from another thread takes it too.
-        self.lock: threading.Lock | contextlib.nullcontext = contextlib.nullcontext()
+        self.lock: threading.Lock | contextlib.nullcontext[None] = contextlib.nullcontext()
         self._pending_notices: list[tuple[str, bool]] = []
 
     def notice(self, text: str, warning: bool = False) -> None:
@@ -113,7 +114,9 @@ class ProgressSink:
         with self.lock:
             self.state.worker_lost(worker, why)
 
-    def finish(self, result: UploadResult, extra: dict[str, str] | None = None, fields: dict | None = None) -> None:
+    def finish(
+        self, result: UploadResult, extra: dict[str, str] | None = None, fields: Mapping[str, object] | None = None
+    ) -> None:
         """The run ended; ``extra`` adds lines to the summary (label -> text), ``fields`` the
         same as numbers, for displays that are read by programs."""
         with self.lock:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 from tqdm import tqdm
 
@@ -13,26 +14,37 @@ from bulkup.display.sink import ProgressSink
 from bulkup.display.text import notice_line
 
 if TYPE_CHECKING:
-    from bulkup.plan.results import UploadResult
+    from bulkup.plan.results import ObjectResult, PartRecord, UploadResult
 
 UPDATE_INTERVAL = 0.2  # seconds between bar updates, whatever the event rate
 MAX_OBJECT_BARS = 4
 
 
+class _Bar(Protocol):
+    """The part of a tqdm bar this display uses (tqdm ships no types)."""
+
+    n: float
+
+    def update(self, n: float = 1) -> object: ...
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None: ...
+    def refresh(self) -> object: ...
+    def close(self) -> None: ...
+
+
 class TqdmProgress(ProgressSink):
     """Plain tqdm bars, for people who prefer them and for notebooks."""
 
-    def __init__(self, out=sys.stderr) -> None:
+    def __init__(self, out: TextIO = sys.stderr) -> None:
         super().__init__()
         self.out = out
-        self._overall: tqdm | None = None
-        self._bars: dict[str, tqdm] = {}
+        self._overall: _Bar | None = None
+        self._bars: dict[str, _Bar] = {}
         self._last = 0.0
 
     def show_notice(self, text: str, warning: bool) -> None:
         tqdm.write(notice_line(text, warning), file=self.out)
 
-    def start(self, objects: int, total_bytes: int) -> None:
+    def start(self, objects: int, total_bytes: int | None) -> None:
         super().start(objects, total_bytes)
         self._overall = tqdm(
             total=total_bytes,
@@ -62,17 +74,17 @@ class TqdmProgress(ProgressSink):
                 dynamic_ncols=True,
             )
 
-    def part_done(self, key, length, part) -> None:
+    def part_done(self, key: str, length: int, part: PartRecord) -> None:
         super().part_done(key, length, part)
         if key in self._bars:
             self._bars[key].update(1)
 
-    def object_done(self, result) -> None:
+    def object_done(self, result: ObjectResult) -> None:
         super().object_done(result)
         self._close_bar(result.key)
         self._update()
 
-    def object_failed(self, result) -> None:
+    def object_failed(self, result: ObjectResult) -> None:
         super().object_failed(result)
         self._close_bar(result.key)
         tqdm.write(f"bulkup: failed: {result.key}: {result.error}", file=self.out)
@@ -81,7 +93,9 @@ class TqdmProgress(ProgressSink):
         super().worker_lost(worker, why)
         tqdm.write(f"bulkup: worker {worker} died ({why}); its parts go to the others", file=self.out)
 
-    def finish(self, result: UploadResult, extra: dict[str, str] | None = None, fields: dict | None = None) -> None:
+    def finish(
+        self, result: UploadResult, extra: dict[str, str] | None = None, fields: Mapping[str, object] | None = None
+    ) -> None:
         for key in list(self._bars):
             self._close_bar(key)
         if self._overall is not None:

@@ -127,6 +127,7 @@ class Journal(UploadListener):
         self.path = path
         self.created = created
         self.db = db
+        self._closed = False
         self.seconds = 0.0  # time spent committing steps, for the overhead figure
         self._pending: list[tuple[str, tuple]] = []
         self._lock = lock
@@ -176,15 +177,15 @@ class Journal(UploadListener):
 
     @property
     def closed(self) -> bool:
-        return self.db is None
+        return self._closed
 
     def close(self) -> None:
-        if self.db is not None:
+        if not self._closed:
             try:
                 self.flush()
             finally:
                 self.db.close()
-                self.db = None
+                self._closed = True
         if self._lock is not None:
             os.close(self._lock)  # the kernel lets go of the hold with it
             self._lock = None
@@ -496,7 +497,7 @@ _OS_CAUSES = {
 def _why(exc: sqlite3.Error | OSError) -> str:
     """What went wrong, as a user reads it."""
     if isinstance(exc, OSError):
-        return _OS_CAUSES.get(exc.errno, (exc.strerror or str(exc)).lower())
+        return _OS_CAUSES.get(exc.errno or 0, (exc.strerror or str(exc)).lower())
     return _SQLITE_CAUSES.get(str(exc), str(exc))
 
 

@@ -30,7 +30,6 @@ class LoadReport:
     total_bytes: int = 0
     bad: list[ManifestError] = field(default_factory=list)
     bad_count: int = 0
-    already_loaded: bool = False
     pinned: int = 0  # lines with a ``node``
 
     def reject(self, error: ManifestError) -> None:
@@ -60,7 +59,7 @@ def load_manifest(journal: Journal, manifest: str, skip_bad_lines: bool = False)
                 f"{manifest} changed since {journal.path} was written from it; "
                 "restore it, or start a new migration with another --journal"
             )
-        return LoadReport(already_loaded=True)
+        return LoadReport()  # loaded by an earlier run: nothing to check again
     report = LoadReport()
     journal.begin_load()
     try:
@@ -109,7 +108,7 @@ def check_source(entry: ManifestEntry, where: str) -> FileIdentity:
         return ManifestError(f"{where}: {reason}", entry.line)
 
     if entry.node is not None:
-        if entry.size > MAX_OBJECT_SIZE:
+        if entry.size is None or entry.size > MAX_OBJECT_SIZE:  # a pinned line states its size
             raise bad(f"source {entry.source} is larger than S3's maximum object size")
         return FileIdentity(size=entry.size)
     try:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO
+from typing import IO, Protocol
 
 from bulkup.errors import BulkupError, UsageError
 from bulkup.plan.attributes import ATTRIBUTES
@@ -325,10 +325,16 @@ class OutputFailed(BulkupError):
         self.lines = lines
 
 
+class TextOut(Protocol):
+    """Where a manifest is written: anything that takes text."""
+
+    def write(self, text: str, /) -> int: ...
+
+
 def write_manifest(
     root: str,
     destination: str,
-    out: IO[str],
+    out: TextOut,
     follow_symlinks: bool = True,
     filters: Filters = NO_FILTERS,
     leave_out: frozenset[tuple[int, int]] = frozenset(),

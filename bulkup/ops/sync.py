@@ -141,6 +141,8 @@ def _mtime_kept(result: SyncResult) -> None:
     """A store that drops x-amz-meta-mtime (rclone's server keeps it as the file's time) is no
     failure of a sync, which then compares with the objects' LastModified: said, not fatal."""
     upload = result.upload
+    if upload is None:
+        return
     dropped = [line for line in upload.attributes_missing if MTIME_DROPPED in line]
     if dropped:
         result.mtime_dropped = dropped[0].removesuffix(" on " + dropped[0].rsplit(" on ", 1)[-1])

@@ -84,4 +84,3 @@ def apply_s3_settings(
 
 # (UploadOptions field, AWS CLI s3 setting, conversion), as the options declare them.
 MAPPING = tuple((name, opt.aws, opt.from_aws) for name, opt in declared(UploadOptions) if opt.aws and opt.from_aws)
-SETTINGS = tuple(name for name, _, _ in MAPPING)

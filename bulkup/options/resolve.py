@@ -116,7 +116,8 @@ def _send_settings(options: UploadOptions) -> SendSettings:
         target = min(target, options.bwlimit * 8 / 1e9)
     workers = local_workers(options.workers)
     connections = options.connections or connections_for(target, options.workers)
-    min_rate, start_rate = options.min_rate, None
+    min_rate: float = options.min_rate
+    start_rate: float | None = None
     if options.bwlimit:
         min_rate = min(min_rate, options.bwlimit / (workers * connections) / 4)
         start_rate = options.bwlimit / workers / 16  # until the coordinator sets each share

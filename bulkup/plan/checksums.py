@@ -22,7 +22,7 @@ class ChecksumAlgorithm:
     header: str | None  # request header carrying the value
     s3_name: str | None  # ChecksumAlgorithm value for CreateMultipartUpload
     width: int  # bytes in the big-endian encoding of a CRC (0: digest)
-    _crc: Callable[[object, int], int] | None = None
+    _crc: Callable[[bytes | memoryview, int], int] | None = None
     _combine: Callable[[int, int, int], int] | None = None
 
     @property
@@ -40,7 +40,7 @@ class ChecksumAlgorithm:
         """The boto3 parameter name for this checksum in CompleteMultipartUpload."""
         return f"Checksum{self.s3_name}" if self.s3_name else None
 
-    def compute(self, data: Iterable[bytes | memoryview] | memoryview) -> int | bytes | None:
+    def compute(self, data: Iterable[bytes | memoryview] | bytes | memoryview) -> int | bytes | None:
         """The raw checksum (an int for CRCs, a digest for MD5) of ``data``: one buffer, or
         its pieces in order."""
         pieces = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data

@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fnmatch import translate
-from typing import Literal
+from typing import Literal, cast
 
 Action = Literal["include", "exclude"]
 
@@ -44,7 +44,7 @@ class Filters:
     """The rules of a run, in order; no rules selects every file."""
 
     rules: tuple[Rule, ...] = ()
-    _compiled: tuple[tuple[bool, re.Pattern], ...] = field(init=False, repr=False, compare=False)
+    _compiled: tuple[tuple[bool, re.Pattern[str]], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         compiled = tuple((r.action == "include", re.compile(translate(r.pattern))) for r in self.rules)
@@ -53,7 +53,8 @@ class Filters:
     @classmethod
     def of(cls, rules: Iterable[Rule | tuple[str, str]]) -> Filters:
         """Filters from rules or ``(action, pattern)`` pairs, in order."""
-        return cls(tuple(r if isinstance(r, Rule) else Rule(*r) for r in rules))
+        # A pair's action is any text until Rule checks it.
+        return cls(tuple(r if isinstance(r, Rule) else Rule(cast(Action, r[0]), r[1]) for r in rules))
 
     def __bool__(self) -> bool:
         return bool(self.rules)

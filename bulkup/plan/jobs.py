@@ -60,10 +60,10 @@ class ObjectSettings:
             headers.append(("If-None-Match", "*"))
         return tuple(headers)
 
-    def create_params(self, source: SourceFile) -> dict:
+    def create_params(self, source: SourceFile) -> dict[str, str | dict[str, str]]:
         """The same attributes as CreateMultipartUpload parameters, plus the checksum kind
         (the no-overwrite condition goes on CompleteMultipartUpload)."""
-        params: dict = {"ContentType": self.content_type or guess_content_type(source.path)}
+        params: dict[str, str | dict[str, str]] = {"ContentType": self.content_type or guess_content_type(source.path)}
         if metadata := self.object_metadata(source):
             params["Metadata"] = dict(metadata)
         params.update({BY_NAME[name].param: value for name, value in self.attributes})

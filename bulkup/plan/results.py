@@ -8,13 +8,23 @@ journal holds the per-object record.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 if TYPE_CHECKING:
     from bulkup.plan.files import Skip
     from bulkup.transport.messages import WorkerStats
 
 MAX_FAILURES_KEPT = 1000
+
+
+class NodeTotals(TypedDict):
+    """One Ray node's share of a run: its workers, parts per data path, parts, bytes, rate."""
+
+    workers: list[int]
+    paths: dict[str, int]
+    parts: int
+    bytes: int
+    rate: int  # bytes per second over the run
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -151,11 +161,11 @@ class UploadResult:
         """Workers whose connections fell back from the chosen engine, with the reason."""
         return self._fallbacks
 
-    def by_node(self) -> dict[str, dict]:
+    def by_node(self) -> dict[str, NodeTotals]:
         """Per node (Ray runs): its workers, their data paths, parts, bytes and rate."""
-        nodes: dict[str, dict] = {}
+        nodes: dict[str, NodeTotals] = {}
         for worker, node in sorted(self.nodes.items()):
-            entry = nodes.setdefault(node, {"workers": [], "paths": {}, "parts": 0, "bytes": 0})
+            entry = nodes.setdefault(node, {"workers": [], "paths": {}, "parts": 0, "bytes": 0, "rate": 0})
             entry["workers"].append(worker)
             for path, count in self._paths.get(worker, {}).items():
                 entry["paths"][path] = entry["paths"].get(path, 0) + count
@@ -174,7 +184,7 @@ class UploadResult:
         """The peak rate a display measured, never below the run's average."""
         return max(peak_rate, self.rate)
 
-    def summary(self, peak_rate: float | None = None) -> dict:
+    def summary(self, peak_rate: float | None = None) -> dict[str, object]:
         """The run as plain data, for JSON reports and the JSON progress stream."""
         return {
             "objects_uploaded": self.uploaded_count,

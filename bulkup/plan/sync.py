@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from bulkup.plan.files import Skip, SkipKind, SourceFile
 from bulkup.plan.filters import Filters
@@ -85,7 +86,17 @@ def merge(
             f, o = next(files, None), next(objects, None)
 
 
-def _ascending(items: Iterable, side: str) -> Iterator:
+class _Keyed(Protocol):
+    """Anything merged by key: a file of the walk, an object of the listing."""
+
+    @property
+    def key(self) -> str: ...
+
+
+_K = TypeVar("_K", bound=_Keyed)
+
+
+def _ascending(items: Iterable[_K], side: str) -> Iterator[_K]:
     previous = None
     for item in items:
         if previous is not None and item.key <= previous:

@@ -105,7 +105,7 @@ class _Walker:
             elif (found := self._file(entry, rel)) is not None:
                 yield found
 
-    def _subdirectory(self, entry: os.DirEntry, rel: str) -> Iterator[SourceFile]:
+    def _subdirectory(self, entry: os.DirEntry[str], rel: str) -> Iterator[SourceFile]:
         try:
             st = entry.stat(follow_symlinks=self.follow)
         except OSError as exc:
@@ -126,7 +126,7 @@ class _Walker:
         finally:
             del self.ancestors[identity]
 
-    def _file(self, entry: os.DirEntry, rel: str) -> SourceFile | None:
+    def _file(self, entry: os.DirEntry[str], rel: str) -> SourceFile | None:
         child = rel + entry.name
         if self.selection is not None and not self.selection.admits(child):
             return None

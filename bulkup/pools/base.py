@@ -54,7 +54,7 @@ class Worker:
     state: WorkerState = WorkerState.STARTING
     in_flight: set[int] = field(default_factory=set)
     held_bytes: int = 0  # the body bytes of the tasks it holds
-    outbox: list = field(default_factory=list)  # messages ``send`` queued, delivered by ``flush``
+    outbox: list[object] = field(default_factory=list)  # messages ``send`` queued, delivered by ``flush``
 
     @property
     def alive(self) -> bool:

@@ -29,14 +29,20 @@ STOP_GRACE = 10.0
 class LocalWorker(Worker):
     """A worker process and the coordinator's end of its socket pair."""
 
-    process: ForkedWorker | None = None
-    pipe: Pipe | None = None
+    process: ForkedWorker
+    pipe: Pipe
 
     def exit_description(self) -> str:
         code = self.process.poll()
         if code is None:
             return "its pipe closed"
         return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+
+
+def _local(worker: Worker) -> LocalWorker:
+    """``worker`` as a local pool made it (the coordinator hands a pool back its own)."""
+    assert isinstance(worker, LocalWorker), f"not a local worker: {worker!r}"
+    return worker
 
 
 class WorkerLauncher:
@@ -142,7 +148,7 @@ class LocalPool(Pool):
         if self.replacements_left <= 0:
             return None
         self.replacements_left -= 1
-        dead.pipe.close()
+        _local(dead).pipe.close()
         return self._spawn()
 
     def _spawn(self) -> LocalWorker:

@@ -14,6 +14,7 @@ import os
 import queue
 import threading
 import time
+from typing import cast
 
 from bulkup.transport.engines import EngineUnavailable, choose_engine
 from bulkup.transport.messages import PartDone, PartError, PartTask, WorkerConfig, WorkerReady
@@ -45,36 +46,38 @@ class RaySender:
         self._worker.start()
         return self._worker.ready
 
-    def submit(self, messages: list) -> None:
+    def submit(self, messages: list[object]) -> None:
         """Part tasks to send, and any new credentials."""
+        sending = self._sending()
         for message in messages:
-            if self._worker.control(message):
+            if sending.control(message):
                 continue
             if isinstance(message, PartTask):
                 with self._part_ended:
                     self._holding += 1
-            self._worker.submit(message)
+            sending.submit(cast(PartTask, message))  # what does not control the worker is a task
 
-    def poll(self, wait: float) -> list:
+    def poll(self, wait: float) -> list[object]:
         """What the senders said since the last poll; waits up to ``wait`` s for something.
 
         Answers at most every MIN_POLL_INTERVAL (each answer is a round trip through Ray,
         about half a millisecond of CPU on each side, and a burst of results is worth one), or
         sooner when so many parts have ended that a connection may soon have nothing to send.
         """
+        sending = self._sending()
         deadline = time.monotonic() + wait
-        found: list = []
+        found: list[object] = []
         while not found:
             try:
                 found.append(self._replies.get(timeout=PROGRESS_INTERVAL))
             except queue.Empty:
-                if (sent := self._worker.progress()) is not None:
+                if (sent := sending.progress()) is not None:
                     return self._answer([sent])
                 if time.monotonic() >= deadline:
                     return self._answer([])
         self._linger()
         found += self._drain()
-        if (sent := self._worker.progress()) is not None:
+        if (sent := sending.progress()) is not None:
             found.append(sent)
         return self._answer(found)
 
@@ -84,17 +87,21 @@ class RaySender:
             while self._holding > self.config.connections and (left := until - time.monotonic()) > 0:
                 self._part_ended.wait(left)
 
-    def _answer(self, messages: list) -> list:
+    def _answer(self, messages: list[object]) -> list[object]:
         self._last_answer = time.monotonic()
         return messages
 
-    def stop(self) -> list:
+    def stop(self) -> list[object]:
         """Finish the parts in hand and stop: the last messages, then this worker's stats."""
         final = self._worker.finish() if self._worker else []
         return self._drain() + final
 
     def pid(self) -> int:
         return os.getpid()
+
+    def _sending(self) -> SendingWorker:
+        assert self._worker is not None, "start() comes first"
+        return self._worker
 
     def _reply(self, message: object) -> None:
         if isinstance(message, PartError):  # say which machine could not read or send it
@@ -105,8 +112,8 @@ class RaySender:
                 self._holding -= 1
                 self._part_ended.notify()
 
-    def _drain(self) -> list:
-        found = []
+    def _drain(self) -> list[object]:
+        found: list[object] = []
         while True:
             try:
                 found.append(self._replies.get_nowait())

@@ -19,7 +19,10 @@ import os
 import re
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Protocol, cast
 
 from bulkup.errors import UsageError
 from bulkup.pools.base import OnMessage, Pool, Worker, WorkerGone, WorkerState
@@ -51,7 +54,7 @@ class RayNode:
         return pin in (self.ip, self.node_id) or pin in self.resources
 
 
-def cluster_nodes(described: list[dict]) -> list[RayNode]:
+def cluster_nodes(described: list[dict[str, Any]]) -> list[RayNode]:
     """The live nodes with CPUs, from ``ray.nodes()``; labels are IPs, with a short node id
     added where several nodes share one IP (several nodes on one machine)."""
     alive = [d for d in described if d.get("Alive") and d.get("Resources", {}).get("CPU", 0) > 0]
@@ -71,13 +74,28 @@ def cluster_nodes(described: list[dict]) -> list[RayNode]:
     return sorted(nodes, key=lambda n: n.label)
 
 
+class RemoteMethod(Protocol):
+    """An actor method as Ray exposes it: ``remote`` starts a call and returns its reference."""
+
+    def remote(self, *args: object) -> object: ...
+
+
+class SenderActor(Protocol):
+    """A ``RaySender`` actor's handle, as this pool calls it."""
+
+    start: RemoteMethod
+    submit: RemoteMethod
+    poll: RemoteMethod
+    stop: RemoteMethod
+
+
 @dataclass(eq=False, kw_only=True)
 class RayWorker(Worker):
     """A worker as a Ray actor on one node, with its outstanding call and unsent messages."""
 
-    node: RayNode | None = None
-    actor: object = None
-    pending: object = None  # the outstanding start or poll call
+    node: RayNode
+    actor: SenderActor
+    pending: object = None  # the outstanding start or poll call (a Ray object reference)
     cannot_start: bool = False  # its node cannot run it (e.g. no engine): do not replace
 
 
@@ -126,7 +144,7 @@ class RayPool(Pool):
         # up would otherwise fill their queues with all of a small run's parts.
         ray.wait([w.pending for w in self.workers], num_returns=self.size, timeout=START_WAIT)
 
-    def _check_tls(self, ray) -> None:
+    def _check_tls(self, ray: ModuleType) -> None:
         """Before any credentials leave this machine: say (or, required, refuse) that a
         cluster without TLS carries them to its other nodes in clear gRPC."""
         if cluster_uses_tls():
@@ -152,7 +170,7 @@ class RayPool(Pool):
 
         count = self._count(node)
         config = dataclasses.replace(self.config, credentials=None)  # sent with start()
-        actor = self._actor_class.options(
+        actor: SenderActor = self._actor_class.options(
             num_cpus=node.cpus / count,
             max_concurrency=4,
             max_restarts=0,
@@ -192,7 +210,7 @@ class RayPool(Pool):
             self._answered(calls[call], call, messages)
         return messages
 
-    def _answered(self, worker: RayWorker, call, into: list[tuple[Worker, object]]) -> None:
+    def _answered(self, worker: RayWorker, call: object, into: list[tuple[Worker, object]]) -> None:
         ray = _ray()
         try:
             answer = ray.get(call)
@@ -225,6 +243,7 @@ class RayPool(Pool):
 
     def replace(self, dead: Worker) -> Worker | None:
         """An actor in place of ``dead`` on the same node, if that node is still alive."""
+        dead = _ray_worker(dead)
         if self.replacements_left <= 0 or dead.cannot_start:
             return None
         alive = {node.node_id for node in cluster_nodes(_ray().nodes())}
@@ -234,7 +253,7 @@ class RayPool(Pool):
         return self._spawn(dead.node)
 
     def serves(self, worker: Worker, node: str | None) -> bool:
-        return node is None or worker.node.matches(node)
+        return node is None or _ray_worker(worker).node.matches(node)
 
     def unservable(self, node: str) -> str | None:
         if any(w.node.matches(node) for w in self.workers if w.alive):
@@ -269,6 +288,12 @@ class RayPool(Pool):
             ray.shutdown()
 
 
+def _ray_worker(worker: Worker) -> RayWorker:
+    """``worker`` as a Ray pool made it (the coordinator hands a pool back its own)."""
+    assert isinstance(worker, RayWorker), f"not a Ray worker: {worker!r}"
+    return worker
+
+
 def cluster_uses_tls() -> bool:
     """Whether Ray's gRPC runs over TLS here (Ray reads RAY_USE_TLS from the environment)."""
     return os.environ.get("RAY_USE_TLS", "0").strip().lower() in ("1", "true", "yes")
@@ -289,7 +314,9 @@ def join_cluster(address: str) -> bool:
     return True
 
 
-def on_every_node(address: str, function, timeout: float = DIAGNOSIS_TIMEOUT) -> dict[str, dict]:
+def on_every_node(
+    address: str, function: Callable[[], dict[str, object]], timeout: float = DIAGNOSIS_TIMEOUT
+) -> dict[str, dict[str, object]]:
     """``function()``'s result (a dict) on each node with CPUs, by node label, for ``bulkup
     doctor``. A node that cannot run it says why under "error"; one that left the cluster
     between the listing and the call is left out."""
@@ -308,7 +335,7 @@ def on_every_node(address: str, function, timeout: float = DIAGNOSIS_TIMEOUT) ->
         }
         ready, _ = ray.wait(list(calls), num_returns=len(calls), timeout=timeout)
         answers = {calls[call].label: _answer(ray, call) for call in ready}
-        found = {}
+        found: dict[str, dict[str, object]] = {}
         for node in nodes:
             answer = answers.get(node.label, {"error": f"no answer within {timeout:.0f} s"})
             if answer is None:
@@ -321,10 +348,10 @@ def on_every_node(address: str, function, timeout: float = DIAGNOSIS_TIMEOUT) ->
             ray.shutdown()
 
 
-def _answer(ray, call) -> dict | None:
+def _answer(ray: ModuleType, call: object) -> dict[str, object] | None:
     """One node's result, None if the node is gone, or what kept it from answering."""
     try:
-        return ray.get(call)
+        return cast(dict[str, object], ray.get(call))
     except ray.exceptions.TaskUnschedulableError:
         return None
     except ray.exceptions.RayTaskError as exc:
@@ -334,7 +361,8 @@ def _answer(ray, call) -> dict | None:
         return {"error": _first_line(exc)}
 
 
-def _ray():
+def _ray() -> ModuleType:
+    """The ray module, imported when first needed (an optional dependency)."""
     try:
         import ray
     except ImportError:
@@ -350,7 +378,9 @@ def _check_reachable(address: str) -> None:
     try:
         from ray._private.services import canonicalize_bootstrap_address_or_die
 
-        resolved = canonicalize_bootstrap_address_or_die(None if address == "auto" else address)
+        wanted = None if address == "auto" else address  # None: the cluster started here, or RAY_ADDRESS
+        # Ray annotates the address as str, though its code and docstring take None.
+        resolved = canonicalize_bootstrap_address_or_die(wanted)  # type: ignore[arg-type]
     except ConnectionError as exc:
         if address == "auto":
             raise UsageError(
@@ -369,7 +399,7 @@ def _check_reachable(address: str) -> None:
         ) from None
 
 
-def _kill(actor) -> None:
+def _kill(actor: SenderActor) -> None:
     try:
         _ray().kill(actor, no_restart=True)
     except Exception:  # already gone, or the cluster is
@@ -402,7 +432,7 @@ def _route_cluster_messages_to_log() -> None:
     except ImportError:
         return
 
-    def to_log(data: dict, ignore_prefix: bool = False) -> None:
+    def to_log(data: dict[str, Any], ignore_prefix: bool = False) -> None:
         for line in data.get("lines", []):
             log.debug("ray %s: %s", data.get("pid", ""), line)
 

@@ -150,7 +150,8 @@ class ForkedWorker:
             self._zygote.update()
             pid = self.pid
         except ChildProcessError:
-            return self._zygote.exits.get(self._pid_if_known(), -signal.SIGKILL)
+            known = self._pid_if_known()
+            return -signal.SIGKILL if known is None else self._zygote.exits.get(known, -signal.SIGKILL)
         return self._zygote.exits.get(pid)
 
     def _pid_if_known(self) -> int | None:
@@ -158,9 +159,9 @@ class ForkedWorker:
         return pids[self._order] if len(pids) > self._order else None
 
     def wait(self, timeout: float | None = None) -> int:
-        deadline = None if timeout is None else time.monotonic() + timeout
+        started = time.monotonic()
         while (code := self.poll()) is None:
-            if deadline is not None and time.monotonic() >= deadline:
+            if timeout is not None and time.monotonic() >= started + timeout:
                 raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout)
             time.sleep(0.01)
         return code
