@@ -40,9 +40,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import h11
 
 from bulkup.control.probekeys import PROBE_MARK
+from devtools.timescale import scaled
 
 Predicate = Callable[[str, str], bool]
 CHUNK = 64 * 1024
+UPSTREAM_TIMEOUT = 60.0  # seconds the server may take to answer, on a usual machine
 SLOWDOWN_XML = (
     b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
     b"<Message>Please reduce your request rate.</Message></Error>"
@@ -67,6 +69,7 @@ class Record:
     finished: float | None
     connection: int
     access_key: str | None = None  # whose credentials signed it (the key id, not the secret)
+    client_port: int | None = None  # the client's end of the connection (its port on 127.0.0.1)
 
 
 def _split(target: str) -> tuple[str, dict[str, list[str]]]:
@@ -235,7 +238,7 @@ class FaultProxy:
     def _accept_loop(self) -> None:
         for number in itertools.count(1):
             try:
-                sock, _ = self._listener.accept()
+                sock, address = self._listener.accept()
             except OSError:
                 return
             if self.outage_mode() == "reset":
@@ -243,17 +246,19 @@ class FaultProxy:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 sock.close()
                 continue
-            link = _Link(self, sock, number)
+            link = _Link(self, sock, number, address[1])
             with self._lock:
                 if self.closed:
                     return sock.close()
                 self._links.add(link)
             link.thread.start()
 
-    def _start(self, method: str, target: str, connection: int, access_key: str | None) -> int:
+    def _start(self, method: str, target: str, link: _Link, access_key: str | None) -> int:
         with self._lock:
             self._records.append(
-                Record(method, target, "in-flight", None, time.monotonic(), None, connection, access_key)
+                Record(
+                    method, target, "in-flight", None, time.monotonic(), None, link.number, access_key, link.client_port
+                )
             )
             return len(self._records) - 1
 
@@ -317,8 +322,8 @@ class FaultProxy:
 class _Link:
     """One client connection (h11 server side) and its upstream one, served by one thread."""
 
-    def __init__(self, proxy: FaultProxy, client: socket.socket, number: int) -> None:
-        self.proxy, self.client, self.number = proxy, client, number
+    def __init__(self, proxy: FaultProxy, client: socket.socket, number: int, client_port: int) -> None:
+        self.proxy, self.client, self.number, self.client_port = proxy, client, number, client_port
         self.down = h11.Connection(h11.SERVER)
         self.up: h11.Connection | None = None
         self.upstream: socket.socket | None = None
@@ -348,7 +353,7 @@ class _Link:
         method, target = request.method.decode(), request.target.decode()
         self.request_line = method, target
         self.applies = self.proxy._applies_to(method, target)
-        self.record = self.proxy._start(method, target, self.number, _access_key(request.headers))
+        self.record = self.proxy._start(method, target, self, _access_key(request.headers))
         try:
             outage = self.proxy.outage_mode()
             if outage == "reset":
@@ -497,7 +502,7 @@ class _Link:
             if self.proxy.closed:
                 raise _ClientGone()
             try:
-                self.upstream = socket.create_connection(self.proxy.upstream, timeout=60)
+                self.upstream = socket.create_connection(self.proxy.upstream, timeout=scaled(UPSTREAM_TIMEOUT))
             except OSError:
                 raise _UpstreamGone() from None
             self.up = h11.Connection(h11.CLIENT)

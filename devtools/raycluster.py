@@ -14,6 +14,11 @@ import signal
 import subprocess
 import tempfile
 
+from devtools.timescale import scaled
+
+NODE_READY_TIMEOUT = 30.0  # seconds for a node to join (Ray's own wait), on a usual machine
+WORKER_REGISTER_TIMEOUT = 60.0  # seconds for a worker process to start (Ray's default)
+
 # Ray on loopback: keep 127.0.0.1 as every node's address (do not swap in the outward one),
 # and send no usage statistics anywhere.
 RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
@@ -49,6 +54,7 @@ class LocalRayCluster:
         self.cluster = Cluster(
             initialize_head=True,
             head_node_args=dict(
+                wait=False,
                 num_cpus=self.cpus,
                 resources={"head": 1},
                 node_ip_address="127.0.0.1",
@@ -56,7 +62,7 @@ class LocalRayCluster:
                 temp_dir=self.temp_dir,
             ),
         )
-        self.nodes["head"] = self.cluster.head_node
+        self.nodes["head"] = self._joined(self.cluster.head_node)
         for name in self.worker_names:
             self.add_node(name)
 
@@ -83,15 +89,24 @@ class LocalRayCluster:
         return self.cluster.address
 
     def env(self) -> dict[str, str]:
-        """The environment a driver of this cluster runs with."""
-        return {**RAY_ENV, "RAY_TMPDIR": self.temp_dir}
+        """The environment a driver of this cluster runs with (its nodes start in it too:
+        Ray's wait for a worker process to start is scaled to the machine)."""
+        register = str(round(scaled(WORKER_REGISTER_TIMEOUT)))
+        return {**RAY_ENV, "RAY_TMPDIR": self.temp_dir, "RAY_worker_register_timeout_seconds": register}
 
     def add_node(self, name: str, **node_args):
-        """A node named ``name``; ``node_args`` as Ray's (``env_vars`` for its processes)."""
-        self.nodes[name] = self.cluster.add_node(
-            num_cpus=self.cpus, resources={name: 1}, node_ip_address="127.0.0.1", **node_args
+        """A node named ``name``, once it has joined; ``node_args`` as Ray's (``env_vars``
+        for its processes)."""
+        node = self.cluster.add_node(
+            wait=False, num_cpus=self.cpus, resources={name: 1}, node_ip_address="127.0.0.1", **node_args
         )
-        return self.nodes[name]
+        self.nodes[name] = node
+        return self._joined(node)
+
+    def _joined(self, node):
+        """``node``, once the cluster lists it (Ray's wait, with a deadline scaled to the machine)."""
+        self.cluster._wait_for_node(node, timeout=scaled(NODE_READY_TIMEOUT))
+        return node
 
     def crash_node(self, name: str) -> None:
         """The node's machine dies: its workers and its raylet are killed at once."""

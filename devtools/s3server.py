@@ -20,7 +20,10 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 
-READY_TIMEOUT = 60.0
+from devtools.timescale import scaled, too_slow
+
+READY_TIMEOUT = 60.0  # seconds on a usual machine; scaled by BULKUP_TEST_TIME_SCALE
+PROBE_TIMEOUT = 2.0  # seconds one readiness question may take, scaled likewise
 
 
 @dataclass(frozen=True)
@@ -230,7 +233,8 @@ class DevServer:
         cert.cert_chain_pems[0].write_to_path(os.path.join(self.workdir, "cert.pem"))
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT
+        timeout = scaled(READY_TIMEOUT)
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise RuntimeError(f"SeaweedFS exited with {self._process.returncode}; see {self.log_file}")
@@ -238,11 +242,11 @@ class DevServer:
                 return
             time.sleep(0.3)
         self.stop()
-        raise RuntimeError(f"SeaweedFS did not become ready in {READY_TIMEOUT:.0f} s")
+        raise RuntimeError(too_slow("SeaweedFS did not become ready", timeout))
 
     def _answers(self) -> bool:
         try:
-            urllib.request.urlopen(self.http_url + "/", timeout=2)
+            urllib.request.urlopen(self.http_url + "/", timeout=scaled(PROBE_TIMEOUT))
         except urllib.error.HTTPError:
             return True
         except OSError:

@@ -16,9 +16,10 @@ import time
 import urllib.error
 import urllib.request
 
-from devtools.s3server import Identity, _free_ports
+from devtools.s3server import PROBE_TIMEOUT, Identity, _free_ports
+from devtools.timescale import scaled, too_slow
 
-READY_TIMEOUT = 30.0
+READY_TIMEOUT = 30.0  # seconds on a usual machine; scaled by BULKUP_TEST_TIME_SCALE
 
 
 class SmallServer:
@@ -91,7 +92,8 @@ class SmallServer:
             cwd=self.workdir,
         )
         log.close()
-        deadline = time.monotonic() + READY_TIMEOUT
+        timeout = scaled(READY_TIMEOUT)
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self._process.returncode}; see {self.log_file}")
@@ -99,7 +101,7 @@ class SmallServer:
                 return self
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"{self.name} did not answer in {READY_TIMEOUT:.0f} s")
+        raise RuntimeError(too_slow(f"{self.name} did not answer", timeout))
 
     def stop(self) -> None:
         if self._process is not None:
@@ -119,7 +121,7 @@ class SmallServer:
 
         context = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else None
         try:
-            urllib.request.urlopen(self.url + "/", timeout=2, context=context)
+            urllib.request.urlopen(self.url + "/", timeout=scaled(PROBE_TIMEOUT), context=context)
         except urllib.error.HTTPError:
             return True
         except OSError:

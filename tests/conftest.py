@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import itertools
 import json
 import os
 import random
+import signal
+import sqlite3
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -17,8 +21,11 @@ import bulkup.control.credentials
 from bulkup.control.probekeys import PROBE_MARK
 from devtools.s3server import DevServer, Identity
 from devtools.stores import MotoServer, RcloneServer
+from devtools.timescale import scaled, too_slow
 
 LIMITED_BUCKET = "bulkup-limited"
+# The futex system call's number, as /proc/PID/syscall shows it: a thread waiting on a lock.
+FUTEX = {"x86_64": "202", "aarch64": "98"}.get(os.uname().machine)
 
 # tests/guest/ runs inside a guest kernel with kTLS (tests/test_ktls_guest.py boots it).
 collect_ignore = [] if os.environ.get("BULKUP_GUEST") else ["guest"]
@@ -151,7 +158,61 @@ def run_bulkup(*args: str, env: dict[str, str] | None = None, **kwargs) -> subpr
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "bulkup", *args], env=full_env, capture_output=True, text=True, timeout=600, **kwargs
+        [sys.executable, "-m", "bulkup", *args],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=scaled(600),
+        **kwargs,
+    )
+
+
+def wait_for(condition, timeout: float = 60.0, what: str = "condition") -> None:
+    """Poll ``condition`` until it holds; fail after ``timeout`` seconds (sized for a usual
+    machine, scaled to this one)."""
+    timeout = scaled(timeout)
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, too_slow(f"timed out waiting for {what}", timeout)
+        time.sleep(0.05)
+
+
+def journaled_parts(journal: str) -> int:
+    """Parts a migration's journal has recorded (0 while there is none yet to read)."""
+    if not os.path.exists(journal):
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(journal)) as db:
+            return db.execute("SELECT COUNT(*) FROM parts").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def blocked_call(pid: int, thread: int | None = None) -> str | None:
+    """The system call (its number, as /proc shows it) the process's main thread, or
+    ``thread``, waits in; None while it runs."""
+    with open(f"/proc/{pid}/task/{thread or pid}/syscall") as f:
+        call = f.read().split()[0]
+    return None if call == "running" else call
+
+
+def signal_pending(pid: int, signum: int) -> bool:
+    """Whether ``signum`` was sent to the process and not yet taken."""
+    with open(f"/proc/{pid}/status") as f:
+        masks = [int(line.split()[1], 16) for line in f if line.startswith(("SigPnd:", "ShdPnd:"))]
+    return any(mask >> (signum - 1) & 1 for mask in masks)
+
+
+def signal_when_waiting(proc: subprocess.Popen, signum: int = signal.SIGINT) -> None:
+    """Send ``signum`` while the process waits in a system call (an answer held back), and
+    return once it has taken it: no longer pending, and waiting in that call again, which
+    Python re-enters only after running the signal's handler. No time is guessed at."""
+    wait_for(lambda: blocked_call(proc.pid) not in (None, FUTEX), what="the process to wait in a call")
+    call = blocked_call(proc.pid)
+    proc.send_signal(signum)
+    wait_for(
+        lambda: not signal_pending(proc.pid, signum) and blocked_call(proc.pid) == call,
+        what=f"the process to take signal {signum}",
     )
 
 

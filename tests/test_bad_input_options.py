@@ -8,6 +8,8 @@ import sys
 import pytest
 from conftest import error_line, run_bulkup
 
+from devtools.timescale import scaled
+
 
 @pytest.fixture
 def source(tmp_path):
@@ -82,7 +84,9 @@ sys.exit(cli.main())
 
 def run_broken(*args):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return subprocess.run([sys.executable, "-c", BROKEN, *args], env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", BROKEN, *args], env=env, capture_output=True, text=True, timeout=scaled(120)
+    )
 
 
 def test_an_unexpected_failure_is_one_line_that_says_to_rerun_with_debug():

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+from devtools.timescale import scaled
+
 
 def completions(line: str, tmp_path) -> list[str]:
     out = tmp_path / "completions"
@@ -15,7 +17,7 @@ def completions(line: str, tmp_path) -> list[str]:
         "COMP_POINT": str(len(line)),
         "_ARGCOMPLETE_STDOUT_FILENAME": str(out),
     }
-    subprocess.run([sys.executable, "-m", "bulkup"], env=env, check=True, timeout=60)
+    subprocess.run([sys.executable, "-m", "bulkup"], env=env, check=True, timeout=scaled(60))
     return sorted(word.strip() for word in out.read_text().split("\013") if word.strip())
 
 

@@ -5,9 +5,11 @@ from unittest import mock
 
 import pytest
 
-from bulkup.options import UploadOptions, connections_for, resolve
+from bulkup.options import UploadOptions
+from bulkup.options.resolve import connections_for, resolve
 from bulkup.transport.connection import HttpConnection, TlsSettings
 from bulkup.transport.request import BucketEndpoint
+from devtools.timescale import scaled
 
 
 def test_the_default_target_sizes_connections_for_the_cores_there_are():
@@ -51,12 +53,12 @@ def three_addresses():
 def test_connections_spread_over_every_address_the_name_resolves_to(three_addresses):
     port, listeners = three_addresses
     endpoint = BucketEndpoint.from_url(f"http://s3.test:{port}/bucket")
-    conns = [HttpConnection.to(endpoint, TlsSettings(), timeout=5, spread=i) for i in range(6)]
+    conns = [HttpConnection.to(endpoint, TlsSettings(), timeout=scaled(5), spread=i) for i in range(6)]
     for conn in conns:
         conn.open()
     accepted = {}
     for sock in listeners:
-        sock.settimeout(2)
+        sock.settimeout(scaled(2))
         address = sock.getsockname()[0]
         accepted[address] = [sock.accept()[0] for _ in range(2)]
     assert sorted(conn.peer for conn in conns) == ["127.0.0.1"] * 2 + ["127.0.0.2"] * 2 + ["127.0.0.3"] * 2
@@ -71,7 +73,7 @@ def test_connections_spread_over_every_address_the_name_resolves_to(three_addres
 def test_an_address_that_refuses_is_passed_over_for_the_next(three_addresses):
     port, listeners = three_addresses
     listeners[1].close()  # 127.0.0.2 refuses
-    conn = HttpConnection.to(BucketEndpoint.from_url(f"http://s3.test:{port}/b"), TlsSettings(), 5, spread=1)
+    conn = HttpConnection.to(BucketEndpoint.from_url(f"http://s3.test:{port}/b"), TlsSettings(), scaled(5), spread=1)
     conn.open()
     assert conn.peer == "127.0.0.3"
     conn.close()

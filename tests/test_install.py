@@ -8,6 +8,8 @@ import zipfile
 import pytest
 from conftest import assert_same_bytes, write_random_file
 
+from devtools.timescale import scaled
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -46,7 +48,9 @@ def test_the_wheel_holds_the_package_and_no_dev_tooling(wheel):
 def run_installed(installed, cwd, *argv, env=None) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     full_env.update(env or {}, PYTHONPATH=installed)
-    return subprocess.run([sys.executable, *argv], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, *argv], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=scaled(300)
+    )
 
 
 def test_installed_outside_the_checkout_it_imports_from_the_install(installed, tmp_path):

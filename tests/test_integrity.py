@@ -18,6 +18,7 @@ from bulkup.transport.filebody import FileRange, checksum_file
 from bulkup.transport.messages import PartTask, WorkerConfig
 from bulkup.transport.request import BucketEndpoint, CredentialSet, RequestSigner
 from bulkup.transport.sender import PartSender
+from devtools.timescale import scaled
 
 
 def _sender(server) -> PartSender:
@@ -135,7 +136,7 @@ def test_a_file_truncated_mid_upload_fails_that_object_alone_and_kills_no_worker
         if events[-1]["event"] == "progress" and events[-1]["bytes_sent"] > 0:
             os.truncate(big, MiB)
             break
-    stdout, stderr = proc.communicate(timeout=300)
+    stdout, stderr = proc.communicate(timeout=scaled(300))
     events += [json.loads(line) for line in stdout.splitlines()]
     assert proc.returncode == 1, stderr
     assert not [e for e in events if e["event"] == "worker_lost"], "a worker died"

@@ -3,12 +3,12 @@
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
-from conftest import data_uploads, keys_in, open_uploads, write_random_file
+from conftest import data_uploads, keys_in, open_uploads, signal_when_waiting, wait_for, write_random_file
 
 from devtools.faultproxy import FaultProxy
+from devtools.timescale import scaled
 
 pytestmark = pytest.mark.slow  # end to end through processes and servers
 
@@ -33,12 +33,9 @@ def test_ctrl_c_aborts_open_multipart_uploads(s3server, s3, bucket, tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 30
-    while not data_uploads(s3, bucket) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert data_uploads(s3, bucket), "the upload never started"
+    wait_for_upload(s3, bucket)
     proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
+    _, stderr = proc.communicate(timeout=scaled(60))
     assert proc.returncode == 130
     assert stderr.strip().splitlines() == ["bulkup: interrupted: open multipart uploads were aborted"]
     assert open_uploads(s3, bucket) == []
@@ -66,10 +63,7 @@ def start_put(server, path, bucket, url=None):
 
 
 def wait_for_upload(s3, bucket):
-    deadline = time.monotonic() + 30
-    while not data_uploads(s3, bucket) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert data_uploads(s3, bucket), "the upload never started"
+    wait_for(lambda: data_uploads(s3, bucket), timeout=30, what="the upload to start")
 
 
 def test_sigterm_stops_like_ctrl_c_and_aborts_open_uploads(s3server, s3, bucket, tmp_path):
@@ -77,7 +71,7 @@ def test_sigterm_stops_like_ctrl_c_and_aborts_open_uploads(s3server, s3, bucket,
     proc = start_put(s3server, path, bucket)
     wait_for_upload(s3, bucket)
     proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=60)
+    _, stderr = proc.communicate(timeout=scaled(60))
     assert proc.returncode == 130
     assert stderr.strip().splitlines() == ["bulkup: interrupted: open multipart uploads were aborted"]
     assert open_uploads(s3, bucket) == [] and keys_in(s3, bucket) == []
@@ -88,9 +82,7 @@ def creates_upload(method: str, target: str) -> bool:
 
 
 def wait_until_held(proxy, count: int = 1) -> None:
-    deadline = time.monotonic() + 30
-    while proxy.held < count and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: proxy.held >= count, timeout=30, what=f"{count} held request(s)")
     assert proxy.held == count
 
 
@@ -101,10 +93,9 @@ def test_ctrl_c_while_the_upload_is_being_created_aborts_it(s3server, s3, bucket
         proc = start_put(s3server, path, bucket, url=proxy.url)
         wait_until_held(proxy)
         assert data_uploads(s3, bucket)
-        proc.send_signal(signal.SIGINT)
-        time.sleep(0.5)
+        signal_when_waiting(proc, signal.SIGINT)  # taken while the answer is held
         proxy.release()
-        _, stderr = proc.communicate(timeout=60)
+        _, stderr = proc.communicate(timeout=scaled(60))
     assert proc.returncode == 130
     assert stderr.strip().splitlines() == ["bulkup: interrupted: open multipart uploads were aborted"]
     assert open_uploads(s3, bucket) == [] and keys_in(s3, bucket) == []
@@ -116,10 +107,9 @@ def test_a_second_ctrl_c_while_the_upload_is_being_created_says_one_may_be_open(
         proxy.hold(creates_upload, answered=True)
         proc = start_put(s3server, path, bucket, url=proxy.url)
         wait_until_held(proxy)
+        signal_when_waiting(proc, signal.SIGINT)  # the first, taken: the second is another
         proc.send_signal(signal.SIGINT)
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=60)
+        _, stderr = proc.communicate(timeout=scaled(60))
     [upload] = data_uploads(s3, bucket)
     assert proc.returncode == 130
     [line] = stderr.strip().splitlines()
@@ -137,7 +127,7 @@ def test_a_second_ctrl_c_during_the_aborts_names_the_uploads_left_open(s3server,
         proc.send_signal(signal.SIGINT)
         wait_until_held(proxy)
         proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=60)
+        _, stderr = proc.communicate(timeout=scaled(60))
     [upload] = data_uploads(s3, bucket)
     assert proc.returncode == 130
     [line] = stderr.strip().splitlines()

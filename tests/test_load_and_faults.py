@@ -12,6 +12,7 @@ from conftest import assert_same_bytes, keys_in, open_uploads, write_random_file
 
 from devtools.faultproxy import FaultProxy
 from devtools.s3server import DevServer
+from devtools.timescale import scaled, time_scale
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +67,7 @@ def when_stored(proxy: FaultProxy, count: int, then) -> threading.Thread:
 
 
 def finished(proc: subprocess.Popen) -> tuple[dict, str]:
-    out, err = proc.communicate(timeout=900)
+    out, err = proc.communicate(timeout=scaled(900))
     summary = [json.loads(line) for line in out.splitlines() if '"summary"' in line]
     assert proc.returncode == 0, err
     return summary[-1], err
@@ -81,13 +82,14 @@ def assert_all_there(s3, bucket, prefix, files):
 
 def test_every_object_arrives_when_the_store_says_slow_down_above_50_writes_a_second(s3server, s3, bucket, tmp_path):
     files = tree(tmp_path / "t", 300, 16 * KiB)
-    with FaultProxy(s3server.http_url, write_rate=50) as proxy:
+    limit = 50 / time_scale()  # below what the run asks for, on a slower machine too
+    with FaultProxy(s3server.http_url, write_rate=limit) as proxy:
         summary, _ = finished(start_put(s3server, proxy.url, tmp_path / "t", f"{bucket}/p"))
         refused = sum(1 for r in proxy.snapshot() if r.outcome == "slowdown")
     assert refused > 0, "the store never pushed back: the test proves nothing"
     assert summary["objects_uploaded"] == 300 and summary["objects_failed"] == 0
     assert summary["slowdowns"] == refused  # every SlowDown heard and counted
-    assert summary["lowest_request_rate"] <= 50  # the whole run slowed to the store's pace
+    assert summary["lowest_request_rate"] <= limit  # the whole run slowed to the store's pace
     assert_all_there(s3, bucket, "p", files)
 
 
@@ -111,7 +113,7 @@ def test_an_outage_longer_than_the_retry_deadline_fails_each_object_in_one_line(
     with FaultProxy(s3server.http_url, body_rate=256 * KiB) as proxy:
         proc = start_put(s3server, proxy.url, tmp_path / "t", f"{bucket}/p", "--retry-deadline", "3s")
         when_stored(proxy, 5, lambda: proxy.outage(60, "reset"))
-        out, err = proc.communicate(timeout=300)
+        out, err = proc.communicate(timeout=scaled(300))
     assert proc.returncode == 1
     failures = [json.loads(line) for line in out.splitlines() if '"object_failed"' in line]
     assert failures and all("--retry-deadline" in f["reason"] for f in failures), failures[:2]

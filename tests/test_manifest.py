@@ -12,6 +12,7 @@ from conftest import error_line, run_bulkup, write_random_file
 from test_bad_input_journal import fill, mounted_tmpfs
 
 from bulkup.migrate.manifest import ManifestError, read_manifest
+from devtools.timescale import scaled
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "manifests"
 
@@ -192,7 +193,7 @@ def test_manifest_to_a_full_standard_output_says_how_many_lines_it_wrote(tmp_pat
                 stdout=out,
                 stderr=subprocess.PIPE,
                 text=True,
-                timeout=120,
+                timeout=scaled(120),
             )
         written = (disk / "m.jsonl").read_text(errors="replace")
     lines = proc.stderr.splitlines()

@@ -9,15 +9,25 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import assert_same_bytes, data_uploads, error_line, open_uploads, run_bulkup, write_random_file
+from conftest import (
+    FUTEX,
+    assert_same_bytes,
+    blocked_call,
+    data_uploads,
+    error_line,
+    open_uploads,
+    run_bulkup,
+    wait_for,
+    write_random_file,
+)
 from test_migrate import assert_migrated, journal_states, make_files, manifest_for, migrate
 
 from bulkup.pools.base import Pool
 from devtools.faultproxy import FaultProxy, completes_upload, is_put_object, upload_part_of
+from devtools.timescale import scaled
 
 pytestmark = pytest.mark.slow  # end to end through processes and servers
 
@@ -50,16 +60,24 @@ def start_migrate(server, manifest, *args, url=None):
     )
 
 
-def wait_for(condition, timeout=60.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def children(pid: int) -> list[int]:
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
+
+
+def waiting_for_work(workers: list[int]) -> bool:
+    """Every sender thread of these workers waits for its next task (on a lock), and each
+    main thread in a call: none has an answer still to read or to report (a sender reports
+    before it waits for more work). The kernel's io_uring helpers are not senders."""
+    for pid in workers:
+        for tid in map(int, os.listdir(f"/proc/{pid}/task")):
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                if f.read().startswith("iou-"):
+                    continue
+            call = blocked_call(pid, tid)
+            if call is None or (tid != pid and FUTEX is not None and call != FUTEX):
+                return False
+    return True
 
 
 def worker_pids(coordinator: int) -> list[int]:
@@ -74,7 +92,7 @@ def test_ctrl_c_keeps_uploads_and_says_how_to_resume(s3server, s3, bucket, tmp_p
     proc = start_migrate(s3server, manifest)
     wait_for(lambda: data_uploads(s3, bucket), what="the multipart upload")
     proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
+    _, stderr = proc.communicate(timeout=scaled(60))
     assert proc.returncode == 130
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("bulkup: interrupted: ")
@@ -93,7 +111,7 @@ def test_killed_worker_is_replaced_and_the_migration_finishes(s3server, s3, buck
     workers = worker_pids(proc.pid)
     assert len(workers) == 2
     os.kill(workers[0], signal.SIGKILL)
-    _, stderr = proc.communicate(timeout=300)
+    _, stderr = proc.communicate(timeout=scaled(300))
     assert proc.returncode == 0, stderr
     assert "died (killed by signal 9)" in stderr
     assert_migrated(s3, bucket, files)
@@ -298,7 +316,7 @@ def test_a_second_run_on_the_same_journal_is_refused_naming_the_first(s3server, 
         wait_for(lambda: data_uploads(s3, bucket), what="the first run's upload")
         second = run_bulkup("migrate", manifest, "--endpoint-url", proxy.url, "--progress", "none", env=s3server.env())
         status = run_bulkup("status", manifest + ".journal")
-        _, stderr = first.communicate(timeout=120)
+        _, stderr = first.communicate(timeout=scaled(120))
     line = error_line(second, 2)
     assert f"pid {first.pid}" in line and "in use" in line
     assert status.returncode == 0 and "migration of" in status.stdout
@@ -343,13 +361,15 @@ def test_parts_a_dying_worker_reported_before_it_died_are_not_sent_again(s3serve
         os.kill(proc.pid, signal.SIGSTOP)
         proxy.hold(lambda method, target: False)
         proxy.release()  # the parts end while nobody reads the reports
-        wait_for(lambda: not proxy.in_flight(), what="the workers' parts in hand to end")
-        time.sleep(0.5)
+        wait_for(
+            lambda: not proxy.in_flight() and waiting_for_work(workers),
+            what="the workers' parts in hand to end and be reported",
+        )
         reported = [upload_part_of(r)[1] for r in proxy.records if upload_part_of(r) and r.status == 200]
         for pid in workers:
             os.kill(pid, signal.SIGKILL)
         os.kill(proc.pid, signal.SIGCONT)
-        _, stderr = proc.communicate(timeout=120)
+        _, stderr = proc.communicate(timeout=scaled(120))
         sent = [upload_part_of(r)[1] for r in proxy.records if upload_part_of(r)]
     assert proc.returncode == 0, stderr
     assert len(reported) >= 4

@@ -10,6 +10,7 @@ import pytest
 from conftest import run_bulkup, write_random_file
 
 from devtools.stores import _tool
+from devtools.timescale import scaled
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +47,7 @@ def rclone(server, *args):
         "RCLONE_CONFIG_S_SECRET_ACCESS_KEY": server.admin.secret_key,
         "RCLONE_CA_CERT": server.ca_file,
     }
-    proc = subprocess.run([_tool("rclone"), *args], env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([_tool("rclone"), *args], env=env, capture_output=True, text=True, timeout=scaled(300))
     assert proc.returncode == 0, proc.stderr
     return proc
 

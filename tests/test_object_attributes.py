@@ -7,10 +7,20 @@ import subprocess
 import time
 
 import pytest
-from conftest import assert_same_bytes, error_line, keys_in, open_uploads, run_bulkup, sha256_object, write_random_file
+from conftest import (
+    assert_same_bytes,
+    error_line,
+    keys_in,
+    open_uploads,
+    run_bulkup,
+    sha256_object,
+    wait_for,
+    write_random_file,
+)
 
 from bulkup.plan.parts import MiB
 from devtools.faultproxy import FaultProxy, completes_upload
+from devtools.timescale import scaled
 
 PART = 5 * MiB
 ATTRIBUTES = [
@@ -78,7 +88,7 @@ def test_rclone_reads_the_preserved_mtime(s3server, s3, bucket, tmp_path):
         capture_output=True,
         text=True,
         env={**os.environ, "TZ": "UTC"},
-        timeout=60,
+        timeout=scaled(60),
     )
     assert listing.returncode == 0, listing.stderr
     assert listing.stdout.split() == ["100", "2020-09-13", "12:26:40.987654321", "old.bin"]
@@ -196,13 +206,11 @@ def test_no_overwrite_keeps_an_object_written_while_the_parts_were_sent(s3server
             stderr=subprocess.PIPE,
             text=True,
         )
-        deadline = time.monotonic() + 60
-        while proxy.held < 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: proxy.held >= 1, what="the request to be held")
         assert proxy.held == 1
         s3.put_object(Bucket=bucket, Key="big.bin", Body=b"written meanwhile")
         proxy.release()
-        _, stderr = proc.communicate(timeout=60)
+        _, stderr = proc.communicate(timeout=scaled(60))
     assert proc.returncode == 0, stderr
     assert s3.get_object(Bucket=bucket, Key="big.bin")["Body"].read() == b"written meanwhile"
     assert json.loads((tmp_path / "r.json").read_text())["objects_existing"] == 1
@@ -245,7 +253,7 @@ def test_a_bad_attribute_is_one_line_and_nothing_is_sent(s3server, s3, bucket, t
 
 def test_a_migration_applies_the_attributes_and_its_journal_keeps_them_for_resume(s3server, s3, bucket, tmp_path):
     from bulkup.migrate.journal import Journal
-    from bulkup.migrate.run import stored_options
+    from bulkup.ops.migrate import stored_options
 
     sources = [write_random_file(tmp_path / f"m{i}.bin", 1000, seed=i) for i in range(3)]
     s3.put_object(Bucket=bucket, Key="m0.bin", Body=b"theirs")

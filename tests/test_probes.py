@@ -16,6 +16,7 @@ from bulkup.control import storeanswers
 from bulkup.control.cleanup import clear_stale_probe_objects, clear_stale_probe_uploads
 from bulkup.control.probekeys import PROBE_MARK
 from devtools.faultproxy import FaultProxy, is_probe
+from devtools.timescale import scaled
 
 DENY_DELETE = {
     "Version": "2012-10-17",
@@ -100,7 +101,7 @@ def test_twelve_runs_into_one_prefix_started_at_once_all_succeed(s3server, s3, b
             )
             for i, source in enumerate(sources)
         ]
-        outcomes = [(run.communicate(timeout=600)[1], run.returncode) for run in runs]
+        outcomes = [(run.communicate(timeout=scaled(600))[1], run.returncode) for run in runs]
         probes = {r.target.split("?")[0] for r in proxy.records if is_probe(r.target) and "uploadId" in r.target}
     assert [code for _, code in outcomes] == [0] * 12, [err for err, code in outcomes if code]
     assert keys_in(s3, bucket) == [f"shared/f{i:02}.bin" for i in range(12)]

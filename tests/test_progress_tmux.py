@@ -11,6 +11,8 @@ import time
 import pytest
 from conftest import expected_data_path, keys_in, write_random_file
 
+from devtools.timescale import scaled
+
 MiB = 1024 * 1024
 pytestmark = [
     pytest.mark.slow,
@@ -28,6 +30,7 @@ def screen(session: str) -> str:
 
 
 def wait_for_screen(session: str, pattern: str, timeout: float = 120) -> str:
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = screen(session)

@@ -6,10 +6,11 @@ import re
 import shutil
 import socket
 import subprocess
-import time
 
 import pytest
-from conftest import assert_same_bytes, keys_in, run_bulkup, write_random_file
+from conftest import assert_same_bytes, keys_in, run_bulkup, wait_for, write_random_file
+
+from devtools.timescale import scaled
 
 MiB = 1024 * 1024
 USER, PASSWORD = "bulkupuser", "proxy-password-never-shown-4f1d"
@@ -31,21 +32,24 @@ def tinyproxy(tmp_path_factory):
     log = work / "tinyproxy.log"
     conf = work / "tinyproxy.conf"
     conf.write_text(
-        f'Port {port}\nListen 127.0.0.1\nTimeout 120\nLogFile "{log}"\nLogLevel Info\n'
+        f'Port {port}\nListen 127.0.0.1\nTimeout {round(scaled(120))}\nLogFile "{log}"\nLogLevel Info\n'
         f"MaxClients 100\nAllow 127.0.0.1\nBasicAuth {USER} {PASSWORD}\nDisableViaHeader Yes\n"
     )
     proc = subprocess.Popen(["tinyproxy", "-d", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.05)
+    wait_for(lambda: accepting(port), timeout=10, what="tinyproxy to listen")
     proxy = type("Tinyproxy", (), {"url": f"http://{USER}:{PASSWORD}@127.0.0.1:{port}", "log": log})
     yield proxy
     proc.terminate()
-    proc.wait(timeout=10)
+    proc.wait(timeout=scaled(10))
+
+
+def accepting(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:``port``."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=scaled(1)).close()
+    except OSError:
+        return False
+    return True
 
 
 def requests_through(proxy, since: int) -> list[str]:

@@ -9,20 +9,18 @@ import json
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
-from conftest import error_line, keys_in, open_uploads, run_bulkup
+from conftest import error_line, journaled_parts, keys_in, open_uploads, run_bulkup, wait_for
 from test_credentials import assert_senders_moved_to_the_new_key, upload_rotating
 from test_migrate import assert_migrated, make_files, manifest_for, write_manifest
-from test_migrate_crash import wait_for
 
-from devtools.faultproxy import FaultProxy
+from devtools.faultproxy import FaultProxy, upload_part_of
 from devtools.raycluster import LocalRayCluster
+from devtools.timescale import scaled
 
 pytestmark = pytest.mark.slow  # end to end through processes and servers
 
@@ -83,7 +81,7 @@ class RayRun:
 
     def wait(self, timeout: float = 300) -> "RayRun":
         self.stderr = self.proc.stderr.read()
-        self.proc.wait(timeout=timeout)
+        self.proc.wait(timeout=scaled(timeout))
         self._reader.join()
         self.returncode = self.proc.returncode
         return self
@@ -141,7 +139,7 @@ def test_ray_require_tls_refuses_a_cluster_without_it_and_sends_nothing(s3server
         env={**ray_env(s3server, ray_cluster), "PATH": os.environ["PATH"]},
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=scaled(300),
     )
     line = error_line(proc, 2)
     assert "without TLS" in line and "--ray-require-tls" in line
@@ -207,24 +205,22 @@ def test_an_object_pinned_to_no_node_of_the_cluster_fails_with_the_nodes_named(
     assert keys_in(s3, bucket) == [] and open_uploads(s3, bucket) == []
 
 
-def writing(pids: list[int], window: float = 0.2) -> bool:
-    """Whether any of these processes is sending on a TCP connection right now (its
-    sockets' bytes_sent, as ``ss`` reports them, grow)."""
-    before = bytes_sent(pids)
-    time.sleep(window)
-    return bytes_sent(pids) - before > 256 * 1024
+def sending_a_part(proxy: FaultProxy, pids: list[int]) -> bool:
+    """Whether one of these processes has a part under way through the proxy (an UploadPart
+    in flight on one of its connections)."""
+    ports = local_ports(pids)
+    return any(upload_part_of(r) and r.client_port in ports for r in proxy.in_flight())
 
 
-def bytes_sent(pids: list[int]) -> int:
-    out = subprocess.run(["ss", "-tinpH"], capture_output=True, text=True, check=True).stdout
-    total, owner = 0, None
+def local_ports(pids: list[int]) -> set[int]:
+    """The local ports of these processes' TCP connections, as ``ss`` reports them."""
+    out = subprocess.run(["ss", "-tnpH"], capture_output=True, text=True, check=True).stdout
+    ports = set()
     for line in out.splitlines():
-        if not line[:1].isspace():  # a socket line; its details follow, indented
-            found = re.search(r"pid=(\d+)", line)
-            owner = int(found.group(1)) if found else None
-        elif owner in pids and (found := re.search(r"bytes_sent:(\d+)", line)):
-            total += int(found.group(1))
-    return total
+        owners = {int(pid) for pid in re.findall(r"pid=(\d+)", line)}
+        if owners & set(pids):
+            ports.add(int(line.split()[3].rsplit(":", 1)[1]))
+    return ports
 
 
 def test_killed_actors_parts_are_sent_by_the_others(s3server, s3, bucket, tmp_path, ray_cluster):
@@ -232,7 +228,7 @@ def test_killed_actors_parts_are_sent_by_the_others(s3server, s3, bucket, tmp_pa
     manifest = manifest_for(tmp_path, bucket, files)
     with FaultProxy(s3server.http_url, body_rate=6 * MiB) as proxy:
         run = RayRun(s3server, ray_cluster, "migrate", manifest, url=proxy.url)
-        wait_for(lambda: writing(ray_cluster.worker_pids("node_b")), what="node_b sending a part")
+        wait_for(lambda: sending_a_part(proxy, ray_cluster.worker_pids("node_b")), what="node_b sending a part")
         victims = ray_cluster.worker_pids("node_b")
         for pid in victims:
             os.kill(pid, signal.SIGKILL)
@@ -252,7 +248,7 @@ def test_a_node_crashing_mid_run_does_not_stop_the_migration(s3server, s3, bucke
     files = make_files(tmp_path, 10, [30 * MiB, 30 * MiB])
     with FaultProxy(s3server.http_url, body_rate=6 * MiB) as proxy:
         run = RayRun(s3server, ray_cluster, "migrate", manifest_for(tmp_path, bucket, files), url=proxy.url)
-        wait_for(lambda: writing(ray_cluster.worker_pids("node_d")), what="node_d sending a part")
+        wait_for(lambda: sending_a_part(proxy, ray_cluster.worker_pids("node_d")), what="node_d sending a part")
         ray_cluster.crash_node("node_d")
         run.wait()
     assert run.returncode == 0, run.stderr
@@ -267,7 +263,7 @@ def kill_ray_migration_midway(server, cluster, proxy, tmp_path, bucket):
     files = make_files(tmp_path, 10, [30 * MiB, 25 * MiB])
     manifest = manifest_for(tmp_path, bucket, files)
     run = RayRun(server, cluster, "migrate", manifest, "--connections", "2", url=proxy.url)  # slow enough to kill
-    wait_for(lambda: _journaled_parts(manifest) >= 2, what="parts in the journal")
+    wait_for(lambda: journaled_parts(manifest + ".journal") >= 2, what="parts in the journal")
     os.kill(run.proc.pid, signal.SIGKILL)
     run.wait()
     return files, manifest + ".journal"
@@ -301,14 +297,6 @@ def test_a_cluster_migration_resumes_on_this_machine_with_no_ray(s3server, s3, b
     assert_migrated(s3, bucket, files)
     workers = events(resumed.stdout, "worker")
     assert workers and not any(w.get("node") for w in workers)
-
-
-def _journaled_parts(manifest: str) -> int:
-    try:
-        with sqlite3.connect(manifest + ".journal") as db:
-            return db.execute("SELECT COUNT(*) FROM parts").fetchone()[0]
-    except sqlite3.Error:
-        return 0
 
 
 def test_credentials_never_reach_the_clusters_logs(s3server, s3, bucket, tmp_path, ray_cluster):

@@ -10,6 +10,7 @@ from bulkup.transport.connection import TlsSettings
 from bulkup.transport.readers import ReadSettings, StoreReadError, StoreReads
 from bulkup.transport.request import BucketEndpoint, CredentialSet, RequestSigner
 from devtools.faultproxy import FaultProxy
+from devtools.timescale import scaled
 
 COUNT = 1200  # two listing pages
 
@@ -37,7 +38,7 @@ def reads_for(server, url, bucket, secret=None, ca=None, connections=8):
         bucket=bucket,
         tls=TlsSettings(ca_bundle=ca or server.ca_file),
         connections=connections,
-        timeout=10,
+        timeout=scaled(10),
     )
     who = server.admin
     return StoreReads(settings, RequestSigner(CredentialSet(who.access_key, secret or who.secret_key), "us-east-1"))

@@ -8,12 +8,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
-from conftest import data_uploads, error_line, keys_in, open_uploads, run_bulkup, sha256_object
+from conftest import data_uploads, error_line, keys_in, open_uploads, run_bulkup, sha256_object, wait_for
 
 from bulkup.plan.parts import GiB, MiB, choose_part_size
+from devtools.timescale import scaled
 
 
 def put_stream(server, dest, *args, stdin=None, shell_input=None):
@@ -33,9 +33,9 @@ def put_stream(server, dest, *args, stdin=None, shell_input=None):
     ]
     env = {**os.environ, **server.env()}
     if shell_input is None:
-        return subprocess.run(argv, input=stdin, env=env, capture_output=True, timeout=600)
+        return subprocess.run(argv, input=stdin, env=env, capture_output=True, timeout=scaled(600))
     line = shell_input + " | " + " ".join(f"'{a}'" for a in argv)
-    return subprocess.run(["bash", "-c", line], env=env, capture_output=True, timeout=600)
+    return subprocess.run(["bash", "-c", line], env=env, capture_output=True, timeout=scaled(600))
 
 
 def summary_of(proc) -> dict:
@@ -144,12 +144,9 @@ def test_a_stream_interrupted_midway_leaves_no_object_and_no_upload(s3server, s3
     )
     proc.stdin.write(os.urandom(12 * MiB))  # two parts and more: the upload is open
     proc.stdin.flush()
-    deadline = time.monotonic() + 30
-    while not data_uploads(s3, bucket) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert data_uploads(s3, bucket)
+    wait_for(lambda: data_uploads(s3, bucket), timeout=30, what="the upload to start")
     proc.send_signal(signal.SIGINT)  # Ctrl-C on the pipeline, mid-stream
-    _, stderr = proc.communicate(timeout=60)
+    _, stderr = proc.communicate(timeout=scaled(60))
     assert proc.returncode == 130, stderr
     assert keys_in(s3, bucket) == [] and open_uploads(s3, bucket) == []
 
@@ -179,7 +176,9 @@ def test_a_stream_goes_from_its_spool_to_the_socket_by_sendfile(s3server, s3, bu
         "--progress",
         "json",
     ]
-    proc = subprocess.run(argv, input=data, env={**os.environ, **s3server.env()}, capture_output=True, timeout=300)
+    proc = subprocess.run(
+        argv, input=data, env={**os.environ, **s3server.env()}, capture_output=True, timeout=scaled(300)
+    )
     assert proc.returncode == 0, proc.stderr
     paths = {path for w in summary_of(proc)["workers"].values() for path in w["paths"]}
     assert paths == {"plain+sendfile"}
@@ -214,7 +213,9 @@ def test_the_coordinator_splices_the_pipe_and_never_reads_it(s3server, s3, bucke
         "--progress",
         "none",
     ]
-    proc = subprocess.run(argv, input=data, env={**os.environ, **s3server.env()}, capture_output=True, timeout=300)
+    proc = subprocess.run(
+        argv, input=data, env={**os.environ, **s3server.env()}, capture_output=True, timeout=scaled(300)
+    )
     assert proc.returncode == 0, proc.stderr
     calls = trace.read_text().splitlines()
     spliced = [line for line in calls if "splice(0," in line]
@@ -244,7 +245,7 @@ def test_no_overwrite_looks_at_the_key_before_reading_a_byte_of_the_stream(s3ser
             stdin=stdin,
             env={**os.environ, **s3server.env()},
             capture_output=True,
-            timeout=300,
+            timeout=scaled(300),
         )
         read = os.lseek(stdin.fileno(), 0, os.SEEK_CUR)
     assert proc.returncode == 0, proc.stderr

@@ -14,6 +14,7 @@ import pytest
 from conftest import write_random_file
 
 from bulkup.transport.engines import ENGINES
+from devtools.timescale import scaled
 
 pytestmark = pytest.mark.slow  # end to end through processes and servers
 
@@ -51,7 +52,9 @@ def body_syscalls_per_gib(server, bucket, path, engine, tmp_path) -> int:
         "none",
     ]
     env = {**server.env()}
-    proc = subprocess.run(cmd, env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        cmd, env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, text=True, timeout=scaled(600)
+    )
     assert proc.returncode == 0, proc.stderr
     total = 0
     for line in trace.read_text().splitlines():

@@ -7,6 +7,7 @@ from conftest import assert_same_bytes, keys_in, open_uploads, write_random_file
 
 import bulkup
 from bulkup.plan.parts import MiB
+from devtools.timescale import scaled
 
 PART = 5 * MiB
 
@@ -172,6 +173,6 @@ def test_python_api_works_from_a_script_without_a_main_guard(aws_env, s3, bucket
         f"import bulkup\nr = bulkup.upload({str(path)!r}, 's3://{bucket}/', "
         f"endpoint_url={aws_env.https_url!r}, workers=2)\nassert r.ok, r.failed\n"
     )
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=scaled(120))
     assert proc.returncode == 0, proc.stderr
     assert_same_bytes(s3, bucket, "f.bin", path)

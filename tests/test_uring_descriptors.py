@@ -16,6 +16,7 @@ from bulkup.transport.messages import PartTask, WorkerConfig
 from bulkup.transport.request import BucketEndpoint, CredentialSet, RequestSigner
 from bulkup.transport.sender import PartSender
 from devtools.faultproxy import FaultProxy
+from devtools.timescale import scaled
 
 pytestmark = pytest.mark.skipif(
     not UringEngine.available(tls=False), reason=f"io_uring: {UringEngine.available(tls=False).reason}"
@@ -39,7 +40,7 @@ def test_uring_engine_descriptors_stay_flat_across_forced_reconnects(s3server, b
     monkeypatch.setattr(bulkup.transport.retry, "FIRST_PAUSE", 0.001)  # retry at once
     path = write_random_file(tmp_path / "f.bin", MiB)
     creds = CredentialSet(s3server.admin.access_key, s3server.admin.secret_key)
-    config = WorkerConfig(region="us-east-1", credentials=creds, retry_deadline=120)
+    config = WorkerConfig(region="us-east-1", credentials=creds, retry_deadline=scaled(120))
     with FaultProxy(s3server.http_url, seed=7, reset_rate=0.4) as proxy:
         sender = PartSender(0, config, RequestSigner(creds, "us-east-1"), UringEngine(), lambda n: None)
         endpoint = BucketEndpoint.from_url(f"{proxy.url}/{bucket}")

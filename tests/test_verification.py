@@ -8,13 +8,21 @@ import os
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
-from conftest import assert_same_bytes, keys_in, open_uploads, run_bulkup, write_random_file
+from conftest import (
+    assert_same_bytes,
+    journaled_parts,
+    keys_in,
+    open_uploads,
+    run_bulkup,
+    wait_for,
+    write_random_file,
+)
 
 from devtools.faultproxy import FaultProxy, completes_upload, is_probe
 from devtools.stores import RcloneServer
+from devtools.timescale import scaled
 
 pytestmark = pytest.mark.slow  # end to end through three stores and a proxy
 MiB = 1024 * 1024
@@ -263,14 +271,12 @@ def put_held_at(where, server, path, dest):
         run = {}
         thread = threading.Thread(target=lambda: run.update(proc=put(server, path, dest, url=proxy.url)))
         thread.start()
-        deadline = time.monotonic() + 60
-        while proxy.held < 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: proxy.held >= 1, what="the request to be held")
         assert proxy.held == 1
         yield run
         proxy.hold(lambda method, target: False)
         proxy.release()
-        thread.join(120)
+        thread.join(scaled(120))
 
 
 def test_nosuchupload_at_complete_with_an_old_object_of_the_same_size_uploads_again(s3server, s3, bucket, tmp_path):
@@ -343,11 +349,8 @@ def test_a_pinned_file_rewritten_at_the_same_size_between_runs_is_not_mixed(s3se
             stderr=subprocess.PIPE,
             text=True,
         )
-        deadline = time.monotonic() + 60
-        while proxy.held < 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert proxy.held >= 1
-        time.sleep(0.5)  # part 1's answer is journaled
+        wait_for(lambda: proxy.held >= 1, what="a later part to be held")
+        wait_for(lambda: journaled_parts(manifest + ".journal") >= 1, what="part 1's answer to be journaled")
         first.kill()
         first.wait()
         proxy.hold(lambda method, target: False)
