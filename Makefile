@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench bench-quick bench-guest install clean guest-kernel
+.PHONY: demo test test-fast lint bench bench-quick bench-guest install clean guest-kernel
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,22 @@ demo: $(STAMP)
 
 ## Run the test suite against a real S3 server (started and stopped by the suite), including
 ## the kTLS tests inside a guest kernel (prepared here: Debian packages and kernel image).
-test: $(STAMP) guest-kernel
+test: lint guest-kernel
 	$(PY) -m pytest -q
+
+## The unit tests only (no servers, no processes): the fast loop while editing.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+## ruff (lint and format), mypy (strict on plan/, control/, transport/, kernel/) and vulture
+## (dead code; devtools/vulture_whitelist.py names what only a library or a string uses).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/vulture bulkup devtools bench tests devtools/vulture_whitelist.py --min-confidence 60 \
+	    --ignore-decorators "@pytest.fixture,@given,@settings" \
+	    --ignore-names "pytestmark,collect_ignore,pytest_*,do_*,log_message,handle_expect_100,protocol_version,quick_*"
 
 guest-kernel:
 	bash tests/guest_prepare.sh .cache/guest-kernel

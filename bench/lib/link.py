@@ -49,8 +49,8 @@ the host's ``net.ipv4.tcp_allowed_congestion_control``.
 
 Servers run in the server namespace (start them with ``server_prefix()``, or from a thread
 inside ``in_server()``) and listen on ``server_address()`` (or on all addresses: that is only
-this namespace's loopback and its end of the link); clients run with ``client_prefix()`` or
-inside ``in_client()``. Nothing is exposed in the host's namespace, and the host has no route
+this namespace's loopback and its end of the link); clients run with ``client_prefix()``.
+Nothing is exposed in the host's namespace, and the host has no route
 to the link's addresses: used from the host's namespace, ``server_address()`` would go to its
 default gateway, so always connect from the client namespace. A TLS certificate must name ``server_address()`` as an IP
 subject alternative name. Needs root, ``ip`` and ``tc`` from iproute2, and ``/dev/net/tun``
@@ -197,24 +197,15 @@ class SlowLink:
         """Prepend to a command to run it in the server namespace."""
         return ["ip", "netns", "exec", self.server_ns]
 
-    def in_client(self):
-        """``with link.in_client():`` the calling thread's sockets, and the threads and
-        processes it starts meanwhile, are in the client namespace (e.g. a boto3 client made
-        and used there talks across the link). Other threads are not moved."""
-        return inside(self.client_ns)
-
     def in_server(self):
-        """The same for the server namespace: e.g. start a server there with subprocess, or
-        check on it without crossing the link."""
+        """``with link.in_server():`` the calling thread's sockets, and the threads and
+        processes it starts meanwhile, are in the server namespace: e.g. start a server there
+        with subprocess, or check on it without crossing the link. Other threads are not moved."""
         return inside(self.server_ns)
 
     def server_address(self) -> str:
         """The server's address, as the client reaches it across the link."""
         return SERVER_ADDRESS
-
-    def client_address(self) -> str:
-        """The client's address, as the server sees it."""
-        return CLIENT_ADDRESS
 
     def wire_stats(self) -> dict:
         """The wire's counters so far: bytes and packets each way, drops, its CPU seconds

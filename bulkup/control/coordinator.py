@@ -30,7 +30,7 @@ from bulkup.errors import BulkupError, FatalRemoteError, Interrupted
 from bulkup.plan.files import FileIdentity, SourceFile
 from bulkup.plan.jobs import UploadJob
 from bulkup.plan.parts import PartRange, choose_part_size, is_multipart, split_parts
-from bulkup.plan.results import ObjectResult, PartRecord, UploadResult
+from bulkup.plan.results import ObjectResult, PartRecord, UploadResult, WorkerStats
 from bulkup.pools.base import Pool, Worker, WorkerGone
 from bulkup.transport.filebody import CHANGED, FileRange
 from bulkup.transport.messages import (
@@ -42,7 +42,6 @@ from bulkup.transport.messages import (
     PartRetrying,
     PartTask,
     WorkerReady,
-    WorkerStats,
 )
 
 RECEIVE_WAIT = 0.5  # seconds to wait for workers' messages per round

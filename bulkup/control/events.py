@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 from bulkup.display.sink import ProgressSink
 from bulkup.plan.files import FileIdentity, SourceFile
 from bulkup.plan.jobs import UploadJob
-from bulkup.plan.results import ObjectResult, PartRecord, UploadResult
+from bulkup.plan.results import ObjectResult, PartRecord, UploadResult, WorkerStats
 
 if TYPE_CHECKING:
-    from bulkup.transport.messages import WorkerReady, WorkerStats
+    from bulkup.transport.messages import WorkerReady
 
 
 class UploadListener(ABC):

@@ -22,8 +22,6 @@ IOSQE_IO_LINK = 1 << 2  # kernel ABI values: the binding does not export them
 IOSQE_CQE_SKIP_SUCCESS = 1 << 6
 IORING_FEAT_CQE_SKIP = 1 << 11
 
-Splice = tuple[int, int, int, int, int]  # fd_in, off_in, fd_out, nbytes, flags
-
 
 class IoUring(Protocol):
     """liburing's ``io_uring``: one ring (the binding ships no types)."""

@@ -258,7 +258,6 @@ ATTRIBUTES: tuple[Attribute, ...] = (
     ),
 )
 BY_NAME = {a.name: a for a in ATTRIBUTES}
-BY_OPTION = {a.option: a for a in ATTRIBUTES}
 
 
 def merged(base: tuple[tuple[str, str], ...], own: dict[str, str]) -> tuple[tuple[str, str], ...]:

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, TypedDict
 
 if TYPE_CHECKING:
     from bulkup.plan.files import Skip
-    from bulkup.transport.messages import WorkerStats
 
 MAX_FAILURES_KEPT = 1000
 
@@ -25,6 +24,19 @@ class NodeTotals(TypedDict):
     parts: int
     bytes: int
     rate: int  # bytes per second over the run
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerStats:
+    """A worker's own resource use, which it sends as it exits (for summaries and evidence)."""
+
+    worker: int
+    pid: int
+    cpu_user: float
+    cpu_system: float
+    max_rss: int  # bytes, peak resident set since the worker was ready to send
+    throttled: float = 0.0  # seconds its connections waited to keep to --bwlimit
+    held_back: float = 0.0  # seconds its requests waited for the store: paced to the run's rate, backing off
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,11 +108,6 @@ class UploadResult:
     @property
     def uploaded(self) -> list[ObjectResult]:
         return [o for o in self.objects if o.error is None and not o.exists]
-
-    @property
-    def existing(self) -> list[ObjectResult]:
-        """Objects left as they were on the server: their key was taken (--no-overwrite)."""
-        return [o for o in self.objects if o.exists]
 
     @property
     def ok(self) -> bool:

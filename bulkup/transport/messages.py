@@ -140,16 +140,3 @@ class BytesSent:
 
     worker: int
     nbytes: int
-
-
-@dataclass(frozen=True, kw_only=True)
-class WorkerStats:
-    """A worker's own resource use, sent as it exits (for summaries and evidence)."""
-
-    worker: int
-    pid: int
-    cpu_user: float
-    cpu_system: float
-    max_rss: int  # bytes, peak resident set since the worker was ready to send
-    throttled: float = 0.0  # seconds its connections waited to keep to --bwlimit
-    held_back: float = 0.0  # seconds its requests waited for the store: paced to the run's rate, backing off

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import NoReturn, TypeAlias, cast
 
+from bulkup.plan.results import WorkerStats
 from bulkup.transport.engines import ENGINES, path_label
 from bulkup.transport.failures import PartFailed
 from bulkup.transport.messages import (
@@ -32,7 +33,6 @@ from bulkup.transport.messages import (
     WorkerConfig,
     WorkerReady,
     WorkerStart,
-    WorkerStats,
 )
 from bulkup.transport.request import RequestSigner
 from bulkup.transport.responses import slows_the_run

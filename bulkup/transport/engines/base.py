@@ -5,13 +5,28 @@ from __future__ import annotations
 import socket
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from bulkup.kernel.availability import Availability
 
 if TYPE_CHECKING:
-    from bulkup.transport.connection import HttpConnection
     from bulkup.transport.filebody import FileBody
+
+
+class Connection(Protocol):
+    """What an engine uses of a connection (``transport.connection.Connection`` is one):
+    its socket and TLS state, and the exchange's deadline."""
+
+    stream: socket.socket | None  # the TCP socket, or the SSLSocket wrapping it
+    timeout: float
+    ktls_tx: bool  # the kernel encrypts what is written to the socket
+
+    @property
+    def tls(self) -> bool: ...
+    def kernel_send(self) -> AbstractContextManager[int]: ...
+    def arm_timeout(self) -> None: ...
+    def remaining(self) -> float: ...
 
 
 class SendEngine(ABC):
@@ -35,11 +50,11 @@ class SendEngine(ABC):
         """Probe this machine for the engine; never raises."""
 
     @abstractmethod
-    def send(self, conn: HttpConnection, head: bytes, body: FileBody, progress: Callable[[int], None]) -> None:
+    def send(self, conn: Connection, head: bytes, body: FileBody, progress: Callable[[int], None]) -> None:
         """Write the request ``head`` then all of ``body`` to ``conn``; call ``progress(n)``
         as body bytes leave."""
 
-    def can_send_on(self, conn: HttpConnection) -> bool:
+    def can_send_on(self, conn: Connection) -> bool:
         """Whether this engine may write ``conn``'s raw socket (plain, or kTLS TX engaged)."""
         return not (self.needs_kernel_tls and conn.tls and not conn.ktls_tx)
 
@@ -47,7 +62,7 @@ class SendEngine(ABC):
         """Release what the engine holds (rings, pipes)."""
 
 
-def send_head_held(conn: HttpConnection, head: bytes, body_follows: bool) -> None:
+def send_head_held(conn: Connection, head: bytes, body_follows: bool) -> None:
     """Write ``head`` to the raw socket (plain, or kTLS where the kernel encrypts); with a
     body following, the kernel holds it back (MSG_MORE) to leave with the body's first bytes
     instead of in a packet (and TLS record) of its own. Inside ``conn.kernel_send()``."""

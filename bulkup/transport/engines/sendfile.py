@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING
 
 from bulkup.kernel import ktls
 from bulkup.kernel.availability import Availability
-from bulkup.transport.engines.base import SendEngine, send_head_held
+from bulkup.transport.engines.base import Connection, SendEngine, send_head_held
 
 if TYPE_CHECKING:
-    from bulkup.transport.connection import HttpConnection
     from bulkup.transport.filebody import FileBody
 
 STEP = 8 * 1024 * 1024
@@ -38,7 +37,7 @@ class SendfileEngine(SendEngine):
             return Availability(True, "kernel TLS available: the kernel encrypts file pages as it sends them")
         return Availability(True, "plain TCP endpoint: the kernel sends file pages directly")
 
-    def send(self, conn: HttpConnection, head: bytes, body: FileBody, progress: Callable[[int], None]) -> None:
+    def send(self, conn: Connection, head: bytes, body: FileBody, progress: Callable[[int], None]) -> None:
         offset, end = body.offset, body.offset + body.length
         with conn.kernel_send() as out:
             send_head_held(conn, head, body_follows=end > offset)

@@ -35,10 +35,9 @@ from typing import TYPE_CHECKING
 from bulkup.kernel import ktls
 from bulkup.kernel.availability import Availability
 from bulkup.kernel.uring import Ring, load_liburing, shared_ring
-from bulkup.transport.engines.base import SendEngine, send_head_held
+from bulkup.transport.engines.base import Connection, SendEngine, send_head_held
 
 if TYPE_CHECKING:
-    from bulkup.transport.connection import HttpConnection
     from bulkup.transport.filebody import FileBody
 
 CHUNK = 1 << 20
@@ -243,7 +242,7 @@ class UringEngine(SendEngine):
             return ring
         return Availability(True, f"{ring.reason}; kernel TLS available")
 
-    def send(self, conn: HttpConnection, head: bytes, body: FileBody, progress: Callable[[int], None]) -> None:
+    def send(self, conn: Connection, head: bytes, body: FileBody, progress: Callable[[int], None]) -> None:
         if self._pipe is None:
             self._pipe = Pipe()
         try:

@@ -11,12 +11,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bulkup.kernel.availability import Availability
-from bulkup.transport.engines.base import SendEngine
+from bulkup.transport.engines.base import Connection, SendEngine
 
 COALESCE = 64 * 1024  # a head and first chunk up to this size leave in one TLS write
 
 if TYPE_CHECKING:
-    from bulkup.transport.connection import HttpConnection
     from bulkup.transport.filebody import FileBody
 
 
@@ -30,7 +29,7 @@ class UserspaceEngine(SendEngine):
             return Availability(True, "always available: writes the file's bytes from a buffer")
         return Availability(True, "always available: OpenSSL encrypts the file's bytes in this process")
 
-    def send(self, conn: HttpConnection, head: bytes, body: FileBody, progress: Callable[[int], None]) -> None:
+    def send(self, conn: Connection, head: bytes, body: FileBody, progress: Callable[[int], None]) -> None:
         assert conn.stream is not None
         conn.arm_timeout()
         held = head
