@@ -9,7 +9,8 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from bulkup.display.sink import ProgressSink
-from bulkup.options import UploadOptions, resolve
+from bulkup.options import UploadOptions
+from bulkup.options.resolve import resolve
 from bulkup.plan.results import UploadResult
 
 if TYPE_CHECKING:

@@ -18,8 +18,9 @@ from bulkup.control.verification import Support, choose_checksum
 from bulkup.display.text import human_bytes
 from bulkup.errors import FatalRemoteError, UsageError
 from bulkup.kernel import ktls
-from bulkup.options import UploadOptions, connections_for
+from bulkup.options import UploadOptions
 from bulkup.options.profile import apply_s3_settings, read_s3_settings
+from bulkup.options.resolve import connections_for
 from bulkup.plan.checksums import AUTO, DEFAULT_ALGORITHM, get_algorithm
 from bulkup.plan.parts import DEFAULT_PART_SIZE
 from bulkup.pools.raypool import on_every_node

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bulkup.errors import UsageError
-from bulkup.options import resolve_filters
+from bulkup.options.resolve import resolve_filters
 from bulkup.plan.filters import Filters
 
 FUZZ = settings(max_examples=500, deadline=None)

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from bulkup.cli.arguments import options_from
 from bulkup.cli.main import build_parser
 from bulkup.errors import UsageError
-from bulkup.options import UploadOptions, validate
+from bulkup.options import UploadOptions
+from bulkup.options.resolve import validate
 from bulkup.plan.durations import parse_age
 from bulkup.plan.parts import MAX_SIZE, parse_rate, parse_size
 

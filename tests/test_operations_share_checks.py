@@ -5,7 +5,6 @@ import json
 import os
 
 import pytest
-
 from conftest import error_line, keys_in, run_bulkup, write_random_file
 
 OPERATIONS = ["put", "sync", "migrate"]

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import botocore.exceptions as bex
 
-from bulkup.cli.arguments import add_options, options_from
+from bulkup.cli.arguments import options_from
 from bulkup.cli.common import warn_if_insecure
 from bulkup.control.cleanup import (
     ProbeObject,
@@ -28,26 +28,6 @@ from bulkup.options import CleanupOptions, UploadOptions
 from bulkup.options.resolve import client_settings
 from bulkup.plan.durations import format_age, parse_age
 from bulkup.plan.s3url import S3Url, parse_s3_url
-
-
-def add_parser(commands) -> None:
-    """Register ``bulkup cleanup`` on the CLI's subparsers."""
-    parser = commands.add_parser(
-        "cleanup",
-        help="list or remove stale multipart uploads and leftover probe objects",
-        description="List the multipart uploads under s3://bucket/prefix initiated longer ago "
-        "than --older-than, with the parts and bytes each holds on the server, and the objects "
-        "bulkup's probes left there (a store refused their delete, or the run was killed); with "
-        "--yes, abort and delete them. Without --yes nothing is changed.",
-    )
-    parser.add_argument(
-        "target",
-        metavar="s3://bucket[/prefix]",
-        help="bucket and key prefix (a plain string prefix: s3://b/logs also "
-        "matches logs2/...; end it with / to mean a folder)",
-    )
-    add_options(parser, "cleanup", CleanupOptions, UploadOptions)
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

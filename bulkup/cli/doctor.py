@@ -4,26 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from bulkup.cli.arguments import add_options, options_from
+from bulkup.cli.arguments import options_from
 from bulkup.cli.common import warn_if_insecure
 from bulkup.doctor import report
 from bulkup.options import DoctorOptions, UploadOptions
 from bulkup.options.resolve import client_settings
 from bulkup.plan.s3url import parse_s3_url
-
-
-def add_parser(commands: argparse._SubParsersAction) -> None:
-    """Register ``bulkup doctor`` on the CLI's subcommands."""
-    parser = commands.add_parser("doctor", help="which data path uploads take here, and why")
-    parser.add_argument(
-        "store",
-        nargs="?",
-        metavar="s3://bucket",
-        help="ask the store (--endpoint-url, or AWS) which checksums it verifies, "
-        "with a multipart upload in this bucket that is aborted at once",
-    )
-    add_options(parser, "doctor", DoctorOptions, UploadOptions)
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

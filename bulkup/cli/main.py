@@ -13,7 +13,7 @@ import traceback
 from typing import NoReturn
 
 from bulkup import redact
-from bulkup.cli import cleanup, doctor, manifest, migrate, put, sync
+from bulkup.cli.commands import BY_NAME, add_commands
 from bulkup.errors import BulkupError, Interrupted
 from bulkup.version import __version__
 
@@ -51,7 +51,7 @@ def _main(argv: list[str]) -> int:
         for name in ("botocore", "urllib3"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
-        return args.func(args)
+        return BY_NAME[args.command].handler()(args)
     except Interrupted as exc:
         print(interrupted_line(exc.uploads_left), file=sys.stderr)
         return exc.exit_code
@@ -118,12 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"bulkup {__version__}")
     parser.add_argument("--debug", action="store_true", help="verbose logs (secrets never shown)")
     commands = parser.add_subparsers(dest="command", required=True)
-    put.add_parser(commands)
-    sync.add_parser(commands)
-    migrate.add_parsers(commands)
-    manifest.add_parser(commands)
-    doctor.add_parser(commands)
-    cleanup.add_parser(commands)
+    add_commands(commands)
     for command in commands.choices.values():  # `bulkup put ... --debug`, as aws-cli takes it
         command.add_argument(
             "--debug", action="store_true", default=argparse.SUPPRESS, help="verbose logs (secrets never shown)"

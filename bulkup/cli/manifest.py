@@ -7,26 +7,13 @@ import os
 import sys
 from typing import IO
 
-from bulkup.cli.arguments import add_options, options_from
+from bulkup.cli.arguments import options_from
 from bulkup.cli.common import warn_skipped
 from bulkup.errors import BulkupError
 from bulkup.migrate.manifest import OutputFailed, replaced_when_done, write_manifest
-from bulkup.options import ManifestOptions, UploadOptions, resolve_filters
+from bulkup.options import ManifestOptions, UploadOptions
+from bulkup.options.resolve import resolve_filters
 from bulkup.plan.filters import Filters
-
-
-def add_parser(commands: argparse._SubParsersAction) -> None:
-    """Register ``bulkup manifest`` on the CLI's subcommands."""
-    parser = commands.add_parser(
-        "manifest",
-        help="write a JSON Lines manifest of a directory tree",
-        description="Write a manifest (JSON Lines) of every file under "
-        "DIR, destined for s3://bucket/prefix/, to standard output or FILE.",
-    )
-    parser.add_argument("directory", metavar="DIR")
-    parser.add_argument("destination", metavar="s3://bucket/prefix/")
-    add_options(parser, "manifest", UploadOptions, ManifestOptions)
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ import sys
 import time
 
 from bulkup.api import migrate
-from bulkup.cli.arguments import add_options, options_from
+from bulkup.cli.arguments import options_from
 from bulkup.cli.common import (
     progress_sink,
     said_verdict,
@@ -21,44 +21,18 @@ from bulkup.display.text import human_bytes
 from bulkup.errors import BulkupError, Interrupted
 from bulkup.migrate.journal import Journal, JournalBusy, JournalUnwritable
 from bulkup.ops.migrate import MigrationResult, default_journal, stored_options
-from bulkup.options import DoctorOptions, MigrateOptions, OutputOptions, UploadOptions, validate
+from bulkup.options import DoctorOptions, MigrateOptions, OutputOptions, UploadOptions
+from bulkup.options.resolve import validate
 
 MAX_FAILURES_SHOWN = 20
 
 
-def add_parsers(commands: argparse._SubParsersAction) -> None:
-    """Register migrate, resume and status on the CLI's subcommands."""
-    migrate_p = commands.add_parser(
-        "migrate",
-        help="upload everything a manifest lists, resumably",
-        description="Upload every object a manifest (JSON Lines or CSV, see manifests/README.md) "
-        "lists. A journal beside it records every step; running the same command again, or "
-        "`bulkup resume JOURNAL`, continues after Ctrl-C, a crash or a reboot.",
-    )
-    migrate_p.add_argument("manifest", metavar="MANIFEST")
-    resume_p = commands.add_parser(
-        "resume",
-        help="continue a migration from its journal",
-        description="Continue the migration recorded in JOURNAL, with the options it last ran "
-        "with; options given here override them.",
-    )
-    resume_p.add_argument("journal", metavar="JOURNAL")
-    for p, command, func in ((migrate_p, "migrate", _cmd_migrate), (resume_p, "resume", _cmd_resume)):
-        add_options(p, command, MigrateOptions, UploadOptions, OutputOptions)
-        p.set_defaults(func=func)
-
-    status_p = commands.add_parser("status", help="show a migration's progress from its journal")
-    status_p.add_argument("journal", metavar="JOURNAL")
-    add_options(status_p, "status", DoctorOptions)
-    status_p.set_defaults(func=_cmd_status)
-
-
-def _cmd_migrate(args: argparse.Namespace) -> int:
+def run_migrate(args: argparse.Namespace) -> int:
     own = options_from(args, MigrateOptions)
     return _run(args.manifest, own.journal or default_journal(args.manifest), upload_options(args), own, args)
 
 
-def _cmd_resume(args: argparse.Namespace) -> int:
+def run_resume(args: argparse.Namespace) -> int:
     stored = Journal.open(args.journal, create=False)
     try:
         manifest = stored.meta("manifest")
@@ -153,7 +127,7 @@ def _print_summary(result: MigrationResult) -> None:
         )
 
 
-def _cmd_status(args: argparse.Namespace) -> int:
+def run_status(args: argparse.Namespace) -> int:
     journal = Journal.open(args.journal, create=False)
     try:
         status = _status(journal)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from bulkup.api import planned, upload
-from bulkup.cli.arguments import add_options, options_from
+from bulkup.cli.arguments import options_from
 from bulkup.cli.common import (
     progress_sink,
     said_verdict,
@@ -18,19 +18,6 @@ from bulkup.ops.put import Planned, stream_source
 from bulkup.options import OutputOptions, UploadOptions
 from bulkup.plan.parts import choose_part_size, is_multipart
 from bulkup.report import write_json
-
-
-def add_parser(commands: argparse._SubParsersAction) -> None:
-    """Register ``bulkup put`` on the CLI's subcommands."""
-    put = commands.add_parser(
-        "put",
-        help="upload files and directory trees",
-        description="Upload files and directory trees to s3://bucket/prefix/.",
-    )
-    put.add_argument("sources", nargs="+", metavar="SRC")
-    put.add_argument("destination", metavar="s3://bucket/prefix/")
-    add_options(put, "put", UploadOptions, OutputOptions)
-    put.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

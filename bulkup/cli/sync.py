@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from bulkup.api import sync
-from bulkup.cli.arguments import add_options, options_from
+from bulkup.cli.arguments import options_from
 from bulkup.cli.common import (
     progress_sink,
     said_verdict,
@@ -16,22 +16,7 @@ from bulkup.cli.common import (
 )
 from bulkup.display.text import counted
 from bulkup.ops.sync import SyncResult
-from bulkup.options import OutputOptions, SyncOptions, UploadOptions
-
-
-def add_parser(commands: argparse._SubParsersAction) -> None:
-    """Register ``bulkup sync`` on the CLI's subcommands."""
-    p = commands.add_parser(
-        "sync",
-        help="upload what is new or changed; with --delete, remove what is gone",
-        description="Upload the files of DIR that are new or changed under s3://bucket/prefix/ "
-        "(size, then the mtime bulkup recorded, or the object's time; see --compare), and with "
-        "--delete remove the objects under the prefix whose file is gone.",
-    )
-    p.add_argument("source", metavar="DIR")
-    p.add_argument("destination", metavar="s3://bucket/prefix/")
-    add_options(p, "sync", SyncOptions, UploadOptions, OutputOptions)
-    p.set_defaults(func=run)
+from bulkup.options import SyncOptions
 
 
 def run(args: argparse.Namespace) -> int:

@@ -25,7 +25,8 @@ from bulkup.migrate.journal import Journal, JournalObject, ObjectState
 from bulkup.migrate.loading import LoadReport, load_manifest
 from bulkup.migrate.reconcile import Action, Decision, Reconciler
 from bulkup.ops.steps import ask_store, run_jobs
-from bulkup.options import RunSettings, UploadOptions
+from bulkup.options import UploadOptions
+from bulkup.options.resolve import RunSettings
 from bulkup.plan.attributes import merged
 from bulkup.plan.checksums import get_algorithm
 from bulkup.plan.files import SourceFile

@@ -1,6 +1,7 @@
 """What a user asks for: every option declared once (``registry``, ``declared``), read from
 a profile's AWS CLI settings (``profile``), and checked and resolved once into each layer's
-settings (``resolve``)."""
+settings (``resolve``, imported from there: it needs boto3, which the command line's
+help must not wait for)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from bulkup.options.declared import (
     SyncOptions,
     UploadOptions,
 )
-from bulkup.options.resolve import RunSettings, client_settings, connections_for, resolve, resolve_filters, validate
 
 __all__ = [
     "AUTO",
@@ -27,12 +27,6 @@ __all__ = [
     "ManifestOptions",
     "MigrateOptions",
     "OutputOptions",
-    "RunSettings",
     "SyncOptions",
     "UploadOptions",
-    "client_settings",
-    "connections_for",
-    "resolve",
-    "resolve_filters",
-    "validate",
 ]

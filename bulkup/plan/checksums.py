@@ -1,17 +1,18 @@
 """Checksums S3 verifies on upload, computed from mapped file pages without copying.
 
 CRCs come from awscrt (hardware-accelerated, with the combine functions that turn
-per-part CRCs into the whole object's FULL_OBJECT checksum without re-reading data).
+per-part CRCs into the whole object's FULL_OBJECT checksum without re-reading data),
+imported on the first CRC computed: the command line's help and a dry run never load it.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
+import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-
-from awscrt import checksums as crt
 
 
 @dataclass(frozen=True)
@@ -22,13 +23,12 @@ class ChecksumAlgorithm:
     header: str | None  # request header carrying the value
     s3_name: str | None  # ChecksumAlgorithm value for CreateMultipartUpload
     width: int  # bytes in the big-endian encoding of a CRC (0: digest)
-    _crc: Callable[[bytes | memoryview, int], int] | None = None
-    _combine: Callable[[int, int, int], int] | None = None
+    crc_function: str | None = None  # its name in awscrt.checksums (the combine is combine_<name>)
 
     @property
     def full_object(self) -> bool:
         """Whether per-part values combine into a FULL_OBJECT checksum at Complete."""
-        return self._combine is not None
+        return self.crc_function is not None
 
     @property
     def flexible(self) -> bool:
@@ -44,10 +44,11 @@ class ChecksumAlgorithm:
         """The raw checksum (an int for CRCs, a digest for MD5) of ``data``: one buffer, or
         its pieces in order."""
         pieces = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data
-        if self._crc is not None:
+        if self.crc_function is not None:
+            crc = _crt(self.crc_function)
             value = 0
             for piece in pieces:
-                value = self._crc(piece, value)
+                value = crc(piece, value)
             return value
         if self.name == "md5":
             digest = hashlib.md5(usedforsecurity=False)
@@ -64,10 +65,11 @@ class ChecksumAlgorithm:
 
     def combine(self, first: int, second: int, second_length: int) -> int:
         """The CRC of two adjacent ranges from the CRCs of each."""
-        assert self._combine is not None
+        assert self.crc_function is not None
         if second_length == 0:
             return first
-        return self._combine(first, second, second_length)
+        combined: int = _crt(f"combine_{self.crc_function}")(first, second, second_length)
+        return combined
 
     def encode(self, value: int | bytes) -> str:
         """The base64 text S3 expects in headers and API parameters."""
@@ -89,11 +91,9 @@ class ChecksumAlgorithm:
 ALGORITHMS: dict[str, ChecksumAlgorithm] = {
     a.name: a
     for a in (
-        ChecksumAlgorithm(
-            "crc64nvme", "x-amz-checksum-crc64nvme", "CRC64NVME", 8, crt.crc64nvme, crt.combine_crc64nvme
-        ),
-        ChecksumAlgorithm("crc32c", "x-amz-checksum-crc32c", "CRC32C", 4, crt.crc32c, crt.combine_crc32c),
-        ChecksumAlgorithm("crc32", "x-amz-checksum-crc32", "CRC32", 4, crt.crc32, crt.combine_crc32),
+        ChecksumAlgorithm("crc64nvme", "x-amz-checksum-crc64nvme", "CRC64NVME", 8, "crc64nvme"),
+        ChecksumAlgorithm("crc32c", "x-amz-checksum-crc32c", "CRC32C", 4, "crc32c"),
+        ChecksumAlgorithm("crc32", "x-amz-checksum-crc32", "CRC32", 4, "crc32"),
         ChecksumAlgorithm("md5", "Content-MD5", None, 0),
         ChecksumAlgorithm("none", None, None, 0),
     )
@@ -108,3 +108,10 @@ def get_algorithm(name: str) -> ChecksumAlgorithm:
         return ALGORITHMS[name.lower()]
     except KeyError:
         raise ValueError(f"unknown checksum {name!r} (choose from {', '.join(ALGORITHMS)})") from None
+
+
+@functools.cache
+def _crt(name: str) -> Callable[..., int]:
+    """awscrt's checksum function ``name`` (imported on first use)."""
+    function: Callable[..., int] = getattr(importlib.import_module("awscrt.checksums"), name)
+    return function
