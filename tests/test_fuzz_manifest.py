@@ -70,7 +70,7 @@ def assert_sane(entries: list[ManifestEntry], bad: list[ManifestError], path: st
         entry.source.encode("utf-8")  # a path that can be stored and shown
         assert entry.size is None or (isinstance(entry.size, int) and entry.size >= 0)
         assert entry.mtime is None or math.isfinite(entry.mtime)
-        for name, value in (("content_type", entry.content_type), ("storage_class", entry.storage_class)):
+        for name, value in (("content_type", entry.content_type), *entry.attributes):
             assert value is None or (value.isascii() and value.isprintable()), name
 
 
