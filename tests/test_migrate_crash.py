@@ -18,6 +18,7 @@ from conftest import (
     blocked_call,
     data_uploads,
     error_line,
+    journaled_parts,
     open_uploads,
     run_bulkup,
     wait_for,
@@ -237,15 +238,16 @@ def test_resets_and_slowdowns_at_random_still_upload_everything(s3server, s3, bu
 # -- reconciling with the server: ListParts is the truth --------------------------------------
 
 
-def killed_with_parts_held(server, bucket, tmp_path, files, hold):
-    """Run until ``hold`` holds a request and every other part is accepted, then SIGKILL."""
+def killed_with_parts_held(server, bucket, tmp_path, files, hold, journaled: int = 4):
+    """Run until ``hold`` holds a request and the journal has the ``journaled`` parts that
+    were not held (the server accepted them and the coordinator recorded them), then SIGKILL."""
     manifest = manifest_for(tmp_path, bucket, files)
     with FaultProxy(server.http_url) as proxy:
         proxy.hold(hold)
         proc = start_migrate(server, manifest, url=proxy.url)
         wait_for(
-            lambda: proxy.held >= 1 and not [r for r in proxy.in_flight() if not hold(r.method, r.target)],
-            what="the held request",
+            lambda: proxy.held >= 1 and journaled_parts(manifest + ".journal") >= journaled,
+            what="the held request, every other part journaled",
         )
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -280,7 +282,7 @@ def test_part_the_journal_has_but_the_server_lacks_is_sent_again(s3server, s3, b
     def part_three(method, target):
         return method == "PUT" and "partNumber=3&" in target
 
-    manifest = killed_with_parts_held(s3server, bucket, tmp_path, files, part_three)
+    manifest = killed_with_parts_held(s3server, bucket, tmp_path, files, part_three, journaled=3)
     with sqlite3.connect(manifest + ".journal") as db:
         object_id = db.execute("SELECT id FROM objects").fetchone()[0]
         db.execute("INSERT INTO parts VALUES (?, 3, '\"not-on-the-server\"', 'AAAAAAAAAAA=')", (object_id,))
