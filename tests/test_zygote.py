@@ -6,7 +6,7 @@ import signal
 import pytest
 from conftest import wait_for, write_random_file
 from test_interrupt import start_put, wait_for_upload
-from test_migrate_crash import children, worker_pids
+from test_migrate_crash import children, wait_for, worker_pids
 
 from devtools.faultproxy import FaultProxy
 from devtools.timescale import scaled
@@ -27,6 +27,7 @@ def test_workers_are_forked_by_one_fresh_zygote(s3server, s3, bucket, tmp_path):
     with FaultProxy(s3server.http_url, body_rate=8 * 1024 * 1024) as proxy:
         proc = start_put(s3server, path, bucket, url=proxy.url)
         wait_for_upload(s3, bucket)
+        wait_for(lambda: len(worker_pids(proc.pid)) == os.cpu_count(), what="every worker forked")
         [zygote] = children(proc.pid)
         with open(f"/proc/{zygote}/cmdline", "rb") as f:
             assert f.read().split(b"\0")[1:3] == [b"-m", b"bulkup.pools.zygote"]  # not a fork of bulkup
@@ -40,6 +41,7 @@ def test_killing_the_coordinator_leaves_no_zygote_or_worker_behind(s3server, s3,
     with FaultProxy(s3server.http_url, body_rate=8 * 1024 * 1024) as proxy:
         proc = start_put(s3server, path, bucket, url=proxy.url)
         wait_for_upload(s3, bucket)
+        wait_for(lambda: len(worker_pids(proc.pid)) == os.cpu_count(), what="every worker forked")
         left = children(proc.pid) + worker_pids(proc.pid)
         assert len(left) == 1 + os.cpu_count()
         proc.kill()
