@@ -6,7 +6,7 @@ import signal
 import pytest
 from conftest import wait_for, write_random_file
 from test_interrupt import start_put, wait_for_upload
-from test_migrate_crash import children, wait_for, worker_pids
+from test_migrate_crash import children, worker_pids
 
 from devtools.faultproxy import FaultProxy
 from devtools.timescale import scaled
