@@ -19,6 +19,10 @@ nargs
 SKIPPED  # migrate/journal.py
 # Read in a child interpreter by its name (a string of code).
 _self_test  # transport/engines/uring.py
+# Commands' functions, imported by name when the command runs (cli/commands.py: "module:function").
+run_migrate  # cli/migrate.py
+run_resume
+run_status
 # nginx log fields parsed into a record, kept whole for reading in a debugger.
 request_length  # bench/lib/discard.py
 connection_requests

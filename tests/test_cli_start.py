@@ -48,3 +48,9 @@ def test_tab_completion_loads_no_client_library(tmp_path):
 def test_a_command_that_runs_loads_its_code():
     """The check above can fail: running a command does load what it needs."""
     assert "bulkup.ops.put" in heavy_modules_loaded("put", "/nonexistent", "s3://bucket/")
+
+
+def test_every_declared_command_names_a_function_that_exists():
+    from bulkup.cli.commands import COMMANDS
+
+    assert all(callable(command.handler()) for command in COMMANDS)
