@@ -2,8 +2,6 @@
 takes any text and gives a value in range or one line saying why not (exit 2), never a
 traceback."""
 
-import contextlib
-import io
 import string
 from datetime import timedelta
 
@@ -67,14 +65,12 @@ values = (
 def one_line_or_value(argv: list[str]):
     """Parse ``argv`` and check its options as a run would: the options, or the line a user
     sees (argparse's usage error, or validate's UsageError)."""
-    stderr = io.StringIO()
     try:
-        with contextlib.redirect_stderr(stderr):
-            args = build_parser().parse_args(argv)
-    except SystemExit as exit:
-        lines = stderr.getvalue().splitlines()
-        assert exit.code == 2 and len(lines) == 1 and lines[0].startswith("bulkup: error: "), lines
-        return lines[0]
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        [line] = str(exc).splitlines()
+        assert exc.exit_code == 2 and line.startswith("bulkup: error: "), line
+        return line
     options = options_from(args, UploadOptions)
     try:
         validate(options)

@@ -58,4 +58,4 @@ def upload_options(args: argparse.Namespace, base: UploadOptions | None = None) 
 def progress_sink(args: argparse.Namespace) -> ProgressSink:
     """The progress display the flags and the terminal call for."""
     output = options_from(args, OutputOptions)
-    return make_progress(output.progress, output.quiet)
+    return make_progress("none" if output.no_progress else output.progress, output.quiet)

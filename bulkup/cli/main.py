@@ -14,7 +14,8 @@ from typing import NoReturn
 
 from bulkup import redact
 from bulkup.cli.commands import BY_NAME, add_commands
-from bulkup.errors import BulkupError, Interrupted
+from bulkup.cli.outcome import ended, json_progress
+from bulkup.errors import BulkupError, Interrupted, UsageError
 from bulkup.version import __version__
 
 # An upload outlives its reader: `bulkup put ... --progress json | head` finishes the upload.
@@ -36,7 +37,10 @@ def _main(argv: list[str]) -> int:
         import argcomplete
 
         argcomplete.autocomplete(parser)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        return ended("error", str(exc), exc.exit_code, json_progress(argv))
     if args.command not in UPLOADING_COMMANDS:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `bulkup doctor | head` ends quietly
     for level in (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR):
@@ -53,14 +57,11 @@ def _main(argv: list[str]) -> int:
     try:
         return BY_NAME[args.command].handler()(args)
     except Interrupted as exc:
-        print(interrupted_line(exc.uploads_left), file=sys.stderr)
-        return exc.exit_code
+        return ended("interrupted", interrupted_line(exc.uploads_left), exc.exit_code, json_progress(argv))
     except BulkupError as exc:
-        print(f"bulkup: error: {one_line(str(exc))}", file=sys.stderr)
-        return exc.exit_code
+        return ended("error", f"bulkup: error: {one_line(str(exc))}", exc.exit_code, json_progress(argv))
     except KeyboardInterrupt:
-        print(interrupted_line([]), file=sys.stderr)
-        return Interrupted.exit_code
+        return ended("interrupted", interrupted_line([]), Interrupted.exit_code, json_progress(argv))
 
 
 def one_line(text: str) -> str:
@@ -77,8 +78,8 @@ def _internal_error(exc: Exception, argv: list[str]) -> int:
     what = redact.redact(one_line(str(exc)))
     what = f"{type(exc).__name__}: {what[:300]}" if what else type(exc).__name__
     todo = "the traceback is above" if debug else "rerun with --debug for the details"
-    print(f"bulkup: error: internal error: {what} (bulkup {command}): {todo}".replace(" ()", ""), file=sys.stderr)
-    return 1
+    line = f"bulkup: error: internal error: {what} (bulkup {command}): {todo}".replace(" ()", "")
+    return ended("error", line, 1, json_progress(argv))
 
 
 def interrupted_line(left: list[str]) -> str:
@@ -109,7 +110,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         hint = "" if message.startswith("argument ") else f" (see {self.prog} --help)"
-        self.exit(2, f"bulkup: error: {one_line(message.removeprefix('argument '))}{hint}\n")
+        raise UsageError(f"bulkup: error: {one_line(message.removeprefix('argument '))}{hint}")
 
 
 def build_parser() -> argparse.ArgumentParser:

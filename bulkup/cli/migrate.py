@@ -17,6 +17,7 @@ from bulkup.cli.common import (
     upload_options,
     warn_if_insecure,
 )
+from bulkup.cli.outcome import ended
 from bulkup.display.text import human_bytes
 from bulkup.errors import BulkupError, Interrupted
 from bulkup.migrate.journal import Journal, JournalBusy, JournalUnwritable
@@ -63,12 +64,11 @@ def _run(manifest: str, journal: str, options: UploadOptions, own: MigrateOption
         )
     except (KeyboardInterrupt, Interrupted):
         where = _where(journal)
-        print(
+        line = (
             f"bulkup: interrupted: {where + '; ' if where else ''}open uploads are kept for resuming. "
-            f"Resume with: bulkup migrate {manifest} (or: bulkup resume {journal})",
-            file=sys.stderr,
+            f"Resume with: bulkup migrate {manifest} (or: bulkup resume {journal})"
         )
-        return 130
+        return ended("interrupted", line, Interrupted.exit_code, options_from(args, OutputOptions).progress == "json")
     except BulkupError as exc:
         where = None if isinstance(exc, JournalBusy) else _where(journal)
         if where and isinstance(exc, JournalUnwritable):
@@ -83,7 +83,7 @@ def _run(manifest: str, journal: str, options: UploadOptions, own: MigrateOption
         count, size = sum(n for n, _ in left), sum(b for _, b in left)
         print(f"(dry run) {count} objects, {human_bytes(size)} would be uploaded; nothing was sent")
         return 0
-    _print_summary(result)
+    _print_summary(result, quiet=options_from(args, OutputOptions).quiet)
     if said_verdict(result.upload, options.require_verified):
         return 1
     return 0 if result.ok else 1
@@ -105,11 +105,11 @@ def _where(journal_path: str) -> str | None:
     return f"{done} of {sum(n for n, _ in totals.values())} objects done"
 
 
-def _print_summary(result: MigrationResult) -> None:
+def _print_summary(result: MigrationResult, quiet: bool) -> None:
     """After the run's own summary: skipped bad lines, and every failure with its line."""
     for error in result.load.bad:
         print(f"bulkup: warning: skipped bad line {error}", file=sys.stderr)
-    if not result.upload.seconds:
+    if not result.upload.seconds and not quiet:
         print(f"nothing left to upload: {_where(result.journal)}", file=sys.stderr)
     failed = result.totals["failed"][0]
     if not failed:

@@ -16,7 +16,7 @@ from bulkup.cli.common import (
 )
 from bulkup.display.text import counted
 from bulkup.ops.sync import SyncResult
-from bulkup.options import SyncOptions
+from bulkup.options import OutputOptions, SyncOptions
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         for key in result.plan.delete:
             print(f"(dry run) delete: s3://{bucket}/{key}")
     warn_skipped(result.skipped)
-    _print_outcome(result, bucket, dry=options.dry_run)
+    _print_outcome(result, bucket, dry=options.dry_run, quiet=options_from(args, OutputOptions).quiet)
     if result.upload is not None and said_verdict(result.upload, options.require_verified):
         return 1
     if not result.ok:
@@ -59,7 +59,12 @@ def run(args: argparse.Namespace) -> int:
     return 2 if result.skipped else 0
 
 
-def _print_outcome(result: SyncResult, bucket: str, dry: bool) -> None:
+def _print_outcome(result: SyncResult, bucket: str, dry: bool, quiet: bool) -> None:
+    """What the sync did (unless ``quiet``), and each delete that failed."""
+    for key, why in result.delete_failed:
+        print(f"bulkup: error: could not delete s3://{bucket}/{key}: {why}", file=sys.stderr)
+    if quiet:
+        return
     plan = result.plan
     new = sum(1 for _, why in plan.send if why == "new")
     verb = "would send" if dry else "sent"
@@ -76,5 +81,3 @@ def _print_outcome(result: SyncResult, bucket: str, dry: bool) -> None:
     if plan.kept:
         kept = ", ".join(f"{why} ({n:,})" for why, n in plan.kept.most_common())
         print(f"sync: --delete kept {sum(plan.kept.values()):,} objects with no file: {kept}", file=sys.stderr)
-    for key, why in result.delete_failed:
-        print(f"bulkup: error: could not delete s3://{bucket}/{key}: {why}", file=sys.stderr)

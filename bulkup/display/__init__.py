@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from bulkup.display.plain import PlainProgress, SummaryOnlyProgress
+from bulkup.display.plain import PlainProgress, QuietProgress, SummaryOnlyProgress
 from bulkup.display.sink import ProgressSink
 from bulkup.display.text import format_seconds, human_bytes
 
@@ -17,7 +17,8 @@ CHOICES = ("auto", "rich", "tqdm", "json", "plain", "none")
 
 
 def make_progress(choice: str = "auto", quiet: bool = False) -> ProgressSink:
-    """The sink for ``--progress CHOICE`` (auto: rich on a terminal, plain otherwise)."""
+    """The sink for ``--progress CHOICE`` (auto: rich on a terminal, plain otherwise); with
+    ``quiet``, only what failed (json lines are output, not chatter: quiet leaves them)."""
     if choice not in CHOICES:
         raise ValueError(f"unknown progress display {choice!r}")
     if choice == "json":
@@ -25,7 +26,7 @@ def make_progress(choice: str = "auto", quiet: bool = False) -> ProgressSink:
 
         return JsonLinesProgress()
     if quiet:
-        return SummaryOnlyProgress()
+        return QuietProgress()
     if choice == "none":
         return SummaryOnlyProgress()
     if choice == "auto":
@@ -45,6 +46,7 @@ __all__ = [
     "CHOICES",
     "ProgressSink",
     "PlainProgress",
+    "QuietProgress",
     "SummaryOnlyProgress",
     "make_progress",
     "human_bytes",

@@ -15,10 +15,15 @@ Events (field ``event``), each with ``time`` (seconds since the run started):
 - ``object_failed``: ``key``, ``bytes``, ``reason``
 - ``object_skipped``: ``key``, ``bytes``, ``reason``
 - ``worker_lost``: ``worker``, ``reason``
+- ``entry_skipped`` (before the summary): ``path``, ``reason``, for each entry of a tree
+  that was not uploaded (unreadable, vanished, a name that is not UTF-8, a link loop)
+- ``error`` (instead of a summary, when the run cannot go on): ``message`` (the one line
+  printed on stderr), ``exit_code``; ``interrupted`` likewise after Ctrl-C
 - ``progress`` (every ``INTERVAL`` seconds): ``objects_done``, ``objects_failed``,
   ``objects_skipped``, ``objects_total``, ``bytes_sent``, ``bytes_done``, ``bytes_total``,
   ``rate`` (bytes/s, smoothed), ``eta`` (seconds or null), ``retrying``
-- ``summary`` (last): ``objects_uploaded``, ``objects_failed``, ``bytes_uploaded``,
+- ``summary`` (last): ``objects_uploaded``, ``objects_failed``, ``objects_skipped`` (tree
+  entries not uploaded, and objects already there under --skip-existing), ``bytes_uploaded``,
   ``seconds``, ``rate``, ``peak_rate``, ``retries``, ``parts``, ``workers`` (per worker:
   ``engine``, ``paths`` (parts per data path), ``fallback``, ``cpu_seconds``, ``peak_rss``
   (bytes), and ``node`` in Ray runs), ``nodes`` (Ray runs: per node ``workers``, ``paths``,
@@ -118,8 +123,12 @@ class JsonLinesProgress(ProgressSink):
         self, result: UploadResult, extra: dict[str, str] | None = None, fields: Mapping[str, object] | None = None
     ) -> None:
         super().finish(result, extra, fields)
+        for skip in result.skipped:
+            self._emit("entry_skipped", path=skip.path, reason=skip.reason)
         self._totals()
-        self._emit("summary", **result.summary(self.state.peak_rate), **(fields or extra or {}))
+        summary = result.summary(self.state.peak_rate)
+        summary["objects_skipped"] = len(result.skipped) + self.state.objects_skipped
+        self._emit("summary", **summary, **(fields or extra or {}))
 
     def _maybe_totals(self) -> None:
         now = time.monotonic()

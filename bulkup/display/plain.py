@@ -1,5 +1,6 @@
 """``--progress plain``: a status line every few seconds, failures as they happen, a text
-summary; no terminal control sequences (for logs and pipes). And the summary-only display."""
+summary; no terminal control sequences (for logs and pipes). And the summary-only and the
+quiet displays."""
 
 from __future__ import annotations
 
@@ -78,3 +79,11 @@ class SummaryOnlyProgress(PlainProgress):
     def show_notice(self, text: str, warning: bool) -> None:
         if warning:
             super().show_notice(text, warning)
+
+
+class QuietProgress(SummaryOnlyProgress):
+    """Nothing unless something fails (``--quiet``, ``--only-show-errors``): warnings and
+    failures as they happen, and no summary."""
+
+    def print_summary(self, result: UploadResult, state: ProgressState, extra: dict[str, str] | None = None) -> None:
+        pass

@@ -162,11 +162,19 @@ class UploadOptions:
     )
     dry_run: bool = option(
         False,
-        flags=("--dry-run",),
+        flags=("--dry-run", "--dryrun"),
         action="store_true",
         group=Group.SOURCE,
         commands=UPLOADING,
-        help="show what would be sent (and deleted); send nothing",
+        help="show what would be sent (and deleted); send nothing (--dryrun: the AWS CLI's spelling)",
+    )
+    recursive: bool = option(
+        False,
+        flags=("--recursive",),
+        action="store_true",
+        group=Group.SOURCE,
+        commands=frozenset({"put", "sync"}),
+        help="accepted for the AWS CLI's spelling, and changes nothing: a directory is always sent whole",
     )
     expected_size: int | None = option(
         flags=("--expected-size",),
@@ -464,13 +472,21 @@ class OutputOptions:
         help="auto: a live dashboard on a terminal, plain lines otherwise; rich; tqdm bars; json lines on stdout; "
         "plain; none",
     )
-    quiet: bool = option(
+    no_progress: bool = option(
         False,
-        flags=("--quiet",),
+        flags=("--no-progress",),
         action="store_true",
         group=Group.OUTPUT,
         commands=UPLOADING,
-        help="errors and the summary only",
+        help="no progress while it runs, the summary at the end (as --progress none)",
+    )
+    quiet: bool = option(
+        False,
+        flags=("--quiet", "--only-show-errors"),
+        action="store_true",
+        group=Group.OUTPUT,
+        commands=UPLOADING,
+        help="print nothing unless something fails: errors and warnings only, no summary",
     )
     report: str | None = option(
         flags=("--report",),
