@@ -7,20 +7,13 @@ import pathlib
 import sys
 
 from bulkup.cli.arguments import help_text
-from bulkup.options import (
-    CleanupOptions,
-    DoctorOptions,
-    ManifestOptions,
-    MigrateOptions,
-    OutputOptions,
-    SyncOptions,
-    UploadOptions,
-)
+from bulkup.cli.commands import COMMANDS as DECLARED_COMMANDS
 from bulkup.options.registry import Group, declared
 
 DOC = pathlib.Path(__file__).resolve().parents[1] / "docs" / "options.md"
-CLASSES = (UploadOptions, SyncOptions, MigrateOptions, OutputOptions, ManifestOptions, CleanupOptions, DoctorOptions)
-COMMANDS = ("put", "sync", "migrate", "resume", "manifest", "doctor", "cleanup", "status")
+# Every option class the commands take, in the order the commands first name them.
+CLASSES = tuple(dict.fromkeys(cls for command in DECLARED_COMMANDS for cls in command.options))
+COMMANDS = tuple(command.name for command in DECLARED_COMMANDS)
 
 
 def render() -> str:
@@ -33,6 +26,10 @@ def render() -> str:
         "`bulkup COMMAND --help` shows the same, for one command. A profile's AWS CLI `s3`",
         "setting gives an option where no flag does; `bulkup doctor` says where each came from.",
     ]
+    lines += ["", "## Commands", "", "| command | what it does | example |", "|---|---|---|"]
+    for command in DECLARED_COMMANDS:
+        example = f"`{command.examples[0]}`" if command.examples else ""
+        lines.append(f"| `bulkup {command.name}` | {command.help} | {example} |")
     rows = [(opt, cls, name) for cls in CLASSES for name, opt in declared(cls)]
     for group in Group:
         found = [row for row in rows if row[0].group is group]

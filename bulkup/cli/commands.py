@@ -14,6 +14,7 @@ from bulkup.cli.arguments import add_options
 from bulkup.options.declared import (
     CleanupOptions,
     DoctorOptions,
+    ListOptions,
     ManifestOptions,
     MigrateOptions,
     OutputOptions,
@@ -90,9 +91,8 @@ COMMANDS = (
         "lists. A journal beside it records every step; running the same command again, or "
         "`bulkup resume JOURNAL`, continues after Ctrl-C, a crash or a reboot.",
         examples=(
-            "bulkup manifest ./data s3://my-bucket/data/ -o data.jsonl",
-            "bulkup migrate data.jsonl",
-            "bulkup resume data.jsonl.journal",
+            "bulkup migrate data.jsonl    # made by: bulkup manifest ./data s3://my-bucket/data/ -o data.jsonl",
+            "bulkup migrate data.jsonl    # again after Ctrl-C or a crash: it resumes",
         ),
     ),
     Command(
@@ -112,6 +112,20 @@ COMMANDS = (
         (Argument("journal", "JOURNAL"),),
         (DoctorOptions,),
         examples=("bulkup status data.jsonl.journal", "bulkup status data.jsonl.journal --json"),
+    ),
+    Command(
+        "ls",
+        "list what a bucket holds under a prefix (or your buckets)",
+        "ls:run",
+        (Argument("target", "s3://bucket/prefix/", nargs="?", help="where to list (none: your buckets)"),),
+        (ListOptions, UploadOptions),
+        description="List the objects and the folders (common prefixes) one level under "
+        "s3://bucket/prefix/, or every key under it with --recursive, as aws s3 ls does.",
+        examples=(
+            "bulkup ls s3://my-bucket/photos/",
+            "bulkup ls s3://my-bucket/photos/ --recursive --summarize --human-readable",
+            "bulkup ls",
+        ),
     ),
     Command(
         "manifest",

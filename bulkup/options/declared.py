@@ -538,6 +538,36 @@ class CleanupOptions:
 
 
 @dataclass
+class ListOptions:
+    """What only ``bulkup ls`` takes (the AWS CLI's and s5cmd's flags)."""
+
+    recursive: bool = option(
+        False,
+        flags=("--recursive",),
+        action="store_true",
+        group=Group.OUTPUT,
+        commands=frozenset({"ls"}),
+        help="every key under the prefix, not only the level below it",
+    )
+    summarize: bool = option(
+        False,
+        flags=("--summarize",),
+        action="store_true",
+        group=Group.OUTPUT,
+        commands=frozenset({"ls"}),
+        help="end with the number of objects and their total size",
+    )
+    human_readable: bool = option(
+        False,
+        flags=("--human-readable",),
+        action="store_true",
+        group=Group.OUTPUT,
+        commands=frozenset({"ls"}),
+        help="sizes as 1.5 MiB rather than in bytes",
+    )
+
+
+@dataclass
 class DoctorOptions:
     """What only ``bulkup doctor`` takes."""
 

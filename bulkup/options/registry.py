@@ -29,7 +29,7 @@ class Group(enum.Enum):
 
 
 UPLOADING = frozenset({"put", "sync", "migrate", "resume"})  # the commands that send
-CONNECTING = UPLOADING | {"doctor", "cleanup"}  # the commands that reach a store
+CONNECTING = UPLOADING | {"doctor", "cleanup", "ls"}  # the commands that reach a store
 TREES = frozenset({"put", "sync", "manifest"})  # the commands that walk a directory
 
 
