@@ -39,6 +39,8 @@ class FatalRemoteError(BulkupError):
 
 class Interrupted(BulkupError):
     """Ctrl-C or SIGTERM stopped a run (its open uploads aborted, unless it keeps them for a
-    resumed run or ``uploads_left`` names those it could not)."""
+    resumed run or ``uploads_left`` names those it could not). ``then``: what was stored
+    before, and the command that continues, where the command line knows them."""
 
     exit_code = 130
+    then: str = ""

@@ -1,5 +1,6 @@
 """Ctrl-C stops cleanly: exit 130, one line, and no multipart upload left open."""
 
+import shlex
 import signal
 import subprocess
 import sys
@@ -7,7 +8,7 @@ import sys
 import pytest
 from conftest import data_uploads, keys_in, open_uploads, signal_when_waiting, wait_for, write_random_file
 
-from devtools.faultproxy import FaultProxy
+from devtools.faultproxy import FaultProxy, is_put_object
 from devtools.timescale import scaled
 
 pytestmark = pytest.mark.slow  # end to end through processes and servers
@@ -37,9 +38,16 @@ def test_ctrl_c_aborts_open_multipart_uploads(s3server, s3, bucket, tmp_path):
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=scaled(60))
     assert proc.returncode == 130
-    assert stderr.strip().splitlines() == ["bulkup: interrupted: open multipart uploads were aborted"]
+    assert_interrupted_line(stderr, "open multipart uploads were aborted; 0 of 1 objects stored")
     assert open_uploads(s3, bucket) == []
     assert keys_in(s3, bucket) == []
+
+
+def assert_interrupted_line(stderr: str, says: str) -> str:
+    """The run ended with one line, which says ``says`` and the command that continues it."""
+    [line] = stderr.strip().splitlines()
+    assert line.startswith(f"bulkup: interrupted: {says}") and "; continue with: bulkup put " in line, line
+    return line
 
 
 def start_put(server, path, bucket, url=None):
@@ -73,7 +81,7 @@ def test_sigterm_stops_like_ctrl_c_and_aborts_open_uploads(s3server, s3, bucket,
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=scaled(60))
     assert proc.returncode == 130
-    assert stderr.strip().splitlines() == ["bulkup: interrupted: open multipart uploads were aborted"]
+    assert_interrupted_line(stderr, "open multipart uploads were aborted; 0 of 1 objects stored")
     assert open_uploads(s3, bucket) == [] and keys_in(s3, bucket) == []
 
 
@@ -97,7 +105,7 @@ def test_ctrl_c_while_the_upload_is_being_created_aborts_it(s3server, s3, bucket
         proxy.release()
         _, stderr = proc.communicate(timeout=scaled(60))
     assert proc.returncode == 130
-    assert stderr.strip().splitlines() == ["bulkup: interrupted: open multipart uploads were aborted"]
+    assert_interrupted_line(stderr, "open multipart uploads were aborted; 0 of 1 objects stored")
     assert open_uploads(s3, bucket) == [] and keys_in(s3, bucket) == []
 
 
@@ -135,3 +143,30 @@ def test_a_second_ctrl_c_during_the_aborts_names_the_uploads_left_open(s3server,
     assert f"bulkup cleanup s3://{bucket}/ --older-than 0s --yes" in line
     assert "uploads were aborted" not in line
     s3.abort_multipart_upload(Bucket=bucket, Key="big.bin", UploadId=upload["UploadId"])
+
+
+def test_ctrl_c_says_what_was_stored_and_the_command_that_sends_only_the_rest(s3server, s3, bucket, tmp_path):
+    files = {f"f{i:02}.bin": write_random_file(tmp_path / "t" / f"f{i:02}.bin", 256 * 1024, seed=i) for i in range(20)}
+    with FaultProxy(s3server.http_url, body_rate=1024 * 1024) as proxy:
+        argv = ["put", str(tmp_path / "t"), f"s3://{bucket}/p/", "--endpoint-url", proxy.url, "--progress", "none"]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bulkup", *argv], env=s3server.env(), stderr=subprocess.PIPE, text=True
+        )
+        wait_for(lambda: len(keys_in(s3, bucket)) >= 3, what="three objects stored")
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=scaled(60))
+        assert proc.returncode == 130
+        stored_before = set(keys_in(s3, bucket))
+        line = assert_interrupted_line(stderr, "open multipart uploads were aborted; ")
+        assert f"{len(stored_before)} of 20 objects stored" in line or len(stored_before) > 3  # a last one may land
+        command = shlex.split(line.split("; continue with: ", 1)[1])
+        assert command == ["bulkup", *argv, "--skip-existing"]
+        proxy.body_rate = None
+        before = len(proxy.snapshot())
+        rerun = subprocess.run(
+            [sys.executable, "-m", "bulkup", *command[1:]], env=s3server.env(), capture_output=True, text=True
+        )
+        assert rerun.returncode == 0, rerun.stderr
+        sent = {r.target.split("?")[0].rsplit("/", 1)[1] for r in proxy.snapshot()[before:] if is_put_object(r)}
+    assert sent == set(files) - {k.removeprefix("p/") for k in stored_before}  # only what was missing
+    assert sorted(keys_in(s3, bucket)) == sorted(f"p/{name}" for name in files)

@@ -4,16 +4,20 @@ progress display, and the lines every uploading command says the same way."""
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Iterable
 
 from bulkup.cli.arguments import given, options_from
 from bulkup.display import ProgressSink, make_progress
+from bulkup.display.text import human_bytes
+from bulkup.errors import Interrupted
 from bulkup.ops.steps import verdict
 from bulkup.options import OutputOptions, UploadOptions
 from bulkup.options.profile import apply_s3_settings, read_s3_settings
 from bulkup.plan.files import Skip
 from bulkup.plan.results import UploadResult
+from bulkup.redact import redact
 
 INSECURE_WARNING = (
     "WARNING: TLS certificate verification is OFF (--no-verify-ssl). Anyone on "
@@ -59,3 +63,16 @@ def progress_sink(args: argparse.Namespace) -> ProgressSink:
     """The progress display the flags and the terminal call for."""
     output = options_from(args, OutputOptions)
     return make_progress("none" if output.no_progress else output.progress, output.quiet)
+
+
+def stopped(args: argparse.Namespace, progress: ProgressSink, exc: BaseException, *more: str) -> Interrupted:
+    """The Interrupted a run ends with after ``exc`` (Ctrl-C, SIGTERM): what was stored
+    before, and the command that continues it (this one, with ``more`` flags it lacks)."""
+    left = exc.uploads_left if isinstance(exc, Interrupted) else []
+    state = progress.state
+    done = f"{state.objects_done:,} of {state.objects_total:,} objects stored ({human_bytes(state.bytes_done)})"
+    argv = list(getattr(args, "command_line", None) or sys.argv[1:])
+    argv += [flag for flag in more if flag not in argv]
+    interrupted = Interrupted("interrupted", left)
+    interrupted.then = f"{done}; continue with: {redact(shlex.join(['bulkup', *argv]))}"
+    return interrupted

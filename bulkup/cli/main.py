@@ -54,10 +54,11 @@ def _main(argv: list[str]) -> int:
         # Their warnings repeat what our one-line error says (certificate dumps included).
         for name in ("botocore", "urllib3"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
+    args.command_line = argv  # an interrupted run says the command that continues it
     try:
         return BY_NAME[args.command].handler()(args)
     except Interrupted as exc:
-        return ended("interrupted", interrupted_line(exc.uploads_left), exc.exit_code, json_progress(argv))
+        return ended("interrupted", interrupted_line(exc.uploads_left, exc.then), exc.exit_code, json_progress(argv))
     except BulkupError as exc:
         return ended("error", f"bulkup: error: {one_line(str(exc))}", exc.exit_code, json_progress(argv))
     except KeyboardInterrupt:
@@ -82,16 +83,17 @@ def _internal_error(exc: Exception, argv: list[str]) -> int:
     return ended("error", line, 1, json_progress(argv))
 
 
-def interrupted_line(left: list[str]) -> str:
+def interrupted_line(left: list[str], then: str = "") -> str:
     """What an interrupted put says: every open upload aborted, or which are not and how to
-    abort them."""
+    abort them; then (``then``) what was stored and how to continue."""
+    after = f"; {then}" if then else ""
     if not left:
-        return "bulkup: interrupted: open multipart uploads were aborted"
+        return f"bulkup: interrupted: open multipart uploads were aborted{after}"
     shown = "; ".join(left[:5]) + (f"; and {len(left) - 5} more" if len(left) > 5 else "")
     bucket = left[0].split("/")[2]
     return (
         f"bulkup: interrupted: {len(left)} multipart upload(s) were NOT aborted: {shown}; "
-        f"abort them with: bulkup cleanup s3://{bucket}/ --older-than 0s --yes"
+        f"abort them with: bulkup cleanup s3://{bucket}/ --older-than 0s --yes{after}"
     )
 
 

@@ -9,11 +9,13 @@ from bulkup.cli.arguments import options_from
 from bulkup.cli.common import (
     progress_sink,
     said_verdict,
+    stopped,
     upload_options,
     warn_if_insecure,
     warn_skipped,
 )
 from bulkup.display.text import human_bytes
+from bulkup.errors import Interrupted
 from bulkup.ops.put import Planned, stream_source
 from bulkup.options import OutputOptions, UploadOptions
 from bulkup.plan.parts import choose_part_size, is_multipart
@@ -27,7 +29,13 @@ def run(args: argparse.Namespace) -> int:
     if options.dry_run and stream_source(args.sources) is None:
         return _print_dry_run(planned(args.sources, args.destination, options), args.destination, options)
     progress = progress_sink(args)
-    result = upload(args.sources, args.destination, options, progress=progress)
+    try:
+        result = upload(args.sources, args.destination, options, progress=progress)
+    except (Interrupted, KeyboardInterrupt) as exc:
+        if stream_source(args.sources) is not None:
+            raise  # a stream cannot be read again: no command continues it
+        skipping = options.if_size_differ or options.no_overwrite
+        raise stopped(args, progress, exc, *([] if skipping else ["--skip-existing"])) from None
     if output.report and not options.dry_run:
         write_json(
             output.report,

@@ -10,11 +10,13 @@ from bulkup.cli.arguments import options_from
 from bulkup.cli.common import (
     progress_sink,
     said_verdict,
+    stopped,
     upload_options,
     warn_if_insecure,
     warn_skipped,
 )
 from bulkup.display.text import counted
+from bulkup.errors import Interrupted
 from bulkup.ops.sync import SyncResult
 from bulkup.options import OutputOptions, SyncOptions
 
@@ -23,15 +25,19 @@ def run(args: argparse.Namespace) -> int:
     options = upload_options(args)
     own = options_from(args, SyncOptions)
     warn_if_insecure(options.verify_ssl)
-    result = sync(
-        args.source,
-        args.destination,
-        options,
-        comparison="size" if own.size_only else own.compare,
-        delete=own.delete,
-        progress=progress_sink(args),
-        remember=own.remember,
-    )
+    progress = progress_sink(args)
+    try:
+        result = sync(
+            args.source,
+            args.destination,
+            options,
+            comparison="size" if own.size_only else own.compare,
+            delete=own.delete,
+            progress=progress,
+            remember=own.remember,
+        )
+    except (Interrupted, KeyboardInterrupt) as exc:
+        raise stopped(args, progress, exc) from None  # the same sync sends only what is missing
     bucket = args.destination[len("s3://") :].split("/", 1)[0]
     if result.state_unavailable:
         print(

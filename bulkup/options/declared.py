@@ -193,7 +193,9 @@ class UploadOptions:
         action="store_true",
         group=Group.SOURCE,
         commands=PUT,
-        help="replace an object already there only if its size differs (as s5cmd)",
+        command_flags=(("put", ("--skip-existing",)),),
+        help="replace an object already there only if its size differs (as s5cmd); --skip-existing says the same: "
+        "a rerun sends only what is missing",
     )
     if_source_newer: bool = option(
         False,
