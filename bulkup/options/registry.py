@@ -5,7 +5,7 @@ metadata says everything else about it, once: its flags, how its text is read (a
 raising ``ValueError`` with one line), its help and group, the commands that take it, and
 the AWS CLI ``s3`` setting of a profile that can give it. The command line
 (``cli.arguments``), the AWS config mapping (``options.profile``), ``bulkup doctor`` and the
-README's table of options are all made from these declarations.
+options page (docs/options.md) are all made from these declarations.
 """
 
 from __future__ import annotations

@@ -156,7 +156,7 @@ class RayPool(Pool):
         words = (
             f"the Ray cluster at {self.address} runs without TLS (RAY_USE_TLS is off): the "
             f"credentials reach its other nodes ({', '.join(others)}) in clear gRPC; start "
-            "every node and this driver with RAY_USE_TLS=1 and its certificates (see README)"
+            "every node and this driver with RAY_USE_TLS=1 and its certificates (see docs/ray.md)"
         )
         if self.require_tls:  # stop() ends the connection this pool opened
             raise UsageError(f"{words}; --ray-require-tls refuses to send them")

@@ -12,7 +12,7 @@ whatever connection the body goes to; a pipe a failed send may have left bytes i
 closed and replaced. The ring is probed in a child process first: the binding can crash
 (e.g. SIGILL on CPUs it was not built for) and that must never take down an upload.
 
-Chunk and batch sizes are measured (see README): 1 MiB chunks (the pipe size; 64 KiB chunks
+Chunk and batch sizes are measured (see docs/engines.md): 1 MiB chunks (the pipe size; 64 KiB chunks
 cost 3.5x the CPU) and up to 64 chunks per submit (batches of 4 to 64 cost the same CPU; 64
 means 16 io_uring_enter calls per GiB where parts are large).
 """
