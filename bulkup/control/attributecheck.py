@@ -24,8 +24,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-import botocore.exceptions as bex
-
+from bulkup.control import botoerrors as bex
 from bulkup.control.cleanup import clear_stale_probe_objects
 from bulkup.control.probekeys import new_probe_key
 from bulkup.control.s3client import S3Client, describe, error_code

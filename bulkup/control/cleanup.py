@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import botocore.exceptions as bex
-
+from bulkup.control import botoerrors as bex
 from bulkup.control.probekeys import PROBE_MARK, STALE_AFTER, is_probe_key
 from bulkup.control.s3client import S3Client, describe, error_code
 

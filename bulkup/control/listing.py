@@ -19,8 +19,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 
-import botocore.exceptions as bex
-
+from bulkup.control import botoerrors as bex
 from bulkup.control.plane import BucketRoute, ControlPlane
 from bulkup.control.s3client import S3Client, describe, frozen_credentials
 from bulkup.plan.sync import RemoteObject

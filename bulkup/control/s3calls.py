@@ -16,8 +16,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
-import botocore.exceptions as bex
-
+from bulkup.control import botoerrors as bex
 from bulkup.control.plane import BucketRoute
 from bulkup.control.s3client import S3Client, describe, error_code
 from bulkup.errors import FatalRemoteError
@@ -27,7 +26,6 @@ from bulkup.transport.retry import Deadline, pause
 
 T = TypeVar("T")
 LONGEST_PAUSE = 2.0  # s: the coordinator waits in line with everything else it does
-UNREACHABLE = (bex.EndpointConnectionError, bex.ConnectionClosedError, bex.ReadTimeoutError, bex.ConnectTimeoutError)
 
 
 ABORT_ATTEMPTS = 3
@@ -71,7 +69,12 @@ class S3Calls:
             except bex.ClientError as exc:
                 if not _busy(exc) or deadline.passed:
                     raise
-            except UNREACHABLE:
+            except (
+                bex.EndpointConnectionError,
+                bex.ConnectionClosedError,
+                bex.ReadTimeoutError,
+                bex.ConnectTimeoutError,
+            ):
                 if deadline.passed:
                     raise
             attempt += 1

@@ -1,4 +1,9 @@
-"""The coordinator's boto3 side: client construction, bucket endpoint, readable errors."""
+"""The coordinator's boto3 side: client construction, bucket endpoint, readable errors.
+
+boto3 is imported when a session or client is made (importing it costs ~0.3 s), and
+botocore's errors when one is looked at (``botoerrors``): a run that needs neither (a few
+small files, every answer remembered) loads neither.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,15 @@ import re
 import ssl
 import warnings
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-import boto3
-import botocore.exceptions as bex
-from botocore.config import Config
-
+from bulkup.control import botoerrors as bex
 from bulkup.errors import BulkupError, FatalRemoteError
 from bulkup.transport.request import BucketEndpoint, CredentialSet
 from bulkup.transport.responses import FATAL_CODES
+
+if TYPE_CHECKING:
+    import boto3
 
 S3Client: TypeAlias = Any
 """A boto3 S3 client, as it is passed around. boto3 ships no types, so to mypy its clients are
@@ -44,6 +49,8 @@ class ClientSettings:
 
 def make_session(settings: ClientSettings) -> boto3.Session:
     """A boto3 session using the full credential chain (env, profile, SSO, roles)."""
+    import boto3
+
     try:
         return boto3.Session(profile_name=settings.profile)
     except bex.ProfileNotFound:
@@ -70,6 +77,8 @@ def system_trust_store() -> str | None:
 
 def make_client(session: boto3.Session, settings: ClientSettings, region: str | None = None) -> S3Client:
     """An S3 client for control-plane calls (create/complete/abort multipart uploads)."""
+    from botocore.config import Config
+
     if not settings.verify_ssl:
         import urllib3
 

@@ -22,8 +22,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import botocore.exceptions as bex
-
+from bulkup.control import botoerrors as bex
 from bulkup.control.cleanup import clear_stale_probe_uploads
 from bulkup.control.probekeys import new_probe_key  # PROBE_MARK: also importable from here
 from bulkup.control.s3client import S3Client, describe, error_code

@@ -9,8 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import botocore.exceptions as bex
-
+from bulkup.control import botoerrors as bex
 from bulkup.control.events import EXISTS, RunEvents
 from bulkup.control.listing import list_prefix, store_reads
 from bulkup.control.plane import ControlPlane, connect
