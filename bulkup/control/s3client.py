@@ -7,14 +7,13 @@ small files, every answer remembered) loads neither.
 
 from __future__ import annotations
 
-import os
 import re
-import ssl
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from bulkup.control import botoerrors as bex
+from bulkup.control.awsenv import DEFAULT_REGION, system_trust_store
 from bulkup.errors import BulkupError, FatalRemoteError
 from bulkup.transport.request import BucketEndpoint, CredentialSet
 from bulkup.transport.responses import FATAL_CODES
@@ -25,14 +24,6 @@ if TYPE_CHECKING:
 S3Client: TypeAlias = Any
 """A boto3 S3 client, as it is passed around. boto3 ships no types, so to mypy its clients are
 ``Any``: this one name stands for them (and is where typed stubs would go)."""
-
-DEFAULT_REGION = "us-east-1"
-SYSTEM_CA_FILES = (
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/ca-bundle.pem",
-    "/etc/ssl/cert.pem",
-)
 
 
 @dataclass(frozen=True)
@@ -62,17 +53,6 @@ def effective_ca_bundle(session: boto3.Session, settings: ClientSettings) -> str
     else the profile's ca_bundle or AWS_CA_BUNDLE (as the AWS CLI), else the system's (as
     OpenSSL finds it, SSL_CERT_FILE / SSL_CERT_DIR included; boto3 alone would use certifi's)."""
     return settings.ca_bundle or session._session.get_config_variable("ca_bundle") or system_trust_store()
-
-
-def system_trust_store() -> str | None:
-    """The system's CA file (or directory) as OpenSSL would use it; None: none found."""
-    paths = ssl.get_default_verify_paths()
-    for candidate in (paths.cafile, *SYSTEM_CA_FILES):
-        if candidate and os.path.isfile(candidate):
-            return candidate
-    if paths.capath and os.path.isdir(paths.capath) and os.listdir(paths.capath):
-        return paths.capath
-    return None
 
 
 def make_client(session: boto3.Session, settings: ClientSettings, region: str | None = None) -> S3Client:

@@ -9,7 +9,8 @@ carries over to bulkup:
 Which option a setting gives, and how its text is read, is declared with the option
 (``Option.aws``, ``Option.from_aws``). Flags given on the command line win; ``bulkup doctor``
 shows where each setting came from. Sizes read as the AWS CLI reads them (``MB`` is 2**20
-bytes). botocore, which reads the files, is imported only when a profile is read.
+bytes). botocore, which reads the files, is imported only when a profile is read: not
+where the environment is plain (``control.awsenv``: no profile, no file that says anything).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
+from bulkup.control.awsenv import plain_environment
 from bulkup.errors import UsageError
 from bulkup.options.declared import UploadOptions
 from bulkup.options.registry import declared
@@ -44,6 +46,14 @@ class ProfileS3Settings:
 
 def read_s3_settings(profile: str | None) -> ProfileS3Settings:
     """The profile's (else AWS_PROFILE's, else default's) ``s3`` settings; empty if none."""
+    if plain_environment(profile) is not None:  # no profile, no file: nothing for botocore to find
+        config_file = os.environ.get("AWS_CONFIG_FILE") or "~/.aws/config"
+        return ProfileS3Settings(profile=DEFAULT, config_file=os.path.expanduser(config_file))
+    return botocore_s3_settings(profile)
+
+
+def botocore_s3_settings(profile: str | None) -> ProfileS3Settings:
+    """``read_s3_settings`` as botocore reads the files, whatever the environment."""
     import botocore.exceptions as bex
     import botocore.session
 
