@@ -189,6 +189,18 @@ class HttpConnection:
                 pass
         self.stream = None
 
+    def cut(self) -> None:
+        """Shut the socket down, from another thread, under whatever exchange is under way:
+        it fails at once (a halted run), and the thread that runs it closes the connection.
+        The TCP socket's own shutdown, not TLS's: the exchange's thread still holds its TLS
+        state."""
+        stream = self.stream
+        if stream is not None:
+            try:
+                socket.socket.shutdown(stream, socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     def exchange(
         self,
         head: RequestHead,

@@ -93,6 +93,11 @@ class PartSender:
                 self.backed_off(wait)
                 time.sleep(wait)
 
+    def cut(self) -> None:
+        """Fail the exchange under way at once (called from another thread: a halted run)."""
+        for conn in list(self._connections.values()):
+            conn.cut()
+
     def close(self) -> None:
         for conn in self._connections.values():
             conn.close()

@@ -116,10 +116,13 @@ def main(argv: list[str]) -> int:
 
 
 class SendingWorker:
-    """A worker's sending side, whatever carries its messages (a pipe, or Ray).
+    """A worker's sending side, whatever carries its messages (a pipe, Ray, or none: in the
+    coordinator's own process).
 
     One sender thread per connection takes tasks from a queue; ``reply`` is called (from
     any thread) with each result. Bytes sent are counted, and drained by ``progress``.
+    ``own_process``: the process is this worker's alone, so its resource use is the
+    worker's; else (in the coordinator's process) the sender threads' is.
     """
 
     def __init__(
@@ -130,8 +133,10 @@ class SendingWorker:
         reply: Callable[[object], None],
         node: str = "",
         idle: Callable[[], None] = lambda: None,
+        own_process: bool = True,
     ) -> None:
         self.worker = worker
+        self.own_process = own_process
         self.engine_cls = ENGINES[config.engine]
         self.ready = WorkerReady(
             worker=worker,
@@ -147,6 +152,8 @@ class SendingWorker:
         self.throttle = Throttle(config.rate)
         self.requests = Throttle(config.request_rate)  # its share of the run's request rate
         self._backoff = _Seconds()
+        self._cpu = _ThreadCpu()  # the sender threads', as they end
+        self._halted = threading.Event()
         self._tasks: queue.Queue[PartTask | None] = queue.Queue()
 
         def retrying(task: PartTask, attempt: int, failure: PartFailed) -> None:
@@ -158,34 +165,30 @@ class SendingWorker:
             )
 
         count = max(1, config.connections)
-        self._threads = [
-            threading.Thread(
-                target=_sender_loop,
-                daemon=True,
-                args=(
-                    PartSender(
-                        worker,
-                        config,
-                        self.signer,
-                        self.engine_cls(),
-                        self._sent,
-                        retrying,
-                        spread=worker * count + i,
-                        pace=lambda: self.requests.take(1),
-                        backed_off=self._backoff.add,
-                    ),
-                    self._tasks,
-                    reply,
-                    idle,
-                ),
+        self._senders = [
+            PartSender(
+                worker,
+                config,
+                self.signer,
+                self.engine_cls(),
+                self._sent,
+                retrying,
+                spread=worker * count + i,
+                pace=self._pace,
+                backed_off=self._backoff.add,
             )
             for i in range(count)
+        ]
+        self._threads = [
+            threading.Thread(target=_sender_loop, daemon=True, args=(sender, self._tasks, reply, idle, self._cpu.add))
+            for sender in self._senders
         ]
 
     def start(self) -> None:
         for thread in self._threads:
             thread.start()
-        _reset_peak_memory()
+        if self.own_process:
+            _reset_peak_memory()
 
     def submit(self, task: PartTask) -> None:
         self._tasks.put(task)
@@ -201,6 +204,27 @@ class SendingWorker:
         else:
             return False
         return True
+
+    def _pace(self) -> None:
+        """Before each attempt: its turn in the run's request rate; none once halted."""
+        if self._halted.is_set():
+            raise PartFailed("not sent: the run was stopped", retryable=False, code="halted")
+        self.requests.take(1)
+
+    def halt(self) -> None:
+        """Stop sending at once, where the worker cannot be killed (its threads are in the
+        coordinator's process): the tasks held are dropped, exchanges under way fail, no
+        attempt starts, and the sender threads end."""
+        self._halted.set()
+        while True:
+            try:
+                self._tasks.get_nowait()
+            except queue.Empty:
+                break
+        for sender in self._senders:
+            sender.cut()
+        for _ in self._threads:
+            self._tasks.put(None)
 
     def _sent(self, nbytes: int) -> None:
         self._meter.add(nbytes)
@@ -218,9 +242,12 @@ class SendingWorker:
         for thread in self._threads:
             thread.join(timeout=5)
         last = self.progress()
-        return ([last] if last else []) + [
-            _own_stats(self.worker, self.throttle.waited, self.requests.waited + self._backoff.total)
-        ]
+        held_back = self.requests.waited + self._backoff.total
+        if self.own_process:
+            stats = _own_stats(self.worker, self.throttle.waited, held_back)
+        else:
+            stats = _threads_stats(self.worker, self._cpu, self.throttle.waited, held_back)
+        return ([last] if last else []) + [stats]
 
 
 def worker_main(worker: int, pipe: Pipe, config: WorkerConfig, tls_endpoint: bool) -> None:
@@ -270,15 +297,51 @@ class _Seconds:
             self.total += seconds
 
 
-def _own_stats(worker: int, throttled: float = 0.0, held_back: float = 0.0) -> WorkerStats:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    peak = usage.ru_maxrss * 1024
+class _ThreadCpu:
+    """CPU seconds (user, system) of threads, each added as it ends."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.user = self.system = 0.0
+
+    def add(self) -> None:
+        """Add the calling thread's own CPU time."""
+        if not hasattr(resource, "RUSAGE_THREAD"):  # Linux only
+            return
+        usage = resource.getrusage(resource.RUSAGE_THREAD)
+        with self._lock:
+            self.user += usage.ru_utime
+            self.system += usage.ru_stime
+
+
+def _threads_stats(worker: int, cpu: _ThreadCpu, throttled: float, held_back: float) -> WorkerStats:
+    """A worker's stats from its sender threads' CPU (it shares its process)."""
+    return WorkerStats(
+        worker=worker,
+        pid=os.getpid(),
+        cpu_user=cpu.user,
+        cpu_system=cpu.system,
+        max_rss=_peak_rss(),
+        throttled=round(throttled, 3),
+        held_back=round(held_back, 3),
+    )
+
+
+def _peak_rss() -> int:
+    """The process's peak resident set, in bytes (VmHWM; since it was last reset)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     try:
         with open("/proc/self/status") as f:
             status = dict(line.split(":", 1) for line in f if ":" in line)
         peak = int(status["VmHWM"].split()[0]) * 1024
     except (OSError, ValueError, KeyError):
         pass
+    return peak
+
+
+def _own_stats(worker: int, throttled: float = 0.0, held_back: float = 0.0) -> WorkerStats:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak = _peak_rss()
     return WorkerStats(
         worker=worker,
         pid=os.getpid(),
@@ -314,7 +377,11 @@ def _read_loop(pipe: Pipe, sending: SendingWorker, outbox: Outbox) -> None:
 
 
 def _sender_loop(
-    sender: PartSender, tasks: queue.Queue[PartTask | None], reply: Callable[[object], None], idle: Callable[[], None]
+    sender: PartSender,
+    tasks: queue.Queue[PartTask | None],
+    reply: Callable[[object], None],
+    idle: Callable[[], None],
+    ended: Callable[[], None],
 ) -> None:
     try:
         while True:
@@ -337,6 +404,7 @@ def _sender_loop(
                 )
     finally:
         sender.close()
+        ended()
 
 
 if __name__ == "__main__":
