@@ -66,7 +66,7 @@ def check_attributes(client: S3Client, bucket: str, key_hint: str, settings: Obj
 def check_no_overwrite(client: S3Client, bucket: str, key_hint: str, where: str) -> None:
     """AttributeRefused if the store writes over an object despite If-None-Match: * (as it
     answered within the last day, else asked now with a probe object)."""
-    condition = _recalled_condition(where, bucket)
+    condition = recalled_condition(where, bucket)
     if condition is None:
         condition = _probe_condition(client, bucket, key_hint, where)
         if condition is not None:
@@ -78,7 +78,9 @@ def check_no_overwrite(client: S3Client, bucket: str, key_hint: str, where: str)
         )
 
 
-def _recalled_condition(where: str, bucket: str) -> str | None:
+def recalled_condition(where: str, bucket: str) -> str | None:
+    """What the store did with If-None-Match: * (KEPT or IGNORED), as it answered within the
+    last day (None: it did not)."""
     answer = recall(NO_OVERWRITE, where, bucket)
     condition = answer.get("condition") if answer is not None else None
     return condition if condition in (KEPT, IGNORED) else None

@@ -97,12 +97,13 @@ def frozen_credentials(session: boto3.Session) -> CredentialSet:
     return CredentialSet(frozen.access_key, frozen.secret_key, frozen.token)
 
 
-def resolve_bucket(client: S3Client, bucket: str) -> tuple[BucketEndpoint, str | None]:
+def resolve_bucket(client: S3Client, bucket: str) -> tuple[BucketEndpoint, str | None, bool]:
     """Check the bucket and learn the URL botocore uses for it (addressing style applied).
 
-    Returns the endpoint and the bucket's region when the server names it. A missing
-    bucket, wrong credentials, or an unreachable or untrusted endpoint raise one-line
-    errors; a plain 403 (allowed to write but not to list) lets the upload go on.
+    Returns the endpoint, the bucket's region when the server names it, and whether
+    HeadBucket succeeded. A missing bucket, wrong credentials, or an unreachable or untrusted
+    endpoint raise one-line errors; a plain 403 (allowed to write but not to list) lets the
+    upload go on.
     """
     seen: list[str] = []
 
@@ -111,9 +112,11 @@ def resolve_bucket(client: S3Client, bucket: str) -> tuple[BucketEndpoint, str |
 
     client.meta.events.register("before-sign.s3.HeadBucket", capture)
     region: str | None = None
+    answered = False
     try:
         response = client.head_bucket(Bucket=bucket)
         region = response["ResponseMetadata"]["HTTPHeaders"].get("x-amz-bucket-region")
+        answered = True
     except bex.ClientError as exc:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         code = exc.response.get("Error", {}).get("Code", "")
@@ -128,7 +131,7 @@ def resolve_bucket(client: S3Client, bucket: str) -> tuple[BucketEndpoint, str |
         raise FatalRemoteError(describe(exc)) from None
     finally:
         client.meta.events.unregister("before-sign.s3.HeadBucket", capture)
-    return BucketEndpoint.from_url(seen[-1]), region
+    return BucketEndpoint.from_url(seen[-1]), region, answered
 
 
 _SSL_REASONS = (

@@ -62,6 +62,11 @@ def remember(question: str, where: str, bucket: str, answer: Mapping[str, object
         log.debug("store answers: %s cannot be written (%s): the store will be asked again", path, exc)
 
 
+def forget(question: str, where: str, bucket: str) -> None:
+    """Drop the answer to ``question``: the store is asked again next time."""
+    _discard(_path(question, where, bucket))
+
+
 def _discard(path: str) -> None:
     try:
         os.unlink(path)

@@ -91,13 +91,12 @@ def probe_store(
     """What the store verifies: as it answered within the last day (``remembered``), else
     asked now (see the module's docstring); a complete answer is remembered. Never leaves an
     object."""
-    question = f"checksums {algorithm.name}"
-    known = _recalled(question, where, bucket, algorithm) if remembered else None
+    known = recalled_checks(where, bucket, algorithm) if remembered else None
     if known is not None:
         return known
     checks = _ask(client, bucket, key_hint, algorithm, where)
     if not checks.error:
-        remember(question, where, bucket, _answer(checks))
+        remember(_question(algorithm), where, bucket, _answer(checks))
     return checks
 
 
@@ -139,9 +138,15 @@ def _answer(checks: StoreChecks) -> dict[str, str | bool]:
     return {"flexible": checks.flexible.name, "md5": checks.md5.name, "etag_is_md5": checks.etag_is_md5}
 
 
-def _recalled(question: str, where: str, bucket: str, algorithm: ChecksumAlgorithm) -> StoreChecks | None:
-    """The remembered answer as StoreChecks (None: none, or not one bulkup can read)."""
-    answer = recall(question, where, bucket)
+def _question(algorithm: ChecksumAlgorithm) -> str:
+    return f"checksums {algorithm.name}"
+
+
+def recalled_checks(where: str, bucket: str, algorithm: ChecksumAlgorithm) -> StoreChecks | None:
+    """What the store at ``where`` verifies (``algorithm``: the flexible checksum asked
+    about), as it answered within the last day (None: it did not, or not in a way bulkup
+    can read)."""
+    answer = recall(_question(algorithm), where, bucket)
     if answer is None:
         return None
     try:

@@ -1,8 +1,16 @@
-"""``put``: files, trees and streams to S3 (plan the sources, ask the store, run, judge)."""
+"""``put``: files, trees and streams to S3 (plan the sources, ask the store, run, judge).
+
+A handful of small files goes faster than worker processes start (an interpreter and its
+imports each) and than boto3 loads: where the environment is plain and the store's every
+answer is remembered (``control.remembered``), they are sent from this process, on its own
+connections, by the same coordinator and senders. Whether a run goes that way is decided
+before anything is sent; anything else goes the usual way.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import stat
 from collections.abc import Iterator
@@ -12,7 +20,8 @@ from typing import TYPE_CHECKING
 from bulkup.control import botoerrors as bex
 from bulkup.control.events import EXISTS, RunEvents
 from bulkup.control.listing import list_prefix, store_reads
-from bulkup.control.plane import ControlPlane, connect
+from bulkup.control.plane import ControlPlane, Plane, connect
+from bulkup.control.remembered import RememberedPlane, remembered_plane
 from bulkup.control.s3client import describe, error_code
 from bulkup.control.spool import Spool
 from bulkup.display.sink import ProgressSink
@@ -21,11 +30,11 @@ from bulkup.ops.steps import ask_store, passed_over_lines, run_jobs
 from bulkup.options.resolve import RunSettings
 from bulkup.plan.files import Skip, SourceFile
 from bulkup.plan.filters import Selection
-from bulkup.plan.jobs import UploadJob, guess_content_type
-from bulkup.plan.parts import choose_part_size
+from bulkup.plan.jobs import ObjectSettings, UploadJob, guess_content_type
+from bulkup.plan.parts import choose_part_size, is_multipart
 from bulkup.plan.results import ObjectResult, UploadResult
 from bulkup.plan.s3url import S3Url, parse_s3_url
-from bulkup.plan.sources import Collected, collect_sources, iter_sources
+from bulkup.plan.sources import Collected, Collecting, collect_sources, iter_sources
 from bulkup.plan.sync import may_overwrite
 from bulkup.pools.base import local_workers
 from bulkup.pools.factory import launch_early
@@ -33,6 +42,11 @@ from bulkup.pools.local import WorkerLauncher
 
 if TYPE_CHECKING:
     import boto3
+
+HANDFUL = 8  # files at most that may be sent from this process (each a single PutObject),
+SMALL_BYTES = 16 << 20  # and bytes in all: beyond, the workers' cores are worth their start
+NEVER_IN_PROCESS = "BULKUP_NEVER_IN_PROCESS"  # internal: "1" sends every run the usual way (tests)
+log = logging.getLogger("bulkup")
 
 
 def put(
@@ -50,8 +64,13 @@ def put(
     follow, filters = settings.sources.follow_symlinks, settings.sources.filters
     if settings.dry_run:
         return _dry_run_result(collect_sources(sources, dest, follow, filters))
+    collecting = Collecting(sources, dest, follow, filters)
+    if (plane := _remembered(dest, settings, session)) is not None:
+        few = collecting.at_most(HANDFUL)
+        if few is not None and _small(few.files, settings.objects):
+            return _put_in_process(few, dest, settings, progress, plane)
     with launch_early(settings.pool) as launcher:  # the workers start while the run is planned
-        found = collect_sources(sources, dest, follow, filters)
+        found = collecting.rest()
         control = connect(settings.client, session)
         kept = 0
         if settings.sources.if_size_differ or settings.sources.if_source_newer:
@@ -64,14 +83,15 @@ def put_files(
     dest: S3Url,
     settings: RunSettings,
     progress: ProgressSink,
-    control: ControlPlane,
-    launcher: WorkerLauncher,
+    control: Plane,
+    launcher: WorkerLauncher | None,
     kept: int = 0,
     stream: Spool | None = None,
     finish: bool = True,
 ) -> UploadResult:
     """Upload the files ``found`` (their keys already under ``dest``) through ``control``,
-    with workers from ``launcher`` (``kept``: objects left as they were, for the summary;
+    with workers from ``launcher`` (None: senders in this process; ``kept``: objects left as
+    they were, for the summary;
     ``stream``: the one file found is this stream's spool; ``finish``: end the progress
     display with the summary, else the caller does, after more work)."""
     route, objects = ask_store(control, dest.bucket, dest.key, settings, progress.notice)
@@ -86,6 +106,45 @@ def put_files(
     if finish:
         progress.finish(result, passed_over_lines(result, found.skipped, found.excluded))
     return result
+
+
+def _remembered(dest: S3Url, settings: RunSettings, session: boto3.Session | None) -> RememberedPlane | None:
+    """The plane to send this run from this process with, if it may be (None: the usual
+    way): it needs no listing (--if-size-differ, --if-source-newer), no attribute the store
+    is asked about or read back for, no Ray, no session of the caller's, and every answer
+    of the store remembered."""
+    if (
+        os.environ.get(NEVER_IN_PROCESS) == "1"
+        or session is not None
+        or settings.pool.ray
+        or settings.sources.if_size_differ
+        or settings.sources.if_source_newer
+        or settings.objects.attributes
+        or settings.objects.preserve_mtime
+    ):
+        return None
+    return remembered_plane(settings.client, dest.bucket, settings.checks.checksum, settings.objects.no_overwrite)
+
+
+def _small(files: list[SourceFile], objects: ObjectSettings) -> bool:
+    """Whether ``files`` are few and small: each a single PutObject (as the coordinator plans
+    a put's files) and ``SMALL_BYTES`` at most in all."""
+    for f in files:
+        if is_multipart(f.size, objects.multipart_threshold or choose_part_size(f.size, objects.part_size)):
+            return False
+    return sum(f.size for f in files) <= SMALL_BYTES
+
+
+def _put_in_process(
+    found: Collected, dest: S3Url, settings: RunSettings, progress: ProgressSink, plane: RememberedPlane
+) -> UploadResult:
+    """Send the few small files ``found`` from this process, on the remembered plane."""
+    log.debug("%d small files: sent from this process, the store's answers remembered", len(found.files))
+    try:
+        return put_files(found, dest, settings, progress, plane, launcher=None)
+    except FatalRemoteError:
+        plane.forget(dest.bucket)  # the next run asks HeadBucket, which names what is wrong
+        raise
 
 
 @dataclass

@@ -10,9 +10,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 from bulkup.control.attributecheck import check_attributes, confirm_after_run
 from bulkup.control.coordinator import Coordinator
-from bulkup.control.credentials import CredentialWatch
 from bulkup.control.events import RunEvents
-from bulkup.control.plane import BucketRoute, ControlPlane
+from bulkup.control.plane import BucketRoute, Plane
 from bulkup.display.text import counted
 from bulkup.options.resolve import RunSettings
 from bulkup.plan.files import Skip
@@ -23,7 +22,7 @@ from bulkup.pools.local import WorkerLauncher
 
 
 def ask_store(
-    control: ControlPlane, bucket: str, key_hint: str, settings: RunSettings, notify: Callable[[str, bool], None]
+    control: Plane, bucket: str, key_hint: str, settings: RunSettings, notify: Callable[[str, bool], None]
 ) -> tuple[BucketRoute, ObjectSettings]:
     """The bucket's route and the object settings to send there: the checksum the store
     verifies (NotVerifiedError under --require-verified if none), the attributes checked
@@ -43,25 +42,28 @@ def run_jobs(
     routes: dict[str, BucketRoute],
     objects: ObjectSettings,
     settings: RunSettings,
-    control: ControlPlane,
-    launcher: WorkerLauncher,
+    control: Plane,
+    launcher: WorkerLauncher | None,
     events: RunEvents,
     journaled: bool = False,
 ) -> UploadResult:
     """Upload ``jobs`` (``count`` of them, ``total_bytes`` in all; None: a stream) with the
-    launcher's workers and one coordinator; then read an uploaded object's attributes back.
-    ``journaled``: a journal knows the run, so an interrupted run leaves its open uploads,
-    and a file that changes while it is sent starts over instead of failing."""
+    launcher's workers (None: no worker process, the senders run in this process, a
+    connection per object at most) and one coordinator; then read an uploaded object's
+    attributes back. ``journaled``: a journal knows the run, so an interrupted run leaves its
+    open uploads, and a file that changes while it is sent starts over instead of failing."""
     if settings.sending.bwlimit:
         events.progress.limit_bandwidth(settings.sending.bwlimit)
     tls = any(route.endpoint.tls for route in routes.values())
     config = control.worker_config(settings.sending, tls, choose_here=not settings.pool.ray)
-    pool = make_pool(settings.pool, config, tls, launcher)
+    if launcher is None:
+        config = dataclasses.replace(config, connections=min(config.connections, max(1, count)))
+    pool = make_pool(settings.pool, config, tls, launcher, in_process=launcher is None)
     coordinator = Coordinator(
         routes,
         pool,
         events,
-        CredentialWatch(control.session, pool),
+        control.credential_watch(pool),
         keep_uploads=journaled,
         restart_changed=journaled,
         bwlimit=settings.sending.bwlimit,

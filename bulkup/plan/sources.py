@@ -37,11 +37,34 @@ def collect_sources(
 ) -> Collected:
     """Resolve every SRC, failing early (before any upload) on unusable input; ``filters``
     select among a tree's files by their path below it (a file given directly, by its name)."""
-    found = Collected()
-    selection = Selection(filters)
-    found.files = list(iter_sources(sources, dest, follow_symlinks, selection, found.skipped))
-    found.excluded = selection.excluded
-    return found
+    return Collecting(sources, dest, follow_symlinks, filters).rest()
+
+
+class Collecting:
+    """``collect_sources`` in two steps: the first few files (is this all there is?), then,
+    if there are more, the rest."""
+
+    def __init__(
+        self, sources: list[str], dest: S3Url, follow_symlinks: bool = True, filters: Filters = NO_FILTERS
+    ) -> None:
+        self.found = Collected()
+        self._selection = Selection(filters)
+        self._files = iter_sources(sources, dest, follow_symlinks, self._selection, self.found.skipped)
+
+    def at_most(self, count: int) -> Collected | None:
+        """Every file, if there are no more than ``count`` (None: there are more)."""
+        for found in self._files:
+            self.found.files.append(found)
+            if len(self.found.files) > count:
+                return None
+        self.found.excluded = self._selection.excluded
+        return self.found
+
+    def rest(self) -> Collected:
+        """Every file (those found so far, and the rest)."""
+        self.found.files.extend(self._files)
+        self.found.excluded = self._selection.excluded
+        return self.found
 
 
 def iter_sources(
