@@ -138,12 +138,16 @@ def _small(files: list[SourceFile], objects: ObjectSettings) -> bool:
 def _put_in_process(
     found: Collected, dest: S3Url, settings: RunSettings, progress: ProgressSink, plane: RememberedPlane
 ) -> UploadResult:
-    """Send the few small files ``found`` from this process, on the remembered plane."""
+    """Send the few small files ``found`` from this process, on the remembered plane. A
+    failure no object escapes (credentials, TLS, a bucket gone since it was remembered)
+    forgets the route and asks HeadBucket, as the usual way would have first: where it
+    fails, the run ends with its words (``bucket 'b' does not exist``), as it would have."""
     log.debug("%d small files: sent from this process, the store's answers remembered", len(found.files))
     try:
         return put_files(found, dest, settings, progress, plane, launcher=None)
     except FatalRemoteError:
-        plane.forget(dest.bucket)  # the next run asks HeadBucket, which names what is wrong
+        plane.forget(dest.bucket)
+        connect(settings.client).route(dest.bucket)
         raise
 
 
