@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 
 from bulkup.control import botoerrors as bex
 from bulkup.control.events import EXISTS, RunEvents
-from bulkup.control.listing import list_prefix, store_reads
 from bulkup.control.plane import ControlPlane, Plane, connect
 from bulkup.control.remembered import RememberedPlane, remembered_plane
 from bulkup.control.s3client import describe, error_code
@@ -38,10 +37,11 @@ from bulkup.plan.sources import Collected, Collecting, collect_sources, iter_sou
 from bulkup.plan.sync import may_overwrite
 from bulkup.pools.base import local_workers
 from bulkup.pools.factory import launch_early
-from bulkup.pools.local import WorkerLauncher
 
 if TYPE_CHECKING:
     import boto3
+
+    from bulkup.pools.local import WorkerLauncher
 
 HANDFUL = 8  # files at most that may be sent from this process (each a single PutObject),
 SMALL_BYTES = 16 << 20  # and bytes in all: beyond, the workers' cores are worth their start
@@ -245,6 +245,8 @@ def _left_as_it_was(name: str, dest: S3Url, progress: ProgressSink) -> UploadRes
 def _replaceable(found: Collected, dest: S3Url, settings: RunSettings, control: ControlPlane) -> tuple[Collected, int]:
     """The files whose object may be written under --if-size-differ / --if-source-newer, and
     how many objects are kept as they are (the prefix is listed once)."""
+    from bulkup.control.listing import list_prefix, store_reads  # SQLite, a sync's reads: not every put's
+
     reads = store_reads(control, control.route(dest.bucket), dest.bucket, settings.sending.retry_deadline)
     try:
         there = list_prefix(reads, dest.key)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from bulkup.control.attributecheck import check_attributes, confirm_after_run
 from bulkup.control.coordinator import Coordinator
@@ -18,7 +19,9 @@ from bulkup.plan.files import Skip
 from bulkup.plan.jobs import ObjectSettings, UploadJob
 from bulkup.plan.results import UploadResult
 from bulkup.pools.factory import make_pool
-from bulkup.pools.local import WorkerLauncher
+
+if TYPE_CHECKING:
+    from bulkup.pools.local import WorkerLauncher
 
 
 def ask_store(

@@ -14,7 +14,6 @@ Each check raises ``ValueError`` with a one-line reason naming the option.
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlencode
@@ -47,6 +46,8 @@ def header_value(option: str, value: str) -> str:
 def when(option: str, text: str) -> dt.datetime:
     """A moment given as ISO 8601 (``2027-01-31``, ``2027-01-31T12:00:00Z``) or as an HTTP
     date (``Sun, 31 Jan 2027 12:00:00 GMT``); without a zone, UTC."""
+    import email.utils  # ~10 ms to import: only for the dates of a few attributes
+
     try:
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -64,6 +65,8 @@ def when(option: str, text: str) -> dt.datetime:
 
 def http_date(option: str, text: str) -> str:
     """The ``Expires`` header's form of a date."""
+    import email.utils
+
     return email.utils.format_datetime(when(option, text).astimezone(dt.UTC), usegmt=True)
 
 

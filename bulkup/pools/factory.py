@@ -1,18 +1,24 @@
 """Choosing the pool for a run: local worker processes, actors on a Ray cluster, or (a
-handful of small objects) senders in the coordinator's own process."""
+handful of small objects) senders in the coordinator's own process. Each kind is imported
+when it is chosen (local worker processes bring multiprocessing, Ray's pool its actors), so
+that a run sent in process imports neither."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bulkup.pools.base import Pool, PoolSettings, local_workers
-from bulkup.pools.inprocess import InProcessPool
-from bulkup.pools.local import LocalPool, WorkerLauncher
-from bulkup.pools.raypool import RayPool
 from bulkup.transport.messages import WorkerConfig
+
+if TYPE_CHECKING:
+    from bulkup.pools.local import WorkerLauncher
 
 
 def launch_early(settings: PoolSettings) -> WorkerLauncher:
     """Start the local worker processes now, to be configured once the run is planned (none
     for Ray: its actors start on the cluster)."""
+    from bulkup.pools.local import WorkerLauncher
+
     return WorkerLauncher(0 if settings.ray else local_size(settings))
 
 
@@ -31,7 +37,13 @@ def make_pool(
     actors on a Ray cluster's nodes (each node then chooses its engine: ``config.engine`` may
     be "auto"), or (``in_process``) one worker in this process."""
     if in_process:
+        from bulkup.pools.inprocess import InProcessPool
+
         return InProcessPool(config, tls)
     if settings.ray:
+        from bulkup.pools.raypool import RayPool
+
         return RayPool(config, tls, settings.ray, settings.workers, require_tls=settings.ray_require_tls)
+    from bulkup.pools.local import LocalPool
+
     return LocalPool(config, tls, local_size(settings), launcher)

@@ -28,6 +28,8 @@ def main(argv: list[str]) -> int:
     """``python -m bulkup.pools.zygote FD``: fork workers on request from the socket FD."""
     from bulkup.transport import worker  # the imports every worker would otherwise repeat
 
+    worker.preload()
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator handles Ctrl-C
     control = socket.socket(fileno=int(argv[1]))
     children: set[int] = set()

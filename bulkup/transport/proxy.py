@@ -14,7 +14,6 @@ import base64
 import errno
 import os
 import socket
-import urllib.request
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
@@ -64,6 +63,8 @@ def proxy_for(scheme: str, host: str, port: int, environment: dict[str, str]) ->
 
 def _bypassed(host: str, proxies: dict[str, str]) -> bool:
     """Whether ``proxies["no"]`` (a NO_PROXY value) names ``host``, by urllib's own rules."""
+    import urllib.request  # http.client and email with it: only where a proxy is bypassed
+
     # Undocumented in urllib.request, so typeshed leaves it out.
     return bool(urllib.request.proxy_bypass_environment(host, proxies))  # type: ignore[attr-defined]
 

@@ -16,8 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from multiprocessing.connection import Connection
-from typing import NoReturn, TypeAlias, cast
+from typing import TYPE_CHECKING, NoReturn, TypeAlias, cast
 
 from bulkup.plan.results import WorkerStats
 from bulkup.transport.engines import ENGINES, path_label
@@ -38,6 +37,9 @@ from bulkup.transport.request import RequestSigner
 from bulkup.transport.responses import slows_the_run
 from bulkup.transport.sender import PartSender
 from bulkup.transport.throttle import Throttle
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 PROGRESS_INTERVAL = 0.1  # seconds between progress reports, whatever the part count
 REPLY_DELAY = 0.002  # seconds an answer may wait for others to share its pipe write
@@ -102,8 +104,16 @@ class Outbox:
         self._write(batch)
 
 
+def preload() -> None:
+    """Import what a worker would import on its first task (its pipe's framing): called by
+    the zygote, which forks workers that have it already."""
+    import multiprocessing.connection  # noqa: F401 (imported for the workers)
+
+
 def main(argv: list[str]) -> int:
     """``python -m bulkup.transport.worker FD``: serve the coordinator on the socket FD."""
+    from multiprocessing.connection import Connection  # a worker process's (preloaded by the zygote)
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator handles Ctrl-C
     pipe: Pipe = Connection(int(argv[1]))
     try:
