@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn, TypeAlias, cast
 
+from bulkup.plan import checksums
 from bulkup.plan.results import WorkerStats
 from bulkup.transport.engines import ENGINES, path_label
 from bulkup.transport.failures import PartFailed
@@ -105,9 +106,11 @@ class Outbox:
 
 
 def preload() -> None:
-    """Import what a worker would import on its first task (its pipe's framing): called by
-    the zygote, which forks workers that have it already."""
+    """Import what a worker would import on its first task (its pipe's framing, the CRCs'
+    library): called by the zygote, which forks workers that have it already."""
     import multiprocessing.connection  # noqa: F401 (imported for the workers)
+
+    checksums.load()
 
 
 def main(argv: list[str]) -> int:
