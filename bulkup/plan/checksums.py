@@ -3,6 +3,9 @@
 CRCs come from awscrt (hardware-accelerated, with the combine functions that turn
 per-part CRCs into the whole object's FULL_OBJECT checksum without re-reading data),
 imported on the first CRC computed: the command line's help and a dry run never load it.
+Importing it costs ~0.04 s, more than a few small files take to send: a process that has
+not loaded it computes its first ``PYTHON_CRC_BYTES`` in Python (table-driven, the same
+values, ~10 ms at most), then imports it for the rest.
 """
 
 from __future__ import annotations
@@ -11,8 +14,14 @@ import base64
 import functools
 import hashlib
 import importlib
+import sys
+import threading
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+
+PYTHON_CRC_BYTES = 64 * 1024  # bytes a process checksums in Python before it imports awscrt
+REFLECTED = {"crc64nvme": (0x9A6C9329AC4BC9B5, 64), "crc32c": (0x82F63B78, 32)}  # polynomial, width
 
 
 @dataclass(frozen=True)
@@ -45,10 +54,9 @@ class ChecksumAlgorithm:
         its pieces in order."""
         pieces = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data
         if self.crc_function is not None:
-            crc = _crt(self.crc_function)
             value = 0
             for piece in pieces:
-                value = crc(piece, value)
+                value = _crc(self.crc_function, piece, value)
             return value
         if self.name == "md5":
             digest = hashlib.md5(usedforsecurity=False)
@@ -113,6 +121,50 @@ def get_algorithm(name: str) -> ChecksumAlgorithm:
 def load() -> None:
     """Import the CRCs' library now (~0.04 s): in a process that forks workers, once for all."""
     importlib.import_module("awscrt.checksums")
+
+
+_python_left = PYTHON_CRC_BYTES
+_python_lock = threading.Lock()
+
+
+def _crc(name: str, piece: bytes | bytearray | memoryview, value: int) -> int:
+    """The CRC ``name`` of ``piece`` continued from ``value`` (a finished CRC): in Python
+    while awscrt is not loaded and the process's budget lasts, else awscrt's."""
+    global _python_left
+    if "awscrt.checksums" not in sys.modules:
+        with _python_lock:
+            fits = len(piece) <= _python_left
+            if fits:
+                _python_left -= len(piece)
+        if fits:
+            return python_crc(name, piece, value)
+    return _crt(name)(piece, value)
+
+
+def python_crc(name: str, data: bytes | bytearray | memoryview, value: int = 0) -> int:
+    """The CRC ``name`` (crc64nvme, crc32c, crc32) of ``data`` continued from ``value``, as
+    awscrt computes it, without it: table-driven (~150 ns a byte), zlib's for crc32."""
+    if name == "crc32":
+        return zlib.crc32(data, value)
+    table = _table(name)
+    mask = (1 << REFLECTED[name][1]) - 1
+    crc = value ^ mask
+    for byte in memoryview(data).cast("B"):
+        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc ^ mask
+
+
+@functools.cache
+def _table(name: str) -> tuple[int, ...]:
+    """The reflected CRC's table: each byte's remainder."""
+    polynomial = REFLECTED[name][0]
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ polynomial if crc & 1 else crc >> 1
+        table.append(crc)
+    return tuple(table)
 
 
 @functools.cache
