@@ -1,5 +1,3 @@
-import sys
+from bulkup.cli.main import run
 
-from bulkup.cli.main import main
-
-sys.exit(main())
+run()

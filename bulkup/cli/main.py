@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import os
 import re
 import signal
 import sys
+import threading
 import traceback
 from typing import NoReturn
 
@@ -20,6 +22,35 @@ from bulkup.version import __version__
 
 # An upload outlives its reader: `bulkup put ... --progress json | head` finishes the upload.
 UPLOADING_COMMANDS = ("put", "sync", "migrate", "resume")
+
+
+def run() -> NoReturn:
+    """The ``bulkup`` command (``python -m bulkup``): ``main()``, then ``end``."""
+    end(main())
+
+
+def end(code: int) -> NoReturn:
+    """End the process with ``code`` as a normal exit would, without finalizing each module
+    (~25 ms with bulkup's imports, a tenth of a small put): the output is flushed and the
+    exit handlers run (logging's, multiprocessing's, Ray's), then the process exits. Where a
+    thread that is no daemon still runs, or the output cannot be flushed, a normal exit
+    waits for it or says so."""
+    busy = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        busy.append(threading.main_thread())
+    if busy:
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    atexit._clear()  # run once, as a normal exit runs them
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        sys.exit(code)
+    os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:
