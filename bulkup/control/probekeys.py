@@ -15,8 +15,8 @@ keeping leftovers from piling up.
 
 from __future__ import annotations
 
+import os
 import re
-import secrets
 from datetime import timedelta
 
 PROBE_MARK = ".bulkup-probe-"
@@ -26,7 +26,7 @@ _PROBE_KEY = re.compile(re.escape(PROBE_MARK) + r"[0-9a-f]{12}\Z")
 
 def new_probe_key(key_hint: str) -> str:
     """A key for one probe, next to ``key_hint`` (where the run writes) and unique to it."""
-    return f"{key_hint}{PROBE_MARK}{secrets.token_hex(6)}"
+    return f"{key_hint}{PROBE_MARK}{os.urandom(6).hex()}"
 
 
 def is_probe_key(key: str) -> bool:

@@ -11,8 +11,6 @@ that is not a pipe (a regular file as stdin) is copied with read/write instead.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import functools
 import os
@@ -120,6 +118,8 @@ class Spool:
 def punch_hole(fd: int, offset: int, length: int) -> None:
     """Free a range of a file's memory, its size unchanged (fallocate(2), which Python's
     os.posix_fallocate cannot ask for)."""
+    import ctypes  # a stream's: imported with its first part freed
+
     if _fallocate()(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
@@ -127,6 +127,9 @@ def punch_hole(fd: int, offset: int, length: int) -> None:
 
 @functools.lru_cache(maxsize=1)
 def _fallocate() -> Callable[[int, int, int, int], int]:
+    import ctypes
+    import ctypes.util
+
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     libc.fallocate.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long)
     return libc.fallocate

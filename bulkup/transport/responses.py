@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from datetime import datetime
 
 from bulkup.transport.failures import PartFailed
@@ -50,6 +49,8 @@ DIGEST_CODES = {"BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch"}
 
 def error_code_and_message(body: bytes) -> tuple[str, str]:
     """The <Code> and <Message> of an S3 error document ('' when absent)."""
+    import xml.etree.ElementTree as ET  # only an error has a document to read
+
     try:
         root = ET.fromstring(body)
     except ET.ParseError:
@@ -78,6 +79,8 @@ def slows_the_run(code: str) -> bool:
 
 def clock_skew_words(body: bytes) -> str:
     """How far this machine's clock is from the store's, from S3's RequestTimeTooSkewed."""
+    import xml.etree.ElementTree as ET
+
     try:
         root = ET.fromstring(body)
         sent = datetime.strptime(root.findtext("RequestTime") or "", "%Y%m%dT%H%M%SZ")

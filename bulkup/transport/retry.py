@@ -9,7 +9,6 @@ when the store has kept refusing for that long, however many attempts that took.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 
@@ -19,6 +18,8 @@ LONGEST_PAUSE = 5.0  # s: a store that is back is found within this
 
 def pause(attempt: int, longest: float = LONGEST_PAUSE) -> float:
     """Seconds to wait after failed attempt ``attempt`` (1, 2, ...)."""
+    import random  # a run that retries nothing does not import it
+
     return random.uniform(0, min(longest, FIRST_PAUSE * 2**attempt))
 
 

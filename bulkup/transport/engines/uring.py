@@ -25,7 +25,6 @@ import functools
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -109,6 +108,8 @@ def probe() -> Availability:
             False,
             f"io_uring exists only in the Linux kernel (this is {sys.platform}); bulkup installs without liburing here",
         )
+    import subprocess  # only when io_uring is asked about
+
     try:
         proc = subprocess.run([sys.executable, "-c", _SELF_TEST], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:
