@@ -115,6 +115,7 @@ class HttpConnection:
         self.stream: socket.socket | None = None  # TCP socket, or the SSLSocket wrapping it
         self.ktls_tx = self.ktls_rx = False  # as the kernel reports it, per socket
         self._armed: float | None = None  # the timeout set on the socket now
+        self._cut = False  # cut(): no exchange from now on
 
     @classmethod
     def to(
@@ -175,6 +176,9 @@ class HttpConnection:
             sock.close()
             raise
         self.stream = stream
+        if self._cut:  # cut while it connected
+            self.close()
+            raise ConnectionAbortedError("the connection was cut: the run was stopped")
         self._armed = self.timeout
         self.ktls_tx = self.tls and ktls.offloaded(stream, ktls.TLS_TX)
         self.ktls_rx = self.tls and ktls.offloaded(stream, ktls.TLS_RX)
@@ -191,9 +195,10 @@ class HttpConnection:
 
     def cut(self) -> None:
         """Shut the socket down, from another thread, under whatever exchange is under way:
-        it fails at once (a halted run), and the thread that runs it closes the connection.
-        The TCP socket's own shutdown, not TLS's: the exchange's thread still holds its TLS
-        state."""
+        it fails at once (a halted run), and the thread that runs it closes the connection;
+        a connection being opened fails as it opens, and no exchange starts again. The TCP
+        socket's own shutdown, not TLS's: the exchange's thread still holds its TLS state."""
+        self._cut = True  # before the stream is read: open() sets the stream, then reads this
         stream = self.stream
         if stream is not None:
             try:
@@ -214,6 +219,8 @@ class HttpConnection:
         The whole exchange has a deadline: the connection's timeout plus the body's size at
         ``min_rate`` bytes/s (a server trickling bytes would otherwise hold it forever)."""
         assert self.stream is not None, "open() the connection first"
+        if self._cut:
+            raise ConnectionAbortedError("the connection was cut: the run was stopped")
         self.requests_sent += 1
         self.deadline = time.monotonic() + self.timeout + len(body) / max(min_rate, 1.0)
         try:

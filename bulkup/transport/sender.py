@@ -55,6 +55,7 @@ class PartSender:
         self.fallback = UserspaceEngine()
         self._connections: dict[BucketEndpoint, HttpConnection] = {}
         self._fallback_reasons: dict[str, str] = {}  # connection serial -> why not kTLS
+        self._cut = False
 
     def send(self, task: PartTask) -> PartDone:
         """Send ``task``, retrying transient failures with backoff and full jitter until the
@@ -94,7 +95,9 @@ class PartSender:
                 time.sleep(wait)
 
     def cut(self) -> None:
-        """Fail the exchange under way at once (called from another thread: a halted run)."""
+        """Fail the exchange under way at once, and every one after (called from another
+        thread: a halted run)."""
+        self._cut = True  # before the connections are read: _connection() adds, then reads this
         for conn in list(self._connections.values()):
             conn.cut()
 
@@ -180,6 +183,8 @@ class PartSender:
             conn = self._connections[endpoint] = HttpConnection.to(
                 endpoint, self.tls, self.config.timeout, proxy, self.spread
             )
+            if self._cut:  # made while it was being cut
+                conn.cut()
         return conn
 
 
