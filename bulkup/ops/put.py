@@ -90,10 +90,10 @@ def put_files(
     finish: bool = True,
 ) -> UploadResult:
     """Upload the files ``found`` (their keys already under ``dest``) through ``control``,
-    with workers from ``launcher`` (None: senders in this process; ``kept``: objects left as
-    they were, for the summary;
-    ``stream``: the one file found is this stream's spool; ``finish``: end the progress
-    display with the summary, else the caller does, after more work)."""
+    with workers from ``launcher`` (None: senders in this process; ``kept``: objects left
+    as they were, for the summary; ``stream``: the one file found is this stream's spool;
+    ``finish``: end the progress display with the summary, else the caller does, after more
+    work)."""
     route, objects = ask_store(control, dest.bucket, dest.key, settings, progress.notice)
     jobs = [UploadJob(source=f, bucket=dest.bucket, settings=objects, stream=stream) for f in found.files]
     events = RunEvents(UploadResult(skipped=found.skipped, excluded=found.excluded, kept_count=kept), progress)
