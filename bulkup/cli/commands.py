@@ -139,19 +139,24 @@ COMMANDS = (
     ),
     Command(
         "doctor",
-        "which data path uploads take here, and why",
+        "which data path uploads take here and why; with s3://bucket/prefix/, what the credentials may do there",
         "doctor:run",
         (
             Argument(
                 "store",
-                "s3://bucket",
+                "s3://bucket/prefix/",
                 nargs="?",
-                help="ask the store (--endpoint-url, or AWS) which checksums it verifies, "
-                "with a multipart upload in this bucket that is aborted at once",
+                help="ask the store (--endpoint-url, or AWS): whose the credentials are, whether the bucket exists "
+                "and can be listed, whether an object can be written under the prefix (a .bulkup-doctor- key) and "
+                "deleted, which checksums it verifies (a multipart upload aborted at once), and the data path",
             ),
         ),
         (DoctorOptions, UploadOptions),
-        examples=("bulkup doctor", "bulkup doctor s3://my-bucket --endpoint-url https://127.0.0.1:8333"),
+        examples=(
+            "bulkup doctor",
+            "bulkup doctor s3://my-bucket/backups/",
+            "bulkup doctor s3://my-bucket/ --endpoint-url https://127.0.0.1:8333 --ca-bundle ca.pem",
+        ),
     ),
     Command(
         "cleanup",
