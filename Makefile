@@ -14,8 +14,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+DEMO_STAMP := $(VENV)/.demo-installed
+
+# The demo needs bulkup, its local S3 server and a CA maker: not the test and bench tooling.
+$(DEMO_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --progress-bar on --upgrade pip
+	$(PY) -m pip install --progress-bar on -e '.[demo]'
+	touch $(DEMO_STAMP)
+
 ## Start a local S3 server, upload a few GB of sample data with the live dashboard, verify.
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(PY) -m devtools.demo
 
 ## Run the test suite against a real S3 server (started and stopped by the suite), including
