@@ -181,12 +181,12 @@ COMMANDS = (
 BY_NAME = {command.name: command for command in COMMANDS}
 
 
-class _Formatter(argparse.HelpFormatter):
+class Formatter(argparse.HelpFormatter):
     """argparse's help, with lines indented by two spaces (the examples) kept as written."""
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         return "\n".join(
-            indent + line if line.startswith("  ") else super(_Formatter, self)._fill_text(line, width, indent)
+            indent + line if line.startswith("  ") else super(Formatter, self)._fill_text(line, width, indent)
             for line in text.splitlines()
         )
 
@@ -200,7 +200,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
             help=command.help,
             description=command.description or command.help[:1].upper() + command.help[1:] + ".",
             epilog=epilog,
-            formatter_class=_Formatter,
+            formatter_class=Formatter,
         )
         for argument in command.arguments:
             keywords: dict[str, Any] = {"metavar": argument.metavar, "help": argument.help}
@@ -209,3 +209,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
             parser.add_argument(argument.dest, **keywords)
         add_options(parser, command.name, *command.options)
         parser.set_defaults(command=command.name)
+
+
+def overview_examples() -> str:
+    """The examples ``bulkup --help`` ends with: the first of each command that sends or lists."""
+    shown = [c.examples[0] for c in COMMANDS if c.name in ("put", "sync", "migrate", "ls", "doctor") and c.examples]
+    lines = "\n".join(f"  {line}" for line in shown)
+    return f"examples:\n{lines}\n\nbulkup COMMAND --help: a command's options, in groups, and more examples"
