@@ -21,7 +21,7 @@ def help_of(*argv: str) -> str:
 def test_every_command_ends_its_help_with_examples_of_itself(command):
     text = help_of(command)
     examples = text.split("examples:\n", 1)[1].splitlines()
-    assert examples and all(f"bulkup {command} " in line for line in examples if line.strip())
+    assert examples and all(f"bulkup {command}" in line for line in examples if line.strip())
 
 
 def test_put_shows_its_options_in_groups_in_the_order_people_look_for_them():
