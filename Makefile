@@ -66,8 +66,7 @@ $(PEERS_STAMP): bench/peers-requirements.txt
 ## bulkup against boto3 (s3transfer and CRT), the AWS CLI and rclone on a real server, a discard
 ## endpoint (nginx, HTTPS and HTTP) and an emulated slow link, with the floor; sync with nothing
 ## changed, uploads to a store that says slow down, and a newcomer's first 1, 10 and 100 small files,
-## against rclone, aws-cli and s5cmd; then the
-## migration bookkeeping and the progress displays' costs. Writes bench/results/latest.{md,png}.
+## against rclone, aws-cli and s5cmd; then the migration bookkeeping and the progress displays' costs. Writes bench/results/latest.{md,png}.
 bench: $(BENCH_STAMP) $(PEERS_STAMP)
 	$(PY) -m bench.compare
 	$(PY) -m bench.bench_sync
