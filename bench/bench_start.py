@@ -21,7 +21,8 @@ import tempfile
 import time
 
 from bench.lib.paths import BENCH_DATA, PEERS
-from bench.lib.results import write_result
+from bench.lib.results import spread, write_result
+from bench.lib.tools import rclone_env
 from devtools.s3server import DevServer
 
 BUCKET = "bench-start"
@@ -45,20 +46,14 @@ def commands(server: DevServer, folder: str, prefix: str, cache: str) -> dict[st
     env = {**os.environ, **server.env(), "BULKUP_CACHE_DIR": cache}
     url = server.https_url
     target = f"s3://{BUCKET}/{prefix}"
-    rclone_env = {
-        **env,
-        "RCLONE_CONFIG": os.devnull,
-        "RCLONE_CONFIG_B_TYPE": "s3",
-        "RCLONE_CONFIG_B_PROVIDER": "Other",
-        "RCLONE_CONFIG_B_ENDPOINT": url,
-        "RCLONE_CONFIG_B_ENV_AUTH": "true",
-        "RCLONE_CA_CERT": server.ca_file,
-    }
     bulkup = os.path.join(os.path.dirname(sys.executable), "bulkup")
     return {
         "bulkup put": ([bulkup, "put", folder, target + "bulkup/", "--endpoint-url", url, "--quiet"], env),
         "s5cmd cp": ([os.path.join(PEERS, "s5cmd"), "--endpoint-url", url, "cp", folder + "/", target + "s5cmd/"], env),
-        "rclone copy": ([os.path.join(PEERS, "rclone"), "copy", folder, f"b:{BUCKET}/{prefix}rclone"], rclone_env),
+        "rclone copy": (
+            [os.path.join(PEERS, "rclone"), "copy", folder, f"b:{BUCKET}/{prefix}rclone"],
+            rclone_env(env, url, server.ca_file),
+        ),
         "aws s3 cp --recursive": (
             [os.path.join(PEERS, "aws"), "s3", "cp", "--recursive", "--only-show-errors", folder, target + "aws/"]
             + ["--endpoint-url", url],
@@ -112,9 +107,8 @@ def table(rounds: int, results: dict[tuple[int, str], list[tuple[float, float]]]
                 continue
             walls, cpus = [w for w, _ in runs], [c for _, c in runs]
             lines.append(
-                f"| {count} | {name} | {statistics.median(walls):.2f} s ({min(walls):.2f}-{max(walls):.2f}) "
-                f"| {statistics.median(walls) / base:.1f}x "
-                f"| {statistics.median(cpus):.2f} s ({min(cpus):.2f}-{max(cpus):.2f}) |"
+                f"| {count} | {name} | {spread(walls, 2, ' s')} | {statistics.median(walls) / base:.1f}x "
+                f"| {spread(cpus, 2, ' s')} |"
             )
     return lines
 
