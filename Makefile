@@ -14,8 +14,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+DEMO_STAMP := $(VENV)/.demo-installed
+
+# The demo needs bulkup, its local S3 server and a CA maker: not the test and bench tooling.
+$(DEMO_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --progress-bar on --upgrade pip
+	$(PY) -m pip install --progress-bar on -e '.[demo]'
+	touch $(DEMO_STAMP)
+
 ## Start a local S3 server, upload a few GB of sample data with the live dashboard, verify.
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(PY) -m devtools.demo
 
 ## Run the test suite against a real S3 server (started and stopped by the suite), including
@@ -56,12 +65,13 @@ $(PEERS_STAMP): bench/peers-requirements.txt
 
 ## bulkup against boto3 (s3transfer and CRT), the AWS CLI and rclone on a real server, a discard
 ## endpoint (nginx, HTTPS and HTTP) and an emulated slow link, with the floor; sync with nothing
-## changed and uploads to a store that says slow down, against rclone, aws-cli and s5cmd; then the
-## migration bookkeeping and the progress displays' costs. Writes bench/results/latest.{md,png}.
+## changed, uploads to a store that says slow down, and a newcomer's first 1, 10 and 100 small files,
+## against rclone, aws-cli and s5cmd; then the migration bookkeeping and the progress displays' costs. Writes bench/results/latest.{md,png}.
 bench: $(BENCH_STAMP) $(PEERS_STAMP)
 	$(PY) -m bench.compare
 	$(PY) -m bench.bench_sync
 	$(PY) -m bench.bench_throttle
+	$(PY) -m bench.bench_start
 	$(PY) -m bench.bench_migrate
 	$(PY) -m bench.bench_progress
 	$(PY) -m bench.bench_ray
@@ -71,6 +81,7 @@ bench-quick: $(BENCH_STAMP) $(PEERS_STAMP)
 	$(PY) -m bench.compare --quick
 	$(PY) -m bench.bench_sync --quick
 	$(PY) -m bench.bench_throttle --quick
+	$(PY) -m bench.bench_start --quick
 
 ## bulkup's kTLS engines inside the emulated kTLS guest kernel (slow: shows they work, not speed).
 bench-guest: $(STAMP) guest-kernel

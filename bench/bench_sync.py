@@ -21,7 +21,8 @@ import sys
 import tempfile
 
 from bench.lib.paths import BENCH_DATA, PEERS
-from bench.lib.results import write_result
+from bench.lib.results import spread, write_result
+from bench.lib.tools import rclone_env
 from bench.lib.treeusage import Usage, measure
 from devtools.s3server import DevServer
 
@@ -58,22 +59,14 @@ def commands(server: DevServer, folder: str, cache: str) -> dict[str, tuple[list
         "--progress",
         "json",
     ]
-    rclone_env = {
-        **env,
-        "RCLONE_CONFIG": os.devnull,
-        "RCLONE_CONFIG_B_TYPE": "s3",
-        "RCLONE_CONFIG_B_PROVIDER": "Other",
-        "RCLONE_CONFIG_B_ENDPOINT": server.https_url,
-        "RCLONE_CONFIG_B_ENV_AUTH": "true",
-        "RCLONE_CA_CERT": server.ca_file,
-    }
+    rclone_settings = rclone_env(env, server.https_url, server.ca_file)
     peers_env = {**env, "PATH": PEERS + os.pathsep + env.get("PATH", "")}
     return {
         "bulkup sync": (bulkup, env),
         "bulkup sync --no-sync-state": (bulkup + ["--no-sync-state"], env),
         "rclone sync": (
             [os.path.join(PEERS, "rclone"), "sync", folder, f"b:{BUCKET}/tree", "--stats-one-line", "-v"],
-            rclone_env,
+            rclone_settings,
         ),
         "aws s3 sync": (
             [os.path.join(PEERS, "aws"), "s3", "sync", folder, target, "--endpoint-url", server.https_url],
@@ -134,8 +127,7 @@ def table(count: int, rounds: int, results: dict[str, list[Usage]]) -> list[str]
         cpu = [u.cpu for u in runs]
         rss = max(u.peak_rss for u in runs)
         lines.append(
-            f"| {name} | {statistics.median(wall):.1f} s ({min(wall):.1f}-{max(wall):.1f}) "
-            f"| {statistics.median(cpu):.1f} s ({min(cpu):.1f}-{max(cpu):.1f}) | {rss / 2**20:.0f} MiB "
+            f"| {name} | {spread(wall, 1, ' s')} | {spread(cpu, 1, ' s')} | {rss / 2**20:.0f} MiB "
             f"| {statistics.median(wall) / base_wall:.2f}x | {statistics.median(cpu) / base_cpu:.2f}x |"
         )
     return lines

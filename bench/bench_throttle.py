@@ -19,7 +19,8 @@ import time
 from dataclasses import dataclass
 
 from bench.lib.paths import BENCH_DATA, PEERS
-from bench.lib.results import write_result
+from bench.lib.results import spread, write_result
+from bench.lib.tools import rclone_env
 from devtools.faultproxy import FaultProxy
 from devtools.s3server import DevServer
 
@@ -50,14 +51,6 @@ def commands(server: DevServer, folder: str, prefix: str, cache: str) -> dict[st
     """Each tool's upload of ``folder`` to ``prefix`` through the proxy (``{url}``), at its defaults."""
     env = {**os.environ, **server.env(), "BULKUP_CACHE_DIR": cache}
     target = f"s3://{BUCKET}/{prefix}"
-    rclone_env = {
-        **env,
-        "RCLONE_CONFIG": os.devnull,
-        "RCLONE_CONFIG_B_TYPE": "s3",
-        "RCLONE_CONFIG_B_PROVIDER": "Other",
-        "RCLONE_CONFIG_B_ENDPOINT": "{url}",
-        "RCLONE_CONFIG_B_ENV_AUTH": "true",
-    }
     return {
         "bulkup put": (
             [
@@ -74,7 +67,10 @@ def commands(server: DevServer, folder: str, prefix: str, cache: str) -> dict[st
             ],
             env,
         ),
-        "rclone copy": ([os.path.join(PEERS, "rclone"), "copy", folder, f"b:{BUCKET}/{prefix}rclone"], rclone_env),
+        "rclone copy": (
+            [os.path.join(PEERS, "rclone"), "copy", folder, f"b:{BUCKET}/{prefix}rclone"],
+            rclone_env(env, "{url}"),
+        ),
         "aws s3 cp --recursive": (
             [
                 os.path.join(PEERS, "aws"),
@@ -144,9 +140,9 @@ def table(count: int, rounds: int, results: dict[str, list[Run]]) -> list[str]:
         walls = [r.wall for r in runs]
         draws = [r.slowdowns for r in runs]
         lines.append(
-            f"| {name} | {statistics.median(walls):.1f} s ({min(walls):.1f}-{max(walls):.1f}) "
+            f"| {name} | {spread(walls, 1, ' s')} "
             f"| {statistics.median(walls) / base:.2f}x | {min(r.stored for r in runs):,}/{count:,} (fewest) "
-            f"| {statistics.median(draws):.0f} ({min(draws)}-{max(draws)}) "
+            f"| {spread(draws, 0)} "
             f"| {', '.join(sorted({str(r.returncode) for r in runs}))} |"
         )
     return lines

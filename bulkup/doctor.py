@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass
 
 import botocore.exceptions as bex
 
-from bulkup.control.plane import connect
+from bulkup.control.access import access_steps
+from bulkup.control.plane import ControlPlane, connect
 from bulkup.control.s3client import ClientSettings, describe
 from bulkup.control.verification import Support, choose_checksum
 from bulkup.display.text import human_bytes
@@ -23,6 +24,7 @@ from bulkup.options.profile import apply_s3_settings, read_s3_settings
 from bulkup.options.resolve import connections_for
 from bulkup.plan.checksums import AUTO, DEFAULT_ALGORITHM, get_algorithm
 from bulkup.plan.parts import DEFAULT_PART_SIZE
+from bulkup.plan.s3url import S3Url
 from bulkup.pools.raypool import on_every_node
 from bulkup.transport.connection import HttpConnection, TlsSettings
 from bulkup.transport.engines import ENGINES, PREFERENCE, EngineUnavailable, choose_engine, path_label
@@ -128,12 +130,13 @@ def report(
     as_json: bool = False,
     out=sys.stdout,
     ray: str | None = None,
-    store: tuple[ClientSettings, str | None] | None = None,
+    store: tuple[ClientSettings, S3Url | None] | None = None,
     profile: str | None = None,
 ) -> int:
     """Print the diagnosis (of each node of the Ray cluster at ``ray``), and with ``store``
-    (client settings, bucket) what that store verifies; returns the exit status (0: some
-    engine can run everywhere)."""
+    (client settings, and where to write) what the credentials may do there and what that
+    store verifies; returns the exit status (0: some engine can run everywhere, and every
+    question asked of the store was answered yes)."""
     if store is not None:
         found = store_diagnosis(*store)
         if as_json:
@@ -141,7 +144,7 @@ def report(
             out.write("\n")
         else:
             print_store(found, out)
-        return 0
+        return 0 if all(step["ok"] for step in found["access"]) else 1
     if ray:
         return render(on_every_node(ray, diagnosis), as_json, out, cluster=True)
     return render({"": diagnosis(profile)}, as_json, out, cluster=False)
@@ -181,25 +184,26 @@ def _print_diagnosis(diagnosed: dict, out, prefix: str) -> None:
         print(file=out)
 
 
-def store_diagnosis(settings: ClientSettings, bucket: str | None) -> dict:
-    """What the store at ``settings.endpoint_url`` verifies, asked with a throwaway multipart
-    upload in ``bucket`` (default: the first bucket it lists), as plain data."""
+def store_diagnosis(settings: ClientSettings, where: S3Url | None) -> dict:
+    """What the credentials may do at ``where`` (see ``control.access``), what the store at
+    ``settings.endpoint_url`` verifies (asked with a throwaway multipart upload in the bucket,
+    by default the first it lists, once the credentials may write there), and the data path
+    uploads to it take, as plain data."""
     control = connect(settings)
-    if bucket is None:
-        try:
-            buckets = control.client.list_buckets().get("Buckets", [])
-        except (bex.ClientError, bex.BotoCoreError) as exc:
-            raise FatalRemoteError(describe(exc)) from None
-        if not buckets:
-            raise UsageError("the store lists no bucket to ask in: give one (bulkup doctor ... s3://bucket)")
-        bucket = buckets[0]["Name"]
-    route = control.ask_store(bucket, "", get_algorithm(DEFAULT_ALGORITHM), remembered=False)  # ask now
+    bucket = where.bucket if where else _first_bucket(control)
+    access = access_steps(control, bucket, where.key if where else "", ask_identity=settings.endpoint_url is None)
+    found: dict = {"bucket": bucket, "access": [asdict(step) for step in access]}
+    scheme = "http" if (settings.endpoint_url or "").startswith("http://") else "https"
+    found["data_path"] = chosen()[scheme]
+    if not all(step.ok for step in access):
+        return found
+    route = control.ask_store(bucket, where.key if where else "", get_algorithm(DEFAULT_ALGORITHM), remembered=False)
     checks = route.checks
     assert checks is not None  # ask_store asked
     auto = choose_checksum(AUTO, checks)
     return {
+        **found,
         "where": checks.where,
-        "bucket": bucket,
         "error": checks.error or None,
         checks.algorithm: {"support": checks.flexible.value, "detail": checks.flexible_words()},
         "md5": {
@@ -213,6 +217,18 @@ def store_diagnosis(settings: ClientSettings, bucket: str | None) -> dict:
         "auto": {"checksum": auto.algorithm.name, "verified": auto.verified},
         "tls": negotiated_tls(route.endpoint, control.settings),
     }
+
+
+def _first_bucket(control: ControlPlane) -> str:
+    """The first bucket the store lists (one-line errors)."""
+    try:
+        buckets = control.client.list_buckets().get("Buckets", [])
+    except (bex.ClientError, bex.BotoCoreError) as exc:
+        raise FatalRemoteError(describe(exc)) from None
+    if not buckets:
+        raise UsageError("the store lists no bucket to ask in: give one (bulkup doctor ... s3://bucket)")
+    name: str = buckets[0]["Name"]
+    return name
 
 
 def negotiated_tls(endpoint: BucketEndpoint, settings: ClientSettings) -> str | None:
@@ -231,7 +247,18 @@ def negotiated_tls(endpoint: BucketEndpoint, settings: ClientSettings) -> str | 
 
 
 def print_store(found: dict, out=sys.stdout) -> None:
-    print(f"store {found['where']} (asked in bucket {found['bucket']}):", file=out)
+    """The store's report: each question with its answer (and what to do), then what it
+    verifies and the data path uploads take."""
+    print(f"bucket {found['bucket']}:", file=out)
+    for step in found["access"]:
+        fix = f": {step['fix']}" if not step["ok"] and step["fix"] else ""
+        print(f"  {'ok' if step['ok'] else '--'}  {step['name']}: {step['detail']}{fix}", file=out)
+    path = found["data_path"]
+    print(f"  data path: {path['path']}  ({path['reason']})", file=out)
+    if "auto" not in found:
+        print("  checksums: not asked (the questions above must pass first)", file=out)
+        return
+    print(f"store {found['where']}:", file=out)
     if found["error"]:
         print(f"  could not ask it: {found['error']}", file=out)
     for name in (DEFAULT_ALGORITHM, "md5"):

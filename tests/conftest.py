@@ -144,12 +144,17 @@ def data_uploads(s3, bucket: str) -> list[dict]:
 
 def error_line(proc, exit_code: int | None = None) -> str:
     """The single line the user sees about what went wrong; fails if there is more (or other)
-    output. A run that got as far as starting has said which checksum it sends: not an error."""
+    output: on stdout, only JSON events ending with the same error (--progress json). A run
+    that got as far as starting has said which checksum it sends: not an error."""
     lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("bulkup: checksums:")]
     assert proc.returncode != 0 if exit_code is None else proc.returncode == exit_code, proc.stderr
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("bulkup: error: ")
-    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert "Traceback" not in proc.stderr
+    if proc.stdout:  # --progress json: every line an event, the last the same error
+        events = [json.loads(line) for line in proc.stdout.splitlines()]
+        assert events[-1]["event"] == "error" and events[-1]["exit_code"] == proc.returncode, events[-1]
+        assert lines[0].endswith(events[-1]["message"]), (lines[0], events[-1])
     return lines[0]
 
 

@@ -90,8 +90,8 @@ def test_piped_output_has_no_terminal_control_sequences(s3server, bucket, tmp_pa
     assert "uploaded 31 objects" in proc.stderr
 
 
-def test_quiet_prints_the_summary_only(s3server, bucket, tmp_path):
-    proc = put(s3server, tree(tmp_path, small=3), bucket, "--quiet")
+def test_progress_none_prints_the_summary_only(s3server, bucket, tmp_path):
+    proc = put(s3server, tree(tmp_path, small=3), bucket, "--progress", "none")
     assert proc.returncode == 0 and proc.stdout == ""
     assert proc.stderr.startswith("uploaded 4 objects")
 

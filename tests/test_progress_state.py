@@ -37,6 +37,33 @@ def test_smoothed_rate_and_eta_follow_the_bytes_sent():
     assert state.eta() == 9.0
 
 
+def test_eta_of_many_small_objects_follows_the_objects_finished_not_their_bytes():
+    state = started(objects=1000, total=1000 * 16_384)
+    state.add_sent(0, 500 * 16_384)  # half the bytes handed to the kernel at once ...
+    for i in range(100):  # ... while the store has taken 100 objects a second
+        state.object_done(f"k{i}", 16_384)
+    state.tick(101.0)
+    assert state.eta() == 9.0  # 900 objects left at 100 a second, not 500 x 16 KiB at the byte rate
+
+
+def test_eta_of_one_large_object_follows_its_bytes():
+    state = started(objects=1, total=10_000)
+    state.object_started("big", 10_000, parts=10)
+    state.add_sent(0, 1000)
+    state.tick(101.0)
+    assert state.eta() == 9.0
+
+
+def test_a_large_objects_bar_counts_the_bytes_of_its_parts_in_flight():
+    state = started()
+    state.object_started("big", 600, parts=3)
+    state.object_sending("big", 150)
+    assert (state.large["big"].bytes_shown, state.large["big"].parts_done) == (150, 0)
+    state.part_done("big", 1, 200, worker=0, data_path="kTLS+io_uring")
+    state.object_sending("big", 50)  # the first part answered, the second under way
+    assert state.large["big"].bytes_shown == 250
+
+
 def test_peak_rate_is_the_best_one_second_window():
     state = started(total=10_000)
     state.add_sent(0, 3000)

@@ -76,6 +76,7 @@ def test_dashboard_shows_progress_mid_run_and_the_summary_at_the_end(s3server, s
     percent = int(re.search(r"(\d+)%", mid).group(1))
     assert 0 <= percent < 100
     assert re.search(r"\d+/102 objects · [\d.]+ [KMG]?i?B/s · ETA", mid)
+    assert re.search(r"[\d.]+ [KMG]?i?B/300[\d.]* MiB\s+\d+/38 parts", mid)  # a large object's bar: its bytes
     assert re.search(r"workers\s*\n\s*#\s+pid\s+engine\s+kTLS\s+conns\s+rate", mid)
     assert re.search(rf"{engine}\s+(on|off)\s+2\s+[\d.]+ [KMG]?i?B/s", mid)
     assert max(len(line) for line in mid.splitlines()) <= width

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import statistics
+from collections.abc import Sequence
 
 from bench.lib.paths import LATEST_MD, RESULTS
 
@@ -20,3 +22,8 @@ def write_result(name: str, lines: list[str]) -> None:
     """Replace results/``name`` with ``lines``."""
     with open(os.path.join(RESULTS, name), "w") as f:
         f.write("\n".join(lines) + "\n")
+
+
+def spread(values: Sequence[float], digits: int = 1, unit: str = "") -> str:
+    """``values`` as a table shows them: the median, then min-max in brackets."""
+    return f"{statistics.median(values):.{digits}f}{unit} ({min(values):.{digits}f}-{max(values):.{digits}f})"

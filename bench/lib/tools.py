@@ -206,3 +206,16 @@ def s5cmd_tool(
 def with_setting(tool: Tool, flags: list[str], settings: str) -> Tool:
     """``tool`` with ``flags`` added before its positional arguments' end (a sweep point)."""
     return Tool(tool.name, settings, [*tool.argv, *flags], tool.env, tool.bulkup)
+
+
+def rclone_env(env: dict[str, str], url: str, ca_file: str | None = None) -> dict[str, str]:
+    """``env`` with an rclone remote named ``b`` for the S3 store at ``url``, credentials from
+    the environment (as its users configure it), and no config file read."""
+    remote = {
+        "RCLONE_CONFIG": os.devnull,
+        "RCLONE_CONFIG_B_TYPE": "s3",
+        "RCLONE_CONFIG_B_PROVIDER": "Other",
+        "RCLONE_CONFIG_B_ENDPOINT": url,
+        "RCLONE_CONFIG_B_ENV_AUTH": "true",
+    }
+    return {**env, **remote, **({"RCLONE_CA_CERT": ca_file} if ca_file else {})}

@@ -139,19 +139,24 @@ COMMANDS = (
     ),
     Command(
         "doctor",
-        "which data path uploads take here, and why",
+        "which data path uploads take here and why; with s3://bucket/prefix/, what the credentials may do there",
         "doctor:run",
         (
             Argument(
                 "store",
-                "s3://bucket",
+                "s3://bucket/prefix/",
                 nargs="?",
-                help="ask the store (--endpoint-url, or AWS) which checksums it verifies, "
-                "with a multipart upload in this bucket that is aborted at once",
+                help="ask the store (--endpoint-url, or AWS): whose the credentials are, whether the bucket exists "
+                "and can be listed, whether an object can be written under the prefix (a .bulkup-doctor- key) and "
+                "deleted, which checksums it verifies (a multipart upload aborted at once), and the data path",
             ),
         ),
         (DoctorOptions, UploadOptions),
-        examples=("bulkup doctor", "bulkup doctor s3://my-bucket --endpoint-url https://127.0.0.1:8333"),
+        examples=(
+            "bulkup doctor",
+            "bulkup doctor s3://my-bucket/backups/",
+            "bulkup doctor s3://my-bucket/ --endpoint-url https://127.0.0.1:8333 --ca-bundle ca.pem",
+        ),
     ),
     Command(
         "cleanup",
@@ -176,12 +181,12 @@ COMMANDS = (
 BY_NAME = {command.name: command for command in COMMANDS}
 
 
-class _Formatter(argparse.HelpFormatter):
+class Formatter(argparse.HelpFormatter):
     """argparse's help, with lines indented by two spaces (the examples) kept as written."""
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         return "\n".join(
-            indent + line if line.startswith("  ") else super(_Formatter, self)._fill_text(line, width, indent)
+            indent + line if line.startswith("  ") else super(Formatter, self)._fill_text(line, width, indent)
             for line in text.splitlines()
         )
 
@@ -195,7 +200,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
             help=command.help,
             description=command.description or command.help[:1].upper() + command.help[1:] + ".",
             epilog=epilog,
-            formatter_class=_Formatter,
+            formatter_class=Formatter,
         )
         for argument in command.arguments:
             keywords: dict[str, Any] = {"metavar": argument.metavar, "help": argument.help}
@@ -204,3 +209,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
             parser.add_argument(argument.dest, **keywords)
         add_options(parser, command.name, *command.options)
         parser.set_defaults(command=command.name)
+
+
+def overview_examples() -> str:
+    """The examples ``bulkup --help`` ends with: the first of each command that sends or lists."""
+    shown = [c.examples[0] for c in COMMANDS if c.name in ("put", "sync", "migrate", "ls", "doctor") and c.examples]
+    lines = "\n".join(f"  {line}" for line in shown)
+    return f"examples:\n{lines}\n\nbulkup COMMAND --help: a command's options, in groups, and more examples"

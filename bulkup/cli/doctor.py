@@ -19,5 +19,5 @@ def run(args: argparse.Namespace) -> int:
     store = None
     if args.store or options.endpoint_url:
         warn_if_insecure(options.verify_ssl)
-        store = (client_settings(options), parse_s3_url(args.store).bucket if args.store else None)
+        store = (client_settings(options), parse_s3_url(args.store) if args.store else None)
     return report(as_json=own.json, ray=own.cluster, store=store, profile=options.profile)

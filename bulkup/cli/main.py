@@ -15,7 +15,7 @@ import traceback
 from typing import NoReturn
 
 from bulkup import redact
-from bulkup.cli.commands import BY_NAME, add_commands
+from bulkup.cli.commands import BY_NAME, Formatter, add_commands, overview_examples
 from bulkup.cli.outcome import ended, json_progress
 from bulkup.errors import BulkupError, Interrupted, UsageError
 from bulkup.version import __version__
@@ -148,10 +148,15 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line's parser, every command and option on it."""
-    parser = _Parser(prog="bulkup", description="Fast, verified bulk uploads to S3.")
+    parser = _Parser(
+        prog="bulkup",
+        description="Fast, verified bulk uploads to S3 and S3-compatible stores.",
+        epilog=overview_examples(),
+        formatter_class=Formatter,
+    )
     parser.add_argument("--version", action="version", version=f"bulkup {__version__}")
     parser.add_argument("--debug", action="store_true", help="verbose logs (secrets never shown)")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, title="commands", metavar="COMMAND")
     add_commands(commands)
     for command in commands.choices.values():  # `bulkup put ... --debug`, as aws-cli takes it
         command.add_argument(

@@ -23,6 +23,7 @@ from bulkup.control.plane import BucketRoute
 from bulkup.control.ratecontrol import RunRate
 from bulkup.control.s3calls import KeyTaken, ObjectFailed, S3Calls
 from bulkup.control.scheduler import Scheduler
+from bulkup.control.sending import SendingEstimate
 from bulkup.control.shares import RateShares
 from bulkup.control.spool import Spool, SpooledPart
 from bulkup.control.verification import verification_label
@@ -81,6 +82,7 @@ class Coordinator:
         self.rate = RunRate()  # the run's request rate: one for every worker and call
         self.store = S3Calls(routes, retry_deadline, self._store_throttled)
         self.scheduler = Scheduler(pool, self._plan)
+        self.sending = SendingEstimate()  # how far parts in flight have got (for the bars)
         self.credentials = credentials
         self.keep_uploads = keep_uploads
         self.restart_changed = restart_changed
@@ -476,6 +478,9 @@ class Coordinator:
     def _on_message(self, worker: Worker, message: object) -> None:
         if isinstance(message, BytesSent):
             self.events.bytes_sent(message.worker, message.nbytes)
+            held = self.scheduler.held_by(worker)
+            for key, sending in self.sending.sent(held, message.nbytes, self.pool.config.connections).items():
+                self.events.object_sending(key, sending)
         elif isinstance(message, PartDone):
             self._on_part_done(worker, message)
         elif isinstance(message, PartError):
@@ -513,6 +518,7 @@ class Coordinator:
     def _on_part_done(self, worker: Worker, done: PartDone) -> None:
         self.rate.succeeded(self.clock())
         obj, task = self.scheduler.answered(worker, done.task_id)
+        self.events.object_sending(*self.sending.answered(task))
         record = PartRecord(
             key=task.key,
             part_number=task.part_number,
@@ -569,7 +575,8 @@ class Coordinator:
             self.events.part_retried(retrying.worker, task.key, task.part_number, retrying.attempt, retrying.reason)
 
     def _on_part_error(self, worker: Worker, error: PartError) -> None:
-        obj, _ = self.scheduler.answered(worker, error.task_id)
+        obj, task = self.scheduler.answered(worker, error.task_id)
+        self.events.object_sending(*self.sending.answered(task))
         if error.fatal:
             raise FatalRemoteError(error.message)
         if obj.closed:

@@ -103,6 +103,10 @@ class RunEvents:
     def object_started(self, key: str, size: int, parts: int) -> None:
         self.progress.object_started(key, size, parts)
 
+    def object_sending(self, key: str, nbytes: int) -> None:
+        """An estimate of how much of ``key``'s parts in flight has been sent (for display)."""
+        self.progress.object_sending(key, nbytes)
+
     def part_sent(self, record: PartRecord, length: int) -> None:
         """A part the server accepted, whatever became of its object."""
         self.result.add_part(record, length)

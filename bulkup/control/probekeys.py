@@ -2,7 +2,8 @@
 
 Before sending data, bulkup asks the store questions by writing under the destination (an
 upload it aborts, an object it deletes). Each probe's key is ``<key hint>.bulkup-probe-``
-followed by 12 random hex digits, so runs probing one prefix at once never share a key, and
+(``.bulkup-doctor-`` for ``bulkup doctor``'s test of writing) followed by 12 random hex
+digits, so runs probing one prefix at once never share a key, and
 each removes only what it made itself (by upload id or version).
 
 What a probe left behind (its run was killed, or the store refused the delete) may be removed
@@ -20,13 +21,14 @@ import re
 from datetime import timedelta
 
 PROBE_MARK = ".bulkup-probe-"
+DOCTOR_MARK = ".bulkup-doctor-"  # ``bulkup doctor s3://bucket/prefix/`` writes and deletes one
 STALE_AFTER = timedelta(hours=1)
-_PROBE_KEY = re.compile(re.escape(PROBE_MARK) + r"[0-9a-f]{12}\Z")
+_PROBE_KEY = re.compile(f"(?:{re.escape(PROBE_MARK)}|{re.escape(DOCTOR_MARK)})" + r"[0-9a-f]{12}\Z")
 
 
-def new_probe_key(key_hint: str) -> str:
+def new_probe_key(key_hint: str, mark: str = PROBE_MARK) -> str:
     """A key for one probe, next to ``key_hint`` (where the run writes) and unique to it."""
-    return f"{key_hint}{PROBE_MARK}{os.urandom(6).hex()}"
+    return f"{key_hint}{mark}{os.urandom(6).hex()}"
 
 
 def is_probe_key(key: str) -> bool:

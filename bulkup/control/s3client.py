@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from bulkup.control import botoerrors as bex
 from bulkup.control.awsenv import DEFAULT_REGION, system_trust_store
 from bulkup.errors import BulkupError, FatalRemoteError
+from bulkup.transport.connection import certificate_failure
 from bulkup.transport.request import BucketEndpoint, CredentialSet
 from bulkup.transport.responses import FATAL_CODES
 
@@ -159,7 +160,7 @@ def describe(exc: BaseException) -> str:
         host = _host_of(getattr(exc, "kwargs", {}).get("endpoint_url", ""))
         found = [m.group(1).strip().rstrip(".") for r in _SSL_REASONS if (m := r.search(text))]
         reason = found[0] if found else "TLS handshake failed"
-        return f"TLS certificate verification failed for {host}: {reason}"
+        return certificate_failure(host, reason)
     if isinstance(exc, bex.EndpointConnectionError):
         url = getattr(exc, "kwargs", {}).get("endpoint_url", "")
         return f"cannot connect to endpoint {_host_of(url)}: is the server running and reachable?"

@@ -55,6 +55,10 @@ class Scheduler:
             if self._tasks.get(task_id, (None,))[0] is obj
         )
 
+    def held_by(self, worker: Worker) -> list[PartTask]:
+        """The tasks ``worker`` holds (sent to it, not yet answered)."""
+        return [self._tasks[task_id][1] for task_id in worker.in_flight if task_id in self._tasks]
+
     def lookup(self, task_id: int) -> tuple[ObjectUpload, PartTask] | None:
         return self._tasks.get(task_id)
 

@@ -161,12 +161,12 @@ def _large_objects(state: ProgressState) -> Table:
     table.add_column(ratio=2, no_wrap=True, overflow="ellipsis")
     table.add_column(ratio=3)
     table.add_column(no_wrap=True, justify="right")
-    shown = sorted(state.large.values(), key=lambda o: -o.parts_done / max(o.parts, 1))[:MAX_LARGE_SHOWN]
+    shown = sorted(state.large.values(), key=lambda o: -o.bytes_shown / max(o.size, 1))[:MAX_LARGE_SHOWN]
     for obj in shown:
         table.add_row(
             obj.key,
-            ProgressBar(total=max(obj.parts, 1), completed=obj.parts_done),
-            f"{obj.parts_done}/{obj.parts} parts  {human_bytes(obj.size)}",
+            ProgressBar(total=max(obj.size, 1), completed=obj.bytes_shown),
+            f"{human_bytes(obj.bytes_shown)}/{human_bytes(obj.size)}  {obj.parts_done}/{obj.parts} parts",
         )
     hidden = len(state.large) - len(shown)
     if hidden > 0:

@@ -75,6 +75,12 @@ class ProgressSink:
         with self.lock:
             self.state.object_started(key, size, parts)
 
+    def object_sending(self, key: str, nbytes: int) -> None:
+        """About ``nbytes`` of a multipart object's parts in flight have been sent (an
+        estimate, for its bar)."""
+        with self.lock:
+            self.state.object_sending(key, nbytes)
+
     def part_done(self, key: str, length: int, part: PartRecord) -> None:
         with self.lock:
             self.state.part_done(key, part.part_number, length, part.worker, part.data_path)

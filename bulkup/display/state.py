@@ -35,7 +35,13 @@ class LargeObject:
     size: int
     parts: int
     parts_done: int = 0
-    bytes_done: int = 0
+    bytes_done: int = 0  # of the parts the store accepted
+    bytes_sending: int = 0  # of its parts in flight, as far as they have got (an estimate)
+
+    @property
+    def bytes_shown(self) -> int:
+        """How far the object has got, for its bar."""
+        return min(self.size, self.bytes_done + self.bytes_sending)
 
 
 @dataclass
@@ -52,6 +58,7 @@ class ProgressState:
     bytes_done: int = 0  # in objects (and parts) the server accepted
     retries: int = 0
     rate: float = 0.0  # smoothed bytes per second
+    object_rate: float = 0.0  # smoothed objects finished per second
     bandwidth_limit: float | None = None  # bytes per second the run keeps to (--bwlimit)
     slowdowns: int = 0  # the store asked the run to slow down (or was unreachable)
     request_rate: float | None = None  # requests per second the run keeps to, once slowed
@@ -63,6 +70,7 @@ class ProgressState:
     large: dict[str, LargeObject] = field(default_factory=dict)
     _sample_at: float = 0.0
     _sample_sent: int = 0
+    _sample_finished: int = 0
     _peak_at: float = 0.0
     _peak_sent: int = 0
 
@@ -101,6 +109,10 @@ class ProgressState:
 
     def object_started(self, key: str, size: int, parts: int) -> None:
         self.large[key] = LargeObject(key, size, parts)
+
+    def object_sending(self, key: str, nbytes: int) -> None:
+        if key in self.large:
+            self.large[key].bytes_sending = nbytes
 
     def part_done(self, key: str, part: int | None, length: int, worker: int, data_path: str) -> None:
         self.retrying.discard((key, part))
@@ -159,7 +171,12 @@ class ProgressState:
                 row_sample = (row.sent - row._last_sent) / (now - self._sample_at)
                 row.rate = RATE_SMOOTHING * row_sample + (1 - RATE_SMOOTHING) * row.rate
                 row._last_sent = row.sent
-            self._sample_at, self._sample_sent = now, self.bytes_sent
+            finished = (self.objects_finished - self._sample_finished) / (now - self._sample_at)
+            first_objects = self._sample_finished == 0 and self.object_rate == 0.0
+            self.object_rate = (
+                finished if first_objects else RATE_SMOOTHING * finished + (1 - RATE_SMOOTHING) * self.object_rate
+            )
+            self._sample_at, self._sample_sent, self._sample_finished = now, self.bytes_sent, self.objects_finished
         if now - self._peak_at >= PEAK_WINDOW:
             self.peak_rate = max(self.peak_rate, (self.bytes_sent - self._peak_sent) / (now - self._peak_at))
             self._peak_at, self._peak_sent = now, self.bytes_sent
@@ -176,10 +193,16 @@ class ProgressState:
         return min(max(self.bytes_sent, self.bytes_done), self.bytes_total)
 
     def eta(self) -> float | None:
-        """Seconds left at the smoothed rate (None before there is a rate)."""
+        """Seconds left (None before there is a rate): the longer of the bytes left at the
+        byte rate and the objects left at the object rate. Many small objects are bound by
+        what each costs, not by their bytes; one large one by its bytes."""
         if self.rate <= 0 or self.size_unknown:
             return None
-        return max(0.0, (self.bytes_total - self.bytes_progress) / self.rate)
+        by_bytes = max(0.0, (self.bytes_total - self.bytes_progress) / self.rate)
+        objects_left = self.objects_total - self.objects_finished
+        if self.object_rate <= 0 or objects_left <= 0:
+            return by_bytes
+        return max(by_bytes, objects_left / self.object_rate)
 
     def elapsed(self, now: float) -> float:
         return max(0.0, now - self.started)

@@ -65,8 +65,10 @@ class TqdmProgress(ProgressSink):
         super().object_started(key, size, parts)
         if len(self._bars) < MAX_OBJECT_BARS:
             self._bars[key] = tqdm(
-                total=parts,
-                unit="part",
+                total=size,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
                 desc=_short(key),
                 leave=False,
                 file=self.out,
@@ -76,8 +78,7 @@ class TqdmProgress(ProgressSink):
 
     def part_done(self, key: str, length: int, part: PartRecord) -> None:
         super().part_done(key, length, part)
-        if key in self._bars:
-            self._bars[key].update(1)
+        self._update()
 
     def object_done(self, result: ObjectResult) -> None:
         super().object_done(result)
@@ -122,6 +123,12 @@ class TqdmProgress(ProgressSink):
             refresh=False,
         )
         self._overall.refresh()
+        for key, bar in self._bars.items():
+            large = state.large.get(key)
+            if large is not None:
+                bar.n = large.bytes_shown
+                bar.set_postfix_str(f"{large.parts_done}/{large.parts} parts", refresh=False)
+                bar.refresh()
 
     def _close_bar(self, key: str) -> None:
         bar = self._bars.pop(key, None)

@@ -65,6 +65,16 @@ class TlsSettings:
         return ctx
 
 
+def certificate_failure(host: str, reason: str) -> str:
+    """The one line for a certificate this machine does not accept: which host, why, and the
+    fix (a name the certificate holds, or the CA that signed it)."""
+    if "match" in reason:  # Hostname mismatch, certificate is not valid for 'host'
+        fix = "use in --endpoint-url a name the certificate holds"
+    else:
+        fix = "give the CA that signed it with --ca-bundle FILE (or the profile's ca_bundle, or AWS_CA_BUNDLE)"
+    return f"TLS certificate verification failed for {host}: {reason}: {fix}"
+
+
 def connect_spread(host: str, port: int, spread: int, timeout: float) -> socket.socket:
     """A TCP connection to one of the addresses ``host`` resolves to: the ``spread``-th (modulo
     their number) first, then the others in turn, as ``socket.create_connection`` tries them.

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bulkup.errors import FatalRemoteError
-from bulkup.transport.connection import HttpConnection, TlsSettings
+from bulkup.transport.connection import HttpConnection, TlsSettings, certificate_failure
 from bulkup.transport.http1 import ProtocolError, Response, ResponseReader, request_head
 from bulkup.transport.objectinfo import HeadAnswer, ListPage, head_answer, list_target, parse_list_page
 from bulkup.transport.proxy import Proxy
@@ -114,8 +114,7 @@ class StoreReads:
                 response = conn.request(self.sign("GET", target), max_body=MAX_LISTING_PAGE)
             except ssl.SSLCertVerificationError as exc:
                 raise StoreReadError(
-                    f"TLS certificate verification failed for {self.settings.endpoint.host}: "
-                    f"{exc.verify_message or exc.reason}"
+                    certificate_failure(self.settings.endpoint.host, exc.verify_message or exc.reason)
                 ) from None
             except (OSError, ProtocolError) as exc:
                 last = describe_failure(exc)
@@ -216,9 +215,7 @@ class _HeadRound:
             stream.setblocking(False)
         except ssl.SSLCertVerificationError as exc:
             conn.close()
-            raise StoreReadError(
-                f"TLS certificate verification failed for {conn.host}: {exc.verify_message or exc.reason}"
-            ) from None
+            raise StoreReadError(certificate_failure(conn.host, exc.verify_message or exc.reason)) from None
         except OSError as exc:
             conn.close()
             self.free.append(slot)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from bulkup.kernel import ktls
 from bulkup.plan.checksums import get_algorithm
-from bulkup.transport.connection import HttpConnection, TlsSettings
+from bulkup.transport.connection import HttpConnection, TlsSettings, certificate_failure
 from bulkup.transport.engines import SendEngine, path_label
 from bulkup.transport.engines.userspace import UserspaceEngine
 from bulkup.transport.failures import PartFailed
@@ -148,7 +148,7 @@ class PartSender:
             response = conn.exchange(head, body, engine, self.progress, self.config.min_rate)
         except ssl.SSLCertVerificationError as exc:
             raise PartFailed(
-                f"TLS certificate verification failed for {task.endpoint.host}: {exc.verify_message or exc.reason}",
+                certificate_failure(task.endpoint.host, exc.verify_message or exc.reason),
                 retryable=False,
                 fatal=True,
                 code="TLS",
