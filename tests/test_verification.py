@@ -97,7 +97,9 @@ def test_an_echo_that_differs_from_what_was_sent_fails_the_part(s3server, s3, bu
     with FaultProxy(
         s3server.http_url, response_checksums="alter", applies_to=lambda method, target: not is_probe(target)
     ) as proxy:
-        proc = put(s3server, path, f"s3://{bucket}/f.bin", "--checksum", "crc64nvme", url=proxy.url)
+        proc = put(
+            s3server, path, f"s3://{bucket}/f.bin", "--checksum", "crc64nvme", "--retry-deadline", "5s", url=proxy.url
+        )
     assert proc.returncode == 1
     [failure] = json.loads(proc.stdout.splitlines()[-1])["failures"]
     assert "the store echoed crc64nvme" in failure["reason"] and "sent" in failure["reason"]
