@@ -262,11 +262,17 @@ class DiscardEndpoint:
             time.sleep(0.005)
         time.sleep(0.05)  # the worker flushes right after its note
 
-    def log(self) -> list[LogEntry]:
-        """Every request answered so far, in order."""
+    def mark(self) -> int:
+        """Where the log ends now: ``requests(since=mark())`` later counts only what came after."""
+        self.flush_log()
+        return os.path.getsize(os.path.join(self.workdir, "logs", "access.log"))
+
+    def log(self, since: int = 0) -> list[LogEntry]:
+        """Every request answered so far (after the ``mark()`` ``since``), in order."""
         self.flush_log()
         entries = []
         with open(os.path.join(self.workdir, "logs", "access.log")) as f:
+            f.seek(since)
             for line in f:
                 parts = line.rstrip("\n").split(" ", 6)
                 if len(parts) == 7:
@@ -277,11 +283,11 @@ class DiscardEndpoint:
                     )
         return entries
 
-    def requests(self) -> dict[str, int]:
-        """Requests answered so far, counted by S3 operation (method + query pattern);
-        "Unsupported" counts requests the endpoint answered with 501."""
+    def requests(self, since: int = 0) -> dict[str, int]:
+        """Requests answered so far (after the ``mark()`` ``since``), counted by S3 operation
+        (method + query pattern); "Unsupported" counts requests the endpoint answered with 501."""
         counts: dict[str, int] = {}
-        for entry in self.log():
+        for entry in self.log(since):
             counts[entry.operation] = counts.get(entry.operation, 0) + 1
         return counts
 
