@@ -208,8 +208,6 @@ FALLBACKS = {
     ),
     "a config file that says something": ({"AWS_CONFIG_FILE": "{config}"}, "[default]\nregion = us-east-1\n", (), 1),
     "an AWS variable bulkup does not read itself": ({"AWS_MAX_ATTEMPTS": "3"}, "", (), 1),
-    "more than a handful of files": ({}, "", (), 9),
-    "a file sent in parts": ({}, "", ("--multipart-threshold", "5MiB", "--part-size", "5MiB"), 1),
     "an attribute the store is asked about": ({}, "", ("--storage-class", "STANDARD"), 1),
     "a listing first": ({}, "", ("--if-size-differ",), 1),
 }
@@ -240,14 +238,44 @@ def test_a_put_goes_the_usual_way_with(case, s3server, s3, bucket, tmp_path):
     assert len(keys_in(s3, bucket)) == count + 1
 
 
-def test_wrong_credentials_end_in_process_with_the_line_and_exit_code_of_the_usual_way(s3server, bucket, tmp_path):
-    root = small_files(tmp_path / "src")
+@pytest.mark.parametrize(
+    "case, count, options",
+    [
+        ("more than a handful of files", 12, ()),
+        ("a file sent in parts", 1, ("--multipart-threshold", "5MiB", "--part-size", "5MiB")),
+    ],
+)
+def test_worker_processes_send_on_the_remembered_answers_what_is_too_much_for_one_process(
+    case, count, options, s3server, s3, bucket, tmp_path
+):
+    root = tmp_path / "src"
+    os.makedirs(root)
+    for i in range(count):
+        write_random_file(root / f"f{i}.bin", 5 * 1024 * 1024 + 1 if "parts" in case else 1024, seed=i + 1)
+    learned(s3server, tmp_path, bucket)
+    options = ("--endpoint-url", s3server.https_url, *options)
+    usual = put(s3server, tmp_path, str(root), f"s3://{bucket}/usual/", *options, env=USUAL_WAY)
+    remembered = put(s3server, tmp_path, str(root), f"s3://{bucket}/r/", *options)
+    assert remembered.returncode == 0, remembered.lines
+    assert remembered.in_worker_processes
+    assert outcome(remembered, "r/") == outcome(usual, "usual/")
+    if "parts" not in case:  # a multipart upload's calls are boto3's, made when first needed
+        assert not remembered.loaded_a_client_library
+    for name in os.listdir(root):
+        assert_same_bytes(s3, bucket, f"r/{name}", os.path.join(root, name))
+
+
+@pytest.mark.parametrize("count", [3, 12], ids=["in-process", "worker-processes"])
+def test_wrong_credentials_end_in_process_with_the_line_and_exit_code_of_the_usual_way(
+    count, s3server, bucket, tmp_path
+):
+    root = small_files(tmp_path / "src", count)
     learned(s3server, tmp_path, bucket)
     wrong = {"AWS_SECRET_ACCESS_KEY": "not-the-secret"}
     options = ("--endpoint-url", s3server.https_url)
     usual = put(s3server, tmp_path, root, f"s3://{bucket}/p/", *options, env={**wrong, **USUAL_WAY})
     fast = put(s3server, tmp_path, root, f"s3://{bucket}/p/", *options, env=wrong)
-    assert fast.in_process
+    assert fast.in_process == (count <= 8)
     assert fast.returncode == usual.returncode == 1
     assert fast.lines == usual.lines and len(fast.lines) == 2  # the checksums notice, then the error
     assert fast.event("error") == usual.event("error")

@@ -1,10 +1,11 @@
 """``put``: files, trees and streams to S3 (plan the sources, ask the store, run, judge).
 
-A handful of small files goes faster than worker processes start (an interpreter and its
-imports each) and than boto3 loads: where the environment is plain and the store's every
-answer is remembered (``control.remembered``), they are sent from this process, on its own
-connections, by the same coordinator and senders. Whether a run goes that way is decided
-before anything is sent; anything else goes the usual way.
+Where the environment is plain and the store's every answer is remembered
+(``control.remembered``), a run needs nothing of boto3 (~0.3 s of CPU to load, and a
+HeadBucket) until a call needs it, and a handful of small files goes faster than worker
+processes start (an interpreter and its imports each): they are sent from this process, on
+its own connections, by the same coordinator and senders. Which way a run goes is decided
+before anything is sent; anything else goes the usual way (boto3 asks, workers send).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import dataclasses
 import logging
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 
 HANDFUL = 8  # files at most that may be sent from this process (each a single PutObject),
 SMALL_BYTES = 16 << 20  # and bytes in all: beyond, the workers' cores are worth their start
-NEVER_IN_PROCESS = "BULKUP_NEVER_IN_PROCESS"  # internal: "1" sends every run the usual way (tests)
+NEVER_IN_PROCESS = "BULKUP_NEVER_IN_PROCESS"  # internal: "1": boto3 asks, worker processes send (tests)
 log = logging.getLogger("bulkup")
 
 
@@ -68,9 +69,15 @@ def put(
     if (plane := _remembered(dest, settings, session)) is not None:
         few = collecting.at_most(HANDFUL)
         if few is not None and _small(few.files, settings.objects):
-            return _put_in_process(few, dest, settings, progress, plane)
+            log.debug("%d small files: sent from this process, the store's answers remembered", len(few.files))
+            return _on_remembered(plane, dest, settings, lambda: put_files(few, dest, settings, progress, plane, None))
     with launch_early(settings.pool) as launcher:  # the workers start while the run is planned
         found = collecting.rest()
+        if plane is not None:
+            log.debug("the store's answers remembered: no boto3 until a call needs it")
+            return _on_remembered(
+                plane, dest, settings, lambda: put_files(found, dest, settings, progress, plane, launcher)
+            )
         control = connect(settings.client, session)
         kept = 0
         if settings.sources.if_size_differ or settings.sources.if_source_newer:
@@ -109,10 +116,10 @@ def put_files(
 
 
 def _remembered(dest: S3Url, settings: RunSettings, session: boto3.Session | None) -> RememberedPlane | None:
-    """The plane to send this run from this process with, if it may be (None: the usual
-    way): it needs no listing (--if-size-differ, --if-source-newer), no attribute the store
-    is asked about or read back for, no Ray, no session of the caller's, and every answer
-    of the store remembered."""
+    """The remembered plane for this run, if it may take it (None: boto3's): it needs no
+    listing (--if-size-differ, --if-source-newer), no attribute the store is asked about or
+    read back for, no Ray, no session of the caller's, and every answer of the store
+    remembered."""
     if (
         os.environ.get(NEVER_IN_PROCESS) == "1"
         or session is not None
@@ -135,16 +142,15 @@ def _small(files: list[SourceFile], objects: ObjectSettings) -> bool:
     return sum(f.size for f in files) <= SMALL_BYTES
 
 
-def _put_in_process(
-    found: Collected, dest: S3Url, settings: RunSettings, progress: ProgressSink, plane: RememberedPlane
+def _on_remembered(
+    plane: RememberedPlane, dest: S3Url, settings: RunSettings, send: Callable[[], UploadResult]
 ) -> UploadResult:
-    """Send the few small files ``found`` from this process, on the remembered plane. A
-    failure no object escapes (credentials, TLS, a bucket gone since it was remembered)
-    forgets the route and asks HeadBucket, as the usual way would have first: where it
-    fails, the run ends with its words (``bucket 'b' does not exist``), as it would have."""
-    log.debug("%d small files: sent from this process, the store's answers remembered", len(found.files))
+    """``send()`` on the remembered plane. A failure no object escapes (credentials, TLS, a
+    bucket gone since it was remembered) forgets the route and asks HeadBucket, as the usual
+    way would have first: where it fails, the run ends with its words (``bucket 'b' does
+    not exist``), as it would have."""
     try:
-        return put_files(found, dest, settings, progress, plane, launcher=None)
+        return send()
     except FatalRemoteError:
         plane.forget(dest.bucket)
         connect(settings.client).route(dest.bucket)
