@@ -12,6 +12,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "bulkup"
 # Lower ranks are closer to the kernel. A module imports its own subpackage and lower ranks.
 RANKS = {
     "errors": 0,
+    "gctune": 0,
     "redact": 0,
     "version": 0,
     "kernel": 1,

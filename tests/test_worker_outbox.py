@@ -40,3 +40,16 @@ def test_an_urgent_message_goes_at_once_with_what_waited():
     outbox.put("done")
     outbox.put("ready", now=True)
     assert writes == [["done", "ready"]] and outbox.due_in() is None
+
+
+def test_answers_wait_longer_only_while_the_worker_holds_more_work_than_it_sends():
+    busy = [True]
+    writes: list = []
+    outbox = Outbox(writes.append, delay=0.0, busy_delay=60.0)
+    outbox.busy = lambda: busy[0]
+    outbox.put("held while busy")
+    assert writes == [] and outbox.due_in() > 0
+    busy[0] = False
+    assert outbox.due_in() == 0
+    outbox.put("not busy")
+    assert writes == [["held while busy", "not busy"]]

@@ -28,6 +28,7 @@ from bulkup.control.shares import RateShares
 from bulkup.control.spool import Spool, SpooledPart
 from bulkup.control.verification import verification_label
 from bulkup.errors import BulkupError, FatalRemoteError, Interrupted
+from bulkup.gctune import few_collections
 from bulkup.plan.files import FileIdentity, SourceFile
 from bulkup.plan.jobs import UploadJob
 from bulkup.plan.parts import PartRange, choose_part_size, is_multipart, split_parts
@@ -97,6 +98,10 @@ class Coordinator:
 
     def run(self, jobs: Iterable[UploadJob], objects: int, total_bytes: int | None) -> UploadResult:
         """Upload ``jobs`` (``objects`` of them, ``total_bytes`` in all; None: not known, a stream)."""
+        with few_collections():
+            return self._run(jobs, objects, total_bytes)
+
+    def _run(self, jobs: Iterable[UploadJob], objects: int, total_bytes: int | None) -> UploadResult:
         started = time.monotonic()
         try:
             self.pool.start()  # a cluster that cannot be joined ends the run here

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn, TypeAlias, cast
 
+from bulkup.gctune import few_collections
 from bulkup.plan import checksums
 from bulkup.plan.results import WorkerStats
 from bulkup.transport.engines import ENGINES, path_label
@@ -43,7 +44,8 @@ if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
 PROGRESS_INTERVAL = 0.1  # seconds between progress reports, whatever the part count
-REPLY_DELAY = 0.002  # seconds an answer may wait for others to share its pipe write
+REPLY_DELAY = 0.002  # seconds an answer may wait for others to share its pipe write,
+BUSY_REPLY_DELAY = 0.02  # or while every connection has a task waiting after its current one
 REPLY_BATCH = 128  # answers that go at once, however young
 
 # The coordinator's end as a worker sees it: lists of messages out; in, a WorkerStart, then
@@ -70,11 +72,21 @@ class _ProgressMeter:
 
 class Outbox:
     """Messages for the coordinator, written in lists: one write carries every answer that
-    arrived within ``delay`` of the first (or ``REPLY_BATCH`` of them)."""
+    arrived within ``delay`` of the first (or ``REPLY_BATCH`` of them). While the worker is
+    ``busy`` (it holds more work than its connections are sending) the coordinator need not
+    hear at once, so answers wait up to ``busy_delay``: fewer, larger writes (a write and its
+    read cost ~11 µs an answer in twos, ~5 in twenties)."""
 
-    def __init__(self, write: Callable[[list[object]], None], delay: float = REPLY_DELAY) -> None:
+    def __init__(
+        self,
+        write: Callable[[list[object]], None],
+        delay: float = REPLY_DELAY,
+        busy_delay: float = BUSY_REPLY_DELAY,
+    ) -> None:
         self._write = write
         self._delay = delay
+        self._busy_delay = busy_delay
+        self.busy: Callable[[], bool] = lambda: False
         self._lock = threading.Lock()
         self._messages: list[object] = []
         self._first_at = 0.0
@@ -85,8 +97,11 @@ class Outbox:
             self._messages.append(message)
             if len(self._messages) == 1:
                 self._first_at = time.monotonic()
-            if now or len(self._messages) >= REPLY_BATCH or time.monotonic() - self._first_at >= self._delay:
+            if now or len(self._messages) >= REPLY_BATCH or time.monotonic() - self._first_at >= self._wait():
                 self._write_locked()
+
+    def _wait(self) -> float:
+        return self._busy_delay if self.busy() else self._delay
 
     def flush(self) -> None:
         with self._lock:
@@ -98,7 +113,7 @@ class Outbox:
         with self._lock:
             if not self._messages:
                 return None
-            return max(0.0, self._first_at + self._delay - time.monotonic())
+            return max(0.0, self._first_at + self._wait() - time.monotonic())
 
     def _write_locked(self) -> None:
         batch, self._messages = self._messages, []
@@ -167,7 +182,7 @@ class SendingWorker:
         self._backoff = _Seconds()
         self._cpu = _ThreadCpu()  # the sender threads', as they end
         self._halted = threading.Event()
-        self._tasks: queue.Queue[PartTask | None] = queue.Queue()
+        self._tasks: queue.SimpleQueue[PartTask | None] = queue.SimpleQueue()
 
         def retrying(task: PartTask, attempt: int, failure: PartFailed) -> None:
             throttled = slows_the_run(failure.code)
@@ -205,6 +220,10 @@ class SendingWorker:
 
     def submit(self, task: PartTask) -> None:
         self._tasks.put(task)
+
+    def busy(self) -> bool:
+        """Whether every connection has a task waiting after the one it sends."""
+        return self._tasks.qsize() >= len(self._senders)
 
     def control(self, message: object) -> bool:
         """Act on a message that is not a task (new credentials, a new rate); False for a task."""
@@ -274,10 +293,12 @@ def worker_main(worker: int, pipe: Pipe, config: WorkerConfig, tls_endpoint: boo
 
     outbox = Outbox(write)
     sending = SendingWorker(worker, config, tls_endpoint, outbox.put, idle=outbox.flush)
+    outbox.busy = sending.busy
     outbox.put(sending.ready, now=True)
     sending.start()
     try:
-        _read_loop(pipe, sending, outbox)
+        with few_collections():
+            _read_loop(pipe, sending, outbox)
     finally:
         for message in sending.finish():
             outbox.put(message)
@@ -391,7 +412,7 @@ def _read_loop(pipe: Pipe, sending: SendingWorker, outbox: Outbox) -> None:
 
 def _sender_loop(
     sender: PartSender,
-    tasks: queue.Queue[PartTask | None],
+    tasks: queue.SimpleQueue[PartTask | None],
     reply: Callable[[object], None],
     idle: Callable[[], None],
     ended: Callable[[], None],
