@@ -21,6 +21,7 @@ import sys
 import pytest
 from conftest import assert_same_bytes, keys_in, wait_for, write_random_file
 
+from bulkup.ops.put import HANDFUL
 from devtools.faultproxy import FaultProxy
 from devtools.timescale import scaled
 
@@ -241,7 +242,7 @@ def test_a_put_goes_the_usual_way_with(case, s3server, s3, bucket, tmp_path):
 @pytest.mark.parametrize(
     "case, count, options",
     [
-        ("more than a handful of files", 12, ()),
+        ("more than a handful of files", HANDFUL + 1, ()),
         ("a file sent in parts", 1, ("--multipart-threshold", "5MiB", "--part-size", "5MiB")),
     ],
 )
@@ -265,7 +266,7 @@ def test_worker_processes_send_on_the_remembered_answers_what_is_too_much_for_on
         assert_same_bytes(s3, bucket, f"r/{name}", os.path.join(root, name))
 
 
-@pytest.mark.parametrize("count", [3, 12], ids=["in-process", "worker-processes"])
+@pytest.mark.parametrize("count", [3, HANDFUL + 1], ids=["in-process", "worker-processes"])
 def test_wrong_credentials_end_in_process_with_the_line_and_exit_code_of_the_usual_way(
     count, s3server, bucket, tmp_path
 ):
@@ -275,7 +276,7 @@ def test_wrong_credentials_end_in_process_with_the_line_and_exit_code_of_the_usu
     options = ("--endpoint-url", s3server.https_url)
     usual = put(s3server, tmp_path, root, f"s3://{bucket}/p/", *options, env={**wrong, **USUAL_WAY})
     fast = put(s3server, tmp_path, root, f"s3://{bucket}/p/", *options, env=wrong)
-    assert fast.in_process == (count <= 8)
+    assert fast.in_process == (count <= HANDFUL)
     assert fast.returncode == usual.returncode == 1
     assert fast.lines == usual.lines and len(fast.lines) == 2  # the checksums notice, then the error
     assert fast.event("error") == usual.event("error")

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from bulkup.pools.local import WorkerLauncher
 
-HANDFUL = 8  # files at most that may be sent from this process (each a single PutObject),
+HANDFUL = 64  # files at most that may be sent from this process (each a single PutObject),
 SMALL_BYTES = 16 << 20  # and bytes in all: beyond, the workers' cores are worth their start
 NEVER_IN_PROCESS = "BULKUP_NEVER_IN_PROCESS"  # internal: "1": boto3 asks, worker processes send (tests)
 log = logging.getLogger("bulkup")
