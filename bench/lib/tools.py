@@ -154,14 +154,14 @@ def rclone_tool(endpoint: Endpoint, folder: str, prefix: str, part: int, concurr
         "--s3-no-head",
         "--multi-thread-streams",
         "0",
-        "--no-traverse",
         "--retries",
         "3",
     ]
     if endpoint.ca_file:
         argv += ["--ca-cert", endpoint.ca_file]
     # --s3-no-head and --multi-thread-streams 0: rclone otherwise reads each object back after
-    # uploading it, which the discard endpoint cannot answer (and which costs a request).
+    # uploading it, which the discard endpoint cannot answer (and which costs a request). No
+    # --no-traverse: it makes rclone ask about each object (a HEAD) instead of listing once.
     return Tool(
         "rclone copy",
         f"--transfers {concurrency} --s3-upload-concurrency {concurrency}, "
