@@ -141,8 +141,10 @@ def _parse_head(head: bytes) -> tuple[str, int, str, dict[str, str]]:
 
 def _content_length(value: str) -> int:
     values = {v.strip() for v in value.split(",")}
-    if len(values) != 1 or not (only := values.pop()).isdigit():
-        raise ProtocolError(f"invalid Content-Length {value!r}")
+    only = values.pop() if len(values) == 1 else ""
+    # ASCII digits only ("²" is a digit to str.isdigit), and few enough for int() to take
+    if not (only.isascii() and only.isdigit()) or len(only) > 4000:
+        raise ProtocolError(f"invalid Content-Length {value[:80]!r}")
     return int(only)
 
 
