@@ -115,8 +115,12 @@ class ResponseReader:
             return True
 
     def _framing_for(self, version: str, status: int, headers: dict[str, str]) -> _Framing:
-        tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
-        self.keep_alive = "keep-alive" in tokens if version == "0" else "close" not in tokens
+        connection = headers.get("connection")
+        if connection is None:  # the usual answer: HTTP/1.1 keeps the connection, 1.0 does not
+            self.keep_alive = version != "0"
+        else:
+            tokens = {t.strip().lower() for t in connection.split(",")}
+            self.keep_alive = "keep-alive" in tokens if version == "0" else "close" not in tokens
         if self.bodyless or status in _NO_BODY_STATUSES:
             return _Fixed(0, self)
         if "transfer-encoding" in headers:
@@ -190,6 +194,8 @@ def _parse_head(head: bytes) -> tuple[str, int, str, dict[str, str]]:
 
 
 def _content_length(value: str) -> int:
+    if value.isdigit() and value.isascii() and len(value) <= 4000:  # the usual: one number
+        return int(value)
     values = {v.strip() for v in value.split(",")}
     only = values.pop() if len(values) == 1 else ""
     # ASCII digits only ("²" is a digit to str.isdigit), and few enough for int() to take
