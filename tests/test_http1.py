@@ -1,7 +1,12 @@
 """HTTP/1.1 framing, without a network: what a write exchange sends and how answers are read."""
 
-import pytest
+from unittest import mock
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bulkup.transport import http1
 from bulkup.transport.http1 import ProtocolError, ResponseReader, request_head
 
 OK = b'HTTP/1.1 200 OK\r\nETag: "abc"\r\nx-amz-checksum-crc64nvme: AAAAAAAAAAA=\r\nContent-Length: 0\r\n\r\n'
@@ -93,6 +98,8 @@ def test_bodyless_answer_leaves_what_follows_as_trailing():
         b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: \xb2\r\n\r\n",  # a digit to str.isdigit, not to int()
+        b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n",  # more digits than int() reads
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
     ],
 )
@@ -106,3 +113,106 @@ def test_an_oversized_body_or_head_is_refused():
         read_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2000000\r\n\r\n")
     with pytest.raises(ProtocolError, match="head over"):
         read_all(b"HTTP/1.1 200 OK\r\n" + b"X-Long: " + b"a" * 70_000)
+
+
+# The plain reading of a head (CRLF lines, token names) must answer exactly as the strict
+# one: the same response, the same error, the same bytes left, for any bytes a server sends.
+_HEAD_CHARS = "aAzZ09-_.!~:; \t\r\n\x00\x0b\x0c\x1c\x85\xa0\xb2\xe9\xff\"'="
+_NAMES = ["ETag", "etag", "Content-Length", "content-length", "x-amz-request-id", "Connection", "Transfer-Encoding"]
+_VALUES = ["0", "7", " 0 ", "0, 0", "1, 2", "close", "keep-alive", "chunked", '"abc"', "\xb2", "\x0b1\x0c", "\xa05\xa0"]
+_ENDS = ["\r\n", "\n", "\r", "\r\n ", "\r\n\t", "\n\r\n", "\r\n\r\n", "\n\n", ""]
+_statuses = st.one_of(
+    st.sampled_from(["HTTP/1.1 200 OK", "HTTP/1.0 200 OK", "HTTP/1.1 100 Continue", "HTTP/1.1 204", "HTTP/1.1 500 "]),
+    st.builds(
+        "HTTP/1.{}{}{}{}".format,
+        st.sampled_from(["0", "1", "2", "x", "", "11"]),
+        st.sampled_from([" ", "  ", "\t", ""]),
+        st.text("0123456789x\xb2 ", max_size=4),
+        st.sampled_from(["", " ", " OK", "  OK", " O\rK", "\r", "x"]),
+    ),
+    st.text(_HEAD_CHARS, max_size=20),
+)
+_header_lines = st.one_of(
+    st.builds(
+        "{}{}{}".format,
+        st.one_of(st.sampled_from(_NAMES), st.text(_HEAD_CHARS.replace(":", ""), max_size=12)),
+        st.sampled_from([":", ": ", " :", "", "::", ":\t"]),
+        st.one_of(st.sampled_from(_VALUES), st.text(_HEAD_CHARS, max_size=12)),
+    ),
+    st.text(_HEAD_CHARS, max_size=20),
+)
+_plain_lines = st.builds(
+    "{}:{}".format,
+    st.one_of(
+        st.sampled_from(_NAMES), st.text("aAzZ09-_.!~", min_size=1, max_size=8), st.text("aZ9- \t\xe9", max_size=4)
+    ),
+    st.one_of(st.sampled_from(_VALUES), st.text(_HEAD_CHARS.replace("\r", "").replace("\n", ""), max_size=12)),
+)
+
+
+@st.composite
+def _responses(draw) -> bytes:
+    """Mostly heads as servers send them, with their values' odd characters, then one
+    character changed or put in at random, or any line ends at all."""
+    plain = draw(st.booleans())
+    if plain:
+        text = draw(st.sampled_from(["HTTP/1.1 200 OK", "HTTP/1.0 200 OK", "HTTP/1.1 100 Continue", "HTTP/1.1 204"]))
+        text += draw(st.sampled_from(["", "", " ", "\t\xa0", " more words", "\x0b"]))
+    else:
+        text = draw(_statuses)
+    for line in draw(st.lists(_plain_lines if plain else _header_lines, max_size=8)):
+        text += (draw(st.sampled_from(_ENDS)) if not plain and draw(st.booleans()) else "\r\n") + line
+    if plain and text and draw(st.booleans()):
+        at = draw(st.integers(0, len(text) - 1))
+        text = text[:at] + draw(st.sampled_from(_HEAD_CHARS)) + text[at + draw(st.integers(0, 1)) :]
+    text += draw(st.sampled_from(["\r\n\r\n", "\r\n\r\n", "\n\n", "\r\n\n", "\n\r\n", "\r\n", ""]))
+    text += draw(st.sampled_from(["", "body", "\r\n\r\nmore", "HTTP/1.1 200 OK\r\n\r\n"]))
+    return text.encode("latin-1")
+
+
+def _outcome(data: bytes, cut: int, plain: bool):
+    """What a reader makes of ``data`` fed in two pieces: its answer and state, or its error."""
+    reader = ResponseReader()
+    try:
+        with mock.patch.object(http1, "_parse_plain_head", http1._parse_plain_head if plain else lambda head: None):
+            response = reader.feed(data[:cut]) or reader.feed(data[cut:])
+            if response is None:
+                response = reader.end_of_stream()
+    except ProtocolError as exc:
+        return ("error", str(exc))
+    return (response, reader.keep_alive, reader.trailing, bytes(reader._buffer))
+
+
+@settings(max_examples=800, deadline=None)
+@given(data=st.one_of(_responses(), st.binary(max_size=80)), cut=st.integers(min_value=0, max_value=200))
+def test_the_plain_reading_of_a_head_answers_as_the_strict_one(data, cut):
+    assert _outcome(data, cut, plain=True) == _outcome(data, cut, plain=False)
+
+
+@settings(max_examples=800, deadline=None)
+@given(head=_responses())
+def test_a_head_the_plain_reading_takes_is_the_one_the_strict_reading_gives(head):
+    text = head.decode("latin-1")
+    end = text.find("\r\n\r\n")
+    text = text[:end] if end >= 0 else text
+    plain = http1._parse_plain_head(text)
+    if plain is not None:
+        assert plain == http1._parse_head(text.encode("latin-1"))
+
+
+def test_the_plain_reading_takes_a_usual_answer_and_leaves_odd_ones_to_the_strict_one():
+    usual = OK[: OK.index(b"\r\n\r\n")].decode("latin-1")
+    for same in [usual, usual.replace(" OK", " OK \xa0"), usual + "\r\nEtag:\x0b\xa0x\x0c", usual + "\r\nA:\r\na: 1"]:
+        assert http1._parse_plain_head(same) == http1._parse_head(same.encode("latin-1"))
+    for odd in [
+        usual + "\r\n folded",  # obsolete line folding
+        usual.replace("\r\n", "\n", 1),  # a bare LF
+        usual + "\r\nX-Odd: a\rb",  # a bare CR
+        usual + "\r\nBad Name: v",  # a name that is not a token
+        usual + "\r\n: v",  # no name
+        usual + "\r\nName : v",  # white space before the colon
+        usual + "\r\nno colon",
+        usual.replace("HTTP/1.1", "HTTP/1.2"),
+        usual.replace("200", "2\xb20"),  # a digit that is not ASCII
+    ]:
+        assert http1._parse_plain_head(odd) is None
