@@ -185,8 +185,8 @@ class _HeadRound:
             for slot in list(self.busy.values()):
                 slot.conn.close()
             for slot in self.free:
-                if slot.conn.stream is not None:
-                    slot.conn.stream.setblocking(True)
+                if slot.conn.stream is not None:  # as the connection says it is armed
+                    slot.conn.stream.settimeout(slot.conn.timeout)
             self.selector.close()
         return self.answers
 
