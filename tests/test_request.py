@@ -93,6 +93,20 @@ def test_signature_is_the_one_botocore_computes(key, upload, token):
     assert ours["x-amz-date"] == theirs["x-amz-date"] == "20261201T235958Z"
 
 
+@pytest.mark.parametrize("query", ["a-b=2&a=1", "a=2&a=1&a", "0=x&=&z", "uploadId=u&partNumber=3"])
+def test_query_parameters_are_sorted_as_botocore_sorts_them(query):
+    when = datetime.datetime(2026, 12, 1, 23, 59, 58)
+    credentials = ("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", None)
+    target = ENDPOINT.target("k", query)
+    signer = RequestSigner(CredentialSet(*credentials), "us-east-1")
+    with mock.patch("time.time", return_value=calendar.timegm(when.timetuple())):
+        ours = {k.lower(): v for k, v in signer.sign(ENDPOINT, "PUT", target, {}).headers}
+    theirs = _botocore_headers(
+        "PUT", ENDPOINT.url(target), {"Host": ENDPOINT.host_header}, "us-east-1", credentials, when
+    )
+    assert ours["authorization"] == theirs["authorization"]
+
+
 def test_signing_key_is_derived_once_per_day_and_region():
     signer = SigV4Signer("AKID", "SECRET", None)
     with mock.patch("hmac.new", wraps=hmac.new) as calls:

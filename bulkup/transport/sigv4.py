@@ -65,12 +65,13 @@ def canonical_request(method: str, target: str, headers: dict[str, str], payload
     """The canonical request of SigV4 for S3 and the signed header names.
 
     ``target`` is the path as sent (S3 paths are encoded once, never normalized) with its
-    query; query parameters are sorted by name, as their encoded forms.
+    query; query parameters are sorted by name, then value, as their encoded forms (not as
+    whole "name=value" strings: "a-b" sorts after "a").
     """
     path, _, query = target.partition("?")
     if query:
-        pairs = sorted(p if "=" in p else p + "=" for p in query.split("&"))
-        query = "&".join(pairs)
+        pairs = sorted(pair.partition("=")[::2] for pair in query.split("&"))
+        query = "&".join(f"{name}={value}" for name, value in pairs)
     lines = sorted((name.lower(), " ".join(value.split())) for name, value in headers.items())
     names = ";".join(name for name, _ in lines)
     header_block = "".join(f"{name}:{value}\n" for name, value in lines)
