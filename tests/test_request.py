@@ -4,8 +4,11 @@ import calendar
 import datetime
 import hmac
 from unittest import mock
+from urllib.parse import quote
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from bulkup.transport.request import BucketEndpoint, CredentialSet, RequestSigner, upload_target
 from bulkup.transport.sigv4 import SigV4Signer
@@ -16,6 +19,14 @@ ENDPOINT = BucketEndpoint.from_url("https://127.0.0.1:8443/bucket")
 def test_special_characters_in_keys_are_percent_encoded():
     target = ENDPOINT.target("dir/a b+c?d#e%f é")
     assert target == "/bucket/dir/a%20b%2Bc%3Fd%23e%25f%20%C3%A9"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=30) | st.text("abcXYZ019_.-~/%+ ", max_size=30))
+@example("")
+@example("dir/plain-name_1.2~x")
+def test_a_key_is_encoded_as_quote_encodes_it(key):
+    assert ENDPOINT.target(key) == "/bucket/" + quote(key, safe="/~")
 
 
 def test_upload_part_target_carries_part_number_and_upload_id():
