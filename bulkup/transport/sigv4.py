@@ -26,6 +26,7 @@ ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 
 _BLOCK = 64  # SHA-256's block size, the HMAC key's padded length
+_OURS = ("X-Amz-Date", "X-Amz-Content-SHA256")  # headers whose values the signer sets, trimmed
 
 
 class _Day:
@@ -53,14 +54,17 @@ class _Day:
 
 class _Layout:
     """How requests with one list of header names are signed: their values in the order of
-    the names lower-cased and sorted, and the canonical request as a %-template to fill with
-    the method, path, query and those values."""
+    the names lower-cased and sorted, the values SigV4 might have to trim (not those of the
+    ``trimmed`` names), and the canonical request as a %-template to fill with the method,
+    path, query and the values."""
 
-    __slots__ = ("values", "template", "names")
+    __slots__ = ("values", "unsure", "template", "names")
 
-    def __init__(self, names: tuple[str, ...]) -> None:
+    def __init__(self, names: tuple[str, ...], trimmed: frozenset[str]) -> None:
         order = sorted(names, key=str.lower)
         self.values = itemgetter(*order)  # at least two names: the date and the payload marker
+        # The date and the marker, always there and never trimmed, keep the result a tuple.
+        self.unsure = itemgetter(*(name for name in order if name not in trimmed), *_OURS)
         self.names = ";".join(name.lower() for name in order)
         lines = "".join(f"{name.lower().replace('%', '%%')}:%s\n" for name in order)
         self.template = f"%s\n%s\n%s\n{lines}\n"
@@ -80,6 +84,9 @@ class SigV4Signer:
         self._days: dict[tuple[str, str], _Day] = {}  # (day, region) -> its signing key
         self._layouts: dict[tuple[str, ...], _Layout | None] = {}  # header names -> layout (None: no shortcut)
         self._stamp = (-1, "")  # (second, its X-Amz-Date)
+        # Headers with values known to need no trimming: a session token (some 1,000 bytes)
+        # is checked once, not per request.
+        self._trimmed = frozenset(_OURS) | ({"X-Amz-Security-Token"} if token and _plain((token,)) else set())
 
     def signing_key(self, day: str, region: str) -> bytes:
         """HMAC chain of secret, day (YYYYMMDD), region, service and "aws4_request"."""
@@ -109,10 +116,11 @@ class SigV4Signer:
             layout = self._layouts[names]
         except KeyError:
             layout = self._layout(names)
-        if layout is not None and _plain(values := layout.values(signed)):
+        if layout is not None and _plain(layout.unsure(signed)):
             path, _, query = target.partition("?")
             query = canonical_query(query) if query else ""
-            canonical, signed_names = layout.template % (method, path, query, *values), layout.names
+            canonical = layout.template % (method, path, query, *layout.values(signed))
+            signed_names = layout.names
         else:
             canonical, signed_names = canonical_request(method, target, signed, UNSIGNED_PAYLOAD)
         digest = hashlib.sha256(canonical.encode()).hexdigest()
@@ -134,7 +142,7 @@ class SigV4Signer:
     def _layout(self, names: tuple[str, ...]) -> _Layout | None:
         """The layout of these names; None where two differ only in case (each is signed as
         a line of its own, as the general path does)."""
-        layout = _Layout(names) if len({name.lower() for name in names}) == len(names) else None
+        layout = _Layout(names, self._trimmed) if len({name.lower() for name in names}) == len(names) else None
         layouts = {} if len(self._layouts) >= 64 else dict(self._layouts)
         layouts[names] = layout
         self._layouts = layouts
