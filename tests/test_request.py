@@ -4,8 +4,11 @@ import calendar
 import datetime
 import hmac
 from unittest import mock
+from urllib.parse import quote
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from bulkup.transport.request import BucketEndpoint, CredentialSet, RequestSigner, upload_target
 from bulkup.transport.sigv4 import SigV4Signer
@@ -16,6 +19,14 @@ ENDPOINT = BucketEndpoint.from_url("https://127.0.0.1:8443/bucket")
 def test_special_characters_in_keys_are_percent_encoded():
     target = ENDPOINT.target("dir/a b+c?d#e%f é")
     assert target == "/bucket/dir/a%20b%2Bc%3Fd%23e%25f%20%C3%A9"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=30) | st.text("abcXYZ019_.-~/%+ ", max_size=30))
+@example("")
+@example("dir/plain-name_1.2~x")
+def test_a_key_is_encoded_as_quote_encodes_it(key):
+    assert ENDPOINT.target(key) == "/bucket/" + quote(key, safe="/~")
 
 
 def test_upload_part_target_carries_part_number_and_upload_id():
@@ -93,9 +104,27 @@ def test_signature_is_the_one_botocore_computes(key, upload, token):
     assert ours["x-amz-date"] == theirs["x-amz-date"] == "20261201T235958Z"
 
 
+@pytest.mark.parametrize("query", ["a-b=2&a=1", "a=2&a=1&a", "0=x&=&z", "uploadId=u&partNumber=3"])
+def test_query_parameters_are_sorted_as_botocore_sorts_them(query):
+    when = datetime.datetime(2026, 12, 1, 23, 59, 58)
+    credentials = ("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", None)
+    target = ENDPOINT.target("k", query)
+    signer = RequestSigner(CredentialSet(*credentials), "us-east-1")
+    with mock.patch("time.time", return_value=calendar.timegm(when.timetuple())):
+        ours = {k.lower(): v for k, v in signer.sign(ENDPOINT, "PUT", target, {}).headers}
+    theirs = _botocore_headers(
+        "PUT", ENDPOINT.url(target), {"Host": ENDPOINT.host_header}, "us-east-1", credentials, when
+    )
+    assert ours["authorization"] == theirs["authorization"]
+
+
 def test_signing_key_is_derived_once_per_day_and_region():
     signer = SigV4Signer("AKID", "SECRET", None)
     with mock.patch("hmac.new", wraps=hmac.new) as calls:
         for _ in range(3):
             signer.sign("PUT", "/b/k", {"Host": "h"}, "us-east-1", now=1_700_000_000)
-    assert calls.call_count == 4 + 3  # the key's four steps once, one signature each
+    assert calls.call_count == 4  # the key's four steps, once: a signature reuses its HMAC state
+    with mock.patch("hmac.new", wraps=hmac.new) as calls:
+        signer.sign("PUT", "/b/k", {"Host": "h"}, "us-east-1", now=1_700_000_000 + 86_400)
+        signer.sign("PUT", "/b/k", {"Host": "h"}, "eu-west-1", now=1_700_000_000)
+    assert calls.call_count == 4 + 4  # a new day, a new region

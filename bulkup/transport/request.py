@@ -8,12 +8,14 @@ signed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
 from bulkup.transport.sigv4 import SigV4Signer
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_UNQUOTED = re.compile(r"[A-Za-z0-9_.~/-]*")  # what quote(key, safe="/~") leaves as it is
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class BucketEndpoint:
 
     def target(self, key: str, query: str = "") -> str:
         """The request target (path and query) for an object key, percent-encoded for S3."""
-        path = f"{self.base_path}/{quote(key, safe='/~')}"
+        path = f"{self.base_path}/{key if _UNQUOTED.fullmatch(key) else quote(key, safe='/~')}"
         return f"{path}?{query}" if query else path
 
     def url(self, target: str) -> str:
@@ -77,6 +79,7 @@ class RequestSigner:
 
     def __init__(self, credentials: CredentialSet, region: str) -> None:
         self.region = region
+        self._host: tuple[BucketEndpoint | None, str] = (None, "")  # the last endpoint and its Host
         self.update(credentials)
 
     def update(self, credentials: CredentialSet) -> None:
@@ -85,9 +88,11 @@ class RequestSigner:
 
     def sign(self, endpoint: BucketEndpoint, method: str, target: str, headers: dict[str, str]) -> RequestHead:
         """Add Host, date, payload marker, token and Authorization to ``headers``."""
-        signed = self._sigv4.sign(
-            method, target, {"Host": endpoint.host_header, **headers}, endpoint.region or self.region
-        )
+        last, host = self._host  # parts in a row mostly go to one endpoint: the same object
+        if last is not endpoint:
+            host = endpoint.host_header
+            self._host = (endpoint, host)
+        signed = self._sigv4.sign(method, target, {"Host": host, **headers}, endpoint.region or self.region)
         return RequestHead(method, target, list(signed.items()))
 
 
