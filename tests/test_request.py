@@ -123,8 +123,8 @@ def test_signing_key_is_derived_once_per_day_and_region():
     with mock.patch("hmac.new", wraps=hmac.new) as calls:
         for _ in range(3):
             signer.sign("PUT", "/b/k", {"Host": "h"}, "us-east-1", now=1_700_000_000)
-    assert calls.call_count == 4  # the key's four steps, once: a signature reuses its HMAC state
+    assert calls.call_count == 5  # the key's four steps and its keyed HMAC, once: a signature copies it
     with mock.patch("hmac.new", wraps=hmac.new) as calls:
         signer.sign("PUT", "/b/k", {"Host": "h"}, "us-east-1", now=1_700_000_000 + 86_400)
         signer.sign("PUT", "/b/k", {"Host": "h"}, "eu-west-1", now=1_700_000_000)
-    assert calls.call_count == 4 + 4  # a new day, a new region
+    assert calls.call_count == 5 + 5  # a new day, a new region
