@@ -7,6 +7,8 @@ import enum
 import os
 from dataclasses import dataclass
 
+from bulkup.plan.pickling import PickledAsValues
+
 _WHAT_DIFFERS = {
     "device": "the file it names (another file system)",
     "inode": "the file it names (replaced)",
@@ -17,7 +19,7 @@ _WHAT_DIFFERS = {
 
 
 @dataclass(frozen=True, kw_only=True)
-class FileIdentity:
+class FileIdentity(PickledAsValues):
     """What a file was when looked at: a change in any known field means other bytes may be
     there. Rewriting a file in place, even keeping its size and mtime, moves its ctime (which
     no user can set back); replacing it changes its inode.

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from bulkup.plan.checksums import ChecksumAlgorithm, get_algorithm
 from bulkup.plan.files import FileIdentity
+from bulkup.plan.pickling import PickledAsValues
 from bulkup.transport.failures import PartFailed
 
 CHANGED = "file changed while being uploaded"
@@ -15,7 +16,7 @@ READ_SIZE = 1 << 20  # bytes per read: the buffer stays in cache, syscalls stay 
 
 
 @dataclass(frozen=True, kw_only=True)
-class FileRange:
+class FileRange(PickledAsValues):
     """``length`` bytes of the file at ``path`` from ``offset``, and what the file was when
     planned (``None``: not known, not checked)."""
 

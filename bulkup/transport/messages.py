@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bulkup.plan.files import FileIdentity
+from bulkup.plan.pickling import PickledAsValues
 from bulkup.transport.filebody import FileRange
 from bulkup.transport.request import BucketEndpoint, CredentialSet
 
@@ -44,7 +45,7 @@ class WorkerStart:
 
 
 @dataclass(frozen=True, kw_only=True)
-class PartTask:
+class PartTask(PickledAsValues):
     """Send ``source`` (a byte range of a file) to ``key`` as one PutObject or UploadPart."""
 
     task_id: int
@@ -94,7 +95,7 @@ class WorkerReady:
 
 
 @dataclass(frozen=True, kw_only=True)
-class PartDone:
+class PartDone(PickledAsValues):
     """The server accepted a part; what Complete needs and how it was sent."""
 
     task_id: int
@@ -135,7 +136,7 @@ class PartRetrying:
 
 
 @dataclass(frozen=True, kw_only=True)
-class BytesSent:
+class BytesSent(PickledAsValues):
     """Progress: bytes handed to the kernel since the last report."""
 
     worker: int
