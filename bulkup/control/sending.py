@@ -9,17 +9,18 @@ is for display only: what was stored is counted from the parts the store accepte
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 
 from bulkup.transport.messages import PartTask
 
 
 class SendingEstimate:
-    """Bytes sent so far of each part in flight, and so of each object."""
+    """Bytes sent so far of each part in flight, and so of each object (kept as a total per
+    object: asked once per answer, it must not cost a walk over every part in flight)."""
 
     def __init__(self) -> None:
         self._parts: dict[int, tuple[str, int]] = {}  # task id -> (key, bytes sent of it)
+        self._totals: dict[str, int] = {}  # key -> bytes sent of its parts in flight
 
     def sent(self, held: Iterable[PartTask], nbytes: int, lanes: int) -> dict[str, int]:
         """Spread ``nbytes`` over the parts a worker holds (oldest first, at most ``lanes``
@@ -34,6 +35,7 @@ class SendingEstimate:
             for task in open_:
                 taken = min(share, task.source.length - self._sent_of(task), nbytes)
                 self._parts[task.task_id] = (task.key, self._sent_of(task) + taken)
+                self._totals[task.key] = self._totals.get(task.key, 0) + taken
                 nbytes -= taken
                 moved.add(task.key)
                 if nbytes <= 0:
@@ -42,15 +44,16 @@ class SendingEstimate:
 
     def answered(self, task: PartTask) -> tuple[str, int]:
         """The part is done with (accepted, or given up): its object's new total in flight."""
-        self._parts.pop(task.task_id, None)
+        if (part := self._parts.pop(task.task_id, None)) is not None:
+            key, sent = part
+            left = self._totals.pop(key) - sent
+            if left:
+                self._totals[key] = left
         return task.key, self.of(task.key)
 
     def of(self, key: str) -> int:
         """Bytes of ``key``'s parts in flight sent so far."""
-        totals: dict[str, int] = defaultdict(int)
-        for part_key, sent in self._parts.values():
-            totals[part_key] += sent
-        return totals[key]
+        return self._totals.get(key, 0)
 
     def _sent_of(self, task: PartTask) -> int:
         return self._parts.get(task.task_id, ("", 0))[1]

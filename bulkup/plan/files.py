@@ -39,6 +39,8 @@ class FileIdentity(PickledAsValues):
 
     def differs_from(self, seen: FileIdentity) -> str | None:
         """What differs in ``seen`` from every field known here (None: nothing)."""
+        if self == seen:  # the usual answer, at the cost of one comparison
+            return None
         for name, words in _WHAT_DIFFERS.items():
             mine, theirs = getattr(self, name), getattr(seen, name)
             if mine is not None and theirs is not None and mine != theirs:
