@@ -177,8 +177,10 @@ def best(all_runs: list[Runs], family: str) -> Runs:
     return max((r for r in all_runs if r.contender.family == family and r.contender.honest), key=lambda r: r.rate)
 
 
-def run_small_objects(work: str, quick: bool, credentials: dict[str, str], rounds: int = ROUNDS) -> list[str]:
-    counts = (2_000,) if quick else (10_000, 100_000)
+def run_small_objects(
+    work: str, quick: bool, credentials: dict[str, str], rounds: int = ROUNDS, counts: tuple[int, ...] = ()
+) -> list[str]:
+    counts = counts or ((2_000,) if quick else (10_000, 100_000))
     lines: list[str] = []
     with DiscardEndpoint() as discard, tempfile.TemporaryDirectory(prefix="bulkup-bench-cache-") as cache:
         endpoint = Endpoint("discard (HTTPS)", discard.https_url, discard.ca_file, credentials)
@@ -259,10 +261,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="2,000 objects, fewer sweep points")
     parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument(
+        "--objects", type=int, action="append", default=[], help="data set sizes (default 10,000 and 100,000)"
+    )
     parser.add_argument("--work", default=BENCH_DATA)
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
-    lines = run_small_objects(args.work, args.quick, DUMMY_CREDENTIALS, args.rounds)
+    lines = run_small_objects(args.work, args.quick, DUMMY_CREDENTIALS, args.rounds, tuple(args.objects))
     print("\n".join(lines))
     write_result("small_objects.md", lines)
 
