@@ -11,7 +11,6 @@ Writes bench/results/start.md.
 
 from __future__ import annotations
 
-import argparse
 import os
 import resource
 import statistics
@@ -20,25 +19,15 @@ import sys
 import tempfile
 import time
 
-from bench.lib.paths import BENCH_DATA, PEERS
-from bench.lib.results import spread, write_result
+from bench.lib import datasets
+from bench.lib.paths import PEERS
+from bench.lib.results import bench_arguments, publish, spread, turned
 from bench.lib.tools import rclone_env
 from devtools.s3server import DevServer
 
 BUCKET = "bench-start"
 SIZES = (1, 10, 100)
 FILE_SIZE = 4096
-
-
-def make_files(root: str, count: int) -> str:
-    folder = os.path.join(root, f"start-{count}")
-    if not os.path.exists(folder + ".complete"):
-        os.makedirs(folder, exist_ok=True)
-        for i in range(count):
-            with open(os.path.join(folder, f"f{i:03d}.bin"), "wb") as f:
-                f.write(os.urandom(FILE_SIZE))
-        open(folder + ".complete", "w").close()
-    return folder
 
 
 def commands(server: DevServer, folder: str, prefix: str, cache: str) -> dict[str, tuple[list[str], dict]]:
@@ -80,13 +69,12 @@ def run(rounds: int, work: str) -> list[str]:
     with DevServer() as server:
         server.client().create_bucket(Bucket=BUCKET)
         for count in SIZES:
-            folder = make_files(work, count)
+            folder = datasets.many(work, "start", count, FILE_SIZE)
             warm = commands(server, folder, "warm/", cache)["bulkup put"]
             timed(*warm)  # the store's answer is cached, as for a user's second run
             for round_ in range(rounds):
                 tools = list(commands(server, folder, f"n{count}/r{round_}/", cache).items())
-                shift = round_ % len(tools)
-                for name, (argv, env) in tools[shift:] + tools[:shift]:
+                for name, (argv, env) in turned(tools, round_):
                     results.setdefault((count, name), []).append(timed(argv, env))
             print(f"  {count} file(s): done", flush=True)
     return table(rounds, results)
@@ -114,14 +102,8 @@ def table(rounds: int, results: dict[tuple[int, str], list[tuple[float, float]]]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="3 rounds")
-    parser.add_argument("--rounds", type=int)
-    parser.add_argument("--work", default=BENCH_DATA)
-    args = parser.parse_args()
-    lines = run(args.rounds or (3 if args.quick else 7), args.work)
-    print("\n".join(lines))
-    write_result("start.md", lines)
+    args = bench_arguments(__doc__, "3 rounds").parse_args()
+    publish("start.md", run(args.rounds or (3 if args.quick else 7), args.work))
 
 
 if __name__ == "__main__":

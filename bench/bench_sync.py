@@ -14,14 +14,13 @@ object records. Writes bench/results/sync.md.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
 import tempfile
 
-from bench.lib.paths import BENCH_DATA, PEERS
-from bench.lib.results import spread, write_result
+from bench.lib.paths import PEERS
+from bench.lib.results import bench_arguments, publish, spread
 from bench.lib.tools import rclone_env
 from bench.lib.treeusage import Usage, measure
 from devtools.s3server import DevServer
@@ -134,16 +133,11 @@ def table(count: int, rounds: int, results: dict[str, list[Usage]]) -> list[str]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="20,000 files, 2 rounds")
+    parser = bench_arguments(__doc__, "20,000 files, 2 rounds (default 200,000 files, 3 rounds)")
     parser.add_argument("--files", type=int, help="tree size (default 200,000; quick 20,000)")
-    parser.add_argument("--rounds", type=int, help="runs of each tool (default 3; quick 2)")
-    parser.add_argument("--work", default=BENCH_DATA)
     args = parser.parse_args()
     count = args.files or (20_000 if args.quick else 200_000)
-    lines = run(count, args.rounds or (2 if args.quick else 3), args.work)
-    print("\n".join(lines))
-    write_result("sync.md", lines)
+    publish("sync.md", run(count, args.rounds or (2 if args.quick else 3), args.work))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ counts. Writes bench/results/throttle.md.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -18,8 +17,9 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-from bench.lib.paths import BENCH_DATA, PEERS
-from bench.lib.results import spread, write_result
+from bench.lib import datasets
+from bench.lib.paths import PEERS
+from bench.lib.results import bench_arguments, publish, spread
 from bench.lib.tools import rclone_env
 from devtools.faultproxy import FaultProxy
 from devtools.s3server import DevServer
@@ -34,17 +34,6 @@ class Run:
     stored: int
     slowdowns: int
     returncode: int
-
-
-def make_files(root: str, count: int) -> str:
-    folder = os.path.join(root, f"throttle-{count}")
-    if not os.path.exists(folder + ".complete"):
-        os.makedirs(folder, exist_ok=True)
-        for i in range(count):
-            with open(os.path.join(folder, f"f{i:05d}.bin"), "wb") as f:
-                f.write(os.urandom(16 * 1024))
-        open(folder + ".complete", "w").close()
-    return folder
 
 
 def commands(server: DevServer, folder: str, prefix: str, cache: str) -> dict[str, tuple[list[str], dict]]:
@@ -110,7 +99,7 @@ def run_once(server: DevServer, name: str, argv: list[str], env: dict, prefix: s
 
 
 def run(count: int, rounds: int, work: str) -> list[str]:
-    folder = make_files(work, count)
+    folder = datasets.many(work, "throttle", count, 16 * 1024)
     cache = tempfile.mkdtemp(prefix="bulkup-bench-cache-")
     results: dict[str, list[Run]] = {}
     with DevServer() as server:
@@ -149,14 +138,8 @@ def table(count: int, rounds: int, results: dict[str, list[Run]]) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="300 files, 2 rounds")
-    parser.add_argument("--rounds", type=int)
-    parser.add_argument("--work", default=BENCH_DATA)
-    args = parser.parse_args()
-    lines = run(300 if args.quick else 1000, args.rounds or (2 if args.quick else 3), args.work)
-    print("\n".join(lines))
-    write_result("throttle.md", lines)
+    args = bench_arguments(__doc__, "300 files, 2 rounds").parse_args()
+    publish("throttle.md", run(300 if args.quick else 1000, args.rounds or (2 if args.quick else 3), args.work))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ bench/results/small_objects.md; ``make bench`` runs it inside bench.compare.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -31,8 +30,8 @@ from dataclasses import dataclass, field
 
 from bench.lib import datasets
 from bench.lib.discard import DUMMY_CREDENTIALS, DiscardEndpoint, data_requests
-from bench.lib.paths import BENCH_DATA, PEERS
-from bench.lib.results import spread, write_result
+from bench.lib.paths import PEERS
+from bench.lib.results import bench_arguments, publish, spread, turned
 from bench.lib.tools import Endpoint, Tool, boto3_tool, rclone_env, s5cmd_tool, with_setting
 from bench.lib.treeusage import Usage, measure
 
@@ -167,8 +166,7 @@ def measure_set(
     """``rounds`` interleaved rounds of ``group``: round r starts r places further on."""
     all_runs = [Runs(c, objects) for c in group]
     for r in range(rounds):
-        shift = (r * max(1, len(all_runs) // rounds)) % len(all_runs)
-        run_round(all_runs[shift:] + all_runs[:shift], endpoint, folder, discard)
+        run_round(turned(all_runs, r, step=max(1, len(all_runs) // rounds)), endpoint, folder, discard)
     return all_runs
 
 
@@ -258,18 +256,15 @@ def verdict(all_runs: list[Runs]) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2,000 objects, fewer sweep points")
-    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser = bench_arguments(__doc__, "2,000 objects, fewer sweep points")
     parser.add_argument(
         "--objects", type=int, action="append", default=[], help="data set sizes (default 10,000 and 100,000)"
     )
-    parser.add_argument("--work", default=BENCH_DATA)
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
-    lines = run_small_objects(args.work, args.quick, DUMMY_CREDENTIALS, args.rounds, tuple(args.objects))
-    print("\n".join(lines))
-    write_result("small_objects.md", lines)
+    rounds = args.rounds or ROUNDS
+    lines = run_small_objects(args.work, args.quick, DUMMY_CREDENTIALS, rounds, tuple(args.objects))
+    publish("small_objects.md", lines)
 
 
 if __name__ == "__main__":

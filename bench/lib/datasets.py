@@ -68,6 +68,11 @@ def materialize(root: str, data: DataSet) -> str:
     return folder
 
 
+def many(root: str, name: str, count: int, size: int) -> str:
+    """The folder of ``count`` files of ``size`` random bytes under ``root`` (made once)."""
+    return materialize(root, DataSet(describe(count, size), f"{name}-{count}x{size}", count, size))
+
+
 def warm(folder: str) -> None:
     """Read every file once so each tool starts with the data in the page cache (the first
     tool of a group would otherwise pay for reading the disk for all the others)."""
