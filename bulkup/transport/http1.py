@@ -80,6 +80,7 @@ class ResponseReader:
         body = self._framing.read(self._buffer)
         if body is None:
             return None
+        self.trailing = self._framing.trailing
         status, reason, headers = self._head
         return Response(status, headers, body, reason)
 
@@ -122,16 +123,16 @@ class ResponseReader:
             tokens = {t.strip().lower() for t in connection.split(",")}
             self.keep_alive = "keep-alive" in tokens if version == "0" else "close" not in tokens
         if self.bodyless or status in _NO_BODY_STATUSES:
-            return _Fixed(0, self)
+            return _Fixed(0, self.max_body)
         if "transfer-encoding" in headers:
             if headers["transfer-encoding"].split(",")[-1].strip().lower() != "chunked":
                 self.keep_alive = False
-                return _UntilClose(self)
-            return _Chunked(self)
+                return _UntilClose(self.max_body)
+            return _Chunked(self.max_body)
         if "content-length" in headers:
-            return _Fixed(_content_length(headers["content-length"]), self)
+            return _Fixed(_content_length(headers["content-length"]), self.max_body)
         self.keep_alive = False
-        return _UntilClose(self)
+        return _UntilClose(self.max_body)
 
 
 def _parse_plain_head(head: str) -> tuple[str, int, str, dict[str, str]] | None:
@@ -205,21 +206,26 @@ def _content_length(value: str) -> int:
 
 
 class _Framing:
-    def __init__(self, reader: ResponseReader) -> None:
-        self.reader = reader
+    """How a response's body ends. It holds no reference to its reader: a reader and its
+    framing in a cycle would outlive each answer until the cyclic collector ran, which a
+    run makes rare (gctune), so every answer's buffers would pile up."""
+
+    def __init__(self, max_body: int) -> None:
+        self.max_body = max_body
+        self.trailing = b""  # bytes that followed the body
 
     def read(self, buffer: bytearray) -> bytes | None:
         """The body once complete (removing it and keeping what follows), else None."""
         raise NotImplementedError
 
     def _check_size(self, size: int) -> None:
-        if size > self.reader.max_body:
-            raise ProtocolError(f"response body over {self.reader.max_body} bytes")
+        if size > self.max_body:
+            raise ProtocolError(f"response body over {self.max_body} bytes")
 
 
 class _Fixed(_Framing):
-    def __init__(self, length: int, reader: ResponseReader) -> None:
-        super().__init__(reader)
+    def __init__(self, length: int, max_body: int) -> None:
+        super().__init__(max_body)
         self._check_size(length)
         self.length = length
 
@@ -227,7 +233,7 @@ class _Fixed(_Framing):
         if len(buffer) < self.length:
             return None
         body = bytes(buffer[: self.length])
-        self.reader.trailing = bytes(buffer[self.length :])
+        self.trailing = bytes(buffer[self.length :])
         buffer.clear()
         return body
 
@@ -242,8 +248,8 @@ class _UntilClose(_Framing):
 
 
 class _Chunked(_Framing):
-    def __init__(self, reader: ResponseReader) -> None:
-        super().__init__(reader)
+    def __init__(self, max_body: int) -> None:
+        super().__init__(max_body)
         self.body = bytearray()
 
     def read(self, buffer: bytearray) -> bytes | None:
@@ -277,6 +283,6 @@ class _Chunked(_Framing):
             if found is None:
                 return None
             end = found.end()
-        self.reader.trailing = bytes(buffer[end:])
+        self.trailing = bytes(buffer[end:])
         buffer.clear()
         return bytes(self.body)
