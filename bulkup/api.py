@@ -27,6 +27,7 @@ def upload(
     options: UploadOptions | None = None,
     progress: ProgressSink | None = None,
     session: boto3.Session | None = None,
+    records: bool = True,
     **kwargs: Any,
 ) -> UploadResult:
     """Upload files and directory trees (or one stream: ``-``, a FIFO) to ``s3://bucket/prefix/``.
@@ -34,12 +35,14 @@ def upload(
     Keyword arguments are UploadOptions fields. ``session`` is a boto3 Session to take
     credentials and configuration from (default: a new one, with the usual credential
     chain and ``profile``). Raises BulkupError (one-line message) when nothing can be
-    uploaded; per-object failures are in the result (``result.ok``).
+    uploaded; per-object failures are in the result (``result.ok``). ``records``: the
+    result lists every object and part uploaded (``objects``, ``parts``); False keeps the
+    totals only, for runs of millions of files.
     """
     from bulkup.ops.put import put
 
     settings = resolve(options or UploadOptions(**kwargs))
-    return put(_paths(sources), destination, settings, progress or ProgressSink(), session)
+    return put(_paths(sources), destination, settings, progress or ProgressSink(), session, records)
 
 
 def planned(sources: str | list[str], destination: str, options: UploadOptions | None = None) -> Planned:

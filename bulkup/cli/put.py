@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         return _print_dry_run(planned(args.sources, args.destination, options), args.destination, options)
     progress = progress_sink(args)
     try:
-        result = upload(args.sources, args.destination, options, progress=progress)
+        result = upload(args.sources, args.destination, options, progress=progress, records=False)  # totals
     except (Interrupted, KeyboardInterrupt) as exc:
         if stream_source(args.sources) is not None:
             raise  # a stream cannot be read again: no command continues it

@@ -56,9 +56,11 @@ def put(
     settings: RunSettings,
     progress: ProgressSink,
     session: boto3.Session | None = None,
+    records: bool = True,
 ) -> UploadResult:
     """Upload ``sources`` (files, trees, or one stream) under ``destination``; per-object
-    failures are in the result, BulkupError (one line) when nothing can be uploaded."""
+    failures are in the result, BulkupError (one line) when nothing can be uploaded.
+    ``records``: the result keeps every object and part uploaded (else totals only)."""
     dest = parse_s3_url(destination)
     if (stream := stream_source(sources)) is not None:
         return _put_stream(stream, dest, settings, progress, session)
@@ -70,19 +72,24 @@ def put(
         few = collecting.at_most(HANDFUL)
         if few is not None and _small(few.files, settings.objects):
             log.debug("%d small files: sent from this process, the store's answers remembered", len(few.files))
-            return _on_remembered(plane, dest, settings, lambda: put_files(few, dest, settings, progress, plane, None))
+            return _on_remembered(
+                plane, dest, settings, lambda: put_files(few, dest, settings, progress, plane, None, records=records)
+            )
     with launch_early(settings.pool) as launcher:  # the workers start while the run is planned
         found = collecting.rest()
         if plane is not None:
             log.debug("the store's answers remembered: no boto3 until a call needs it")
             return _on_remembered(
-                plane, dest, settings, lambda: put_files(found, dest, settings, progress, plane, launcher)
+                plane,
+                dest,
+                settings,
+                lambda: put_files(found, dest, settings, progress, plane, launcher, records=records),
             )
         control = connect(settings.client, session)
         kept = 0
         if settings.sources.if_size_differ or settings.sources.if_source_newer:
             found, kept = _replaceable(found, dest, settings, control)
-        return put_files(found, dest, settings, progress, control, launcher, kept)
+        return put_files(found, dest, settings, progress, control, launcher, kept, records=records)
 
 
 def put_files(
@@ -95,15 +102,17 @@ def put_files(
     kept: int = 0,
     stream: Spool | None = None,
     finish: bool = True,
+    records: bool = True,
 ) -> UploadResult:
     """Upload the files ``found`` (their keys already under ``dest``) through ``control``,
     with workers from ``launcher`` (None: senders in this process; ``kept``: objects left
     as they were, for the summary; ``stream``: the one file found is this stream's spool;
     ``finish``: end the progress display with the summary, else the caller does, after more
-    work)."""
+    work; ``records``: keep every object and part in the result, else totals only)."""
     route, objects = ask_store(control, dest.bucket, dest.key, settings, progress.notice)
     jobs = [UploadJob(source=f, bucket=dest.bucket, settings=objects, stream=stream) for f in found.files]
-    events = RunEvents(UploadResult(skipped=found.skipped, excluded=found.excluded, kept_count=kept), progress)
+    result = UploadResult(skipped=found.skipped, excluded=found.excluded, kept_count=kept, record=records)
+    events = RunEvents(result, progress)
     total = None if stream else sum(f.size for f in found.files)
     try:
         result = run_jobs(jobs, len(jobs), total, {dest.bucket: route}, objects, settings, control, launcher, events)
