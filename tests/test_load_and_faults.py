@@ -80,11 +80,19 @@ def assert_all_there(s3, bucket, prefix, files):
     assert open_uploads(s3, bucket) == []
 
 
-def test_every_object_arrives_when_the_store_says_slow_down_above_50_writes_a_second(s3server, s3, bucket, tmp_path):
+# How small objects go: sender threads (the zero-copy engine's way, plain HTTP's default), or
+# the send loop (user-space TLS's way, HTTPS's default where the kernel has no TLS).
+SENDERS = [pytest.param((), id="threads"), pytest.param(("--engine", "userspace"), id="send-loop")]
+
+
+@pytest.mark.parametrize("senders", SENDERS)
+def test_every_object_arrives_when_the_store_says_slow_down_above_50_writes_a_second(
+    s3server, s3, bucket, tmp_path, senders
+):
     files = tree(tmp_path / "t", 300, 16 * KiB)
     limit = 50 / time_scale()  # below what the run asks for, on a slower machine too
     with FaultProxy(s3server.http_url, write_rate=limit) as proxy:
-        summary, _ = finished(start_put(s3server, proxy.url, tmp_path / "t", f"{bucket}/p"))
+        summary, _ = finished(start_put(s3server, proxy.url, tmp_path / "t", f"{bucket}/p", *senders))
         refused = sum(1 for r in proxy.snapshot() if r.outcome == "slowdown")
     assert refused > 0, "the store never pushed back: the test proves nothing"
     assert summary["objects_uploaded"] == 300 and summary["objects_failed"] == 0
@@ -93,11 +101,15 @@ def test_every_object_arrives_when_the_store_says_slow_down_above_50_writes_a_se
     assert_all_there(s3, bucket, "p", files)
 
 
-@pytest.mark.parametrize("mode, seconds", [("reset", 15), ("stall", 15), ("stall", 60)])
-def test_nothing_is_lost_through_an_outage(s3server, s3, bucket, tmp_path, mode, seconds):
+@pytest.mark.parametrize(
+    "mode, seconds, senders",
+    [("reset", 15, ()), ("stall", 15, ()), ("stall", 60, ()), ("reset", 15, SENDERS[1].values[0])],
+    ids=["reset-15", "stall-15", "stall-60", "reset-15-send-loop"],
+)
+def test_nothing_is_lost_through_an_outage(s3server, s3, bucket, tmp_path, mode, seconds, senders):
     files = tree(tmp_path / "t", 150, 256 * KiB, large=[12 * MiB])  # parts, creates, completes too
     with FaultProxy(s3server.http_url, body_rate=4 * MiB) as proxy:
-        proc = start_put(s3server, proxy.url, tmp_path / "t", f"{bucket}/p")
+        proc = start_put(s3server, proxy.url, tmp_path / "t", f"{bucket}/p", *senders)
         when_stored(proxy, 40, lambda: proxy.outage(seconds, mode))
         summary, _ = finished(proc)
         met = proxy.refused_connections + sum(r.outcome == "reset" for r in proxy.snapshot()) + proxy.stalled

@@ -234,7 +234,7 @@ class HttpConnection:
         self.requests_sent += 1
         self.deadline = time.monotonic() + self.timeout + len(body) / max(min_rate, 1.0)
         try:
-            engine.send(self, self._head_bytes(head), body, progress)
+            engine.send(self, self.head_bytes(head), body, progress)
         except (BrokenPipeError, ConnectionResetError) as exc:
             # The server may have answered (e.g. 403) and closed before reading the body.
             early = self._try_read_response()
@@ -259,7 +259,7 @@ class HttpConnection:
         self.deadline = time.monotonic() + self.timeout
         try:
             self.arm_timeout()
-            self.stream.sendall(self._head_bytes(head))
+            self.stream.sendall(self.head_bytes(head))
             return self._read_response(bodyless=head.method == "HEAD", max_body=max_body)
         except BaseException:
             self.close()
@@ -288,7 +288,7 @@ class HttpConnection:
         except (OSError, ProtocolError):
             return None
 
-    def _head_bytes(self, head: RequestHead) -> bytes:
+    def head_bytes(self, head: RequestHead) -> bytes:
         """The request head: absolute-form through an http proxy (no tunnel)."""
         if self.proxy is None or self.tls_context is not None:
             return request_head(head.method, head.target, head.headers)

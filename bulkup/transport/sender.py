@@ -17,10 +17,10 @@ from bulkup.transport.engines import SendEngine, path_label
 from bulkup.transport.engines.userspace import UserspaceEngine
 from bulkup.transport.failures import PartFailed
 from bulkup.transport.filebody import FileBody
-from bulkup.transport.http1 import ProtocolError
-from bulkup.transport.messages import PartDone, PartTask, WorkerConfig
+from bulkup.transport.http1 import ProtocolError, Response
+from bulkup.transport.messages import PartDone, PartError, PartTask, WorkerConfig
 from bulkup.transport.proxy import proxy_for
-from bulkup.transport.request import BucketEndpoint, RequestSigner, upload_target
+from bulkup.transport.request import BucketEndpoint, RequestHead, RequestSigner, upload_target
 from bulkup.transport.responses import DIGEST_CODES, etag_of, failure_from_response
 from bulkup.transport.retry import Deadline, pause
 
@@ -58,42 +58,61 @@ class PartSender:
         self._fallback_reasons: dict[str, str] = {}  # connection serial -> why not kTLS
         self._cut = False
 
-    def send(self, task: PartTask) -> PartDone:
+    def send(self, task: PartTask, failed: PartFailed | None = None) -> PartDone:
         """Send ``task``, retrying transient failures with backoff and full jitter until the
         retry deadline; every attempt waits for its turn in the run's request rate.
+        ``failed``: its first attempt was made elsewhere (the send loop) and failed so; this
+        takes over from there.
 
         A body the store finds does not match its checksum (corrupted on the way) is read and
         checked again and sent again; the part fails only if that keeps happening.
         """
         with FileBody(task.source) as body:
-            checksum = self._checksum(task, body)
+            checksum = checksum_of(task, body)
             attempt, deadline = 0, Deadline(self.config.retry_deadline)
             while True:
                 attempt += 1
-                self.pace()
-                try:
-                    sent = self._attempt(task, body, checksum)
-                    body.check_unchanged()
-                    return sent.done(task, self.worker, attempt, body)
-                except PartFailed as failure:
-                    if failure.code == "connection":
-                        body.check_unchanged()  # sendfile and splice stop short at a shrunk file
-                    if failure.code in DIGEST_CODES:
-                        checksum = self._checked_again(task, body, checksum, failure)
-                    if failure.retryable and deadline.passed:
-                        failure.args = (
-                            f"{failure} (still refused after {deadline.elapsed:.0f} s and {attempt} "
-                            f"attempts: --retry-deadline {self.config.retry_deadline:g}s)",
-                        )
-                        raise
-                    if not failure.retryable:
-                        if attempt > 1:
-                            failure.args = (f"{failure} (after {attempt} attempts)",)
-                        raise
-                    self.on_retry(task, attempt, failure)
+                if failed is None:
+                    self.pace()
+                    try:
+                        sent = self._attempt(task, body, checksum)
+                        body.check_unchanged()
+                        return sent.done(task, self.worker, attempt, body)
+                    except PartFailed as failure:
+                        failed = failure
+                checksum = self._after_failure(task, body, checksum, failed, attempt, deadline)
+                failed = None
                 wait = pause(attempt)
                 self.backed_off(wait)
                 time.sleep(wait)
+
+    def _after_failure(
+        self,
+        task: PartTask,
+        body: FileBody,
+        checksum: str | None,
+        failure: PartFailed,
+        attempt: int,
+        deadline: Deadline,
+    ) -> str | None:
+        """Raise ``failure`` if it is final; else the checksum to send next (read again when
+        the store found the body corrupted), and the coordinator told of the retry."""
+        if failure.code == "connection":
+            body.check_unchanged()  # sendfile and splice stop short at a shrunk file
+        if failure.code in DIGEST_CODES:
+            checksum = self._checked_again(task, body, checksum, failure)
+        if failure.retryable and deadline.passed:
+            failure.args = (
+                f"{failure} (still refused after {deadline.elapsed:.0f} s and {attempt} "
+                f"attempts: --retry-deadline {self.config.retry_deadline:g}s)",
+            )
+            raise failure
+        if not failure.retryable:
+            if attempt > 1:
+                failure.args = (f"{failure} (after {attempt} attempts)",)
+            raise failure
+        self.on_retry(task, attempt, failure)
+        return checksum
 
     def cut(self) -> None:
         """Fail the exchange under way at once, and every one after (called from another
@@ -106,12 +125,6 @@ class PartSender:
         for conn in self._connections.values():
             conn.close()
         self.engine.close()
-
-    @staticmethod
-    def _checksum(task: PartTask, body: FileBody) -> str | None:
-        if task.checksum is not None:
-            return task.checksum
-        return _computed(task, body)
 
     @staticmethod
     def _checked_again(task: PartTask, body: FileBody, sent: str | None, failure: PartFailed) -> str | None:
@@ -133,40 +146,17 @@ class PartSender:
             )
         return again
 
-    def _attempt(self, task: PartTask, body: FileBody, checksum: str | None) -> _Sent:
+    def _attempt(self, task: PartTask, body: FileBody, checksum: str | None) -> Sent:
         conn = self._connection(task.endpoint)
-        headers = dict(task.headers) if task.upload_id is None else {}
-        headers["Content-Length"] = str(task.source.length)
-        header = get_algorithm(task.checksum_algorithm).header
-        if checksum is not None and header:
-            headers[header] = checksum
-        target = upload_target(task.endpoint, task.key, task.upload_id, task.part_number)
-        head = self.signer.sign(task.endpoint, "PUT", target, headers)
+        head = signed_request(self.signer, task, checksum)
         try:
             if not conn.is_open:
                 conn.open()
             engine = self._engine_for(conn)
             response = conn.exchange(head, body, engine, self.progress, self.config.min_rate)
-        except ssl.SSLCertVerificationError as exc:
-            raise PartFailed(
-                certificate_failure(task.endpoint.host, exc.verify_message or exc.reason),
-                retryable=False,
-                fatal=True,
-                code="TLS",
-            ) from None
         except (OSError, ProtocolError) as exc:
-            raise PartFailed(_describe_transport_error(task.endpoint, exc), retryable=True, code="connection") from None
-        if not 200 <= response.status < 300:
-            raise failure_from_response(response.status, response.body)
-        etag = etag_of(response.headers)
-        return _Sent(
-            etag=etag,
-            checksum=checksum,
-            conn=conn,
-            engine=engine,
-            echoed=_confirmed(task, checksum, etag, response.headers),
-            fallback=self._fallback_reasons.get(conn.serial),
-        )
+            raise transport_failure(task.endpoint, exc) from None
+        return accepted(task, checksum, response, conn, engine, self._fallback_reasons.get(conn.serial))
 
     def _engine_for(self, conn: HttpConnection) -> SendEngine:
         """The chosen engine, or user-space TLS on a connection the kernel did not take over."""
@@ -185,18 +175,59 @@ class PartSender:
             return last[1]
         conn = self._connections.get(endpoint)
         if conn is None:
-            proxy = proxy_for(endpoint.scheme, endpoint.host, endpoint.port, self.config.proxy_environment)
-            conn = self._connections[endpoint] = HttpConnection.to(
-                endpoint, self.tls, self.config.timeout, proxy, self.spread
-            )
+            conn = self._connections[endpoint] = new_connection(endpoint, self.config, self.tls, self.spread)
             if self._cut:  # made while it was being cut
                 conn.cut()
         self._last = (endpoint, conn)  # an endpoint's connection is never replaced: it reopens
         return conn
 
 
+def signed_request(signer: RequestSigner, task: PartTask, checksum: str | None) -> RequestHead:
+    """The signed head of the PutObject or UploadPart that sends ``task`` with ``checksum``."""
+    headers = dict(task.headers) if task.upload_id is None else {}
+    headers["Content-Length"] = str(task.source.length)
+    header = get_algorithm(task.checksum_algorithm).header
+    if checksum is not None and header:
+        headers[header] = checksum
+    target = upload_target(task.endpoint, task.key, task.upload_id, task.part_number)
+    return signer.sign(task.endpoint, "PUT", target, headers)
+
+
+def internal_error(task: PartTask, exc: Exception) -> PartError:
+    """A bug met while sending ``task``: the part fails (and the upload goes on) instead of hanging."""
+    return PartError(
+        task_id=task.task_id, message=f"internal error: {exc.__class__.__name__}: {exc}", fatal=False, code="internal"
+    )
+
+
+def transport_failure(endpoint: BucketEndpoint, exc: OSError | ProtocolError) -> PartFailed:
+    """An attempt that did not get an answer: final for a certificate this machine does not
+    accept, else worth another attempt."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        reason = certificate_failure(endpoint.host, exc.verify_message or exc.reason)
+        return PartFailed(reason, retryable=False, fatal=True, code="TLS")
+    return PartFailed(_describe_transport_error(endpoint, exc), retryable=True, code="connection")
+
+
+def accepted(
+    task: PartTask,
+    checksum: str | None,
+    response: Response,
+    conn: HttpConnection,
+    engine: SendEngine,
+    fallback: str | None = None,
+) -> Sent:
+    """What the store's answer to an attempt says: the part stored, or PartFailed (refused,
+    or an echo that says the store has other bytes)."""
+    if not 200 <= response.status < 300:
+        raise failure_from_response(response.status, response.body)
+    etag = etag_of(response.headers)
+    echoed = _confirmed(task, checksum, etag, response.headers)
+    return Sent(etag=etag, checksum=checksum, conn=conn, engine=engine, echoed=echoed, fallback=fallback)
+
+
 @dataclass(kw_only=True, slots=True)
-class _Sent:
+class Sent:
     """What the store answered to one attempt that it accepted (not frozen: a frozen
     dataclass takes ~0.6 µs more to make, once a part)."""
 
@@ -224,6 +255,19 @@ class _Sent:
             source_seen=body.identity,
             tls=self.conn.negotiated() if self.conn.requests_sent == 1 else None,
         )
+
+
+def new_connection(endpoint: BucketEndpoint, config: WorkerConfig, tls: TlsSettings, spread: int) -> HttpConnection:
+    """A connection (not yet open) to ``endpoint``, through the proxy the run's environment names for it."""
+    proxy = proxy_for(endpoint.scheme, endpoint.host, endpoint.port, config.proxy_environment)
+    return HttpConnection.to(endpoint, tls, config.timeout, proxy, spread)
+
+
+def checksum_of(task: PartTask, body: FileBody) -> str | None:
+    """The checksum to send with the part: the one given, else computed from the file."""
+    if task.checksum is not None:
+        return task.checksum
+    return _computed(task, body)
 
 
 def _computed(task: PartTask, body: FileBody) -> str | None:

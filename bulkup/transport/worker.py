@@ -37,7 +37,8 @@ from bulkup.transport.messages import (
 )
 from bulkup.transport.request import RequestSigner
 from bulkup.transport.responses import slows_the_run
-from bulkup.transport.sender import PartSender
+from bulkup.transport.sender import PartSender, internal_error
+from bulkup.transport.sendloop import SendLoop
 from bulkup.transport.throttle import Throttle
 
 if TYPE_CHECKING:
@@ -51,6 +52,8 @@ REPLY_BATCH = 128  # answers that go at once, however young
 # The coordinator's end as a worker sees it: lists of messages out; in, a WorkerStart, then
 # lists of messages.
 Pipe: TypeAlias = "Connection[list[object], object]"
+# What a sender thread takes: a task, or one whose first attempt failed elsewhere (and how).
+_Work: TypeAlias = "PartTask | tuple[PartTask, PartFailed]"
 
 
 class _ProgressMeter:
@@ -164,6 +167,7 @@ class SendingWorker:
         own_process: bool = True,
     ) -> None:
         self.worker = worker
+        self.config = config
         self.own_process = own_process
         self.engine_cls = ENGINES[config.engine]
         self.ready = WorkerReady(
@@ -182,7 +186,7 @@ class SendingWorker:
         self._backoff = _Seconds()
         self._cpu = _ThreadCpu()  # the sender threads', as they end
         self._halted = threading.Event()
-        self._tasks: queue.SimpleQueue[PartTask | None] = queue.SimpleQueue()
+        self._tasks: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
 
         def retrying(task: PartTask, attempt: int, failure: PartFailed) -> None:
             throttled = slows_the_run(failure.code)
@@ -220,6 +224,15 @@ class SendingWorker:
 
     def submit(self, task: PartTask) -> None:
         self._tasks.put(task)
+
+    def take_over(self, task: PartTask, failure: PartFailed) -> None:
+        """Send ``task``, whose first attempt (made by the send loop) failed with ``failure``,
+        as the sender threads send every part: with retries while they are worth it."""
+        self._tasks.put((task, failure))
+
+    def send_loop(self, reply: Callable[[object], None]) -> SendLoop:
+        """The loop that sends this worker's small objects from the calling thread."""
+        return SendLoop(self.worker, self.config, self.signer, reply, self.take_over, self._sent, self._pace)
 
     def busy(self) -> bool:
         """Whether every connection has a task waiting after the one it sends."""
@@ -293,12 +306,16 @@ def worker_main(worker: int, pipe: Pipe, config: WorkerConfig, tls_endpoint: boo
 
     outbox = Outbox(write)
     sending = SendingWorker(worker, config, tls_endpoint, outbox.put, idle=outbox.flush)
-    outbox.busy = sending.busy
+    loop = sending.send_loop(outbox.put) if SendLoop.suits(config) else None
+    outbox.busy = sending.busy if loop is None else lambda: sending.busy() or loop.waiting >= loop.connections
     outbox.put(sending.ready, now=True)
     sending.start()
     try:
         with few_collections():
-            _read_loop(pipe, sending, outbox)
+            if loop is None:
+                _read_loop(pipe, sending, outbox)
+            else:
+                _event_loop(pipe, sending, loop, outbox)
     finally:
         for message in sending.finish():
             outbox.put(message)
@@ -410,9 +427,50 @@ def _read_loop(pipe: Pipe, sending: SendingWorker, outbox: Outbox) -> None:
             outbox.flush()
 
 
+def _event_loop(pipe: Pipe, sending: SendingWorker, loop: SendLoop, outbox: Outbox) -> None:
+    """The worker's main thread as the send loop: the pipe's tasks and the small objects'
+    connections in one wait; a task the loop does not take goes to the sender threads. Ends
+    once the coordinator said stop (None) and what the loop holds is done."""
+    stopping = False
+
+    def from_pipe(events: int) -> None:
+        nonlocal stopping
+        try:
+            batch = cast("list[object]", pipe.recv())
+        except (EOFError, OSError):
+            _coordinator_gone()
+        for message in batch:
+            if message is None:
+                stopping = True
+            elif not sending.control(message):
+                task = cast(PartTask, message)  # what does not control the worker is a task
+                if loop.takes(task):
+                    loop.submit(task)
+                else:
+                    sending.submit(task)
+
+    loop.watch(pipe.fileno(), from_pipe)
+    last_report = time.monotonic()
+    try:
+        while not (stopping and loop.empty):
+            due = outbox.due_in()
+            loop.poll(PROGRESS_INTERVAL if due is None else due)
+            if not loop.waiting:
+                outbox.flush()  # answers must not wait while the coordinator waits for them
+            now = time.monotonic()
+            if now - last_report >= PROGRESS_INTERVAL:
+                last_report = now
+                if (sent := sending.progress()) is not None:
+                    outbox.put(sent)
+            if (due := outbox.due_in()) is not None and due <= 0:
+                outbox.flush()
+    finally:
+        loop.close()
+
+
 def _sender_loop(
     sender: PartSender,
-    tasks: queue.SimpleQueue[PartTask | None],
+    tasks: queue.SimpleQueue[_Work | None],
     reply: Callable[[object], None],
     idle: Callable[[], None],
     ended: Callable[[], None],
@@ -421,21 +479,15 @@ def _sender_loop(
         while True:
             if tasks.empty():
                 idle()  # answers must not wait while the coordinator waits for them
-            if (task := tasks.get()) is None:
+            if (work := tasks.get()) is None:
                 break
+            task, failed = work if isinstance(work, tuple) else (work, None)
             try:
-                reply(sender.send(task))
+                reply(sender.send(task, failed))
             except PartFailed as failure:
                 reply(PartError(task_id=task.task_id, message=str(failure), fatal=failure.fatal, code=failure.code))
             except Exception as exc:  # a bug must fail the part, not hang the upload
-                reply(
-                    PartError(
-                        task_id=task.task_id,
-                        message=f"internal error: {exc.__class__.__name__}: {exc}",
-                        fatal=False,
-                        code="internal",
-                    )
-                )
+                reply(internal_error(task, exc))
     finally:
         sender.close()
         ended()
