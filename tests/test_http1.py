@@ -1,5 +1,6 @@
 """HTTP/1.1 framing, without a network: what a write exchange sends and how answers are read."""
 
+import gc
 from unittest import mock
 
 import pytest
@@ -216,3 +217,25 @@ def test_the_plain_reading_takes_a_usual_answer_and_leaves_odd_ones_to_the_stric
         usual.replace("200", "2\xb20"),  # a digit that is not ASCII
     ]:
         assert http1._parse_plain_head(odd) is None
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b'HTTP/1.1 200 OK\r\nETag: "e"\r\nContent-Length: 2\r\n\r\nok',
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+    ],
+    ids=["content-length", "chunked"],
+)
+def test_a_read_answer_leaves_nothing_for_the_cyclic_collector(answer):
+    """A run collects cycles rarely (gctune): an answer that only the collector could free
+    would stay in memory, once per object."""
+    gc.collect()
+    gc.disable()
+    try:
+        reader = ResponseReader()
+        assert reader.feed(answer) is not None
+        del reader
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
