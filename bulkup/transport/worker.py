@@ -2,7 +2,9 @@
 
 The main thread reads tasks from the coordinator's pipe and reports progress at a bounded
 rate; one sender thread per connection sends parts (socket writes, sendfile and the CRC
-code release the GIL, so connections overlap). Messages travel in lists both ways: answers
+code release the GIL, so connections overlap). Where the engine is user-space TLS, the main
+thread is also the send loop (``sendloop.py``), which sends small objects itself and hands
+the sender threads the rest and every retry. Messages travel in lists both ways: answers
 wait up to ``REPLY_DELAY`` to share a pipe write, unless the worker runs out of work.
 """
 
@@ -405,26 +407,15 @@ def _own_stats(worker: int, throttled: float = 0.0, held_back: float = 0.0) -> W
 
 
 def _read_loop(pipe: Pipe, sending: SendingWorker, outbox: Outbox) -> None:
-    last_report = time.monotonic()
+    reporting = _Reporting(sending, outbox)
     while True:
-        due = outbox.due_in()
-        if pipe.poll(PROGRESS_INTERVAL if due is None else due):
-            try:
-                batch = cast("list[object]", pipe.recv())
-            except (EOFError, OSError):
-                _coordinator_gone()
-            for message in batch:
+        if pipe.poll(reporting.wait()):
+            for message in _received(pipe):
                 if message is None:
                     return
                 if not sending.control(message):
                     sending.submit(cast(PartTask, message))  # what does not control the worker is a task
-        now = time.monotonic()
-        if now - last_report >= PROGRESS_INTERVAL:
-            last_report = now
-            if (sent := sending.progress()) is not None:
-                outbox.put(sent)
-        if (due := outbox.due_in()) is not None and due <= 0:
-            outbox.flush()
+        reporting.keep_up()
 
 
 def _event_loop(pipe: Pipe, sending: SendingWorker, loop: SendLoop, outbox: Outbox) -> None:
@@ -435,11 +426,7 @@ def _event_loop(pipe: Pipe, sending: SendingWorker, loop: SendLoop, outbox: Outb
 
     def from_pipe(events: int) -> None:
         nonlocal stopping
-        try:
-            batch = cast("list[object]", pipe.recv())
-        except (EOFError, OSError):
-            _coordinator_gone()
-        for message in batch:
+        for message in _received(pipe):
             if message is None:
                 stopping = True
             elif not sending.control(message):
@@ -450,22 +437,45 @@ def _event_loop(pipe: Pipe, sending: SendingWorker, loop: SendLoop, outbox: Outb
                     sending.submit(task)
 
     loop.watch(pipe.fileno(), from_pipe)
-    last_report = time.monotonic()
+    reporting = _Reporting(sending, outbox)
     try:
         while not (stopping and loop.empty):
-            due = outbox.due_in()
-            loop.poll(PROGRESS_INTERVAL if due is None else due)
+            loop.poll(reporting.wait())
             if not loop.waiting:
                 outbox.flush()  # answers must not wait while the coordinator waits for them
-            now = time.monotonic()
-            if now - last_report >= PROGRESS_INTERVAL:
-                last_report = now
-                if (sent := sending.progress()) is not None:
-                    outbox.put(sent)
-            if (due := outbox.due_in()) is not None and due <= 0:
-                outbox.flush()
+            reporting.keep_up()
     finally:
         loop.close()
+
+
+def _received(pipe: Pipe) -> list[object]:
+    """The next batch of messages from the coordinator (gone: the worker ends)."""
+    try:
+        return cast("list[object]", pipe.recv())
+    except (EOFError, OSError):
+        _coordinator_gone()
+
+
+class _Reporting:
+    """A worker's progress, reported at a bounded rate, and its answers, written when due."""
+
+    def __init__(self, sending: SendingWorker, outbox: Outbox) -> None:
+        self.sending, self.outbox = sending, outbox
+        self.last_report = time.monotonic()
+
+    def wait(self) -> float:
+        """Seconds the worker may wait for the pipe or its connections."""
+        due = self.outbox.due_in()
+        return PROGRESS_INTERVAL if due is None else due
+
+    def keep_up(self) -> None:
+        now = time.monotonic()
+        if now - self.last_report >= PROGRESS_INTERVAL:
+            self.last_report = now
+            if (sent := self.sending.progress()) is not None:
+                self.outbox.put(sent)
+        if (due := self.outbox.due_in()) is not None and due <= 0:
+            self.outbox.flush()
 
 
 def _sender_loop(
