@@ -239,3 +239,27 @@ def test_a_read_answer_leaves_nothing_for_the_cyclic_collector(answer):
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+_HEAD_TEXT = st.text(alphabet=st.sampled_from("aZ0-_ :\r\n\x00\t/?=&é"), max_size=12)
+
+
+@given(
+    method=st.sampled_from(["PUT", "GET", "P T", "PUT\r\n"]),
+    target=_HEAD_TEXT,
+    headers=st.lists(st.tuples(_HEAD_TEXT, _HEAD_TEXT), max_size=4),
+)
+@settings(max_examples=400)
+def test_a_request_head_checked_whole_is_the_one_checked_line_by_line(method, target, headers):
+    """The whole-head check refuses and writes exactly what the line-by-line check does,
+    before and after the names it knows were learnt."""
+    for _ in range(2):
+        try:
+            expected: bytes | type[ProtocolError] = http1._checked_head(method, target, headers)
+        except ProtocolError:
+            expected = ProtocolError
+        try:
+            got: bytes | type[ProtocolError] = request_head(method, target, headers)
+        except ProtocolError:
+            got = ProtocolError
+        assert got == expected

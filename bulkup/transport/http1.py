@@ -23,6 +23,7 @@ _TOKEN_CHARS = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLM
 _WHITESPACE = " \t\n\r\x0b\x0c"  # what bytes.strip() removes
 _NAMES_KEPT = 256
 _checked_names: dict[str, str] = {}  # header names as sent, seen to be tokens: their lower case
+_request_names: set[str] = set()  # methods and header names of requests, seen to be tokens
 
 
 class ProtocolError(Exception):
@@ -31,14 +32,42 @@ class ProtocolError(Exception):
 
 def request_head(method: str, target: str, headers: Iterable[tuple[str, str]]) -> bytes:
     """The request line and header block, checked: a name must be a token and no value
-    may hold CR, LF or NUL (header injection)."""
+    may hold CR, LF or NUL (header injection).
+
+    The usual head is checked whole: names seen before are known tokens, and the head holds
+    exactly one CRLF per line and no NUL; anything else is checked line by line
+    (``_checked_head``), which also names what is wrong. ~9 regular expressions fewer a
+    request."""
+    lines = [f"{method} {target} HTTP/1.1"]
+    for name, value in headers:
+        if name not in _request_names:
+            return _checked_head(method, target, headers)
+        lines.append(f"{name}: {value}")
+    lines.append("\r\n")
+    text = "\r\n".join(lines)  # each line ends in CRLF, the last (empty) one too
+    if (
+        method not in _request_names
+        or " " in target
+        or text.count("\n") != len(lines)
+        or text.count("\r") != len(lines)
+        or "\x00" in text
+    ):
+        return _checked_head(method, target, headers)
+    return text.encode("latin-1")
+
+
+def _checked_head(method: str, target: str, headers: Iterable[tuple[str, str]]) -> bytes:
     lines = [f"{method} {target} HTTP/1.1"]
     for name, value in headers:
         if not _TOKEN.fullmatch(name) or _UNSAFE_VALUE.search(value):
             raise ProtocolError(f"invalid header {name!r}: a name must be a token, a value one line")
         lines.append(f"{name}: {value}")
+        if len(_request_names) < _NAMES_KEPT:
+            _request_names.add(name)
     if not _TOKEN.fullmatch(method) or _UNSAFE_VALUE.search(target) or " " in target:
         raise ProtocolError(f"invalid request line {method!r} {target!r}")
+    if len(_request_names) < _NAMES_KEPT:
+        _request_names.add(method)
     lines.append("\r\n")
     return "\r\n".join(lines).encode("latin-1")
 
