@@ -22,6 +22,7 @@ import pytest
 from conftest import assert_same_bytes, keys_in, wait_for, write_random_file
 
 from bulkup.ops.put import HANDFUL
+from bulkup.transport.sendloop import SMALL
 from devtools.faultproxy import FaultProxy
 from devtools.timescale import scaled
 
@@ -242,7 +243,7 @@ def test_a_put_goes_the_usual_way_with(case, s3server, s3, bucket, tmp_path):
 @pytest.mark.parametrize(
     "case, count, options",
     [
-        ("more than a handful of files", HANDFUL + 1, ()),
+        ("more than a handful of files, too large for the send loop", HANDFUL + 1, ()),
         ("a file sent in parts", 1, ("--multipart-threshold", "5MiB", "--part-size", "5MiB")),
     ],
 )
@@ -252,7 +253,7 @@ def test_worker_processes_send_on_the_remembered_answers_what_is_too_much_for_on
     root = tmp_path / "src"
     os.makedirs(root)
     for i in range(count):
-        write_random_file(root / f"f{i}.bin", 5 * 1024 * 1024 + 1 if "parts" in case else 1024, seed=i + 1)
+        write_random_file(root / f"f{i}.bin", 5 * 1024 * 1024 + 1 if "parts" in case else SMALL + 1, seed=i + 1)
     learned(s3server, tmp_path, bucket)
     options = ("--endpoint-url", s3server.https_url, *options)
     usual = put(s3server, tmp_path, str(root), f"s3://{bucket}/usual/", *options, env=USUAL_WAY)
@@ -264,6 +265,25 @@ def test_worker_processes_send_on_the_remembered_answers_what_is_too_much_for_on
         assert not remembered.loaded_a_client_library
     for name in os.listdir(root):
         assert_same_bytes(s3, bucket, f"r/{name}", os.path.join(root, name))
+
+
+def test_hundreds_of_small_files_go_from_this_process_on_its_send_loop_as_workers_would_send_them(
+    s3server, s3, bucket, tmp_path
+):
+    root = tmp_path / "src"
+    os.makedirs(root)
+    sizes = [0, 1, SMALL] + [(i * 977) % (8 * 1024) for i in range(HANDFUL * 3)]
+    for i, size in enumerate(sizes):
+        write_random_file(root / f"f{i:03d}.bin", size, seed=i + 1)
+    learned(s3server, tmp_path, bucket)
+    options = ("--endpoint-url", s3server.https_url)
+    usual = put(s3server, tmp_path, str(root), f"s3://{bucket}/usual/", *options, env=USUAL_WAY)
+    fast = put(s3server, tmp_path, str(root), f"s3://{bucket}/fast/", *options)
+    assert usual.in_worker_processes and fast.in_process
+    assert fast.returncode == 0, fast.lines
+    assert outcome(fast, "fast/") == outcome(usual, "usual/")
+    for name in os.listdir(root):
+        assert_same_bytes(s3, bucket, f"fast/{name}", os.path.join(root, name))
 
 
 @pytest.mark.parametrize("count", [3, HANDFUL + 1], ids=["in-process", "worker-processes"])

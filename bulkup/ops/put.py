@@ -45,7 +45,8 @@ if TYPE_CHECKING:
     from bulkup.pools.local import WorkerLauncher
 
 HANDFUL = 64  # files at most that may be sent from this process (each a single PutObject),
-SMALL_BYTES = 16 << 20  # and bytes in all: beyond, the workers' cores are worth their start
+SMALL_BYTES = 16 << 20  # and bytes in all: beyond, the workers' cores are worth their start;
+LOOP_FILES = 4096  # or, where its send loop would send them all, files at most
 NEVER_IN_PROCESS = "BULKUP_NEVER_IN_PROCESS"  # internal: "1": boto3 asks, worker processes send (tests)
 log = logging.getLogger("bulkup")
 
@@ -69,8 +70,8 @@ def put(
         return _dry_run_result(collect_sources(sources, dest, follow, filters))
     collecting = Collecting(sources, dest, follow, filters)
     if (plane := _remembered(dest, settings, session)) is not None:
-        few = collecting.at_most(HANDFUL)
-        if few is not None and _small(few.files, settings.objects):
+        few = _sent_from_here(collecting, plane, dest, settings)
+        if few is not None:
             log.debug("%d small files: sent from this process, the store's answers remembered", len(few.files))
             return _on_remembered(
                 plane, dest, settings, lambda: put_files(few, dest, settings, progress, plane, None, records=records)
@@ -140,6 +141,35 @@ def _remembered(dest: S3Url, settings: RunSettings, session: boto3.Session | Non
     ):
         return None
     return remembered_plane(settings.client, dest.bucket, settings.checks.checksum, settings.objects.no_overwrite)
+
+
+def _sent_from_here(
+    collecting: Collecting, plane: RememberedPlane, dest: S3Url, settings: RunSettings
+) -> Collected | None:
+    """The files, if this process sends them sooner than worker processes would start: up
+    to ``LOOP_FILES`` where its send loop would send them all (user-space TLS, none over
+    ``sendloop.SMALL`` bytes), else a handful of small ones; None: workers send them."""
+    from bulkup.transport.sendloop import SMALL
+
+    loop = _send_loop_runs(plane, dest, settings)
+    few = collecting.at_most(LOOP_FILES if loop else HANDFUL)
+    if few is None:
+        return None
+    if loop and all(f.size <= SMALL for f in few.files):
+        return few
+    return few if len(few.files) <= HANDFUL and _small(few.files, settings.objects) else None
+
+
+def _send_loop_runs(plane: RememberedPlane, dest: S3Url, settings: RunSettings) -> bool:
+    """Whether the engine the run would choose is the send loop's (user-space TLS)."""
+    from bulkup.transport.engines import EngineUnavailable, choose_engine
+    from bulkup.transport.sendloop import SendLoop
+
+    try:
+        engine, _ = choose_engine(settings.sending.engine, plane.route(dest.bucket).endpoint.tls)
+    except EngineUnavailable:
+        return False  # the run says why, as it starts
+    return SendLoop.runs_with(engine.name)
 
 
 def _small(files: list[SourceFile], objects: ObjectSettings) -> bool:

@@ -18,7 +18,7 @@ from bulkup.options.resolve import RunSettings
 from bulkup.plan.files import Skip
 from bulkup.plan.jobs import ObjectSettings, UploadJob
 from bulkup.plan.results import UploadResult
-from bulkup.pools.factory import make_pool
+from bulkup.pools.factory import in_process_connections, make_pool
 
 if TYPE_CHECKING:
     from bulkup.pools.local import WorkerLauncher
@@ -60,7 +60,7 @@ def run_jobs(
     tls = any(route.endpoint.tls for route in routes.values())
     config = control.worker_config(settings.sending, tls, choose_here=not settings.pool.ray)
     if launcher is None:
-        config = dataclasses.replace(config, connections=min(config.connections, max(1, count)))
+        config = dataclasses.replace(config, connections=in_process_connections(settings.pool, config, count))
     pool = make_pool(settings.pool, config, tls, launcher, in_process=launcher is None)
     coordinator = Coordinator(
         routes,

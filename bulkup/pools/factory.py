@@ -26,6 +26,16 @@ def local_size(settings: PoolSettings) -> int:
     return local_workers(settings.workers)
 
 
+def in_process_connections(settings: PoolSettings, config: WorkerConfig, objects: int) -> int:
+    """Connections for a run sent from this process: a connection per object at most; where
+    the send loop sends them, as many as the local workers would have had together (one
+    thread serves them all), else a worker's."""
+    from bulkup.transport.sendloop import SendLoop
+
+    workers = local_size(settings) if SendLoop.suits(config) else 1
+    return min(config.connections * workers, max(1, objects))
+
+
 def make_pool(
     settings: PoolSettings,
     config: WorkerConfig,

@@ -101,9 +101,14 @@ class SendLoop:
 
     @staticmethod
     def suits(config: WorkerConfig) -> bool:
-        """Whether a worker should run the loop: user-space TLS (or plain writes) is its
-        engine. A zero-copy engine sends every part itself, so its data path is what it says."""
-        return config.engine == UserspaceEngine.name
+        """Whether a worker should run the loop (see ``runs_with``)."""
+        return SendLoop.runs_with(config.engine)
+
+    @staticmethod
+    def runs_with(engine: str) -> bool:
+        """Whether the loop sends small objects where ``engine`` is chosen: user-space TLS (or
+        plain writes). A zero-copy engine sends every part itself, so its data path is what it says."""
+        return engine == UserspaceEngine.name
 
     @staticmethod
     def takes(task: PartTask) -> bool:
@@ -147,8 +152,15 @@ class SendLoop:
         self._start_waiting()
 
     def close(self) -> None:
+        """Close every connection and the files of exchanges under way (they end unanswered);
+        what waits is dropped. Closing twice does nothing more."""
+        for exchange in self._exchanges.values():
+            exchange.body.close()
         for conn in list(self._exchanges) + [c for idle in self._idle.values() for c in idle]:
             conn.close()
+        self._exchanges.clear()
+        self._idle.clear()
+        self._waiting.clear()
         self._selector.close()
         self._wake_r.close()
         self._wake_w.close()
