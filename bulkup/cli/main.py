@@ -63,8 +63,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    parser = build_parser()
-    if "_ARGCOMPLETE" in os.environ:  # a shell asks for completions (argcomplete)
+    completing = "_ARGCOMPLETE" in os.environ
+    parser = build_parser(None if completing else _command_in(argv))
+    if completing:  # a shell asks for completions (argcomplete)
         import argcomplete
 
         argcomplete.autocomplete(parser)
@@ -146,8 +147,16 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"bulkup: error: {one_line(message.removeprefix('argument '))}{hint}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command line's parser, every command and option on it."""
+def _command_in(argv: list[str]) -> str | None:
+    """The command ``argv`` runs: its first word that is not an option (bulkup's own options
+    take no value), if that names a command."""
+    word = next((a for a in argv if not a.startswith("-")), None)
+    return word if word in BY_NAME else None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser, every command and option on it (``only``: the options of
+    that command alone)."""
     parser = _Parser(
         prog="bulkup",
         description="Fast, verified bulk uploads to S3 and S3-compatible stores.",
@@ -157,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"bulkup {__version__}")
     parser.add_argument("--debug", action="store_true", help="verbose logs (secrets never shown)")
     commands = parser.add_subparsers(dest="command", required=True, title="commands", metavar="COMMAND")
-    add_commands(commands)
+    add_commands(commands, only)
     for command in commands.choices.values():  # `bulkup put ... --debug`, as aws-cli takes it
         command.add_argument(
             "--debug", action="store_true", default=argparse.SUPPRESS, help="verbose logs (secrets never shown)"
