@@ -1,8 +1,8 @@
-"""A handful of small files goes from bulkup's own process, without worker processes and
-without boto3, once the store's every answer is remembered; and that changes nothing a user
-or a script can see: the objects stored, the summary, each object's verification, the
-failures, their one line and exit code. Anything else goes the usual way (worker processes,
-boto3).
+"""Small files go from bulkup's own process (a handful on its sender threads, hundreds on its
+send loop), without worker processes and without boto3, once the store's every answer is
+remembered; and that changes nothing a user or a script can see: the objects stored, the
+summary, each object's verification, the failures, their one line and exit code. Anything
+else goes the usual way (worker processes, boto3).
 
 Which way a run went is seen, not guessed: the modules it imported (``python -X
 importtime``: no boto3, no botocore) and its ``worker`` event's pid (the run's own process,
