@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from bench import engines_floor, linkbench, small_objects
 from bench.lib import datasets, floor
+from bench.lib.bytecode import compile_bulkup
 from bench.lib.comparison_report import write_results
 from bench.lib.discard import DUMMY_CREDENTIALS, DiscardEndpoint, data_requests
 from bench.lib.seaweedfs import warm_up
@@ -183,6 +184,7 @@ def main() -> int:
         help="run only these sections (e.g. --only small --only floor)",
     )
     args = parser.parse_args()
+    compile_bulkup()  # as pip installs it (bench.lib.bytecode)
     if args.only:
         args.skip = [s for s in SECTIONS if s not in args.only]
     big, mib, kib = datasets.FULL

@@ -8,6 +8,7 @@ import statistics
 from collections.abc import Sequence
 from typing import TypeVar
 
+from bench.lib.bytecode import compile_bulkup
 from bench.lib.paths import BENCH_DATA, LATEST_MD, RESULTS
 
 T = TypeVar("T")
@@ -42,7 +43,8 @@ def turned(items: Sequence[T], round_: int, step: int = 1) -> list[T]:
 
 def bench_arguments(doc: str, quick: str) -> argparse.ArgumentParser:
     """A benchmark's command line: --quick (``quick`` says what it runs), --rounds, --work;
-    a benchmark adds its own."""
+    a benchmark adds its own. bulkup is compiled first, as pip installs it (``bytecode``)."""
+    compile_bulkup()
     parser = argparse.ArgumentParser(description=doc.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help=quick)
     parser.add_argument("--rounds", type=int, help="interleaved rounds of runs")
