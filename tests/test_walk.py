@@ -7,12 +7,14 @@ import subprocess
 import sys
 
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_errors import _without_root_file_access
 from trees import build, touch, trees
 
 import bulkup.plan.walk as walk_module
 from bulkup.plan.files import SkipKind
 from bulkup.plan.filters import Filters, Selection
+from bulkup.plan.sources import surely_more_than
 from bulkup.plan.walk import walk_tree
 
 
@@ -162,3 +164,27 @@ def test_random_trees_walk_as_the_reference_does_in_s3_order(tmp_path_factory, s
             ancestor = skip.reason.split("leads back to ", 1)[1].rstrip(")")
             assert skip.path.startswith(ancestor.rstrip("/") + "/")
             assert os.path.realpath(skip.path) == os.path.realpath(ancestor)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=trees(), count=st.integers(0, 6))
+def test_a_glance_that_sees_more_files_than_a_count_is_never_wrong_about_it(tmp_path_factory, steps, count):
+    """The glance that starts worker processes before the walk (more files than one process
+    sends) only ever says "more" where the walk finds more, in trees of files, directories
+    and links (a file the walk passes over, unreadable or badly named, it may count: it
+    chooses how to send, never what)."""
+    root = str(tmp_path_factory.mktemp("tree"))
+    build(root, steps)
+    keys, _ = walked(root)
+    if surely_more_than([root], count):
+        assert len(keys) > count
+
+
+def test_a_glance_sees_the_files_of_a_flat_directory_and_the_files_named(tmp_path):
+    for i in range(5):
+        touch(str(tmp_path / f"f{i}"))
+    single = str(tmp_path / "f0")
+    assert surely_more_than([str(tmp_path)], 4)
+    assert not surely_more_than([str(tmp_path)], 5)
+    assert surely_more_than([str(tmp_path), single], 5)
+    assert not surely_more_than([str(tmp_path / "missing")], 0)  # the walk names what is wrong

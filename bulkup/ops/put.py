@@ -10,6 +10,7 @@ before anything is sent; anything else goes the usual way (boto3 asks, workers s
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -34,7 +35,7 @@ from bulkup.plan.jobs import ObjectSettings, UploadJob, guess_content_type
 from bulkup.plan.parts import choose_part_size, is_multipart
 from bulkup.plan.results import ObjectResult, UploadResult
 from bulkup.plan.s3url import S3Url, parse_s3_url
-from bulkup.plan.sources import Collected, Collecting, collect_sources, iter_sources
+from bulkup.plan.sources import Collected, Collecting, collect_sources, iter_sources, surely_more_than
 from bulkup.plan.sync import may_overwrite
 from bulkup.pools.base import local_workers
 from bulkup.pools.factory import launch_early
@@ -71,14 +72,20 @@ def put(
     if settings.dry_run:
         return _dry_run_result(collect_sources(sources, dest, follow, filters))
     collecting = Collecting(sources, dest, follow, filters)
-    if (plane := _remembered(dest, settings, session)) is not None:
-        few = _sent_from_here(collecting, plane, dest, settings)
-        if few is not None:
+    with contextlib.ExitStack() as stack:
+        # The workers start while the run is planned: at once where a glance shows that they send.
+        launcher = stack.enter_context(launch_early(settings.pool)) if _plainly_many(sources, settings) else None
+        plane = _remembered(dest, settings, session)
+        if (
+            plane is not None
+            and launcher is None
+            and (few := _sent_from_here(collecting, plane, dest, settings)) is not None
+        ):
             log.debug("%d small files: sent from this process, the store's answers remembered", len(few.files))
             return _on_remembered(
                 plane, dest, settings, lambda: put_files(few, dest, settings, progress, plane, None, records=records)
             )
-    with launch_early(settings.pool) as launcher:  # the workers start while the run is planned
+        launcher = launcher or stack.enter_context(launch_early(settings.pool))
         found = collecting.rest()
         if plane is not None:
             log.debug("the store's answers remembered: no boto3 until a call needs it")
@@ -162,6 +169,13 @@ def _sent_from_here(
     if loop and all(f.size <= SMALL for f in few.files):
         return few
     return few if len(few.files) <= HANDFUL and _small(few.files, settings.objects) else None
+
+
+def _plainly_many(sources: list[str], settings: RunSettings) -> bool:
+    """Whether the sources plainly hold more files than this process would send itself
+    (``sources.surely_more_than``; with no filters, which could leave most of them out)."""
+    bound = max(LOOP_FILES // max(1, local_workers(settings.pool.workers) - 1), HANDFUL)
+    return not settings.sources.filters and surely_more_than(sources, bound)
 
 
 def _send_loop_runs(plane: RememberedPlane, dest: S3Url, settings: RunSettings) -> bool:

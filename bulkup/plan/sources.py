@@ -67,6 +67,27 @@ class Collecting:
         return self.found
 
 
+def surely_more_than(sources: list[str], count: int) -> bool:
+    """Whether the sources plainly hold more than ``count`` files: the regular files the
+    directories named hold at their top level, known from their listing alone (no stat),
+    with the files named directly. A glance that chooses how to send (it can miss files
+    deeper down, or count one the walk would skip), never what is sent."""
+    seen = 0
+    for src in sources:
+        try:
+            if not os.path.isdir(src):
+                seen += os.path.isfile(src)
+                continue
+            with os.scandir(src) as listing:
+                for entry in listing:
+                    seen += entry.is_file(follow_symlinks=False)
+                    if seen > count:
+                        return True
+        except OSError:
+            continue  # the walk says what is wrong with it
+    return seen > count
+
+
 def iter_sources(
     sources: list[str], dest: S3Url, follow_symlinks: bool, selection: Selection, skipped: list[Skip]
 ) -> Iterator[SourceFile]:
