@@ -217,20 +217,30 @@ class SendingWorker:
             threading.Thread(target=_sender_loop, daemon=True, args=(sender, self._tasks, reply, idle, self._cpu.add))
             for sender in self._senders
         ]
+        self._starting = threading.Lock()
+        self._started = False  # the sender threads run
 
     def start(self) -> None:
-        for thread in self._threads:
-            thread.start()
+        """Ready to send. The sender threads start with the first task they are given: where
+        the send loop sends every part, and none fails, they never do (~0.5 ms each)."""
         if self.own_process:
             _reset_peak_memory()
 
     def submit(self, task: PartTask) -> None:
-        self._tasks.put(task)
+        self._give(task)
 
     def take_over(self, task: PartTask, failure: PartFailed) -> None:
         """Send ``task``, whose first attempt (made by the send loop) failed with ``failure``,
         as the sender threads send every part: with retries while they are worth it."""
-        self._tasks.put((task, failure))
+        self._give((task, failure))
+
+    def _give(self, work: _Work) -> None:
+        with self._starting:
+            if not self._started:
+                self._started = True
+                for thread in self._threads:
+                    thread.start()
+        self._tasks.put(work)
 
     def send_loop(self, reply: Callable[[object], None]) -> SendLoop:
         """The loop that sends this worker's small objects from the calling thread."""
@@ -284,9 +294,11 @@ class SendingWorker:
 
     def finish(self) -> list[object]:
         """Let the senders finish their parts and stop; the last progress and own stats."""
+        with self._starting:
+            started, self._started = self._started, True  # none starts from now on
         for _ in self._threads:
             self._tasks.put(None)
-        for thread in self._threads:
+        for thread in self._threads if started else ():
             thread.join(timeout=5)
         last = self.progress()
         held_back = self.requests.waited + self._backoff.total
