@@ -6,6 +6,7 @@ changed) goes with its reason to the sender threads, whose retries take it from 
 (through real faults, with the CLI: test_load_and_faults)."""
 
 import os
+import threading
 
 import pytest
 from conftest import keys_in, sha256_file, sha256_object, write_random_file
@@ -19,6 +20,7 @@ from bulkup.transport.messages import PartDone, PartTask, WorkerConfig
 from bulkup.transport.request import BucketEndpoint, CredentialSet, RequestSigner
 from bulkup.transport.sender import PartSender
 from bulkup.transport.sendloop import SMALL, SendLoop
+from bulkup.transport.worker import SendingWorker
 from devtools.faultproxy import FaultProxy
 from devtools.timescale import scaled
 
@@ -221,3 +223,25 @@ def test_the_threads_do_not_retry_a_final_failure_they_take_over(s3server, s3, b
         sender.close()
     assert failure.value is refused and retried == []
     assert keys_in(s3, bucket) == []
+
+
+def test_a_worker_starts_its_sender_threads_with_the_first_task_they_are_given(tmp_path):
+    """Where the send loop sends every small object, the sender threads (retries, and every
+    part of a zero-copy engine) never start; a task handed to them starts them all."""
+    path = write_random_file(tmp_path / "f", 4 * KiB)
+    replies: list = []
+    loop = Loop("https://127.0.0.1:9/b", CredentialSet("AKID", "secret"))
+    sending = SendingWorker(0, loop.config, True, replies.append, own_process=False)
+    sending.start()
+    assert _senders_running() == 0
+    sending.take_over(loop.task(path), PartFailed("AccessDenied: no", retryable=False, code="AccessDenied"))
+    assert _senders_running() == loop.config.connections
+    stats = sending.finish()
+    assert _senders_running() == 0
+    assert [type(r).__name__ for r in replies] == ["PartError"] and replies[0].code == "AccessDenied"
+    assert stats[-1].worker == 0
+    loop.close()
+
+
+def _senders_running() -> int:
+    return sum(t.name.startswith("sender-0-") and t.is_alive() for t in threading.enumerate())

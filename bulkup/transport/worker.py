@@ -214,8 +214,13 @@ class SendingWorker:
             for i in range(count)
         ]
         self._threads = [
-            threading.Thread(target=_sender_loop, daemon=True, args=(sender, self._tasks, reply, idle, self._cpu.add))
-            for sender in self._senders
+            threading.Thread(
+                target=_sender_loop,
+                name=f"sender-{worker}-{i}",
+                daemon=True,
+                args=(sender, self._tasks, reply, idle, self._cpu.add),
+            )
+            for i, sender in enumerate(self._senders)
         ]
         self._starting = threading.Lock()
         self._started = False  # the sender threads run
