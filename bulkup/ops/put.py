@@ -162,8 +162,7 @@ def _sent_from_here(
     from bulkup.transport.sendloop import SMALL
 
     loop = _send_loop_runs(plane, dest, settings)
-    more_cores = max(1, local_workers(settings.pool.workers) - 1)
-    few = collecting.at_most(LOOP_FILES // more_cores if loop else HANDFUL)
+    few = collecting.at_most(_most_sent_here(settings, loop))
     if few is None:
         return None
     if loop and all(f.size <= SMALL for f in few.files):
@@ -171,10 +170,17 @@ def _sent_from_here(
     return few if len(few.files) <= HANDFUL and _small(few.files, settings.objects) else None
 
 
+def _most_sent_here(settings: RunSettings, loop: bool) -> int:
+    """Files at most that this process sends itself: ``LOOP_FILES`` over the cores workers
+    would add where its send loop sends them (``loop``), else ``HANDFUL``."""
+    return LOOP_FILES // max(1, local_workers(settings.pool.workers) - 1) if loop else HANDFUL
+
+
 def _plainly_many(sources: list[str], settings: RunSettings) -> bool:
-    """Whether the sources plainly hold more files than this process would send itself
-    (``sources.surely_more_than``; with no filters, which could leave most of them out)."""
-    bound = max(LOOP_FILES // max(1, local_workers(settings.pool.workers) - 1), HANDFUL)
+    """Whether the sources plainly hold more files than this process would send itself,
+    whichever way it would (``sources.surely_more_than``; with no filters, which could leave
+    most of them out)."""
+    bound = max(_most_sent_here(settings, True), _most_sent_here(settings, False))
     return not settings.sources.filters and surely_more_than(sources, bound)
 
 
