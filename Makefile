@@ -68,7 +68,7 @@ $(PEERS_STAMP): bench/peers-requirements.txt
 ## changed, uploads to a store that says slow down, and a newcomer's first 1, 10 and 100 small files,
 ## against rclone, aws-cli and s5cmd; then the migration bookkeeping and the progress displays' costs. Writes bench/results/latest.{md,png}.
 bench: $(BENCH_STAMP) $(PEERS_STAMP)
-	$(PY) -m compileall -q bulkup  # as pip installs it: bulkup starts from bytecode (bench/lib/bytecode.py)
+	$(PY) -m bench.lib.bytecode  # bulkup compiled, as pip installs it
 	$(PY) -m bench.compare
 	$(PY) -m bench.bench_sync
 	$(PY) -m bench.bench_throttle
@@ -79,7 +79,7 @@ bench: $(BENCH_STAMP) $(PEERS_STAMP)
 
 ## The same comparison on small data sets, in under 3 minutes.
 bench-quick: $(BENCH_STAMP) $(PEERS_STAMP)
-	$(PY) -m compileall -q bulkup
+	$(PY) -m bench.lib.bytecode
 	$(PY) -m bench.compare --quick
 	$(PY) -m bench.bench_sync --quick
 	$(PY) -m bench.bench_throttle --quick

@@ -18,3 +18,7 @@ from bench.lib.paths import REPOSITORY
 def compile_bulkup() -> None:
     """Write bulkup's bytecode (``__pycache__``) for every module that has none or a stale one."""
     compileall.compile_dir(os.path.join(REPOSITORY, "bulkup"), quiet=1)
+
+
+if __name__ == "__main__":
+    compile_bulkup()
