@@ -3,6 +3,7 @@ unreadable entries and names that are not UTF-8 passed over with a reason, never
 
 import json
 import os
+import stat
 import subprocess
 import sys
 
@@ -176,6 +177,8 @@ def test_a_glance_that_sees_more_files_than_a_count_is_never_wrong_about_it(tmp_
     root = str(tmp_path_factory.mktemp("tree"))
     build(root, steps)
     keys, _ = walked(root)
+    top_files = sum(stat.S_ISREG(os.lstat(os.path.join(root, name)).st_mode) for name in os.listdir(root))
+    assert surely_more_than([root], count) == (top_files > count)  # what it sees: the top level's files
     if surely_more_than([root], count):
         assert len(keys) > count
 
