@@ -3,6 +3,8 @@
 import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bulkup.plan.checksums import ALGORITHMS, PYTHON_CRC_BYTES
 
@@ -42,19 +44,54 @@ def test_a_crc_computed_in_python_is_awscrts(name):
         assert python_crc(name, memoryview(data)) == crt(data)
 
 
-def test_a_process_checksums_a_few_small_files_without_awscrt_then_loads_it():
+def test_a_process_checksums_a_few_small_files_in_python_without_awscrt_then_loads_it():
     import subprocess
     import sys
 
     code = (
         "import sys; from bulkup.plan.checksums import ALGORITHMS, PYTHON_CRC_BYTES;"
-        "algo = ALGORITHMS['crc64nvme'];"
+        "algo = ALGORITHMS['crc32c'];"
         "small = [algo.text(bytes([i]) * 1000) for i in range(3)];"
         "print('awscrt' in sys.modules);"
         "big = algo.text(b'x' * PYTHON_CRC_BYTES);"
         "print('awscrt' in sys.modules); print(' '.join(small + [big]))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
-    algo = ALGORITHMS["crc64nvme"]
+    algo = ALGORITHMS["crc32c"]
     assert out[:2] == ["False", "True"]
     assert out[2].split() == [algo.text(bytes([i]) * 1000) for i in range(3)] + [algo.text(b"x" * PYTHON_CRC_BYTES)]
+
+
+def test_a_process_checksums_crc64nvme_with_crc64fast_until_its_budget_is_spent_then_loads_awscrt():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from bulkup.plan import checksums; checksums.LIGHT_CRC_BYTES = 1 << 20;"
+        "algo = checksums.ALGORITHMS['crc64nvme'];"
+        "values = [algo.text(bytes([i]) * 1000) for i in range(3)];"  # well within the budget
+        "values.append(algo.text([b'y' * 1000] * 2000));"  # starts within it, ends past it
+        "print('crc64fast' in sys.modules, 'awscrt' in sys.modules);"
+        "values.append(algo.text(b'z' * 1000));"  # past it: awscrt's
+        "print('awscrt' in sys.modules); print(' '.join(values))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    algo = ALGORITHMS["crc64nvme"]
+    assert out[:2] == ["True False", "True"]
+    expected = [algo.text(bytes([i]) * 1000) for i in range(3)] + [algo.text(b"y" * 2_000_000), algo.text(b"z" * 1000)]
+    assert out[2].split() == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.binary(max_size=70_000), cuts=st.lists(st.integers(min_value=0, max_value=70_000), max_size=4))
+def test_crc64nvme_by_crc64fast_is_awscrts_whatever_the_pieces(data, cuts):
+    import awscrt.checksums
+
+    from bulkup.plan.checksums import _light_crc, _light_crc64nvme
+
+    hasher = _light_crc64nvme()
+    assert hasher is not None, "crc64fast is a dependency"
+    bounds = sorted({0, len(data), *(min(c, len(data)) for c in cuts)})
+    view = memoryview(bytearray(data))
+    pieces = [view[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    assert _light_crc(hasher, pieces) == awscrt.checksums.crc64nvme(data)

@@ -126,8 +126,9 @@ class Outbox:
 
 
 def preload() -> None:
-    """Import what a worker would import on its first task (its pipe's framing, the CRCs'
-    library): called by the zygote, which forks workers that have it already."""
+    """Import what a worker would import on its first task (its pipe's framing, the light
+    CRC64NVME; awscrt only if it checksums more than that is for): called by the zygote,
+    which forks workers that have it already."""
     import multiprocessing.connection  # noqa: F401 (imported for the workers)
 
     checksums.load()
