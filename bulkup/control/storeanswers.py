@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from bulkup.control.cachedir import cache_dir
+from bulkup.cachedir import cache_dir
 from bulkup.version import __version__
 
 LIFETIME = 24 * 3600.0  # s: how long an answer is trusted

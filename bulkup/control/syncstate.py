@@ -20,7 +20,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bulkup.control.cachedir import cache_dir
+from bulkup.cachedir import cache_dir
 
 FILE_NAME = "sync-state.sqlite3"
 FORMAT = "1"
