@@ -11,10 +11,12 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "bulkup"
 
 # Lower ranks are closer to the kernel. A module imports its own subpackage and lower ranks.
 RANKS = {
+    "cachedir": 0,
     "errors": 0,
     "gctune": 0,
     "redact": 0,
     "version": 0,
+    "classcache": 1,  # how the command line and the zygote make their dataclasses (keeps them in cachedir)
     "kernel": 1,
     "plan": 1,
     "transport": 2,

@@ -26,9 +26,13 @@ POLL = 0.05  # seconds between checks for ended workers, when nothing else wakes
 
 def main(argv: list[str]) -> int:
     """``python -m bulkup.pools.zygote FD``: fork workers on request from the socket FD."""
+    from bulkup import classcache
+
+    classcache.install(save_at_exit=False)  # the zygote ends without running exit handlers
     from bulkup.transport import worker  # the imports every worker would otherwise repeat
 
     worker.preload()
+    classcache.save()
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator handles Ctrl-C
     control = socket.socket(fileno=int(argv[1]))
