@@ -75,6 +75,9 @@ def cache_file() -> str:
 def _exec(source: Any, globals: dict[str, Any] | None = None, locals: Any = None, /) -> None:
     """``exec`` as the dataclasses module calls it, with a text's bytecode from the cache."""
     global _compiled
+    if globals is None:  # exec's default: the caller's namespaces, not this module's
+        caller = sys._getframe(1)
+        globals, locals = caller.f_globals, caller.f_locals if locals is None else locals
     if type(source) is not str:
         builtins.exec(source, globals, locals)
         return

@@ -93,3 +93,9 @@ def test_a_damaged_cache_means_compiling_again(tmp_path, monkeypatch):
     with open(path, "wb") as f:
         f.write(b"not marshal data")
     assert int(_run(COUNT, str(tmp_path))) > 20
+
+
+def test_the_cached_exec_without_globals_runs_in_its_callers_namespace_as_exec_does():
+    made: dict = {}
+    classcache._exec("name = __name__", None, made)
+    assert made["name"] == __name__  # this module's globals, not the cache's
