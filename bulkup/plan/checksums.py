@@ -127,7 +127,7 @@ def load() -> None:
 
 _python_left = PYTHON_CRC_BYTES
 _light_spent = 0  # bytes checksummed with crc64fast so far
-_python_lock = threading.Lock()
+_budget_lock = threading.Lock()  # the budgets, spent by a worker's sender threads at once
 
 
 def _crc_of_pieces(name: str, pieces: Iterable[bytes | bytearray | memoryview]) -> int:
@@ -148,10 +148,12 @@ def _light_crc(hasher_type: Callable[[], Any], pieces: Iterable[bytes | bytearra
     """CRC64NVME of ``pieces`` by crc64fast (which reads only bytes: views are copied)."""
     global _light_spent
     hasher = hasher_type()
+    length = 0
     for piece in pieces:
         hasher.update(piece if isinstance(piece, bytes) else bytes(piece))
-        with _python_lock:
-            _light_spent += len(piece)
+        length += len(piece)
+    with _budget_lock:
+        _light_spent += length
     return int.from_bytes(hasher.digest(), "big")
 
 
@@ -170,7 +172,7 @@ def _crc(name: str, piece: bytes | bytearray | memoryview, value: int) -> int:
     while awscrt is not loaded and the process's budget lasts, else awscrt's."""
     global _python_left
     if "awscrt.checksums" not in sys.modules:
-        with _python_lock:
+        with _budget_lock:
             fits = len(piece) <= _python_left
             if fits:
                 _python_left -= len(piece)
