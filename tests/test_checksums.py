@@ -95,3 +95,20 @@ def test_crc64nvme_by_crc64fast_is_awscrts_whatever_the_pieces(data, cuts):
     view = memoryview(bytearray(data))
     pieces = [view[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
     assert _light_crc(hasher, pieces) == awscrt.checksums.crc64nvme(data)
+
+
+def test_without_crc64fast_a_process_checksums_crc64nvme_in_python_then_with_awscrt():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['crc64fast'] = None;"  # as if it were not installed
+        "from bulkup.plan.checksums import ALGORITHMS, PYTHON_CRC_BYTES;"
+        "algo = ALGORITHMS['crc64nvme'];"
+        "small = algo.text(b'a' * 1000); print('awscrt' in sys.modules);"
+        "big = algo.text(b'b' * PYTHON_CRC_BYTES); print('awscrt' in sys.modules); print(small, big)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    algo = ALGORITHMS["crc64nvme"]
+    assert out[:2] == ["False", "True"]
+    assert out[2].split() == [algo.text(b"a" * 1000), algo.text(b"b" * PYTHON_CRC_BYTES)]
