@@ -44,29 +44,34 @@ def test_a_crc_computed_in_python_is_awscrts(name):
         assert python_crc(name, memoryview(data)) == crt(data)
 
 
-def test_a_process_checksums_a_few_small_files_in_python_without_awscrt_then_loads_it():
+def _in_a_fresh_process(code: str) -> list[str]:
+    """The lines ``code`` prints, run by a new interpreter (nothing imported yet)."""
     import subprocess
     import sys
 
-    code = (
-        "import sys; from bulkup.plan.checksums import ALGORITHMS, PYTHON_CRC_BYTES;"
-        "algo = ALGORITHMS['crc32c'];"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+
+
+@pytest.mark.parametrize(
+    "name, prelude",
+    [("crc32c", ""), ("crc64nvme", "sys.modules['crc64fast'] = None;")],  # crc64nvme: as if crc64fast were missing
+)
+def test_a_process_checksums_a_few_small_files_in_python_without_awscrt_then_loads_it(name, prelude):
+    out = _in_a_fresh_process(
+        f"import sys; {prelude} from bulkup.plan.checksums import ALGORITHMS, PYTHON_CRC_BYTES;"
+        f"algo = ALGORITHMS['{name}'];"
         "small = [algo.text(bytes([i]) * 1000) for i in range(3)];"
         "print('awscrt' in sys.modules);"
         "big = algo.text(b'x' * PYTHON_CRC_BYTES);"
         "print('awscrt' in sys.modules); print(' '.join(small + [big]))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
-    algo = ALGORITHMS["crc32c"]
+    algo = ALGORITHMS[name]
     assert out[:2] == ["False", "True"]
     assert out[2].split() == [algo.text(bytes([i]) * 1000) for i in range(3)] + [algo.text(b"x" * PYTHON_CRC_BYTES)]
 
 
 def test_a_process_checksums_crc64nvme_with_crc64fast_until_its_budget_is_spent_then_loads_awscrt():
-    import subprocess
-    import sys
-
-    code = (
+    out = _in_a_fresh_process(
         "import sys; from bulkup.plan import checksums; checksums.LIGHT_CRC_BYTES = 1 << 20;"
         "algo = checksums.ALGORITHMS['crc64nvme'];"
         "values = [algo.text(bytes([i]) * 1000) for i in range(3)];"  # well within the budget
@@ -75,7 +80,6 @@ def test_a_process_checksums_crc64nvme_with_crc64fast_until_its_budget_is_spent_
         "values.append(algo.text(b'z' * 1000));"  # past it: awscrt's
         "print('awscrt' in sys.modules); print(' '.join(values))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     algo = ALGORITHMS["crc64nvme"]
     assert out[:2] == ["True False", "True"]
     expected = [algo.text(bytes([i]) * 1000) for i in range(3)] + [algo.text(b"y" * 2_000_000), algo.text(b"z" * 1000)]
@@ -95,20 +99,3 @@ def test_crc64nvme_by_crc64fast_is_awscrts_whatever_the_pieces(data, cuts):
     view = memoryview(bytearray(data))
     pieces = [view[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
     assert _light_crc(hasher, pieces) == awscrt.checksums.crc64nvme(data)
-
-
-def test_without_crc64fast_a_process_checksums_crc64nvme_in_python_then_with_awscrt():
-    import subprocess
-    import sys
-
-    code = (
-        "import sys; sys.modules['crc64fast'] = None;"  # as if it were not installed
-        "from bulkup.plan.checksums import ALGORITHMS, PYTHON_CRC_BYTES;"
-        "algo = ALGORITHMS['crc64nvme'];"
-        "small = algo.text(b'a' * 1000); print('awscrt' in sys.modules);"
-        "big = algo.text(b'b' * PYTHON_CRC_BYTES); print('awscrt' in sys.modules); print(small, big)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
-    algo = ALGORITHMS["crc64nvme"]
-    assert out[:2] == ["False", "True"]
-    assert out[2].split() == [algo.text(b"a" * 1000), algo.text(b"b" * PYTHON_CRC_BYTES)]
